@@ -16,6 +16,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -383,3 +384,18 @@ def sigint_as_in_a_terminal() -> None:
     default disposition (a child inherits an ignored SIGINT from a background parent, and
     Python then installs no handler)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def ctrl_c_as_runs_are_created(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each run MLflow creates (``MlflowClient.create_run``, which ``mlflow.start_run`` calls
+    too) gets a Ctrl-C (SIGINT) once the store has created it, before the call returns."""
+    from mlflow.tracking._tracking_service.client import TrackingServiceClient
+
+    create = TrackingServiceClient.create_run
+
+    def create_then_ctrl_c(*args: Any, **kwargs: Any) -> Any:
+        run = create(*args, **kwargs)  # the run is in the store
+        os.kill(os.getpid(), signal.SIGINT)  # the handler runs here, in the main thread
+        return run
+
+    monkeypatch.setattr(TrackingServiceClient, "create_run", create_then_ctrl_c)

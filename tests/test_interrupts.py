@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from conftest import ctrl_c_as_runs_are_created
 
 from forecaster._interrupts import raise_or_defer, uninterrupted
 from forecaster.jobs.cli import Terminated, _sigterm_interrupts
@@ -214,5 +216,39 @@ def test_a_ctrl_c_in_a_run_creation_or_a_model_claim_waits_for_its_end(
     client = _AnyWriteClient()
     with pytest.raises(KeyboardInterrupt):
         _writes()[method](client)
-    assert client.written == [method]
+    # a run created as the Ctrl-C came is ended (its caller never got it: see below)
+    assert client.written == [method, "set_terminated"] if method == "create_run" else [method]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def _create_trial_run(client: Any, experiment_id: str) -> None:
+    optuna = pytest.importorskip("optuna")
+    from forecaster.tracking.optuna import _log_trial
+
+    trial = optuna.trial.create_trial(params={}, distributions={}, value=1.0)
+    _log_trial(
+        client, experiment_id, "parent", SimpleNamespace(study_name="s"), trial, ("v", False)
+    )
+
+
+@pytest.mark.parametrize("creator", ["create_run", "trial"])
+def test_a_run_created_as_a_ctrl_c_comes_ends_killed(
+    python_sigint_handler, monkeypatch, tmp_path, creator
+):
+    """A Ctrl-C in the write that creates a run (a fit's, a study's, a trial's) was held until
+    the write ended, then raised before the caller had the run's ID: nothing ended the run,
+    and it stayed RUNNING for good. It ends KILLED, then the interrupt goes on."""
+    mlflow = pytest.importorskip("mlflow")
+    from forecaster.tracking.target import create_run
+
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment_id = client.create_experiment("e")
+    ctrl_c_as_runs_are_created(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        if creator == "create_run":
+            create_run(mlflow, client, experiment_id, "fit")
+        else:
+            _create_trial_run(client, experiment_id)
+    runs = client.search_runs([experiment_id])
+    assert [run.info.status for run in runs] == ["KILLED"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

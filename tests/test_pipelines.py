@@ -15,7 +15,12 @@ from typing import Any, ClassVar
 import numpy as np
 import polars as pl
 import pytest
-from conftest import mini_spec, reset_mlflow_state, sigint_as_in_a_terminal
+from conftest import (
+    ctrl_c_as_runs_are_created,
+    mini_spec,
+    reset_mlflow_state,
+    sigint_as_in_a_terminal,
+)
 
 import forecaster
 from forecaster.exceptions import ArgumentError, ForecasterWarning
@@ -1056,6 +1061,28 @@ def test_a_run_left_running_by_a_killed_process_is_closed_by_the_next_run(
     assert "which is gone; marked KILLED" in err
 
 
+def test_a_ctrl_c_as_a_tracked_run_starts_ends_its_run_killed(
+    tmp_path, monkeypatch, python_sigint_handler
+):
+    """A Ctrl-C in the write that starts a pipeline's MLflow run (``mlflow.start_run``) was
+    held until the write ended, then raised before the run was known: it stayed RUNNING for
+    good, and the process's active run. It ends KILLED, and is no longer active."""
+    mlflow = pytest.importorskip("mlflow")
+    from forecaster.jobs.tracked import tracked_run
+
+    reset_mlflow_state(monkeypatch, tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    spec = load_spec(write(tmp_path, MINIMAL + '[tracking]\nexperiment = "ctrl-c"\n'))[0]
+    ctrl_c_as_runs_are_created(monkeypatch)
+    with pytest.raises(KeyboardInterrupt), tracked_run(spec, "2024-01-02", lambda line: None):
+        pass  # not reached
+    client = mlflow.MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("ctrl-c").experiment_id])
+    assert [run.info.status for run in runs] == ["KILLED"]
+    assert mlflow.active_run() is None
+
+
 def test_a_tracked_run_puts_back_the_mlflow_logger_level_and_progress_bar_setting(
     tmp_path, monkeypatch
 ):
@@ -2041,23 +2068,33 @@ def test_a_tracked_tuning_whose_model_cannot_be_saved_ends_its_study_run_failed(
     """`forecaster tune` saved its best model after the study's MLflow run had ended FINISHED:
     a save that failed (a full disk; exit 1, no model) or was interrupted left a FINISHED
     run, as `fit` did before its save moved inside its run. The study's run now ends FAILED
-    (KILLED when interrupted) when the save fails."""
+    (KILLED when interrupted) when the save fails, once (a failed save ended it FINISHED,
+    then FAILED milliseconds later). The next tune ends it FINISHED, and the earlier end
+    stays as a tag."""
     pytest.importorskip("optuna")
     pytest.importorskip("mlflow")
+    from mlflow.tracking._tracking_service.client import TrackingServiceClient
+
     spec = _tracked_project(tmp_path, monkeypatch)
     out = tmp_path / "models" / "hostile" / "2024-01-16-tuned"
-    save = forecaster.RNNForecaster.save
+    save, end, ends = forecaster.RNNForecaster.save, TrackingServiceClient.set_terminated, []
 
     def failing(model: Any, path: Any, *args: Any, **kwargs: Any) -> Any:
         if Path(path) == out:  # the command's save, not the logged model's copy
             raise failure
         return save(model, path, *args, **kwargs)
 
+    def ending(client: Any, run_id: str, *args: Any, **kwargs: Any) -> Any:
+        ends.append((run_id, args[0] if args else kwargs.get("status")))
+        return end(client, run_id, *args, **kwargs)
+
     monkeypatch.setattr(forecaster.RNNForecaster, "save", failing)
+    monkeypatch.setattr(TrackingServiceClient, "set_terminated", ending)
     exit_code, err = run_cli(capsys, "tune", str(spec), "--trials", "1")
     assert exit_code == code, err
     studies = [r for r in _runs(tmp_path) if r.data.tags.get("forecaster.kind") == "study"]
     assert [run.info.status for run in studies] == [status], err
+    assert [s for run_id, s in ends if run_id == studies[0].info.run_id] == [status]
     assert not out.exists()
     monkeypatch.undo()  # a rerun that saves ends the study's run FINISHED again
     spec = _tracked_project(tmp_path, monkeypatch)
@@ -2065,6 +2102,8 @@ def test_a_tracked_tuning_whose_model_cannot_be_saved_ends_its_study_run_failed(
     assert exit_code == 0 and out.is_dir(), err
     studies = [r for r in _runs(tmp_path) if r.data.tags.get("forecaster.kind") == "study"]
     assert [run.info.status for run in studies] == ["FINISHED"], err
+    earlier = [v for k, v in studies[0].data.tags.items() if "earlier_end" in k]
+    assert earlier == [status]
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ meanwhile, a process whose best trial another one has overtaken."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import warnings
 
@@ -207,3 +208,48 @@ def test_log_study_takes_a_numpy_integer_trial_number(store):
     run = mlflow.MlflowClient().get_run(parent)
     assert run.data.tags["forecaster.best_model_trial"] == "1"
     assert len(logged_models(run)) == 1
+
+
+def _earlier_ends(run) -> dict[str, str]:
+    return {k: v for k, v in run.data.tags.items() if k.startswith("forecaster.earlier_end.")}
+
+
+def _utc(end_time: int) -> str:
+    ended = dt.datetime.fromtimestamp(end_time / 1000, dt.UTC)
+    return ended.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def test_a_resumed_study_opens_its_run_again_and_keeps_each_earlier_failure(store):
+    """The first log_study of a resumed study (tune's, before its trials) ended its run
+    FINISHED as soon as the study had a finished trial: a KILLED or FAILED run was FINISHED
+    again before the resumed trials ran, and nothing showed it had failed. status="RUNNING"
+    opens it again, as MLflow resumes a run; each FAILED or KILLED end it changes stays as a
+    tag named by its end time; a FINISHED end leaves none."""
+    frame, study = sine_panel(2, 80), study_of([1.0])
+    client = mlflow.MlflowClient()
+    parent = tracking.log_study(study, make_model(), frame, status="KILLED")
+    ends = {}
+    for status in ("FAILED", "FINISHED", "KILLED"):  # a session per status, each resumed
+        before = client.get_run(parent).info
+        if before.status != "FINISHED":
+            ends[f"forecaster.earlier_end.{_utc(before.end_time)}"] = before.status
+        assert tracking.log_study(study, make_model(), frame, status="RUNNING") == parent
+        run = client.get_run(parent)
+        assert run.info.status == "RUNNING" and _earlier_ends(run) == ends
+        time.sleep(0.002)  # end times a millisecond apart, at least
+        tracking.log_study(study, make_model(), frame, status=status)
+        assert client.get_run(parent).info.status == status
+    assert tracking.log_study(study, make_model(), frame) == parent  # default: FINISHED
+    run = client.get_run(parent)
+    assert run.info.status == "FINISHED" and len(_earlier_ends(run)) == 3
+
+
+def test_log_study_refuses_a_status_it_cannot_give(store):
+    frame, study = sine_panel(2, 80), study_of([1.0])
+    for wrong in ("DONE", "finished", 1):
+        with pytest.raises(DataValidationError, match=r"status must be one of \['RUNNING'"):
+            tracking.log_study(study, make_model(), frame, status=wrong)
+    best = make_model().fit(frame)
+    with pytest.raises(DataValidationError, match="opens the study's run for a session"):
+        tracking.log_study(study, make_model(), frame, best_estimator=best, status="RUNNING")
+    assert mlflow.MlflowClient().search_experiments(filter_string="name = 'forecaster'") == []

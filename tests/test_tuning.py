@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import glob
 import os
 import random
@@ -1235,16 +1236,18 @@ def test_tracking_hooks_are_called_when_present(monkeypatch, frame):
     tracking = pytest.importorskip("forecaster.tracking")
     pytest.importorskip("mlflow")
     calls = {"study": [], "trials": [], "paused": 0}
-    refitted_from = []
+    refitted_from, statuses = [], []
 
     def log_study(
         study, estimator, frame, best_estimator=None, experiment=None, *, storage=None,
         intermediate_key="intermediate_value", negate_intermediate=None, best_trial=None,
+        status=None,
     ):  # fmt: skip
         assert intermediate_key == "best_val_loss"  # trials it backfills: as trial_callback's
         assert negate_intermediate is False  # a minimize study: the loss as it was reported
         calls["study"].append(best_estimator)
         refitted_from.append(best_trial)
+        statuses.append(status)
         return "parent-run"
 
     def trial_callback(
@@ -1265,6 +1268,7 @@ def test_tracking_hooks_are_called_when_present(monkeypatch, frame):
     result = quick(frame=frame, track=True, refit=True)
     assert calls["study"][0] is None and calls["study"][1] is result.best_estimator
     assert refitted_from == [None, result.study.best_trial.number]
+    assert statuses == ["RUNNING", "FINISHED"]  # opened (a resumed study's again), then ended
     assert calls["trials"] == [("parent-run", 0), ("parent-run", 1)]
     assert calls["paused"] == 3  # two trial fits and the refit
 
@@ -1301,6 +1305,43 @@ def test_study_logged_to_mlflow(monkeypatch, tmp_path, frame):
     parents = [r for r in runs if r.data.tags.get("forecaster.study") == result.study_name]
     assert len(parents) == 1 and len(children) == 2
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
+
+
+@pytest.mark.slow
+def test_a_resumed_tracked_tune_opens_its_study_run_again_and_keeps_its_earlier_end(
+    monkeypatch, tmp_path, frame
+):
+    """A tune stopped by Ctrl-C left its study's run FINISHED (a), and a later tune of the
+    study set a KILLED (or FAILED) run FINISHED as it started (c): its trials were logged
+    into a FINISHED run, and the earlier end was lost. The run ends KILLED; the resumed tune
+    opens it again (RUNNING while its trials run, as MLflow resumes a run), ends it with its
+    own status, and the earlier end stays as tag forecaster.earlier_end.<its end time>."""
+    mlflow = pytest.importorskip("mlflow")
+    reset_mlflow_state(monkeypatch, tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    client = mlflow.MlflowClient()
+    settings = {"frame": frame, "track": True, "storage": "default", "study_name": "resumed"}
+
+    def ctrl_c(study, trial):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        quick(**settings, callbacks=[ctrl_c])
+    (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list",
+                                filter_string="tags.`forecaster.kind` = 'study'")  # fmt: skip
+    assert run.info.status == "KILLED"
+    seen = []
+    result = quick(
+        **settings, callbacks=[lambda s, t: seen.append(client.get_run(run.info.run_id))]
+    )
+    assert result.run_id == run.info.run_id
+    assert {r.info.status for r in seen} == {"RUNNING"}  # its trials: in a live run
+    resumed = client.get_run(run.info.run_id)
+    assert resumed.info.status == "FINISHED"
+    ended = dt.datetime.fromtimestamp(run.info.end_time / 1000, dt.UTC)
+    when = ended.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    earlier = {k: v for k, v in resumed.data.tags.items() if "earlier_end" in k}
+    assert earlier == {f"forecaster.earlier_end.{when}": "KILLED"}
 
 
 @pytest.mark.slow
@@ -1780,10 +1821,11 @@ def test_a_tune_stopped_by_a_callbacks_error_ends_the_studys_run_with_its_trials
     the logger's). The trial is logged first, and the run ends with the trials so far."""
     tracking = pytest.importorskip("forecaster.tracking")
     pytest.importorskip("mlflow")
-    calls: dict[str, list] = {"study": [], "trials": []}
+    calls: dict[str, list] = {"study": [], "trials": [], "status": []}
 
     def log_study(study, estimator, frame, best_estimator=None, **kwargs):
         calls["study"].append(len(study.get_trials()))
+        calls["status"].append(kwargs.get("status"))
         return "parent-run"
 
     def trial_callback(parent_run_id, **kwargs):
@@ -1796,7 +1838,66 @@ def test_a_tune_stopped_by_a_callbacks_error_ends_the_studys_run_with_its_trials
     monkeypatch.setattr(tracking, "trial_callback", trial_callback)
     with pytest.raises(RuntimeError, match="my callback failed"):
         quick(frame=frame, track=True, callbacks=[stop])
-    assert calls == {"study": [0, 1], "trials": [0]}  # started, then ended with trial 0
+    # started, then ended with trial 0: FAILED, once (was: FINISHED)
+    assert calls == {"study": [0, 1], "trials": [0], "status": ["RUNNING", "FAILED"]}
+
+
+def _fake_study_logging(monkeypatch: pytest.MonkeyPatch) -> dict[str, list]:
+    """``forecaster.tracking``'s study logging replaced: the ``status`` of each ``log_study``
+    call (its run is "parent-run") and each run ended by ``end_study_run``."""
+    tracking = pytest.importorskip("forecaster.tracking")
+    import forecaster.tracking.studyrun as studyrun
+
+    calls: dict[str, list] = {"status": [], "ended": []}
+
+    def log_study(study, estimator, frame, best_estimator=None, **kwargs):
+        calls["status"].append(kwargs.get("status"))
+        return "parent-run"
+
+    def end_study_run(run_id, status):
+        calls["ended"].append((run_id, status))
+
+    monkeypatch.setattr(tracking, "log_study", log_study)
+    monkeypatch.setattr(tracking, "trial_callback", lambda run, **kwargs: lambda s, t: None)
+    monkeypatch.setattr(studyrun, "end_study_run", end_study_run)
+    return calls
+
+
+def test_ctrl_c_in_a_tracked_tune_ends_its_study_run_killed_as_the_command_does(monkeypatch, frame):
+    """tune(track=True) stopped by Ctrl-C logged the summary of its trials and ended its
+    study's run FINISHED, where `forecaster tune` ends it KILLED (its deferred block drops
+    the summary after an interrupt). Both end it KILLED at once, without the summary, by one
+    mechanism (StudyLogger.killed)."""
+    pytest.importorskip("mlflow")
+    calls = _fake_study_logging(monkeypatch)
+
+    def ctrl_c(study, trial):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        quick(frame=frame, track=True, callbacks=[ctrl_c])
+    assert calls == {"status": ["RUNNING"], "ended": [("parent-run", "KILLED")]}
+
+
+@pytest.mark.parametrize(
+    ("failure", "ended"),
+    [(OSError(28, "No space left on device"), []), (KeyboardInterrupt(), ["KILLED"])],
+)
+def test_a_tracked_tune_whose_deferred_block_fails_ends_its_study_run_once(
+    monkeypatch, frame, failure, ended
+):
+    """`forecaster tune` logs the study's end in a deferred block (its best model is logged
+    calibrated) and saves the model in it: a save that failed ended the study's run FINISHED
+    (the block's deferred logging), then FAILED (the command's own cleanup) milliseconds
+    later. The deferred logging ends it FAILED itself now, once (KILLED when interrupted)."""
+    tracking = pytest.importorskip("forecaster.tracking")
+    pytest.importorskip("mlflow")
+    calls = _fake_study_logging(monkeypatch)
+    with pytest.raises(type(failure)), tracking.deferred():
+        quick(frame=frame, track=True)
+        raise failure  # the command's save of the best model
+    logged = ["RUNNING", "FAILED"] if not ended else ["RUNNING"]  # no summary when interrupted
+    assert calls == {"status": logged, "ended": [("parent-run", s) for s in ended]}
 
 
 def test_a_tune_stopped_by_an_error_keeps_it_when_the_final_logging_fails(monkeypatch, frame):

@@ -53,7 +53,6 @@ from forecaster.jobs.sources import as_fitted_ids, text_ids
 from forecaster.jobs.spec import build_estimator, output_dir, without_checkpoints
 from forecaster.jobs.tracked import (
     logged_fits,
-    study_run_ended,
     study_tracking,
     tracked_run,
     tracking_deferred,
@@ -443,9 +442,9 @@ def tune_command(args: argparse.Namespace, log: Log) -> int:
     what = f"a tuning of {spec.pipeline.name!r} as of {when.label} (saving {out})"
     with output_lock(out, args.wait, what):
         # the study logs into the spec's experiment; its best model, logged calibrated as
-        # the deferred block ends, too (hence a scope around it as well as tune_model's)
-        # (the study's run ends FAILED or KILLED when what follows the study fails)
-        with study_tracking(spec) as tracked, study_run_ended() as study_run, tracking_deferred():
+        # the deferred block ends, too (hence a scope around it as well as tune_model's);
+        # the study's run ends then: FAILED, or KILLED, when what follows the study fails
+        with study_tracking(spec) as tracked, tracking_deferred():
             result = tune_model(
                 spec,
                 root,
@@ -457,7 +456,6 @@ def tune_command(args: argparse.Namespace, log: Log) -> int:
                 track=tracked,
                 log=logger.info,  # a step, as the run's own tune line
             )
-            study_run.run_id = result.run_id  # from here a failure ends it FAILED
             log(
                 f"study {result.study_name}: best value {result.best_value:.4g} with "
                 f"{result.best_params}"

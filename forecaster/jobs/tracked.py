@@ -13,7 +13,6 @@ model.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import io
 import logging
 import math
@@ -35,13 +34,11 @@ from forecaster.jobs.spec import Spec, first_line
 __all__ = [
     "HOST_TAG",
     "PID_TAG",
-    "StudyRun",
     "close_dead_runs",
     "log_outputs",
     "logged_fits",
     "masked",
     "register_run_model",
-    "study_run_ended",
     "study_tracking",
     "tracked_run",
     "tracking_paused",
@@ -84,35 +81,6 @@ def study_tracking(spec: Spec) -> Iterator[bool]:
             yield False
             return
         yield True
-
-
-@dataclasses.dataclass
-class StudyRun:
-    """The MLflow run of a study (:attr:`forecaster.tuning.TuneResult.run_id`), known once the
-    study has run (None: untracked, or none could be made); see :func:`study_run_ended`."""
-
-    run_id: str | None = None
-
-
-@contextlib.contextmanager
-def study_run_ended() -> Iterator[StudyRun]:
-    """For ``forecaster tune``: when the block raises once its study's run is known (set
-    ``run_id`` on what it yields), that run ends FAILED, or KILLED after a
-    ``KeyboardInterrupt`` (Ctrl-C, ``SIGTERM``), as a pipeline's own run ends: the command's
-    work after the study (calibrating and saving its best model) failed. A study's run ends
-    FINISHED as its best model is logged (:func:`forecaster.tracking.log_study`), so this
-    block goes around the deferred block that logs it. A tracking failure is a warning."""
-    study = StudyRun()
-    try:
-        yield study
-    except BaseException as exc:
-        if study.run_id is not None:
-            from forecaster.tracking.studyrun import end_study_run
-
-            end_study_run(
-                study.run_id, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
-            )
-        raise
 
 
 def _warn_unavailable(exc: Exception, consequence: str) -> None:
@@ -199,7 +167,7 @@ def _mlflow_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
     try:
         import forecaster.tracking as tracking
         import mlflow
-        from forecaster.tracking.records import tracking_write
+        from forecaster.tracking.records import created_run, tracking_write
         from forecaster.tracking.store import store_client
         from forecaster.tracking.target import environment_run_id
     except ImportError:  # a warning, not only a step line: the spec asked for tracking
@@ -213,18 +181,23 @@ def _mlflow_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
         return
     # tagged as it starts: a process killed at any later moment leaves a run it can be found by
     tags = {"pipeline": spec.pipeline.name, "as_of": as_of, **_process_tags()}
+
+    def kill(run_id: str) -> None:  # a run started as Ctrl-C came: not active, and KILLED
+        tracking_write(mlflow.end_run, status="KILLED")
+
     with _quiet_mlflow(), tracking.bounded_requests(), contextlib.ExitStack() as scope:
         try:  # a server that dies mid-run costs seconds per call (bounded_requests)
             if environment_run_id() is not None:  # inside `mlflow run`: log into its run
                 uri = tracking.default_tracking_uri()
                 mlflow.set_tracking_uri(uri)
-                run = tracking_write(mlflow.start_run, tags=tags)
+                run = created_run(mlflow.start_run, kill, tags=tags)
             else:  # the spec's experiment, for this run only (the process's is unchanged)
                 experiment = spec.tracking.experiment or spec.pipeline.name
                 target = scope.enter_context(tracking.experiment_scope(experiment))
                 uri = target.tracking_uri
-                run = tracking_write(
+                run = created_run(
                     mlflow.start_run,
+                    kill,
                     experiment_id=target.experiment_id,
                     run_name=f"{spec.pipeline.name}-{as_of}",
                     tags=tags,

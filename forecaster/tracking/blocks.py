@@ -15,11 +15,11 @@ from forecaster.training.callbacks import call_in_turn, without_default_callback
 __all__ = ["defer", "deferred", "paused"]
 
 _deferral = threading.local()
-"""``pending``: the ``(log, fail, stop)`` calls of the fits of this thread that ended inside a
-:func:`deferred` block (and of what else :func:`defer` was given), made when it ends (None
-outside one)."""
+"""``pending``: the ``(log, fail, stop, failed)`` calls of the fits of this thread that ended
+inside a :func:`deferred` block (and of what else :func:`defer` was given), made when it ends
+(None outside one)."""
 
-_Pending = tuple[Callable[[], Any], Callable[[], Any], Callable[[], Any]]
+_Pending = tuple[Callable[[], Any], Callable[[], Any], Callable[[], Any], Callable[[], Any]]
 
 
 @contextlib.contextmanager
@@ -57,14 +57,14 @@ def deferred() -> Iterator[None]:
     the fit's own time; :func:`last_fit` says what it logged once the block has ended. When
     the block raises an exception, the fits that ended in it are logged as they are then
     (they did complete; a fit that raised, also from a callback's ``on_fit_end`` after the
-    logger's, was rolled back: it is not logged, and its own run ends FAILED); after a
-    ``KeyboardInterrupt`` (or another ``BaseException``) they are not, and a fit's own run
-    ends FAILED. A ``KeyboardInterrupt`` while the end of one
-    of them is logged stops the logging: that fit, and each fit after it not logged yet,
-    is handled as an interrupted fit (its own run ends KILLED, its model and what was not
-    logged go to a fallback folder, a warning says so), and the interrupt goes on. A block
-    inside another one changes nothing: the outer block logs its fits. Fits of other
-    threads are logged as usual.
+    logger's, was rolled back: it is not logged, and its own run ends FAILED), and a study's
+    run ends FAILED (see :func:`defer`); after a ``KeyboardInterrupt`` (or another
+    ``BaseException``) they are not, a fit's own run ends FAILED and a study's KILLED. A
+    ``KeyboardInterrupt`` while the end of one of them is logged stops the logging: that
+    fit, and each fit after it not logged yet, is handled as an interrupted fit (its own run
+    ends KILLED, its model and what was not logged go to a fallback folder, a warning says
+    so), and the interrupt goes on. A block inside another one changes nothing: the outer
+    block logs its fits. Fits of other threads are logged as usual.
 
     Examples
     --------
@@ -76,19 +76,20 @@ def deferred() -> Iterator[None]:
         return
     pending: list[_Pending] = []
     _deferral.pending = pending
-    log = False
+    log = raised = False
     try:
         yield
         log = True
     except Exception:
-        log = True  # the fits completed: log them as they are
+        log = raised = True  # the fits completed: log them as they are
         raise
     finally:
         _deferral.pending = None
         if log:  # each log call; after Ctrl-C in one, the stop calls of those after it
-            call_in_turn([(finish, stop) for finish, _, stop in pending])
+            calls = [(failed if raised else finish, stop) for finish, _, stop, failed in pending]
+            call_in_turn(calls)
         else:
-            for _, fail, _ in pending:
+            for _, fail, _, _ in pending:
                 fail()
 
 
@@ -96,15 +97,19 @@ def defer(
     log: Callable[[], Any],
     fail: Callable[[], Any] = lambda: None,
     stop: Callable[[], Any] | None = None,
+    failed: Callable[[], Any] | None = None,
 ) -> bool:
     """Inside a :func:`deferred` block of this thread, keep ``log`` to be called when the
     block ends and return True; outside one, return False (the caller logs now). ``fail``
     is called instead after a ``KeyboardInterrupt`` in the block, ``stop`` (default
-    ``fail``) after one while an earlier ``log`` of the block ran. What a fit logs at its
-    end goes through it, and so does the best model of a tuning study
-    (``tune(track=True)``), so that a block that calibrates the model logs it calibrated."""
+    ``fail``) after one while an earlier ``log`` of the block ran, ``failed`` (default
+    ``log``: a fit that completed is logged as it is) after an exception in the block. What
+    a fit logs at its end goes through it, and so does the best model of a tuning study
+    (``tune(track=True)``), so that a block that calibrates the model logs it calibrated;
+    the study's run ends FAILED when the block failed (``forecaster tune`` could not save
+    the model), KILLED when it was interrupted."""
     pending = getattr(_deferral, "pending", None)
     if pending is None:
         return False
-    pending.append((log, fail, fail if stop is None else stop))
+    pending.append((log, fail, fail if stop is None else stop, log if failed is None else failed))
     return True

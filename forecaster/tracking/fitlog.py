@@ -81,6 +81,7 @@ def log_fitted(
     client: Any,
     outcome: Outcome,
     own_run: bool,
+    end_status: str = "FINISHED",
     inputs_logged: bool = False,
     live_epochs: int = 0,
     fingerprint: dict[str, Any] | None = None,
@@ -94,7 +95,9 @@ def log_fitted(
 ) -> FitLog:
     """Log a fitted estimator into ``outcome.run_id`` (steps that fail are recorded in
     ``outcome``); on any failure keep a local copy and warn once. A ``KeyboardInterrupt``
-    while it logs is raised again after :func:`log_interrupted` (``outcome.interrupted``)."""
+    while it logs is raised again after :func:`log_interrupted` (``outcome.interrupted``).
+    ``own_run``: end the run, ``end_status`` (the status of a study's run that its ``tune``
+    gives it) as the last step, KILLED after an interrupt."""
     run_id = outcome.run_id
     outcome.recheck()  # the server may answer again: then try (once more)
     if client is None and not outcome.broken:
@@ -119,7 +122,7 @@ def log_fitted(
             steps = _remote_steps(
                 estimator, data, mlflow, client, run_id, files, fingerprint, metrics,
                 (table, overall), inputs_logged=inputs_logged, live_epochs=live_epochs,
-                plot=plot, register_as=register_as, own_run=own_run,
+                plot=plot, register_as=register_as, own_run=own_run, end_status=end_status,
                 param_prefix=param_prefix, params_as_tags=params_as_tags,
             )  # fmt: skip
         else:
@@ -161,7 +164,8 @@ def log_fitted(
 
 
 RUN_STATUS = "run status"
-"""What :class:`Outcome` calls the end of an own run (FINISHED, or KILLED after an interrupt)."""
+"""What :class:`Outcome` calls the end of an own run (``end_status``, or KILLED after an
+interrupt)."""
 
 
 def _remote_steps(
@@ -182,6 +186,7 @@ def _remote_steps(
     own_run: bool,
     param_prefix: str,
     params_as_tags: bool,
+    end_status: str = "FINISHED",
 ) -> list[_Step]:
     """The remote steps of :func:`log_fitted`, in order (see :data:`_Step`)."""
     from mlflow.entities import Metric
@@ -219,7 +224,7 @@ def _remote_steps(
     )  # fmt: skip
     steps.append(("model", files["model"], model))
     if own_run:
-        steps.append((RUN_STATUS, None, functools.partial(end_run, client, run_id, "FINISHED")))
+        steps.append((RUN_STATUS, None, functools.partial(end_run, client, run_id, end_status)))
     return steps
 
 

@@ -32,6 +32,7 @@ attributes.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import threading
 from collections.abc import Callable, Mapping
@@ -40,7 +41,6 @@ from typing import Any
 from forecaster.exceptions import (
     DataValidationError,
     ForecasterWarning,
-    NotFittedError,
     TrackingUnavailableError,
     warn_at_caller,
 )
@@ -54,9 +54,10 @@ from forecaster.tracking.config import (
     short_error,
     state,
 )
-from forecaster.tracking.fingerprint import fingerprint_for, fingerprint_params, training_data
+from forecaster.tracking.fingerprint import fingerprint_for, fingerprint_params
 from forecaster.tracking.fitlog import log_fitted
 from forecaster.tracking.records import (
+    created_run,
     end_run,
     estimator_params,
     log_metrics,
@@ -64,7 +65,6 @@ from forecaster.tracking.records import (
     log_tags,
     now_ms,
     param_value,
-    tracking_write,
 )
 from forecaster.tracking.resilience import (
     Outcome,
@@ -78,11 +78,13 @@ from forecaster.tracking.store import store_client
 from forecaster.tracking.studyrun import (
     MODEL_TRIAL_TAG,
     best_update,
-    check_best_trial,
+    check_study_args,
     claim_model,
+    keep_earlier_end,
     log_data_version,
     open_study_run,
     release_claim,
+    reopen_study_run,
     warn_unlogged_claim,
 )
 
@@ -118,8 +120,9 @@ def _log_trial(
     }
     for key, value in (trial.user_attrs or {}).items():
         tags[f"optuna.user_attr.{key}"] = param_value(value)
-    run = tracking_write(
+    run = created_run(
         client.create_run,
+        functools.partial(end_run, client, status="KILLED"),  # a run _log_trial never got
         experiment_id,
         start_time=_ms(trial.datetime_start),
         tags=tags,
@@ -300,6 +303,7 @@ def log_study(
     intermediate_key: str = "intermediate_value",
     negate_intermediate: bool = False,
     best_trial: int | None = None,
+    status: str | None = None,
 ) -> str | None:
     """Create (or update) the parent run of an Optuna study.
 
@@ -312,8 +316,7 @@ def log_study(
     task and search space. The token lives with the study, so a study resumed from its
     storage (a daily pipeline on newer data) finds its run again, while an in-memory study
     (``storage=None``), or a study created again under an old name or in another storage,
-    gets a run of its own: two studies never share a parent run because their names are
-    equal.
+    gets a run of its own: two studies never share a parent run for their names alone.
 
     Where it goes: inside an active run, or with none while ``MLFLOW_RUN_ID`` names a run
     (``mlflow run`` sets it; a fit logs into that run too), the study's run is a nested run
@@ -351,6 +354,11 @@ def log_study(
         for a ``direction="maximize"`` study, whose trials report their loss negated).
     best_trial : int, optional
         The complete trial ``best_estimator`` was refitted from; default the study's best.
+    status : {"RUNNING", "FINISHED", "FAILED", "KILLED"}, optional
+        The run's status after the call (default FINISHED once the study has a finished
+        trial); "RUNNING" (``tune``'s first call, no ``best_estimator``) opens an ended run
+        again, as ``mlflow.start_run(run_id=...)`` does. A FAILED or KILLED end a call
+        changes stays as tag ``forecaster.earlier_end.<UTC time>``.
 
     Returns
     -------
@@ -380,12 +388,12 @@ def log_study(
     ``dataset.json``) and ``forecaster.study_storage``. The run also gets trial counts and
     ``best_value`` (metrics), the best trial's params (tags ``best.<name>`` and
     ``best_params.json``), and a child run for any finished trial that has none yet (e.g.
-    while the server was down). It is FINISHED once the study has a finished trial, RUNNING
-    before. Several processes tuning one study share its run (the module docstring).
+    while the server was down). Several processes tuning one study share its run (the
+    module docstring).
     """
-    frame = _check_study_args(
+    frame = check_study_args(
         study, estimator, frame, best_estimator, experiment, register_as, storage,
-        intermediate_key, negate_intermediate, best_trial,
+        intermediate_key, negate_intermediate, best_trial, status,
     )  # fmt: skip
     mlflow = import_mlflow()
     with bounded_requests():
@@ -395,64 +403,34 @@ def log_study(
         client, run_id = outcome.client(mlflow), outcome.run_id
         fingerprint = outcome.local("dataset fingerprint", fingerprint_for, estimator, frame)
         if run_id is None or experiment_id is None:
-            if best_estimator is None:
-                warn_not_logged(outcome, None, "The study itself is unaffected.")
-                return None
-            log_fitted(  # no run: the best model and its records go to the fallback folder
-                best_estimator, frame, mlflow=mlflow, client=client, outcome=outcome,
-                own_run=False, fingerprint=fingerprint, context="The study itself is unaffected.",
-            )  # fmt: skip
+            _keep_locally(best_estimator, frame, mlflow, client, outcome, fingerprint)
             return None
         return _log_study_run(
             study, estimator, frame, best_estimator, register_as, storage, best_trial=best_trial,
             mlflow=mlflow, client=client, outcome=outcome, experiment_id=experiment_id,
             fingerprint=fingerprint, intermediate=(intermediate_key, bool(negate_intermediate)),
+            status=status,
         )  # fmt: skip
 
 
-def _check_study_args(
-    study: Any,
-    estimator: Any,
-    frame: Any,
+def _keep_locally(
     best_estimator: Any,
-    experiment: Any,
-    register_as: Any,
-    storage: Any,
-    intermediate_key: Any,
-    negate_intermediate: Any,
-    best_trial: Any = None,
-) -> Any:
-    """Refuse arguments of :func:`log_study` that are not what it needs; the frame (as
-    :func:`training_data` returns it when there is a best estimator)."""
-    needed = ("study_name", "get_trials", "directions", "user_attrs", "set_user_attr")
-    if not all(hasattr(study, a) for a in needed):
-        raise DataValidationError(
-            f"log_study needs an optuna.Study as its first argument, got {type(study).__name__}."
-        )
-    if not hasattr(estimator, "get_params"):
-        raise DataValidationError(
-            f"log_study needs the tuned estimator (a forecaster estimator), got "
-            f"{type(estimator).__name__}."
-        )
-    check_optional_name("experiment", experiment)
-    check_optional_name("register_as", register_as)
-    check_optional_name("storage", storage)
-    if not isinstance(intermediate_key, str) or not intermediate_key.strip():
-        raise DataValidationError(
-            f"intermediate_key must be a non-empty string (a metric name, e.g. "
-            f"'best_val_loss'), got {intermediate_key!r}."
-        )
-    check_flag("negate_intermediate", negate_intermediate)
-    check_best_trial(study, best_trial, best_estimator)
+    frame: Any,
+    mlflow: Any,
+    client: Any,
+    outcome: Outcome,
+    fingerprint: dict[str, Any] | None,
+) -> None:
+    """:func:`log_study` without the study's run (it could not be found or made): the best
+    model and its records go to the fallback folder, and a warning says what was not
+    logged."""
     if best_estimator is None:
-        return frame
-    if not all(hasattr(best_estimator, a) for a in ("network_", "get_params", "check_fitted")):
-        raise NotFittedError(
-            f"best_estimator must be a fitted forecaster estimator (the refitted best trial), "
-            f"got an unfitted {type(best_estimator).__name__}."
-        )
-    best_estimator.check_fitted("log")  # parameters that shape predictions changed since fit
-    return training_data(best_estimator, frame, "log_study")
+        warn_not_logged(outcome, None, "The study itself is unaffected.")
+        return
+    log_fitted(
+        best_estimator, frame, mlflow=mlflow, client=client, outcome=outcome, own_run=False,
+        fingerprint=fingerprint, context="The study itself is unaffected.",
+    )  # fmt: skip
 
 
 def _log_study_run(
@@ -470,10 +448,11 @@ def _log_study_run(
     fingerprint: dict[str, Any] | None,
     intermediate: tuple[str, bool],
     best_trial: int | None = None,
+    status: str | None = None,
 ) -> str | None:
     """:func:`log_study` once the study's run is known (``outcome.run_id``); ``intermediate``:
     its ``(intermediate_key, negate_intermediate)``; the best and its model as
-    :func:`~forecaster.tracking.studyrun.best_update` decides."""
+    :func:`~forecaster.tracking.studyrun.best_update` decides; the run's ``status`` last."""
     run_id = outcome.run_id
     params = {
         "study_name": study.study_name,
@@ -523,6 +502,9 @@ def _log_study_run(
             "study itself is unaffected.",
             ForecasterWarning,
         )
+    ending = None if status == "RUNNING" else status or ("FINISHED" if finished else None)
+    if ending is not None:  # an earlier FAILED or KILLED end this call changes: kept as a tag
+        outcome.remote("run status", keep_earlier_end, client, run_id)
     claim = None
     if shown is not None and model_missing and best_estimator is not None:
         claim = outcome.remote("model", claim_model, client, run_id, shown.number)
@@ -536,7 +518,8 @@ def _log_study_run(
             mlflow=mlflow,
             client=client,
             outcome=outcome,
-            own_run=bool(finished),
+            own_run=ending is not None,
+            end_status=ending or "FINISHED",
             inputs_logged=False,
             fingerprint=fingerprint,
             register_as=register_as,
@@ -550,8 +533,10 @@ def _log_study_run(
         elif shown is not None and isinstance(claim, str):  # not logged: a retry claims it
             outcome.remote("model claim", release_claim, client, run_id, shown.number, claim)
         return fitted.run_id
-    if finished:
-        outcome.remote("run status", end_run, client, run_id, "FINISHED")
+    if ending is not None:
+        outcome.remote("run status", end_run, client, run_id, ending)
+    elif status == "RUNNING":  # the session of trials that follows: a resumed study's too
+        outcome.remote("run status", reopen_study_run, client, run_id)
     if outcome.not_logged:
         warn_not_logged(outcome, None, "The study itself is unaffected.")
     return run_id

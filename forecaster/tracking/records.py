@@ -25,6 +25,7 @@ write files to the artifact store, not a database row.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -55,6 +56,7 @@ __all__ = [
     "backtest_tables",
     "check_backtest",
     "collisions_message",
+    "created_run",
     "end_run",
     "epoch_metrics",
     "estimator_params",
@@ -377,6 +379,31 @@ def tracking_write(call: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
     "database is locked"."""
     with uninterrupted():
         return call(*args, **kwargs)
+
+
+def created_run(
+    call: Callable[..., _T], kill: Callable[[str], Any], /, *args: Any, **kwargs: Any
+) -> _T:
+    """``call(*args, **kwargs)`` through :func:`tracking_write`, for a call that creates or
+    starts a run and returns it (``client.create_run``, ``mlflow.start_run``): when an
+    interrupt held during the write is raised at its end, the run exists but its caller never
+    gets its ID, so nothing would ever end it (it stayed RUNNING for good); ``kill(run_id)``
+    (a write through :func:`tracking_write`, e.g. :func:`end_run` with ``KILLED``) ends it
+    first, then the interrupt goes on. A tracking failure of ``kill`` is left out: the
+    interrupt is what the caller gets."""
+    created: list[Any] = []
+
+    def create() -> _T:
+        created.append(call(*args, **kwargs))
+        return created[0]  # type: ignore[no-any-return]
+
+    try:
+        return tracking_write(create)
+    except BaseException:
+        if created:  # the interrupt held by the write, raised as the write ended
+            with contextlib.suppress(Exception):
+                kill(created[0].info.run_id)
+        raise
 
 
 def log_params(client: Any, run_id: str, params: Mapping[str, str]) -> None:

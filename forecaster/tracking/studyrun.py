@@ -14,6 +14,7 @@ the experiment ``log_study`` is given, else the one a fit's run goes to.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import numbers
 import re
@@ -22,22 +23,38 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from forecaster._hashing import sha256_bytes
-from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
-from forecaster.tracking.config import bounded_requests, import_mlflow, short_error
-from forecaster.tracking.fingerprint import fingerprint_params
+from forecaster.exceptions import (
+    DataValidationError,
+    ForecasterWarning,
+    NotFittedError,
+    warn_at_caller,
+)
+from forecaster.tracking.config import (
+    bounded_requests,
+    check_flag,
+    check_optional_name,
+    import_mlflow,
+    short_error,
+)
+from forecaster.tracking.fingerprint import fingerprint_params, training_data
 from forecaster.tracking.records import end_run, log_params, log_tags, tracking_write
 from forecaster.tracking.store import store_client
 from forecaster.tracking.target import create_run, experiment_for_new_run, surrounding_run
 
 __all__ = [
+    "EARLIER_END_TAG",
     "MODEL_TRIAL_TAG",
+    "STUDY_STATUSES",
     "best_update",
     "check_best_trial",
+    "check_study_args",
     "claim_model",
     "end_study_run",
+    "keep_earlier_end",
     "log_data_version",
     "open_study_run",
     "release_claim",
+    "reopen_study_run",
     "study_key",
     "warn_unlogged_claim",
 ]
@@ -50,14 +67,21 @@ MODEL_TRIAL_TAG = "forecaster.best_model_trial"
 """Tag of a study's run: the number of the trial whose refitted model the run holds."""
 
 IDENTITY_ATTRS = ("forecaster.task", "forecaster.search_space")
+
+STUDY_STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
+"""The statuses :func:`~forecaster.tracking.log_study` gives the study's run (``status``)."""
+
+EARLIER_END_TAG = "forecaster.earlier_end"
+"""Tags ``forecaster.earlier_end.<end time, UTC ISO>`` of a study's run: a FAILED or KILLED
+end of the run that a later call changed (:func:`keep_earlier_end`); the value is its status."""
 """The study's user attributes (written by :func:`forecaster.tune`) that are part of its key."""
 
 
 def end_study_run(run_id: str, status: str) -> None:
-    """End the study's run ``run_id`` ``status`` (``FAILED``, ``KILLED``) in the process's
-    store: the study was interrupted before its final :func:`~forecaster.tracking.log_study`
-    (which ends it FINISHED), or what a command does with its best model failed. A tracking
-    failure is a ``ForecasterWarning``: the run keeps the status it had."""
+    """End the study's run ``run_id`` ``status`` (``KILLED``) in the process's store, without
+    the summary :func:`~forecaster.tracking.log_study` logs as it ends it: ``tune`` was
+    interrupted (in its trials, or ``forecaster tune`` as it calibrated or saved the best
+    model). A tracking failure is a ``ForecasterWarning``: the run keeps the status it had."""
     try:
         mlflow = import_mlflow()
         with bounded_requests():
@@ -219,6 +243,100 @@ def log_data_version(client: Any, run_id: str, fingerprint: Mapping[str, Any]) -
     n = versions[-1] + 1 if versions else 0
     params = fingerprint_params(fingerprint)
     log_params(client, run_id, {f"data.{n}.{k[len('data.') :]}": v for k, v in params.items()})
+
+
+def check_study_args(
+    study: Any,
+    estimator: Any,
+    frame: Any,
+    best_estimator: Any,
+    experiment: Any,
+    register_as: Any,
+    storage: Any,
+    intermediate_key: Any,
+    negate_intermediate: Any,
+    best_trial: Any = None,
+    status: Any = None,
+) -> Any:
+    """Refuse arguments of :func:`~forecaster.tracking.log_study` that are not what it needs;
+    the frame (as :func:`~forecaster.tracking.fingerprint.training_data` returns it when there
+    is a best estimator).
+
+    Raises
+    ------
+    DataValidationError, NotFittedError
+        As :func:`~forecaster.tracking.log_study` says, before anything is logged.
+    """
+    needed = ("study_name", "get_trials", "directions", "user_attrs", "set_user_attr")
+    if not all(hasattr(study, a) for a in needed):
+        raise DataValidationError(
+            f"log_study needs an optuna.Study as its first argument, got {type(study).__name__}."
+        )
+    if not hasattr(estimator, "get_params"):
+        raise DataValidationError(
+            f"log_study needs the tuned estimator (a forecaster estimator), got "
+            f"{type(estimator).__name__}."
+        )
+    check_optional_name("experiment", experiment)
+    check_optional_name("register_as", register_as)
+    check_optional_name("storage", storage)
+    if not isinstance(intermediate_key, str) or not intermediate_key.strip():
+        raise DataValidationError(
+            f"intermediate_key must be a non-empty string (a metric name, e.g. "
+            f"'best_val_loss'), got {intermediate_key!r}."
+        )
+    check_flag("negate_intermediate", negate_intermediate)
+    check_best_trial(study, best_trial, best_estimator)
+    _check_status(status, best_estimator)
+    if best_estimator is None:
+        return frame
+    if not all(hasattr(best_estimator, a) for a in ("network_", "get_params", "check_fitted")):
+        raise NotFittedError(
+            f"best_estimator must be a fitted forecaster estimator (the refitted best trial), "
+            f"got an unfitted {type(best_estimator).__name__}."
+        )
+    best_estimator.check_fitted("log")  # parameters that shape predictions changed since fit
+    return training_data(best_estimator, frame, "log_study")
+
+
+def _check_status(status: Any, best_estimator: Any) -> None:
+    """Refuse a ``status`` of :func:`~forecaster.tracking.log_study` other than None or one
+    of :data:`STUDY_STATUSES`, and ``"RUNNING"`` with a best estimator (the call that logs
+    the best model ends a session of trials)."""
+    if status is not None and (not isinstance(status, str) or status not in STUDY_STATUSES):
+        raise DataValidationError(
+            f"status must be one of {list(STUDY_STATUSES)} (the study's run's status after "
+            f"log_study) or None (FINISHED once the study has a finished trial), got {status!r}."
+        )
+    if status == "RUNNING" and best_estimator is not None:
+        raise DataValidationError(
+            "log_study(status='RUNNING') opens the study's run for a session of trials, and "
+            "best_estimator is logged by the call that ends one: leave status out (or pass "
+            "'FINISHED') to log it, or best_estimator out to open the run."
+        )
+
+
+def keep_earlier_end(client: Any, run_id: str) -> str:
+    """The status of the study's run ``run_id``; when it ended FAILED or KILLED (an earlier
+    call, e.g. a ``tune`` stopped by Ctrl-C, or another process's), that end is kept as tag
+    ``forecaster.earlier_end.<its end time>`` (:data:`EARLIER_END_TAG`) = its status, before
+    a call changes it: a resumed study does not hide that its run failed. Writing the same
+    end twice (two processes) writes the same tag."""
+    info = client.get_run(run_id).info
+    if info.status in ("FAILED", "KILLED") and info.end_time is not None:
+        ended = dt.datetime.fromtimestamp(info.end_time / 1000, dt.UTC)
+        when = ended.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        log_tags(client, run_id, {f"{EARLIER_END_TAG}.{when}": info.status})
+    return str(info.status)
+
+
+def reopen_study_run(client: Any, run_id: str) -> None:
+    """The study's run ``run_id`` RUNNING again when it had ended (a resumed study: its trials
+    log into it), as MLflow's ``start_run(run_id=...)`` resumes a run (the end time stays
+    until the run ends again); an earlier FAILED or KILLED end is kept
+    (:func:`keep_earlier_end`)."""
+    if keep_earlier_end(client, run_id) != "RUNNING":
+        tracking_write(client.update_run, run_id, status="RUNNING")
 
 
 def check_best_trial(study: Any, best_trial: Any, best_estimator: Any) -> None:

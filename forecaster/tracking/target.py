@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -54,7 +55,13 @@ from forecaster.tracking.config import (
     short_error,
     state,
 )
-from forecaster.tracking.records import collisions_message, run_collisions, tracking_write
+from forecaster.tracking.records import (
+    collisions_message,
+    created_run,
+    end_run,
+    run_collisions,
+    tracking_write,
+)
 from forecaster.tracking.resilience import (
     check_fallback_root,
     is_unreachable,
@@ -461,8 +468,9 @@ def create_run(
         all_tags = registry.resolve_tags(all_tags)
     except Exception:
         pass
-    run = tracking_write(client.create_run, experiment_id, tags=all_tags, run_name=name)
-    return run.info.run_id
+    kill = functools.partial(end_run, client, status="KILLED")  # a run its caller never got
+    run = created_run(client.create_run, kill, experiment_id, tags=all_tags, run_name=name)
+    return str(run.info.run_id)
 
 
 def resolve_run(mlflow: Any, run: Any) -> tuple[str | None, bool]:

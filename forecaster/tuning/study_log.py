@@ -149,25 +149,29 @@ class StudyLogger:
         import mlflow
         from forecaster.tracking import request_limits
 
-        with catching_warnings(record=True) as caught:
-            parent_run = self._log_study()
+        with catching_warnings(record=True) as caught:  # a resumed study's run: RUNNING again
+            parent_run = self._log_study(status="RUNNING")
+            self.run_id = parent_run if isinstance(parent_run, str) else None  # known at once
         self.held = [w for w in caught if issubclass(w.category, ForecasterWarning)]
         for w in caught:
             if not issubclass(w.category, ForecasterWarning):
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         if not isinstance(parent_run, str):
             return []
-        self.run_id = parent_run
         negated = bool(self.kwargs["negate_intermediate"])
         return [TrialHook(parent_run, mlflow.get_tracking_uri(), request_limits(), negated)]
 
-    def finish(self, best_estimator: Any = None, best_trial: int | None = None) -> None:
-        """The summary (and the best model) on the study's run; inside
+    def finish(
+        self, best_estimator: Any = None, best_trial: int | None = None, status: str = "FINISHED"
+    ) -> None:
+        """The summary (and the best model) on the study's run, which ends ``status``; inside
         ``tracking.deferred()``, when that block ends (a block that calibrates the best model
-        logs it calibrated). Once: a later call (``tune`` ending on an error after the
-        summary was logged) does nothing. ``best_trial``: the number of the trial
-        ``best_estimator`` was refitted from (the study's best may change meanwhile: other
-        processes tune it too); see ``log_study`` for which process's best the run shows."""
+        logs it calibrated), FAILED when the block failed (``forecaster tune`` could not save
+        the model), KILLED when it was interrupted (:meth:`killed`). Once: a later call
+        (``tune`` ending on an error after the summary was logged) does nothing.
+        ``best_trial``: the number of the trial ``best_estimator`` was refitted from (the
+        study's best may change meanwhile: other processes tune it too); see ``log_study``
+        for which process's best the run shows."""
         if not self.track or self.finished:
             return
         self.finished = True
@@ -177,26 +181,37 @@ class StudyLogger:
         best: dict[str, Any] = {"best_estimator": best_estimator}
         if best_estimator is not None and best_trial is not None:
             best["best_trial"] = best_trial
-        if not defer(lambda: self._log_study(**best), self._killed):
-            self._log_study(**best)
+        failed = {**best, "status": "FAILED"}
+        if not defer(
+            lambda: self._log_study(**best, status=status),
+            self.killed,
+            failed=lambda: self._log_study(**failed),
+        ):
+            self._log_study(**best, status=status)
 
-    def _killed(self) -> None:
-        """The study's run KILLED: the block :meth:`finish` deferred its final logging to was
-        interrupted (Ctrl-C in the trials of ``forecaster tune``, or after them), so that
-        logging, which ends it FINISHED, is not made (it was left RUNNING)."""
+    def killed(self) -> None:
+        """The study's run ends KILLED, at once, without the summary (the trials are in their
+        runs, logged as they ended): ``tune`` stopped by Ctrl-C (``SIGTERM`` under the
+        ``forecaster`` command), or the block :meth:`finish` deferred its final logging to
+        was (``forecaster tune`` interrupted as it calibrated or saved the best model)."""
+        self.finished = True
         if self.run_id is not None:
             from forecaster.tracking.studyrun import end_study_run
 
             end_study_run(self.run_id, "KILLED")
 
     def finish_stopped(self, error: BaseException) -> None:
-        """:meth:`finish` as ``tune`` stops on ``error`` (a callback's exception, Ctrl-C): the
-        study's run ends with the trials finished so far; a failure of that logging (e.g. its
-        warning made an error) is a note of ``error``, never in its place. Warnings held back
-        are shown when that final call is not made (:meth:`replay`)."""
-        if self.started:
+        """As ``tune`` stops on ``error``: after a ``KeyboardInterrupt`` the study's run ends
+        KILLED (:meth:`killed`); after an exception (a callback's, no trial completed) the
+        summary of the trials finished so far is logged and the run ends FAILED, and a
+        failure of that logging (e.g. its warning made an error) is a note of ``error``, never
+        in its place. Warnings held back are shown when that final call is not made
+        (:meth:`replay`)."""
+        if self.started and isinstance(error, KeyboardInterrupt):
+            self.killed()
+        elif self.started:
             try:
-                self.finish()
+                self.finish(status="FAILED")
             except Exception as late:
                 error.add_note(f"Logging the study to MLflow as tune stopped failed: {late}")
         self.replay()
