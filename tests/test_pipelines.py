@@ -4491,6 +4491,29 @@ def test_a_series_with_no_log_return_is_named_and_listed_as_dropped(tmp_path, ca
     assert _summary(tmp_path)["dropped_series"] == ["new"]
 
 
+def test_a_series_listed_on_the_as_of_with_log_returns_is_named_with_its_first_price(tmp_path):
+    """With log returns, a series listed on the as-of (its first price on 2024-01-21, more
+    after it in a backfill) was named "no row at or before the as-of 2024-01-21: their first
+    rows are after it ... new (first 2024-01-22)": the date of its first log return, not of
+    its first row, which is at the as-of. It is named with its first row and the reason: no
+    log return up to the as-of (one price)."""
+    import datetime as dt
+
+    lines = uneven_rows({"a": 30, "b": 30}).splitlines()
+    day = dt.date(2024, 1, 1)
+    lines += [f"new,{day + dt.timedelta(days=i)},{i % 3 + 0.5}" for i in range(20, 30)]
+    spec = scheduled_project(tmp_path, "\n".join(lines) + "\n", features={"log_returns": ["y"]})
+    loaded, root = load_spec(spec)
+    named = (
+        r"^1 series have no log return of \['y'\] at or before the as-of 2024-01-21 \(a log "
+        r"return needs two observed prices up to it\), so they are neither fitted nor "
+        r"forecast: new \(first 2024-01-21\)\. Pass a later --as-of"
+    )
+    with pytest.warns(ForecasterWarning, match=named):
+        frame, when = prepare_data(loaded, root, "2024-01-21")
+    assert sorted(frame["id"].unique()) == ["a", "b"] and when.left_out == ("new",)
+
+
 def test_a_series_with_no_row_up_to_the_as_of_is_named_and_listed_as_dropped(tmp_path, capsys):
     """A series whose first row is after the as-of (listed later) disappeared from a run's
     outputs without a word: no warning, not in dropped_series. A series with no target value
