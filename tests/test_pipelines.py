@@ -4475,6 +4475,28 @@ def test_a_column_named_like_a_runs_own_forecasts_column_is_refused(tmp_path, ca
     assert forecasts_of(tmp_path)["run_id"].null_count() == 4  # (no tracking: no run id)
 
 
+@pytest.mark.parametrize(
+    ("series", "header", "key", "message"),
+    [
+        ({"time": "step", "freq": None}, "id,step,y", "series.time", "Columns ['step'] clash"),
+        ({"id": "model"}, "model,date,y", "series.id", "Columns ['model'] clash"),
+        ({"id": "y_actual"}, "y_actual,date,y", "series.id", "Column 'y_actual' (id) is named"),
+    ],
+)
+def test_a_column_named_like_an_output_column_is_refused_naming_its_key(
+    tmp_path, capsys, series, header, key, message
+):
+    """A spec whose time column is named step (or id model: a backtest's columns, which fit
+    refuses) was refused naming key 'series.covariates' (the message's "covariates may have
+    any name"), and an id named y_actual key 'series.targets': the key is the column's."""
+    data = uneven_rows({"a": 20, "b": 20}).replace("id,date,y", header, 1)
+    if "step" in header:  # integer steps
+        data = header + "\n" + "".join(f"{k},{i},{i % 4}.5\n" for k in "ab" for i in range(20))
+    spec = scheduled_project(tmp_path, data, series=series)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 2 and f"key '{key}': {message}" in err, err
+
+
 def test_a_series_with_no_log_return_is_named_and_listed_as_dropped(tmp_path, capsys):
     """[features] log_returns drops each series' first row (no earlier price): a series with
     one row (listed on the as-of) vanished whole without a word, in no warning and not in
