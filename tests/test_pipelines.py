@@ -4514,6 +4514,28 @@ def test_a_column_named_like_a_runs_own_forecasts_column_is_refused(tmp_path, ca
     assert forecasts_of(tmp_path)["run_id"].null_count() == 4  # (no tracking: no run id)
 
 
+@pytest.mark.parametrize(
+    ("series", "header", "key", "message"),
+    [
+        ({"time": "step", "freq": None}, "id,step,y", "series.time", "Columns ['step'] clash"),
+        ({"id": "model"}, "model,date,y", "series.id", "Columns ['model'] clash"),
+        ({"id": "y_actual"}, "y_actual,date,y", "series.id", "Column 'y_actual' (id) is named"),
+    ],
+)
+def test_a_column_named_like_an_output_column_is_refused_naming_its_key(
+    tmp_path, capsys, series, header, key, message
+):
+    """A spec whose time column is named step (or id model: a backtest's columns, which fit
+    refuses) was refused naming key 'series.covariates' (the message's "covariates may have
+    any name"), and an id named y_actual key 'series.targets': the key is the column's."""
+    data = uneven_rows({"a": 20, "b": 20}).replace("id,date,y", header, 1)
+    if "step" in header:  # integer steps
+        data = header + "\n" + "".join(f"{k},{i},{i % 4}.5\n" for k in "ab" for i in range(20))
+    spec = scheduled_project(tmp_path, data, series=series)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 2 and f"key '{key}': {message}" in err, err
+
+
 def test_a_series_with_no_log_return_is_named_and_listed_as_dropped(tmp_path, capsys):
     """[features] log_returns drops each series' first row (no earlier price): a series with
     one row (listed on the as-of) vanished whole without a word, in no warning and not in
@@ -4528,6 +4550,29 @@ def test_a_series_with_no_log_return_is_named_and_listed_as_dropped(tmp_path, ca
     code, err = run_cli(capsys, "run", str(spec))
     assert code == 0, err
     assert _summary(tmp_path)["dropped_series"] == ["new"]
+
+
+def test_a_series_listed_on_the_as_of_with_log_returns_is_named_with_its_first_price(tmp_path):
+    """With log returns, a series listed on the as-of (its first price on 2024-01-21, more
+    after it in a backfill) was named "no row at or before the as-of 2024-01-21: their first
+    rows are after it ... new (first 2024-01-22)": the date of its first log return, not of
+    its first row, which is at the as-of. It is named with its first row and the reason: no
+    log return up to the as-of (one price)."""
+    import datetime as dt
+
+    lines = uneven_rows({"a": 30, "b": 30}).splitlines()
+    day = dt.date(2024, 1, 1)
+    lines += [f"new,{day + dt.timedelta(days=i)},{i % 3 + 0.5}" for i in range(20, 30)]
+    spec = scheduled_project(tmp_path, "\n".join(lines) + "\n", features={"log_returns": ["y"]})
+    loaded, root = load_spec(spec)
+    named = (
+        r"^1 series have no log return of \['y'\] at or before the as-of 2024-01-21 \(a log "
+        r"return needs two observed prices up to it\), so they are neither fitted nor "
+        r"forecast: new \(first 2024-01-21\)\. Pass a later --as-of"
+    )
+    with pytest.warns(ForecasterWarning, match=named):
+        frame, when = prepare_data(loaded, root, "2024-01-21")
+    assert sorted(frame["id"].unique()) == ["a", "b"] and when.left_out == ("new",)
 
 
 def test_a_series_with_no_row_up_to_the_as_of_is_named_and_listed_as_dropped(tmp_path, capsys):

@@ -13,12 +13,12 @@ import numpy as np
 import polars as pl
 from sklearn.base import clone
 
-from forecaster._columns import actual_column, temporary_names
+from forecaster._columns import TRAIN_COLUMNS, actual_column, temporary_names
 from forecaster.data.panel import Panel
 from forecaster.data.windows import known_windows, origins_in_runs
 from forecaster.evaluation.array_metrics import mase_scales as array_mase_scales
 from forecaster.evaluation.baselines import origin_forecasts
-from forecaster.evaluation.fold_checks import TRAIN_COLUMNS, check_backtest_size
+from forecaster.evaluation.fold_checks import check_backtest_size
 from forecaster.evaluation.intervals import IntervalColumns
 from forecaster.evaluation.metrics import TARGET_COLUMN, PointColumns
 from forecaster.evaluation.origins import calendar_cuts, series_cuts, training_spans, warn_absent

@@ -408,7 +408,8 @@ def left_out_series(
     uses: those with no log return (:func:`forecaster.jobs.returns.with_log_returns`) or no
     target value (left out of ``observed`` by :func:`observed_rows`; both name them), then
     those of ``observed`` with no row in ``cut``, the rows up to the as-of (labelled
-    ``as_of``: their first row is after it), then those of ``cut`` with no row in ``kept``,
+    ``as_of``: their first row is after it, or with log returns their only price up to it:
+    :func:`_late_series`), then those of ``cut`` with no row in ``kept``,
     the rows of the :func:`history_window` (their data end before it); the last two named in
     a ``ForecasterWarning`` here. A single series (no id column) is never left out: the data
     reach the as-of and no window ends before it."""
@@ -416,14 +417,7 @@ def left_out_series(
     if id_col is None:
         return ()
     empty = _absent(source, observed, spec, first=True)
-    late = _absent(observed, cut, spec, first=True)
-    if late.height:
-        warn_at_caller(
-            f"{late.height} series have no row at or before the as-of {as_of}: their first "
-            f"rows are after it, so they are neither fitted nor forecast: "
-            f"{_ids_and_times(late, 'first')}. Pass a later --as-of to use them.",
-            ForecasterWarning,
-        )
+    late = _late_series(source, observed, cut, spec, as_of)
     early = _absent(cut, kept, spec, first=False)
     if early.height:
         days = spec.features.history_days
@@ -436,6 +430,35 @@ def left_out_series(
             ForecasterWarning,
         )
     return tuple(pl.concat([empty, late, early])[id_col].to_list())
+
+
+def _late_series(
+    source: pl.DataFrame, observed: pl.DataFrame, cut: pl.DataFrame, spec: Spec, as_of: str
+) -> pl.DataFrame:
+    """The series of ``observed`` with no row in ``cut`` (the rows up to the as-of, labelled
+    ``as_of``) and the time of their first row in ``source`` (as read: with log returns a
+    series' first price, whose row has no return and is not in ``observed``), named in a
+    ``ForecasterWarning``: their first row is after the as-of or, with log returns, their
+    one price up to it gives no return."""
+    late = _absent(observed, cut, spec, first=True)
+    if late.height == 0:
+        return late
+    id_col = str(spec.series.id)
+    late = _absent(source, cut, spec, first=True).join(
+        late.select(id_col), on=id_col, how="semi", nulls_equal=True, maintain_order="left"
+    )
+    why = f"no row at or before the as-of {as_of}: their first rows are after it"
+    if spec.features.log_returns:
+        why = (
+            f"no log return of {spec.features.log_returns} at or before the as-of {as_of} (a "
+            "log return needs two observed prices up to it)"
+        )
+    warn_at_caller(
+        f"{late.height} series have {why}, so they are neither fitted nor forecast: "
+        f"{_ids_and_times(late, 'first')}. Pass a later --as-of to use them.",
+        ForecasterWarning,
+    )
+    return late
 
 
 def _absent(frame: pl.DataFrame, kept: pl.DataFrame, spec: Spec, first: bool) -> pl.DataFrame:
