@@ -16,12 +16,14 @@ from __future__ import annotations
 
 __all__ = ["ForecastIntervals"]
 
+import copy
 from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
 import polars as pl
+from sklearn.base import clone
 
 from forecaster._busy import uses_fitted_state
 from forecaster._columns import actual_column
@@ -116,8 +118,9 @@ class ForecastIntervals:
             The backtest's origins (``step`` defaults to ``horizon``).
         refit : bool or int, default False
             False: the fitted model forecasts every origin. True (or k): clones are refitted
-            on the data before each origin (every k origins), so ``frame`` may be the training
-            data itself.
+            on the data before each origin (every k origins), with the parameters the model
+            was fitted with (not those set since, which take effect at its next fit), so
+            ``frame`` may be the training data itself.
         per_series : bool, default False
             Intervals from each series' own residuals instead of the pooled ones; a series
             with fewer than 20 at some step, or fewer than a ``predict`` call's highest level
@@ -192,17 +195,29 @@ class ForecastIntervals:
         normalize, origins = check("normalize", normalize), check("origins", origins)
         rolling = _checked_rolling(per_series, check("rolling", rolling))
         self._check_rolling_positions(frame, rolling, origins)
-        previous = self.__dict__.pop("conformal_", None)  # the model's own quantiles, not CQR's
-        try:
-            self.conformal_ = self._calibration(
-                frame, folds, step, refit, per_series, normalize, origins
-            )
-        except BaseException:
-            if previous is not None:  # a failed calibration leaves the former one in place
-                self.conformal_ = previous
-            raise
-        self.conformal_["window"] = rolling
+        conformal = self._calibration(frame, folds, step, refit, per_series, normalize, origins)
+        conformal["window"] = rolling
+        # one assignment, once complete: a failed calibration leaves the former one in place,
+        # and a predict in another thread meanwhile uses the former one whole
+        self.conformal_ = conformal
         return self
+
+    def _backtested(self, refit: Any) -> Any:
+        """The model the calibration's backtest forecasts with. ``refit=False``: this one as
+        it forecasts uncalibrated (a quantile model's own quantiles, not CQR's), a shallow
+        copy without ``conformal_``, so that the model itself keeps its calibration, which
+        a ``predict`` in another thread uses meanwhile. Else: an unfitted copy with the
+        parameters this model was fitted with (:meth:`fitted_params`), whose clones the
+        backtest refits, so that the residuals are those of models trained as this one was,
+        not with parameters set since its fit (``set_params(max_epochs=1)`` take effect at
+        its next fit)."""
+        if refit is False:
+            model = copy.copy(self)
+            model.__dict__.pop("conformal_", None)
+            return model
+        template = clone(self)
+        template.set_params(**self.fitted_params())  # type: ignore[attr-defined]
+        return template
 
     def _check_rolling_positions(self, frame: Any, rolling: int | None, origins: str) -> None:
         """Refuse ``rolling`` on independent sequences: an integer-step time column of more
@@ -249,7 +264,7 @@ class ForecastIntervals:
         in_sample = silenced(InSampleWarning) if refit is False else nullcontext()
         with silenced(UnscoredPointsWarning), silenced(InfiniteScoreWarning), in_sample:
             result = backtest_forecasts(  # no score: the id may be named like one (n, mae)
-                self,  # type: ignore[arg-type]
+                self._backtested(refit),
                 frame,
                 folds=folds,
                 step=step,
