@@ -775,6 +775,20 @@ def test_calibrate_refit_fits_its_clones_as_the_model_was_fitted(frame):
     assert np.array_equal(model.conformal_["residuals"], before, equal_nan=True)
 
 
+def test_a_per_series_calibration_that_gives_no_series_its_own_intervals_warns(point_model, frame):
+    """calibrate(per_series=True, folds=5): a fold gives a series one residual per step, so
+    no series reached the 20 that intervals from its own residuals need, and every series
+    used the pooled ones, as with per_series=False, without a word. A warning says so (as
+    rolling=10 is refused for the same reason); 20 folds give none."""
+    with pytest.warns(ForecasterWarning, match=r"per_series=True.*the most: 5;.*folds=20"):
+        point_model.calibrate(frame, folds=5, step=1, per_series=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ForecasterWarning)
+        point_model.calibrate(frame, folds=20, step=1, per_series=True)
+        point_model.calibrate(frame, folds=5, step=1)
+    del point_model.conformal_
+
+
 @pytest.mark.parametrize(
     "bad", [{"normalize": 1}, {"normalize": True}, {"rolling": 0}, {"rolling": 2.5}]
 )

@@ -124,9 +124,11 @@ class ForecastIntervals:
         per_series : bool, default False
             Intervals from each series' own residuals instead of the pooled ones; a series
             with fewer than 20 at some step, or fewer than a ``predict`` call's highest level
-            needs, uses the pooled ones for all of that call. Own residuals all one value at a
-            step (all 0) give a half-width (and quantiles a distance from the median) of 1, or
-            1e-6 of the level; others at least 1e-6 of it. With ``rolling``: ``rolling >= 20``.
+            needs, uses the pooled ones for all of that call (a fold gives a series one
+            residual per step: with fewer than 20 folds every series does, which a warning
+            says). Own residuals all one value at a step (all 0) give a half-width (and
+            quantiles a distance from the median) of 1, or 1e-6 of the level; others at least
+            1e-6 of it. With ``rolling``: ``rolling >= 20``.
         normalize : {"series", "window"} or None, default "series"
             How residuals are made comparable before they are pooled. ``"series"``: each residual
             divided by its series' scale (its mean ``|y - forecast|`` over its calibration windows
@@ -197,6 +199,8 @@ class ForecastIntervals:
         self._check_rolling_positions(frame, rolling, origins)
         conformal = self._calibration(frame, folds, step, refit, per_series, normalize, origins)
         conformal["window"] = rolling
+        if per_series:
+            self._warn_without_own(conformal, folds)
         # one assignment, once complete: a failed calibration leaves the former one in place,
         # and a predict in another thread meanwhile uses the former one whole
         self.conformal_ = conformal
@@ -313,6 +317,41 @@ class ForecastIntervals:
             ends=ends[order],
         )
         return conformal
+
+    def _warn_without_own(self, conformal: dict[str, Any], folds: int) -> None:
+        """Warn (``per_series=True``) when no series got the :data:`MIN_PER_SERIES` residuals
+        at every horizon step (of every target, and model quantile) that intervals from its
+        own residuals need: every series then uses the pooled ones, as with
+        ``per_series=False``. A fold gives a series one residual per step, so fewer than
+        :data:`MIN_PER_SERIES` folds never give any series enough."""
+        residuals, series = conformal["residuals"], conformal["series"]
+        seen = series >= 0  # (-1: a series unseen in fit, which has no intervals of its own)
+        observed = ~np.isnan(residuals[seen].reshape(int(seen.sum()), -1))
+        n_keys = self.keys_.height
+        counts = [
+            np.bincount(series[seen], weights=observed[:, j], minlength=n_keys)
+            for j in range(observed.shape[1])
+        ]
+        most = int(np.min(counts, axis=0).max()) if seen.any() else 0
+        if most >= MIN_PER_SERIES:
+            return
+        if not seen.any():
+            cause = "no series of the calibration frame was seen in fit"
+        elif folds < MIN_PER_SERIES:
+            cause = f"each of the {folds} folds gives a series one residual per step"
+        else:
+            cause = (
+                "the series are too short for the folds, or missing= made up the actual "
+                "values of their residuals, which are left out"
+            )
+        warn_at_caller(
+            f"calibrate(per_series=True): no series has the {MIN_PER_SERIES} residuals per "
+            f"horizon step that intervals from its own residuals need (the most: {most}; "
+            f"{cause}), so every series will use the pooled residuals, as with "
+            f"per_series=False. Pass folds={MIN_PER_SERIES} or more (on series long enough "
+            "for them) for per-series intervals, or per_series=False.",
+            ForecasterWarning,
+        )
 
     def _made_up(self, unscored: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
         """The backtest's forecast points (``shape``: origins, steps, targets) whose actual
