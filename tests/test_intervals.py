@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import threading
 import warnings
 
 import numpy as np
@@ -27,7 +28,7 @@ from conftest import (
 import forecaster
 from forecaster._validation import check
 from forecaster.data.transforms import domain_floor
-from forecaster.estimators import conformal_groups, intervals
+from forecaster.estimators import calibration, conformal_groups, intervals
 from forecaster.estimators.forecaster import RNNForecaster
 from forecaster.estimators.intervals import (
     conformal_rank,
@@ -728,6 +729,64 @@ def test_cqr_adjusts_quantile_columns_and_recalibration_starts_afresh(quantile_m
         quantile_model.conformal_["residuals"], first["residuals"]
     )
     del quantile_model.conformal_
+
+
+def test_a_predict_or_save_during_a_recalibration_uses_the_former_calibration(
+    quantile_model, frame, monkeypatch, tmp_path
+):
+    """calibrate took the calibration off the model while its backtest ran (to forecast the
+    model's own quantiles): a predict(level=...) in another thread meanwhile (a model that
+    serves while it is recalibrated) got the uncalibrated quantiles, and a save wrote the
+    model without its calibration, silently. The model keeps its calibration until the new
+    one replaces it whole."""
+    quantile_model.calibrate(frame, folds=10, step=4)
+    calibrated = quantile_model.predict(frame, level=80)
+    during: dict = {}
+    real = calibration.backtest_forecasts
+
+    def backtest_forecasts(*args, **kwargs):
+        def serve():
+            during["out"] = quantile_model.predict(frame, level=80)
+            during["saved"] = forecaster.load(quantile_model.save(tmp_path / "serving"))
+
+        thread = threading.Thread(target=serve)
+        thread.start()
+        thread.join()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(calibration, "backtest_forecasts", backtest_forecasts)
+    quantile_model.calibrate(frame, folds=10, step=4)
+    assert during["out"].equals(calibrated)
+    assert during["saved"].predict(frame, level=80).equals(calibrated)
+    del quantile_model.conformal_
+
+
+def test_calibrate_refit_fits_its_clones_as_the_model_was_fitted(frame):
+    """calibrate(refit=True) fitted its clones with the parameters set since the model's fit
+    (set_params(hidden_size=16, max_epochs=1) for its next fit): residuals of other models
+    than the one whose intervals they set. The clones take the parameters it was fitted
+    with, as save writes them."""
+    train = frame.filter(pl.col("time") < 120)
+    model = RNNForecaster(target="y", id_col="id", **SMALL).fit(train)
+    model.calibrate(train, folds=2, step=4, refit=True)
+    before = model.conformal_["residuals"]
+    model.set_params(hidden_size=16, max_epochs=1)
+    model.calibrate(train, folds=2, step=4, refit=True)
+    assert np.array_equal(model.conformal_["residuals"], before, equal_nan=True)
+
+
+def test_a_per_series_calibration_that_gives_no_series_its_own_intervals_warns(point_model, frame):
+    """calibrate(per_series=True, folds=5): a fold gives a series one residual per step, so
+    no series reached the 20 that intervals from its own residuals need, and every series
+    used the pooled ones, as with per_series=False, without a word. A warning says so (as
+    rolling=10 is refused for the same reason); 20 folds give none."""
+    with pytest.warns(ForecasterWarning, match=r"per_series=True.*the most: 5;.*folds=20"):
+        point_model.calibrate(frame, folds=5, step=1, per_series=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ForecasterWarning)
+        point_model.calibrate(frame, folds=20, step=1, per_series=True)
+        point_model.calibrate(frame, folds=5, step=1)
+    del point_model.conformal_
 
 
 @pytest.mark.parametrize(
