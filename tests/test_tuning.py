@@ -1900,14 +1900,13 @@ def test_a_tracked_tune_whose_deferred_block_fails_ends_its_study_run_once(
     assert calls == {"status": logged, "ended": [("parent-run", s) for s in ended]}
 
 
-
 def test_a_tracked_tune_where_no_trial_completes_ends_its_study_run_failed(monkeypatch, frame):
     """tune(track=True) whose trials all failed raised "No trial ... completed" and ended its
     study's run FINISHED (`forecaster tune`: FAILED, its deferred block failed). It ends
     FAILED, with the summary of the trials, as after any error."""
     pytest.importorskip("mlflow")
     calls = _fake_study_logging(monkeypatch)
-    with pytest.raises(ForecasterError, match="No trial .* completed"):
+    with pytest.raises(ForecasterError, match=r"No trial .* completed"):
         quick(frame=frame, track=True, search_space=lambda trial: {"lookback": 1000})
     assert calls == {"status": ["RUNNING", "FAILED"], "ended": []}
 
@@ -1945,8 +1944,9 @@ def test_a_ctrl_c_as_a_tracked_tune_logs_its_best_model_ends_its_study_run_once(
     """A Ctrl-C while tune's final log_study logged the refitted model: the logging ended the
     study's run KILLED (its own run), then tune ended it KILLED again. Once now."""
     mlflow = pytest.importorskip("mlflow")
-    import forecaster.tracking.fitlog as fitlog
     from mlflow.tracking._tracking_service.client import TrackingServiceClient
+
+    import forecaster.tracking.fitlog as fitlog
 
     reset_mlflow_state(monkeypatch, tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
@@ -1968,6 +1968,7 @@ def test_a_ctrl_c_as_a_tracked_tune_logs_its_best_model_ends_its_study_run_once(
                                 filter_string="tags.`forecaster.kind` = 'study'")  # fmt: skip
     assert run.info.status == "KILLED"
     assert [s for run_id, s in ends if run_id == run.info.run_id] == ["KILLED"]
+
 
 def test_a_tune_stopped_by_an_error_keeps_it_when_the_final_logging_fails(monkeypatch, frame):
     """The run's summary logged as tune stops may fail, and its warning be an error (pytest's

@@ -395,11 +395,15 @@ def fold_model(estimator: Any, panel: Panel) -> Any:
     """An unfitted copy of ``estimator`` for a fold's fit, reading the frame's frequency as the
     backtest did: with ``freq="auto"`` the step found on the whole frame, not one inferred
     again from the fold's rows (which may look coarser, e.g. an early stretch logged every
-    other day)."""
+    other day). It fits without checkpoints: a fresh fit replaces the checkpoints of the
+    folder it is given, and ``checkpoint_dir`` holds those of the user's own fit."""
     model = clone(estimator)
-    freq = model.get_params(deep=False).get("freq", "")
+    params = model.get_params(deep=False)
+    freq = params.get("freq", "")
     if freq is None or (isinstance(freq, str) and freq.strip().lower() == "auto"):
         model.set_params(freq=str(panel.freq))
+    if params.get("checkpoint_dir") is not None:
+        model.set_params(checkpoint_dir=None, checkpoint_every=1)
     return model
 
 
