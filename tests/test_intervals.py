@@ -761,6 +761,34 @@ def test_a_predict_or_save_during_a_recalibration_uses_the_former_calibration(
     del quantile_model.conformal_
 
 
+def test_a_save_while_a_recalibration_ends_writes_one_calibration(
+    point_model, frame, monkeypatch, tmp_path
+):
+    """save read the calibration twice, for config.json's entry (its shape, normalize, ...)
+    and for its arrays: a recalibration in another thread that ended between the two reads
+    wrote the former one's entry with the new one's residuals (a folder load refused, or
+    residuals read with the former normalisation). It writes one calibration, whole."""
+    point_model.calibrate(frame, folds=10, step=4)
+    calibrated = point_model.predict(frame, level=80)
+    real, ended = RNNForecaster.fitted_params, []
+
+    def fitted_params(self):  # read by save between the config and the arrays
+        if not ended:
+            ended.append(True)
+            thread = threading.Thread(
+                target=lambda: point_model.calibrate(frame, folds=5, step=4, normalize="window")
+            )
+            thread.start()
+            thread.join()
+        return real(self)
+
+    monkeypatch.setattr(RNNForecaster, "fitted_params", fitted_params)
+    saved = forecaster.load(point_model.save(tmp_path / "serving"))
+    assert ended and point_model.conformal_["normalize"] == "window"  # recalibrated meanwhile
+    assert saved.predict(frame, level=80).equals(calibrated)
+    del point_model.conformal_
+
+
 def test_calibrate_refit_fits_its_clones_as_the_model_was_fitted(frame):
     """calibrate(refit=True) fitted its clones with the parameters set since the model's fit
     (set_params(hidden_size=16, max_epochs=1) for its next fit): residuals of other models
@@ -786,6 +814,20 @@ def test_a_per_series_calibration_that_gives_no_series_its_own_intervals_warns(p
         warnings.simplefilter("error", ForecasterWarning)
         point_model.calibrate(frame, folds=20, step=1, per_series=True)
         point_model.calibrate(frame, folds=5, step=1)
+    del point_model.conformal_
+
+
+@pytest.mark.parametrize("normalize", ["window", None])
+def test_a_per_series_calibration_on_series_unseen_in_fit_warns(point_model, normalize):
+    """calibrate(per_series=True) on a frame of series the model was not fitted on (kept under
+    normalize="window" or None) failed in its own check of the residuals per series, with
+    numpy's "cannot reshape array of size 0 into shape (0,newaxis)" (no row of a series seen
+    in fit). It calibrates, and the warning says why no series has intervals of its own."""
+    unseen = _panel(series=("c", "d"), seed=1)
+    with pytest.warns(ForecasterWarning, match=r"the most: 0; no series of the calibration frame"):
+        point_model.calibrate(unseen, folds=5, step=1, per_series=True, normalize=normalize)
+    assert point_model.conformal_["per_series"] and (point_model.conformal_["series"] < 0).all()
+    assert point_model.predict(unseen, level=80).columns[-2:] == ["y_lo_80", "y_hi_80"]
     del point_model.conformal_
 
 

@@ -326,13 +326,16 @@ class ForecastIntervals:
         :data:`MIN_PER_SERIES` folds never give any series enough."""
         residuals, series = conformal["residuals"], conformal["series"]
         seen = series >= 0  # (-1: a series unseen in fit, which has no intervals of its own)
-        observed = ~np.isnan(residuals[seen].reshape(int(seen.sum()), -1))
+        # a column per (step, target, model quantile), counted: reshape(0, -1) cannot infer
+        # it when no series of the frame was seen in fit (no rows)
+        columns = int(np.prod(residuals.shape[1:]))
+        observed = ~np.isnan(residuals[seen].reshape(int(seen.sum()), columns))
         n_keys = self.keys_.height
         counts = [
             np.bincount(series[seen], weights=observed[:, j], minlength=n_keys)
-            for j in range(observed.shape[1])
+            for j in range(columns)
         ]
-        most = int(np.min(counts, axis=0).max()) if seen.any() else 0
+        most = int(np.min(counts, axis=0).max())  # 0 when no series was seen in fit
         if most >= MIN_PER_SERIES:
             return
         if not seen.any():
