@@ -27,6 +27,7 @@ from conftest import (
     repeated_calls_script,
     staggered_copies,
     stderr_under_default_warnings,
+    tree_digest,
 )
 from polars.testing import assert_frame_equal
 
@@ -265,6 +266,28 @@ def test_fold_models_read_the_frames_frequency_not_one_inferred_from_their_rows(
     assert [str(m.freq_) for m in result.estimators] == ["1d"] * 3
     assert result.forecasts.height == 3 * 7
     assert model.get_params()["freq"] == freq  # the given estimator is not changed
+
+
+@pytest.mark.parametrize("call", ["backtest", "calibrate"])
+def test_refitted_folds_leave_the_models_checkpoint_folder_as_it_was(tmp_path, call):
+    """A fold's clone fitted into the model's ``checkpoint_dir`` replaced the checkpoint of
+    the user's own fit (a fresh fit replaces its folder's checkpoints): backtest and
+    calibrate with refit=True fit their clones without checkpoints."""
+    folder = tmp_path / "checkpoints"
+    model = RNNForecaster(
+        target="y", id_col="id", checkpoint_dir=str(folder), checkpoint_every=2, **TINY
+    )
+    frame = _frame(n_series=2)
+    model.fit(frame)
+    before = tree_digest(folder)
+    assert before  # the fit's own checkpoint
+    if call == "backtest":
+        result = backtest(model, frame, folds=2, step=6, refit=True)
+        assert len(result.estimators) == 2
+    else:
+        model.calibrate(frame, folds=2, step=6, refit=True)
+    assert tree_digest(folder) == before
+    assert model.get_params()["checkpoint_dir"] == str(folder)
 
 
 class _ShorterWithoutShortSeries:

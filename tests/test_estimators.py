@@ -271,7 +271,9 @@ def test_score_does_not_name_the_origin_of_a_series_too_short_to_forecast():
     """score forecasts a series only when it has lookback rows before its held-out steps:
     series 'b' (6 rows before them, lookback 8) is dropped, as the "Dropped 1 series shorter
     than 8 rows" warning says, yet its made-up last history row was named as a forecast
-    origin ("score: 1 forecast origin ... 'b' at 55") of a forecast never made."""
+    origin ("score: 1 forecast origin ... 'b' at 55") of a forecast never made. It is named
+    once, by score's warning of the series it does not score (predict's own warning about it
+    is not repeated)."""
     rng = np.random.default_rng(0)
     n = 60
     frame = pl.concat(
@@ -287,8 +289,7 @@ def test_score_does_not_name_the_origin_of_a_series_too_short_to_forecast():
         warnings.simplefilter("always")
         model.score(scored)
     told = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
-    assert told == [
-        "Dropped 1 series shorter than 8 rows (the fitted lookback): 'b'.",
+    assert told == [  # named once (predict's "Dropped 1 series shorter than 8 rows" too)
         "score: 1 of the 2 series in the frame are not scored (1 with fewer than lookback_=8 "
         "rows before their last horizon=4 steps: 'b'): the score is over 1 of them only.",
     ], told
@@ -298,8 +299,8 @@ def test_score_names_the_series_it_does_not_score_and_over_how_many_it_is():
     """score(missing="ffill") of a panel where some series' targets are all null (left out
     when the frame is read, named there) or null before their held-out steps (no history to
     forecast from: not named at all) scored the other series with no word of it: the -MAE
-    looked like every series'. One warning now names them, a few then how many more, with
-    why, and says over how many series the score is."""
+    looked like every series'. One warning now names them (counts those named when the frame
+    is read), with why, and says over how many series the score is."""
     rng = np.random.default_rng(0)
     n, ids = 40, [f"s{k}" for k in range(9)]
     frame = pl.concat(
@@ -313,14 +314,48 @@ def test_score_names_the_series_it_does_not_score_and_over_how_many_it_is():
         warnings.simplefilter("always")
         score = model.score(holed)
     told = [str(w.message) for w in caught if str(w.message).startswith("score: ")]
-    assert told == [
-        "score: 7 of the 9 series in the frame are not scored (6 with no row where every value "
-        "is observed (missing='ffill' cannot fill before one): 's0', 's1', 's2', 's3', 's4' "
-        "(and 1 more); 1 with fewer than lookback_=8 rows before their last horizon=4 steps: "
-        "'s6'): the score is over 2 of them only."
+    assert told == [  # the six left out as the frame was read are named there, counted here
+        "score: 7 of the 9 series in the frame are not scored (6 left out whole as the frame "
+        "was read (no row where every value is observed: missing='ffill' cannot fill before "
+        "one), named above; 1 with fewer than lookback_=8 rows before their last horizon=4 "
+        "steps: 's6'): the score is over 2 of them only."
     ], told
     kept = frame.filter(pl.col("id").is_in(ids[7:]))
     assert score == model.score(kept)  # the score of the two series scored
+
+
+def test_score_names_each_unscored_series_once_and_counts_every_one():
+    """score's warning of the series it scores no point of repeated the frame's own warning
+    of an all-null series (left out as the frame is read) and predict's of a series too
+    short to forecast, and counted neither the series whose held-out steps it leaves out as
+    in-sample ("1 of the 4 series are not scored ... over 2 of them": one of the four
+    vanished). Each series is named once, and the count covers every series not scored."""
+    rng = np.random.default_rng(0)
+    n, ids = 40, ["s0", "s1", "s2", "s3"]
+    frame = pl.concat(
+        pl.DataFrame({"id": k, "time": range(n), "y": rng.normal(size=n)}) for k in ids
+    ).filter((pl.col("id") != "s3") | (pl.col("time") < 30))  # s3 ends 10 steps early
+    params = {"target": "y", "id_col": "id", "lookback": 8, "horizon": 3, "validation_size": 0}
+    fitted = frame.filter((pl.col("id") == "s3") | (pl.col("time") < 37))  # s3 whole
+    model = RNNForecaster(**params, missing="ffill", **TINY).fit(fitted)
+
+    def told(data: pl.DataFrame) -> list[str]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.score(data)
+        return [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
+
+    nulled = frame.with_columns(y=pl.when(pl.col("id") == "s1").then(None).otherwise("y"))
+    warned = told(nulled)  # s1 named as the frame is read, s3 as in-sample: nothing more
+    assert [w for w in warned if "s1" in w] == [w for w in warned if w.startswith("Dropped")]
+    assert not [w for w in warned if "are not scored" in w], warned
+    short = frame.filter((pl.col("id") != "s1") | (pl.col("time") >= 35))  # 2 rows before
+    warned = told(short)
+    assert [w for w in warned if "'s1'" in w] == [
+        "score: 2 of the 4 series in the frame are not scored (1 with fewer than lookback_=8 "
+        "rows before their last horizon=3 steps: 's1'; 1 with held-out steps in the data the "
+        "model was fitted on, named above): the score is over 2 of them only."
+    ], warned
 
 
 def test_an_id_that_is_not_exactly_a_fitted_one_is_an_unseen_series():

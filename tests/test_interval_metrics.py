@@ -24,6 +24,7 @@ from forecaster.evaluation import (
     seasonal_naive,
     winkler_score,
 )
+from forecaster.evaluation.intervals import conformal_rank, quantile_name
 from forecaster.evaluation.metrics import METRICS, IntervalColumns, mae, mase, owa
 
 M4 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "m4"
@@ -342,6 +343,25 @@ def test_seasonal_naive_intervals_by_hand():
         seasonal_naive(history, 3, m=2, target="y", level=[150])
     with pytest.raises(DataValidationError, match="conformal seasonal naive"):
         seasonal_naive(history, 6, m=3, target="y", level=[80])
+
+
+def test_seasonal_naive_takes_the_conformal_rank_of_the_calibrations():
+    """seasonal_naive computed its own rank, ceil((n + 1) * L / 100) in floating point: with
+    24 residuals at level 56, 25 * 0.56 is 14.000000000000002, and it took the 15th smallest
+    instead of the 14th (likewise quantile 0.56, and 0.29 of 99 residuals the 28th instead of
+    the 29th). It takes the calibrations' rank (evaluation.intervals.conformal_rank)."""
+    for n, level in ((24, 56.0), (99, 55.0), (74, 68.0)):
+        steps = np.arange(1, n + 1, dtype=np.float64)  # lag-1 residuals 1, 2, ..., n
+        history = pl.DataFrame({"time": range(n + 1), "y": np.concatenate([[0.0], steps.cumsum()])})
+        q = level / 100
+        fc = seasonal_naive(
+            history, 1, m=1, target="y", level=[level], quantiles=[q, round(1 - q, 12)]
+        )
+        rank = conformal_rank(n, level)  # the rank-th smallest residual is rank itself
+        point = fc["y"][0]
+        assert fc[f"y_hi_{level:g}"][0] - point == rank
+        assert fc[quantile_name("y", q)][0] - point == rank
+        assert fc[quantile_name("y", round(1 - q, 12))][0] - point == n + 1 - rank
 
 
 def test_seasonal_naive_conformal_covers_a_seasonal_process():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import threading
 import warnings
 
 import numpy as np
@@ -27,7 +28,7 @@ from conftest import (
 import forecaster
 from forecaster._validation import check
 from forecaster.data.transforms import domain_floor
-from forecaster.estimators import conformal_groups, intervals
+from forecaster.estimators import calibration, conformal_groups, intervals
 from forecaster.estimators.forecaster import RNNForecaster
 from forecaster.estimators.intervals import (
     conformal_rank,
@@ -728,6 +729,106 @@ def test_cqr_adjusts_quantile_columns_and_recalibration_starts_afresh(quantile_m
         quantile_model.conformal_["residuals"], first["residuals"]
     )
     del quantile_model.conformal_
+
+
+def test_a_predict_or_save_during_a_recalibration_uses_the_former_calibration(
+    quantile_model, frame, monkeypatch, tmp_path
+):
+    """calibrate took the calibration off the model while its backtest ran (to forecast the
+    model's own quantiles): a predict(level=...) in another thread meanwhile (a model that
+    serves while it is recalibrated) got the uncalibrated quantiles, and a save wrote the
+    model without its calibration, silently. The model keeps its calibration until the new
+    one replaces it whole."""
+    quantile_model.calibrate(frame, folds=10, step=4)
+    calibrated = quantile_model.predict(frame, level=80)
+    during: dict = {}
+    real = calibration.backtest_forecasts
+
+    def backtest_forecasts(*args, **kwargs):
+        def serve():
+            during["out"] = quantile_model.predict(frame, level=80)
+            during["saved"] = forecaster.load(quantile_model.save(tmp_path / "serving"))
+
+        thread = threading.Thread(target=serve)
+        thread.start()
+        thread.join()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(calibration, "backtest_forecasts", backtest_forecasts)
+    quantile_model.calibrate(frame, folds=10, step=4)
+    assert during["out"].equals(calibrated)
+    assert during["saved"].predict(frame, level=80).equals(calibrated)
+    del quantile_model.conformal_
+
+
+def test_a_save_while_a_recalibration_ends_writes_one_calibration(
+    point_model, frame, monkeypatch, tmp_path
+):
+    """save read the calibration twice, for config.json's entry (its shape, normalize, ...)
+    and for its arrays: a recalibration in another thread that ended between the two reads
+    wrote the former one's entry with the new one's residuals (a folder load refused, or
+    residuals read with the former normalisation). It writes one calibration, whole."""
+    point_model.calibrate(frame, folds=10, step=4)
+    calibrated = point_model.predict(frame, level=80)
+    real, ended = RNNForecaster.fitted_params, []
+
+    def fitted_params(self):  # read by save between the config and the arrays
+        if not ended:
+            ended.append(True)
+            thread = threading.Thread(
+                target=lambda: point_model.calibrate(frame, folds=5, step=4, normalize="window")
+            )
+            thread.start()
+            thread.join()
+        return real(self)
+
+    monkeypatch.setattr(RNNForecaster, "fitted_params", fitted_params)
+    saved = forecaster.load(point_model.save(tmp_path / "serving"))
+    assert ended and point_model.conformal_["normalize"] == "window"  # recalibrated meanwhile
+    assert saved.predict(frame, level=80).equals(calibrated)
+    del point_model.conformal_
+
+
+def test_calibrate_refit_fits_its_clones_as_the_model_was_fitted(frame):
+    """calibrate(refit=True) fitted its clones with the parameters set since the model's fit
+    (set_params(hidden_size=16, max_epochs=1) for its next fit): residuals of other models
+    than the one whose intervals they set. The clones take the parameters it was fitted
+    with, as save writes them."""
+    train = frame.filter(pl.col("time") < 120)
+    model = RNNForecaster(target="y", id_col="id", **SMALL).fit(train)
+    model.calibrate(train, folds=2, step=4, refit=True)
+    before = model.conformal_["residuals"]
+    model.set_params(hidden_size=16, max_epochs=1)
+    model.calibrate(train, folds=2, step=4, refit=True)
+    assert np.array_equal(model.conformal_["residuals"], before, equal_nan=True)
+
+
+def test_a_per_series_calibration_that_gives_no_series_its_own_intervals_warns(point_model, frame):
+    """calibrate(per_series=True, folds=5): a fold gives a series one residual per step, so
+    no series reached the 20 that intervals from its own residuals need, and every series
+    used the pooled ones, as with per_series=False, without a word. A warning says so (as
+    rolling=10 is refused for the same reason); 20 folds give none."""
+    with pytest.warns(ForecasterWarning, match=r"per_series=True.*the most: 5;.*folds=20"):
+        point_model.calibrate(frame, folds=5, step=1, per_series=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ForecasterWarning)
+        point_model.calibrate(frame, folds=20, step=1, per_series=True)
+        point_model.calibrate(frame, folds=5, step=1)
+    del point_model.conformal_
+
+
+@pytest.mark.parametrize("normalize", ["window", None])
+def test_a_per_series_calibration_on_series_unseen_in_fit_warns(point_model, normalize):
+    """calibrate(per_series=True) on a frame of series the model was not fitted on (kept under
+    normalize="window" or None) failed in its own check of the residuals per series, with
+    numpy's "cannot reshape array of size 0 into shape (0,newaxis)" (no row of a series seen
+    in fit). It calibrates, and the warning says why no series has intervals of its own."""
+    unseen = _panel(series=("c", "d"), seed=1)
+    with pytest.warns(ForecasterWarning, match=r"the most: 0; no series of the calibration frame"):
+        point_model.calibrate(unseen, folds=5, step=1, per_series=True, normalize=normalize)
+    assert point_model.conformal_["per_series"] and (point_model.conformal_["series"] < 0).all()
+    assert point_model.predict(unseen, level=80).columns[-2:] == ["y_lo_80", "y_hi_80"]
+    del point_model.conformal_
 
 
 @pytest.mark.parametrize(

@@ -4481,7 +4481,8 @@ def test_history_days_is_a_window_before_the_as_of_for_every_series(tmp_path, ca
         assert "or it ends before the features.history_days window" in told, told
     first = dict(frame.group_by("id").agg(pl.col("date").min()).iter_rows())
     assert first == {"a": dt.date(2024, 1, 16), "b": dt.date(2024, 1, 16)}, first
-    assert when.left_out == ("c",) and when.stale_count == 2  # b and c, named as stale
+    assert when.left_out == (("c", "before_window"),)
+    assert when.stale_count == 2  # b and c, named as stale
     code, err = run_cli(capsys, "run", str(spec))
     assert code == 0, err
     summary = _summary(tmp_path)
@@ -4514,6 +4515,28 @@ def test_a_column_named_like_a_runs_own_forecasts_column_is_refused(tmp_path, ca
     assert forecasts_of(tmp_path)["run_id"].null_count() == 4  # (no tracking: no run id)
 
 
+@pytest.mark.parametrize(
+    ("series", "header", "key", "message"),
+    [
+        ({"time": "step", "freq": None}, "id,step,y", "series.time", "Columns ['step'] clash"),
+        ({"id": "model"}, "model,date,y", "series.id", "Columns ['model'] clash"),
+        ({"id": "y_actual"}, "y_actual,date,y", "series.id", "Column 'y_actual' (id) is named"),
+    ],
+)
+def test_a_column_named_like_an_output_column_is_refused_naming_its_key(
+    tmp_path, capsys, series, header, key, message
+):
+    """A spec whose time column is named step (or id model: a backtest's columns, which fit
+    refuses) was refused naming key 'series.covariates' (the message's "covariates may have
+    any name"), and an id named y_actual key 'series.targets': the key is the column's."""
+    data = uneven_rows({"a": 20, "b": 20}).replace("id,date,y", header, 1)
+    if "step" in header:  # integer steps
+        data = header + "\n" + "".join(f"{k},{i},{i % 4}.5\n" for k in "ab" for i in range(20))
+    spec = scheduled_project(tmp_path, data, series=series)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 2 and f"key '{key}': {message}" in err, err
+
+
 def test_a_series_with_no_log_return_is_named_and_listed_as_dropped(tmp_path, capsys):
     """[features] log_returns drops each series' first row (no earlier price): a series with
     one row (listed on the as-of) vanished whole without a word, in no warning and not in
@@ -4524,10 +4547,34 @@ def test_a_series_with_no_log_return_is_named_and_listed_as_dropped(tmp_path, ca
     loaded, root = load_spec(spec)
     with pytest.warns(ForecasterWarning, match=r"1 series have no log return of \['y'\].*'new'"):
         frame, when = prepare_data(loaded, root, None)
-    assert sorted(frame["id"].unique()) == ["a", "b"] and when.left_out == ("new",)
+    assert sorted(frame["id"].unique()) == ["a", "b"]
+    assert when.left_out == (("new", "no_log_return"),)
     code, err = run_cli(capsys, "run", str(spec))
     assert code == 0, err
     assert _summary(tmp_path)["dropped_series"] == ["new"]
+
+
+def test_a_series_listed_on_the_as_of_with_log_returns_is_named_with_its_first_price(tmp_path):
+    """With log returns, a series listed on the as-of (its first price on 2024-01-21, more
+    after it in a backfill) was named "no row at or before the as-of 2024-01-21: their first
+    rows are after it ... new (first 2024-01-22)": the date of its first log return, not of
+    its first row, which is at the as-of. It is named with its first row and the reason: no
+    log return up to the as-of (one price)."""
+    import datetime as dt
+
+    lines = uneven_rows({"a": 30, "b": 30}).splitlines()
+    day = dt.date(2024, 1, 1)
+    lines += [f"new,{day + dt.timedelta(days=i)},{i % 3 + 0.5}" for i in range(20, 30)]
+    spec = scheduled_project(tmp_path, "\n".join(lines) + "\n", features={"log_returns": ["y"]})
+    loaded, root = load_spec(spec)
+    named = (
+        r"^1 series have no log return of \['y'\] at or before the as-of 2024-01-21 \(a log "
+        r"return needs two observed prices up to it\), so they are neither fitted nor "
+        r"forecast: new \(first 2024-01-21\)\. Pass a later --as-of"
+    )
+    with pytest.warns(ForecasterWarning, match=named):
+        frame, when = prepare_data(loaded, root, "2024-01-21")
+    assert sorted(frame["id"].unique()) == ["a", "b"] and when.left_out == (("new", "after_as_of"),)
 
 
 def test_a_series_with_no_row_up_to_the_as_of_is_named_and_listed_as_dropped(tmp_path, capsys):
@@ -4548,7 +4595,7 @@ def test_a_series_with_no_row_up_to_the_as_of_is_named_and_listed_as_dropped(tmp
     with pytest.warns(ForecasterWarning, match=named):
         frame, when = prepare_data(loaded, root, "2024-01-15")
     assert sorted(frame["id"].unique()) == ["a", "b"]
-    assert when.left_out == ("empty", "late")
+    assert when.left_out == (("empty", "no_target"), ("late", "after_as_of"))
     for dry in (True, False):
         with pytest.warns(ForecasterWarning, match=named):
             result = run_pipeline(spec, as_of="2024-01-15", dry_run=dry, progress=False)
@@ -4559,6 +4606,92 @@ def test_a_series_with_no_row_up_to_the_as_of_is_named_and_listed_as_dropped(tmp
     assert code == 0 and "no row at or before" not in err, err
     summary = json.loads((tmp_path / "outputs/mini/2024-01-30/summary.json").read_text())
     assert summary["dropped_series"] == ["empty"]
+
+
+def _reasons_data() -> str:
+    """a and b to 2024-01-30 (prices p, target y); as of 2024-01-15 with history_days = 10:
+    short too short for the lookback (4), empty with no y, new with one price (no log return
+    of p), late first on 01-21, old ending on 01-04, before the window."""
+    day = dt.date(2024, 1, 1)
+
+    def lines(key: str, days: range, y: bool = True) -> list[str]:
+        return [
+            f"{key},{day + dt.timedelta(days=i)},{f'{i % 4 + 0.5}' if y else ''},{i % 3 + 1}"
+            for i in days
+        ]
+
+    text = ["id,date,y,p", *lines("a", range(30)), *lines("b", range(30))]
+    text += lines("short", range(12, 15)) + lines("empty", range(30), y=False)
+    text += lines("new", range(14, 15)) + lines("late", range(20, 30)) + lines("old", range(4))
+    return "\n".join(text) + "\n"
+
+
+REASONS = {
+    "short": "too_short",
+    "empty": "no_target",
+    "new": "no_log_return",
+    "late": "after_as_of",
+    "old": "before_window",
+}
+
+
+def test_summary_json_says_why_each_series_was_dropped(tmp_path, capsys):
+    """summary.json listed the dropped series without why: a scheduler could not tell a
+    series too short for the model from one whose data stopped arriving (the reasons were in
+    warnings only). dropped_reasons gives each its code, in the order of dropped_series (kept
+    as it was), in a dry run, summary.json and the --json-logs summary alike."""
+    import json
+    from typing import get_args
+
+    from forecaster.jobs.schedule import DROP_REASONS, DropReason
+
+    assert tuple(DROP_REASONS) == get_args(DropReason)
+    assert set(REASONS.values()) == set(DROP_REASONS)  # every reason below
+    features = {"log_returns": ["p"], "history_days": 10}
+    spec = scheduled_project(
+        tmp_path, _reasons_data(), series={"stale": "forecast"}, features=features
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ForecasterWarning)  # each named: tested above
+        dry = run_pipeline(spec, as_of="2024-01-15", dry_run=True, progress=False)
+    assert dry.dropped_reasons == REASONS and dry.dropped_series == list(REASONS)
+    code = main(["run", str(spec), "--as-of", "2024-01-15", "--json-logs", "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    summary = _summary(tmp_path)
+    assert summary["dropped_reasons"] == REASONS and summary["dropped_series"] == list(REASONS)
+    assert list(summary["dropped_reasons"]) == summary["dropped_series"]  # the same order
+    assert summary["series"] == 2 and summary["stale_series"] == {}
+    records = [json.loads(line) for line in out.splitlines()]
+    (logged,) = [record["summary"] for record in records if "summary" in record]
+    assert logged["dropped_reasons"] == REASONS
+
+
+def test_a_summary_written_before_dropped_reasons_is_read_without_them(tmp_path, capsys):
+    """summary.json of an older forecaster has dropped_series and no dropped_reasons: its
+    outputs are still reported (a rerun skips them), with dropped_reasons null, never an
+    empty dict that would say "no reason". Reasons that name other series than
+    dropped_series are refused: the two cannot disagree."""
+    import json
+
+    from forecaster import _io
+    from forecaster.jobs.outputs import PipelineResult
+
+    text = rows(12, ids=("a", "b")) + "c,2024-01-11,1.5\nc,2024-01-12,2.5\n"
+    spec = csv_project(tmp_path, text)
+    assert run_cli(capsys, "run", str(spec))[0] == 0
+    (path,) = (tmp_path / "outputs").rglob("summary.json")
+    summary = json.loads(path.read_text())
+    assert summary["dropped_reasons"] == {"c": "too_short"}
+    del summary["dropped_reasons"]  # as an older forecaster wrote it
+    path.write_text(json.dumps(summary, indent=2))
+    details = _io.read_manifest(path.parent)["details"]  # type: ignore[index]
+    _io.write_manifest(path.parent, "run", details)
+    result = run_pipeline(spec, progress=False)
+    assert result.status == "skipped" and result.dropped_series == ["c"]
+    assert result.dropped_reasons is None
+    with pytest.raises(ValueError, match="dropped_reasons names the series"):
+        PipelineResult.model_validate({**summary, "dropped_reasons": {"a": "too_short"}})
 
 
 @pytest.mark.slow

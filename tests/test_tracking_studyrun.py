@@ -216,7 +216,7 @@ def _earlier_ends(run) -> dict[str, str]:
 
 def _utc(end_time: int) -> str:
     ended = dt.datetime.fromtimestamp(end_time / 1000, dt.UTC)
-    return ended.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return ended.strftime("%Y%m%dT%H%M%S.%f")[:-3] + "Z"  # no colon (Windows)
 
 
 def test_a_resumed_study_opens_its_run_again_and_keeps_each_earlier_failure(store):
@@ -253,3 +253,42 @@ def test_log_study_refuses_a_status_it_cannot_give(store):
     with pytest.raises(DataValidationError, match="opens the study's run for a session"):
         tracking.log_study(study, make_model(), frame, best_estimator=best, status="RUNNING")
     assert mlflow.MlflowClient().search_experiments(filter_string="name = 'forecaster'") == []
+
+
+@pytest.mark.parametrize("status", ["RUNNING", None])
+def test_a_log_study_interrupted_once_it_found_its_run_ends_the_run_killed(
+    store, monkeypatch, status
+):
+    """A Ctrl-C while log_study logged the summary (tune's first call, which opens the run,
+    or a call that ends it) left the study's run RUNNING for good: tune did not have its ID
+    yet to end it. It ends KILLED, as MLflow ends an interrupted ``start_run`` block."""
+    import forecaster.tracking.optuna as study_logging
+
+    frame, study = sine_panel(2, 80), study_of([1.0])
+    parent = tracking.log_study(study, make_model(), frame)  # a resumed study's FINISHED run
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(study_logging, "log_metrics", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        tracking.log_study(study, make_model(), frame, status=status)
+    assert mlflow.MlflowClient().get_run(parent).info.status == "KILLED"
+
+
+def test_a_resumed_studys_earlier_end_is_a_tag_name_mlflow_takes_on_windows(store, monkeypatch):
+    """The tag of an earlier end was named by its ISO time (``...T07:47:30.573Z``): MLflow
+    refuses a colon in a tag's name on Windows, so there a resumed study's KILLED run was
+    never opened again (its trials logged into a KILLED run) and each call warned."""
+    import mlflow.utils.validation as validation
+
+    monkeypatch.setattr(validation, "is_windows", lambda: True)  # MLflow's rules on Windows
+    frame, study = sine_panel(2, 80), study_of([1.0])
+    parent = tracking.log_study(study, make_model(), frame, status="KILLED")
+    ended = mlflow.MlflowClient().get_run(parent).info.end_time
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ForecasterWarning)
+        tracking.log_study(study, make_model(), frame, status="RUNNING")
+    run = mlflow.MlflowClient().get_run(parent)
+    assert run.info.status == "RUNNING"
+    assert _earlier_ends(run) == {f"forecaster.earlier_end.{_utc(ended)}": "KILLED"}

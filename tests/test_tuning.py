@@ -1339,7 +1339,7 @@ def test_a_resumed_tracked_tune_opens_its_study_run_again_and_keeps_its_earlier_
     resumed = client.get_run(run.info.run_id)
     assert resumed.info.status == "FINISHED"
     ended = dt.datetime.fromtimestamp(run.info.end_time / 1000, dt.UTC)
-    when = ended.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    when = ended.strftime("%Y%m%dT%H%M%S.%f")[:-3] + "Z"  # no colon (Windows)
     earlier = {k: v for k, v in resumed.data.tags.items() if "earlier_end" in k}
     assert earlier == {f"forecaster.earlier_end.{when}": "KILLED"}
 
@@ -1898,6 +1898,76 @@ def test_a_tracked_tune_whose_deferred_block_fails_ends_its_study_run_once(
         raise failure  # the command's save of the best model
     logged = ["RUNNING", "FAILED"] if not ended else ["RUNNING"]  # no summary when interrupted
     assert calls == {"status": logged, "ended": [("parent-run", s) for s in ended]}
+
+
+def test_a_tracked_tune_where_no_trial_completes_ends_its_study_run_failed(monkeypatch, frame):
+    """tune(track=True) whose trials all failed raised "No trial ... completed" and ended its
+    study's run FINISHED (`forecaster tune`: FAILED, its deferred block failed). It ends
+    FAILED, with the summary of the trials, as after any error."""
+    pytest.importorskip("mlflow")
+    calls = _fake_study_logging(monkeypatch)
+    with pytest.raises(ForecasterError, match=r"No trial .* completed"):
+        quick(frame=frame, track=True, search_space=lambda trial: {"lookback": 1000})
+    assert calls == {"status": ["RUNNING", "FAILED"], "ended": []}
+
+
+@pytest.mark.parametrize("deferred", [False, True])
+def test_a_ctrl_c_in_a_tracked_tunes_final_logging_ends_its_study_run_killed_once(
+    monkeypatch, frame, deferred
+):
+    """A Ctrl-C while tune's final log_study logged the summary: inside tracking.deferred()
+    (`forecaster tune`), nothing ended the study's run (the block's stop calls are of the
+    entries after the one interrupted), so it stayed RUNNING for good. It ends KILLED, once
+    (the interrupted logging's own end of the run is not made again: end_study_run)."""
+    tracking = pytest.importorskip("forecaster.tracking")
+    pytest.importorskip("mlflow")
+    calls = _fake_study_logging(monkeypatch)
+    logged = tracking.log_study
+
+    def interrupted_at_the_end(*args, **kwargs):
+        run_id = logged(*args, **kwargs)
+        if kwargs.get("status") != "RUNNING":
+            raise KeyboardInterrupt
+        return run_id
+
+    monkeypatch.setattr(tracking, "log_study", interrupted_at_the_end)
+    block = tracking.deferred() if deferred else contextlib.nullcontext()
+    with pytest.raises(KeyboardInterrupt), block:
+        quick(frame=frame, track=True)
+    assert calls == {"status": ["RUNNING", "FINISHED"], "ended": [("parent-run", "KILLED")]}
+
+
+@pytest.mark.slow
+def test_a_ctrl_c_as_a_tracked_tune_logs_its_best_model_ends_its_study_run_once(
+    monkeypatch, tmp_path, frame
+):
+    """A Ctrl-C while tune's final log_study logged the refitted model: the logging ended the
+    study's run KILLED (its own run), then tune ended it KILLED again. Once now."""
+    mlflow = pytest.importorskip("mlflow")
+    from mlflow.tracking._tracking_service.client import TrackingServiceClient
+
+    import forecaster.tracking.fitlog as fitlog
+
+    reset_mlflow_state(monkeypatch, tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    end, ends = TrackingServiceClient.set_terminated, []
+
+    def ending(client, run_id, *args, **kwargs):
+        ends.append((run_id, args[0] if args else kwargs.get("status")))
+        return end(client, run_id, *args, **kwargs)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(TrackingServiceClient, "set_terminated", ending)
+    monkeypatch.setattr(fitlog, "_upload", interrupted)  # the model's files
+    with pytest.raises(KeyboardInterrupt), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ForecasterWarning)  # the model kept in a fallback
+        quick(frame=frame, track=True, refit=True)
+    (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list",
+                                filter_string="tags.`forecaster.kind` = 'study'")  # fmt: skip
+    assert run.info.status == "KILLED"
+    assert [s for run_id, s in ends if run_id == run.info.run_id] == ["KILLED"]
 
 
 def test_a_tune_stopped_by_an_error_keeps_it_when_the_final_logging_fails(monkeypatch, frame):

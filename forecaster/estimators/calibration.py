@@ -16,12 +16,14 @@ from __future__ import annotations
 
 __all__ = ["ForecastIntervals"]
 
+import copy
 from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
 import polars as pl
+from sklearn.base import clone
 
 from forecaster._busy import uses_fitted_state
 from forecaster._columns import actual_column
@@ -116,14 +118,17 @@ class ForecastIntervals:
             The backtest's origins (``step`` defaults to ``horizon``).
         refit : bool or int, default False
             False: the fitted model forecasts every origin. True (or k): clones are refitted
-            on the data before each origin (every k origins), so ``frame`` may be the training
-            data itself.
+            on the data before each origin (every k origins), with the parameters the model
+            was fitted with (not those set since, which take effect at its next fit), so
+            ``frame`` may be the training data itself.
         per_series : bool, default False
             Intervals from each series' own residuals instead of the pooled ones; a series
             with fewer than 20 at some step, or fewer than a ``predict`` call's highest level
-            needs, uses the pooled ones for all of that call. Own residuals all one value at a
-            step (all 0) give a half-width (and quantiles a distance from the median) of 1, or
-            1e-6 of the level; others at least 1e-6 of it. With ``rolling``: ``rolling >= 20``.
+            needs, uses the pooled ones for all of that call (a fold gives a series one
+            residual per step: with fewer than 20 folds every series does, which a warning
+            says). Own residuals all one value at a step (all 0) give a half-width (and
+            quantiles a distance from the median) of 1, or 1e-6 of the level; others at least
+            1e-6 of it. With ``rolling``: ``rolling >= 20``.
         normalize : {"series", "window"} or None, default "series"
             How residuals are made comparable before they are pooled. ``"series"``: each residual
             divided by its series' scale (its mean ``|y - forecast|`` over its calibration windows
@@ -192,17 +197,31 @@ class ForecastIntervals:
         normalize, origins = check("normalize", normalize), check("origins", origins)
         rolling = _checked_rolling(per_series, check("rolling", rolling))
         self._check_rolling_positions(frame, rolling, origins)
-        previous = self.__dict__.pop("conformal_", None)  # the model's own quantiles, not CQR's
-        try:
-            self.conformal_ = self._calibration(
-                frame, folds, step, refit, per_series, normalize, origins
-            )
-        except BaseException:
-            if previous is not None:  # a failed calibration leaves the former one in place
-                self.conformal_ = previous
-            raise
-        self.conformal_["window"] = rolling
+        conformal = self._calibration(frame, folds, step, refit, per_series, normalize, origins)
+        conformal["window"] = rolling
+        if per_series:
+            self._warn_without_own(conformal, folds)
+        # one assignment, once complete: a failed calibration leaves the former one in place,
+        # and a predict in another thread meanwhile uses the former one whole
+        self.conformal_ = conformal
         return self
+
+    def _backtested(self, refit: Any) -> Any:
+        """The model the calibration's backtest forecasts with. ``refit=False``: this one as
+        it forecasts uncalibrated (a quantile model's own quantiles, not CQR's), a shallow
+        copy without ``conformal_``, so that the model itself keeps its calibration, which
+        a ``predict`` in another thread uses meanwhile. Else: an unfitted copy with the
+        parameters this model was fitted with (:meth:`fitted_params`), whose clones the
+        backtest refits, so that the residuals are those of models trained as this one was,
+        not with parameters set since its fit (``set_params(max_epochs=1)`` take effect at
+        its next fit)."""
+        if refit is False:
+            model = copy.copy(self)
+            model.__dict__.pop("conformal_", None)
+            return model
+        template = clone(self)
+        template.set_params(**self.fitted_params())  # type: ignore[attr-defined]
+        return template
 
     def _check_rolling_positions(self, frame: Any, rolling: int | None, origins: str) -> None:
         """Refuse ``rolling`` on independent sequences: an integer-step time column of more
@@ -249,7 +268,7 @@ class ForecastIntervals:
         in_sample = silenced(InSampleWarning) if refit is False else nullcontext()
         with silenced(UnscoredPointsWarning), silenced(InfiniteScoreWarning), in_sample:
             result = backtest_forecasts(  # no score: the id may be named like one (n, mae)
-                self,  # type: ignore[arg-type]
+                self._backtested(refit),
                 frame,
                 folds=folds,
                 step=step,
@@ -298,6 +317,44 @@ class ForecastIntervals:
             ends=ends[order],
         )
         return conformal
+
+    def _warn_without_own(self, conformal: dict[str, Any], folds: int) -> None:
+        """Warn (``per_series=True``) when no series got the :data:`MIN_PER_SERIES` residuals
+        at every horizon step (of every target, and model quantile) that intervals from its
+        own residuals need: every series then uses the pooled ones, as with
+        ``per_series=False``. A fold gives a series one residual per step, so fewer than
+        :data:`MIN_PER_SERIES` folds never give any series enough."""
+        residuals, series = conformal["residuals"], conformal["series"]
+        seen = series >= 0  # (-1: a series unseen in fit, which has no intervals of its own)
+        # a column per (step, target, model quantile), counted: reshape(0, -1) cannot infer
+        # it when no series of the frame was seen in fit (no rows)
+        columns = int(np.prod(residuals.shape[1:]))
+        observed = ~np.isnan(residuals[seen].reshape(int(seen.sum()), columns))
+        n_keys = self.keys_.height
+        counts = [
+            np.bincount(series[seen], weights=observed[:, j], minlength=n_keys)
+            for j in range(columns)
+        ]
+        most = int(np.min(counts, axis=0).max())  # 0 when no series was seen in fit
+        if most >= MIN_PER_SERIES:
+            return
+        if not seen.any():
+            cause = "no series of the calibration frame was seen in fit"
+        elif folds < MIN_PER_SERIES:
+            cause = f"each of the {folds} folds gives a series one residual per step"
+        else:
+            cause = (
+                "the series are too short for the folds, or missing= made up the actual "
+                "values of their residuals, which are left out"
+            )
+        warn_at_caller(
+            f"calibrate(per_series=True): no series has the {MIN_PER_SERIES} residuals per "
+            f"horizon step that intervals from its own residuals need (the most: {most}; "
+            f"{cause}), so every series will use the pooled residuals, as with "
+            f"per_series=False. Pass folds={MIN_PER_SERIES} or more (on series long enough "
+            "for them) for per-series intervals, or per_series=False.",
+            ForecasterWarning,
+        )
 
     def _made_up(self, unscored: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
         """The backtest's forecast points (``shape``: origins, steps, targets) whose actual

@@ -1,5 +1,7 @@
 """The order statistics of split conformal prediction: the rank of a conformal quantile
-among ``n`` scores (``ceil((n + 1) L / 100)``), the fewest scores a level needs, and the
+among ``n`` scores (``ceil((n + 1) L / 100)``, :func:`conformal_rank`, whose rule lives in
+:mod:`forecaster.evaluation.intervals`, where the conformal seasonal naive takes it too), the
+fewest scores a level needs, and the
 conformal quantile of scores (a central interval's, :func:`order_statistic`; a signed one,
 :func:`signed_quantile`), of the scores that are not NaN (a NaN residual was left out of the
 calibration). How they become intervals: :mod:`forecaster.estimators.intervals`."""
@@ -11,6 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from forecaster.evaluation.intervals import conformal_rank, conformal_ranks
 from forecaster.exceptions import DataValidationError
 
 __all__ = [
@@ -23,17 +26,6 @@ __all__ = [
     "signed_quantile",
     "signed_quantiles",
 ]
-
-
-def conformal_rank(n: int, level: float) -> int:
-    """The rank ``ceil((n + 1) L / 100)`` (1-based) of the conformal quantile of ``n`` scores;
-    more than ``n`` means the scores are too few for the level."""
-    return int(_ranks(np.asarray(n), level))
-
-
-def _ranks(n: np.ndarray, level: float) -> np.ndarray:
-    """:func:`conformal_rank` of every count of ``n``."""
-    return np.ceil((n + 1) * level / 100.0 - 1e-9).astype(np.int64)
 
 
 def _observed(scores: np.ndarray) -> np.ndarray:
@@ -113,7 +105,7 @@ def order_statistic(
     n = _observed(scores)
     if strict:
         check_enough(_fewest_observed(scores, n), level, what=what, fix=fix)
-    rank = _ranks(n, level)
+    rank = conformal_ranks(n, level)
     return np.where((n == 0) | (rank > n), np.inf, _ranked(scores, rank))
 
 
@@ -135,9 +127,9 @@ def signed_quantile(scores: np.ndarray, q: float, *, what: str, strict: bool = T
     if strict:
         aim = f"the quantile {q:g}, an end of the {level:g}% interval"
         check_enough(_fewest_observed(scores, n), level, what=what, aim=aim)
-    rank = np.minimum(_ranks(n, 100.0 * max(q, 1.0 - q)), n)
+    rank = np.minimum(conformal_ranks(n, 100.0 * max(q, 1.0 - q)), n)
     value = _ranked(scores, rank if q >= 0.5 else n + 1 - rank)  # below: rank-th largest
-    too_few = (n == 0) | (_ranks(n, level) > n)
+    too_few = (n == 0) | (conformal_ranks(n, level) > n)
     return np.where(too_few, np.inf if q >= 0.5 else -np.inf, value)
 
 

@@ -32,7 +32,15 @@ from forecaster.estimators.origins import (
 )
 from forecaster.exceptions import DataValidationError, StaleSeriesWarning, warn_at_caller
 
-__all__ = ["CUTOFF_KINDS", "CutoffPanels", "cutoff_argument"]
+__all__ = ["CUTOFF_KINDS", "SHORT_SERIES", "CutoffPanels", "cutoff_argument"]
+
+_LOOKBACK_REASON = "the fitted lookback"  # why predict drops a series, as its warning says
+
+SHORT_SERIES = rf"^Dropped \d+ series shorter than \d+ rows \({_LOOKBACK_REASON}\)"
+"""What ``predict``'s warning about the series shorter than the fitted lookback (dropped, not
+forecast) begins with (a regular expression): what ``score`` silences in its forecast of the
+steps before the held-out ones, naming those series itself with the others it scores no
+point of."""
 
 CUTOFF_KINDS = (
     "a time point (datetime.date, datetime.datetime, pandas.Timestamp, numpy.datetime64, ISO "
@@ -147,7 +155,7 @@ class CutoffPanels:
             freq=str(self.freq_),
             missing=self.missing,
             min_length=self.lookback_,
-            length_reason="the fitted lookback",
+            length_reason=_LOOKBACK_REASON,
             ends="origins",  # the forecasts start at the cutoffs: warn_made_up_origins
         )
 
@@ -164,7 +172,7 @@ class CutoffPanels:
             "freq": str(self.freq_),
             "missing": self.missing,
             "min_length": self.lookback_,
-            "length_reason": "the fitted lookback",
+            "length_reason": _LOOKBACK_REASON,
         }
         if cutoff is None:
             panel = Panel.from_frame(frame, **options)

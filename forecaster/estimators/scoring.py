@@ -25,6 +25,7 @@ from forecaster.data.statics import with_static_columns
 from forecaster.data.suspicious import MADE_UP_ENDS, missing_ends, warn_missing_ends
 from forecaster.data.validate import validate_frame_cells
 from forecaster.estimators.base import refuse_y
+from forecaster.estimators.cutoffs import SHORT_SERIES
 from forecaster.estimators.future import warn_made_up_future
 from forecaster.evaluation.fitted import in_sample_ends
 from forecaster.exceptions import (
@@ -113,12 +114,13 @@ class ForecastScoring:
             targets at some series' step before its held-out ones (where its forecast starts)
             are not in the frame: the forecast starts after the values the ``missing=``
             policy made up there (as ``predict`` warns of a cutoff there). When other series
-            of the frame have no scored point (no row the ``missing=`` policy kept, fewer
-            than ``lookback_`` rows before their held-out steps, or no held-out value in the
-            frame): named with why, and over how many series the score is. When the
-            ``missing=`` policy made up values of the future covariates at held-out steps
-            (the frame holds none there): the forecasts read them as known, as
-            ``predict(frame, cutoff=...)`` warns (``future=`` refuses them).
+            of the frame have no scored point (fewer than ``lookback_`` rows before their
+            held-out steps, or no held-out value in the frame): named once, with why, and
+            over how many series the score is (counting those named in a warning of their
+            own: left out as the frame is read, or in-sample). When the ``missing=`` policy
+            made up values of the future covariates at held-out steps (the frame holds none
+            there): the forecasts read them as known, as ``predict(frame, cutoff=...)``
+            warns (``future=`` refuses them).
         UnscoredPointsWarning
             When some held-out values are not in the frame (filled by the ``missing=``
             policy): they are not scored.
@@ -154,7 +156,8 @@ class ForecastScoring:
         if self.id_col is None:
             history, actual = history.drop(id_name), actual.drop(id_name)
         future = column_tuple(self.future_covariates)  # only what predict reads from future=
-        with silenced(ForecasterWarning, MADE_UP_ENDS):  # named above, as origins
+        # the made-up ends are named above, as origins; the short series below, as not scored
+        with silenced(ForecasterWarning, MADE_UP_ENDS), silenced(ForecasterWarning, SHORT_SERIES):
             forecast = self.predict(
                 history, future=actual.select(*keys, *future) if future else None
             )
@@ -224,45 +227,70 @@ class ForecastScoring:
         scored: pl.DataFrame,
         in_sample: pl.Series | None,
     ) -> None:
-        """Warn of the series of ``frame`` with no scored point, but those ``in_sample`` (left
-        out, in a warning of their own), each with why: ``data`` (the frame as read) has no
-        row of it, ``history`` (before the held-out steps) fewer than ``lookback_`` rows, or
-        ``scored`` (the forecasts' keys and the observed held-out values) none of its
-        values; and over how many series the score is. Nothing without an id column: a
-        single series is scored, or refused."""
+        """Warn of the series of ``frame`` with no scored point, each with why
+        (:meth:`_unscored_reason`), and over how many series the score is: ``scored`` holds
+        the forecasts' keys and the observed held-out values. Those named in a warning of
+        their own already (left out as the frame was read, or ``in_sample``) are counted,
+        not named again; nothing when they are all such (and without an id column: a single
+        series is scored, or refused)."""
         id_col = self.id_col
         if id_col is None:
             return
         given = frame[id_col].unique(maintain_order=True)
         values = [c for c in scored.columns if c not in (id_col, self.time_col)]
         kept = scored.filter(pl.any_horizontal(pl.col(values).is_not_null()))[id_col].unique()
-        named = kept if in_sample is None else pl.concat([kept, in_sample])
-        missing = given.filter(~given.is_in(named.implode()))
+        missing = given.filter(~given.is_in(kept.implode()))
         if missing.len() == 0:
             return
-        long = history.group_by(id_col).len().filter(pl.col("len") >= self.lookback_)[id_col]
-        ids = pl.col("id")
-        why = (
-            pl.when(~ids.is_in(data[id_col].implode()))
-            .then(pl.lit(f"no row where every value is observed (missing={self.missing!r} cannot "
-                         "fill before one)"))
-            .when(~ids.is_in(long.implode()))
-            .then(pl.lit(f"fewer than lookback_={self.lookback_} rows before their last "
-                         f"horizon={self.horizon} steps"))
-            .when(ids.is_in(scored[id_col].implode()))
-            .then(pl.lit("none of their held-out values in the frame"))
-            .otherwise(pl.lit("no forecast"))
-        )  # fmt: skip
+        why, named = self._unscored_reason(missing, data, history, scored, in_sample)
         reasons = pl.DataFrame({"id": missing}).group_by(why.alias("why"), maintain_order=True)
+        groups = reasons.agg("id").rows()
+        if all(reason in named for reason, _ in groups):
+            return
         parts = [
-            f"{len(keys)} with {reason}: {format_list(keys)}"
-            for reason, keys in reasons.agg("id").iter_rows()
+            f"{len(keys)} {reason}" + ("" if reason in named else f": {format_list(keys)}")
+            for reason, keys in groups
         ]
         warn_at_caller(
             f"score: {missing.len()} of the {given.len()} series in the frame are not scored "
             f"({'; '.join(parts)}): the score is over {kept.len()} of them only.",
             ForecasterWarning,
         )
+
+    def _unscored_reason(
+        self,
+        missing: pl.Series,
+        data: pl.DataFrame,
+        history: pl.DataFrame,
+        scored: pl.DataFrame,
+        in_sample: pl.Series | None,
+    ) -> tuple[pl.Expr, tuple[str, str]]:
+        """Why a series (column ``id``, one of ``missing``) has no scored point: ``data`` (the
+        frame as read) has no row of it, it is ``in_sample``, ``history`` (before the held-out
+        steps) has fewer than ``lookback_`` rows of it, or ``scored`` none of its values; and
+        the two first reasons, those of a series named in a warning of its own (the frame's,
+        the in-sample steps')."""
+        id_col = str(self.id_col)
+        ids = pl.col("id")
+        dropped = (
+            f"left out whole as the frame was read (no row where every value is observed: "
+            f"missing={self.missing!r} cannot fill before one), named above"
+        )
+        trained = "with held-out steps in the data the model was fitted on, named above"
+        inside = pl.lit(False) if in_sample is None else ids.is_in(in_sample.implode())
+        rows = history.filter(pl.col(id_col).is_in(missing.implode())).group_by(id_col).len()
+        long = rows.filter(pl.col("len") >= self.lookback_)[id_col]
+        why = (
+            pl.when(~ids.is_in(data[id_col].unique().implode())).then(pl.lit(dropped))
+            .when(inside).then(pl.lit(trained))
+            .when(~ids.is_in(long.implode()))
+            .then(pl.lit(f"with fewer than lookback_={self.lookback_} rows before their last "
+                         f"horizon={self.horizon} steps"))
+            .when(ids.is_in(scored[id_col].implode()))
+            .then(pl.lit("with none of their held-out values in the frame"))
+            .otherwise(pl.lit("with no forecast"))
+        )  # fmt: skip
+        return why, (dropped, trained)
 
     def _observed_held_out(
         self, rows: pl.DataFrame, frame: pl.DataFrame, targets: list[str], names: Sequence[str]

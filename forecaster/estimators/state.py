@@ -100,21 +100,22 @@ class _EstimatorState:
         if not hasattr(self, "network_"):
             raise NotFittedError(f"This {name} is not fitted yet; fit it before saving.")
         self.check_fitted("save")  # type: ignore[attr-defined]
+        model = copy.copy(self)  # conformal_ read once (a calibrate in another thread swaps it)
         config: dict[str, Any] = {
-            "network": self.network_.get_config(),
-            "history": self.history_,  # type: ignore[attr-defined]
+            "network": model.network_.get_config(),
+            "history": model.history_,  # type: ignore[attr-defined]
         }
-        if hasattr(self, "feature_names_in_"):
-            config["feature_names_in"] = [str(name) for name in self.feature_names_in_]
-        val_loss = self.__dict__.get("val_loss_")
+        if hasattr(model, "feature_names_in_"):
+            config["feature_names_in"] = [str(name) for name in model.feature_names_in_]
+        val_loss = model.__dict__.get("val_loss_")
         if val_loss is not None and math.isfinite(val_loss):
             config["val_loss"] = float(val_loss)
-        config.update(self._state_config())
-        params = self.fitted_params()  # type: ignore[attr-defined]
+        config.update(model._state_config())
+        params = model.fitted_params()  # type: ignore[attr-defined]
         if "device" in params:  # a torch.device as its text (JSON)
             params["device"] = check("device", params["device"])
         if params.get("ema_decay") == "auto":  # the decay it chose
-            config["ema_decay"] = self.ema_decay_  # type: ignore[attr-defined]
+            config["ema_decay"] = model.ema_decay_  # type: ignore[attr-defined]
         for key in _ARRAY_PARAMS:  # a JSON list, as given (not the sorted tuple it checks to)
             if isinstance(params.get(key), np.ndarray):
                 params[key] = params[key].tolist()
@@ -125,9 +126,9 @@ class _EstimatorState:
             estimator=name,
             params=params,
             config=config,
-            arrays=self._state_arrays(),
-            weights=dict(self.network_.state_dict()),
-            keys=self._state_keys(),
+            arrays=model._state_arrays(),
+            weights=dict(model.network_.state_dict()),
+            keys=model._state_keys(),
         )
 
     def _state_config(self) -> dict[str, Any]:

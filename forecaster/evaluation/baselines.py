@@ -5,7 +5,6 @@ scores of Naive, sNaive and Naive2 to the published 3 decimals (see ``tests``)."
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +16,7 @@ from forecaster.data.frames import SERIES_ID, collect_frame, column_tuple, exact
 from forecaster.data.steps import future_times
 from forecaster.data.validate import validate_frame
 from forecaster.evaluation.array_metrics import float_values
-from forecaster.evaluation.intervals import level_name, quantile_name
+from forecaster.evaluation.intervals import conformal_rank, level_name, quantile_name
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
 __all__ = ["naive", "naive2", "origin_forecasts", "seasonal_naive", "seasonality_test"]
@@ -250,9 +249,12 @@ def seasonal_naive(
     return series.forecast_frame(point, extra)
 
 
-def _rank(n: int, q: float, upper: bool) -> int:
-    """The 0-based index of the split-conformal order statistic of ``n`` values at ``q``."""
-    r = math.ceil((n + 1) * q) if upper else math.floor((n + 1) * q)
+def _rank(n: int, percent: float, upper: bool) -> int:
+    """The 0-based index of the split-conformal order statistic of ``n`` values at
+    ``percent`` per cent, within ``1 .. n``: ``ceil((n + 1) p)`` (``upper``), or its mirror
+    ``floor((n + 1) p)`` (:func:`~forecaster.evaluation.intervals.conformal_rank`, the one
+    rank rule of the estimators' calibrations too)."""
+    r = conformal_rank(n, percent) if upper else n + 1 - conformal_rank(n, 100.0 - percent)
     return min(max(r, 1), n) - 1
 
 
@@ -287,10 +289,10 @@ def _conformal_columns(
                 absolute = np.sort(np.abs(signed))
                 base = point[i, steps, j]
                 for v, (lo, hi) in zip(levels, names, strict=True):
-                    r = absolute[_rank(absolute.size, v / 100.0, upper=True)]
+                    r = absolute[_rank(absolute.size, v, upper=True)]
                     out[lo][i, steps], out[hi][i, steps] = base - r, base + r
                 for q in quantiles:
-                    shift = signed[_rank(signed.size, q, upper=q >= 0.5)]
+                    shift = signed[_rank(signed.size, 100.0 * q, upper=q >= 0.5)]
                     out[quantile_name(t, q)][i, steps] = base + shift
     return out
 

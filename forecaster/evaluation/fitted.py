@@ -24,12 +24,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from forecaster._columns import TRAIN_COLUMNS
 from forecaster._validation import check
 from forecaster.data.frames import match_keys
 from forecaster.data.made_up import warn_made_up_origins
 from forecaster.data.panel import Panel
 from forecaster.data.suspicious import MADE_UP_ORIGINS
-from forecaster.evaluation.fold_checks import TRAIN_COLUMNS, check_forecast_rows
+from forecaster.evaluation.fold_checks import check_forecast_rows
 from forecaster.evaluation.folds import Folds, fold_model, folds_frame, training_rows
 from forecaster.evaluation.origins import uses_calendar
 from forecaster.exceptions import (

@@ -10,7 +10,6 @@ from typing import Any
 
 import polars as pl
 
-from forecaster._columns import TRAIN_COLUMNS
 from forecaster._validation import check, check_allocation
 from forecaster.data.checks import check_output_names
 from forecaster.data.panel import Panel
@@ -19,7 +18,6 @@ from forecaster.evaluation.pooling import check_score_keys
 from forecaster.exceptions import DataValidationError, TooFewRowsError
 
 __all__ = [
-    "TRAIN_COLUMNS",
     "check_backtest_size",
     "check_forecast_rows",
     "check_reserved",
@@ -78,12 +76,13 @@ def check_reserved(
     """Refuse an id, time or target column named like another column of a backtest's
     forecasts (:func:`~forecaster.evaluation.folds.forecasts_frame`): ``fold``, ``cutoff``,
     ``step``, ``<target>_actual`` and an id named like a column of
-    :func:`~forecaster.evaluation.folds.folds_frame` (``model``, :data:`TRAIN_COLUMNS`), as
-    ``fit`` refuses them (:func:`~forecaster.data.checks.check_output_names`); and, for a
-    backtest that scores, an id or time column named ``target`` or an id named like a
-    column of its score frames ``scores`` (:func:`~forecaster.evaluation.pooling.score_columns`;
-    None: it scores nothing, as ``calibrate``'s). Covariates and static columns are in none
-    of these frames: any name of theirs is accepted."""
+    :func:`~forecaster.evaluation.folds.folds_frame` (``model``,
+    :data:`~forecaster._columns.TRAIN_COLUMNS`), as ``fit`` refuses them
+    (:func:`~forecaster.data.checks.check_output_names`); and, for a backtest that scores, an
+    id or time column named ``target`` or an id named like a column of its score frames
+    ``scores`` (:func:`~forecaster.evaluation.pooling.score_columns`; None: it scores nothing,
+    as ``calibrate``'s). Covariates and static columns are in none of these frames: any name
+    of theirs is accepted."""
     ids = () if id_col is None else (id_col,)
     check_output_names({"target": panel.targets, "id": ids, "time": (time_col,)})
     if scores is None:

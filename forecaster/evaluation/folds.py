@@ -13,12 +13,12 @@ import numpy as np
 import polars as pl
 from sklearn.base import clone
 
-from forecaster._columns import actual_column, temporary_names
+from forecaster._columns import TRAIN_COLUMNS, actual_column, temporary_names
 from forecaster.data.panel import Panel
 from forecaster.data.windows import known_windows, origins_in_runs
 from forecaster.evaluation.array_metrics import mase_scales as array_mase_scales
 from forecaster.evaluation.baselines import origin_forecasts
-from forecaster.evaluation.fold_checks import TRAIN_COLUMNS, check_backtest_size
+from forecaster.evaluation.fold_checks import check_backtest_size
 from forecaster.evaluation.intervals import IntervalColumns
 from forecaster.evaluation.metrics import TARGET_COLUMN, PointColumns
 from forecaster.evaluation.origins import calendar_cuts, series_cuts, training_spans, warn_absent
@@ -399,11 +399,15 @@ def fold_model(estimator: Any, panel: Panel) -> Any:
     """An unfitted copy of ``estimator`` for a fold's fit, reading the frame's frequency as the
     backtest did: with ``freq="auto"`` the step found on the whole frame, not one inferred
     again from the fold's rows (which may look coarser, e.g. an early stretch logged every
-    other day)."""
+    other day). It fits without checkpoints: a fresh fit replaces the checkpoints of the
+    folder it is given, and ``checkpoint_dir`` holds those of the user's own fit."""
     model = clone(estimator)
-    freq = model.get_params(deep=False).get("freq", "")
+    params = model.get_params(deep=False)
+    freq = params.get("freq", "")
     if freq is None or (isinstance(freq, str) and freq.strip().lower() == "auto"):
         model.set_params(freq=str(panel.freq))
+    if params.get("checkpoint_dir") is not None:
+        model.set_params(checkpoint_dir=None, checkpoint_every=1)
     return model
 
 

@@ -27,6 +27,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from forecaster._columns import is_bound_column, is_number_label, number_label, temporary_names
@@ -38,6 +39,8 @@ __all__ = [
     "INTERVAL_METRICS",
     "SCALED_COUNT",
     "IntervalColumns",
+    "conformal_rank",
+    "conformal_ranks",
     "exact_ratio",
     "interval_names",
     "interval_part",
@@ -135,6 +138,28 @@ def level_bounds(level: float) -> tuple[float, float]:
     ``level_bounds(80) == (0.1, 0.9)`` (rounded to 12 decimals, so that ``1 - 0.95`` is 0.05)."""
     alpha = 1.0 - level / 100.0
     return round(alpha / 2, 12), round(1.0 - alpha / 2, 12)
+
+
+def conformal_ranks(n: np.ndarray, level: float) -> np.ndarray:
+    """The rank ``ceil((n + 1) L / 100)`` (1-based) of the split-conformal quantile of level
+    ``L`` per cent among ``n`` scores, for every count of ``n`` (more than ``n``: the scores
+    are too few for the level). Computed as ``(n + 1) L / 100`` with a tolerance of 1e-9, so
+    that a product that lands on an integer stays it: ``25 * 0.56`` is
+    14.000000000000002 in floating point, and its ceiling 15 would take one score more.
+
+    Examples
+    --------
+    >>> conformal_ranks(np.array([24, 99]), 56.0).tolist()
+    [14, 56]
+    """
+    return np.ceil((np.asarray(n) + 1) * level / 100.0 - 1e-9).astype(np.int64)
+
+
+def conformal_rank(n: int, level: float) -> int:
+    """:func:`conformal_ranks` of one count ``n``: the one rank rule of the estimators'
+    calibrations (:mod:`forecaster.estimators.conformal_ranks`) and of the conformal
+    intervals of :func:`~forecaster.evaluation.baselines.seasonal_naive`."""
+    return int(conformal_ranks(np.asarray(n), level))
 
 
 def quantile_name(target: str, quantile: float) -> str:

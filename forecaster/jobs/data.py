@@ -71,6 +71,7 @@ from forecaster.exceptions import (
 )
 from forecaster.jobs.returns import with_absent_rows, with_log_returns
 from forecaster.jobs.schedule import (
+    DropReason,
     check_holiday_rows,
     excluded_ids,
     future_frame,
@@ -211,12 +212,11 @@ class AsOf:
     ends : polars.DataFrame or None
         Every stale series (not only the listed ones): its id as text, its last time and its
         steps behind the as-of, in the order of ``stale`` (:meth:`without` counts from it).
-    left_out : tuple of str
-        The series of the source (ids as text) none of whose rows the run uses, each named
-        in a warning: those with no target value or no log return, those whose first row
-        is after the as-of and those whose data end before the ``features.history_days``
-        window before it (:func:`forecaster.jobs.schedule.left_out_series`; a run names
-        them ``dropped_series``, but those the stale policy excluded).
+    left_out : tuple of (str, str)
+        ``(series id, why)`` of the series of the source none of whose rows the run uses,
+        each named in a warning (:func:`forecaster.jobs.schedule.left_out_series`: no target
+        value or log return, a first row after the as-of, data that end before the
+        ``features.history_days`` window; a run's ``dropped_series`` and ``dropped_reasons``).
     """
 
     label: str
@@ -228,7 +228,7 @@ class AsOf:
     excluded: tuple[str, ...] = ()
     future: pl.DataFrame | None = dataclasses.field(default=None, compare=False, repr=False)
     ends: pl.DataFrame | None = dataclasses.field(default=None, compare=False, repr=False)
-    left_out: tuple[str, ...] = ()
+    left_out: tuple[tuple[str, DropReason], ...] = ()
 
     def __str__(self) -> str:
         return self.label
@@ -543,7 +543,7 @@ def prepare_data(
     frame = history_window(cut, spec)
     check_holiday_rows(frame, spec)
     when = _stale_series(cut, spec, when, forecasts)  # also those the window leaves out
-    gone = left_out_series(read, observed, cut, frame, spec, when.label)
+    gone = left_out_series(read, source, observed, cut, frame, spec, when.label)
     when = dataclasses.replace(when, left_out=gone)
     if forecasts and spec.series.future_covariates:
         values = future_frame(source, frame, spec, when.excluded)

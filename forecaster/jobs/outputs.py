@@ -5,7 +5,8 @@
     :mod:`forecaster.jobs.schedule`), ``backtest.parquet``
     (metrics by fold, series and step), ``forecast.png``, ``model/`` (a saved model),
     ``summary.json`` (what ran, the requested and the effective as-of, the series that end
-    before it and those left out of the forecast, metrics, paths) and ``manifest.json``,
+    before it and those left out of the forecast, with why: :class:`PipelineResult`;
+    metrics, paths) and ``manifest.json``,
     written last: the pipeline, spec hash and as-of, and the sha256 of every file, which
     proves the folder forecaster's.
 
@@ -50,7 +51,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, model_validator
 
 import forecaster._io as _io
 from forecaster._version import __version__
@@ -66,7 +67,7 @@ from forecaster.exceptions import (
 from forecaster.jobs.data import AsOf, is_later
 from forecaster.jobs.hashing import SpecHashes, same_spec
 from forecaster.jobs.orphans import lost_manifest, rebuildable, set_aside
-from forecaster.jobs.schedule import id_text
+from forecaster.jobs.schedule import DropReason, id_text
 from forecaster.jobs.spec import COLUMN_PARAMS, Spec, first_line, normal_path, splits_by_as_of
 from forecaster.tracking.fingerprint import dataset_fingerprint
 
@@ -95,7 +96,14 @@ SUMMARY_LIMIT = 4 * 2**20
 
 
 class PipelineResult(BaseModel):
-    """What a run did (also written as ``summary.json``)."""
+    """What a run did (also written as ``summary.json``).
+
+    ``dropped_series`` lists the series of the data neither fitted nor forecast (but those
+    in ``excluded_series``) and ``dropped_reasons`` says why, in the same order: series id
+    -> a :data:`~forecaster.jobs.schedule.DropReason` code (``too_short``, ``no_target``,
+    ``no_log_return``, ``after_as_of``, ``before_window``; both from
+    :func:`dropped_series`). None: a summary written before the reasons were recorded.
+    """
 
     name: str
     as_of: str
@@ -120,12 +128,22 @@ class PipelineResult(BaseModel):
     stale_steps: dict[str, int] = {}
     excluded_series: list[str] = []
     dropped_series: list[str] = []
+    dropped_reasons: dict[str, DropReason] | None = None
     data: dict[str, Any] | None = None
     max_staleness: int | None = None
     stale_policy: str | None = None
     seconds: float = 0.0
     spec_hash: str = ""
     package_version: str = __version__
+
+    @model_validator(mode="after")
+    def _reasons_of_the_dropped(self) -> PipelineResult:
+        if self.dropped_reasons is not None and list(self.dropped_reasons) != self.dropped_series:
+            raise ValueError(
+                f"dropped_reasons names the series {list(self.dropped_reasons)}, expected those "
+                f"of dropped_series {self.dropped_series}, in their order"
+            )
+        return self
 
 
 @dataclasses.dataclass
@@ -367,23 +385,26 @@ def forecast_ids(job: Job, estimator: Any, lookback: int) -> pl.DataFrame | None
     return pl.DataFrame({id_col: panel.keys[panel.id_name]})
 
 
-def dropped_series(job: Job, panel: Any, forecast: pl.DataFrame | None) -> list[str]:
-    """The series of the data, but those the stale policy excluded, that the run leaves out
-    as too short for the model (with a warning): those absent from its ``forecast`` (neither
-    fitted nor forecast: a series with the lookback's rows but fewer than lookback + horizon
-    is left out of the fit, yet forecast; a dry run passes :func:`forecast_ids`); without
-    one, those the ``panel`` of the fit leaves out. Also the series of the source none of
-    whose rows the run uses (``job.when.left_out``, each named in a warning too: no target
-    value, no row up to the as-of, none in the ``features.history_days`` window)."""
+def dropped_series(job: Job, panel: Any, forecast: pl.DataFrame | None) -> dict[str, DropReason]:
+    """The series of the data, but those the stale policy excluded, that the run leaves out,
+    each with why (:data:`~forecaster.jobs.schedule.DropReason`; ``summary.json``'s
+    ``dropped_series`` are its keys, ``dropped_reasons`` itself): ``too_short``, those absent
+    from its ``forecast``, too short for the model (with a warning; neither fitted nor
+    forecast: a series with the lookback's rows but fewer than lookback + horizon is left out
+    of the fit, yet forecast; a dry run passes :func:`forecast_ids`), without one those the
+    ``panel`` of the fit leaves out; then the series of the source none of whose rows the run
+    uses (``job.when.left_out``, each named in a warning too: no target value or log return,
+    no row up to the as-of, none in the ``features.history_days`` window)."""
     id_col = job.spec.series.id
     if id_col is None:
-        return []
+        return {}
     made = pl.DataFrame({id_col: panel.keys[panel.id_name]}) if forecast is None else forecast
     kept = made.select(id_text(id_col)).unique()
     given = job.frame.select(id_text(id_col)).unique(maintain_order=True)
     absent = given.join(kept, on=id_col, how="anti", maintain_order="left")[id_col]
+    short: list[tuple[str, DropReason]] = [(key, "too_short") for key in absent.to_list()]
     excluded = set(job.when.excluded)
-    return [k for k in [*absent.to_list(), *job.when.left_out] if k not in excluded]
+    return {key: why for key, why in [*short, *job.when.left_out] if key not in excluded}
 
 
 def _warn_data_changed(job: Job, recorded: Mapping[str, Any] | None) -> None:

@@ -30,7 +30,8 @@ Series a run uses no row of
     whose first row is after the as-of (a ticker listed later, a backfill of an as-of before
     it) and one whose data end before the ``history_days`` window are each named in a
     ``ForecasterWarning`` and in a run's ``dropped_series`` (:func:`left_out_series`; but a
-    stale series the stale policy excludes, in ``excluded_series``).
+    stale series the stale policy excludes, in ``excluded_series``), with its reason in
+    ``dropped_reasons`` (id -> a :data:`DropReason` code).
 Future covariates
     With ``[series] future_covariates`` the source holds their values beyond the as-of: rows
     after each series' last observation, with the future covariate columns filled and the
@@ -56,7 +57,7 @@ Holidays
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
@@ -71,6 +72,8 @@ from forecaster.jobs.spec import Spec, build_estimator
 from forecaster.jobs.unused import check_history_days
 
 __all__ = [
+    "DROP_REASONS",
+    "DropReason",
     "check_holiday_rows",
     "check_schedule",
     "drop_excluded",
@@ -87,6 +90,20 @@ __all__ = [
     "spec_frequency",
     "stale_steps",
 ]
+
+
+DropReason = Literal["too_short", "no_target", "no_log_return", "after_as_of", "before_window"]
+"""Why a run left a series out, neither fitted nor forecast (``summary.json``'s
+``dropped_reasons``: series id -> code; :data:`DROP_REASONS` says what each means)."""
+
+DROP_REASONS: dict[DropReason, str] = {
+    "too_short": "fewer rows than the model's lookback",
+    "no_target": "no target value (every row null or NaN)",
+    "no_log_return": "no log return of features.log_returns (fewer than two observed prices)",
+    "after_as_of": "its first row is after the as-of",
+    "before_window": "its data end before the features.history_days window before the as-of",
+}
+"""Each :data:`DropReason` code in words (the codes are stable: a scheduler may match them)."""
 
 
 def check_schedule(file: Path, spec: Spec) -> None:
@@ -401,33 +418,43 @@ def iso_text(value: Any) -> str:
 
 
 def left_out_series(
-    source: pl.DataFrame, observed: pl.DataFrame, cut: pl.DataFrame, kept: pl.DataFrame,
-    spec: Spec, as_of: str,
-) -> tuple[str, ...]:  # fmt: skip
-    """The series of ``source`` (ids as text, the source as read) none of whose rows a run
-    uses: those with no log return (:func:`forecaster.jobs.returns.with_log_returns`) or no
-    target value (left out of ``observed`` by :func:`observed_rows`; both name them), then
-    those of ``observed`` with no row in ``cut``, the rows up to the as-of (labelled
-    ``as_of``: their first row is after it), then those of ``cut`` with no row in ``kept``,
-    the rows of the :func:`history_window` (their data end before it); the last two named in
-    a ``ForecasterWarning`` here. A single series (no id column) is never left out: the data
-    reach the as-of and no window ends before it."""
+    read: pl.DataFrame, source: pl.DataFrame, observed: pl.DataFrame, cut: pl.DataFrame,
+    kept: pl.DataFrame, spec: Spec, as_of: str,
+) -> tuple[tuple[str, DropReason], ...]:  # fmt: skip
+    """The series of the source none of whose rows a run uses, each with why
+    (:data:`DropReason`): ``(id as text, code)`` pairs, in the order of the steps that lose
+    them.
+
+    ``read`` is the source as read, ``source`` the same with its features: a series of
+    ``read`` absent from it has no log return (:func:`forecaster.jobs.returns.with_log_returns`
+    names it), one absent from ``observed`` only no target value (:func:`observed_rows` names
+    it), both in the order of ``read``; then the series of ``observed`` with no row in
+    ``cut``, the rows up to the as-of (labelled ``as_of``: their first row is after it, or
+    with log returns their only price up to it: :func:`_late_series`), and
+    those of ``cut`` with no row in ``kept``, the rows of the :func:`history_window` (their
+    data end before it), both named in a ``ForecasterWarning`` here. A single series (no id
+    column) is never left out: the data reach the as-of and no window ends before it."""
     id_col = spec.series.id
     if id_col is None:
         return ()
-    empty = _absent(source, observed, spec, first=True)
-    late = _absent(observed, cut, spec, first=True)
-    if late.height:
-        warn_at_caller(
-            f"{late.height} series have no row at or before the as-of {as_of}: their first "
-            f"rows are after it, so they are neither fitted nor forecast: "
-            f"{_ids_and_times(late, 'first')}. Pass a later --as-of to use them.",
-            ForecasterWarning,
-        )
-    early = _absent(cut, kept, spec, first=False)
+    no_return = set(_absent(read, source, spec, first=True)[id_col].to_list())
+    empty = _absent(read, observed, spec, first=True)[id_col].to_list()
+    late = _late_series(read, observed, cut, spec, as_of)
+    early = _absent(cut, kept, spec, first=False).sort("time", maintain_order=True)  # longest
+    _warn_early(early, spec, as_of)
+    reasons: list[tuple[str, DropReason]] = [
+        (key, "no_log_return" if key in no_return else "no_target") for key in empty
+    ]
+    reasons += [(key, "after_as_of") for key in late[id_col].to_list()]
+    reasons += [(key, "before_window") for key in early[id_col].to_list()]
+    return tuple(reasons)
+
+
+def _warn_early(early: pl.DataFrame, spec: Spec, as_of: str) -> None:
+    """Name the series whose data (``early``: id, last time) end before the
+    ``features.history_days`` window before the as-of ``as_of``."""
     if early.height:
         days = spec.features.history_days
-        early = early.sort("time", maintain_order=True)  # the longest gone first
         warn_at_caller(
             f"features.history_days = {days} keeps the {days} days before the as-of {as_of}: "
             f"{early.height} series end before them, so none of their rows is used and they "
@@ -435,7 +462,35 @@ def left_out_series(
             "history_days to use them, or drop them from the source.",
             ForecasterWarning,
         )
-    return tuple(pl.concat([empty, late, early])[id_col].to_list())
+
+
+def _late_series(
+    source: pl.DataFrame, observed: pl.DataFrame, cut: pl.DataFrame, spec: Spec, as_of: str
+) -> pl.DataFrame:
+    """The series of ``observed`` with no row in ``cut`` (the rows up to the as-of, labelled
+    ``as_of``) and the time of their first row in ``source`` (as read: with log returns a
+    series' first price, whose row has no return and is not in ``observed``), named in a
+    ``ForecasterWarning``: their first row is after the as-of or, with log returns, their
+    one price up to it gives no return."""
+    late = _absent(observed, cut, spec, first=True)
+    if late.height == 0:
+        return late
+    id_col = str(spec.series.id)
+    late = _absent(source, cut, spec, first=True).join(
+        late.select(id_col), on=id_col, how="semi", nulls_equal=True, maintain_order="left"
+    )
+    why = f"no row at or before the as-of {as_of}: their first rows are after it"
+    if spec.features.log_returns:
+        why = (
+            f"no log return of {spec.features.log_returns} at or before the as-of {as_of} (a "
+            "log return needs two observed prices up to it)"
+        )
+    warn_at_caller(
+        f"{late.height} series have {why}, so they are neither fitted nor forecast: "
+        f"{_ids_and_times(late, 'first')}. Pass a later --as-of to use them.",
+        ForecasterWarning,
+    )
+    return late
 
 
 def _absent(frame: pl.DataFrame, kept: pl.DataFrame, spec: Spec, first: bool) -> pl.DataFrame:

@@ -39,6 +39,7 @@ from pydantic_core.core_schema import ValidationInfo
 
 import forecaster._io as _io
 from forecaster._validation import check, resolve_device
+from forecaster.data.checks import check_output_names
 from forecaster.data.frequency import holiday_dates
 from forecaster.datasets import stock_tickers
 from forecaster.estimators import GRUForecaster, LSTMForecaster, RNNForecaster, SimpleRNNForecaster
@@ -423,14 +424,22 @@ def _check_log_returns(file: Path, spec: Spec) -> None:
 
 
 def _check_run_columns(file: Path, spec: Spec) -> None:
-    """No id, time or target column is named like one of :data:`RUN_COLUMNS`, which would
-    replace it in ``forecasts.parquet`` (covariates are not written there)."""
-    series = spec.series
-    named = [("series.id", series.id), ("series.time", series.time)]
-    for key, name in [*named, *(("series.targets", t) for t in series.targets)]:
-        if name in RUN_COLUMNS:
+    """No target, id or time column is named like a column written beside it, each refused
+    naming its key: by the forecasts or a backtest (:func:`check_output_names`, as ``fit``
+    checks them) or by a run in ``forecasts.parquet`` (:data:`RUN_COLUMNS`). Covariates are
+    written in neither."""
+    series, targets = spec.series, tuple(spec.series.targets)
+    ids = () if series.id is None else (series.id,)
+    named = [("series.targets", "target", targets), ("series.id", "id", ids)]
+    for key, role, names in [*named, ("series.time", "time", (series.time,))]:
+        try:
+            check_output_names({"target": targets, role: names})
+        except DataValidationError as exc:
+            raise SpecError(f"{file}: key {key!r}: {exc}") from None
+        clash = [name for name in names if name in RUN_COLUMNS]
+        if clash:
             raise SpecError(
-                f"{file}: key {key!r} names {name!r}, a column a run writes beside the "
+                f"{file}: key {key!r} names {clash[0]!r}, a column a run writes beside the "
                 f"forecasts in forecasts.parquet ({', '.join(RUN_COLUMNS)}: the model's version "
                 "and its MLflow run), which would replace it there. Rename the column (in the "
                 "source and the spec)."

@@ -31,11 +31,12 @@ attributes.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import math
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from forecaster.exceptions import (
@@ -356,9 +357,9 @@ def log_study(
         The complete trial ``best_estimator`` was refitted from; default the study's best.
     status : {"RUNNING", "FINISHED", "FAILED", "KILLED"}, optional
         The run's status after the call (default FINISHED once the study has a finished
-        trial); "RUNNING" (``tune``'s first call, no ``best_estimator``) opens an ended run
-        again, as ``mlflow.start_run(run_id=...)`` does. A FAILED or KILLED end a call
-        changes stays as tag ``forecaster.earlier_end.<UTC time>``.
+        trial); "RUNNING" (``tune``'s first call) opens an ended run again, as MLflow's
+        ``start_run(run_id=...)`` does; a FAILED or KILLED end a call changes stays as tag
+        ``forecaster.earlier_end.<UTC time>``. A call stopped by Ctrl-C ends the run KILLED.
 
     Returns
     -------
@@ -388,8 +389,7 @@ def log_study(
     ``dataset.json``) and ``forecaster.study_storage``. The run also gets trial counts and
     ``best_value`` (metrics), the best trial's params (tags ``best.<name>`` and
     ``best_params.json``), and a child run for any finished trial that has none yet (e.g.
-    while the server was down). Several processes tuning one study share its run (the
-    module docstring).
+    while the server was down). Processes tuning one study share its run (module docstring).
     """
     frame = check_study_args(
         study, estimator, frame, best_estimator, experiment, register_as, storage,
@@ -401,16 +401,32 @@ def log_study(
         outcome.check_server()
         experiment_id = open_study_run(mlflow, outcome, study, experiment)
         client, run_id = outcome.client(mlflow), outcome.run_id
-        fingerprint = outcome.local("dataset fingerprint", fingerprint_for, estimator, frame)
-        if run_id is None or experiment_id is None:
-            _keep_locally(best_estimator, frame, mlflow, client, outcome, fingerprint)
-            return None
-        return _log_study_run(
-            study, estimator, frame, best_estimator, register_as, storage, best_trial=best_trial,
-            mlflow=mlflow, client=client, outcome=outcome, experiment_id=experiment_id,
-            fingerprint=fingerprint, intermediate=(intermediate_key, bool(negate_intermediate)),
-            status=status,
-        )  # fmt: skip
+        with _killed_when_interrupted(client, outcome):
+            fingerprint = outcome.local("dataset fingerprint", fingerprint_for, estimator, frame)
+            if run_id is None or experiment_id is None:
+                _keep_locally(best_estimator, frame, mlflow, client, outcome, fingerprint)
+                return None
+            return _log_study_run(
+                study, estimator, frame, best_estimator, register_as, storage,
+                best_trial=best_trial, mlflow=mlflow, client=client, outcome=outcome,
+                experiment_id=experiment_id, fingerprint=fingerprint,
+                intermediate=(intermediate_key, bool(negate_intermediate)), status=status,
+            )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _killed_when_interrupted(client: Any, outcome: Outcome) -> Iterator[None]:
+    """A ``KeyboardInterrupt`` in the block (:func:`log_study` once it found or made the
+    study's run, ``outcome.run_id``) ends that run KILLED, then goes on: tune's first call
+    had not returned the run's ID yet, nothing else would end it. Not when
+    :func:`log_fitted` ended it (``outcome.interrupted``); a tracking failure is left out."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if outcome.run_id is not None and not outcome.interrupted:
+            with contextlib.suppress(Exception):
+                end_run(client, outcome.run_id, "KILLED")
+        raise
 
 
 def _keep_locally(

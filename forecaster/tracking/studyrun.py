@@ -67,25 +67,31 @@ MODEL_TRIAL_TAG = "forecaster.best_model_trial"
 """Tag of a study's run: the number of the trial whose refitted model the run holds."""
 
 IDENTITY_ATTRS = ("forecaster.task", "forecaster.search_space")
+"""The study's user attributes (written by :func:`forecaster.tune`) that are part of its key."""
 
 STUDY_STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
 """The statuses :func:`~forecaster.tracking.log_study` gives the study's run (``status``)."""
 
 EARLIER_END_TAG = "forecaster.earlier_end"
-"""Tags ``forecaster.earlier_end.<end time, UTC ISO>`` of a study's run: a FAILED or KILLED
-end of the run that a later call changed (:func:`keep_earlier_end`); the value is its status."""
-"""The study's user attributes (written by :func:`forecaster.tune`) that are part of its key."""
+"""Tags ``forecaster.earlier_end.<end time>`` of a study's run: a FAILED or KILLED end of the
+run that a later call changed (:func:`keep_earlier_end`); the value is its status. The time
+is UTC in ISO 8601's basic format, ``20240131T235959.123Z``: MLflow refuses a colon in a tag's
+name on Windows."""
 
 
 def end_study_run(run_id: str, status: str) -> None:
     """End the study's run ``run_id`` ``status`` (``KILLED``) in the process's store, without
     the summary :func:`~forecaster.tracking.log_study` logs as it ends it: ``tune`` was
     interrupted (in its trials, or ``forecaster tune`` as it calibrated or saved the best
-    model). A tracking failure is a ``ForecasterWarning``: the run keeps the status it had."""
+    model, or in its final ``log_study``). A run that has that status already (the
+    interrupted ``log_study`` ended it) is left as it is: ended once. A tracking failure is
+    a ``ForecasterWarning``: the run keeps the status it had."""
     try:
         mlflow = import_mlflow()
         with bounded_requests():
-            end_run(store_client(mlflow, mlflow.get_tracking_uri()), run_id, status)
+            client = store_client(mlflow, mlflow.get_tracking_uri())
+            if client.get_run(run_id).info.status != status:
+                end_run(client, run_id, status)
     except Exception as exc:
         warn_at_caller(
             f"Could not end the study's MLflow run {run_id} {status} ({short_error(exc)}); it "
@@ -325,7 +331,7 @@ def keep_earlier_end(client: Any, run_id: str) -> str:
     info = client.get_run(run_id).info
     if info.status in ("FAILED", "KILLED") and info.end_time is not None:
         ended = dt.datetime.fromtimestamp(info.end_time / 1000, dt.UTC)
-        when = ended.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        when = f"{ended:%Y%m%dT%H%M%S}.{ended.microsecond // 1000:03d}Z"  # no colon: Windows
         log_tags(client, run_id, {f"{EARLIER_END_TAG}.{when}": info.status})
     return str(info.status)
 

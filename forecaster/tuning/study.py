@@ -426,7 +426,7 @@ def tune(
                     name, storage_obj, random_state, n_existing, pruner_obj, objective, n_trials,
                     deadline, [*logger.start(), *callbacks], workers, show_progress, unjudged,
                 )  # fmt: skip
-                study, snapshot = _run_study(study, settings, logger)
+                study, snapshot = _run_study(study, settings)
             result = _result(study, snapshot, settings, estimator if refit else None,
                              bool(track), url, logger.run_id)  # fmt: skip
         logger.finish(best_estimator=result.best_estimator, best_trial=snapshot[0].number)
@@ -541,9 +541,7 @@ def _storage(storage: Any, n_workers: int) -> Any:
     return storage_obj
 
 
-def _run_study(
-    study: Any, settings: TrialSettings, logger: StudyLogger
-) -> tuple[Any, tuple[Any, int, int]]:
+def _run_study(study: Any, settings: TrialSettings) -> tuple[Any, tuple[Any, int, int]]:
     """Run the trials (in every process, until the trials of other processes on the study
     ended: :func:`~forecaster.tuning.trials.run_trials`); the study afterwards and its
     :func:`~forecaster.tuning.trials.study_snapshot`: the best trial and the counts, read at
@@ -555,8 +553,7 @@ def _run_study(
     except StudyStopError as exc:  # shown as what it is: the search space or metric
         raise DataValidationError(f"{exc} {exc.stop_note}") from exc.__cause__
     snapshot = study_snapshot(study, settings.n_existing)
-    if snapshot[0] is None:
-        logger.finish()
+    if snapshot[0] is None:  # the study's run ends FAILED, as after any error (tune's except)
         raise ForecasterError(_no_trial_message(study))
     if not isinstance(settings.objective.space, Mapping):  # a dict space's: before any trial
         ours = [t for t in study.get_trials(deepcopy=False) if t.number >= settings.n_existing]

@@ -183,22 +183,33 @@ class StudyLogger:
             best["best_trial"] = best_trial
         failed = {**best, "status": "FAILED"}
         if not defer(
-            lambda: self._log_study(**best, status=status),
+            lambda: self._log_end(**best, status=status),
             self.killed,
-            failed=lambda: self._log_study(**failed),
+            failed=lambda: self._log_end(**failed),
         ):
-            self._log_study(**best, status=status)
+            self._log_end(**best, status=status)
 
     def killed(self) -> None:
         """The study's run ends KILLED, at once, without the summary (the trials are in their
         runs, logged as they ended): ``tune`` stopped by Ctrl-C (``SIGTERM`` under the
         ``forecaster`` command), or the block :meth:`finish` deferred its final logging to
-        was (``forecaster tune`` interrupted as it calibrated or saved the best model)."""
+        was (``forecaster tune`` interrupted as it calibrated or saved the best model), or
+        that final logging was; a run that logging already ended KILLED is left as it is."""
         self.finished = True
         if self.run_id is not None:
             from forecaster.tracking.studyrun import end_study_run
 
             end_study_run(self.run_id, "KILLED")
+
+    def _log_end(self, **kwargs: Any) -> None:
+        """The final ``log_study`` call; interrupted (Ctrl-C in the summary, in the best
+        model's logging, or before the call reached the study's run), the run ends KILLED
+        (:meth:`killed`: inside a deferred block, nothing else would end it)."""
+        try:
+            self._log_study(**kwargs)
+        except KeyboardInterrupt:
+            self.killed()
+            raise
 
     def finish_stopped(self, error: BaseException) -> None:
         """As ``tune`` stops on ``error``: after a ``KeyboardInterrupt`` the study's run ends
@@ -208,7 +219,8 @@ class StudyLogger:
         in its place. Warnings held back are shown when that final call is not made
         (:meth:`replay`)."""
         if self.started and isinstance(error, KeyboardInterrupt):
-            self.killed()
+            if not self.finished:  # the final call ends it when interrupted (_log_end)
+                self.killed()
         elif self.started:
             try:
                 self.finish(status="FAILED")
