@@ -9,6 +9,7 @@ import sys
 import time
 import warnings
 import zoneinfo
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -5103,3 +5104,37 @@ def test_run_pipelines_as_of_hint_admits_every_kind_it_reads():
         assert as_of_text(value) is not None, value
         assert isinstance(value, hint), (value, hint)
     assert isinstance(None, hint)
+
+
+def test_a_backfill_reads_the_targets_as_the_run_on_its_as_of_did(tmp_path):
+    """Each series was cut at its last target value over the whole source, then at the
+    as-of: a series whose values up to the as-of end in nulls, filled later (g: none from
+    01-12 to 01-21), failed a backfill as missing values while the run on the as-of, whose
+    data ended there, took it as stale; one with no target value up to the as-of (x: its
+    first on 01-21) failed it too, where that run dropped it. The rows after the as-of
+    decided. Now each series ends at its last target value up to the as-of: g stale, x
+    dropped as after_as_of (named with its first value), as on the as-of itself."""
+    day = dt.date(2024, 1, 1)
+
+    def lines(key: str, days: range, known: Callable[[int], bool]) -> list[str]:
+        value = lambda i: f"{i % 4 + 0.5}" if known(i) else ""  # noqa: E731
+        return [f"{key},{day + dt.timedelta(days=i)},{value(i)}" for i in days]
+
+    def data(days: range) -> str:
+        text = ["id,date,y", *lines("a", days, lambda i: True), *lines("b", days, lambda i: True)]
+        text += lines("g", days, lambda i: not 10 < i <= 20) + lines("x", days, lambda i: i > 19)
+        return "\n".join(text) + "\n"
+
+    results = []
+    for name, days in (("live", range(15)), ("backfill", range(30))):
+        spec = scheduled_project(tmp_path / name, data(days), series={"stale": "forecast"})
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = run_pipeline(spec, as_of="2024-01-15", dry_run=True, progress=False)
+        results.append(result)
+        told = " ".join(str(w.message) for w in caught)
+    live, backfill = results
+    assert backfill.stale_series == live.stale_series == {"g": "2024-01-11"}
+    assert backfill.series == live.series == 3
+    assert backfill.dropped_reasons == {"x": "after_as_of"}
+    assert "x (first 2024-01-21)" in told, told

@@ -31,6 +31,7 @@ from conftest import (  # noqa: E402
     forecaster_warning_kinds,
     gappy_panel,
     reset_mlflow_state,
+    tree_digest,
 )
 from tuning_worker import (  # noqa: E402
     SLEEP_VARIABLE,
@@ -2248,3 +2249,29 @@ def test_a_scaled_score_refused_at_some_default_lookbacks_names_the_default_spac
     with pytest.raises(DataValidationError, match=expected) as caught:
         quick(model, frame, metric="scrps", search_space=None)
     assert "search_space['lookback']" not in str(caught.value)
+
+
+@pytest.mark.parametrize("n_workers", [1, 2])
+def test_trials_leave_the_templates_checkpoint_folder_as_it_was(tmp_path, n_workers):
+    """Each trial's clone fitted into the template's ``checkpoint_dir``: a fresh fit replaces
+    its folder's checkpoints, so the trials replaced those of the user's own fit (and two
+    trials fitting at once wrote one folder). Trials fit without checkpoints."""
+    folder = tmp_path / "checkpoints"
+    model = tiny_model(checkpoint_dir=str(folder), checkpoint_every=2)
+    frame = tiny_frame()
+    model.fit(frame)
+    before = tree_digest(folder)
+    assert before  # the fit's own checkpoint
+    result = tune(
+        model,
+        frame,
+        n_trials=2,
+        n_workers=n_workers,
+        search_space=TINY_SPACE,
+        storage=f"sqlite:///{tmp_path}/optuna.db",
+        refit=False,
+        show_progress=False,
+    )
+    assert [t.state.name for t in result.study.trials] == ["COMPLETE", "COMPLETE"]
+    assert tree_digest(folder) == before
+    assert model.get_params()["checkpoint_dir"] == str(folder)  # the template is unchanged

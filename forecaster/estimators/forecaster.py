@@ -210,7 +210,8 @@ class RNNForecaster(
         ends, and ``fit(frame, resume=True)`` continues an interrupted fit from it with the
         result of an uninterrupted one. A fit without ``resume`` starts over and replaces the
         folder's checkpoints: use one folder per fit. The clones that ``backtest`` and
-        ``calibrate`` refit (``refit=True``) write none: the folder keeps this fit's.
+        ``calibrate`` refit (``refit=True``) and ``tune``'s trials write none: the folder
+        keeps this fit's.
     checkpoint_every : int, default 1
         Epochs between checkpoints (another value without ``checkpoint_dir`` is refused).
     on_oom : {"raise", "split"}, default "raise"

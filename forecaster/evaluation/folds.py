@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from sklearn.base import clone
 
 from forecaster._columns import TRAIN_COLUMNS, actual_column, temporary_names
 from forecaster.data.panel import Panel
@@ -24,6 +23,7 @@ from forecaster.evaluation.metrics import TARGET_COLUMN, PointColumns
 from forecaster.evaluation.origins import calendar_cuts, series_cuts, training_spans, warn_absent
 from forecaster.evaluation.pooling import scored_baselines
 from forecaster.exceptions import ForecasterWarning, TooFewRowsError, warn_at_caller
+from forecaster.training.checkpoint_directory import clone_without_checkpoints
 
 __all__ = [
     "LOOKBACK_ROUNDS",
@@ -401,13 +401,10 @@ def fold_model(estimator: Any, panel: Panel) -> Any:
     again from the fold's rows (which may look coarser, e.g. an early stretch logged every
     other day). It fits without checkpoints: a fresh fit replaces the checkpoints of the
     folder it is given, and ``checkpoint_dir`` holds those of the user's own fit."""
-    model = clone(estimator)
-    params = model.get_params(deep=False)
-    freq = params.get("freq", "")
+    model = clone_without_checkpoints(estimator)
+    freq = model.get_params(deep=False).get("freq", "")
     if freq is None or (isinstance(freq, str) and freq.strip().lower() == "auto"):
         model.set_params(freq=str(panel.freq))
-    if params.get("checkpoint_dir") is not None:
-        model.set_params(checkpoint_dir=None, checkpoint_every=1)
     return model
 
 

@@ -81,6 +81,7 @@ from forecaster.jobs.schedule import (
     left_out_series,
     max_staleness,
     observed_rows,
+    observed_up_to,
     stale_steps,
 )
 from forecaster.jobs.sources import read_files, source_files
@@ -519,6 +520,19 @@ def _stale_advice(spec: Spec) -> str:
     return f"Drop them from the source ({drop}) or bring their data up to date."
 
 
+def _known_as_of(
+    known: pl.DataFrame, spec: Spec, as_of: AsOfLike | None
+) -> tuple[pl.DataFrame, AsOf]:
+    """The rows ``known`` (:func:`~forecaster.jobs.schedule.observed_up_to`) and their as-of,
+    as the run on the as-of itself finds them (its effective as-of their last time)."""
+    if known.height == 0:
+        raise DataValidationError(
+            f"No series has a value of the target {spec.series.targets} at or "
+            f"before --as-of {as_of}: their values start after it. Pass a later as-of."
+        )
+    return _as_of(known, spec.series.time, as_of)
+
+
 def prepare_data(
     spec: Spec, root: Path, as_of: AsOfLike | None, *, forecasts: bool = True
 ) -> tuple[pl.DataFrame, AsOf]:
@@ -540,6 +554,9 @@ def prepare_data(
     source = _with_features(read, spec)
     observed = observed_rows(source, spec)
     cut, when = _as_of(observed, spec.series.time, as_of)
+    known = observed_up_to(cut, spec)  # the targets as the data of the as-of held them
+    if known.height < cut.height:
+        cut, when = _known_as_of(known, spec, as_of)
     frame = history_window(cut, spec)
     check_holiday_rows(frame, spec)
     when = _stale_series(cut, spec, when, forecasts)  # also those the window leaves out

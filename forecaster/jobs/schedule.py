@@ -86,6 +86,7 @@ __all__ = [
     "left_out_series",
     "max_staleness",
     "observed_rows",
+    "observed_up_to",
     "series_frequency",
     "spec_frequency",
     "stale_steps",
@@ -100,7 +101,7 @@ DROP_REASONS: dict[DropReason, str] = {
     "too_short": "fewer rows than the model's lookback",
     "no_target": "no target value (every row null or NaN)",
     "no_log_return": "no log return of features.log_returns (fewer than two observed prices)",
-    "after_as_of": "its first row is after the as-of",
+    "after_as_of": "its first target value is after the as-of",
     "before_window": "its data end before the features.history_days window before the as-of",
 }
 """Each :data:`DropReason` code in words (the codes are stable: a scheduler may match them)."""
@@ -199,14 +200,7 @@ def observed_rows(source: pl.DataFrame, spec: Spec) -> pl.DataFrame:
     value at all is dropped, named in a ``ForecasterWarning`` (a
     :class:`~forecaster.exceptions.DataValidationError` when no series has one)."""
     series = spec.series
-    observed = pl.any_horizontal(
-        [
-            pl.col(t).is_not_null() & ~pl.col(t).is_nan()
-            if source.schema[t].is_float()
-            else pl.col(t).is_not_null()
-            for t in series.targets
-        ]
-    )
+    observed = _has_target(source, spec)
     last = pl.col(series.time).filter(observed).max()
     if series.id is None:
         if not source.select(observed.any()).item():
@@ -233,6 +227,30 @@ def observed_rows(source: pl.DataFrame, spec: Spec) -> pl.DataFrame:
             ForecasterWarning,
         )
     return source.filter(pl.col(series.time) <= last.over(series.id))
+
+
+def _has_target(frame: pl.DataFrame, spec: Spec) -> pl.Expr:
+    """Rows with a value of a target (not null, not NaN)."""
+    return pl.any_horizontal(
+        [
+            pl.col(t).is_not_null() & ~pl.col(t).is_nan()
+            if frame.schema[t].is_float()
+            else pl.col(t).is_not_null()
+            for t in spec.series.targets
+        ]
+    )
+
+
+def observed_up_to(cut: pl.DataFrame, spec: Spec) -> pl.DataFrame:
+    """The rows of ``cut`` (those of :func:`observed_rows` up to the as-of) up to each series'
+    last target value in them, as :func:`observed_rows` reads the data of the as-of itself:
+    a series whose values up to the as-of end in nulls, filled only after it, ends at its last
+    one (stale), not at the as-of with missing values, and a series with no target value up
+    to the as-of has no row (:func:`left_out_series` names it ``after_as_of``). The rows
+    after the as-of never decide."""
+    time_col, id_col = spec.series.time, spec.series.id
+    last = pl.col(time_col).filter(_has_target(cut, spec)).max()
+    return cut.filter(pl.col(time_col) <= (last if id_col is None else last.over(id_col)))
 
 
 def future_frame(
@@ -476,7 +494,7 @@ def _late_series(
     if late.height == 0:
         return late
     id_col = str(spec.series.id)
-    late = _absent(source, cut, spec, first=True).join(
+    late = _absent(source.filter(_has_target(source, spec)), cut, spec, first=True).join(
         late.select(id_col), on=id_col, how="semi", nulls_equal=True, maintain_order="left"
     )
     why = f"no row at or before the as-of {as_of}: their first rows are after it"

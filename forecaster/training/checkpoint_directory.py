@@ -15,7 +15,37 @@ import forecaster.training.distributed as distributed
 from forecaster.exceptions import CheckpointError
 from forecaster.training.checkpoint import Checkpointer, TrainingState, is_checkpoint
 
-__all__ = ["CheckpointDirectory", "latest_checkpoint", "remove_checkpoints"]
+__all__ = [
+    "CheckpointDirectory",
+    "clone_without_checkpoints",
+    "latest_checkpoint",
+    "remove_checkpoints",
+]
+
+
+def clone_without_checkpoints(estimator: Any) -> Any:
+    """An unfitted clone of ``estimator`` (:func:`sklearn.base.clone`) that writes no
+    checkpoints (``checkpoint_dir=None``, ``checkpoint_every=1``), for the fits the library
+    makes of copies of the user's model (a backtest's folds, a tuning trial): a fresh fit
+    replaces the checkpoints of the folder it is given, and ``checkpoint_dir`` holds those of
+    the user's own fit (two trials fitting at once would also delete each other's).
+
+    Parameters
+    ----------
+    estimator : estimator
+        The user's model, fitted or not; left as it is.
+
+    Returns
+    -------
+    estimator
+        The clone.
+    """
+    from sklearn.base import clone
+
+    model = clone(estimator)
+    if model.get_params(deep=False).get("checkpoint_dir") is not None:
+        model.set_params(checkpoint_dir=None, checkpoint_every=1)
+    return model
 
 
 class CheckpointDirectory:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.base import clone
 
 from forecaster._hashing import sha256_hasher
 from forecaster._warnings import catching_warnings
@@ -30,6 +29,7 @@ from forecaster.exceptions import (
     warnings_unit,
 )
 from forecaster.training import TrainingDivergedError
+from forecaster.training.checkpoint_directory import clone_without_checkpoints
 from forecaster.tuning.common import import_optuna, is_int, reason, short_repr
 from forecaster.tuning.conditions import check_run_settings, trial_params
 from forecaster.tuning.data_checks import ValidationSpan, check_trial_scale
@@ -144,7 +144,7 @@ class Objective:
         self._check_template_lookback(params)
         if not isinstance(self.space, Mapping):  # what a dict space was checked for
             self._check_callable_trial(params)
-        model = clone(self.estimator)
+        model = clone_without_checkpoints(self.estimator)  # the template's folder keeps its fit's
         model.set_params(**trial_params({**self.overrides, **params}, self.estimator))
         from forecaster.tracking import paused
 
