@@ -862,6 +862,31 @@ def test_future_values_made_up_by_missing_over_the_folds_are_warned(frame):
         backtest(model, frame, folds=2, refit=False)  # every value known: no warning
 
 
+@pytest.mark.parametrize("refit", [False, True], ids=["fitted", "refit"])
+def test_calendar_folds_leave_out_a_series_ending_within_a_future_covariate_horizon(refit):
+    """A date panel whose series end at different times has calendar folds at common
+    cutoffs, and a series that ends within a fold's horizon is scored on the rows it has;
+    with future covariates, which a forecast reads from the horizon rows after its origin,
+    the whole backtest (and calibrate) was refused ("every origin needs its next 6 rows"),
+    advice the user could not follow. Such a (fold, series) is left out, with the warning
+    that names the folds' other absent series; the other forecasts are unchanged."""
+    whole = _frame(n_series=2)
+    short = whole["time"].unique().sort()[-4]  # s1 ends 3 steps into the last fold's horizon
+    ragged = whole.filter((pl.col("id") == "s0") | (pl.col("time") <= short))
+    model = RNNForecaster(target="y", id_col="id", future_covariates="z", baseline="none",
+                          **TINY)  # fmt: skip
+    if not refit:
+        model.fit(ragged.filter(pl.col("time") < dt.datetime(2024, 1, 4)))
+    with pytest.warns(ForecasterWarning, match=r"has fewer than 6 rows after the fold's cutoff"):
+        result = backtest(model, ragged, folds=2, step=4, refit=refit)
+    assert result.folds.select("fold", "id").rows() == [(0, "s0"), (0, "s1"), (1, "s0")]
+    assert result.forecasts["y"].is_finite().all()
+    if not refit:  # the fitted model forecasts each series on its own
+        full = backtest(model, whole, folds=2, step=4, refit=False).forecasts
+        kept = result.forecasts.select("fold", "id", "time")
+        assert_frame_equal(result.forecasts, full.join(kept, on=["fold", "id", "time"], how="semi"))
+
+
 def test_a_fitted_model_backtest_reads_its_training_ends_once(monkeypatch):
     """backtest(refit=False) read train_end_of for the folds frame, again for an empty
     series (for its dtype) and, with integer steps or origins="series", a third time for

@@ -1773,6 +1773,27 @@ def test_filling_that_makes_up_much_of_the_grid_warns():
         assert (filled["y"] == 0).sum() == filled.height - sparse.height > 0.5 * filled.height
 
 
+def test_filling_that_makes_up_most_of_one_series_of_a_panel_warns():
+    """A daily series in a panel of hourly ones was filled to hourly steps by missing="ffill"
+    (23 of every 24 rows made up) without a word: the share of the whole panel's grid made
+    up stayed under the threshold, the other series being complete. The series made up
+    mostly are named, with their share; a panel with a few gaps stays quiet."""
+    start = dt.datetime(2024, 1, 1)
+    hours = pl.datetime_range(start, start + dt.timedelta(hours=24 * 20 - 1), "1h", eager=True)
+    values = np.arange(len(hours), dtype=float)
+    hourly = pl.concat(pl.DataFrame({"id": f"h{k}", "t": hours, "y": values}) for k in range(10))
+    days = pl.datetime_range(start, start + dt.timedelta(days=19), "1d", eager=True)
+    daily = pl.DataFrame({"id": "d", "t": days, "y": np.arange(20, dtype=float)})
+    with pytest.warns(ForecasterWarning, match=r"1 of the 11 series .* 'd' \(437 of 457, 96%\)"):
+        validate_frame(
+            pl.concat([hourly, daily]), target="y", time_col="t", id_col="id", missing="ffill"
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ForecasterWarning)
+        gappy = hourly.filter(pl.int_range(pl.len()).over("id") % 10 != 5)
+        validate_frame(gappy, target="y", time_col="t", id_col="id", missing="ffill")
+
+
 def _cairo_business_days(first_dated_at: int | None) -> pl.Series:
     """Business days 2023-04-17 .. 2023-05-31 at local midnight in Africa/Cairo, whose
     midnight of Friday 2023-04-28 does not exist: that day dated 23:00 the day before

@@ -1816,6 +1816,55 @@ def test_future_values_made_up_by_missing_over_a_horizon_are_warned_once_per_cal
         model.predict(frame, cutoff=[cutoff, times[88]])  # every value known: no warning
 
 
+def test_score_warns_of_future_values_made_up_over_the_held_out_steps():
+    """score() handed predict the held-out rows' future covariates as filled by missing=
+    (a null, or a row the frame lacks), so the forecasts it scored read made-up future
+    values without a word, where predict(frame, cutoff=...) warns of the same values and
+    future= refuses them: score now warns as predict does."""
+    frame = seasonal_frame(n_series=3, length=120)
+    model = forecaster(future_covariates="x", lookback=24, horizon=6, max_epochs=1,
+                       missing="ffill", baseline="none").fit(frame)  # fmt: skip
+    times = frame["time"].unique().sort()
+    hole = (pl.col("id") != "s2") & (pl.col("time") == times[-3])  # held-out step 4
+    holed = frame.with_columns(x=pl.when(hole).then(None).otherwise("x"))
+    with pytest.warns(ForecasterWarning, match=r"\(2 series, 2 origins, steps \[4\] .*'x': 2"):
+        model.score(holed)
+    no_row = frame.filter(~((pl.col("id") == "s1") & (pl.col("time") == times[-2])))
+    with pytest.warns(ForecasterWarning, match=r"\(1 series, 1 origin, steps \[5\].*score reads"):
+        model.score(no_row)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.score(frame)  # every future value known
+    assert not [w for w in caught if "made them up" in str(w.message)]
+
+
+def test_fit_and_predict_read_a_lazy_frame_once(tmp_path):
+    """fit collected a LazyFrame to train, then again after training for the baseline
+    check's exact targets (and predict twice: to forecast, then for the values missing=
+    made up): a scanned file that an upstream job replaced during the fit gave the check
+    other data, and the fitted blend was chosen on values the network never saw (a
+    parquet scan failed after training instead). Each call now reads it once."""
+    frame = seasonal_frame(n_series=2, length=120)
+    kw = {"lookback": 24, "horizon": 6, "max_epochs": 2}
+    expected = forecaster(**kw).fit(frame)
+    path = tmp_path / "prices.csv"
+    frame.write_csv(path)
+
+    def upstream_job(record, network):  # the file is replaced while the fit trains
+        frame.with_columns(y=pl.col("y") * 10).write_csv(tmp_path / "next.csv")
+        (tmp_path / "next.csv").replace(path)
+
+    model = forecaster(**kw).fit(pl.scan_csv(path, try_parse_dates=True), callbacks=[upstream_job])
+    assert model.validation_baselines_ == expected.validation_baselines_
+    assert model.predict(frame).equals(expected.predict(frame))
+    reads = []
+    counted = frame.lazy().map_batches(lambda df: reads.append(df.height) or df)
+    forecaster(**kw).fit(counted)
+    expected.predict(counted)
+    expected.predict(counted, cutoff=frame["time"].unique().sort()[100])
+    assert reads == [frame.height] * 3
+
+
 def test_a_calendar_model_forecasts_a_list_of_cutoffs_up_to_the_end():
     """A model with a calendar and no future covariates refused a list of cutoffs whose last
     origin was near the end of the data ("every origin needs its next rows ... or

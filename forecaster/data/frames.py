@@ -38,6 +38,7 @@ __all__ = [
     "observed_values",
     "panel_observed_values",
     "polars_frame",
+    "read_once",
     "same_kind",
     "text_like",
 ]
@@ -320,6 +321,31 @@ def collect_frame(
                 f"Cannot select the columns of the {what}: {first_line(exc)}."
             ) from exc
         raise _unreadable(exc, what) from exc
+
+
+def read_once(frame: Any, columns: Sequence[str]) -> Any:
+    """``frame`` for a call that reads it more than once (``fit`` trains on it, then checks
+    the baselines on its exact targets; ``predict`` forecasts, then looks for the values
+    ``missing=`` made up): a LazyFrame collected once, only ``columns``, so that every read
+    sees the same rows (collected again after training, a scan of a file that an upstream
+    job replaced meanwhile gave other data, or failed). A LazyFrame that lacks some of
+    ``columns``, and anything else, is returned as it is: the caller's checks refuse it,
+    naming the frame's own columns.
+
+    Examples
+    --------
+    >>> lazy = pl.LazyFrame({"t": [1], "y": [2.0], "unused": ["a"]})
+    >>> read_once(lazy, ["t", "y"]).columns
+    ['t', 'y']
+    >>> type(read_once(lazy, ["t", "z"])).__name__
+    'LazyFrame'
+    """
+    if not isinstance(frame, pl.LazyFrame):
+        return frame
+    schema = frame_schema(frame)
+    if any(name not in schema for name in columns):
+        return frame
+    return collect_frame(frame, columns=list(dict.fromkeys(columns)))
 
 
 def text_like(dtype: Any) -> bool:

@@ -124,10 +124,12 @@ def fill_gaps(
 
 
 FILL_WARN_SHARE = 0.2
-"""Share of the filled grid's rows that filling may make up before :func:`fill_gaps` warns: a
-grid mostly made up is usually the wrong grid (a Saturday row turning business days into
-days, ``YYYYMMDD`` integers read as steps of 1). ``missing="zero"`` is not warned: it says
-the absent rows are zeros (intermittent demand, rows only on days with sales)."""
+"""Share of the filled grid's rows (of the panel, or of one series) that filling may make up
+before :func:`fill_gaps` warns: a grid mostly made up is usually the wrong grid (a Saturday row
+turning business days into days, ``YYYYMMDD`` integers read as steps of 1), and a series mostly
+made up is usually sampled at another frequency than the others (a daily series in an hourly
+panel). ``missing="zero"`` is not warned: it says the absent rows are zeros (intermittent
+demand, rows only on days with sales)."""
 
 
 def warn_made_up(
@@ -138,13 +140,18 @@ def warn_made_up(
     freq: Frequency,
     policy: str,
 ) -> None:
-    """Warn when the missing steps filled are more than :data:`FILL_WARN_SHARE` of the grid.
+    """Warn when the missing steps filled are more than :data:`FILL_WARN_SHARE` of the grid,
+    or, in a panel, of some series' own grid (named, with their share).
 
     ``data`` holds the observed rows, sorted by series (``offsets``: where each starts), and
     ``span`` the number of steps of each series' grid."""
     lengths = np.diff(offsets)
     made, total = int((span - lengths).sum()), int(span.sum())
-    if made <= FILL_WARN_SHARE * total:
+    mostly = (span - lengths) > FILL_WARN_SHARE * span  # the series mostly made up
+    if made <= FILL_WARN_SHARE * total and not (mostly.any() and len(span) > 1):
+        return
+    if made <= FILL_WARN_SHARE * total:  # the panel's grid is right for the others
+        _warn_series_made_up(data[id_name].gather(offsets[:-1]), lengths, span, freq, policy)
         return
     widest = int(np.argmax(span - lengths))
     example = (
@@ -158,6 +165,30 @@ def warn_made_up(
         f"({made / total:.0%}{example}). So much filling "
         "usually means another grid: check freq= (business days: '1bd') and the time "
         "column (dates written as integers such as 20240131 are steps of 1).",
+        ForecasterWarning,
+    )
+
+
+def _warn_series_made_up(
+    ids: pl.Series, lengths: np.ndarray, span: np.ndarray, freq: Frequency, policy: str
+) -> None:
+    """The warning of :func:`warn_made_up` for the series of a panel (``ids``, each with its
+    observed rows ``lengths`` and the steps of its grid ``span``) that filling made up mostly,
+    the most made up first."""
+    share = (span - lengths) / span
+    order = [int(i) for i in np.argsort(-share, kind="stable") if share[i] > FILL_WARN_SHARE]
+    shown = ", ".join(
+        f"{ids[i]!r} ({int(span[i] - lengths[i]):,} of {int(span[i]):,}, {share[i]:.0%})"
+        for i in order[:5]
+    )
+    more = f" and {len(order) - 5} more" if len(order) > 5 else ""
+    warn_at_caller(
+        f"missing={policy!r} made up more than {FILL_WARN_SHARE:.0%} of the rows of "
+        f"{len(order)} of the {len(span)} series on the panel's regular {freq} grid: "
+        f"{shown}{more}. So much filling of a series usually means it is sampled at another "
+        f"frequency than the others (a daily series in an hourly panel) or was not observed "
+        f"for long: what is fitted and forecast of it is mostly made-up values. Resample it "
+        f"to {freq}, model it apart, or leave its gaps out.",
         ForecasterWarning,
     )
 

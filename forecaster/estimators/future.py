@@ -41,7 +41,7 @@ from forecaster.data.times import to_time_point
 from forecaster.estimators.origins import origin_rows, step_sources
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
-__all__ = ["FutureInputs", "hold_after"]
+__all__ = ["FutureInputs", "hold_after", "warn_made_up_future"]
 
 
 def hold_after(
@@ -332,40 +332,23 @@ class FutureInputs:
     ) -> None:
         """Warn, once for all the origins at the global ``rows`` of the model panel ``panel``
         (``series``: each origin's series; ``frame``: the frame it was read from), when
-        ``missing=`` made up values of the user's future covariates over their horizons: the
-        frame holds no value there (a null or NaN, or no row), where ``future=`` and
-        ``forecaster run`` refuse them. Names the counts of series, origins, steps and values
-        per column."""
+        ``missing=`` made up values of the user's future covariates over their horizons
+        (:func:`warn_made_up_future`)."""
         names = list(column_tuple(self.future_covariates))
         if not names or not len(rows) or self.missing == "error":
             return
         horizon = int(self.horizon)
         steps = (rows[:, None] + np.arange(1, horizon + 1)).ravel()
         made = np.isnan(observed_rows(panel, frame, steps, names))
-        if not made.any():
-            return
-        made = made.reshape(len(rows), horizon, len(names))
-        origins = made.any(axis=(1, 2))
-        first = int(np.flatnonzero(origins)[0])
-        step = int(np.flatnonzero(made[first].any(axis=1))[0])
-        example = f"at {panel.time[int(rows[first]) + step + 1]}"
-        if self.id_col is not None:
-            example = f"series {panel.keys[panel.id_name][int(series[first])]!r} " + example
-        counts = {
-            name: int(made[..., j].sum()) for j, name in enumerate(names) if made[..., j].any()
-        }
-        steps_hit = sorted(int(k) + 1 for k in np.flatnonzero(made.any(axis=(0, 2))))
-        which = "" if self.id_col is None else f"{len(np.unique(series[origins]))} series, "
-        n_origins = int(origins.sum())
-        warn_at_caller(
-            f"The frame holds no value (null, NaN or no row) of the future covariates at "
-            f"forecast steps ({which}{n_origins} origin{'s' if n_origins > 1 else ''}, steps "
-            f"{steps_hit} of the horizon; values per column {counts}, e.g. {example}): "
-            f"missing={self.missing!r} made them up, and the forecasts read them as known. "
-            "predict(frame, future=...) and `forecaster run` refuse such values. Fill them "
-            "with the values known ahead (the frame's rows after the cutoff, or future=... "
-            "with one cutoff), or pass earlier cutoffs.",
-            ForecasterWarning,
+        ids = None if self.id_col is None else panel.keys[panel.id_name].gather(series)
+        warn_made_up_future(
+            made.reshape(len(rows), horizon, len(names)),
+            ids,
+            panel.time.gather(steps),
+            names=names,
+            missing=self.missing,
+            fix="Fill them with the values known ahead (the frame's rows after the cutoff, or "
+            "future=... with one cutoff), or pass earlier cutoffs.",
         )
 
     def _steps_after_ends(self, panel: Panel, series: np.ndarray, rows: np.ndarray) -> Any:
@@ -401,3 +384,51 @@ class FutureInputs:
             out[..., n_user:][inside] = panel.values[source[inside], first + n_user :]
             out[..., n_user:][~inside] = after[source[~inside] - len(panel.time)]
         return out
+
+
+def warn_made_up_future(
+    made: np.ndarray,
+    ids: pl.Series | None,
+    times: pl.Series,
+    *,
+    names: list[str],
+    missing: str,
+    fix: str,
+) -> None:
+    """Warn, once for all the forecasts of a call, when ``missing=`` made up values of the
+    user's future covariates ``names`` that the forecasts read over their horizons (the frame
+    holds no value there: a null or NaN, or no row), where ``future=`` and ``forecaster run``
+    refuse them. Names the counts of series, origins, steps and values per column, and an
+    example; ``fix``: what to do, for the caller (``predict``'s cutoffs, ``score``).
+
+    Parameters
+    ----------
+    made : numpy.ndarray
+        ``(origins, horizon, len(names))`` booleans: the values made up.
+    ids : polars.Series or None
+        The series of each origin (None for a model without an id column).
+    times : polars.Series
+        The time of each forecast step, origin after origin (``origins * horizon``).
+    names, missing, fix : list of str, str, str
+        The future covariates, the ``missing=`` policy and the advice.
+    """
+    if not made.any():
+        return
+    origins = made.any(axis=(1, 2))
+    first = int(np.flatnonzero(origins)[0])
+    step = int(np.flatnonzero(made[first].any(axis=1))[0])
+    example = f"at {times[first * made.shape[1] + step]}"
+    if ids is not None:
+        example = f"series {ids[first]!r} " + example
+    counts = {name: int(made[..., j].sum()) for j, name in enumerate(names) if made[..., j].any()}
+    steps_hit = sorted(int(k) + 1 for k in np.flatnonzero(made.any(axis=(0, 2))))
+    which = "" if ids is None else f"{ids.filter(pl.Series(origins)).n_unique()} series, "
+    n_origins = int(origins.sum())
+    warn_at_caller(
+        f"The frame holds no value (null, NaN or no row) of the future covariates at "
+        f"forecast steps ({which}{n_origins} origin{'s' if n_origins > 1 else ''}, steps "
+        f"{steps_hit} of the horizon; values per column {counts}, e.g. {example}): "
+        f"missing={missing!r} made them up, and the forecasts read them as known. "
+        f"predict(frame, future=...) and `forecaster run` refuse such values. {fix}",
+        ForecasterWarning,
+    )

@@ -24,7 +24,7 @@ import torch
 from forecaster._busy import uses_fitted_state
 from forecaster._validation import check
 from forecaster.data import is_pandas_frame, same_kind, trained_frame
-from forecaster.data.frames import column_tuple, match_keys
+from forecaster.data.frames import column_tuple, match_keys, read_once
 from forecaster.data.frequency import Frequency
 from forecaster.data.made_up import warn_made_up_origins
 from forecaster.data.panel import Panel
@@ -181,6 +181,7 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
         pandas = is_pandas_frame(frame)
         roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
         frame = trained_frame(frame, self.schema_, **roles)  # pandas: its dates restored, ...
+        frame = read_once(frame, list(self.schema_))  # forecast and checked on the same rows
         keys = {c: t for c, t in self.schema_.items() if c in (self.id_col, self.time_col)}
         future = trained_frame(future, keys, what="future frame", **roles)  # keys: the rest
         cutoff = cutoff_argument(cutoff, keys, **roles)  # a point or a list is checked later

@@ -26,6 +26,7 @@ from forecaster.data.suspicious import MADE_UP_ENDS, missing_ends, warn_missing_
 from forecaster.data.validate import validate_frame_cells
 from forecaster.estimators.base import refuse_y
 from forecaster.estimators.cutoffs import SHORT_SERIES
+from forecaster.estimators.future import warn_made_up_future
 from forecaster.evaluation.fitted import in_sample_ends
 from forecaster.exceptions import (
     DataValidationError,
@@ -116,7 +117,10 @@ class ForecastScoring:
             of the frame have no scored point (fewer than ``lookback_`` rows before their
             held-out steps, or no held-out value in the frame): named once, with why, and
             over how many series the score is (counting those named in a warning of their
-            own: left out as the frame is read, or in-sample).
+            own: left out as the frame is read, or in-sample). When the ``missing=`` policy
+            made up values of the future covariates at held-out steps (the frame holds none
+            there): the forecasts read them as known, as ``predict(frame, cutoff=...)``
+            warns (``future=`` refuses them).
         UnscoredPointsWarning
             When some held-out values are not in the frame (filled by the ``missing=``
             policy): they are not scored.
@@ -157,6 +161,7 @@ class ForecastScoring:
             forecast = self.predict(
                 history, future=actual.select(*keys, *future) if future else None
             )
+        self._warn_held_out_future(forecast, frame, keys)
         targets = list(column_tuple(self.target))
         true = temporary_names([*keys, *targets], *[f"{t}_true" for t in targets])
         observed = self._observed_held_out(actual.select(keys), frame, targets, true)
@@ -168,6 +173,31 @@ class ForecastScoring:
         # per-target means: a target with unscored held-out values would weigh its points more
         errors = [(pl.col(t) - pl.col(o)).abs() for t, o in zip(targets, true, strict=True)]
         return -float(joined.select(pl.concat_list(errors).explode().mean()).item())
+
+    def _warn_held_out_future(
+        self, forecast: pl.DataFrame, frame: pl.DataFrame, keys: list[str]
+    ) -> None:
+        """Warn when ``missing=`` made up values of the future covariates at the steps of
+        ``forecast`` (each series' held-out steps, whose future covariates ``score`` hands
+        ``predict`` from the frame as read): ``frame`` holds no value there, where
+        ``predict(frame, future=...)`` refuses them and ``predict(frame, cutoff=...)`` warns
+        (:func:`~forecaster.estimators.future.warn_made_up_future`)."""
+        names = list(column_tuple(self.future_covariates))
+        horizon = int(self.horizon)
+        if not names or self.missing == "error" or forecast.height == 0:
+            return
+        made = np.isnan(observed_values(forecast.select(keys), frame, names))
+        n = forecast.height // horizon  # horizon rows per series, sorted by (id, time)
+        ids = None if self.id_col is None else forecast[self.id_col].gather_every(horizon)
+        warn_made_up_future(
+            made.reshape(n, horizon, len(names)),
+            ids,
+            forecast[self.time_col],
+            names=names,
+            missing=self.missing,
+            fix="score reads the future covariates of each series' held-out steps (its last "
+            "horizon steps) from the frame: fill them there with the values known ahead.",
+        )
 
     def _warn_made_up_origins(
         self, history: pl.DataFrame, frame: pl.DataFrame, id_name: str, keys: list[str]

@@ -18,7 +18,8 @@ import numpy as np
 import polars as pl
 
 from forecaster.data.calendar import calendar_features, calendar_values
-from forecaster.data.frames import column_tuple
+from forecaster.data.checks import check_roles
+from forecaster.data.frames import column_tuple, read_once
 from forecaster.data.panel import Panel
 from forecaster.data.scaling import PanelScaler
 from forecaster.data.suspicious import warn_flat_covariates, warn_unscaled_targets
@@ -87,6 +88,13 @@ class TargetPanels:
         warn_flat_covariates(values, raw.lengths, covariates, fit_rows, self.scaling)
         lambdas = self._fit_target_transform(raw, fit_rows)  # sets target_transform_
         return raw, fit_rows, lambdas, calendar, lookback
+
+    def _read_fit_frame(self, frame: Any) -> Any:
+        """``frame`` as ``fit`` reads it: a LazyFrame collected once, the columns of the
+        model's roles (:func:`~forecaster.data.frames.read_once`), so that the training panel
+        and the baseline check after training read the same rows."""
+        roles = check_roles(**self.column_roles())
+        return read_once(frame, [name for names in roles.values() for name in names])
 
     def _fit_scaler(self, panel: Panel, fit_rows: np.ndarray) -> PanelScaler:
         """The scaler of ``scaling`` fitted on the ``fit_rows`` of the network's ``panel``,

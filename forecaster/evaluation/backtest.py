@@ -24,7 +24,8 @@ rows at and after a series' targets (a warning says so, when ``"series"`` is pas
 ``origins="calendar"`` (the default for dates and datetimes) fold ``k`` has one cutoff ``T_k =
 last - (H + (folds - 1 - k) * s)`` grid steps for all series: a series' origin is its last row
 at or before ``T_k``, one whose data end by then is left out of the fold, one ending within
-the horizon is scored on the rows it has, and no fold's model sees a row after ``T_k - g``
+the horizon is scored on the rows it has (a model with future covariates, which it reads from
+the ``H`` rows after the origin, leaves it out), and no fold's model sees a row after ``T_k - g``
 (:mod:`forecaster.evaluation.origins`). Both agree for a panel whose series end together. The
 ``g`` rows between the end of the training span and the first target are never trained on, but
 they are observed at the origin and are part of the input window (a model retrained with a

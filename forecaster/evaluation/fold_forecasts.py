@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from forecaster._validation import check
+from forecaster.data.frames import column_tuple
 from forecaster.data.panel import Panel
 from forecaster.evaluation.fitted import (
     asked_intervals,
@@ -249,7 +250,10 @@ def _place(
     """The folds of :func:`~forecaster.evaluation.backtest.backtest`
     (:func:`~forecaster.evaluation.folds.place_folds`): at ``calendar`` cutoffs, or from each
     series' end (``origins="series"`` asked for: warning when a model trains past another
-    series' targets, :func:`~forecaster.evaluation.origins.warn_cross_series`)."""
+    series' targets, :func:`~forecaster.evaluation.origins.warn_cross_series`). A model
+    with future covariates reads them from the ``horizon`` rows after each origin, so a
+    calendar fold leaves out a series that ends within them (it cannot be forecast there)."""
+    future = column_tuple(estimator.get_params(deep=False).get("future_covariates"))
     if args.fitted:
         lookback = fitted_lookback(estimator)
     else:
@@ -267,6 +271,7 @@ def _place(
         step=args.step, gap=args.gap, train_size=args.train_size, every=args.every,
         trains=not args.fitted, auto=not args.fitted and estimator.lookback == "auto",
         calendar=calendar, fit_keeps=estimator.series_kept,
+        after=int(estimator.horizon) if future else 1,
     )  # fmt: skip
     if where.trains and args.origins == "series":
         warn_cross_series(panel, where.kept, where.local_cut, where.train_start, where.train_end)

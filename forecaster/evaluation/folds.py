@@ -146,6 +146,7 @@ def place_folds(
     auto: bool = False,
     calendar: bool = False,
     fit_keeps: Callable[..., tuple[np.ndarray, np.ndarray]] | None = None,
+    after: int = 1,
 ) -> Folds:
     """The fold geometry of the module docstring, for the series long enough for it (the
     others are left out with a warning); refuses too few rows, a training span too short for
@@ -153,7 +154,9 @@ def place_folds(
     ``lookback="auto"`` chose for the first fold's training span (the errors say so).
     ``calendar``: the origins are the calendar folds'
     (:func:`~forecaster.evaluation.origins.calendar_cuts`), which leave out (with a warning)
-    the (fold, series) pairs with no row after the cutoff or too few rows up to it.
+    the (fold, series) pairs with fewer than ``after`` rows after the cutoff (one to score, or
+    the ``horizon`` whose future covariates a model with them reads from the frame) or too
+    few rows up to it.
     ``fit_keeps`` (``trains``): the estimator's ``series_kept``, the series a fit on a span
     keeps (those with a training window before its validation hold-out), so that a fold
     whose fit would keep none is refused here, before any fit (None: those with a window's
@@ -181,12 +184,13 @@ def place_folds(
     present, grid_cut = None, None
     if calendar:
         local_cut, present, cutoffs, grid_cut = calendar_cuts(
-            panel, kept, lookback=lookback, horizon=horizon, folds=folds, step=step
+            panel, kept, lookback=lookback, horizon=horizon, folds=folds, step=step, after=after
         )
-        warn_absent(panel, kept, present, cutoffs, lookback)
+        warn_absent(panel, kept, present, cutoffs, lookback, after)
         if not present.any():
+            targets = "a target" if after == 1 else f"the {after} rows (future covariates)"
             raise TooFewRowsError(
-                f"No series has a target after the calendar folds' cutoffs ({cutoffs[0]} to "
+                f"No series has {targets} after the calendar folds' cutoffs ({cutoffs[0]} to "
                 f"{cutoffs[-1]}) and lookback={lookback} rows up to one. Use fewer folds, or "
                 "origins='series' to count each series' folds back from its own end."
             )

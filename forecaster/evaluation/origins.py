@@ -12,9 +12,11 @@
   the backtest keeps (counted on the rows of the longest series that ends there, so on the
   grid whatever the frequency). A series' origin is its last row at or before ``T_k`` (as
   ``predict(cutoff=T_k)`` places it) and its targets the ``H`` rows after that origin, as
-  ``predict`` dates them; a series whose data end within them is scored on the rows it has;
-  one with no row after its origin (it ended at or before ``T_k``), or fewer than
-  ``lookback`` rows up to it, is left out of that fold (:func:`calendar_cuts`). Every training
+  ``predict`` dates them; a series whose data end within them is scored on the rows it has
+  (for a model with future covariates, which its forecast reads from the ``H`` rows after
+  the origin, it is left out of the fold); one with no row after its origin (it ended at or
+  before ``T_k``), or fewer than ``lookback`` rows up to it, is left out of that fold
+  (:func:`calendar_cuts`). Every training
   span ends ``gap`` steps before ``T_k`` (for every series, those a fold leaves out too: its
   model trains on all series' rows up to ``T_k - gap``), so no fold's model sees a row after
   ``T_k - gap``, and every target of the fold is after ``T_k``.
@@ -121,12 +123,20 @@ def calendar_cutoffs(
 
 
 def calendar_cuts(
-    panel: Panel, kept: np.ndarray, *, lookback: int, horizon: int, folds: int, step: int
+    panel: Panel,
+    kept: np.ndarray,
+    *,
+    lookback: int,
+    horizon: int,
+    folds: int,
+    step: int,
+    after: int = 1,
 ) -> tuple[np.ndarray, np.ndarray, pl.Series, np.ndarray]:
     """The ``"calendar"`` origins of the series ``kept`` (positions in ``panel``): their
     positions within their series ``(folds, n_kept)`` (clipped into the series where it has
-    none, see the mask), which (fold, series) pairs are forecast (boolean, same shape: a
-    row after the origin and ``lookback`` rows up to it), the cutoffs ``T_k`` (``folds``
+    none, see the mask), which (fold, series) pairs are forecast (boolean, same shape:
+    ``after`` rows after the origin, one to score or the ``horizon`` whose future covariates
+    a forecast reads, and ``lookback`` rows up to it), the cutoffs ``T_k`` (``folds``
     times of the panel's dtype) and the position of each ``T_k`` on each series' grid, where
     the training spans end (:func:`training_spans`: past the end of a series that ended
     before it, as :func:`~forecaster.data.steps.steps_behind` counts; negative before its
@@ -145,7 +155,7 @@ def calendar_cuts(
         if ended.any():  # T_k is that many steps after the series' end
             behind = steps_behind(panel.time, panel.offsets, panel.freq, cutoffs[k])[kept]
         grid_cut[k] = np.where(ended, local_cut[k] + behind, local_cut[k])
-    present = (local_cut >= lookback - 1) & (local_cut < lengths[None, :] - 1)
+    present = (local_cut >= lookback - 1) & (local_cut <= lengths[None, :] - 1 - after)
     return np.clip(local_cut, 0, lengths - 1), present, cutoffs, grid_cut
 
 
@@ -165,21 +175,34 @@ def _rows_up_to(panel: Panel, times: np.ndarray, cutoffs: np.ndarray) -> np.ndar
 
 
 def warn_absent(
-    panel: Panel, kept: np.ndarray, present: np.ndarray, cutoffs: pl.Series, lookback: int
+    panel: Panel,
+    kept: np.ndarray,
+    present: np.ndarray,
+    cutoffs: pl.Series,
+    lookback: int,
+    after: int = 1,
 ) -> None:
     """Warn about the series ``kept`` left out of some calendar folds (``present`` false):
-    those in none (ended at or before the cutoffs, or start too late for a ``lookback``
-    window before them) and the (fold, series) pairs of the others."""
+    those in none (ended at or before the cutoffs, or fewer than ``after`` rows after them,
+    or start too late for a ``lookback`` window before them) and the (fold, series) pairs of
+    the others."""
     ids = panel.keys[panel.id_name].gather(kept)
     nowhere = ~present.any(axis=0)
     partly = present.any(axis=0) & ~present.all(axis=0)
     first, final = cutoffs[0], cutoffs[-1]
+    rows, too_few = (
+        ("a row", "no row") if after == 1 else (f"{after} rows", f"fewer than {after} rows")
+    )
+    within = ""  # a model with future covariates reads them from the rows after the origin
+    if after > 1:
+        within = f" or within the {after} steps after {{0}}, whose future covariates it reads"
     if nowhere.any():
         warn_at_caller(
             f"Left out {int(nowhere.sum())} series that no calendar fold forecasts "
             f"(origins='calendar': every fold's cutoff is one time for all series, from "
-            f"{first} to {final}): none has a row after a cutoff with lookback={lookback} "
-            "rows up to it (it ended at or before them, or starts too late): "
+            f"{first} to {final}): none has {rows} after a cutoff with lookback={lookback} "
+            f"rows up to it (it ended at or before them{within.format('them')}, or starts too "
+            f"late): "
             f"{ids.filter(pl.Series(nowhere)).head(10).to_list()} (their rows up to each "
             "cutoff are still trained on). Pass origins='series' to count each series' folds "
             "back from its own end (its models may then train on other series' rows after "
@@ -190,9 +213,10 @@ def warn_absent(
         pairs = int((~present[:, partly]).sum())
         warn_at_caller(
             f"Left out {pairs} (fold, series) forecasts of {int(partly.sum())} series from "
-            f"the calendar folds (cutoffs {first} to {final}) whose series has no row after "
-            f"the fold's cutoff (it ended at or before it) or fewer than lookback={lookback} "
-            f"rows up to it (it starts later): {ids.filter(pl.Series(partly)).head(10).to_list()}. "
+            f"the calendar folds (cutoffs {first} to {final}) whose series has {too_few} after "
+            f"the fold's cutoff (it ended at or before it{within.format('it')}) or fewer than "
+            f"lookback={lookback} rows up to it (it starts later): "
+            f"{ids.filter(pl.Series(partly)).head(10).to_list()}. "
             "result.folds lists the (fold, series) pairs forecast.",
             CalendarFoldsWarning,
         )
