@@ -1794,6 +1794,33 @@ def test_filling_that_makes_up_most_of_one_series_of_a_panel_warns():
         validate_frame(gappy, target="y", time_col="t", id_col="id", missing="ffill")
 
 
+def test_filling_warns_of_no_series_for_the_steps_before_its_first_complete_row():
+    """A series whose only gap lies before its first complete row (a stray early row with a
+    null value) has nothing made up: ffill and interpolate drop those rows and the gap with
+    them (said in their own warning), but the steps of the gap were counted as made up, so
+    the series was named as mostly made up. A gap after that row is still counted."""
+    start = dt.datetime(2024, 1, 1)
+    hours = pl.datetime_range(start, start + dt.timedelta(hours=199), "1h", eager=True)
+    complete = pl.concat(pl.DataFrame({"id": f"h{k}", "t": hours, "y": 1.0}) for k in range(10))
+    row = pl.int_range(pl.len())
+    stray = (
+        pl.DataFrame({"id": "b", "t": hours, "y": np.arange(200.0)})
+        .filter((row == 0) | (row >= 100))
+        .with_columns(y=pl.when(row == 0).then(None).otherwise(pl.col("y")))
+    )
+    for missing in ("ffill", "interpolate"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            kept, _ = validate_frame(pl.concat([complete, stray]), target="y", time_col="t",
+                                     id_col="id", missing=missing)  # fmt: skip
+        assert kept.filter(pl.col("id") == "b").height == 100  # the observed rows from 100 on
+        assert [str(w.message)[:7] for w in caught] == ["Dropped"]
+    holed = stray.filter(~pl.col("y").is_between(101, 150))  # 50 of the kept 100 made up
+    with pytest.warns(ForecasterWarning, match=r"1 of the 11 series .* 'b' \(50 of 100, 50%\)"):
+        validate_frame(pl.concat([complete, holed]), target="y", time_col="t", id_col="id",
+                       missing="ffill")  # fmt: skip
+
+
 def _cairo_business_days(first_dated_at: int | None) -> pl.Series:
     """Business days 2023-04-17 .. 2023-05-31 at local midnight in Africa/Cairo, whose
     midnight of Friday 2023-04-28 does not exist: that day dated 23:00 the day before

@@ -100,7 +100,9 @@ def fill_gaps(
         )
     if (span != lengths).any():
         if policy != "zero":  # absent rows are zeros, by the user's word (sparse demand)
-            warn_made_up(data, id_name, offsets, span, freq, policy)
+            warn_made_up(
+                *_kept_rows(data, id_name, value_cols, periods, offsets, span), freq, policy
+            )
         data = _reindex(data, id_name, time_col, periods, offsets, span, freq, policy)
     if policy == "zero":
         return data.with_columns(pl.col(value_cols).fill_null(0.0)), None
@@ -121,6 +123,32 @@ def fill_gaps(
     interpolated = data.select(pl.col(value_cols).is_null()).to_numpy()
     filled = [pl.col(c).interpolate().forward_fill().over(id_name) for c in value_cols]
     return data.with_columns(filled), interpolated.reshape(data.height, len(value_cols))
+
+
+def _kept_rows(
+    data: pl.DataFrame,
+    id_name: str,
+    value_cols: list[str],
+    periods: np.ndarray,
+    offsets: np.ndarray,
+    span: np.ndarray,
+) -> tuple[pl.DataFrame, str, np.ndarray, np.ndarray]:
+    """The arguments of :func:`warn_made_up` (``data``, ``id_name``, ``offsets``, ``span``)
+    for the rows ``ffill`` and ``interpolate`` keep: each series from its first complete
+    row (every value observed), the steps made up before it being dropped with the rows
+    before it, not filled; a series without one is dropped whole."""
+    complete = data.select(pl.all_horizontal(pl.col(value_cols).is_not_null())).to_series()
+    if complete.all():
+        return data, id_name, offsets, span
+    rows = np.flatnonzero(complete.to_numpy())
+    first = np.asarray(offsets[1:]).copy()  # no complete row: nothing kept
+    series, at = np.unique(np.searchsorted(offsets, rows, side="right") - 1, return_index=True)
+    first[series] = rows[at]
+    kept = first < offsets[1:]
+    first, ends = first[kept], offsets[1:][kept]
+    new_offsets = np.concatenate([[0], np.cumsum(ends - first)])
+    index = np.arange(new_offsets[-1]) + np.repeat(first - new_offsets[:-1], ends - first)
+    return data.select(id_name)[index], id_name, new_offsets, span[kept] - periods[first]
 
 
 FILL_WARN_SHARE = 0.2
