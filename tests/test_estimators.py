@@ -1865,6 +1865,22 @@ def test_fit_and_predict_read_a_lazy_frame_once(tmp_path):
     assert reads == [frame.height] * 3
 
 
+@pytest.mark.parametrize("refit", [False, True])
+def test_calibrate_reads_a_lazy_frame_once(refit):
+    """calibrate collected a LazyFrame twice (its checks, then the backtest's folds), so a
+    scanned file replaced meanwhile was checked on some rows and calibrated on others. It
+    now reads it once, as fit and predict do."""
+    frame = seasonal_frame(n_series=2, length=120)
+    times = frame["time"].unique().sort()
+    model = forecaster(lookback=24, horizon=6, max_epochs=1)
+    model.fit(frame.filter(pl.col("time") <= times[80]))
+    reads = []
+    counted = frame.lazy().map_batches(lambda df: reads.append(df.height) or df)
+    model.calibrate(counted, folds=4, step=6, refit=refit)
+    assert reads == [frame.height]
+    assert "y_lo_80" in model.predict(frame, level=80).columns
+
+
 def test_a_calendar_model_forecasts_a_list_of_cutoffs_up_to_the_end():
     """A model with a calendar and no future covariates refused a list of cutoffs whose last
     origin was near the end of the data ("every origin needs its next rows ... or

@@ -30,7 +30,7 @@ from forecaster._columns import actual_column
 from forecaster._polars import collect
 from forecaster._validation import check
 from forecaster.data import trained_frame
-from forecaster.data.frames import column_tuple
+from forecaster.data.frames import column_tuple, read_once
 from forecaster.data.transforms import domain_floor
 from forecaster.estimators.intervals import MIN_PER_SERIES, conformal_spread, interval_columns
 from forecaster.estimators.origins import origin_rows
@@ -168,11 +168,11 @@ class ForecastIntervals:
         Notes
         -----
         A residual whose actual value the frame does not hold (a step or value that
-        ``missing="ffill"`` or ``"interpolate"`` made up) is left out of the calibration, as
-        a backtest leaves it out of its scores (a warning says how many): a residual
-        against a filled value is not a forecast error, and made-up values close to the
-        forecasts (a forward fill repeats the input window's last value) would narrow every
-        interval. ``missing="zero"``'s zeros are data, and kept.
+        ``missing="ffill"`` or ``"interpolate"`` made up) is left out of the calibration, as a
+        backtest leaves it out of its scores (a warning says how many): a residual against a
+        filled value is not a forecast error, and made-up values close to the forecasts (a
+        forward fill repeats the input window's last value) would narrow every interval.
+        ``missing="zero"``'s zeros are data, and kept.
 
         Returns
         -------
@@ -193,6 +193,7 @@ class ForecastIntervals:
         """
         self.check_fitted("calibrate")  # type: ignore[attr-defined]
         frame = trained_frame(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
+        frame = read_once(frame, list(self.schema_))  # every check and fold on the same rows
         folds, step, refit = check("folds", folds), check("step", step), check("refit", refit)
         normalize, origins = check("normalize", normalize), check("origins", origins)
         rolling = _checked_rolling(per_series, check("rolling", rolling))
@@ -201,8 +202,7 @@ class ForecastIntervals:
         conformal["window"] = rolling
         if per_series:
             self._warn_without_own(conformal, folds)
-        # one assignment, once complete: a failed calibration leaves the former one in place,
-        # and a predict in another thread meanwhile uses the former one whole
+        # one assignment, once complete: a failure, or a predict meanwhile, keeps the former one
         self.conformal_ = conformal
         return self
 
