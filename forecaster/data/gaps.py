@@ -100,9 +100,10 @@ def fill_gaps(
         )
     if (span != lengths).any():
         if policy != "zero":  # absent rows are zeros, by the user's word (sparse demand)
-            warn_made_up(
-                *_kept_rows(data, id_name, value_cols, periods, offsets, span), freq, policy
+            rows, kept_offsets, kept_span = _kept_rows(
+                data, id_name, value_cols, periods, offsets, span
             )
+            warn_made_up(rows, id_name, kept_offsets, kept_span, freq, policy)
         data = _reindex(data, id_name, time_col, periods, offsets, span, freq, policy)
     if policy == "zero":
         return data.with_columns(pl.col(value_cols).fill_null(0.0)), None
@@ -132,14 +133,14 @@ def _kept_rows(
     periods: np.ndarray,
     offsets: np.ndarray,
     span: np.ndarray,
-) -> tuple[pl.DataFrame, str, np.ndarray, np.ndarray]:
-    """The arguments of :func:`warn_made_up` (``data``, ``id_name``, ``offsets``, ``span``)
-    for the rows ``ffill`` and ``interpolate`` keep: each series from its first complete
-    row (every value observed), the steps made up before it being dropped with the rows
-    before it, not filled; a series without one is dropped whole."""
+) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
+    """The arguments of :func:`warn_made_up` (``data``, its id column ``id_name`` only,
+    ``offsets``, ``span``) for the rows ``ffill`` and ``interpolate`` keep: each series from
+    its first complete row (every value observed), the steps made up before it being
+    dropped with the rows before it, not filled; a series without one is dropped whole."""
     complete = data.select(pl.all_horizontal(pl.col(value_cols).is_not_null())).to_series()
     if complete.all():
-        return data, id_name, offsets, span
+        return data, offsets, span
     rows = np.flatnonzero(complete.to_numpy())
     first = np.asarray(offsets[1:]).copy()  # no complete row: nothing kept
     series, at = np.unique(np.searchsorted(offsets, rows, side="right") - 1, return_index=True)
@@ -148,7 +149,7 @@ def _kept_rows(
     first, ends = first[kept], offsets[1:][kept]
     new_offsets = np.concatenate([[0], np.cumsum(ends - first)])
     index = np.arange(new_offsets[-1]) + np.repeat(first - new_offsets[:-1], ends - first)
-    return data.select(id_name)[index], id_name, new_offsets, span[kept] - periods[first]
+    return data.select(id_name)[index], new_offsets, span[kept] - periods[first]
 
 
 FILL_WARN_SHARE = 0.2
@@ -175,11 +176,10 @@ def warn_made_up(
     ``span`` the number of steps of each series' grid."""
     lengths = np.diff(offsets)
     made, total = int((span - lengths).sum()), int(span.sum())
-    mostly = (span - lengths) > FILL_WARN_SHARE * span  # the series mostly made up
-    if made <= FILL_WARN_SHARE * total and not (mostly.any() and len(span) > 1):
-        return
-    if made <= FILL_WARN_SHARE * total:  # the panel's grid is right for the others
-        _warn_series_made_up(data[id_name].gather(offsets[:-1]), lengths, span, freq, policy)
+    if made <= FILL_WARN_SHARE * total:  # the panel's grid: right for most series
+        mostly = (span - lengths) > FILL_WARN_SHARE * span
+        if len(span) > 1 and mostly.any():
+            _warn_series_made_up(data[id_name].gather(offsets[:-1]), lengths, span, freq, policy)
         return
     widest = int(np.argmax(span - lengths))
     example = (
