@@ -24,11 +24,27 @@ in two steps:
     span in horizons), and damped drift partners (``--damped PHIS/MARGIN``: each drift
     partner's trend damped at ``phi`` per step after the origin, formed from the recorded
     partners with and without drift, beside the undamped ones behind a margin or instead of
-    them; :func:`damped_rule`), as examples of rules. Writes ``blend_replay.{json,md}`` to
-    ``--out``.
+    them; :func:`damped_rule`), and session 34's rules from the forecast-combination
+    literature (``--rules``, comma-separated; :func:`parse_rule`):
 
-Sessions 29 and 30's use of it is in ``benchmarks/results/accuracy_variants.md``. Run from the
-repository root::
+    - ``top<k>``: the equal-weight average of the ``k`` blends with the lowest mean
+      validation error (the network alone counted once); ``top<k>p``: of the best blend of
+      each of the ``k`` best partners (``top0p``: of every partner's best);
+    - ``near<margin>``: of every blend within ``margin`` (a fraction) of the lowest error, a
+      pool trimmed by a threshold (after Aiolfi and Timmermann's trimmed combinations and
+      Kourentzes, Barrow and Petropoulos' forecast pooling);
+    - ``median`` / ``trim<fraction>``: ``choose_blend``'s choice by the median / trimmed mean
+      of the per-window errors instead of their mean;
+    - ``shrink<k>`` / ``shrinkw<k>``: the library's choice averaged with the better of the
+      naive and seasonal naive on validation, the choice weighing ``n / (n + k)``, ``n`` the
+      validation span in horizons / the number of windows; ``<rule>+shrink<k>``: a rule's
+      forecasts shrunk the same way (``near0.2+shrink0.1``).
+
+    Writes ``blend_replay.{json,md}`` to ``--out``. ``--margins ""``, ``--damped ""`` and
+    ``--rules ""`` leave those rules out.
+
+Sessions 29, 30 and 34's use of it is in ``benchmarks/results/accuracy_variants.md``. Run from
+the repository root::
 
     .venv/bin/python benchmarks/bench_blend_replay.py record m4_h176 m4_w313 airpassengers \\
         --extra-python /tmp/robust-venv/bin/python
@@ -44,7 +60,7 @@ import json
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +79,7 @@ from forecaster.data.transforms import domain_floor
 from forecaster.evaluation.baselines import origin_forecasts
 
 DAMPED = ["0.95/0.05", "0.95,0.98,0.99/-", "/0.05"]  # session 30's rules R1, R2, R0
+RULES = ["near0.1", "near0.2", "near0.2+shrink0.1"]  # session 34's rules (parse_rule)
 CACHE = bench_robust.ROOT / "benchmarks" / ".cache" / "blend_replay"
 Candidate = tuple[str, float, np.ndarray, np.ndarray]  # partner, weight, val errors, test fc
 
@@ -158,29 +175,42 @@ def candidates(z: dict[str, np.ndarray]) -> list[Candidate]:
     """Every (partner, weight) blend in ``choose_blend``'s order, with its scaled error per
     validation window and its tail forecasts."""
     out: list[Candidate] = []
-    observed = z.get("val_observed")
-    actual, scale = z["val_actual"][..., 0], float(z["val_scales"].ravel()[0])
     for key in (k[6:] for k in z if k.startswith("val_p_")):
         for w in blend_module.WEIGHTS:
             blended = w * z["val_model"][..., 0] + (1 - w) * z["val_p_" + key][..., 0]
-            errors = np.abs(blended - actual)
-            if observed is not None:
-                kept = np.where(observed[..., 0], errors, 0.0).sum(1)
-                per_window = kept / np.maximum(observed[..., 0].sum(1), 1)
-            else:
-                per_window = errors.mean(1)
-            tail = w * z["test_net"] + (1 - w) * z["test_p_" + key]
-            out.append((key, w, per_window / scale, tail))
+            out.append((key, w, window_errors(z, blended), tail_of(z, key, w)))
     return out
 
 
-def choose(z: dict[str, np.ndarray], keys: list[str]) -> tuple[str, float, float]:
+def window_errors(z: dict[str, np.ndarray], forecast: np.ndarray) -> np.ndarray:
+    """The scaled mean absolute error of each validation window of ``forecast`` ``(windows,
+    horizon)``, over its observed steps (one target, one series)."""
+    errors = np.abs(forecast - z["val_actual"][..., 0])
+    observed = z.get("val_observed")
+    if observed is not None:
+        kept = np.where(observed[..., 0], errors, 0.0).sum(1)
+        per_window = kept / np.maximum(observed[..., 0].sum(1), 1)
+    else:
+        per_window = errors.mean(1)
+    return per_window / float(z["val_scales"].ravel()[0])
+
+
+def tail_of(z: dict[str, np.ndarray], key: str, w: float) -> np.ndarray:
+    """The tail forecasts of the blend of partner ``key`` at network weight ``w``."""
+    return w * z["test_net"] + (1 - w) * z["test_p_" + key]
+
+
+def choose(
+    z: dict[str, np.ndarray], keys: list[str], error: Callable[..., np.ndarray] | None = None
+) -> tuple[str, float, float]:
     """:func:`~forecaster.estimators.baseline_blend.choose_blend` over the partners ``keys``
-    (in that order) on the recorded inputs: the partner's key, the network's weight and the
-    chosen blend's validation error."""
-    error = blend_module.scaled_error(
-        z["val_series"], z["val_actual"], z["val_scales"], z.get("val_observed")
-    )
+    (in that order) on the recorded inputs, by ``error`` (a forecast ``(windows, horizon, 1)``
+    -> ``(1,)``; the library's scaled error if None): the partner's key, the network's weight
+    and the chosen blend's validation error."""
+    if error is None:
+        error = blend_module.scaled_error(
+            z["val_series"], z["val_actual"], z["val_scales"], z.get("val_observed")
+        )
     partners = []
     for key in keys:
         m, drift, level = key.split("|")
@@ -316,8 +346,119 @@ def parse_damped(spec: str) -> Callable[..., np.ndarray]:
     return damped_rule(values, None if margin == "-" else float(margin))
 
 
+def distinct(cands: list[Candidate]) -> list[Candidate]:
+    """``cands`` by mean validation error (stable: ``choose_blend``'s order breaks ties), the
+    network alone (every partner's blend at weight 1) kept once."""
+    out = [x for i, x in enumerate(cands) if x[1] != 1.0 or i == _first_network(cands)]
+    return sorted(out, key=lambda x: float(x[2].mean()))
+
+
+def _first_network(cands: list[Candidate]) -> int:
+    """The index of the first blend at network weight 1 in ``cands``."""
+    return next(i for i, x in enumerate(cands) if x[1] == 1.0)
+
+
+def top_k(k: int, per_partner: bool) -> Callable[..., np.ndarray]:
+    """The equal-weight average of the tail forecasts of the ``k`` blends with the lowest mean
+    validation error (``per_partner``: of each of the ``k`` best partners' best blend, so
+    that neighbouring weights of one partner do not fill the pool; ``k = 0``: every
+    partner's)."""
+
+    def rule(z: dict[str, np.ndarray], cands: list[Candidate], **_: Any) -> np.ndarray:
+        ranked = distinct(cands)
+        if per_partner:
+            best: dict[Any, Candidate] = {}
+            for x in ranked:  # the network alone stands for every partner it wins
+                best.setdefault("net" if x[1] == 1.0 else x[0], x)
+            ranked = list(best.values())
+        pool = ranked if k == 0 else ranked[:k]
+        return np.mean([x[3] for x in pool], axis=0)
+
+    return rule
+
+
+def near_best(margin: float) -> Callable[..., np.ndarray]:
+    """The equal-weight average of every distinct blend whose mean validation error is within
+    ``margin`` (a fraction) of the lowest: a pool trimmed by a threshold."""
+
+    def rule(z: dict[str, np.ndarray], cands: list[Candidate], **_: Any) -> np.ndarray:
+        ranked = distinct(cands)
+        low = float(ranked[0][2].mean())
+        return np.mean([x[3] for x in ranked if x[2].mean() <= low * (1 + margin)], axis=0)
+
+    return rule
+
+
+def robust_choice(trim: float) -> Callable[..., np.ndarray]:
+    """``choose_blend``'s choice (its ties and mean-season margin) by the ``trim``-trimmed
+    mean of the per-window scaled errors (``trim`` of the windows cut at each end; 0.5: the
+    median) instead of their mean."""
+
+    def aggregate(errors: np.ndarray) -> float:
+        if trim >= 0.5:
+            return float(np.median(errors))
+        cut = int(np.floor(trim * len(errors)))
+        return float(np.sort(errors)[cut : len(errors) - cut].mean())
+
+    def rule(z: dict[str, np.ndarray], **_: Any) -> np.ndarray:
+        def error(forecast: np.ndarray) -> np.ndarray:
+            return np.array([aggregate(window_errors(z, forecast[..., 0]))])
+
+        key, w, _error = choose(z, [k[6:] for k in z if k.startswith("val_p_")], error)
+        return tail_of(z, key, w)
+
+    return rule
+
+
+def shrunk(
+    k: float, unit: str, base: Callable[..., np.ndarray] | None = None
+) -> Callable[..., np.ndarray]:
+    """The tail forecasts of rule ``base`` (the library's choice if None) averaged with those
+    of the better (on validation) of the naive and the seasonal naive, ``base`` weighing
+    ``n / (n + k)``: ``n`` the validation evidence, ``unit`` "horizons" (the span the
+    windows cover, in horizons) or "windows" (their count)."""
+
+    def rule(
+        z: dict[str, np.ndarray], cands: list[Candidate], m: int, n: float, **_: Any
+    ) -> np.ndarray:
+        plain = [x for x in cands if x[1] == 0.0 and x[0] in (f"{m}|0|0", "1|0|0")]
+        reference = min(plain, key=lambda x: x[2].mean())
+        evidence = n if unit == "horizons" else float(z["val_model"].shape[0])
+        weight = evidence / (evidence + k)
+        chosen = tail_of(z, *library_rule(z)) if base is None else base(z=z, cands=cands)
+        return weight * chosen + (1 - weight) * reference[3]
+
+    return rule
+
+
+def parse_rule(spec: str) -> Callable[..., np.ndarray]:
+    """The rule of ``spec`` (see ``--rules``): ``top<k>``, ``top<k>p``, ``near<margin>``,
+    ``median``, ``trim<fraction>``, ``shrink<k>``, ``shrinkw<k>``, or ``<rule>+shrink<k>`` /
+    ``<rule>+shrinkw<k>`` (rule's forecasts shrunk instead of the library's choice)."""
+    base, _, shrink = spec.rpartition("+")
+    if shrink.startswith("shrink"):
+        unit = "windows" if shrink.startswith("shrinkw") else "horizons"
+        k = float(shrink[7 if unit == "windows" else 6 :])
+        return shrunk(k, unit, parse_rule(base) if base else None)
+    if spec.startswith("top"):
+        return top_k(int(spec[3:].rstrip("p") or 0), per_partner=spec.endswith("p"))
+    if spec.startswith("near"):
+        return near_best(float(spec[4:]))
+    if spec.startswith("trim") or spec == "median":
+        return robust_choice(0.5 if spec == "median" else float(spec[4:]))
+    raise ValueError(
+        f"Unknown replay rule {spec!r}: expected top<k>, top<k>p, near<margin>, median, "
+        "trim<fraction>, shrink<k> or shrinkw<k>, or a rule followed by +shrink<k> / "
+        "+shrinkw<k> (e.g. top3, top2p, near0.02, trim0.2, shrink1, near0.2+shrink0.1)."
+    )
+
+
 def replay(
-    names: list[str], cache: Path, margins: list[float], damped_specs: list[str]
+    names: list[str],
+    cache: Path,
+    margins: list[float],
+    damped_specs: list[str],
+    rule_specs: Sequence[str] = (),
 ) -> dict[str, dict[str, float]]:
     """Tail ratios per series of each rule on the recorded series ``names``."""
     rows = {}
@@ -338,6 +479,8 @@ def replay(
             row[f"sig {c}"] = _ratio(significance_rule(c)(z, cands, m, n)[3], z)
         for spec in damped_specs:
             row[damped_label(spec)] = _ratio(parse_damped(spec)(z, horizon), z)
+        for spec in rule_specs:
+            row[spec] = _ratio(parse_rule(spec)(z=z, cands=cands, m=m, n=n), z)
         rows[name] = row
     return rows
 
@@ -367,6 +510,15 @@ def main(argv: list[str] | None = None) -> None:
         help="replay: damped drift rule PHIS/MARGIN (0.95/0.05: damped at 0.95 per step beside "
         "undamped drift, which needs a 5 %% margin; 0.95,0.98/-: damped ones instead)",
     )
+    parser.add_argument(
+        "--rules",
+        default=",".join(RULES),
+        help="replay: session 34's rules, comma-separated (top3: the average of the 3 best "
+        "blends; top2p: of the best blends of the 2 best partners; near0.02: of every blend "
+        "within 2 %% of the best; median / trim0.2: the choice by the median / 20 %%-trimmed "
+        "mean of the per-window errors; shrink1 / shrinkw4: the choice averaged with the "
+        "better naive at weight n / (n + k), n in horizons / windows); empty for none",
+    )
     parser.add_argument("--out", type=Path, default=bench_robust.RESULTS)
     args = parser.parse_args(argv)
     args.cache.mkdir(parents=True, exist_ok=True)
@@ -379,15 +531,18 @@ def main(argv: list[str] | None = None) -> None:
             except Exception as exc:  # a series that does not load: said, the others go on
                 print(f"{name}: not recorded ({type(exc).__name__}: {exc})", flush=True)
         return
-    margins = [float(c) for c in args.margins.split(",")]
+    margins = [float(c) for c in args.margins.split(",") if c]
+    rule_specs = [r for r in args.rules.split(",") if r]
+    for spec in rule_specs:
+        parse_rule(spec)  # an unknown rule is refused before any replay
     sets = dict(s.split("=", 1) for s in args.set)
     report: dict[str, Any] = {"sets": {}, "machine": machine_info()}
-    specs = DAMPED if args.damped is None else args.damped
+    specs = DAMPED if args.damped is None else [d for d in args.damped if d]
     rules = ["library", "network alone", *[f"sig {c}" for c in margins]]
-    rules += [damped_label(spec) for spec in specs]
+    rules += [damped_label(spec) for spec in specs] + rule_specs
     lines = ["| set | series | " + " | ".join(rules) + " |", "|---|---:|" + "---|" * len(rules)]
     for label, names in sets.items():
-        rows = replay(names.split(","), args.cache, margins, specs)
+        rows = replay(names.split(","), args.cache, margins, specs, rule_specs)
         report["sets"][label] = {"rows": rows, "summary": summary(rows)}
         lines.append(f"| {label} | {len(rows)} | " + " | ".join(summary(rows).values()) + " |")
     args.out.mkdir(parents=True, exist_ok=True)
