@@ -435,6 +435,40 @@ def test_the_cutoff_named_for_missing_ends_has_every_target_observed():
     assert "(predict(frame, cutoff=...), e.g. 3)" in told, told
 
 
+def test_a_past_covariate_missing_at_the_end_is_named_as_made_up_targets_are():
+    """x's past covariate c is missing on its last two rows (its targets observed): missing=
+    fills it, so what starts from the end reads made-up values of c, and no warning said so
+    (only made-up targets were named). The same warning of the ends names it, with a cutoff
+    at which every target and covariate is observed; a gap inside, or the end of a frame
+    whose forecasts start at origins inside it, says nothing."""
+    c = [1.0] * 6 + [None] * 2 + [1.0] * 8
+    frame = pl.DataFrame({"id": ["x"] * 8 + ["z"] * 8, "t": list(range(8)) * 2, "a": 1.0, "c": c})
+
+    def warned(data: pl.DataFrame, ends: str) -> list[str]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            options = {"target": "a", "covariates": "c", "time_col": "t", "id_col": "id"}
+            validate_frame_cells(data, **options, missing="ffill", ends=ends)
+        return [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
+
+    assert warned(frame, "frame") == [
+        "1 series end with rows whose covariates 'c' are missing (e.g. 'x', whose 'c' was last "
+        "observed at 5, its last row at 7): missing='ffill' fills them, so the forecasts read "
+        "made-up values of 'c' up to their origin, not observed ones. Forecast from the last "
+        "time every target and covariate is observed (predict(frame, cutoff=...), e.g. 5), "
+        "or once their values are in."
+    ]
+    (told,) = warned(frame, "training")
+    assert "the model trains on made-up values of 'c' there" in told, told
+    assert told.endswith("(those of 'x' after 5)."), told
+    (told,) = warned(frame, "cutoff")
+    assert told.startswith("1 series end at the cutoff with rows whose covariates 'c' are")
+    assert told.endswith("Pass a cutoff at which every target and covariate is observed (e.g. 5).")
+    assert warned(frame, "origins") == []
+    inside = frame.with_columns(c=pl.when(pl.col("t") == 7).then(1.0).otherwise("c"))
+    assert warned(inside, "frame") == []  # x's c missing at 6 only: its last row observed
+
+
 @pytest.mark.parametrize("policy", ["ffill", "interpolate", "zero"])
 def test_a_series_with_no_observed_target_is_not_said_to_be_filled_after_its_last(policy):
     """An all-null series was named by the trailing-rows warning as filled after its last
