@@ -1828,6 +1828,35 @@ def test_filling_that_makes_up_most_of_one_series_of_a_panel_warns():
         validate_frame(gappy, target="y", time_col="t", id_col="id", missing="ffill")
 
 
+def test_filling_names_no_series_for_one_or_two_gaps_however_short():
+    """A series of four steps with one gap (25 % made up) was named as mostly made up, "sampled
+    at another frequency", beside complete series (and a frame of it alone was told "another
+    grid"): one or two missing steps are ordinary gaps. A series (or grid) is named once
+    filling made up more than 20 % of it and at least 3 steps; 3 of 8 are named."""
+    long = pl.concat(
+        pl.DataFrame({"id": f"h{k}", "t": range(100), "y": 1.0}) for k in range(10)
+    )
+
+    def told(*kept: list[int]) -> list[str]:
+        short = [pl.DataFrame({"id": f"s{j}", "t": t, "y": 1.0}) for j, t in enumerate(kept)]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            options = {"target": "y", "time_col": "t", "missing": "ffill", "freq": 1}
+            validate_frame(pl.concat([long, *short]), id_col="id", **options)
+            if len(kept) == 1:  # the series alone: the grid's own share
+                validate_frame(short[0].drop("id"), **options)
+        return [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
+
+    assert told([0, 1, 3]) == []  # 1 of 4 made up
+    assert told([0, 1, 3, 5]) == []  # 2 of 6
+    assert told([0, 1, 3, 5], [0, 1, 3]) == []
+    (panel, alone) = told([0, 1, 3, 5, 7])  # 3 of 8
+    assert "(at least 3 of them) of 1 of the 11 series" in panel and "'s0' (3 of 8, 38%)" in panel
+    assert alone.startswith("missing='ffill' made up 3 of the 8 rows of the regular 1i grid")
+    (panel,) = told([0, 1, 3, 5, 7], [0, 1, 3])
+    assert "of 1 of the 12 series" in panel and "'s1'" not in panel
+
+
 def test_filling_warns_of_no_series_for_the_steps_before_its_first_complete_row():
     """A series whose only gap lies before its first complete row (a stray early row with a
     null value) has nothing made up: ffill and interpolate drop those rows and the gap with
