@@ -1833,9 +1833,7 @@ def test_filling_names_no_series_for_one_or_two_gaps_however_short():
     at another frequency", beside complete series (and a frame of it alone was told "another
     grid"): one or two missing steps are ordinary gaps. A series (or grid) is named once
     filling made up more than 20 % of it and at least 3 steps; 3 of 8 are named."""
-    long = pl.concat(
-        pl.DataFrame({"id": f"h{k}", "t": range(100), "y": 1.0}) for k in range(10)
-    )
+    long = pl.concat(pl.DataFrame({"id": f"h{k}", "t": range(100), "y": 1.0}) for k in range(10))
 
     def told(*kept: list[int]) -> list[str]:
         short = [pl.DataFrame({"id": f"s{j}", "t": t, "y": 1.0}) for j, t in enumerate(kept)]

@@ -88,5 +88,5 @@ def warn_made_up_origins(
         times = panel.time.gather(np.where(seen[:, j], last[:, j], 0)).alias(name)
         columns.append(times.scatter(np.flatnonzero(~seen[:, j]), None))
     ends = pl.DataFrame(columns)
-    options = {"at": at, "covariates": covariates}
-    warn_missing_ends(ends, targets, panel.id_name, panel.time_col, missing, **options)
+    names_of = (targets, panel.id_name, panel.time_col)
+    warn_missing_ends(ends, *names_of, missing, at=at, covariates=covariates)

@@ -220,8 +220,8 @@ class ForecastScoring:
             pl.Series(c, values[:, j]).fill_nan(None) for j, c in enumerate(names)
         )
         ends = missing_ends(seen, targets, id_name, self.time_col, past)
-        options = {"at": "score", "covariates": past}
-        warn_missing_ends(ends, targets, id_name, self.time_col, self.missing, **options)
+        keys_of = (id_name, self.time_col)
+        warn_missing_ends(ends, targets, *keys_of, self.missing, at="score", covariates=past)
 
     def _warn_unscored(
         self,
