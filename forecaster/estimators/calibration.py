@@ -125,11 +125,10 @@ class ForecastIntervals:
             Intervals from each series' own residuals instead of the pooled ones; a series
             with fewer than 20 at some step, or fewer than a ``predict`` call's highest level
             needs, uses the pooled ones for all of that call (a fold gives a series one
-            residual per step: with fewer than 20 folds every series does). A warning names
-            the calibrated series with fewer than 20 (or says that no series has 20). Own
-            residuals all one value at a step (all 0) give a half-width (and quantiles a
-            distance from the median) of 1, or 1e-6 of the level; others at least 1e-6 of
-            it. With ``rolling``: ``rolling >= 20``.
+            residual per step: fewer than 20 folds pool all); a warning names those with
+            fewer than 20. Own residuals all one value at a step (all 0) give a half-width
+            (and quantiles a distance from the median) of 1, or 1e-6 of the level; others
+            at least 1e-6 of it. With ``rolling``: ``rolling >= 20``.
         normalize : {"series", "window"} or None, default "series"
             How residuals are made comparable before they are pooled. ``"series"``: each residual
             divided by its series' scale (its mean ``|y - forecast|`` over its calibration windows
