@@ -1103,28 +1103,6 @@ def test_an_id_column_named_like_a_score_column_is_refused_before_any_fit(frame,
         backtest(model, renamed, folds=2, metrics=["mae", "mase"], m=24)
 
 
-@pytest.mark.parametrize(
-    ("name", "level"),
-    [("mae_snaive", None), ("n_snaive", None), ("coverage_80", None), ("pinball", None),
-     ("n_scaled", None), ("mse_naive", None), ("coverage_95", 80)],
-)  # fmt: skip
-def test_an_id_column_named_like_a_score_column_this_backtest_does_not_write_is_accepted(
-    frame, name, level
-):
-    """The id check refused every name a backtest could write (``mae_snaive`` with m=1, which
-    scores no seasonal naive; ``coverage_80`` without intervals; ``n_scaled`` without a
-    scaled score): only the columns of this call's score frames clash. An id named
-    ``n_scaled`` then crashed ``score(by=<id>)`` (polars' DuplicateError): it took the key
-    for the count of scaled points."""
-    renamed = frame.filter(pl.col("id").is_in(["s0", "s1"])).rename({"id": name})
-    model = RNNForecaster(target="y", id_col=name, loss="quantile", **TINY)
-    result = backtest(model, renamed, folds=2, metrics=["mae"], level=level)
-    assert result.metrics[name].unique().sort().to_list() == ["s0", "s1"]
-    by_id = result.score([name])
-    assert by_id.columns[:4] == [name, "target", "n", "n_naive"]
-    assert by_id[name].to_list() == ["s0", "s1"]
-
-
 def test_a_fold_whose_fit_would_hold_out_every_training_window_is_refused_before_any_fit(
     monkeypatch,
 ):
@@ -1162,17 +1140,48 @@ def test_a_forecaster_lacking_part_of_what_backtest_calls_is_told_what_it_lacks(
         backtest(object(), frame)
 
 
-@pytest.mark.parametrize("name", ["n", "mae"])
+@pytest.mark.parametrize("name", ["n", "mae", "mse"])
 def test_scores_by_a_time_column_named_like_a_score_are_refused_saying_so(frame, name):
     """score(by=<time column>) of a time column named like a score column (``n``, ``mae``)
     crashed with polars' DuplicateError: the scores put the key beside columns of its name.
-    It is refused naming the clash and the rename; the other keys score as before."""
+    It is refused naming the clash and the rename; the other keys score as before. So is one
+    named like a score the call did not compute (``mse`` beside ``metrics=["mae"]``), which
+    aggregate then pooled as the MSE (the times' mean)."""
     renamed = frame.filter(pl.col("id").is_in(["s0", "s1"])).rename({"time": name})
     model = RNNForecaster(target="y", id_col="id", time_col=name, **TINY)
     result = backtest(model, renamed, folds=2, metrics=["mae"])
     with pytest.raises(DataValidationError, match=rf"Cannot group by \['{name}'\]: the scores"):
         result.score([name])
     assert result.score(["step"])["step"].to_list() == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.parametrize(
+    ("name", "level"),
+    [("mae_snaive", None), ("n_snaive", None), ("coverage_80", None), ("pinball", None),
+     ("n_scaled", None), ("mse_naive", None), ("coverage_95", 80), ("mse", None)],
+)  # fmt: skip
+def test_an_id_named_like_a_score_that_aggregate_reads_is_refused_by_the_backtest(
+    monkeypatch, frame, name, level
+):
+    """An id named like a count or score column that no score frame of this call holds
+    (``mse`` beside ``metrics=["mae"]``, ``mae_snaive`` with m=1, ``coverage_80`` without
+    intervals, ``n_scaled`` without a scaled score) was accepted (an earlier fix had narrowed
+    the check to this call's columns, for the DuplicateError of ``score(by=<id>)``): the
+    score frames held the ids there, and aggregate(result.metrics) pooled them as that score
+    (an "mse" of 1.5 from ids 1 and 2, a made-up seasonal naive and its skill ratio; string
+    ids: polars' "conversion from str to f64 failed"). The backtest refuses it before any
+    fit, naming the column and how to rename it."""
+    ids = {"s0": 1, "s1": 2}
+    renamed = frame.filter(pl.col("id").is_in(list(ids))).with_columns(
+        pl.col("id").replace_strict(ids).alias(name)
+    )
+    model = RNNForecaster(target="y", id_col=name, loss="quantile", **TINY)
+    monkeypatch.setattr(RNNForecaster, "fit", lambda *_, **__: pytest.fail("a fold was fitted"))
+    expected = rf"The id column '{name}' has the name of a count or score column that aggregate"
+    for data in (renamed.drop("id"), frame.rename({"id": name})):  # integer and text ids
+        with pytest.raises(DataValidationError, match=expected) as caught:
+            backtest(model, data, folds=2, metrics=["mae"], level=level)
+        assert f"frame.rename({{'{name}': 'series'}})" in str(caught.value)
 
 
 @pytest.mark.parametrize("lookback", [24, "auto"])

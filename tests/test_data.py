@@ -435,6 +435,40 @@ def test_the_cutoff_named_for_missing_ends_has_every_target_observed():
     assert "(predict(frame, cutoff=...), e.g. 3)" in told, told
 
 
+def test_a_past_covariate_missing_at_the_end_is_named_as_made_up_targets_are():
+    """x's past covariate c is missing on its last two rows (its targets observed): missing=
+    fills it, so what starts from the end reads made-up values of c, and no warning said so
+    (only made-up targets were named). The same warning of the ends names it, with a cutoff
+    at which every target and covariate is observed; a gap inside, or the end of a frame
+    whose forecasts start at origins inside it, says nothing."""
+    c = [1.0] * 6 + [None] * 2 + [1.0] * 8
+    frame = pl.DataFrame({"id": ["x"] * 8 + ["z"] * 8, "t": list(range(8)) * 2, "a": 1.0, "c": c})
+
+    def warned(data: pl.DataFrame, ends: str) -> list[str]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            options = {"target": "a", "covariates": "c", "time_col": "t", "id_col": "id"}
+            validate_frame_cells(data, **options, missing="ffill", ends=ends)
+        return [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
+
+    assert warned(frame, "frame") == [
+        "1 series end with rows whose covariates 'c' are missing (e.g. 'x', whose 'c' was last "
+        "observed at 5, its last row at 7): missing='ffill' fills them, so the forecasts read "
+        "made-up values of 'c' up to their origin, not observed ones. Forecast from the last "
+        "time every target and covariate is observed (predict(frame, cutoff=...), e.g. 5), "
+        "or once their values are in."
+    ]
+    (told,) = warned(frame, "training")
+    assert "the model trains on made-up values of 'c' there" in told, told
+    assert told.endswith("(those of 'x' after 5)."), told
+    (told,) = warned(frame, "cutoff")
+    assert told.startswith("1 series end at the cutoff with rows whose covariates 'c' are")
+    assert told.endswith("Pass a cutoff at which every target and covariate is observed (e.g. 5).")
+    assert warned(frame, "origins") == []
+    inside = frame.with_columns(c=pl.when(pl.col("t") == 7).then(1.0).otherwise("c"))
+    assert warned(inside, "frame") == []  # x's c missing at 6 only: its last row observed
+
+
 @pytest.mark.parametrize("policy", ["ffill", "interpolate", "zero"])
 def test_a_series_with_no_observed_target_is_not_said_to_be_filled_after_its_last(policy):
     """An all-null series was named by the trailing-rows warning as filled after its last
@@ -1792,6 +1826,33 @@ def test_filling_that_makes_up_most_of_one_series_of_a_panel_warns():
         warnings.simplefilter("error", ForecasterWarning)
         gappy = hourly.filter(pl.int_range(pl.len()).over("id") % 10 != 5)
         validate_frame(gappy, target="y", time_col="t", id_col="id", missing="ffill")
+
+
+def test_filling_names_no_series_for_one_or_two_gaps_however_short():
+    """A series of four steps with one gap (25 % made up) was named as mostly made up, "sampled
+    at another frequency", beside complete series (and a frame of it alone was told "another
+    grid"): one or two missing steps are ordinary gaps. A series (or grid) is named once
+    filling made up more than 20 % of it and at least 3 steps; 3 of 8 are named."""
+    long = pl.concat(pl.DataFrame({"id": f"h{k}", "t": range(100), "y": 1.0}) for k in range(10))
+
+    def told(*kept: list[int]) -> list[str]:
+        short = [pl.DataFrame({"id": f"s{j}", "t": t, "y": 1.0}) for j, t in enumerate(kept)]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            options = {"target": "y", "time_col": "t", "missing": "ffill", "freq": 1}
+            validate_frame(pl.concat([long, *short]), id_col="id", **options)
+            if len(kept) == 1:  # the series alone: the grid's own share
+                validate_frame(short[0].drop("id"), **options)
+        return [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
+
+    assert told([0, 1, 3]) == []  # 1 of 4 made up
+    assert told([0, 1, 3, 5]) == []  # 2 of 6
+    assert told([0, 1, 3, 5], [0, 1, 3]) == []
+    (panel, alone) = told([0, 1, 3, 5, 7])  # 3 of 8
+    assert "(at least 3 of them) of 1 of the 11 series" in panel and "'s0' (3 of 8, 38%)" in panel
+    assert alone.startswith("missing='ffill' made up 3 of the 8 rows of the regular 1i grid")
+    (panel,) = told([0, 1, 3, 5, 7], [0, 1, 3])
+    assert "of 1 of the 12 series" in panel and "'s1'" not in panel
 
 
 def test_filling_warns_of_no_series_for_the_steps_before_its_first_complete_row():

@@ -33,6 +33,7 @@ from forecaster import (
     RNNRegressor,
     SimpleRNNForecaster,
     TemporalSplit,
+    backtest,
 )
 from forecaster.data.panel import Panel
 from forecaster.data.times import to_time_point
@@ -3077,6 +3078,47 @@ def test_a_list_of_cutoffs_names_a_target_lagging_at_an_origin_as_predict_does()
     gap = frame.filter(~((pl.col("id") == "x") & pl.col("t").is_between(61, 63)))
     (told,) = _forecaster_messages(lambda: model.predict(gap, cutoff=[63, 70]))
     assert "targets are missing (e.g. 'x' at 63, last observed at 60)" in told
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ForecasterWarning)  # observed origins: no word
+        model.predict(lag, cutoff=[59, 70])
+
+
+def test_made_up_past_covariates_at_forecast_origins_are_named():
+    """Covariate c of x is missing on steps 60-63 (a lagging feed), its targets observed:
+    predict(frame, cutoff=[...]), score and a backtest forecast from ffill's values of c
+    without a word (only made-up targets were named). The same warning of the origins names
+    c, once per call, with a cutoff at which every target and covariate is observed."""
+    t = np.arange(80)
+    a, b = np.r_[np.sin(t / 3), np.cos(t / 3)], np.r_[np.cos(t / 4), np.sin(t / 5)]
+    frame = pl.DataFrame({"id": ["x"] * 80 + ["z"] * 80, "t": np.r_[t, t], "a": a, "b": b})
+    frame = frame.with_columns(c=pl.col("a").shift(1).over("id").fill_null(0.0))
+    model = RNNForecaster(
+        target=["a", "b"], covariates="c", id_col="id", time_col="t", lookback=12, horizon=3,
+        missing="ffill", baseline="none", validation_size=0, **{**TINY, "max_epochs": 1},
+    ).fit(frame.filter(pl.col("t") < 50))  # fmt: skip
+    at_x = (pl.col("id") == "x") & pl.col("t").is_between(60, 63)
+    lag = frame.with_columns(c=pl.when(at_x).then(None).otherwise("c"))
+    (told,) = _forecaster_messages(lambda: model.predict(lag, cutoff=[62, 63, 70]))
+    assert told == (
+        "2 forecast origins of 1 series lie at rows whose covariates 'c' are missing (e.g. 'x' "
+        "at 62, whose 'c' was last observed at 59): missing='ffill' fills them, so the "
+        "forecasts read made-up values of 'c' up to their origin, not observed ones. Pass "
+        "cutoffs at which every target and covariate is observed (e.g. 59)."
+    )
+    (told,) = _forecaster_messages(lambda: model.predict(lag.filter(pl.col("t") <= 63)))
+    assert told.startswith("1 series end with rows whose covariates 'c' are missing"), told
+    held = lag.filter(pl.col("t") <= 66)  # held out: 64 to 66, from the origin 63
+    (told,) = _forecaster_messages(lambda: model.score(held))
+    assert told.startswith("score: 1 forecast origin of 1 series lies at rows whose covariates")
+    folds = _forecaster_messages(lambda: backtest(model, held, folds=2))  # origins 60, 63
+    assert [m for m in folds if "covariates 'c' are missing" in m] == [
+        "backtest: 2 forecast origins of 1 series lie at rows whose covariates 'c' are missing "
+        "(e.g. 'x' at 60, whose 'c' was last observed at 59): missing='ffill' fills them, so the "
+        "forecasts read made-up values of 'c' up to their origin, not observed ones. The "
+        "backtest scores those forecasts as the model makes them after a gap: to score "
+        "forecasts from observed values only, place the folds (folds=, step=) at origins at "
+        "which every target and covariate is observed (such as 59)."
+    ]
     with warnings.catch_warnings():
         warnings.simplefilter("error", ForecasterWarning)  # observed origins: no word
         model.predict(lag, cutoff=[59, 70])

@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 
 from forecaster import DataValidationError
+from forecaster.estimators.conformal_ranks import signed_quantile
 from forecaster.evaluation import (
     aggregate,
     coverage,
@@ -362,6 +363,29 @@ def test_seasonal_naive_takes_the_conformal_rank_of_the_calibrations():
         assert fc[f"y_hi_{level:g}"][0] - point == rank
         assert fc[quantile_name("y", q)][0] - point == rank
         assert fc[quantile_name("y", round(1 - q, 12))][0] - point == n + 1 - rank
+
+
+def test_seasonal_naive_quantiles_are_the_calibrations_signed_quantiles():
+    """seasonal_naive's quantile q is its forecast plus the signed residual of the rank rule
+    of the estimators' calibrations (:func:`signed_quantile`, mirrored below the median),
+    kept within the residuals where they are too few for its level (the largest or smallest,
+    where a calibration has none): one rule for both (seasonal_naive had a copy of it)."""
+    rng = np.random.default_rng(3)
+    qs = [0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.29, 0.3, 0.45, 0.5, 0.56, 0.7, 0.75, 0.9, 0.975]
+    for n in (1, 2, 3, 4, 7, 19, 20, 24, 39, 40, 99):
+        history = pl.DataFrame({"time": range(n + 1), "y": rng.normal(size=n + 1).cumsum()})
+        fc = seasonal_naive(history, 1, m=1, target="y", quantiles=qs)
+        residuals = np.diff(history["y"].to_numpy())
+        ordered = np.sort(residuals)
+        for q in qs:
+            shift = fc[quantile_name("y", q)][0] - fc["y"][0]
+            conformal = float(signed_quantile(residuals[:, None], q, what="test", strict=False)[0])
+            if np.isinf(conformal):  # too few for its level: the outermost residual
+                conformal = ordered[-1] if q >= 0.5 else ordered[0]
+            assert shift == pytest.approx(conformal, abs=1e-9), (n, q)
+            upper = q >= 0.5  # the rule seasonal_naive had, written out
+            rank = conformal_rank(n, 100 * q) if upper else n + 1 - conformal_rank(n, 100 - 100 * q)
+            assert shift == pytest.approx(ordered[min(max(rank, 1), n) - 1], abs=1e-9), (n, q)
 
 
 def test_seasonal_naive_conformal_covers_a_seasonal_process():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import re
 import threading
 import warnings
 
@@ -814,6 +815,28 @@ def test_a_per_series_calibration_that_gives_no_series_its_own_intervals_warns(p
         warnings.simplefilter("error", ForecasterWarning)
         point_model.calibrate(frame, folds=20, step=1, per_series=True)
         point_model.calibrate(frame, folds=5, step=1)
+    del point_model.conformal_
+
+
+def test_a_per_series_calibration_names_the_series_that_use_the_pooled_residuals(
+    point_model, frame
+):
+    """calibrate(per_series=True, folds=25) with calendar folds, one series ending early:
+    'b' got 15 residuals at some step (the folds after its end leave it out), 'a' 25; 'b'
+    used the pooled residuals without a word (only a calibration giving no series enough
+    warned). The warning names it, with its count, as the all-pooled one says why."""
+    short = frame.filter((pl.col("id") == "a") | (pl.col("time") < 150))
+    options = dict(folds=25, step=1, per_series=True, origins="calendar")
+    with pytest.warns(ForecasterWarning) as caught:
+        point_model.calibrate(short, **options)
+    said = [str(w.message) for w in caught if "per_series=True" in str(w.message)]
+    assert len(said) == 1, said
+    assert re.search(r"1 of the 2 calibrated series has fewer than the 20 residuals", said[0])
+    assert "('b': " in said[0] and "'a'" not in said[0] and "the other 1 their own" in said[0]
+    assert "too few residuals of its own" in said[0] and "per_series=False" in said[0]
+    with warnings.catch_warnings():  # both series with enough: nothing to say
+        warnings.simplefilter("error", ForecasterWarning)
+        point_model.calibrate(frame, folds=25, step=1, per_series=True)
     del point_model.conformal_
 
 

@@ -740,6 +740,20 @@ def test_a_key_named_like_an_output_column_is_refused(key):
         evaluate(forecast, actual, target="y", metrics=["mae"], **key)
 
 
+@pytest.mark.parametrize("name", ["mse", "n_scaled", "mae_naive", "mae_skill_snaive", "pinball"])
+def test_a_key_named_like_a_column_aggregate_reads_is_refused(name):
+    """An id named like a count or score column evaluate did not write (``mse`` beside
+    ``metrics=["mae"]``, ``n_scaled``, a baseline's score) was accepted, and aggregate then
+    pooled the ids as that column (a made-up naive score and skill ratio, ids as the weights
+    of MASE); one named like an interval score raised polars' DuplicateError. Refused."""
+    actual = pl.DataFrame({name: [1, 1, 2, 2], "time": [3, 4, 3, 4], "y": [5.0, 9.0, 1.0, 2.0]})
+    forecast = actual.with_columns(pl.col("y") + 1, y_q10=pl.col("y") - 1, y_q90=pl.col("y") + 2)
+    with pytest.raises(
+        DataValidationError, match=rf"Key column '{name}' has the name of a column that aggregate"
+    ):
+        evaluate(forecast, actual, target="y", id_col=name, metrics=["mae"])
+
+
 def test_uint64_ids_beyond_int64_match_narrower_integer_ids():
     """Ids above 2**63 - 1 (hashes) against UInt32 ones raised polars' InvalidOperationError
     (both were cast to Int64); they are compared as Int128."""

@@ -13,7 +13,7 @@ from forecaster.data.steps import anchor_days, on_local_calendar, stepped_times
 from forecaster.data.times import local_day_grid, zoned_times
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
-__all__ = ["FILL_WARN_SHARE", "fill_gaps", "warn_made_up"]
+__all__ = ["FILL_WARN_SHARE", "FILL_WARN_STEPS", "fill_gaps", "warn_made_up"]
 
 _MAX_FILL_ROWS = 10_000_000
 
@@ -160,6 +160,18 @@ made up is usually sampled at another frequency than the others (a daily series 
 panel). ``missing="zero"`` is not warned: it says the absent rows are zeros (intermittent
 demand, rows only on days with sales)."""
 
+FILL_WARN_STEPS = 3
+"""The fewest steps filling must make up (of the panel's grid, or of one series') before
+:func:`fill_gaps` warns of more than :data:`FILL_WARN_SHARE`: one or two missing steps are
+ordinary gaps, not another grid or frequency, however short the series (one gap in a series
+of four rows is 25 % of it)."""
+
+
+def _mostly_made_up(made: np.ndarray, span: np.ndarray) -> np.ndarray:
+    """Whether ``made`` made-up steps of grids of ``span`` steps are more than
+    :data:`FILL_WARN_SHARE` of them, and at least :data:`FILL_WARN_STEPS`."""
+    return (made > FILL_WARN_SHARE * span) & (made >= FILL_WARN_STEPS)
+
 
 def warn_made_up(
     data: pl.DataFrame,
@@ -170,15 +182,15 @@ def warn_made_up(
     policy: str,
 ) -> None:
     """Warn when the missing steps filled are more than :data:`FILL_WARN_SHARE` of the grid,
-    or, in a panel, of some series' own grid (named, with their share).
+    or, in a panel, of some series' own grid (named, with their share), and at least
+    :data:`FILL_WARN_STEPS` of it.
 
     ``data`` holds the observed rows, sorted by series (``offsets``: where each starts), and
     ``span`` the number of steps of each series' grid."""
     lengths = np.diff(offsets)
     made, total = int((span - lengths).sum()), int(span.sum())
-    if made <= FILL_WARN_SHARE * total:  # the panel's grid: right for most series
-        mostly = (span - lengths) > FILL_WARN_SHARE * span
-        if len(span) > 1 and mostly.any():
+    if not _mostly_made_up(np.array(made), np.array(total)):  # the grid: right for most series
+        if len(span) > 1 and _mostly_made_up(span - lengths, span).any():
             _warn_series_made_up(data[id_name].gather(offsets[:-1]), lengths, span, freq, policy)
         return
     widest = int(np.argmax(span - lengths))
@@ -203,20 +215,20 @@ def _warn_series_made_up(
     """The warning of :func:`warn_made_up` for the series of a panel (``ids``, each with its
     observed rows ``lengths`` and the steps of its grid ``span``) that filling made up mostly,
     the most made up first."""
-    share = (span - lengths) / span
-    order = [int(i) for i in np.argsort(-share, kind="stable") if share[i] > FILL_WARN_SHARE]
+    share, mostly = (span - lengths) / span, _mostly_made_up(span - lengths, span)
+    order = [int(i) for i in np.argsort(-share, kind="stable") if mostly[i]]
     shown = ", ".join(
         f"{ids[i]!r} ({int(span[i] - lengths[i]):,} of {int(span[i]):,}, {share[i]:.0%})"
         for i in order[:5]
     )
     more = f" and {len(order) - 5} more" if len(order) > 5 else ""
     warn_at_caller(
-        f"missing={policy!r} made up more than {FILL_WARN_SHARE:.0%} of the rows of "
-        f"{len(order)} of the {len(span)} series on the panel's regular {freq} grid: "
-        f"{shown}{more}. So much filling of a series usually means it is sampled at another "
-        f"frequency than the others (a daily series in an hourly panel) or was not observed "
-        f"for long: what is fitted and forecast of it is mostly made-up values. Resample it "
-        f"to {freq}, model it apart, or leave its gaps out.",
+        f"missing={policy!r} made up more than {FILL_WARN_SHARE:.0%} of the rows (at least "
+        f"{FILL_WARN_STEPS} of them) of {len(order)} of the {len(span)} series on the panel's "
+        f"regular {freq} grid: {shown}{more}. So much filling of a series usually means it is "
+        "sampled at another frequency than the others (a daily series in an hourly panel) or "
+        "was not observed for long: what is fitted and forecast of it is mostly made-up "
+        f"values. Resample it to {freq}, model it apart, or leave its gaps out.",
         ForecasterWarning,
     )
 

@@ -12,7 +12,7 @@ import polars as pl
 
 from forecaster.data.frames import collect_frame, observed_values, panel_observed_values
 from forecaster.data.panel import Panel
-from forecaster.data.suspicious import EVERY_TARGET, warn_missing_ends
+from forecaster.data.suspicious import EVERY_TARGET, EVERY_VALUE, warn_missing_ends
 
 __all__ = ["observed_rows", "warn_made_up_origins"]
 
@@ -61,28 +61,32 @@ def warn_made_up_origins(
     at: str = "origins",
 ) -> None:
     """Warn about the forecast origins at the global ``rows`` of ``panel`` (the validated
-    panel of ``frame``; ``series``: each origin's series) whose row lacks target values
-    ``frame`` holds: ``missing`` made them up, and the forecasts start after them. Each
-    origin is the end of its series' history as of its cutoff, named by the warning of a
-    frame that ends so (:func:`~forecaster.data.suspicious.warn_missing_ends`), as origins:
-    the targets missing there and the last time each was observed; ``at``: ``"origins"``,
-    the cutoffs of ``predict``, or ``"backtest"``, the folds' origins a backtest chose."""
+    panel of ``frame``; ``series``: each origin's series) whose row lacks target (or past
+    covariate) values ``frame`` holds: ``missing`` made them up, and the forecasts start
+    after them. Each origin is the end of its series' history as of its cutoff, named by the
+    warning of a frame that ends so (:func:`~forecaster.data.suspicious.warn_missing_ends`),
+    as origins: the values missing there and the last time each was observed; ``at``:
+    ``"origins"``, the cutoffs of ``predict``, or ``"backtest"``, the folds' origins a
+    backtest chose."""
     if missing == "error" or not len(rows):
         return
-    lacking = np.isnan(observed_rows(panel, frame, rows)).any(axis=1)
+    targets, covariates = list(panel.targets), list(panel.covariates)
+    names = [*targets, *covariates]
+    lacking = np.isnan(observed_rows(panel, frame, rows, names)).any(axis=1)
     if not lacking.any():
         return
     series, rows = series[lacking], rows[lacking]
-    observed = ~np.isnan(panel_observed_values(panel, frame, list(panel.targets)))
+    observed = ~np.isnan(panel_observed_values(panel, frame, names))
     index = np.arange(len(observed))[:, None]
     last = np.maximum.accumulate(np.where(observed, index, -1), axis=0)[rows]
-    every = np.maximum.accumulate(np.where(observed.all(axis=1), index[:, 0], -1))[rows]
-    last = np.column_stack([last, every])  # and the last time every target is observed
+    every = [observed[:, : len(targets)].all(axis=1), observed.all(axis=1)]
+    every = [np.maximum.accumulate(np.where(e, index[:, 0], -1))[rows] for e in every]
+    last = np.column_stack([last, *every])  # and the last time every target (value) is observed
     seen = last >= panel.offsets[series][:, None]  # observed in the origin's own series
     columns = [panel.keys[panel.id_name].gather(series), panel.time.gather(rows)]
-    for j, name in enumerate([*panel.targets, EVERY_TARGET]):  # last time observed, or null
+    for j, name in enumerate([*names, EVERY_TARGET, EVERY_VALUE]):  # last time observed, or null
         times = panel.time.gather(np.where(seen[:, j], last[:, j], 0)).alias(name)
         columns.append(times.scatter(np.flatnonzero(~seen[:, j]), None))
     ends = pl.DataFrame(columns)
-    targets, id_name = list(panel.targets), panel.id_name
-    warn_missing_ends(ends, targets, id_name, panel.time_col, missing, at=at)
+    names_of = (targets, panel.id_name, panel.time_col)
+    warn_missing_ends(ends, *names_of, missing, at=at, covariates=covariates)

@@ -122,30 +122,39 @@ def warn_trailing_missing(
     time_col: str,
     missing: str,
     ends: str = "frame",
+    covariates: Sequence[str] = (),
 ) -> None:
     """Warn about series whose last row holds no target value: ``missing`` fills it, so what
-    starts from the end of these data starts after made-up values; and, of several targets,
-    about series whose last row holds some but not others. :func:`warn_missing_ends` of each
-    series' last row, which is ``ends`` (see there); with ``"origins"`` nothing is said here:
-    no forecast starts at the end, and the origins are checked as such."""
+    starts from the end of these data starts after made-up values; of several targets, about
+    series whose last row holds some but not others; and about those whose last row lacks
+    some of the past ``covariates``. :func:`warn_missing_ends` of each series' last row, which
+    is ``ends`` (see there); with ``"origins"`` nothing is said here: no forecast starts at
+    the end, and the origins are checked as such."""
     if ends == "origins":
         return
-    warn_missing_ends(
-        missing_ends(data, targets, id_name, time_col), targets, id_name, time_col, missing, at=ends
-    )
+    last = missing_ends(data, targets, id_name, time_col, covariates)
+    warn_missing_ends(last, targets, id_name, time_col, missing, at=ends, covariates=covariates)
 
 
 def missing_ends(
-    data: pl.DataFrame, targets: list[str], id_name: str, time_col: str
+    data: pl.DataFrame,
+    targets: list[str],
+    id_name: str,
+    time_col: str,
+    covariates: Sequence[str] = (),
 ) -> pl.DataFrame:
-    """The ends of the series of ``data`` (sorted by series and time; a target null where it
+    """The ends of the series of ``data`` (sorted by series and time; a value null where it
     is not observed), as :func:`warn_missing_ends` reads them: per series the time of its last
-    row, each target's last time observed (null: never) and :data:`EVERY_TARGET`."""
+    row, each target's (and covariate's) last time observed (null: never), :data:`EVERY_TARGET`
+    and, with ``covariates``, :data:`EVERY_VALUE`."""
+    values = [*targets, *covariates]
     every = pl.all_horizontal(pl.col(t).is_not_null() for t in targets)
+    every_value = pl.all_horizontal(pl.col(c).is_not_null() for c in values)
     return data.group_by(id_name, maintain_order=True).agg(
         pl.col(time_col).last(),
-        *(pl.col(time_col).filter(pl.col(t).is_not_null()).last().alias(t) for t in targets),
+        *(pl.col(time_col).filter(pl.col(c).is_not_null()).last().alias(c) for c in values),
         pl.col(time_col).filter(every).last().alias(EVERY_TARGET),
+        *([pl.col(time_col).filter(every_value).last().alias(EVERY_VALUE)] if covariates else []),
     )
 
 
@@ -154,6 +163,11 @@ EVERY_TARGET = "__every_target_observed__"
 row at which every target is observed (null: there is none): the cutoff its warnings name.
 Of several targets, the last time one of them is observed is no such cutoff where another
 one is missing then."""
+
+EVERY_VALUE = "__every_value_observed__"
+"""The column of :func:`warn_missing_ends`' ``ends`` (with ``covariates``) holding the last time
+at or before each row at which every target and covariate is observed (null: there is none):
+the cutoff its warning of made-up covariates names."""
 
 _MADE_UP = {
     "frame": (
@@ -216,6 +230,7 @@ def warn_missing_ends(
     missing: str,
     *,
     at: str = "frame",
+    covariates: Sequence[str] = (),
 ) -> None:
     """Warn about the histories of ``ends`` whose last row lacks target values: of several
     targets, those whose last row holds some but not others (the forecasts of those start
@@ -238,7 +253,11 @@ def warn_missing_ends(
     them); ``"score"`` and ``"backtest"``, the origins those chose themselves (each
     series' step before its held-out ones, the folds' origins), named as origins with the
     call's name first, since the user passed no cutoff. A history without any observed
-    target has no cutoff to name: leave it out, or pass its values."""
+    target has no cutoff to name: leave it out, or pass its values. With ``covariates`` (the
+    past covariates, each a column of ``ends`` as a target is, and :data:`EVERY_VALUE`), the
+    histories whose last row lacks some of them are named too, in a warning of their own
+    (:func:`_warn_made_up_covariates`): the forecasts read made-up values of them there."""
+    _warn_made_up_covariates(ends, covariates, id_name, time_col, missing, at)
     lacks = [pl.col(t).is_null() | (pl.col(t) != pl.col(time_col)) for t in targets]
     if len(targets) > 1:
         some = ends.filter(pl.any_horizontal(lacks) & ~pl.all_horizontal(lacks))
@@ -276,6 +295,63 @@ def warn_missing_ends(
     warn_at_caller(
         f"{subject} whose targets are missing ({example}): missing={missing!r} fills them, so "
         f"{_MADE_UP[at][0]}. {remedy}",
+        ForecasterWarning,
+    )
+
+
+def _warn_made_up_covariates(
+    ends: pl.DataFrame,
+    covariates: Sequence[str],
+    id_name: str,
+    time_col: str,
+    missing: str,
+    at: str,
+) -> None:
+    """Warn about the histories of ``ends`` (see :func:`warn_missing_ends`, which are ``at``)
+    whose last row lacks some of the past ``covariates``: ``missing`` fills them, so what
+    starts there reads made-up values of them (named, with the last time one was observed and
+    the last time every target and covariate was: :data:`EVERY_VALUE`)."""
+    if not covariates:
+        return
+    lacks = {c: pl.col(c).is_null() | (pl.col(c) != pl.col(time_col)) for c in covariates}
+    rows = ends.filter(pl.any_horizontal(list(lacks.values())))
+    if rows.height == 0:
+        return
+    named = [c for c in covariates if rows.select(lacks[c].any()).item()]
+    first = rows.row(0, named=True)
+    column = next(c for c in named if first[c] is None or first[c] != first[time_col])
+    seen = f"was last observed at {first[column]}" if first[column] is not None else "has no value"
+    key, names, cutoff = _named(first[id_name], id_name), format_list(named), first[EVERY_VALUE]
+    if at in _ORIGINS:
+        subject = f"{_origins_of(rows, id_name, at)} rows"
+        example = f"e.g. {_at(key, first[time_col])}, whose {column!r} {seen}"
+    else:
+        cut = " at the cutoff" if at == "cutoff" else ""
+        subject = f"{_series_end(rows, id_name)}{cut} with rows"
+        whose = f"e.g. {key}, whose " if key else ""
+        example = f"{whose}{column!r} {seen}, its last row at {first[time_col]}"
+    which = "every target and covariate is"
+    remedy = {
+        "frame": f"Forecast from the last time {which} observed (predict(frame, cutoff=...), "
+        f"e.g. {cutoff}), or once their values are in.",
+        "training": "To train on observed values only, leave out each series' rows after the "
+        f"last time {which} observed ({f'those of {key}' if key else 'the rows'} after "
+        f"{cutoff}).",
+        **_cutoff_remedies(which, cutoff),
+    }[at]
+    if cutoff is None:
+        remedy = (
+            f"No time of {key or 'the series'} has every target and covariate observed: pass "
+            "the missing values, or leave the series out."
+        )
+    made_up = (
+        f"the model trains on made-up values of {names} there, not on observed values only"
+        if at == "training"
+        else f"the forecasts read made-up values of {names} up to their origin, not observed ones"
+    )
+    warn_at_caller(
+        f"{subject} whose covariates {names} are missing ({example}): missing={missing!r} "
+        f"fills them, so {made_up}. {remedy}",
         ForecasterWarning,
     )
 

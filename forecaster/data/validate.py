@@ -110,7 +110,8 @@ def validate_frame_cells(
         data, t, lengths, freq, id_col=id_col, time_col=time_col, continues=continues
     )
     if missing != "error":
-        warn_trailing_missing(data, list(roles["target"]), id_name, time_col, missing, ends)
+        targets, past = list(roles["target"]), roles["covariate"]
+        warn_trailing_missing(data, targets, id_name, time_col, missing, ends, past)
     data, interpolated = _handle_missing(
         data, grid, value_cols, missing, id_col=id_col, time_col=time_col
     )

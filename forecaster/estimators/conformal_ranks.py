@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from forecaster.evaluation.intervals import conformal_rank, conformal_ranks
+from forecaster.evaluation.intervals import conformal_rank, conformal_ranks, signed_ranks
 from forecaster.exceptions import DataValidationError
 
 __all__ = [
@@ -127,8 +127,7 @@ def signed_quantile(scores: np.ndarray, q: float, *, what: str, strict: bool = T
     if strict:
         aim = f"the quantile {q:g}, an end of the {level:g}% interval"
         check_enough(_fewest_observed(scores, n), level, what=what, aim=aim)
-    rank = np.minimum(conformal_ranks(n, 100.0 * max(q, 1.0 - q)), n)
-    value = _ranked(scores, rank if q >= 0.5 else n + 1 - rank)  # below: rank-th largest
+    value = _ranked(scores, signed_ranks(n, q))
     too_few = (n == 0) | (conformal_ranks(n, level) > n)
     return np.where(too_few, np.inf if q >= 0.5 else -np.inf, value)
 

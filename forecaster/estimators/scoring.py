@@ -47,6 +47,7 @@ class ForecastScoring:
     target: Any
     time_col: str
     id_col: str | None
+    covariates: Any
     future_covariates: Any
     horizon: int
     missing: str
@@ -203,21 +204,24 @@ class ForecastScoring:
         self, history: pl.DataFrame, frame: pl.DataFrame, id_name: str, keys: list[str]
     ) -> None:
         """Warn once about the forecast origins of ``score`` (each series' last ``history``
-        row: the step before its held-out ones) whose targets the ``missing=`` policy made
-        up, as ``predict`` warns of its cutoffs there: the forecasts start after them. The
+        row: the step before its held-out ones) whose targets (or past covariates) the
+        ``missing=`` policy made up, as ``predict`` warns of its cutoffs there: the forecasts
+        start after them. The
         held-out steps' own made-up values are the :class:`UnscoredPointsWarning`'s. A series
         with fewer than ``lookback_`` history rows is not forecast (predict drops it, and
         says so): its last row is no origin."""
         history = history.filter(pl.len().over(id_name) >= self.lookback_)
         if self.missing == "error" or history.height == 0:
             return
-        targets = list(column_tuple(self.target))
-        values = observed_values(history.select(keys), frame, targets)  # NaN: made up
+        targets, past = list(column_tuple(self.target)), column_tuple(self.covariates)
+        names = [*targets, *past]
+        values = observed_values(history.select(keys), frame, names)  # NaN: made up
         seen = history.select(id_name, self.time_col).with_columns(
-            pl.Series(t, values[:, j]).fill_nan(None) for j, t in enumerate(targets)
+            pl.Series(c, values[:, j]).fill_nan(None) for j, c in enumerate(names)
         )
-        ends = missing_ends(seen, targets, id_name, self.time_col)
-        warn_missing_ends(ends, targets, id_name, self.time_col, self.missing, at="score")
+        ends = missing_ends(seen, targets, id_name, self.time_col, past)
+        keys_of = (id_name, self.time_col)
+        warn_missing_ends(ends, targets, *keys_of, self.missing, at="score", covariates=past)
 
     def _warn_unscored(
         self,

@@ -86,7 +86,7 @@ from forecaster.evaluation.metrics import (
     check_metric_names,
     check_scale_used,
 )
-from forecaster.evaluation.pooling import score_columns
+from forecaster.evaluation.pooling import reads_as_score, score_columns
 from forecaster.exceptions import DataValidationError
 
 __all__ = ["WINDOWS", "BacktestForecaster", "BacktestResult", "backtest"]
@@ -234,14 +234,18 @@ def _score(result: BacktestResult, *, by: list[str], names: list[str]) -> pl.Dat
 
 def _check_unlike_scores(by: Sequence[str], columns: Sequence[str]) -> None:
     """Refuse keys ``by`` named like a score column (``columns``, the :attr:`aggregate`'s:
-    ``n``, the metrics, ...), beside which the scores would hold them: a time column named
-    ``n`` or ``mae`` (the id's name was refused before any fit)."""
-    named = [k for k in by if k in columns and k != TARGET_COLUMN]
+    ``n``, the metrics, ...), beside which the scores would hold them, or like a column that
+    :func:`~forecaster.evaluation.pooling.aggregate` reads as a score (``mse`` beside
+    ``metrics=["mae"]``: :func:`~forecaster.evaluation.pooling.reads_as_score`): a time
+    column named ``n`` or ``mae`` (the id's name was refused by the backtest)."""
+    named = [k for k in by if (k in columns or reads_as_score(k)) and k != TARGET_COLUMN]
     if named:
         scores = [c for c in columns if c != TARGET_COLUMN]
         raise DataValidationError(
-            f"Cannot group by {named}: the scores have columns of the same name {scores}, "
-            f"beside which they would hold the key. Rename the column in the frame and the "
+            f"Cannot group by {named}: the scores have a column of that name (their columns: "
+            f"{scores}), or aggregate reads one so named as a count or score (n_scaled, a "
+            "metric, a baseline's score or skill ratio, an interval score), beside which they "
+            "would hold the key. Rename the column in the frame and the "
             f"estimator (e.g. frame.rename({{{named[0]!r}: 'time'}}) and time_col='time') and "
             "backtest again."
         )

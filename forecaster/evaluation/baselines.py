@@ -16,7 +16,12 @@ from forecaster.data.frames import SERIES_ID, collect_frame, column_tuple, exact
 from forecaster.data.steps import future_times
 from forecaster.data.validate import validate_frame
 from forecaster.evaluation.array_metrics import float_values
-from forecaster.evaluation.intervals import conformal_rank, level_name, quantile_name
+from forecaster.evaluation.intervals import (
+    conformal_rank,
+    level_name,
+    quantile_name,
+    signed_ranks,
+)
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
 __all__ = ["naive", "naive2", "origin_forecasts", "seasonal_naive", "seasonality_test"]
@@ -249,15 +254,6 @@ def seasonal_naive(
     return series.forecast_frame(point, extra)
 
 
-def _rank(n: int, percent: float, upper: bool) -> int:
-    """The 0-based index of the split-conformal order statistic of ``n`` values at
-    ``percent`` per cent, within ``1 .. n``: ``ceil((n + 1) p)`` (``upper``), or its mirror
-    ``floor((n + 1) p)`` (:func:`~forecaster.evaluation.intervals.conformal_rank`, the one
-    rank rule of the estimators' calibrations too)."""
-    r = conformal_rank(n, percent) if upper else n + 1 - conformal_rank(n, 100.0 - percent)
-    return min(max(r, 1), n) - 1
-
-
 def _conformal_columns(
     series: _Series,
     point: np.ndarray,
@@ -288,11 +284,11 @@ def _conformal_columns(
                     )
                 absolute = np.sort(np.abs(signed))
                 base = point[i, steps, j]
-                for v, (lo, hi) in zip(levels, names, strict=True):
-                    r = absolute[_rank(absolute.size, v, upper=True)]
+                for v, (lo, hi) in zip(levels, names, strict=True):  # the largest: too few
+                    r = absolute[min(conformal_rank(absolute.size, v), absolute.size) - 1]
                     out[lo][i, steps], out[hi][i, steps] = base - r, base + r
-                for q in quantiles:
-                    shift = signed[_rank(signed.size, 100.0 * q, upper=q >= 0.5)]
+                for q in quantiles:  # the estimators' rank rule (mirrored below the median)
+                    shift = signed[int(signed_ranks(signed.size, q)) - 1]
                     out[quantile_name(t, q)][i, steps] = base + shift
     return out
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from forecaster._columns import TRAIN_COLUMNS, actual_column, temporary_names
+from forecaster._columns import BACKTEST_KEYS, TRAIN_COLUMNS, actual_column, temporary_names
 from forecaster.data.panel import Panel
 from forecaster.data.windows import known_windows, origins_in_runs
 from forecaster.evaluation.array_metrics import mase_scales as array_mase_scales
@@ -43,6 +43,8 @@ __all__ = [
     "unscored_cells",
     "unscored_points",
 ]
+
+_FOLD, _CUTOFF, _STEP = BACKTEST_KEYS  # the columns of the forecasts beside the id and time
 
 
 @dataclass(frozen=True)
@@ -287,9 +289,9 @@ def folds_frame(panel: Panel, where: Folds, fitted_ends: pl.Series | None = None
     id_name = panel.id_name
     frame = pl.DataFrame(
         {
-            "fold": np.repeat(np.arange(folds), n_kept).astype(np.int32),
+            _FOLD: np.repeat(np.arange(folds), n_kept).astype(np.int32),
             id_name: panel.keys[id_name].gather(np.tile(where.kept, folds)),
-            "cutoff": panel.time.gather((offsets + where.local_cut).ravel()),
+            _CUTOFF: panel.time.gather((offsets + where.local_cut).ravel()),
             "train_start": panel.time.gather((offsets + where.train_start).ravel()),
             "train_end": panel.time.gather((offsets + np.maximum(where.train_end, 0)).ravel()),
             "train_rows": np.maximum(train_rows, 0).astype(np.int64),
@@ -331,11 +333,11 @@ def forecasts_frame(
         return values if beyond is None else values.scatter(np.flatnonzero(beyond), None)
 
     return predicted.select(
-        pl.Series("fold", np.repeat(blocks // max(n_kept, 1), horizon).astype(np.int32)),
-        pl.col("origin").alias("cutoff"),
+        pl.Series(_FOLD, np.repeat(blocks // max(n_kept, 1), horizon).astype(np.int32)),
+        pl.col("origin").alias(_CUTOFF),
         *([pl.col(id_col)] if id_col is not None else []),
         pl.col(time_col),
-        pl.Series("step", np.tile(np.arange(1, horizon + 1, dtype=np.int32), len(blocks))),
+        pl.Series(_STEP, np.tile(np.arange(1, horizon + 1, dtype=np.int32), len(blocks))),
         *panel.targets,
         *bounds,  # each target's interval bounds (lo, hi per level), then its quantiles
         *(actual_of(j, t) for j, t in enumerate(panel.targets)),
@@ -504,7 +506,7 @@ def fold_points(
     if id_col is None:
         forecasts = forecasts.with_columns(pl.lit(0, pl.UInt8).alias(id_name))
     horizon = forecasts.height // max(scales.shape[0], 1)
-    carried = list(dict.fromkeys([*keys, "fold", id_name]))
+    carried = list(dict.fromkeys([*keys, _FOLD, id_name]))
 
     def actual(j: int, t: str) -> pl.Expr:
         value = pl.col(actual_column(t)).cast(pl.Float64)

@@ -51,6 +51,7 @@ __all__ = [
     "level_name",
     "quantile_name",
     "scaled_mean",
+    "signed_ranks",
 ]
 
 INTERVAL_METRICS = ("coverage", "width", "winkler", "msis")
@@ -160,6 +161,25 @@ def conformal_rank(n: int, level: float) -> int:
     calibrations (:mod:`forecaster.estimators.conformal_ranks`) and of the conformal
     intervals of :func:`~forecaster.evaluation.baselines.seasonal_naive`."""
     return int(conformal_ranks(np.asarray(n), level))
+
+
+def signed_ranks(n: np.ndarray | int, q: float) -> np.ndarray:
+    """The rank (1-based, per count of ``n``) of the split-conformal quantile ``q`` among
+    ``n`` signed scores, within ``1 .. n`` (``n >= 1``): for ``q >= 0.5`` the
+    :func:`conformal_ranks` of level ``100 q``, at most ``n``; below, its mirror, the
+    ``n + 1 - conformal_ranks(n, 100 (1 - q))``-th, at least 1 (``floor((n + 1) q)``). The
+    one rank rule of the estimators' signed conformal quantiles
+    (:func:`~forecaster.estimators.conformal_ranks.signed_quantile`) and of the quantiles of
+    :func:`~forecaster.evaluation.baselines.seasonal_naive`.
+
+    Examples
+    --------
+    >>> signed_ranks(np.array([9, 3]), 0.1).tolist(), signed_ranks(np.array([9, 3]), 0.9).tolist()
+    ([1, 1], [9, 3])
+    """
+    n = np.asarray(n)
+    rank = np.minimum(conformal_ranks(n, 100.0 * max(q, 1.0 - q)), n)
+    return rank if q >= 0.5 else n + 1 - rank
 
 
 def quantile_name(target: str, quantile: float) -> str:

@@ -51,6 +51,8 @@ ACTUAL_COLOR = "black"
 _DEFAULT_SERIES = 4
 """The series drawn without ``series`` or ``max_series``: the first four."""
 
+_FOLD, _CUTOFF, _STEP = BACKTEST_KEYS  # the columns of a backtest's forecasts
+
 
 def _figure(n_rows: int, what: str, n_cols: int = 1) -> tuple[Figure, np.ndarray]:
     """A figure of ``n_rows`` by ``n_cols`` axes (a 2-d array; matplotlib imported here), laid
@@ -540,7 +542,7 @@ def plot_backtest(
             f"plot_backtest needs a BacktestResult (from backtest()), got {type(result).__name__}."
         )
     columns = forecasts.columns
-    time_col = columns[columns.index("step") - 1]
+    time_col = columns[columns.index(_STEP) - 1]
     id_col = None if columns.index(time_col) == 2 else columns[2]
     targets = [c for c in columns if actual_column(c) in columns]
     target = targets[0] if target is None else target
@@ -565,7 +567,7 @@ def plot_backtest(
     fig, grid = _figure(len(ids), "plot_backtest")
     actual = actual_column(target)
     for ax, key in zip(grid[:, 0], ids, strict=True):
-        rows = forecasts.filter(_mask(id_col, key)).sort("fold", time_col)
+        rows = forecasts.filter(_mask(id_col, key)).sort(_FOLD, time_col)
         truth = rows.unique(time_col, keep="first").sort(time_col).select(time_col, actual)
         if history is not None:
             past = history.filter(_mask(id_col, key) & (pl.col(time_col) <= truth[time_col].max()))
@@ -573,16 +575,16 @@ def plot_backtest(
             truth = past.tail(span).select(time_col, pl.col(target).alias(actual))
         _line(ax, truth, time_col, actual, "actual", color=ACTUAL_COLOR)
         known = truth.rename({actual: target})
-        folds = rows["fold"].unique(maintain_order=True).to_list()
+        folds = rows[_FOLD].unique(maintain_order=True).to_list()
         for fold in folds:
-            part = rows.filter(pl.col("fold") == fold)
-            anchor = known.filter(pl.col(time_col) == part["cutoff"][0])
+            part = rows.filter(pl.col(_FOLD) == fold)
+            anchor = known.filter(pl.col(time_col) == part[_CUTOFF][0])
             label = "forecast" if fold == folds[0] else None
             _draw_forecast(
                 ax, part, target, time_col, bands, anchor=anchor, color=f"C{fold % 10}",
                 label=label,
             )  # fmt: skip
-        cutoffs = rows["cutoff"]
+        cutoffs = rows[_CUTOFF]
         origins = f"cutoffs {_text(cutoffs.min())} to {_text(cutoffs.max())}"
         ax.set_title(_title(target, key, None) + f" · {origins}", fontsize=9)
         ax.set_ylabel(target, fontsize=8)

@@ -27,6 +27,7 @@ __all__ = [
     "aggregate",
     "check_score_keys",
     "owa",
+    "reads_as_score",
     "score_columns",
     "scored_baselines",
     "with_skill",
@@ -536,16 +537,42 @@ def score_columns(
     return ["baseline", "n", *(f"n_{b}" for b in bases), *scaled, *point, *skill, *intervals]
 
 
+def reads_as_score(name: str) -> bool:
+    """Whether :func:`aggregate` reads a column ``name`` as a count or a score, whatever a
+    frame's other columns: ``n``, :data:`~forecaster.evaluation.intervals.SCALED_COUNT`,
+    :data:`BASELINE_COUNTS`, a metric of :data:`METRICS`, a baseline's score or skill ratio
+    of one (``mae_naive``, ``mae_skill_snaive``) and an interval score (``coverage_80``,
+    ``pinball``). A key column of a score frame so named (an id ``mse`` beside the scores of
+    ``metrics=["mae"]``) would be pooled as one, the keys summed or averaged into the result.
+
+    Examples
+    --------
+    >>> [reads_as_score(c) for c in ("n_scaled", "mse", "mae_skill_naive", "fold", "model")]
+    [True, True, True, False, False]
+    """
+    if name in ("n", SCALED_COUNT, *BASELINE_COUNTS, *METRICS) or is_interval_metric(name):
+        return True
+    return any(name in (f"{m}_{b}", f"{m}_skill_{b}") for m in METRICS for b in BASELINES)
+
+
 def check_score_keys(id_col: str | None, columns: Collection[str]) -> None:
     """Refuse an id column named like one of ``columns``, those of a backtest's score frames
     (:func:`score_columns`): those frames put the id beside them, and polars refused the
-    duplicate name. A name no score frame of the call holds (``mae_snaive`` with ``m = 1``,
-    ``coverage_80`` without intervals) is accepted."""
-    if id_col is not None and id_col in columns:
-        raise DataValidationError(
-            f"The id column {id_col!r} has the name of a column of the backtest's scores "
-            f"(n, the metrics, their baselines' and skill columns, interval scores: "
-            f"{list(columns)}), beside which they hold the id. Rename it: e.g. "
-            f"frame.rename({{{id_col!r}: 'series'}}) and id_col='series' (in a pipeline, the "
-            "data's column and [series] id)."
-        )
+    duplicate name; or like a column that :func:`aggregate` reads as a count or score
+    (:func:`reads_as_score`), which no score frame of the call holds (``mse`` beside
+    ``metrics=["mae"]``, ``mae_snaive`` with ``m = 1``, ``coverage_80`` without intervals):
+    ``aggregate(result.metrics)`` pooled the ids as that score."""
+    if id_col is None or (id_col not in columns and not reads_as_score(id_col)):
+        return
+    clash = (
+        "a column of the backtest's scores, beside which they hold the id"
+        if id_col in columns
+        else "a count or score column that aggregate reads (n, n_scaled, n_<baseline>, a "
+        "metric, a baseline's score or skill ratio, an interval score): pooling the "
+        "backtest's score frames (aggregate(result.metrics)) would pool the ids as its values"
+    )
+    raise DataValidationError(
+        f"The id column {id_col!r} has the name of {clash} (this backtest's score columns: "
+        f"{list(columns)}). Rename it: e.g. frame.rename({{{id_col!r}: 'series'}}) and "
+        "id_col='series' (in a pipeline, the data's column and [series] id)."
+    )

@@ -29,6 +29,7 @@ from forecaster.evaluation.frames import (
     warn_infinite_scores,
 )
 from forecaster.evaluation.intervals import IntervalColumns
+from forecaster.evaluation.pooling import reads_as_score
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
 __all__ = ["error_scale_frame", "evaluate"]
@@ -71,7 +72,9 @@ def _checked_keys(
     by: Any, id_col: str | None, time_col: str, targets: list[str], names: list[str]
 ) -> list[str]:
     """The ``by`` columns, checked; key columns named like a column of the result (the
-    target column, ``n``, a metric: polars refused the duplicate) are refused."""
+    target column, ``n``, a metric, an interval score: polars refused the duplicate) or one
+    that :func:`~forecaster.evaluation.pooling.aggregate` reads as a count or score
+    (:func:`~forecaster.evaluation.pooling.reads_as_score`) are refused."""
     if TARGET_COLUMN in (id_col, time_col):
         raise DataValidationError(
             f"'{TARGET_COLUMN}' is the name of an output column; rename that key column."
@@ -89,11 +92,18 @@ def _checked_keys(
     if id_col is not None:
         reserved[id_col] = "the id column"
     by = check_by(by, reserved)
-    clash = [c for c in (id_col, *by) if c in ("n", *names)]
+    clash = [c for c in (id_col, *by) if c is not None and (c in names or reads_as_score(c))]
     if clash:
+        what = (
+            f"an output column of the scores (n and the metrics {names})"
+            if clash[0] in ("n", *names)
+            else "a column that aggregate reads as a count or score (n_scaled, a metric, a "
+            "baseline's score or skill ratio, an interval score): aggregate would pool the "
+            "keys as its values"
+        )
         raise DataValidationError(
-            f"Key column {clash[0]!r} has the name of an output column of the scores (n and "
-            f"the metrics {names}); rename it, e.g. frame.rename({{{clash[0]!r}: 'series'}})."
+            f"Key column {clash[0]!r} has the name of {what}; rename it, e.g. "
+            f"frame.rename({{{clash[0]!r}: 'series'}})."
         )
     return by
 
