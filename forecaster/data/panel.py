@@ -14,9 +14,10 @@ import torch
 
 from forecaster._validation import check, describe_value, resolve_device
 from forecaster.data.checks import check_roles, long_enough
-from forecaster.data.frames import SERIES_ID, column_tuple, panel_observed_values
+from forecaster.data.frames import SERIES_ID, column_tuple
 from forecaster.data.frequency import Frequency
 from forecaster.data.known_values import KnownValues, past_cells
+from forecaster.data.panel_values import panel_observed_values
 from forecaster.data.statics import read_statics
 from forecaster.data.steps import future_times
 from forecaster.data.validate import validate_frame_cells
@@ -353,7 +354,7 @@ class Panel(KnownValues):
         A cell ``frame`` holds no value for (a row or a value the ``missing`` policy made up)
         keeps the panel's value and is marked in :attr:`unobserved`. Same rows, series, times
         and filled cells (:meth:`known_values` reads it as it reads the panel); linear in the
-        rows (:func:`~forecaster.data.frames.panel_observed_values`).
+        rows (:func:`~forecaster.data.panel_values.panel_observed_values`).
 
         Parameters
         ----------
