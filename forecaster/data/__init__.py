@@ -6,8 +6,8 @@ values), ``times`` (time columns and time points), ``frequency``, ``steps`` (fut
 ``gaps`` (filling), ``validate`` (:func:`validate_frame`), ``absent`` (the rows filling
 makes up), ``panel_values`` (a frame's own values at its panel's rows), ``known_values``
 (values as forecast origins knew them), ``panel``, ``calendar``, ``scaling_tensors``,
-``scaling``, ``windows``; ``audio`` (MFCC frames of audio clips, for
-:mod:`forecaster.datasets`) is imported on demand.
+``scaling``, ``known_windows`` (windows as known at their origins), ``windows``; ``audio``
+(MFCC frames of audio clips, for :mod:`forecaster.datasets`) is imported on demand.
 """
 
 from __future__ import annotations
