@@ -1970,7 +1970,8 @@ def test_observed_values_of_local_days_across_a_dst_change_are_those_of_the_join
     backtest scored nothing and fit skipped its baseline check. A panel whose times are not
     its first time plus whole steps takes the join. The frame is shuffled so the in-place
     reading does not apply."""
-    from forecaster.data.frames import observed_values, panel_observed_values
+    from forecaster.data.frames import observed_values
+    from forecaster.data.panel_values import panel_observed_values
 
     t = pl.datetime_range(
         dt.datetime(2024, 3, 28), dt.datetime(2024, 4, 3), "1d", time_zone="Europe/Berlin",
@@ -1987,23 +1988,26 @@ def test_observed_values_compare_a_frames_keys_with_the_panels_once(monkeypatch)
     """panel_observed_values compared the frame's keys with the panel's rows, and
     observed_values, reading them in place, compared them again (a backtest reads them
     twice: two comparisons of every key thrown away)."""
-    from forecaster.data import frames
+    from forecaster.data import frames, panel_values
 
     frame = pl.DataFrame({"id": ["a"] * 4 + ["b"] * 3, "t": [0, 1, 2, 3, 0, 1, 2],
                           "y": [1e8 + v for v in range(7)]})  # fmt: skip
     panel = Panel.from_frame(frame, target="y", id_col="id", time_col="t", freq=1)
     compared: list[int] = []
-    real = frames._aligned
+    real = frames.keys_aligned
 
     def aligned(rows: pl.DataFrame, data: pl.DataFrame) -> bool:
         compared.append(rows.height)
         return real(rows, data)
 
-    monkeypatch.setattr(frames, "_aligned", aligned)
-    values = frames.panel_observed_values(panel, frame)
+    for module in (frames, panel_values):  # observed_values' comparison and the panel's
+        monkeypatch.setattr(module, "keys_aligned", aligned)
+    values = panel_values.panel_observed_values(panel, frame)
     assert values[:, 0].tolist() == frame["y"].to_list() and compared == [7]
     shuffled = frame.reverse()  # not aligned: the grid's index arithmetic
-    assert frames.panel_observed_values(panel, shuffled)[:, 0].tolist() == frame["y"].to_list()
+    assert (
+        panel_values.panel_observed_values(panel, shuffled)[:, 0].tolist() == frame["y"].to_list()
+    )
     assert compared == [7, 7]
 
 

@@ -2741,8 +2741,8 @@ def test_many_observed_windows_join_the_panel_rows_once(monkeypatch):
     ``missing`` policy made a value up): windows outnumbering the panel's rows (a backtest's
     thousands of overlapping windows) join the panel's rows once and are gathered from them,
     with the values the join of the windows' own keys gives."""
-    import forecaster.data.frames as frames
     import forecaster.data.made_up as made_up
+    import forecaster.data.panel_values as panel_values
     import forecaster.estimators.origins as origins
 
     frame = pl.DataFrame(
@@ -2758,7 +2758,7 @@ def test_many_observed_windows_join_the_panel_rows_once(monkeypatch):
         )
     by_row = np.array([1, 2, np.nan, 4, 5, 6, 10, 11, 12, 13]) + 1e8  # a: rows 0-5, b: 6-9
     joined: list[int] = []  # keys joined on the frame, and -1 for every panel row's values
-    real, real_rows = made_up.observed_values, frames.panel_observed_values
+    real, real_rows = made_up.observed_values, panel_values.panel_observed_values
 
     def observed_values(rows, data, targets, aligned=None):
         joined.append(rows.height)
@@ -2770,7 +2770,7 @@ def test_many_observed_windows_join_the_panel_rows_once(monkeypatch):
 
     monkeypatch.setattr(made_up, "observed_values", observed_values)
     monkeypatch.setattr(made_up, "panel_observed_values", panel_observed_values)
-    monkeypatch.setattr(frames, "observed_values", observed_values)  # the join: not needed
+    monkeypatch.setattr(panel_values, "observed_values", observed_values)  # the join: not needed
     few = origins.observed_windows(panel, frame, np.array([3]), 3)  # 3 keys < 10 rows
     many_rows = np.array([2, 3, 4, 5, 8, 9, 2, 5])  # 24 keys >= 10 rows
     many = origins.observed_windows(panel, frame, many_rows, 3)

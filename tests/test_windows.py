@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
+from forecaster.data.known_windows import window_spread
 from forecaster.data.panel import Panel
-from forecaster.data.windows import make_windows, window_spread
+from forecaster.data.windows import make_windows
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 
 # ---------------------------------------------------------------- random ragged panels
@@ -267,7 +268,7 @@ def test_split_bounds_in_every_representation_give_the_same_split():
 
 
 def test_window_spread_matches_a_loop_within_each_series():
-    from forecaster.data.windows import window_spread
+    from forecaster.data.known_windows import window_spread
 
     rng = np.random.default_rng(0)
     values = rng.normal(size=(2, 30)).cumsum(axis=1)

@@ -4,7 +4,9 @@ scaling and windows.
 Modules, in import order: ``frames`` (reading frames, schemas), ``checks`` (roles, keys,
 values), ``times`` (time columns and time points), ``frequency``, ``steps`` (future times),
 ``gaps`` (filling), ``validate`` (:func:`validate_frame`), ``absent`` (the rows filling
-makes up), ``panel``, ``calendar``, ``scaling_tensors``, ``scaling``, ``windows``; ``audio``
+makes up), ``panel_values`` (a frame's own values at its panel's rows), ``known_values``
+(values as forecast origins knew them), ``panel``, ``calendar``, ``scaling_tensors``,
+``scaling``, ``known_windows`` (windows as known at their origins), ``windows``; ``audio``
 (MFCC frames of audio clips, for :mod:`forecaster.datasets`) is imported on demand.
 """
 

@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from forecaster.data.frames import collect_frame, observed_values, panel_observed_values
+from forecaster.data.frames import collect_frame, observed_values
 from forecaster.data.panel import Panel
+from forecaster.data.panel_values import panel_observed_values
 from forecaster.data.suspicious import EVERY_TARGET, EVERY_VALUE, warn_missing_ends
 
 __all__ = ["observed_rows", "warn_made_up_origins"]
@@ -26,7 +27,7 @@ def observed_rows(
     ``missing`` policy made up). One join of the rows' keys on ``frame``'s rows within their
     span of time (:func:`~forecaster.data.frames.observed_values`); when ``rows`` are as many
     as the panel's rows or more, the values at every row of the panel instead
-    (:func:`~forecaster.data.frames.panel_observed_values`, index arithmetic on a grid of
+    (:func:`~forecaster.data.panel_values.panel_observed_values`, index arithmetic on a grid of
     fixed steps), gathered at ``rows`` (the same values).
 
     Examples

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import polars as pl
@@ -15,8 +14,10 @@ import torch
 
 from forecaster._validation import check, describe_value, resolve_device
 from forecaster.data.checks import check_roles, long_enough
-from forecaster.data.frames import SERIES_ID, column_tuple, panel_observed_values
+from forecaster.data.frames import SERIES_ID, column_tuple
 from forecaster.data.frequency import Frequency
+from forecaster.data.known_values import KnownValues, past_cells
+from forecaster.data.panel_values import panel_observed_values
 from forecaster.data.statics import read_statics
 from forecaster.data.steps import future_times
 from forecaster.data.validate import validate_frame_cells
@@ -26,7 +27,7 @@ __all__ = ["Panel"]
 
 
 @dataclass(eq=False)
-class Panel:
+class Panel(KnownValues):
     """All series of a long frame in one contiguous float32 array.
 
     Row ``r`` of :attr:`values` belongs to series ``i`` when ``offsets[i] <= r < offsets[i+1]``;
@@ -37,6 +38,8 @@ class Panel:
 
     Build it with :meth:`from_frame`. Batches of windows are gathered from it by index
     (see :mod:`forecaster.data.windows`); it is never expanded into all windows.
+    Its values as forecast origins knew them (:meth:`known_values`, :meth:`known_at`, ...)
+    are read by :class:`~forecaster.data.known_values.KnownValues`.
 
     Attributes
     ----------
@@ -194,7 +197,7 @@ class Panel:
             future_covariates=column_tuple(future_covariates),
             freq=frequency,
             statics=statics,
-            interpolated=_past_cells(
+            interpolated=past_cells(
                 interpolated, len(column_tuple(target) + column_tuple(covariates))
             ),
         ).select_series(keep)
@@ -216,7 +219,7 @@ class Panel:
         rows, kept = np.repeat(keep, self.lengths), pl.Series(keep)
 
         def cut(cells: np.ndarray | None) -> np.ndarray | None:  # the kept rows' filled cells
-            return None if cells is None else _past_cells(cells[rows], cells.shape[1])
+            return None if cells is None else past_cells(cells[rows], cells.shape[1])
 
         return dataclasses.replace(
             self,
@@ -319,91 +322,6 @@ class Panel:
             self._device_values[key] = tensor if device.type == "cpu" else tensor.to(device)
         return self._device_values[key]
 
-    def known_values(self, rows: np.ndarray, as_of: np.ndarray) -> np.ndarray:
-        """``values[rows]`` as they were known at the rows ``as_of`` (broadcast against
-        ``rows``; both global row numbers of the same series): a cell that
-        ``missing="interpolate"`` filled in a run reaching ``as_of`` leaned on the first
-        observation after the run, so it holds the run's last observed value before it (the
-        filled values at the end of a series). Rows after ``as_of`` (targets) are left as they
-        are. The rows of every forecast origin inside the data (``predict`` with a list of
-        cutoffs, backtests, baselines) are read through it.
-
-        Parameters
-        ----------
-        rows : numpy.ndarray
-            Global row numbers (any shape).
-        as_of : numpy.ndarray
-            Global row numbers of the origins, broadcast against ``rows``.
-
-        Returns
-        -------
-        numpy.ndarray
-            ``rows.shape + (n_features,)``.
-
-        Examples
-        --------
-        >>> import polars as pl
-        >>> frame = pl.DataFrame({"t": [0, 1, 2, 3, 4], "y": [0.0, None, None, 6.0, 8.0]})
-        >>> panel = Panel.from_frame(frame, target="y", time_col="t", missing="interpolate")
-        >>> panel.values[:, 0].tolist()
-        [0.0, 2.0, 4.0, 6.0, 8.0]
-        >>> rows = np.arange(5)
-        >>> panel.known_values(rows, as_of=np.array(1))[:, 0].tolist()  # origin at t=1
-        [0.0, 0.0, 4.0, 6.0, 8.0]
-        >>> panel.known_values(rows, as_of=np.array(3))[:, 0].tolist()  # t=3 is observed
-        [0.0, 2.0, 4.0, 6.0, 8.0]
-        """
-        if self.interpolated is None:
-            return self.values[np.asarray(rows, dtype=np.int64)]
-        rows_t, as_of_t = (torch.tensor(np.asarray(a, dtype=np.int64)) for a in (rows, as_of))
-        return self.known_values_on("cpu", rows_t, as_of_t).numpy()
-
-    def known_values_on(
-        self, device: str | torch.device, rows: torch.Tensor, as_of: torch.Tensor
-    ) -> torch.Tensor:
-        """:meth:`known_values` as a tensor on ``device`` from int64 tensors of rows there,
-        gathered from :meth:`values_on` (the training batches' windows are read through it).
-
-        Parameters
-        ----------
-        device : str or torch.device
-        rows, as_of : torch.Tensor
-            int64 on ``device``, as :meth:`known_values` takes them.
-
-        Returns
-        -------
-        torch.Tensor
-        """
-        values = self.values_on(device)
-        out = values[rows]
-        if self.interpolated is None:
-            return out
-        as_of = torch.broadcast_to(as_of, rows.shape)
-        for column, (first, last) in enumerate(self._runs_on(device)):
-            if first.numel() == 0:
-                continue
-            run = (torch.searchsorted(first, rows.contiguous(), right=True) - 1).clamp_min(0)
-            unknown = (rows >= first[run]) & (rows <= as_of) & (last[run] >= as_of)
-            before = values[first[run] - 1, column]
-            out[..., column] = torch.where(unknown, before, out[..., column])
-        return out
-
-    def _runs_on(self, device: str | torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """For each past-observed column, the first and the last row of each of its runs of
-        interpolated cells (int64 tensors on ``device``, computed once per device)."""
-        key = str(resolve_device(device))
-        if key not in self._device_runs:
-            runs = []
-            for column in self.interpolated.T if self.interpolated is not None else ():
-                filled = np.flatnonzero(column)
-                first, last = filled, filled
-                if filled.size:
-                    breaks = np.flatnonzero(np.diff(filled) != 1)
-                    first, last = filled[np.r_[0, breaks + 1]], filled[np.r_[breaks, -1]]
-                runs.append((torch.from_numpy(first).to(key), torch.from_numpy(last).to(key)))
-            self._device_runs[key] = runs
-        return self._device_runs[key]
-
     def rows_until(self, ends: np.ndarray) -> np.ndarray:
         """Boolean mask of the rows of series ``i`` up to its global row ``ends[i]``
         (inclusive; none of it when ``ends[i]`` is before its first row).
@@ -428,78 +346,6 @@ class Panel:
         rows = np.arange(int(self.offsets[-1]), dtype=np.int64)
         return rows <= np.asarray(ends, dtype=np.int64)[self.series_of_rows()]
 
-    def known_at(self, ends: np.ndarray) -> Panel:
-        """The panel as it was known when series ``i`` ended at its global row ``ends[i]``
-        (its rows up to there as :meth:`known_values` reads them; later rows as they are):
-        for statistics of each series' history up to an origin. Only the runs that reach an
-        end change (one copy of :attr:`values`); the panel itself when none does.
-
-        Parameters
-        ----------
-        ends : numpy.ndarray
-            One global row number per series.
-        """
-        if self.interpolated is None:
-            return self
-        ends = np.asarray(ends, dtype=np.int64)
-        values = None
-        for column, (first_t, last_t) in enumerate(self._runs_on("cpu")):
-            first, last = first_t.numpy(), last_t.numpy()
-            if first.size == 0:  # nothing filled in this column
-                continue
-            run = np.maximum(np.searchsorted(first, ends, side="right") - 1, 0)
-            hit = (ends >= self.offsets[:-1]) & (ends >= first[run]) & (ends <= last[run])
-            if not hit.any():
-                continue
-            starts, stops = first[run[hit]], ends[hit]  # each run up to its series' end
-            counts = stops - starts + 1
-            cells = np.repeat(starts - np.cumsum(np.r_[0, counts[:-1]]), counts)
-            cells += np.arange(int(counts.sum()))
-            values = self.values.copy() if values is None else values
-            values[cells, column] = self.values[np.repeat(starts - 1, counts), column]
-        if values is None:
-            return self
-        return dataclasses.replace(self, values=values, _device_values={})
-
-    def known_through(self, rows: np.ndarray | None) -> Panel:
-        """The panel as known at each series' last row marked in ``rows`` (a boolean mask of
-        the panel's rows; :meth:`known_at` those rows): for statistics fitted on the marked
-        rows, which must not lean on the rows after them. The panel itself when ``rows`` is
-        None or nothing was interpolated.
-
-        Parameters
-        ----------
-        rows : numpy.ndarray or None
-            Boolean, one per row.
-        """
-        if rows is None or self.interpolated is None:
-            return self
-        marked = np.where(rows, np.arange(len(rows), dtype=np.int64), -1)
-        return self.known_at(np.maximum.reduceat(marked, self.offsets[:-1]))
-
-    def known_by(self, end: Any) -> Panel:
-        """The panel as known at each series' last row at or before the time ``end`` (a value
-        of the time column's dtype; :meth:`known_through` those rows): for windows whose
-        targets end there (:meth:`~forecaster.data.windows.Windows.split`). The panel itself
-        when ``end`` is None or nothing was interpolated.
-
-        Parameters
-        ----------
-        end : object or None
-            A time of the time column's dtype.
-
-        Examples
-        --------
-        >>> frame = pl.DataFrame({"t": [0, 1, 2, 3], "y": [0.0, None, None, 6.0]})
-        >>> panel = Panel.from_frame(frame, target="y", time_col="t", missing="interpolate")
-        >>> panel.known_by(1).values[:, 0].tolist()  # at t=1 nothing after t=0 was observed
-        [0.0, 0.0, 4.0, 6.0]
-        """
-        if end is None or self.interpolated is None:
-            return self
-        until = pl.col("t") <= pl.lit(end, dtype=self.time.dtype)
-        return self.known_through(self.time.to_frame("t").select(until).to_series().to_numpy())
-
     def exact_targets(self, frame: pl.DataFrame | pl.LazyFrame) -> Panel:
         """The panel's target columns only, holding the values of ``frame`` (the frame the
         panel was read from; a LazyFrame is collected for its keys and targets only) as
@@ -508,7 +354,7 @@ class Panel:
         A cell ``frame`` holds no value for (a row or a value the ``missing`` policy made up)
         keeps the panel's value and is marked in :attr:`unobserved`. Same rows, series, times
         and filled cells (:meth:`known_values` reads it as it reads the panel); linear in the
-        rows (:func:`~forecaster.data.frames.panel_observed_values`).
+        rows (:func:`~forecaster.data.panel_values.panel_observed_values`).
 
         Parameters
         ----------
@@ -540,7 +386,7 @@ class Panel:
             future_covariates=(),
             static_columns=(),
             statics=None,
-            interpolated=_past_cells(self.interpolated, self.n_targets),
+            interpolated=past_cells(self.interpolated, self.n_targets),
             _device_values={},
             _device_runs={},
         )
@@ -591,10 +437,3 @@ class Panel:
             f"features={self.columns}, freq='{self.freq}', "
             f"length min/max={int(lengths.min())}/{int(lengths.max())})"
         )
-
-
-def _past_cells(interpolated: np.ndarray | None, past: int) -> np.ndarray | None:
-    """The interpolated cells of the first ``past`` value columns; None when there are none."""
-    if interpolated is None or not interpolated[:, :past].any():
-        return None
-    return np.ascontiguousarray(interpolated[:, :past])

@@ -1,7 +1,7 @@
 """Sums over spans of rows of a packed panel (series one after the other), from running sums
 that restart at every series: the one computation behind MASE's scales
 (:func:`forecaster.evaluation.array_metrics.mase_scales`) and the window statistics of
-:func:`forecaster.data.windows.window_spread`; and the floor of the spreads a normalised
+:func:`forecaster.data.known_windows.window_spread`; and the floor of the spreads a normalised
 conformal calibration divides by (:func:`floor_spread`).
 
 A running total over the whole panel would not do: after a series of large values it is
@@ -136,7 +136,7 @@ def floor_spread(
     series). With ``unit_when_flat``, at least 1 wherever ``spread`` itself is below it
     (what has not changed: 1 for a run of 3s, not 3e-6; ``floor`` times the level where more,
     e.g. 1e10 + 300, which float32 forecasts as 1e10). The one rule of the window spread of
-    :func:`forecaster.data.windows.window_spread` and of the series scale of
+    :func:`forecaster.data.known_windows.window_spread` and of the series scale of
     ``calibrate(normalize="series")``.
 
     Examples

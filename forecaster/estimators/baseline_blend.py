@@ -35,10 +35,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from forecaster.data.known_windows import known_windows, origins_in_runs
 from forecaster.data.panel import Panel
 from forecaster.data.seasons import panel_seasons, seasonal_periods, shown_periods
 from forecaster.data.transforms import domain_bound, inverse_targets, within_domain
-from forecaster.data.windows import Windows, known_windows, origins_in_runs
+from forecaster.data.windows import Windows
 from forecaster.estimators.baseline_warning import baseline_warning
 from forecaster.estimators.validation_scores import naive_scales, scaled_error, series_means
 from forecaster.evaluation.baselines import origin_forecasts

@@ -56,10 +56,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from forecaster.data.known_windows import window_spread
 from forecaster.data.panel import Panel
 from forecaster.data.scaling import MIN_SCALE
 from forecaster.data.spans import floor_spread
-from forecaster.data.windows import window_spread
 from forecaster.estimators.conformal_groups import Reducer, fill_own, own_spans
 from forecaster.estimators.conformal_ranks import (
     MORE_ORIGINS,
@@ -82,7 +82,7 @@ SPREAD_FLOOR = MIN_SCALE
 """A window's spread is at least this fraction (1e-6, the scaler's
 :data:`~forecaster.data.scaling.MIN_SCALE`) of its mean absolute value, so that a window flat
 at the float32 precision the network computes in (about 1e-7 of the level) keeps a scale of
-its own level (see :func:`forecaster.data.windows.window_spread`). It floors only such
+its own level (see :func:`forecaster.data.known_windows.window_spread`). It floors only such
 windows: 1e-3 raised the spread of a series that moves little for its level (3e5 + 100 sin +
 noise: 41 to 300), and its 80 % intervals covered 100 %."""
 
@@ -95,7 +95,7 @@ the pooled quantile, and every interval, about 1e11 times too wide."""
 
 def conformal_spread(panel: Panel, rows: np.ndarray, lookback: int) -> np.ndarray:
     """The spread that ``normalize="window"`` divides residuals by: each window's mean
-    absolute one-step change (:func:`~forecaster.data.windows.window_spread`, ending at the
+    absolute one-step change (:func:`~forecaster.data.known_windows.window_spread`, ending at the
     global ``rows``), floored by :data:`SPREAD_FLOOR` of its level and
     :data:`HISTORY_SPREAD_FLOOR` of its series' history; 1 where neither the window nor its
     series' history changes (a series constant so far), the scaler's scale of a constant

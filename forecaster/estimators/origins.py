@@ -402,7 +402,7 @@ def observed_windows(panel: Panel, frame: Any, rows: np.ndarray, lookback: int) 
     keys on ``frame``'s rows within their span of time
     (:func:`~forecaster.data.frames.observed_values`); when the windows hold more cells than
     the panel has rows (many overlapping windows, e.g. a backtest's), the values at every row
-    of the panel instead (:func:`~forecaster.data.frames.panel_observed_values`, index
+    of the panel instead (:func:`~forecaster.data.panel_values.panel_observed_values`, index
     arithmetic on a grid of fixed steps), the windows gathered from them (the same values).
 
     Examples

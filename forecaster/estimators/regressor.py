@@ -18,8 +18,8 @@ from forecaster.estimators.arrays import as_3d, checked_arrays, moments, scaled,
 from forecaster.estimators.base import PREDICT_BATCH, RecurrentEstimator
 from forecaster.estimators.fitting import FitRun, check_fit_callbacks
 from forecaster.estimators.intervals import order_statistic
+from forecaster.estimators.regressor_state import RegressorState
 from forecaster.estimators.sampling import epoch_seed, rank_batch_size, steps_per_epoch
-from forecaster.estimators.state import RegressorState
 from forecaster.exceptions import DataValidationError
 from forecaster.persistence import register_model_class
 from forecaster.training import distributed, predict_batched

@@ -4,6 +4,7 @@ Modules: :mod:`~forecaster.nn.config` (the accepted values and defaults),
 :mod:`~forecaster.nn.checks` (configuration and memory checks), :mod:`~forecaster.nn.cells`,
 :mod:`~forecaster.nn.normalization`, :mod:`~forecaster.nn.heads` (one module per head),
 :mod:`~forecaster.nn.unrolled` (the segment head's cell calls at inference),
+:mod:`~forecaster.nn.inputs` (the checks of a network's input tensors),
 :mod:`~forecaster.nn.recurrent` (:class:`RecurrentNet`), :mod:`~forecaster.nn.ensemble`;
 :mod:`~forecaster.nn` re-exports the public names.
 """

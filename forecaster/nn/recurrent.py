@@ -19,17 +19,8 @@
       SegRNN (Lin et al., 2023, arXiv:2308.11200): segment-wise, channel-independent encoding
       and parallel multi-step decoding.
 
-Input layout
-------------
-``x`` has shape ``(batch, lookback, n_features)`` with the columns ordered as
-``[targets (n_targets) | past covariates | future covariates (n_future)]``. The first
-``n_targets`` columns are the series to forecast; the last ``n_future`` columns are covariates
-whose values are also known over the horizon (their past values here). ``future`` has shape
-``(batch, horizon, n_future)`` and holds those covariates over the horizon. The forecast has
-shape ``(batch, horizon, n_targets)``. A network with static covariates
-(``static_cardinalities`` / ``n_static_numeric``) takes ``n_static`` more columns, between the
-past and the future covariates: ``[targets | past covariates | statics | future covariates]``
-(:mod:`forecaster.nn.statics`); they are read at the window's last step only.
+The inputs, their layout (targets, past covariates, statics, future covariates) and their
+checks: :mod:`forecaster.nn.inputs`.
 
 The module has no dependency on the data layer: it only sees tensors.
 """
@@ -52,6 +43,7 @@ from forecaster.nn.checks import check_network_config
 from forecaster.nn.heads import HEAD_TYPES
 from forecaster.nn.heads.base import LossFn
 from forecaster.nn.heads.segment import covariate_channels
+from forecaster.nn.inputs import as_input, check_targets, check_window
 from forecaster.nn.normalization import WindowNorm
 from forecaster.nn.quantiles import (
     initial_gaps,
@@ -405,64 +397,6 @@ class RecurrentNet(nn.Module):
         )
 
     # ----------------------------------------------------------------------------------------
-    # input checks
-    # ----------------------------------------------------------------------------------------
-
-    def _as_input(self, name: str, value: Any) -> Tensor:
-        """A float tensor on the network's device and dtype (other float dtypes are cast),
-        or DataValidationError for anything else."""
-        weight = next(self.parameters())
-        if not isinstance(value, Tensor):
-            raise DataValidationError(
-                f"{name} must be a torch.Tensor, got {describe_value(value)}. "
-                f"Convert it, e.g. torch.as_tensor({name}, dtype=torch.float32)."
-            )
-        if not value.is_floating_point():
-            raise DataValidationError(
-                f"{name} must hold floating-point values, got a {value.dtype} tensor. Cast it, "
-                f"e.g. {name}.float()."
-            )
-        if value.device != weight.device:
-            raise DataValidationError(
-                f"{name} is on {value.device}, the network on {weight.device}. Move one of them, "
-                f"e.g. {name}.to({str(weight.device)!r})."
-            )
-        if value.dtype != weight.dtype:
-            value = value.to(weight.dtype)
-        return value
-
-    def _check_inputs(self, x: Tensor, future: Tensor | None) -> Tensor | None:
-        width = self.n_features + self.n_static
-        if x.ndim != 3 or x.shape[1] != self.lookback or x.shape[2] != width:
-            statics = f" + n_static={self.n_static}" if self.n_static else ""
-            raise DataValidationError(
-                f"x must have shape (batch, lookback={self.lookback}, "
-                f"n_features={self.n_features}{statics}); received {tuple(x.shape)}. Window the "
-                "data with the network's lookback and put every feature column in the last axis."
-            )
-        if self.n_future == 0:
-            if future is not None and future.numel() > 0:
-                raise DataValidationError(
-                    f"the network was built with n_future=0 but received future covariates of "
-                    f"shape {tuple(future.shape)}. Pass future=None, or build the network with "
-                    "n_future set to their number."
-                )
-            return None
-        if future is None:
-            raise DataValidationError(
-                f"head={self.head!r} with n_future={self.n_future} needs the future covariates "
-                f"over the horizon, shape (batch, {self.horizon}, {self.n_future}); received "
-                "future=None. Pass them as `future`."
-            )
-        expected = (x.shape[0], self.horizon, self.n_future)
-        if tuple(future.shape) != expected:
-            raise DataValidationError(
-                f"future must have shape (batch, horizon, n_future) = {expected}; received "
-                f"{tuple(future.shape)}. Slice the future-known covariates over the horizon."
-            )
-        return future
-
-    # ----------------------------------------------------------------------------------------
     # forward
     # ----------------------------------------------------------------------------------------
 
@@ -494,9 +428,9 @@ class RecurrentNet(nn.Module):
         >>> net(torch.randn(5, 10, 2)).shape
         torch.Size([5, 3, 2])
         """
-        x = self._as_input("x", x)
-        future = None if future is None else self._as_input("future", future)
-        future = self._check_inputs(x, future)
+        x = as_input(self, "x", x)
+        future = None if future is None else as_input(self, "future", future)
+        future = check_window(self, x, future)
         x, static = self.split_static(x)
         return self.forecast(x, future, static)
 
@@ -573,15 +507,10 @@ class RecurrentNet(nn.Module):
         >>> net.training_loss(x, None, y, torch.nn.functional.mse_loss).ndim
         0
         """
-        x, y = self._as_input("x", x), self._as_input("y", y)
-        future = None if future is None else self._as_input("future", future)
-        expected = (x.shape[0], self.horizon, self.n_targets)
-        if tuple(y.shape) != expected:
-            raise DataValidationError(
-                f"y must have shape (batch, horizon, n_targets) = {expected}; received "
-                f"{tuple(y.shape)}. Add a trailing axis for a single target."
-            )
-        future = self._check_inputs(x, future)
+        x, y = as_input(self, "x", x), as_input(self, "y", y)
+        future = None if future is None else as_input(self, "future", future)
+        check_targets(self, x, y)
+        future = check_window(self, x, future)
         x, static = self.split_static(x)
         if self.quantiles is not None and self.head == "recursive":
             # the median keeps the teacher-forced one-step loss (the pinball loss at 0.5 is

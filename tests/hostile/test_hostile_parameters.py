@@ -508,7 +508,7 @@ def test_audio_features_beyond_the_memory_limit_are_refused_per_clip(monkeypatch
 
 def test_an_allocation_failure_while_training_names_the_parameters(monkeypatch):
     from forecaster import ForecasterError
-    from forecaster.estimators import base as estimators
+    from forecaster.estimators import network_training as estimators
 
     def failing(*args, **kwargs):
         raise RuntimeError(
