@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import signal
@@ -824,6 +825,33 @@ def test_a_tracked_spec_logs_the_run_model_into_its_run(tmp_path, capsys, monkey
         tmp_path / "outputs" / "hostile" / "2024-01-16" / "forecasts.parquet"
     )
     assert forecasts["run_id"].unique().to_list() == [run.info.run_id]
+
+
+@pytest.mark.slow
+def test_a_tracked_run_logs_its_summary_json_as_an_artifact_of_its_run(
+    tmp_path, capsys, monkeypatch
+):
+    """A scheduler reading the MLflow run sees what summary.json says (the dropped and stale
+    series, why): it is logged beside the forecasts, as written (it was not logged at all)."""
+    mlflow = pytest.importorskip("mlflow")
+    reset_mlflow_state(monkeypatch, tmp_path)
+    spec = _tracked_project(tmp_path, monkeypatch)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # maintenance mode in MLflow 3
+    store = (tmp_path / "mlruns").as_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    with (tmp_path / "data" / "prices.csv").open("a") as data:  # "c" too short for the model
+        data.write("c,2024-01-15,1.5\nc,2024-01-16,2.5\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # MLflow's file store is deprecated
+        code, err = run_cli(capsys, "run", str(spec))
+        assert code == 0, err
+        client = mlflow.tracking.MlflowClient(store)
+        (run,) = client.search_runs([client.get_experiment_by_name("tracked").experiment_id])
+        logged = Path(client.download_artifacts(run.info.run_id, "outputs/summary.json", tmp_path))
+    written = tmp_path / "outputs" / "hostile" / "2024-01-16" / "summary.json"
+    assert logged.read_bytes() == written.read_bytes()
+    summary = json.loads(logged.read_text())
+    assert summary["run_id"] == run.info.run_id and summary["dropped_reasons"] == {"c": "too_short"}
 
 
 @pytest.mark.slow
