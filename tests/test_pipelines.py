@@ -4566,6 +4566,39 @@ def test_a_column_named_like_an_output_column_is_refused_naming_its_key(
     assert code == 2 and f"key '{key}': {message}" in err, err
 
 
+@pytest.mark.parametrize(
+    ("line", "key", "example"),
+    [
+        ('time = "origin"', "series.time", "'origin' to 'origin_value'"),
+        ('time = "fold"', "series.time", "'fold' to 'fold_value'"),
+        ('time = "y_actual"', "series.time", "'y_actual' to 'y_actual_value'"),
+        ('id = "stale_steps"', "series.id", "'stale_steps' to 'stale_steps_value'"),
+        ('targets = ["y", "y_lo_80"]', "series.targets", "'y_lo_80' to 'y_lo_80_value'"),
+    ],
+)
+def test_a_column_named_like_an_output_column_gets_the_fix_of_a_spec(
+    tmp_path, capsys, line, key, example
+):
+    """A spec whose time column is named origin (or fold, y_actual; an id stale_steps, a
+    target y_lo_80) was told "Rename the column (e.g. frame.rename({'origin': ...}))", which a
+    pipeline user cannot do: the spec names the source's columns. The message names the
+    column to rename in the source and the spec key to change."""
+    spec = csv_project(tmp_path, rows())
+    field = line.split(" = ")[0]
+    text = re.sub(rf"(?m)^{field} = .*$", line, spec.read_text(), count=1)
+    spec.write_text(text)
+    with pytest.raises(SpecError) as refused:
+        load_spec(spec)
+    message = str(refused.value)
+    assert "frame.rename" not in message, message
+    assert message.endswith(
+        f"Rename the column in the source (e.g. {example}) and give its new name in {key}."
+    ), message
+    assert f"key '{key}': " in message
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 2 and "frame.rename" not in err, err
+
+
 def test_a_series_with_no_log_return_is_named_and_listed_as_dropped(tmp_path, capsys):
     """[features] log_returns drops each series' first row (no earlier price): a series with
     one row (listed on the as-of) vanished whole without a word, in no warning and not in
