@@ -4670,6 +4670,68 @@ def test_a_series_with_no_row_up_to_the_as_of_is_named_and_listed_as_dropped(tmp
     assert summary["dropped_series"] == ["empty"]
 
 
+def two_target_rows(empty: dict[str, str], ids: tuple[str, ...] = ("a", "b", "c")) -> str:
+    """Daily rows of ``ids`` from 2024-01-01 to 01-16 with targets y and z; the target
+    ``empty[id]`` of a series has no value (empty in the CSV)."""
+    lines = ["id,date,y,z"]
+    for k, key in enumerate(ids):
+        for i in range(16):
+            y, z = f"{10 * k + i % 4 + 0.5}", f"{k + i % 3 + 0.25}"
+            values = {"y": y, "z": z, empty.get(key, ""): ""}
+            lines.append(
+                f"{key},{dt.date(2024, 1, 1) + dt.timedelta(days=i)},{values['y']},{values['z']}"
+            )
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("missing", ["error", "ffill", "zero"])
+def test_a_series_with_one_target_empty_is_named_and_listed_as_dropped(tmp_path, capsys, missing):
+    """Targets y and z, and series b with no value of z (its y observed): missing = "error"
+    failed the whole run ("Missing values ... in {'z': 16}", exit 3) over that one series,
+    "ffill" dropped it calling it too_short, "zero" forecast a z of 0 made up from nothing.
+    It is dropped as a series with no target value is: named with its empty target in a
+    warning, in dropped_series with reason no_target; the others are forecast."""
+    data = two_target_rows({"b": "z"})
+    spec = scheduled_project(tmp_path, data, series={"targets": ["y", "z"], "missing": missing})
+    loaded, root = load_spec(spec)
+    named = r"Dropped 1 series with no value of a target in the rows up to the as-of 2024-01-16"
+    with pytest.warns(ForecasterWarning, match=rf"{named}.*'b' \(no 'z'\)"):
+        frame, when = prepare_data(loaded, root, None)
+    assert sorted(frame["id"].unique()) == ["a", "c"] and when.left_out == (("b", "no_target"),)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    assert sorted(forecasts_of(tmp_path)["id"].unique()) == ["a", "c"]
+    summary = _summary(tmp_path)
+    assert summary["dropped_reasons"] == {"b": "no_target"} and summary["series"] == 2
+
+
+@pytest.mark.parametrize(
+    ("empty", "series", "message"),
+    [
+        ({"a": "z"}, {"id": None}, r"The series has no value of 'z' in the rows up to the as-of"),
+        (
+            {"a": "z", "b": "y"},
+            {},
+            r"No series has values of every target in the rows up to the as-of 2024-01-16: "
+            r"each lacks one of 'y', 'z'",
+        ),
+    ],
+)
+def test_a_target_with_no_value_in_any_series_is_refused_naming_it(
+    tmp_path, capsys, empty, series, message
+):
+    """With no series left to forecast every target of (a single series without z, or
+    each series lacking one), the refusal names the target, not "Missing values"."""
+    ids = ("a",) if series.get("id", "id") is None else ("a", "b")
+    data = two_target_rows(empty, ids)
+    if "id" in series:
+        data = "\n".join(line.split(",", 1)[1] for line in data.splitlines()) + "\n"
+    spec = scheduled_project(tmp_path, data, series={"targets": ["y", "z"], **series})
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 3 and re.search(message, err), err
+    assert "leave that target out of series.targets" in err and "Missing values" not in err
+
+
 def _reasons_data() -> str:
     """a and b to 2024-01-30 (prices p, target y); as of 2024-01-15 with history_days = 10:
     short too short for the lookback (4), empty with no y, new with one price (no log return
