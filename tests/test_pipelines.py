@@ -4732,6 +4732,88 @@ def test_a_target_with_no_value_in_any_series_is_refused_naming_it(
     assert "leave that target out of series.targets" in err and "Missing values" not in err
 
 
+def _leaving_out_project(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, Path]:
+    """a and b to 2024-01-16; c with 2 rows (too short), d with no target value, e ending on
+    01-11 (5 steps behind: stale, excluded by the default policy); a model fitted on it."""
+    text = rows(16, ids=("a", "b")) + "c,2024-01-15,1.5\nc,2024-01-16,2.5\n"
+    text += "d,2024-01-01,\nd,2024-01-02,\n"
+    text += "".join(f"e,2024-01-{i:02d},{i}.5\n" for i in range(1, 12))
+    spec = csv_project(tmp_path, text)
+    model = tmp_path / "models" / "m"
+    assert run_cli(capsys, "fit", str(spec), "--out", str(model))[0] == 0
+    return spec, model
+
+
+def test_predict_and_backtest_write_a_summary_of_what_they_left_out_beside_their_file(
+    tmp_path, capsys
+):
+    """predict and backtest wrote their Parquet file and no summary: a scheduler had the exit
+    code and warnings in words, no record of the series left out and why (run has
+    summary.json). Each writes <file>.summary.json beside it, a PipelineResult as run's."""
+    spec, model = _leaving_out_project(tmp_path, capsys)
+    folder = tmp_path / "outputs" / "hostile"
+    for command in (["predict", "--model", str(model)], ["backtest"]):
+        code = main([command[0], str(spec), *command[1:], "--json-logs", "--no-progress"])
+        out = capsys.readouterr().out
+        assert code == 0, out
+        (record,) = [
+            r
+            for r in map(json.loads, out.splitlines())
+            if r["msg"].startswith(("wrote", "backtest over"))
+        ]
+        kind = "forecasts" if command[0] == "predict" else "backtest"
+        summary = json.loads((folder / f"2024-01-16.{kind}.summary.json").read_text())
+        assert summary["command"] == command[0] and summary["status"] == "completed"
+        assert summary[kind] == str(folder / f"2024-01-16.{kind}.parquet")
+        assert summary["stale_series"] == {"e": "2024-01-11"}
+        assert summary["spec_hash"] == spec_hash(load_spec(spec)[0])  # the spec's own
+        assert record["summary"] == (summary if command[0] == "predict" else summary["metrics"])
+    predicted = json.loads((folder / "2024-01-16.forecasts.summary.json").read_text())
+    assert predicted["dropped_reasons"] == {"c": "too_short", "d": "no_target"}
+    assert predicted["excluded_series"] == ["e"] and predicted["series"] == 2
+    assert predicted["model_dir"] == str(model) and predicted["unscored_series"] is None
+    scored = json.loads((folder / "2024-01-16.backtest.summary.json").read_text())
+    assert scored["dropped_reasons"] == {"d": "no_target"} and scored["excluded_series"] == []
+    assert scored["unscored_series"] == ["c", "e"] and scored["series"] == 2
+    assert scored["metrics"]["backtest_mae"] >= 0 and scored["max_staleness"] is None
+
+
+def test_a_summary_beside_a_file_is_replaced_only_when_it_is_that_commands(
+    tmp_path, capsys, monkeypatch
+):
+    """The summary of predict is written only where nothing is, or a summary of predict of
+    the same pipeline: a file of the user's (or another command's summary) is refused
+    (exit 2) before any work and left as it is. It is removed before the Parquet file is
+    replaced: a file whose writing failed has no summary that describes an older one."""
+    import forecaster.jobs.commands as commands
+
+    spec, model = _leaving_out_project(tmp_path, capsys)
+    out = tmp_path / "elsewhere" / "f.parquet"
+    beside = out.with_name("f.summary.json")
+    beside.parent.mkdir()
+    beside.write_text('{"mine": 1}')
+    predict = ("predict", str(spec), "--model", str(model), "--out", str(out))
+    code, err = run_cli(capsys, *predict)
+    assert code == 2 and f"Refusing to replace {beside}: it is not a summary" in err, err
+    assert beside.read_text() == '{"mine": 1}' and not out.exists()
+    beside.unlink()
+    assert run_cli(capsys, "backtest", str(spec), "--out", str(out.with_name("b.parquet")))[0] == 0
+    out.with_name("b.summary.json").rename(beside)  # a backtest's summary is not predict's
+    code, err = run_cli(capsys, *predict)
+    assert code == 2 and "the summary of backtest of the pipeline 'hostile'" in err, err
+    beside.unlink()
+    assert run_cli(capsys, *predict)[0] == 0
+    assert json.loads(beside.read_text())["command"] == "predict"
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(commands, "write_parquet", full_disk)
+    code, err = run_cli(capsys, *predict, "--force")
+    assert code == 1 and "No space left on device" in err, err
+    assert out.exists() and not beside.exists()
+
+
 def _reasons_data() -> str:
     """a and b to 2024-01-30 (prices p, target y); as of 2024-01-15 with history_days = 10:
     short too short for the lookback (4), empty with no y, new with one price (no log return
