@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import signal
@@ -824,6 +825,33 @@ def test_a_tracked_spec_logs_the_run_model_into_its_run(tmp_path, capsys, monkey
         tmp_path / "outputs" / "hostile" / "2024-01-16" / "forecasts.parquet"
     )
     assert forecasts["run_id"].unique().to_list() == [run.info.run_id]
+
+
+@pytest.mark.slow
+def test_a_tracked_run_logs_its_summary_json_as_an_artifact_of_its_run(
+    tmp_path, capsys, monkeypatch
+):
+    """A scheduler reading the MLflow run sees what summary.json says (the dropped and stale
+    series, why): it is logged beside the forecasts, as written (it was not logged at all)."""
+    mlflow = pytest.importorskip("mlflow")
+    reset_mlflow_state(monkeypatch, tmp_path)
+    spec = _tracked_project(tmp_path, monkeypatch)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # maintenance mode in MLflow 3
+    store = (tmp_path / "mlruns").as_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    with (tmp_path / "data" / "prices.csv").open("a") as data:  # "c" too short for the model
+        data.write("c,2024-01-15,1.5\nc,2024-01-16,2.5\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # MLflow's file store is deprecated
+        code, err = run_cli(capsys, "run", str(spec))
+        assert code == 0, err
+        client = mlflow.tracking.MlflowClient(store)
+        (run,) = client.search_runs([client.get_experiment_by_name("tracked").experiment_id])
+        logged = Path(client.download_artifacts(run.info.run_id, "outputs/summary.json", tmp_path))
+    written = tmp_path / "outputs" / "hostile" / "2024-01-16" / "summary.json"
+    assert logged.read_bytes() == written.read_bytes()
+    summary = json.loads(logged.read_text())
+    assert summary["run_id"] == run.info.run_id and summary["dropped_reasons"] == {"c": "too_short"}
 
 
 @pytest.mark.slow
@@ -4538,6 +4566,39 @@ def test_a_column_named_like_an_output_column_is_refused_naming_its_key(
     assert code == 2 and f"key '{key}': {message}" in err, err
 
 
+@pytest.mark.parametrize(
+    ("line", "key", "example"),
+    [
+        ('time = "origin"', "series.time", "'origin' to 'origin_value'"),
+        ('time = "fold"', "series.time", "'fold' to 'fold_value'"),
+        ('time = "y_actual"', "series.time", "'y_actual' to 'y_actual_value'"),
+        ('id = "stale_steps"', "series.id", "'stale_steps' to 'stale_steps_value'"),
+        ('targets = ["y", "y_lo_80"]', "series.targets", "'y_lo_80' to 'y_lo_80_value'"),
+    ],
+)
+def test_a_column_named_like_an_output_column_gets_the_fix_of_a_spec(
+    tmp_path, capsys, line, key, example
+):
+    """A spec whose time column is named origin (or fold, y_actual; an id stale_steps, a
+    target y_lo_80) was told "Rename the column (e.g. frame.rename({'origin': ...}))", which a
+    pipeline user cannot do: the spec names the source's columns. The message names the
+    column to rename in the source and the spec key to change."""
+    spec = csv_project(tmp_path, rows())
+    field = line.split(" = ")[0]
+    text = re.sub(rf"(?m)^{field} = .*$", line, spec.read_text(), count=1)
+    spec.write_text(text)
+    with pytest.raises(SpecError) as refused:
+        load_spec(spec)
+    message = str(refused.value)
+    assert "frame.rename" not in message, message
+    assert message.endswith(
+        f"Rename the column in the source (e.g. {example}) and give its new name in {key}."
+    ), message
+    assert f"key '{key}': " in message
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 2 and "frame.rename" not in err, err
+
+
 def test_a_series_with_no_log_return_is_named_and_listed_as_dropped(tmp_path, capsys):
     """[features] log_returns drops each series' first row (no earlier price): a series with
     one row (listed on the as-of) vanished whole without a word, in no warning and not in
@@ -4607,6 +4668,150 @@ def test_a_series_with_no_row_up_to_the_as_of_is_named_and_listed_as_dropped(tmp
     assert code == 0 and "no row at or before" not in err, err
     summary = json.loads((tmp_path / "outputs/mini/2024-01-30/summary.json").read_text())
     assert summary["dropped_series"] == ["empty"]
+
+
+def two_target_rows(empty: dict[str, str], ids: tuple[str, ...] = ("a", "b", "c")) -> str:
+    """Daily rows of ``ids`` from 2024-01-01 to 01-16 with targets y and z; the target
+    ``empty[id]`` of a series has no value (empty in the CSV)."""
+    lines = ["id,date,y,z"]
+    for k, key in enumerate(ids):
+        for i in range(16):
+            y, z = f"{10 * k + i % 4 + 0.5}", f"{k + i % 3 + 0.25}"
+            values = {"y": y, "z": z, empty.get(key, ""): ""}
+            lines.append(
+                f"{key},{dt.date(2024, 1, 1) + dt.timedelta(days=i)},{values['y']},{values['z']}"
+            )
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("missing", ["error", "ffill", "zero"])
+def test_a_series_with_one_target_empty_is_named_and_listed_as_dropped(tmp_path, capsys, missing):
+    """Targets y and z, and series b with no value of z (its y observed): missing = "error"
+    failed the whole run ("Missing values ... in {'z': 16}", exit 3) over that one series,
+    "ffill" dropped it calling it too_short, "zero" forecast a z of 0 made up from nothing.
+    It is dropped as a series with no target value is: named with its empty target in a
+    warning, in dropped_series with reason no_target; the others are forecast."""
+    data = two_target_rows({"b": "z"})
+    spec = scheduled_project(tmp_path, data, series={"targets": ["y", "z"], "missing": missing})
+    loaded, root = load_spec(spec)
+    named = r"Dropped 1 series with no value of a target in the rows up to the as-of 2024-01-16"
+    with pytest.warns(ForecasterWarning, match=rf"{named}.*'b' \(no 'z'\)"):
+        frame, when = prepare_data(loaded, root, None)
+    assert sorted(frame["id"].unique()) == ["a", "c"] and when.left_out == (("b", "no_target"),)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    assert sorted(forecasts_of(tmp_path)["id"].unique()) == ["a", "c"]
+    summary = _summary(tmp_path)
+    assert summary["dropped_reasons"] == {"b": "no_target"} and summary["series"] == 2
+
+
+@pytest.mark.parametrize(
+    ("empty", "series", "message"),
+    [
+        ({"a": "z"}, {"id": None}, r"The series has no value of 'z' in the rows up to the as-of"),
+        (
+            {"a": "z", "b": "y"},
+            {},
+            r"No series has values of every target in the rows up to the as-of 2024-01-16: "
+            r"each lacks one of 'y', 'z'",
+        ),
+    ],
+)
+def test_a_target_with_no_value_in_any_series_is_refused_naming_it(
+    tmp_path, capsys, empty, series, message
+):
+    """With no series left to forecast every target of (a single series without z, or
+    each series lacking one), the refusal names the target, not "Missing values"."""
+    ids = ("a",) if series.get("id", "id") is None else ("a", "b")
+    data = two_target_rows(empty, ids)
+    if "id" in series:
+        data = "\n".join(line.split(",", 1)[1] for line in data.splitlines()) + "\n"
+    spec = scheduled_project(tmp_path, data, series={"targets": ["y", "z"], **series})
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 3 and re.search(message, err), err
+    assert "leave that target out of series.targets" in err and "Missing values" not in err
+
+
+def _leaving_out_project(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, Path]:
+    """a and b to 2024-01-16; c with 2 rows (too short), d with no target value, e ending on
+    01-11 (5 steps behind: stale, excluded by the default policy); a model fitted on it."""
+    text = rows(16, ids=("a", "b")) + "c,2024-01-15,1.5\nc,2024-01-16,2.5\n"
+    text += "d,2024-01-01,\nd,2024-01-02,\n"
+    text += "".join(f"e,2024-01-{i:02d},{i}.5\n" for i in range(1, 12))
+    spec = csv_project(tmp_path, text)
+    model = tmp_path / "models" / "m"
+    assert run_cli(capsys, "fit", str(spec), "--out", str(model))[0] == 0
+    return spec, model
+
+
+def test_predict_and_backtest_write_a_summary_of_what_they_left_out_beside_their_file(
+    tmp_path, capsys
+):
+    """predict and backtest wrote their Parquet file and no summary: a scheduler had the exit
+    code and warnings in words, no record of the series left out and why (run has
+    summary.json). Each writes <file>.summary.json beside it, a PipelineResult as run's."""
+    spec, model = _leaving_out_project(tmp_path, capsys)
+    folder = tmp_path / "outputs" / "hostile"
+    for command in (["predict", "--model", str(model)], ["backtest"]):
+        code = main([command[0], str(spec), *command[1:], "--json-logs", "--no-progress"])
+        out = capsys.readouterr().out
+        assert code == 0, out
+        (record,) = [
+            r
+            for r in map(json.loads, out.splitlines())
+            if r["msg"].startswith(("wrote", "backtest over"))
+        ]
+        kind = "forecasts" if command[0] == "predict" else "backtest"
+        summary = json.loads((folder / f"2024-01-16.{kind}.summary.json").read_text())
+        assert summary["command"] == command[0] and summary["status"] == "completed"
+        assert summary[kind] == str(folder / f"2024-01-16.{kind}.parquet")
+        assert summary["stale_series"] == {"e": "2024-01-11"}
+        assert summary["spec_hash"] == spec_hash(load_spec(spec)[0])  # the spec's own
+        assert record["summary"] == (summary if command[0] == "predict" else summary["metrics"])
+    predicted = json.loads((folder / "2024-01-16.forecasts.summary.json").read_text())
+    assert predicted["dropped_reasons"] == {"c": "too_short", "d": "no_target"}
+    assert predicted["excluded_series"] == ["e"] and predicted["series"] == 2
+    assert predicted["model_dir"] == str(model) and predicted["unscored_series"] is None
+    scored = json.loads((folder / "2024-01-16.backtest.summary.json").read_text())
+    assert scored["dropped_reasons"] == {"d": "no_target"} and scored["excluded_series"] == []
+    assert scored["unscored_series"] == ["c", "e"] and scored["series"] == 2
+    assert scored["metrics"]["backtest_mae"] >= 0 and scored["max_staleness"] is None
+
+
+def test_a_summary_beside_a_file_is_replaced_only_when_it_is_that_commands(
+    tmp_path, capsys, monkeypatch
+):
+    """The summary of predict is written only where nothing is, or a summary of predict of
+    the same pipeline: a file of the user's (or another command's summary) is refused
+    (exit 2) before any work and left as it is. It is removed before the Parquet file is
+    replaced: a file whose writing failed has no summary that describes an older one."""
+    import forecaster.jobs.commands as commands
+
+    spec, model = _leaving_out_project(tmp_path, capsys)
+    out = tmp_path / "elsewhere" / "f.parquet"
+    beside = out.with_name("f.summary.json")
+    beside.parent.mkdir()
+    beside.write_text('{"mine": 1}')
+    predict = ("predict", str(spec), "--model", str(model), "--out", str(out))
+    code, err = run_cli(capsys, *predict)
+    assert code == 2 and f"Refusing to replace {beside}: it is not a summary" in err, err
+    assert beside.read_text() == '{"mine": 1}' and not out.exists()
+    beside.unlink()
+    assert run_cli(capsys, "backtest", str(spec), "--out", str(out.with_name("b.parquet")))[0] == 0
+    out.with_name("b.summary.json").rename(beside)  # a backtest's summary is not predict's
+    code, err = run_cli(capsys, *predict)
+    assert code == 2 and "the summary of backtest of the pipeline 'hostile'" in err, err
+    beside.unlink()
+    assert run_cli(capsys, *predict)[0] == 0
+    assert json.loads(beside.read_text())["command"] == "predict"
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(commands, "write_parquet", full_disk)
+    code, err = run_cli(capsys, *predict, "--force")
+    assert code == 1 and "No space left on device" in err, err
+    assert out.exists() and not beside.exists()
 
 
 def _reasons_data() -> str:

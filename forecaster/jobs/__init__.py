@@ -4,7 +4,8 @@ The modules, in import order: ``scores`` (the scores a spec may name: ``[evaluat
 metrics`` and ``training.objective``), :mod:`~forecaster.jobs.spec` (the TOML spec), ``hashing``
 (the spec hash), ``schedule``
 (stale series, future covariates beyond the as-of, holidays), ``data`` (the spec's data and its
-as-of), ``outputs`` (run folders, manifests, locks, model reuse),
+as-of), ``outputs`` (run folders, manifests, locks, model reuse), ``summaries`` (what each
+command did: ``summary.json`` of a run, ``<file>.summary.json`` of ``predict`` and ``backtest``),
 ``placement`` (where outputs may go; :func:`load_spec`), ``tracked`` (MLflow), ``fitting`` (the
 run's model: fitted, tuned or reused), ``intervals`` (the prediction intervals of ``[output]
 levels``: calibration, scores, plot), ``run`` (the pipeline run), ``commands`` (the commands),

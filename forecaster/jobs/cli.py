@@ -55,7 +55,9 @@ Paths: ``SPEC``, ``--out`` and ``--model`` may start with ``~`` (expanded here t
 shell does not after ``--out=``); an empty path, a path through a file or a name longer than
 the file system allows is exit 2 before any work. Files written by ``predict`` and
 ``backtest`` carry Parquet key-value metadata ``forecaster`` (what wrote them); ``--out``
-never replaces a file without it (exit 2). Their default paths are siblings of the run's
+never replaces a file without it (exit 2); each writes its summary beside it,
+``<file without .parquet>.summary.json`` (:mod:`forecaster.jobs.summaries`: what it forecast
+or scored, the series it left out and why). Their default paths are siblings of the run's
 output folder, ``<output.dir>.forecasts.parquet`` and ``<output.dir>.backtest.parquet`` (e.g.
 ``outputs/NAME/2017-06-30.forecasts.parquet``): inside the run's folder they would add files
 its manifest does not list. A file of a later as-of (a backfill into the file every as-of

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import logging
 import os
 import time
@@ -50,7 +51,13 @@ from forecaster.jobs.reuse import (
 from forecaster.jobs.run import backtest_scores, forecast_as_of, score_lines
 from forecaster.jobs.scores import is_quantile_model
 from forecaster.jobs.sources import as_fitted_ids, text_ids
-from forecaster.jobs.spec import build_estimator, output_dir, without_checkpoints
+from forecaster.jobs.spec import build_estimator, output_dir, spec_file, without_checkpoints
+from forecaster.jobs.summaries import (
+    check_summary_file,
+    command_result,
+    summary_file,
+    write_with_summary,
+)
 from forecaster.jobs.tracked import (
     logged_fits,
     study_tracking,
@@ -310,13 +317,19 @@ def _given_out(args: argparse.Namespace, spec: Any, root: Path, kind: str) -> Pa
     data is read) before the model and the data; None: the default, named after the as-of."""
     if args.out is None:
         return None
-    out = _out_path(args.out, Path(args.out), spec, root)
+    return _destination(_out_path(args.out, Path(args.out), spec, root), kind, spec, root)
+
+
+def _destination(out: Path, kind: str, spec: Any, root: Path) -> Path:
+    """``out``, the Parquet file of ``predict`` (``kind`` ``"forecast"``) or ``backtest``,
+    after checking that it and its summary beside it may be written there."""
     check_parquet_destination(out, kind, spec)
+    check_summary_file(summary_file(out), "predict" if kind == "forecast" else kind, spec, root)
     return out
 
 
 def predict_command(args: argparse.Namespace, log: Log) -> int:
-
+    started = time.perf_counter()
     spec, root = load_spec(args.spec)
     levels = _levels(args.level, spec)
     out = _given_out(args, spec, root, "forecast")
@@ -326,12 +339,20 @@ def predict_command(args: argparse.Namespace, log: Log) -> int:
     frame, when = _as_fitted(model, *prepare_data(spec, root, args.as_of), spec, args.model)
     if out is None:
         out = _out_path(None, _default_output(spec, root, when.label, "forecasts"), spec, root)
-        check_parquet_destination(out, "forecast", spec)
+        out = _destination(out, "forecast", spec, root)
     check_not_later_file(out, "forecast", when, args.force, _keep_both(args, spec))
     check_fitted_before(model, frame, args.model, f"the as-of {when.label}")
     forecast = forecast_as_of(model, frame, levels, spec, when)
-    write_parquet(forecast, out, "forecast", spec, when, args.model)
-    log(f"wrote {forecast.height} forecast rows to {out}")
+    done = command_result(
+        "predict", spec, spec_file(args.spec), root, frame, when, out, forecast, started,
+        forecasts=str(out), model_dir=str(Path(args.model).absolute()),
+    )  # fmt: skip
+    write = functools.partial(write_parquet, forecast, out, "forecast", spec, when, args.model)
+    write_with_summary(write, done, spec, root, out)
+    log(
+        f"wrote {forecast.height} forecast rows to {out} (summary: {summary_file(out)})",
+        summary=done.model_dump(),
+    )
     if not args.quiet and not args.json_logs:
         print(forecast.head(20))
     return EXIT_OK
@@ -375,11 +396,11 @@ def _check_model_levels(model: Any, levels: list[float] | None, folder: str) -> 
 
 
 def backtest_command(args: argparse.Namespace, log: Log) -> int:
-
-    spec, root = load_spec(args.spec)
-    folds = args.folds if args.folds is not None else max(spec.evaluation.backtest_folds, 1)
-    levels = _levels(args.level, spec)
-    spec = with_levels(spec, levels, folds)
+    started = time.perf_counter()
+    given, root = load_spec(args.spec)  # its hash names the spec in the summary
+    folds = args.folds if args.folds is not None else max(given.evaluation.backtest_folds, 1)
+    levels = _levels(args.level, given)
+    spec = with_levels(given, levels, folds)
     out = _given_out(args, spec, root, "backtest")
     if args.model:  # a missing or invalid --model: refused before any data is read
         model = load_model(args.model)
@@ -388,7 +409,7 @@ def backtest_command(args: argparse.Namespace, log: Log) -> int:
     frame, when = prepare_data(spec, root, args.as_of, forecasts=False)
     if out is None:
         out = _out_path(None, _default_output(spec, root, when.label, "backtest"), spec, root)
-        check_parquet_destination(out, "backtest", spec)
+        out = _destination(out, "backtest", spec, root)
     check_not_later_file(out, "backtest", when, args.force, _keep_both(args, spec))
     if args.model:
         frame, when = _as_fitted(model, frame, when, spec, args.model)
@@ -403,10 +424,19 @@ def backtest_command(args: argparse.Namespace, log: Log) -> int:
                 raise ArgumentError(f"argument --level: the spec's model {problem}.")
     with tracking_paused():  # the backtest's fits are not logged models
         result = spec_backtest(spec, model, frame, fitted=bool(args.model), log=logger.info)
-    write_parquet(result.metrics, out, "backtest", spec, when, args.model)
+    scores = backtest_scores(spec, result)
+    model_dir = str(Path(args.model).absolute()) if args.model else None
+    done = command_result(
+        "backtest", given, spec_file(args.spec), root, frame, when, out, result.folds, started,
+        backtest=str(out), model_dir=model_dir, metrics=scores,
+    )  # fmt: skip
+    write = functools.partial(
+        write_parquet, result.metrics, out, "backtest", spec, when, args.model
+    )
+    write_with_summary(write, done, spec, root, out)
     log(
-        f"backtest over {folds} folds written to {out}",
-        summary=backtest_scores(spec, result),
+        f"backtest over {folds} folds written to {out} (summary: {summary_file(out)})",
+        summary=scores,
     )
     with pl.Config(tbl_hide_dataframe_shape=True, tbl_cols=-1):
         log(str(result.aggregate))

@@ -40,7 +40,7 @@ Series with no row up to the as-of
     A series whose first row is after the as-of (listed later; an earlier as-of rerun) has
     nothing to fit or forecast from: it is named in a ``ForecasterWarning`` with its first
     time and in a run's ``dropped_series`` (:attr:`AsOf.left_out`), as are the series with
-    no target value or no log return: every series of the source is forecast or named.
+    no value of a target or no log return: every series of the source is forecast or named.
 """
 
 from __future__ import annotations
@@ -83,6 +83,7 @@ from forecaster.jobs.schedule import (
     observed_rows,
     observed_up_to,
     stale_steps,
+    without_empty_targets,
 )
 from forecaster.jobs.sources import read_files, source_files
 from forecaster.jobs.spec import MfccSpec, Spec, logret_column
@@ -561,7 +562,8 @@ def prepare_data(
     check_holiday_rows(frame, spec)
     when = _stale_series(cut, spec, when, forecasts)  # also those the window leaves out
     gone = left_out_series(read, source, observed, cut, frame, spec, when.label)
-    when = dataclasses.replace(when, left_out=gone)
+    frame, empty = without_empty_targets(frame, spec, when.label)
+    when = dataclasses.replace(when, left_out=gone + empty)
     if forecasts and spec.series.future_covariates:
         values = future_frame(source, frame, spec, when.excluded)
         when = dataclasses.replace(when, future=values)

@@ -85,6 +85,7 @@ __all__ = [
     "legacy_summary",
     "manifest_details",
     "output_lock",
+    "read_summary",
     "same_pipeline",
     "skipped_result",
     "write_forecast_plot",
@@ -96,18 +97,22 @@ SUMMARY_LIMIT = 4 * 2**20
 
 
 class PipelineResult(BaseModel):
-    """What a run did (also written as ``summary.json``).
+    """What a run did (also written as ``summary.json``), or a ``command`` of the command
+    line (``predict``, ``backtest``: :mod:`forecaster.jobs.summaries`).
 
     ``dropped_series`` lists the series of the data neither fitted nor forecast (but those
     in ``excluded_series``) and ``dropped_reasons`` says why, in the same order: series id
     -> a :data:`~forecaster.jobs.schedule.DropReason` code (``too_short``, ``no_target``,
     ``no_log_return``, ``after_as_of``, ``before_window``; both from
     :func:`dropped_series`). None: a summary written before the reasons were recorded.
+    ``unscored_series``: of a ``backtest``, the series of its data that no fold forecast (None
+    for the other commands; a run's backtest scores are per series in backtest.parquet).
     """
 
     name: str
     as_of: str
     status: Literal["completed", "skipped", "dry-run"]
+    command: Literal["run", "predict", "backtest"] = "run"
     output_dir: str
     requested_as_of: str | None = None
     effective_as_of: str | None = None
@@ -129,6 +134,7 @@ class PipelineResult(BaseModel):
     excluded_series: list[str] = []
     dropped_series: list[str] = []
     dropped_reasons: dict[str, DropReason] | None = None
+    unscored_series: list[str] | None = None
     data: dict[str, Any] | None = None
     max_staleness: int | None = None
     stale_policy: str | None = None
@@ -220,13 +226,14 @@ def legacy_summary(folder: Path, name: str) -> PipelineResult | None:
                 return None
         if "summary.json" not in found or not found <= _RUN_FILES:
             return None
-        summary = _read_summary(folder / "summary.json")
+        summary = read_summary(folder / "summary.json")
     except (OSError, ForecasterError):
         return None
     return summary if summary.name == name else None
 
 
-def _read_summary(path: Path) -> PipelineResult:
+def read_summary(path: Path) -> PipelineResult:
+    """The summary at ``path`` (read bounded), or a ``ForecasterError`` saying why not."""
     data = _io.read_file_bounded(path, SUMMARY_LIMIT, what="summary")
     try:
         return PipelineResult.model_validate_json(data)
@@ -255,7 +262,7 @@ def _previous_outputs(job: Job) -> PipelineResult | None:
         return None
     _refuse_damaged(job)
     try:
-        return _read_summary(out / "summary.json")
+        return read_summary(out / "summary.json")
     except (OSError, ForecasterError) as exc:  # as forecaster wrote it: an unreadable file
         raise OwnershipError(
             f"{out} holds the outputs of {name} as of {label}, but its summary.json cannot be "

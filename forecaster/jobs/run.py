@@ -78,7 +78,6 @@ from forecaster.jobs.outputs import (
     adopt_legacy,
     check_not_later,
     check_outputs_replaceable,
-    data_record,
     dropped_series,
     forecast_ids,
     manifest_details,
@@ -95,7 +94,7 @@ from forecaster.jobs.placement import (
 )
 from forecaster.jobs.pointer import remember_model, remember_skipped, reused_label
 from forecaster.jobs.reuse import data_provenance
-from forecaster.jobs.schedule import drop_excluded, finish_forecast, max_staleness
+from forecaster.jobs.schedule import drop_excluded, finish_forecast
 from forecaster.jobs.scores import backtest_scores, score_lines
 from forecaster.jobs.spec import (
     RUN_COLUMNS,
@@ -104,6 +103,7 @@ from forecaster.jobs.spec import (
     first_line,
     spec_file,
 )
+from forecaster.jobs.summaries import job_result, write_summary
 from forecaster.jobs.tracked import (
     log_outputs,
     logged_fits,
@@ -399,30 +399,10 @@ def _result(
 ) -> PipelineResult:
     """What a run of ``job`` on ``panel`` did (``forecast``: the forecast it made, or the ids
     a dry run would forecast; ``fields``: what it wrote). The stale series it lists and
-    counts are those it did not drop."""
+    counts are those it did not drop (:func:`~forecaster.jobs.summaries.job_result`)."""
     dropped = dropped_series(job, panel, forecast)
-    when = job.when.without(dropped)
-    return PipelineResult(
-        name=job.name,
-        as_of=when.label,
-        requested_as_of=when.requested,
-        effective_as_of=when.effective,
-        status=status,
-        output_dir=str(job.out_dir),
-        rows=int(panel.offsets[-1]),
-        series=panel.n_series,
-        spec_hash=job.digest,
-        stale_series=dict(when.stale),
-        stale_series_count=when.stale_count,
-        stale_steps=dict(when.stale_steps),
-        excluded_series=list(when.excluded),
-        dropped_series=list(dropped),
-        dropped_reasons=dropped,
-        data=data_record(job),
-        max_staleness=max_staleness(job.spec) if job.spec.series.id else None,
-        stale_policy=job.spec.series.stale,
-        **fields,
-    )
+    rows, series = int(panel.offsets[-1]), panel.n_series
+    return job_result(job, status, dropped, rows=rows, series=series, **fields)
 
 
 def _write_outputs(
@@ -450,9 +430,7 @@ def _write_outputs(
             summary = result.model_copy(
                 update={"seconds": round(time.perf_counter() - job.started, 2)}
             )
-            _io.write_bytes_atomic(
-                staging / "summary.json", summary.model_dump_json(indent=2).encode()
-            )
+            write_summary(staging / "summary.json", summary)
             log_outputs(tracking[0], metrics, calibration, staging)
             # published before the MLflow run ends FINISHED (interrupted before: KILLED)
             _io.write_manifest(staging, "run", manifest_details(job, reused))

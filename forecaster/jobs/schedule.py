@@ -26,7 +26,8 @@ History window
     a warning and in a run's ``dropped_series`` or ``excluded_series``).
 Series a run uses no row of
     Every series of the source is forecast or named as left out with its reason: a series
-    with no target value (:func:`observed_rows`) or no log return (a single price), one
+    with no target value (:func:`observed_rows`; with several targets, also one with no
+    value of one of them: :func:`without_empty_targets`) or no log return (a single price), one
     whose first row is after the as-of (a ticker listed later, a backfill of an as-of before
     it) and one whose data end before the ``history_days`` window are each named in a
     ``ForecasterWarning`` and in a run's ``dropped_series`` (:func:`left_out_series`; but a
@@ -90,6 +91,7 @@ __all__ = [
     "series_frequency",
     "spec_frequency",
     "stale_steps",
+    "without_empty_targets",
 ]
 
 
@@ -99,7 +101,7 @@ DropReason = Literal["too_short", "no_target", "no_log_return", "after_as_of", "
 
 DROP_REASONS: dict[DropReason, str] = {
     "too_short": "fewer rows than the model's lookback",
-    "no_target": "no target value (every row null or NaN)",
+    "no_target": "no value of a target (every row of it null or NaN: of every target, or of one)",
     "no_log_return": "no log return of features.log_returns (fewer than two observed prices)",
     "after_as_of": "its first target value is after the as-of",
     "before_window": "its data end before the features.history_days window before the as-of",
@@ -231,14 +233,69 @@ def observed_rows(source: pl.DataFrame, spec: Spec) -> pl.DataFrame:
 
 def _has_target(frame: pl.DataFrame, spec: Spec) -> pl.Expr:
     """Rows with a value of a target (not null, not NaN)."""
-    return pl.any_horizontal(
-        [
-            pl.col(t).is_not_null() & ~pl.col(t).is_nan()
-            if frame.schema[t].is_float()
-            else pl.col(t).is_not_null()
-            for t in spec.series.targets
-        ]
+    return pl.any_horizontal([_has_value(frame, t) for t in spec.series.targets])
+
+
+def _has_value(frame: pl.DataFrame, column: str) -> pl.Expr:
+    """Rows with a value of ``column`` (not null, not NaN)."""
+    if frame.schema[column].is_float():
+        return pl.col(column).is_not_null() & ~pl.col(column).is_nan()
+    return pl.col(column).is_not_null()
+
+
+def without_empty_targets(
+    frame: pl.DataFrame, spec: Spec, as_of: str
+) -> tuple[pl.DataFrame, tuple[tuple[str, DropReason], ...]]:
+    """``frame`` (the rows a run uses, up to the as-of ``as_of``) without the series that
+    have no value there of one of their ``[series] targets`` (every row of it null or NaN;
+    the others have values), and those series, each ``(id as text, "no_target")``, named in
+    a ``ForecasterWarning`` with their empty targets: a model forecasts every target of a
+    series from its history, and no ``missing`` policy makes one up from nothing
+    (``"error"`` refused the whole run over that one series). A ``DataValidationError``
+    names the targets when no series is left. A series with no value of any target is
+    :func:`observed_rows`'s."""
+    id_col, targets = spec.series.id, spec.series.targets
+    if len(targets) < 2:
+        return frame, ()
+    has = [_has_value(frame, t).any().alias(f"__has_{i}__") for i, t in enumerate(targets)]
+    table = frame.group_by(id_text(id_col), maintain_order=True).agg(has) if id_col else None
+    table = frame.select(has) if table is None else table
+    found = [(row[0] if id_col else None, row[-len(targets) :]) for row in table.iter_rows()]
+    empty = [
+        (key, [t for t, value in zip(targets, values, strict=True) if not value])
+        for key, values in found
+        if not all(values)
+    ]
+    if not empty:
+        return frame, ()
+    where = f"in the rows up to the as-of {as_of}" + (
+        f" (the features.history_days = {spec.features.history_days} window)"
+        if spec.features.history_days
+        else ""
     )
+    if len(empty) == table.height:
+        none = format_list(sorted({t for _, ts in empty for t in ts}))
+        what = (
+            f"No series has values of every target {where}: each lacks one of {none}"
+            if id_col
+            else f"The series has no value of {none} {where}"
+        )
+        raise DataValidationError(
+            f"{what} (every row null or NaN), so there is nothing to fit or forecast. Fill the "
+            "values in the source, or leave that target out of series.targets."
+        )
+    shown = ", ".join(f"{key!r} (no {format_list(ts)})" for key, ts in empty[:10])
+    more = f" and {len(empty) - 10} more" if len(empty) > 10 else ""
+    warn_at_caller(
+        f"Dropped {len(empty)} series with no value of a target {where} (every row of it null "
+        f"or NaN; their other targets have values): {shown}{more}. A model forecasts every "
+        f"target of a series from its history, so they are neither fitted nor forecast. Fill "
+        "their values in the source, or leave those series out of it.",
+        ForecasterWarning,
+    )
+    ids = [str(key) for key, _ in empty]
+    kept = frame.filter(~id_text(str(id_col)).is_in(ids))
+    return kept, tuple((key, "no_target") for key in ids)
 
 
 def observed_up_to(cut: pl.DataFrame, spec: Spec) -> pl.DataFrame:

@@ -52,7 +52,7 @@ from forecaster.jobs.scores import (
     metric_name,
     objective_name,
 )
-from forecaster.jobs.spec_errors import describe_errors
+from forecaster.jobs.spec_errors import column_name_error, describe_errors
 
 __all__ = [
     "COLUMN_PARAMS",
@@ -435,7 +435,7 @@ def _check_run_columns(file: Path, spec: Spec) -> None:
         try:
             check_output_names({"target": targets, role: names})
         except DataValidationError as exc:
-            raise SpecError(f"{file}: key {key!r}: {exc}") from None
+            raise SpecError(f"{file}: {column_name_error(key, exc)}") from None
         clash = [name for name in names if name in RUN_COLUMNS]
         if clash:
             raise SpecError(

@@ -34,6 +34,7 @@ from forecaster.jobs.spec import Spec, first_line
 __all__ = [
     "HOST_TAG",
     "PID_TAG",
+    "RUN_ARTIFACTS",
     "close_dead_runs",
     "log_outputs",
     "logged_fits",
@@ -56,6 +57,11 @@ and process-id namespaces cannot tell two machines apart: no run is closed as de
 
 PID_TAG = "forecaster.pid"
 """The MLflow tag of a pipeline run holding the id of its process on :data:`HOST_TAG`."""
+
+RUN_ARTIFACTS = ("forecasts.parquet", "backtest.parquet", "forecast.png", "summary.json")
+"""The files of a run's outputs logged as artifacts of its MLflow run, under ``outputs/``
+(:func:`log_outputs`; those the run wrote): ``summary.json`` too, so that a scheduler reading
+the MLflow run sees the series it dropped, left out or found stale, and why."""
 
 
 @contextlib.contextmanager
@@ -346,8 +352,9 @@ def log_outputs(
     """Log a pipeline run's outputs into its MLflow run ``run_id`` (nothing when None): its
     ``metrics`` (``pipeline_<name>``), the plan of its model's ``calibration`` (params
     ``calibration.<key>``, when it was calibrated), the metrics by horizon step and the files
-    in ``staging``. The model is registered once the outputs are published
-    (:func:`register_run_model`)."""
+    :data:`RUN_ARTIFACTS` in ``staging`` (artifacts under ``outputs/``; call it once
+    ``summary.json`` is written there). The model is registered once the outputs are
+    published (:func:`register_run_model`)."""
     if run_id is None:
         return
     try:
@@ -413,7 +420,7 @@ def _log_run_outputs(mlflow: Any, run_id: str, metrics: dict[str, float], stagin
                     logged.append(Metric(f"{key}_by_step", float(row[name]), ts, step))
     # batched, each batch as the fit's metrics are written: an interrupt waits for its end
     log_metrics(store_client(mlflow, mlflow.get_tracking_uri()), run_id, logged)
-    for name in ("forecasts.parquet", "backtest.parquet", "forecast.png"):
+    for name in RUN_ARTIFACTS:
         if (staging / name).is_file():
             mlflow.log_artifact(str(staging / name), artifact_path="outputs")  # files, no row
 

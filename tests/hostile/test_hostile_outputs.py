@@ -467,7 +467,7 @@ def test_predict_out_never_replaces_what_forecaster_did_not_write(
 
 
 def test_predict_replaces_its_own_file_and_marks_it(done, capsys, tree_guard):
-    guard = tree_guard(done.parent, allowed=("project/f.parquet",))
+    guard = tree_guard(done.parent, allowed=("project/f.parquet", "project/f.summary.json"))
     for _ in range(2):
         code, _, err = _predict(capsys, done, "--out", str(done / "f.parquet"))
         assert code == 0, err
@@ -479,7 +479,7 @@ def test_predict_replaces_its_own_file_and_marks_it(done, capsys, tree_guard):
 def test_out_never_replaces_a_file_of_another_kind_or_pipeline(done, capsys, tree_guard):
     """--out over a forecast file: a backtest replaced it without a word (the forecasts
     lost), and so did a predict of another spec."""
-    guard = tree_guard(done.parent, allowed=("project/f.parquet",))
+    guard = tree_guard(done.parent, allowed=("project/f.parquet", "project/f.summary.json"))
     assert _predict(capsys, done, "--out", str(done / "f.parquet"))[0] == 0
     before = (done / "f.parquet").read_bytes()
     code, _, err = cli(capsys, "backtest", spec_of(done), "--out", str(done / "f.parquet"))
@@ -497,13 +497,18 @@ def test_out_never_replaces_a_file_of_another_kind_or_pipeline(done, capsys, tre
 
 
 def test_default_predict_and_backtest_files_sit_beside_the_run_folder(done, capsys, tree_guard):
-    allowed = tuple(f"project/outputs/mini/{LAST}.{k}.parquet" for k in ("forecasts", "backtest"))
+    allowed = tuple(
+        f"project/outputs/mini/{LAST}.{k}.{suffix}"
+        for k in ("forecasts", "backtest")
+        for suffix in ("parquet", "summary.json")
+    )
     guard = tree_guard(done.parent, allowed=allowed)
     assert _predict(capsys, done)[0] == 0
     code, _, err = cli(capsys, "backtest", spec_of(done), "--folds", "1")
     assert code == 0, err
     for kind in ("forecasts", "backtest"):
         assert (done / "outputs" / "mini" / f"{LAST}.{kind}.parquet").is_file()
+        assert (done / "outputs" / "mini" / f"{LAST}.{kind}.summary.json").is_file()
     assert _io.check_replaceable(done / "outputs" / "mini" / LAST, "run")  # manifest still true
     guard.assert_unchanged()
 

@@ -1,0 +1,211 @@
+"""The summaries of the commands: what each forecast or scored, and what it left out and why.
+
+``forecaster run`` writes ``summary.json`` in its output folder; ``forecaster predict`` and
+``forecaster backtest`` write ``<file>.summary.json`` beside their Parquet file (the name of
+that file without ``.parquet``: ``outputs/NAME/AS_OF.forecasts.summary.json`` beside the
+default ``outputs/NAME/AS_OF.forecasts.parquet``). Each is a :class:`PipelineResult` as JSON,
+built by :func:`job_result` and written atomically by :func:`write_summary`, so a scheduler
+reads one record, whatever the command: its ``command``, the as-of, the series with their
+rows, the series it left out (``dropped_series`` and ``dropped_reasons``, ``excluded_series``)
+and those that end before the as-of (``stale_series``, ``stale_steps``), the data's
+fingerprint (``data``) and, for a backtest, its scores (``metrics``).
+
+The summary of ``predict`` or ``backtest`` describes the Parquet file beside it: it is removed
+before that file is replaced and written after it (:func:`write_with_summary`), so a file
+without a summary is one a command did not finish writing. A summary there is replaced only
+when it is a summary of the same pipeline and command (:func:`check_summary_file`, before any
+work and again as it is replaced): a link, a folder or any other file is refused
+(``OwnershipError``, exit 2) and left as it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import stat
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+
+import forecaster._io as _io
+from forecaster.exceptions import ForecasterError, OwnershipError
+from forecaster.jobs.data import AsOf
+from forecaster.jobs.hashing import spec_hashes
+from forecaster.jobs.outputs import Job, PipelineResult, data_record, dropped_series, read_summary
+from forecaster.jobs.placement import out_problem
+from forecaster.jobs.schedule import DropReason, id_text, max_staleness
+from forecaster.jobs.spec import Spec, first_line
+
+__all__ = [
+    "SUMMARY_SUFFIX",
+    "check_summary_file",
+    "command_result",
+    "job_result",
+    "summary_file",
+    "write_summary",
+    "write_with_summary",
+]
+
+logger = logging.getLogger(__name__)
+
+SUMMARY_SUFFIX = ".summary.json"
+"""What names the summary of a ``predict`` or ``backtest`` file (:func:`summary_file`)."""
+
+
+def job_result(
+    job: Job,
+    status: Literal["completed", "dry-run"],
+    dropped: dict[str, DropReason],
+    *,
+    rows: int,
+    series: int,
+    **fields: Any,
+) -> PipelineResult:
+    """What a command did on ``job``'s data: ``rows`` and ``series`` it used, the series it
+    ``dropped`` (id -> why; those it lists and counts as stale are the others), the data's
+    record and the job's as-of; ``fields``: what it wrote (paths, scores, ``command``: a
+    backtest, which forecasts from no as-of, records no ``max_staleness`` nor
+    ``stale_policy``)."""
+    when = job.when.without(dropped)
+    series_spec = job.spec.series
+    forecasts = fields.get("command", "run") != "backtest"  # from the as-of: stale policy
+    return PipelineResult(
+        name=job.name,
+        as_of=when.label,
+        requested_as_of=when.requested,
+        effective_as_of=when.effective,
+        status=status,
+        output_dir=str(job.out_dir),
+        rows=rows,
+        series=series,
+        spec_hash=job.digest,
+        stale_series=dict(when.stale),
+        stale_series_count=when.stale_count,
+        stale_steps=dict(when.stale_steps),
+        excluded_series=list(when.excluded),
+        dropped_series=list(dropped),
+        dropped_reasons=dropped,
+        data=data_record(job),
+        max_staleness=max_staleness(job.spec) if series_spec.id and forecasts else None,
+        stale_policy=series_spec.stale if forecasts else None,
+        **fields,
+    )
+
+
+def command_result(
+    command: Literal["predict", "backtest"],
+    spec: Spec,
+    spec_path: Path,
+    root: Path,
+    frame: pl.DataFrame,
+    when: AsOf,
+    file: Path,
+    made: pl.DataFrame,
+    started: float,
+    **fields: Any,
+) -> PipelineResult:
+    """The summary of ``predict`` or ``backtest`` (the spec at ``spec_path``, its data
+    ``frame`` as of ``when``), which wrote ``file`` and made ``made``: the forecast of
+    ``predict`` (a series of the data absent from it is ``too_short``, as a run's) or the
+    folds of ``backtest`` (one row per fold and series forecast: ``series`` counts those it
+    scored, ``unscored_series`` lists the others, each named in a warning of the backtest).
+    A backtest forecasts from no as-of, so it excludes no stale series and drops only the
+    series of the source it uses no row of (:attr:`AsOf.left_out`). ``fields``:
+    the paths it wrote (``forecasts`` or ``backtest``, ``model_dir``) and its scores
+    (``metrics``)."""
+    if command == "backtest":
+        when = dataclasses.replace(when, excluded=())
+    hashes = spec_hashes(spec)
+    job = Job(spec, spec_path, root, frame, when, file.parent, hashes, logger.info, started)
+    id_col = spec.series.id
+    if command == "predict":
+        dropped = dropped_series(job, None, made)
+    else:
+        dropped = {key: why for key, why in when.left_out}
+        fields["unscored_series"] = _unscored(frame, made, id_col)
+    return job_result(
+        job,
+        "completed",
+        dropped,
+        rows=frame.height,
+        series=made[id_col].n_unique() if id_col else int(made.height > 0),
+        command=command,
+        seconds=round(time.perf_counter() - started, 2),
+        **fields,
+    )
+
+
+def _unscored(frame: pl.DataFrame, folds: pl.DataFrame, id_col: str | None) -> list[str]:
+    """The series of ``frame`` (by their id as text) that no row of a backtest's ``folds``
+    forecasts, in the order of ``frame`` (without an id column: none)."""
+    if id_col is None:
+        return []
+    given = frame.select(id_text(id_col)).unique(maintain_order=True)
+    scored = folds.select(id_text(id_col)).unique()
+    return given.join(scored, on=id_col, how="anti", maintain_order="left")[id_col].to_list()
+
+
+def summary_file(file: Path) -> Path:
+    """The summary of the Parquet ``file`` of ``predict`` or ``backtest``, beside it: its name
+    without ``.parquet``, then :data:`SUMMARY_SUFFIX`."""
+    stem = file.name[: -len(".parquet")] if file.name.lower().endswith(".parquet") else file.name
+    return file.with_name(stem + SUMMARY_SUFFIX)
+
+
+def check_summary_file(path: Path, command: str, spec: Spec, root: Path) -> None:
+    """Refuse (``OwnershipError``) to write the summary of ``command`` at ``path`` when the
+    spec's ``source.path`` would read it as data, or when something is there but a summary of
+    the same pipeline and command: a link, a folder, another file, or another command's or
+    pipeline's summary is left as it is."""
+    problem = out_problem(spec, root, path, folder=False)
+    if problem:
+        raise OwnershipError(f"Refusing to write the summary {path}: {problem}.")
+    try:
+        info = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    fix = "Choose another file with --out (its summary goes beside it), or move this one away."
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a link" if stat.S_ISLNK(info.st_mode) else "a folder or special file"
+        raise OwnershipError(f"Refusing to replace {path}: it is {kind}, not a summary. {fix}")
+    try:
+        found = read_summary(path)
+    except (OSError, ForecasterError) as exc:
+        raise OwnershipError(
+            f"Refusing to replace {path}: it is not a summary forecaster wrote "
+            f"({first_line(exc)}). {fix}"
+        ) from None
+    if (found.name, found.command) != (spec.pipeline.name, command):
+        raise OwnershipError(
+            f"Refusing to replace {path}: it is the summary of {found.command} of the pipeline "
+            f"{found.name!r}, not of {command} of {spec.pipeline.name!r}. {fix}"
+        )
+
+
+def write_summary(
+    path: Path, result: PipelineResult, check: Callable[[Path], None] | None = None
+) -> None:
+    """Write ``result`` as JSON to ``path`` atomically (``check``: called on what is there
+    just before it is replaced, see :func:`forecaster._io.write_atomic`)."""
+    data = result.model_dump_json(indent=2).encode()
+    _io.write_atomic(path, lambda tmp: tmp.write_bytes(data), replace_check=check)
+
+
+def write_with_summary(
+    write: Callable[[], None], result: PipelineResult, spec: Spec, root: Path, file: Path
+) -> None:
+    """``write()`` the Parquet ``file`` of ``result.command``, then its summary beside it
+    (:func:`summary_file`, checked by :func:`check_summary_file` as it is replaced). The
+    summary already there is removed first: a summary always describes the file beside it."""
+    path = summary_file(file)
+    command = str(result.command)
+    check_summary_file(path, command, spec, root)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    write()
+    write_summary(path, result, lambda there: check_summary_file(there, command, spec, root))
