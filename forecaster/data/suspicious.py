@@ -1,7 +1,7 @@
 """Data that validates but would give forecasts a user does not expect, each named in a
 ``ForecasterWarning`` by :func:`~forecaster.data.validate.validate_frame`: series that float32
 rounds flat (:func:`warn_flat_in_float32`) and series whose last rows hold no target value
-(or not every one of several), which a ``missing`` policy fills
+(or not every one of several, or lack a past covariate), which a ``missing`` policy fills
 (:func:`warn_trailing_missing`); and, named by ``fit``, covariates that per-series scaling
 maps to 0 (:func:`warn_flat_covariates`) and targets far from unit scale trained on with
 ``scaling="none"`` (:func:`warn_unscaled_targets`)."""
@@ -256,7 +256,9 @@ def warn_missing_ends(
     target has no cutoff to name: leave it out, or pass its values. With ``covariates`` (the
     past covariates, each a column of ``ends`` as a target is, and :data:`EVERY_VALUE`), the
     histories whose last row lacks some of them are named too, in a warning of their own
-    (:func:`_warn_made_up_covariates`): the forecasts read made-up values of them there."""
+    (:func:`_warn_made_up_covariates`): the forecasts read made-up values of them there; not
+    again a row whose targets are made up too, unless a covariate is missing since before
+    the cutoff the targets' warning names."""
     _warn_made_up_covariates(ends, covariates, id_name, time_col, missing, at)
     lacks = [pl.col(t).is_null() | (pl.col(t) != pl.col(time_col)) for t in targets]
     if len(targets) > 1:
@@ -310,16 +312,24 @@ def _warn_made_up_covariates(
     """Warn about the histories of ``ends`` (see :func:`warn_missing_ends`, which are ``at``)
     whose last row lacks some of the past ``covariates``: ``missing`` fills them, so what
     starts there reads made-up values of them (named, with the last time one was observed and
-    the last time every target and covariate was: :data:`EVERY_VALUE`)."""
+    the last time every target and covariate was: :data:`EVERY_VALUE`). A covariate is named
+    only where the targets' warnings would not cover it: where the targets are observed, or
+    where it is missing since before the last time every target was (:data:`EVERY_TARGET`,
+    the cutoff those name). A row whose targets are made up too (a cutoff in a gap) is
+    named once, by them."""
     if not covariates:
         return
-    lacks = {c: pl.col(c).is_null() | (pl.col(c) != pl.col(time_col)) for c in covariates}
+    complete = pl.col(EVERY_TARGET)  # <= the row's time; the row's own time: targets observed
+    lacks = {
+        c: complete.is_not_null() & (pl.col(c).is_null() | (pl.col(c) < complete))
+        for c in covariates
+    }
     rows = ends.filter(pl.any_horizontal(list(lacks.values())))
     if rows.height == 0:
         return
     named = [c for c in covariates if rows.select(lacks[c].any()).item()]
     first = rows.row(0, named=True)
-    column = next(c for c in named if first[c] is None or first[c] != first[time_col])
+    column = next(c for c in named if rows.head(1).select(lacks[c]).item())
     seen = f"was last observed at {first[column]}" if first[column] is not None else "has no value"
     key, names, cutoff = _named(first[id_name], id_name), format_list(named), first[EVERY_VALUE]
     if at in _ORIGINS:
