@@ -505,6 +505,34 @@ def test_a_made_up_row_is_named_once_not_again_for_its_covariates():
 
 
 @pytest.mark.parametrize("policy", ["ffill", "interpolate", "zero"])
+def test_a_series_whose_covariate_is_never_observed_is_told_what_its_policy_does(policy):
+    """x's past covariate c is null on every row. ffill and interpolate leave x out whole
+    (no complete row to fill from, as their own warning says), yet the warning of made-up
+    covariates said "the forecasts read made-up values of 'c'" of a series with no
+    forecast. It names such a series only for missing="zero", which fills c with zeros."""
+    frame = pl.DataFrame(
+        {
+            "id": ["x"] * 8 + ["z"] * 8,
+            "t": list(range(8)) * 2,
+            "a": 1.0,
+            "c": [None] * 8 + [1.0] * 8,
+        }
+    )
+    options = {"target": "a", "covariates": "c", "time_col": "t", "id_col": "id"}
+    for ends in ("frame", "training"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            validate_frame_cells(frame, **options, missing=policy, ends=ends)
+        told = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
+        covariates = [m for m in told if "whose covariates 'c' are missing" in m]
+        if policy == "zero":
+            assert len(covariates) == 1 and "No time of 'x' has every target and" in covariates[0]
+        else:
+            assert covariates == [], covariates
+            assert any("are left out whole: ['x']" in m for m in told), told
+
+
+@pytest.mark.parametrize("policy", ["ffill", "interpolate", "zero"])
 def test_a_series_with_no_observed_target_is_not_said_to_be_filled_after_its_last(policy):
     """An all-null series was named by the trailing-rows warning as filled after its last
     observation, "last observed at None", while ffill and interpolate left it out whole."""

@@ -316,12 +316,15 @@ def _warn_made_up_covariates(
     only where the targets' warnings would not cover it: where the targets are observed, or
     where it is missing since before the last time every target was (:data:`EVERY_TARGET`,
     the cutoff those name). A row whose targets are made up too (a cutoff in a gap) is
-    named once, by them."""
+    named once, by them. A history without a time at which every value is observed is named
+    only for ``missing="zero"``: ``"ffill"`` and ``"interpolate"`` leave such a series out
+    whole (their own warning names it), so nothing is forecast from made-up values of it."""
     if not covariates:
         return
     complete = pl.col(EVERY_TARGET)  # <= the row's time; the row's own time: targets observed
+    kept = pl.col(EVERY_VALUE).is_not_null() | pl.lit(missing == "zero")
     lacks = {
-        c: complete.is_not_null() & (pl.col(c).is_null() | (pl.col(c) < complete))
+        c: kept & complete.is_not_null() & (pl.col(c).is_null() | (pl.col(c) < complete))
         for c in covariates
     }
     rows = ends.filter(pl.any_horizontal(list(lacks.values())))
