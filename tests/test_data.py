@@ -12,6 +12,7 @@ import pytest
 from forecaster.data.dtypes import restore_dtypes, trained_frame
 from forecaster.data.frequency import Frequency
 from forecaster.data.frequency_inference import infer_frequency
+from forecaster.data.made_up import warn_made_up_origins
 from forecaster.data.panel import Panel
 from forecaster.data.steps import future_times, steps_behind
 from forecaster.data.times import to_time_point
@@ -467,6 +468,68 @@ def test_a_past_covariate_missing_at_the_end_is_named_as_made_up_targets_are():
     assert warned(frame, "origins") == []
     inside = frame.with_columns(c=pl.when(pl.col("t") == 7).then(1.0).otherwise("c"))
     assert warned(inside, "frame") == []  # x's c missing at 6 only: its last row observed
+
+
+def test_a_made_up_row_is_named_once_not_again_for_its_covariates():
+    """A row whose targets and past covariate are both made up (nulls at the end of x, or a
+    cutoff of predict in a gap of its rows) was named twice: by the warning of made-up
+    targets and again by that of made-up covariates, for the one cause. The covariates'
+    warning names a covariate only where the targets are observed, or where it is missing
+    since before the targets' last complete row (whose cutoff the targets' warning names):
+    there it names the earlier cutoff at which every target and covariate is observed."""
+
+    def warned(action) -> list[str]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            action()
+        return [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
+
+    options = {"target": "a", "covariates": "c", "time_col": "t", "id_col": "id"}
+    late = [1.0] * 6 + [None] * 2 + [1.0] * 8
+    both = pl.DataFrame(
+        {"id": ["x"] * 8 + ["z"] * 8, "t": list(range(8)) * 2, "a": late, "c": late}
+    )
+    (told,) = warned(lambda: validate_frame_cells(both, **options, missing="ffill", ends="frame"))
+    assert told.startswith("1 series end with rows whose targets are missing"), told
+    gap = pl.DataFrame({"id": "x", "t": [0, 1, 2, 3, 6, 7, 8], "a": 1.0, "c": 2.0})
+    panel = Panel.from_frame(gap, **options, missing="ffill", freq=1)
+    at_five = (np.array([0]), np.array([5]))  # the origin at 5, in the gap
+    (told,) = warned(lambda: warn_made_up_origins(panel, gap, *at_five, "ffill"))
+    assert told.startswith("1 forecast origin of 1 series lies at rows whose targets are"), told
+    earlier = both.with_columns(c=pl.when(pl.col("t") >= 3).then(None).otherwise("c"))
+    (targets, covariates) = sorted(
+        warned(lambda: validate_frame_cells(earlier, **options, missing="ffill", ends="frame"))
+    )  # c of x (and z) missing since 3, before x's targets' last complete row, 5
+    assert "whose covariates 'c' are missing" in covariates and "e.g. 2)" in covariates
+    assert "whose targets are missing" in targets and "e.g. 5)" in targets
+
+
+@pytest.mark.parametrize("policy", ["ffill", "interpolate", "zero"])
+def test_a_series_whose_covariate_is_never_observed_is_told_what_its_policy_does(policy):
+    """x's past covariate c is null on every row. ffill and interpolate leave x out whole
+    (no complete row to fill from, as their own warning says), yet the warning of made-up
+    covariates said "the forecasts read made-up values of 'c'" of a series with no
+    forecast. It names such a series only for missing="zero", which fills c with zeros."""
+    frame = pl.DataFrame(
+        {
+            "id": ["x"] * 8 + ["z"] * 8,
+            "t": list(range(8)) * 2,
+            "a": 1.0,
+            "c": [None] * 8 + [1.0] * 8,
+        }
+    )
+    options = {"target": "a", "covariates": "c", "time_col": "t", "id_col": "id"}
+    for ends in ("frame", "training"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            validate_frame_cells(frame, **options, missing=policy, ends=ends)
+        told = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
+        covariates = [m for m in told if "whose covariates 'c' are missing" in m]
+        if policy == "zero":
+            assert len(covariates) == 1 and "No time of 'x' has every target and" in covariates[0]
+        else:
+            assert covariates == [], covariates
+            assert any("are left out whole: ['x']" in m for m in told), told
 
 
 @pytest.mark.parametrize("policy", ["ffill", "interpolate", "zero"])

@@ -1505,6 +1505,25 @@ def test_pinball_score_matches_a_hand_computed_value(frame):
     assert score == pytest.approx(float(np.mean(losses)), rel=1e-6)
 
 
+@pytest.mark.parametrize(
+    ("name", "metric"), [("mse", "pinball"), ("n_scaled", "scrps"), ("mae_naive", "pinball")]
+)
+def test_a_probabilistic_objective_scores_an_id_named_like_a_score_aggregate_reads(
+    frame, name, metric
+):
+    """An id column named like a score that aggregate reads (``mse``, ``n_scaled``, a
+    baseline's score) is refused by evaluate (session 34: its scores would be pooled as that
+    column), and the trials' pinball, which scores through evaluate by id and origin, failed
+    every trial after its fit ("10 trials failed in a row"), though the trial pools nothing
+    under the id's name. The id is only the trial's join key: the trials complete, with the
+    score of the same data under the id "id"."""
+    model = tiny_model(loss="quantile", validation_size=24)
+    expected = quick(model, frame, metric=metric, n_trials=1).study.trials[0].value
+    renamed = frame.rename({"id": name})
+    result = quick(model.set_params(id_col=name), renamed, metric=metric, n_trials=1)
+    assert [t.value for t in result.study.trials] == [pytest.approx(expected, rel=1e-6)]
+
+
 def test_a_probabilistic_objective_refuses_sampling_what_it_scores(frame):
     model = tiny_model(loss="quantile")
     for name, values in (("quantiles", [[0.1, 0.5, 0.9], [0.2, 0.5, 0.8]]), ("loss", ["mae"])):

@@ -1,6 +1,7 @@
-"""Forecast origins at rows whose targets the ``missing=`` policy made up: the values a frame
-holds at rows of its validated panel (:func:`observed_rows`), and the one warning of such
-origins (:func:`warn_made_up_origins`), of ``predict``'s cutoffs and of a backtest's folds."""
+"""Forecast origins at rows whose targets (or past covariates) the ``missing=`` policy made
+up: the values a frame holds at rows of its validated panel (:func:`observed_rows`), and the
+one warning of such origins (:func:`warn_made_up_origins`), of ``predict``'s cutoffs and of a
+backtest's folds."""
 
 from __future__ import annotations
 

@@ -1,15 +1,15 @@
 """Data that validates but would give forecasts a user does not expect, each named in a
 ``ForecasterWarning`` by :func:`~forecaster.data.validate.validate_frame`: series that float32
 rounds flat (:func:`warn_flat_in_float32`) and series whose last rows hold no target value
-(or not every one of several), which a ``missing`` policy fills
+(or not every one of several, or lack a past covariate), which a ``missing`` policy fills
 (:func:`warn_trailing_missing`); and, named by ``fit``, covariates that per-series scaling
 maps to 0 (:func:`warn_flat_covariates`) and targets far from unit scale trained on with
 ``scaling="none"`` (:func:`warn_unscaled_targets`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -256,7 +256,9 @@ def warn_missing_ends(
     target has no cutoff to name: leave it out, or pass its values. With ``covariates`` (the
     past covariates, each a column of ``ends`` as a target is, and :data:`EVERY_VALUE`), the
     histories whose last row lacks some of them are named too, in a warning of their own
-    (:func:`_warn_made_up_covariates`): the forecasts read made-up values of them there."""
+    (:func:`_warn_made_up_covariates`): the forecasts read made-up values of them there; not
+    again a row whose targets are made up too, unless a covariate is missing since before
+    the cutoff the targets' warning names."""
     _warn_made_up_covariates(ends, covariates, id_name, time_col, missing, at)
     lacks = [pl.col(t).is_null() | (pl.col(t) != pl.col(time_col)) for t in targets]
     if len(targets) > 1:
@@ -310,18 +312,73 @@ def _warn_made_up_covariates(
     """Warn about the histories of ``ends`` (see :func:`warn_missing_ends`, which are ``at``)
     whose last row lacks some of the past ``covariates``: ``missing`` fills them, so what
     starts there reads made-up values of them (named, with the last time one was observed and
-    the last time every target and covariate was: :data:`EVERY_VALUE`)."""
+    the last time every target and covariate was: :data:`EVERY_VALUE`). A covariate is named
+    only where the targets' warnings would not cover it: where the targets are observed, or
+    where it is missing since before the last time every target was (:data:`EVERY_TARGET`,
+    the cutoff those name). A row whose targets are made up too (a cutoff in a gap) is
+    named once, by them. A history without a time at which every value is observed is named
+    only for ``missing="zero"``: ``"ffill"`` and ``"interpolate"`` leave such a series out
+    whole (their own warning names it), so nothing is forecast from made-up values of it."""
     if not covariates:
         return
-    lacks = {c: pl.col(c).is_null() | (pl.col(c) != pl.col(time_col)) for c in covariates}
+    complete = pl.col(EVERY_TARGET)  # <= the row's time; the row's own time: targets observed
+    kept = pl.col(EVERY_VALUE).is_not_null() | pl.lit(missing == "zero")
+    lacks = {
+        c: kept & complete.is_not_null() & (pl.col(c).is_null() | (pl.col(c) < complete))
+        for c in covariates
+    }
     rows = ends.filter(pl.any_horizontal(list(lacks.values())))
+    wording = _Lacking(
+        what="whose covariates {names} are missing",
+        which="every target and covariate is",
+        cutoff=EVERY_VALUE,
+        reads="the forecasts read made-up values of {names} up to their origin, not observed ones",
+    )
+
+    def never(first: dict[str, Any], key: str) -> str:
+        return (
+            f"No time of {key or 'the series'} has every target and covariate observed: pass "
+            "the missing values, or leave the series out."
+        )
+
+    _warn_lacking(rows, lacks, (id_name, time_col), missing, at, wording, never)
+
+
+class _Lacking(NamedTuple):
+    """How :func:`_warn_lacking` words its warning: ``what`` the rows lack (a format of
+    ``names``, the columns named), ``which`` values a cutoff it names has observed, the column
+    of ``ends`` holding the last such time (``cutoff``), and what the forecasts from those
+    rows do (``reads``, a format of ``names``)."""
+
+    what: str
+    which: str
+    cutoff: str
+    reads: str
+
+
+def _warn_lacking(
+    rows: pl.DataFrame,
+    lacks: dict[str, pl.Expr],
+    keys: tuple[str, str],
+    missing: str,
+    at: str,
+    wording: _Lacking,
+    never: Callable[[dict[str, Any], str], str],
+) -> None:
+    """The one warning of the histories ``rows`` (of :func:`warn_missing_ends`' ``ends``,
+    which are ``at``; ``keys``: its id and time columns) whose last row lacks some of the
+    columns of ``lacks`` (each column's condition), missing values that ``missing`` fills:
+    those columns, the first row's history and the last time one of them was observed there,
+    and a cutoff at which ``wording.which`` observed (``never``: what to do where there is none,
+    from the first row and its series' name), worded by ``wording``."""
     if rows.height == 0:
         return
-    named = [c for c in covariates if rows.select(lacks[c].any()).item()]
+    id_name, time_col = keys
+    named = [c for c, lack in lacks.items() if rows.select(lack.any()).item()]
     first = rows.row(0, named=True)
-    column = next(c for c in named if first[c] is None or first[c] != first[time_col])
+    column = next(c for c in named if rows.head(1).select(lacks[c]).item())
     seen = f"was last observed at {first[column]}" if first[column] is not None else "has no value"
-    key, names, cutoff = _named(first[id_name], id_name), format_list(named), first[EVERY_VALUE]
+    key, names, cutoff = _named(first[id_name], id_name), format_list(named), first[wording.cutoff]
     if at in _ORIGINS:
         subject = f"{_origins_of(rows, id_name, at)} rows"
         example = f"e.g. {_at(key, first[time_col])}, whose {column!r} {seen}"
@@ -330,7 +387,7 @@ def _warn_made_up_covariates(
         subject = f"{_series_end(rows, id_name)}{cut} with rows"
         whose = f"e.g. {key}, whose " if key else ""
         example = f"{whose}{column!r} {seen}, its last row at {first[time_col]}"
-    which = "every target and covariate is"
+    which = wording.which
     remedy = {
         "frame": f"Forecast from the last time {which} observed (predict(frame, cutoff=...), "
         f"e.g. {cutoff}), or once their values are in.",
@@ -339,19 +396,14 @@ def _warn_made_up_covariates(
         f"{cutoff}).",
         **_cutoff_remedies(which, cutoff),
     }[at]
-    if cutoff is None:
-        remedy = (
-            f"No time of {key or 'the series'} has every target and covariate observed: pass "
-            "the missing values, or leave the series out."
-        )
     made_up = (
         f"the model trains on made-up values of {names} there, not on observed values only"
         if at == "training"
-        else f"the forecasts read made-up values of {names} up to their origin, not observed ones"
+        else wording.reads.format(names=names)
     )
     warn_at_caller(
-        f"{subject} whose covariates {names} are missing ({example}): missing={missing!r} "
-        f"fills them, so {made_up}. {remedy}",
+        f"{subject} {wording.what.format(names=names)} ({example}): missing={missing!r} fills "
+        f"them, so {made_up}. {remedy if cutoff is not None else never(first, key)}",
         ForecasterWarning,
     )
 
@@ -454,43 +506,19 @@ def _warn_lagging_targets(
     """Warn about the histories of ``some`` (rows of :func:`warn_missing_ends`' ``ends``, which
     are ``at``) whose last row holds some of the ``targets`` but not others: ``missing`` fills
     the others, so what starts there starts after made-up values."""
-    if some.height == 0:
-        return
-    first = some.row(0, named=True)
-    lagging = [t for t in targets if (some[t].is_null() | (some[t] != some[time_col])).any()]
-    target = next(t for t in lagging if first[t] is None or first[t] != first[time_col])
-    seen = f"was last observed at {first[target]}" if first[target] is not None else "has no value"
-    key, names = _named(first[id_name], id_name), format_list(lagging)
-    if at in _ORIGINS:
-        subject = f"{_origins_of(some, id_name, at)} rows"
-        example = f"e.g. {_at(key, first[time_col])}, whose {target!r} {seen}"
-    else:
-        cut = " at the cutoff" if at == "cutoff" else ""
-        subject = f"{_series_end(some, id_name)}{cut} with rows"
-        whose = f"e.g. {key}, whose " if key else ""
-        example = f"{whose}{target!r} {seen}, its last row at {first[time_col]}"
-    cutoff = first[EVERY_TARGET]
-    remedy = {
-        "frame": "Forecast from the last time every target is observed (predict(frame, "
-        f"cutoff=...), e.g. {cutoff}), or once their values are in.",
-        "training": "To train on observed values only, leave out each series' rows after the "
-        f"last time every target is observed ({f'those of {key}' if key else 'the rows'} after "
-        f"{cutoff}).",
-        **_cutoff_remedies("every target is", cutoff),
-    }[at]
-    if cutoff is None:
-        remedy = _never_all_observed(first, targets, key, at)
-    made_up = (
-        f"the model trains on made-up values of {names} there, not on observed values only"
-        if at == "training"
-        else f"the forecasts of {names} start after made-up values, not after their last "
-        "observed ones"
+    lacks = {t: pl.col(t).is_null() | (pl.col(t) != pl.col(time_col)) for t in targets}
+    wording = _Lacking(
+        what="that hold some targets but not {names}",
+        which="every target is",
+        cutoff=EVERY_TARGET,
+        reads="the forecasts of {names} start after made-up values, not after their last "
+        "observed ones",
     )
-    warn_at_caller(
-        f"{subject} that hold some targets but not {names} ({example}): missing={missing!r} "
-        f"fills them, so {made_up}. {remedy}",
-        ForecasterWarning,
-    )
+
+    def never(first: dict[str, Any], key: str) -> str:
+        return _never_all_observed(first, targets, key, at)
+
+    _warn_lacking(some, lacks, (id_name, time_col), missing, at, wording, never)
 
 
 def warn_unscaled_targets(

@@ -317,9 +317,9 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
         ``panel``, the frame read as :meth:`read_frame` reads it (what a backtest forecasts
         from the panel it has read). The frame is not read again where that gives the same
         forecasts (:meth:`_reads_as_held`); otherwise, and for a subclass that overrides
-        ``predict``, this is that call. The caller chose the origins: those whose targets
-        ``missing=`` made up are not named (``predict``'s warning of them is not computed;
-        the backtest silences it where it calls ``predict``).
+        ``predict``, this is that call. The caller chose the origins: those whose targets (or
+        past covariates) ``missing=`` made up are not named (``predict``'s warning of them is
+        not computed; the backtest silences it where it calls ``predict``).
 
         Parameters
         ----------

@@ -419,7 +419,7 @@ def forecast_folds(
     each model forecasts all (series, origin) pairs of its folds in one ``predict_origins``
     call (``predict(frame, cutoff=<pairs>)`` from the panel read already; with ``level`` /
     ``quantiles`` when asked), whose frames are stacked. Origins the folds place on steps
-    whose targets ``missing=`` made up are not warned about fold by fold
+    whose targets (or past covariates) ``missing=`` made up are not warned about fold by fold
     (:data:`~forecaster.data.suspicious.MADE_UP_ORIGINS`): the backtest scores the model with
     its ``missing`` policy, as it forecasts after a gap. With ``tell_origins`` (a backtest's
     scores) one warning names them all at the end, as origins the backtest chose."""

@@ -161,7 +161,7 @@ def forecast_backtest(
     and the models. ``scores``: the columns of the score frames that will hold the id
     (:func:`~forecaster.evaluation.pooling.score_columns`; None when nothing is scored),
     refused as its name before any fit. Scored forecasts from origins at steps whose targets
-    ``missing=`` made up are named in one warning (see
+    (or past covariates) ``missing=`` made up are named in one warning (see
     :func:`~forecaster.evaluation.fitted.forecast_folds`)."""
     with collect_warnings(label, *_fit_units(args.every)):
         frame, panel = estimator.read_frame(frame, as_fitted=args.fitted)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from forecaster._columns import temporary_names
 from forecaster._validation import MIN_LEVEL
 from forecaster.data.panel import Panel
 from forecaster.data.suspicious import MADE_UP_ORIGINS
@@ -142,13 +143,17 @@ def probabilistic_score(model: Any, frame: Any, metric: str) -> float:
             level=None if level is None else [level],
         )
     observed = data.select(*keys, model.time_col)
+    forecast = forecast.join(observed, on=[*keys, model.time_col], how="semi")  # no filled steps
+    # the id is a join key here, pooled over: under a name of its own, since evaluate refuses
+    # one that aggregate would read as a score (an id "mse"), which this pools nothing as
+    key = {k: temporary_names([*data.columns, *forecast.columns], "_series")[0] for k in keys}
     scores = evaluate(
-        forecast.join(observed, on=[*keys, model.time_col], how="semi"),  # no filled steps
-        data,
+        forecast.rename(key),
+        data.rename(key),
         target=model.target,
         time_col=model.time_col,
-        id_col=model.id_col,
-        insample=insample if is_scaled_metric(column) else None,  # winkler: unscaled
+        id_col=key.get(model.id_col),
+        insample=insample.rename(key) if is_scaled_metric(column) else None,  # winkler: unscaled
         metrics=["mae"],
         by=["origin"],
     )
