@@ -4776,6 +4776,8 @@ def test_predict_and_backtest_write_a_summary_of_what_they_left_out_beside_their
     assert scored["dropped_reasons"] == {"d": "no_target"} and scored["excluded_series"] == []
     assert scored["unscored_series"] == ["c", "e"] and scored["series"] == 2
     assert scored["metrics"]["backtest_mae"] >= 0 and scored["max_staleness"] is None
+    # rows: those of the series counted (a and b, 16 each), not the data's (data.rows)
+    assert predicted["rows"] == scored["rows"] == 32 and predicted["data"]["rows"] == 45
 
 
 def test_a_summary_beside_a_file_is_replaced_only_when_it_is_that_commands(
