@@ -4776,6 +4776,8 @@ def test_predict_and_backtest_write_a_summary_of_what_they_left_out_beside_their
     assert scored["dropped_reasons"] == {"d": "no_target"} and scored["excluded_series"] == []
     assert scored["unscored_series"] == ["c", "e"] and scored["series"] == 2
     assert scored["metrics"]["backtest_mae"] >= 0 and scored["max_staleness"] is None
+    # rows: those of the series counted (a and b, 16 each), not the data's (data.rows)
+    assert predicted["rows"] == scored["rows"] == 32 and predicted["data"]["rows"] == 45
 
 
 def test_a_summary_beside_a_file_is_replaced_only_when_it_is_that_commands(
@@ -4812,6 +4814,34 @@ def test_a_summary_beside_a_file_is_replaced_only_when_it_is_that_commands(
     code, err = run_cli(capsys, *predict, "--force")
     assert code == 1 and "No space left on device" in err, err
     assert out.exists() and not beside.exists()
+
+
+def test_rows_without_an_id_are_refused_beside_a_series_dropped_for_an_empty_target(
+    tmp_path, capsys
+):
+    """Targets y and z, b without z, and 16 rows with no id (y and z observed): the rows
+    without an id vanished with b (a filter's is_in of a null is null), exit 0 with a and c
+    forecast and not a word of them. They reach the model's check of ids, as without b."""
+    data = two_target_rows({"b": "z"}, ("a", "b", "c"))
+    data += "".join(
+        line.replace("c,", ",", 1) + "\n" for line in data.splitlines() if line.startswith("c,")
+    )
+    spec = scheduled_project(tmp_path, data, series={"targets": ["y", "z"]})
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 3 and "Id column 'id' has 16 null" in err, err
+
+
+def test_predict_refuses_rows_without_an_id_beside_an_excluded_series(tmp_path, capsys):
+    """A series excluded as stale (e) and 16 rows with no id: predict dropped the rows without
+    an id with e (a filter's is_in of a null is null), then failed building its summary, exit
+    1 "Unexpected ValidationError ... a bug in forecaster". The rows reach the model's check
+    of ids: exit 3 naming the column, nothing written."""
+    spec, model = _leaving_out_project(tmp_path, capsys)
+    with (tmp_path / "data" / "prices.csv").open("a") as data:
+        data.write("".join(f",2024-01-{i:02d},{i}.5\n" for i in range(1, 17)))
+    code, err = run_cli(capsys, "predict", str(spec), "--model", str(model))
+    assert code == 3 and "Id column 'id' has 16 null" in err, err
+    assert not list((tmp_path / "outputs").glob("hostile/*.forecasts.*"))
 
 
 def _reasons_data() -> str:

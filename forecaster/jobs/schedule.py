@@ -261,10 +261,10 @@ def without_empty_targets(
     table = frame.group_by(id_text(id_col), maintain_order=True).agg(has) if id_col else None
     table = frame.select(has) if table is None else table
     found = [(row[0] if id_col else None, row[-len(targets) :]) for row in table.iter_rows()]
-    empty = [
+    empty = [  # rows without an id: the model's check refuses them, naming the column
         (key, [t for t, value in zip(targets, values, strict=True) if not value])
         for key, values in found
-        if not all(values)
+        if not all(values) and not (id_col and key is None)
     ]
     if not empty:
         return frame, ()
@@ -294,8 +294,7 @@ def without_empty_targets(
         ForecasterWarning,
     )
     ids = [str(key) for key, _ in empty]
-    kept = frame.filter(~id_text(str(id_col)).is_in(ids))
-    return kept, tuple((key, "no_target") for key in ids)
+    return drop_excluded(frame, spec, ids), tuple((key, "no_target") for key in ids)
 
 
 def observed_up_to(cut: pl.DataFrame, spec: Spec) -> pl.DataFrame:
@@ -447,12 +446,16 @@ def id_text(id_col: str) -> pl.Expr:
     return pl.col(id_col).cast(pl.String)
 
 
-def drop_excluded(frame: pl.DataFrame, spec: Spec, excluded: tuple[str, ...]) -> pl.DataFrame:
-    """``frame`` without the rows of the series whose :func:`id_text` is in ``excluded``."""
+def drop_excluded(
+    frame: pl.DataFrame, spec: Spec, excluded: tuple[str, ...] | list[str]
+) -> pl.DataFrame:
+    """``frame`` without the rows of the series whose :func:`id_text` is in ``excluded``.
+    Rows without an id are kept, for the model's check to refuse them (``is_in`` of a null is
+    null, which a filter would drop without a word)."""
     id_col = spec.series.id
     if id_col is None or not excluded:
         return frame
-    return frame.filter(~id_text(id_col).is_in(list(excluded)))
+    return frame.filter(~id_text(id_col).is_in(list(excluded)).fill_null(False))
 
 
 def history_window(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:

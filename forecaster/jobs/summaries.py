@@ -113,7 +113,8 @@ def command_result(
     ``frame`` as of ``when``), which wrote ``file`` and made ``made``: the forecast of
     ``predict`` (a series of the data absent from it is ``too_short``, as a run's) or the
     folds of ``backtest`` (one row per fold and series forecast: ``series`` counts those it
-    scored, ``unscored_series`` lists the others, each named in a warning of the backtest).
+    scored, ``unscored_series`` lists the others, each named in a warning of the backtest);
+    ``rows`` counts the rows of the series ``series`` counts (:func:`_counted`).
     A backtest forecasts from no as-of, so it excludes no stale series and drops only the
     series of the source it uses no row of (:attr:`AsOf.left_out`). ``fields``:
     the paths it wrote (``forecasts`` or ``backtest``, ``model_dir``) and its scores
@@ -128,16 +129,27 @@ def command_result(
     else:
         dropped = {key: why for key, why in when.left_out}
         fields["unscored_series"] = _unscored(frame, made, id_col)
+    rows, series = _counted(frame, made, id_col)
     return job_result(
         job,
         "completed",
         dropped,
-        rows=frame.height,
-        series=made[id_col].n_unique() if id_col else int(made.height > 0),
+        rows=rows,
+        series=series,
         command=command,
         seconds=round(time.perf_counter() - started, 2),
         **fields,
     )
+
+
+def _counted(frame: pl.DataFrame, made: pl.DataFrame, id_col: str | None) -> tuple[int, int]:
+    """The rows of ``frame`` and the series of the forecast or folds ``made``, which they
+    are of: those a command forecast or scored (not the data's, which ``data`` records)."""
+    if id_col is None:
+        return (frame.height, 1) if made.height else (0, 0)
+    counted = made.select(id_text(id_col)).unique()
+    rows = frame.select(id_text(id_col)).join(counted, on=id_col, how="semi").height
+    return rows, counted.height
 
 
 def _unscored(frame: pl.DataFrame, folds: pl.DataFrame, id_col: str | None) -> list[str]:
