@@ -76,6 +76,7 @@ import forecaster.estimators.baseline_blend as blend_module
 from forecaster import RNNForecaster
 from forecaster.data.seasons import seasonal_periods
 from forecaster.data.transforms import domain_floor
+from forecaster.estimators.blend_partners import drift_steps
 from forecaster.evaluation.baselines import origin_forecasts
 
 DAMPED = ["0.95/0.05", "0.95,0.98,0.99/-", "/0.05"]  # session 30's rules R1, R2, R0
@@ -253,7 +254,7 @@ def drift_slopes(z: dict[str, np.ndarray], prefix: str, m: int, horizon: int) ->
     ``m``'s drift partners: their difference from the same partner without drift over
     ``drift_steps``, the median over the steps where neither sits at a floor; where every
     step does, the steepest slope the floor allows (an upper bound)."""
-    steps = blend_module.drift_steps(m, horizon)
+    steps = drift_steps(m, horizon)
     found: np.ndarray | None = None
     bound: np.ndarray | None = None
     for level in (0, 1):
@@ -278,7 +279,7 @@ def damped_steps(m: int, horizon: int, phi: float) -> np.ndarray:
     seasonal naive's source value lies) in full, then ``phi + phi**2 + ... + phi**h``."""
     h = np.arange(1, horizon + 1)
     after = h.astype(np.float64) if phi == 1 else phi * (1 - phi**h) / (1 - phi)
-    return blend_module.drift_steps(m, horizon) - h + after
+    return drift_steps(m, horizon) - h + after
 
 
 def damped(z: dict[str, np.ndarray], phi: float, horizon: int) -> dict[str, np.ndarray]:
@@ -296,7 +297,7 @@ def damped(z: dict[str, np.ndarray], phi: float, horizon: int) -> dict[str, np.n
             drift = z[prefix + key].reshape(-1, horizon)
             plain = z[f"{prefix}{m}|0|{level}"].reshape(-1, horizon)
             slope = drift_slopes(z, prefix, int(m), horizon)[:, None]
-            less = blend_module.drift_steps(int(m), horizon) - kept
+            less = drift_steps(int(m), horizon) - kept
             value = np.where(_at_floor(drift), plain + slope * kept, drift - slope * less)
             value = np.where(_at_floor(drift) & _at_floor(plain), drift, value)  # both below it
             floors = [f for f in FLOORS if (drift == f).any() or (plain == f).any()]

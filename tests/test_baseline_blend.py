@@ -31,6 +31,8 @@ from forecaster.estimators.baseline_blend import (
     BaselineBlend,
     blend_forecasts,
     choose_blend,
+)
+from forecaster.estimators.blend_partners import (
     known_partners,
     origin_partners,
     partner_forecast,
