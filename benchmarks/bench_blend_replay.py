@@ -76,6 +76,7 @@ import forecaster.estimators.baseline_blend as blend_module
 from forecaster import RNNForecaster
 from forecaster.data.seasons import seasonal_periods
 from forecaster.data.transforms import domain_floor
+from forecaster.estimators.blend_choice import WEIGHTS
 from forecaster.estimators.blend_partners import drift_steps
 from forecaster.evaluation.baselines import origin_forecasts
 
@@ -177,7 +178,7 @@ def candidates(z: dict[str, np.ndarray]) -> list[Candidate]:
     validation window and its tail forecasts."""
     out: list[Candidate] = []
     for key in (k[6:] for k in z if k.startswith("val_p_")):
-        for w in blend_module.WEIGHTS:
+        for w in WEIGHTS:
             blended = w * z["val_model"][..., 0] + (1 - w) * z["val_p_" + key][..., 0]
             out.append((key, w, window_errors(z, blended), tail_of(z, key, w)))
     return out

@@ -25,13 +25,9 @@ from forecaster import DataValidationError, ForecasterWarning, RNNForecaster
 from forecaster.data.frequency import Frequency
 from forecaster.data.panel import Panel
 from forecaster.data.seasons import seasonal_periods
-from forecaster.estimators import baseline_blend, blend_state, inference
-from forecaster.estimators.baseline_blend import (
-    WEIGHTS,
-    BaselineBlend,
-    blend_forecasts,
-    choose_blend,
-)
+from forecaster.estimators import baseline_blend, blend_choice, blend_state, inference
+from forecaster.estimators.baseline_blend import BaselineBlend, blend_forecasts
+from forecaster.estimators.blend_choice import WEIGHTS, choose_blend
 from forecaster.estimators.blend_partners import (
     known_partners,
     origin_partners,
@@ -209,12 +205,12 @@ def test_a_mean_season_partner_must_win_by_the_margin_a_drift_partner_need_not()
     def partners(form, gain):
         return [((24, False, False), np.ones((4, 3, 1))), (form, np.full((4, 3, 1), 1.0 - gain))]
 
-    small, large = baseline_blend.FORM_MARGIN / 2, baseline_blend.FORM_MARGIN * 2
+    small, large = blend_choice.FORM_MARGIN / 2, blend_choice.FORM_MARGIN * 2
     level, drift = (24, False, True), (24, True, False)
     assert choose_blend(model, partners(level, small), error)[:2] == ((24, False, False), (0.0,))
     assert choose_blend(model, partners(level, large), error)[:2] == (level, (0.0,))
     assert choose_blend(model, partners(drift, small), error)[:2] == (drift, (0.0,))
-    tie = baseline_blend.TIE / 2
+    tie = blend_choice.TIE / 2
     assert choose_blend(model, partners(drift, tie), error)[:2] == ((24, False, False), (0.0,))
 
 

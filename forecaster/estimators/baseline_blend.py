@@ -16,12 +16,11 @@ targets, so that no series weighs by its units. It sets ``validation_baselines_`
 partner's form
 (:func:`~forecaster.estimators.blend_partners.partner_forecast`: the seasonal
 naive, or the last value moved along the window's mean season, each with or without the
-window's trend; the drift method for ``m = 1``; never below the bound of a ``target_transform``:
-:func:`~forecaster.data.transforms.within_domain`), and for
-each target the weight ``w`` of
-:data:`WEIGHTS` whose blend ``w * network + (1 - w) * partner`` has the lowest error (ties go to
-the network, ``w = 1``, whose forecasts are then unchanged bit for bit, then to the simpler
-partner): ``baseline_``.
+window's trend; the drift method for ``m = 1``; never below the bound of a
+``target_transform``: :func:`~forecaster.data.transforms.within_domain`), and for each target
+the weight ``w`` of :data:`~forecaster.estimators.blend_choice.WEIGHTS` whose blend
+``w * network + (1 - w) * partner`` has the lowest error (ties go to the network, ``w = 1``,
+whose forecasts are then unchanged bit for bit, then to the simpler partner): ``baseline_``.
 :func:`blend_forecasts` applies it in the one network path of every forecast
 (``ForecastInference._forecast_windows``, so ``predict``, cutoff lists, ``backtest``,
 ``calibrate``, ``score``, the pipelines and the MLflow pyfunc) and in a stream's forecast.
@@ -29,7 +28,7 @@ partner): ``baseline_``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,8 +40,8 @@ from forecaster.data.seasons import panel_seasons, seasonal_periods, shown_perio
 from forecaster.data.transforms import domain_bound, inverse_targets, within_domain
 from forecaster.data.windows import Windows
 from forecaster.estimators.baseline_warning import baseline_warning
+from forecaster.estimators.blend_choice import choose_blend
 from forecaster.estimators.blend_partners import (
-    Partner,
     known_partners,
     partner_forecast,
     partner_name,
@@ -58,30 +57,10 @@ from forecaster.exceptions import (
 
 __all__ = [
     "CHECK_WINDOWS",
-    "FORM_MARGIN",
-    "TIE",
-    "WEIGHTS",
     "BaselineBlend",
     "BaselineCheck",
     "blend_forecasts",
-    "choose_blend",
 ]
-
-WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)
-"""The network's weights tried in the blend, the network alone first (it wins ties)."""
-
-TIE = 1e-6
-"""Scaled errors (in units of the in-sample naive error) this close are equal in the choice of
-the blend: what separates them is rounding, not skill."""
-
-FORM_MARGIN = 0.01
-"""A partner on the mean season replaces the choice before it (the seasonal naive or the naive,
-with or without drift) only when its blend lowers the validation error by more than this
-fraction: a smaller gain is within the noise of choosing among more partners (measured on the
-ETT benchmark panels: mean-season gains of 0.1-0.2 % on validation that did not hold on the
-test split). The drift partners, chosen without a margin since they came, keep competing
-without one (with it, the audio job's backtest refits lost their drift partner: MAE 5.954 ->
-6.243)."""
 
 CHECK_WINDOWS = 65536
 """At most this many validation windows are scored (evenly spaced over them when there are
@@ -172,32 +151,6 @@ def blend_forecasts(
             "multiply the forecasts back, or fit with baseline='none'."
         )
     return out
-
-
-def choose_blend(
-    model: np.ndarray,
-    partners: Iterable[tuple[Partner, np.ndarray]],
-    error: Callable[[np.ndarray], np.ndarray],
-) -> tuple[Partner, tuple[float, ...], np.ndarray, dict[Partner, float]]:
-    """The partner of ``partners`` (``(m, drift, level)`` and its forecasts ``(B, horizon,
-    T)`` like ``model``, read one at a time) and per target the weight of :data:`WEIGHTS`
-    whose blend has the lowest ``error``, those errors ``(T,)``, and each partner's own mean
-    error (its blend at ``w = 0``). Ties (errors within :data:`TIE` of the lowest) go to the
-    larger weight, then to the partner that comes first; a partner on the mean season must
-    beat the choice before it by :data:`FORM_MARGIN`."""
-    best: tuple[Partner, tuple[float, ...], np.ndarray] | None = None
-    alone: dict[Partner, float] = {}
-    for partner, forecast in partners:
-        errors = np.stack([error(w * model + (1.0 - w) * forecast) for w in WEIGHTS])  # (W, T)
-        pick = np.argmax(errors <= errors.min(axis=0) + TIE, axis=0)  # the first: larger w
-        chosen = errors[pick, np.arange(len(pick))]
-        alone[partner] = float(errors[WEIGHTS.index(0.0)].mean())
-        margin = FORM_MARGIN if partner[2] else 0.0  # the mean season: see FORM_MARGIN
-        if best is None or chosen.sum() < best[2].sum() * (1.0 - margin) - TIE:
-            best = (partner, tuple(WEIGHTS[k] for k in pick), chosen)
-    if best is None:
-        raise ValueError("choose_blend needs at least one partner")
-    return (*best, alone)
 
 
 class BaselineCheck:

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from forecaster.estimators.baseline_blend import WEIGHTS, BaselineBlend
+from forecaster.estimators.baseline_blend import BaselineBlend
+from forecaster.estimators.blend_choice import WEIGHTS
 from forecaster.persistence.format import count, short
 from forecaster.persistence.state import StateError
 
