@@ -9,16 +9,18 @@ in two steps:
 ``record``
     For each series (a name of ``bench_robust.SERIES``, or ``m4_h<N>`` / ``m4_w<N>``: any M4
     Hourly / Weekly training series), fit ``RNNForecaster(target="y", time_col="time",
-    horizon=H, random_state=0)`` on the series without its tail (``bench_robust.test_origins``,
-    one torch thread), recording every blend candidate's forecasts of the validation windows
-    (``choose_blend``'s inputs) with their actual values and scales, then forecast every
-    origin of the tail with the network alone and with each partner alone (``baseline_`` set
-    to the partner at weight 0). One ``<name>.npz`` and ``<name>.json`` per series in
-    ``--cache`` (default ``benchmarks/.cache/blend_replay``, git-ignored).
+    horizon=H, random_state=0, baseline="best")`` on the series without its tail
+    (``bench_robust.test_origins``, one torch thread), recording every blend candidate's
+    forecasts of the validation windows (``blend_errors``' inputs) with their actual values
+    and scales, then forecast every origin of the tail with the network alone and with each
+    partner alone (``baseline_`` set to the partner at weight 0). One ``<name>.npz`` and
+    ``<name>.json`` per series in ``--cache`` (default ``benchmarks/.cache/blend_replay``,
+    git-ignored).
 ``replay``
     For each set of recorded series (``--set NAME=s1,s2,...``), the MAE over the seasonal
-    naive's on the tails (geometric mean, series over 1.1, worst) of: the library's rule
-    (checked to reproduce the fitted model's own forecasts), the network alone, and a
+    naive's on the tails (geometric mean, series over 1.1, worst) of: the library's single
+    choice (``baseline="best"``, the default before session 34's pooled blend; checked to
+    reproduce the fitted model's own forecasts), the network alone, and a
     significance margin "sig c" (keep the choice only when it beats the better of the plain
     naive and seasonal naive by more than ``c / sqrt(n)`` of its error, ``n`` the validation
     span in horizons), and damped drift partners (``--damped PHIS/MARGIN``: each drift
@@ -38,7 +40,8 @@ in two steps:
     - ``shrink<k>`` / ``shrinkw<k>``: the library's choice averaged with the better of the
       naive and seasonal naive on validation, the choice weighing ``n / (n + k)``, ``n`` the
       validation span in horizons / the number of windows; ``<rule>+shrink<k>``: a rule's
-      forecasts shrunk the same way (``near0.2+shrink0.1``).
+      forecasts shrunk the same way (``near0.2+shrink0.1``: ``baseline="auto"`` since
+      session 34, :func:`~forecaster.estimators.blend_choice.pool_blend`).
 
     Writes ``blend_replay.{json,md}`` to ``--out``. ``--margins ""``, ``--damped ""`` and
     ``--rules ""`` leave those rules out.
@@ -76,6 +79,9 @@ import forecaster.estimators.baseline_blend as blend_module
 from forecaster import RNNForecaster
 from forecaster.data.seasons import seasonal_periods
 from forecaster.data.transforms import domain_floor
+from forecaster.estimators.blend_choice import WEIGHTS, choose_blend
+from forecaster.estimators.blend_partners import drift_steps
+from forecaster.estimators.validation_scores import scaled_error
 from forecaster.evaluation.baselines import origin_forecasts
 
 DAMPED = ["0.95/0.05", "0.95,0.98,0.99/-", "/0.05"]  # session 30's rules R1, R2, R0
@@ -85,22 +91,23 @@ Candidate = tuple[str, float, np.ndarray, np.ndarray]  # partner, weight, val er
 
 
 class Recorder:
-    """Wraps ``choose_blend`` and ``scaled_error`` of the blend module to keep their inputs."""
+    """Wraps ``blend_errors`` (the one pass over the candidates) and ``scaled_error`` of the
+    blend module to keep their inputs."""
 
     def __init__(self) -> None:
         self.seen: dict[str, Any] = {}
-        choose, scaled = blend_module.choose_blend, blend_module.scaled_error
+        score, scaled = blend_module.blend_errors, blend_module.scaled_error
 
         def scaled_error(series: Any, actual: Any, scales: Any, observed: Any = None) -> Any:
             self.seen.update(series=series, actual=actual, scales=scales, observed=observed)
             return scaled(series, actual, scales, observed)
 
-        def choose_blend(model: Any, partners: Any, error: Any) -> Any:
+        def blend_errors(model: Any, partners: Any, error: Any) -> Any:
             self.seen.update(model=model, partners=list(partners))
-            return choose(model, iter(self.seen["partners"]), error)
+            return score(model, iter(self.seen["partners"]), error)
 
         blend_module.scaled_error = scaled_error
-        blend_module.choose_blend = choose_blend
+        blend_module.blend_errors = blend_errors
 
 
 def record(name: str, cache: Path, data: Path, extra: str | None, recorder: Recorder) -> str:
@@ -109,8 +116,14 @@ def record(name: str, cache: Path, data: Path, extra: str | None, recorder: Reco
         bench_robust.SERIES[name] = (48 if name.startswith("m4_h") else 13, name)
     horizon = bench_robust.SERIES[name][0]
     frame, reading = bench_robust.load_series(name, data, extra)
-    model = RNNForecaster(
-        target="y", time_col="time", horizon=horizon, random_state=0, progress=False, **reading
+    model = RNNForecaster(  # "best": the single choice, which ``library`` replays
+        target="y",
+        time_col="time",
+        horizon=horizon,
+        random_state=0,
+        progress=False,
+        baseline="best",
+        **reading,
     )
     panel = model.read_frame(frame, as_fitted=False)[1]
     values, times = panel.values[:, 0].astype(np.float64), panel.time
@@ -130,7 +143,7 @@ def record(name: str, cache: Path, data: Path, extra: str | None, recorder: Reco
 
         arrays = {"test_net": tail(None), "test_auto": tail(model.baseline_)}
         for (m, drift, level), _ in recorder.seen.get("partners", []):
-            partner = blend_module.BaselineBlend(int(m), (0.0,), drift, level)
+            partner = blend_module.BaselineBlend.single(int(m), (0.0,), drift, level)
             arrays[f"test_p_{m}|{int(drift)}|{int(level)}"] = tail(partner)
     periods = [m for m in seasonal_periods(panel.freq) if m <= int(model.lookback_)]
     m = periods[0] if periods else 1
@@ -176,7 +189,7 @@ def candidates(z: dict[str, np.ndarray]) -> list[Candidate]:
     validation window and its tail forecasts."""
     out: list[Candidate] = []
     for key in (k[6:] for k in z if k.startswith("val_p_")):
-        for w in blend_module.WEIGHTS:
+        for w in WEIGHTS:
             blended = w * z["val_model"][..., 0] + (1 - w) * z["val_p_" + key][..., 0]
             out.append((key, w, window_errors(z, blended), tail_of(z, key, w)))
     return out
@@ -208,7 +221,7 @@ def choose(
     -> ``(1,)``; the library's scaled error if None): the partner's key, the network's weight
     and the chosen blend's validation error."""
     if error is None:
-        error = blend_module.scaled_error(
+        error = scaled_error(
             z["val_series"], z["val_actual"], z["val_scales"], z.get("val_observed")
         )
     partners = []
@@ -216,7 +229,7 @@ def choose(
         m, drift, level = key.split("|")
         flag = drift if drift.startswith("d") else drift == "1"  # a damped one keeps its label
         partners.append(((int(m), flag, level == "1"), z["val_p_" + key]))
-    partner, weights, errors, _ = blend_module.choose_blend(z["val_model"], iter(partners), error)
+    partner, weights, errors, _ = choose_blend(z["val_model"], iter(partners), error)
     return _partner_key(partner), weights[0], float(errors.sum())
 
 
@@ -253,7 +266,7 @@ def drift_slopes(z: dict[str, np.ndarray], prefix: str, m: int, horizon: int) ->
     ``m``'s drift partners: their difference from the same partner without drift over
     ``drift_steps``, the median over the steps where neither sits at a floor; where every
     step does, the steepest slope the floor allows (an upper bound)."""
-    steps = blend_module.drift_steps(m, horizon)
+    steps = drift_steps(m, horizon)
     found: np.ndarray | None = None
     bound: np.ndarray | None = None
     for level in (0, 1):
@@ -278,7 +291,7 @@ def damped_steps(m: int, horizon: int, phi: float) -> np.ndarray:
     seasonal naive's source value lies) in full, then ``phi + phi**2 + ... + phi**h``."""
     h = np.arange(1, horizon + 1)
     after = h.astype(np.float64) if phi == 1 else phi * (1 - phi**h) / (1 - phi)
-    return blend_module.drift_steps(m, horizon) - h + after
+    return drift_steps(m, horizon) - h + after
 
 
 def damped(z: dict[str, np.ndarray], phi: float, horizon: int) -> dict[str, np.ndarray]:
@@ -296,7 +309,7 @@ def damped(z: dict[str, np.ndarray], phi: float, horizon: int) -> dict[str, np.n
             drift = z[prefix + key].reshape(-1, horizon)
             plain = z[f"{prefix}{m}|0|{level}"].reshape(-1, horizon)
             slope = drift_slopes(z, prefix, int(m), horizon)[:, None]
-            less = blend_module.drift_steps(int(m), horizon) - kept
+            less = drift_steps(int(m), horizon) - kept
             value = np.where(_at_floor(drift), plain + slope * kept, drift - slope * less)
             value = np.where(_at_floor(drift) & _at_floor(plain), drift, value)  # both below it
             floors = [f for f in FLOORS if (drift == f).any() or (plain == f).any()]

@@ -382,7 +382,7 @@ def test_a_stream_at_network_weight_zero_forecasts_as_predict_without_the_networ
 
     data = panel()
     model = fitted(data, baseline="none")
-    model.baseline_ = BaselineBlend(m=7, weights=(0.0,))
+    model.baseline_ = BaselineBlend.single(m=7, weights=(0.0,))
     with torch.no_grad():
         for parameter in model.network_.parameters():
             parameter.fill_(float("nan"))  # outputs no forecast reads
@@ -390,7 +390,7 @@ def test_a_stream_at_network_weight_zero_forecasts_as_predict_without_the_networ
     state.update(data.filter(pl.col("t") >= 60))
     got, expected = state.forecast(), model.predict(data)
     assert got["y"].to_list() == expected["y"].to_list() and got["y"].is_finite().all()
-    model.baseline_ = BaselineBlend(m=7, weights=(0.25,))  # read: refused by both
+    model.baseline_ = BaselineBlend.single(m=7, weights=(0.25,))  # read: refused by both
     for forecast in (model.stream(data).forecast, lambda: model.predict(data)):
         with pytest.raises(DataValidationError, match="not a finite number"):
             forecast()

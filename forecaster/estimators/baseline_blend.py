@@ -11,16 +11,23 @@ on the frame's own float64 values as a backtest scores them
 (:meth:`~forecaster.data.panel.Panel.exact_targets`): each series' mean absolute error
 divided by its in-sample naive error (the MASE scale), averaged over the series and the
 targets, so that no series weighs by its units. It sets ``validation_baselines_`` and
-``validation_skill_`` and warns when the network is worse than either baseline. With
-``baseline="auto"`` it also chooses, on those windows only, the period ``m`` and the
-partner's form (:func:`partner_forecast`: the seasonal naive, or the last value moved along
-the window's mean season, each with or without the window's trend; the drift method for
-``m = 1``; never below the bound of a ``target_transform``:
-:func:`~forecaster.data.transforms.within_domain`), and for
-each target the weight ``w`` of
-:data:`WEIGHTS` whose blend ``w * network + (1 - w) * partner`` has the lowest error (ties go to
-the network, ``w = 1``, whose forecasts are then unchanged bit for bit, then to the simpler
-partner): ``baseline_``.
+``validation_skill_`` and warns when the network is worse than either baseline.
+
+It also scores, on those windows only, every candidate blend ``w * network + (1 - w) *
+partner`` (:func:`~forecaster.estimators.blend_choice.blend_errors`): each partner
+(:func:`~forecaster.estimators.blend_partners.partner_forecast`: the seasonal naive of each
+period, or the last value moved along the window's mean season, each with or without the
+window's trend; the drift method for ``m = 1``; never below the bound of a
+``target_transform``: :func:`~forecaster.data.transforms.within_domain`) at each weight ``w``
+of :data:`~forecaster.estimators.blend_choice.WEIGHTS`, per target. ``baseline="auto"`` keeps,
+per target, the average of every candidate within
+:data:`~forecaster.estimators.blend_choice.POOL_MARGIN` of the lowest error, shrunk toward the
+better of the naive and the seasonal naive by the validation evidence
+(:func:`~forecaster.estimators.blend_choice.pool_blend`); ``baseline="best"`` the single
+candidate with the lowest error (ties go to the network, ``w = 1``, whose forecasts are then
+unchanged bit for bit, then to the simpler partner:
+:func:`~forecaster.estimators.blend_choice.best_blend`): ``baseline_``, a
+:class:`BaselineBlend` of coefficients per target for the network and each partner.
 :func:`blend_forecasts` applies it in the one network path of every forecast
 (``ForecastInference._forecast_windows``, so ``predict``, cutoff lists, ``backtest``,
 ``calibrate``, ``score``, the pipelines and the MLflow pyfunc) and in a stream's forecast.
@@ -28,7 +35,7 @@ partner): ``baseline_``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,8 +48,23 @@ from forecaster.data.seasons import panel_seasons, seasonal_periods, shown_perio
 from forecaster.data.transforms import domain_bound, inverse_targets, within_domain
 from forecaster.data.windows import Windows
 from forecaster.estimators.baseline_warning import baseline_warning
+from forecaster.estimators.blend_choice import (
+    POOL_MARGIN,
+    Pool,
+    alone_errors,
+    best_blend,
+    blend_errors,
+    pool_blend,
+    pooled_forecast,
+    validation_evidence,
+)
+from forecaster.estimators.blend_partners import (
+    Partner,
+    known_partners,
+    partner_forecast,
+    partner_name,
+)
 from forecaster.estimators.validation_scores import naive_scales, scaled_error, series_means
-from forecaster.evaluation.baselines import origin_forecasts
 from forecaster.evaluation.folds import unscored_cells
 from forecaster.exceptions import (
     BaselineWarning,
@@ -53,154 +75,123 @@ from forecaster.exceptions import (
 
 __all__ = [
     "CHECK_WINDOWS",
-    "FORM_MARGIN",
-    "TIE",
-    "WEIGHTS",
     "BaselineBlend",
     "BaselineCheck",
-    "Partner",
+    "BlendTerm",
     "blend_forecasts",
-    "choose_blend",
-    "drift_steps",
-    "origin_partners",
-    "partner_forecast",
-    "partner_name",
-    "repeat_season",
-    "window_drift",
 ]
-
-WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)
-"""The network's weights tried in the blend, the network alone first (it wins ties)."""
-
-TIE = 1e-6
-"""Scaled errors (in units of the in-sample naive error) this close are equal in the choice of
-the blend: what separates them is rounding, not skill."""
-
-FORM_MARGIN = 0.01
-"""A partner on the mean season replaces the choice before it (the seasonal naive or the naive,
-with or without drift) only when its blend lowers the validation error by more than this
-fraction: a smaller gain is within the noise of choosing among more partners (measured on the
-ETT benchmark panels: mean-season gains of 0.1-0.2 % on validation that did not hold on the
-test split). The drift partners, chosen without a margin since they came, keep competing
-without one (with it, the audio job's backtest refits lost their drift partner: MAE 5.954 ->
-6.243)."""
 
 CHECK_WINDOWS = 65536
 """At most this many validation windows are scored (evenly spaced over them when there are
 more, e.g. with ``windows_per_epoch=None`` on a large panel), bounding the check's memory."""
 
 
-def repeat_season(tail: np.ndarray, m: int, horizon: int) -> np.ndarray:
-    """The seasonal-naive forecast ``(B, horizon, k)`` from the last values ``tail``
-    ``(B, L, k)`` (``L >= m``): step ``h`` (1-based) is the value ``m - ((h - 1) mod m)`` steps
-    before the first forecast step, the formula of
-    :func:`~forecaster.evaluation.baselines.origin_forecasts`.
+@dataclass(frozen=True)
+class BlendTerm:
+    """One partner of a blend and its coefficient per target: the seasonal naive of period
+    ``m`` (``m = 1``: the naive forecast), or with ``level`` the last value moved along the
+    window's mean season, moved on by each window's trend when ``drift``
+    (:func:`~forecaster.estimators.blend_partners.partner_forecast`)."""
 
-    Examples
-    --------
-    >>> repeat_season(np.arange(4.0).reshape(1, 4, 1), 2, 3)[0, :, 0].tolist()
-    [2.0, 3.0, 2.0]
-    """
-    return tail[:, tail.shape[1] - m + np.arange(horizon) % m]
+    m: int
+    drift: bool
+    level: bool
+    coefficients: tuple[float, ...]
 
+    @property
+    def partner(self) -> Partner:
+        """``(m, drift, level)``."""
+        return (self.m, self.drift, self.level)
 
-def drift_steps(m: int, horizon: int) -> np.ndarray:
-    """How many steps of trend each forecast step ``h`` of a seasonal naive with drift adds:
-    ``m * ceil(h / m)`` (its source value lies that far back), shape ``(horizon,)``."""
-    return m * np.ceil(np.arange(1, horizon + 1) / m)
-
-
-def window_drift(first: np.ndarray, last: np.ndarray, lookback: int, m: int) -> np.ndarray:
-    """The trend per step of windows of ``lookback`` values: the mean of their last ``m``
-    values (``last``) minus that of their first ``m`` (``first``), over the ``lookback - m``
-    steps between the two (``m = 1``: the drift method's slope from the first to the last
-    value)."""
-    return (last - first) / (lookback - m)
-
-
-def mean_season(window: np.ndarray, m: int) -> np.ndarray:
-    """The mean season ``(B, m, k)`` of input windows ``window`` ``(B, lookback, k)``: the
-    mean of each phase over the ``lookback // m`` whole seasons that end the window; row ``j``
-    is the phase of the window's step ``lookback - m + j``."""
-    seasons = window.shape[1] // m
-    tail = window[:, window.shape[1] - seasons * m :]
-    return tail.reshape(tail.shape[0], seasons, m, *tail.shape[2:]).mean(axis=1)
-
-
-def partner_forecast(
-    window: np.ndarray, m: int, horizon: int, drift: bool, level: bool = False
-) -> np.ndarray:
-    """The blend's partner forecast ``(B, horizon, k)`` from whole input windows ``window``
-    ``(B, lookback, k)``: the seasonal naive of period ``m`` (:func:`repeat_season`), or with
-    ``level`` the last value moved along the window's mean season (:func:`mean_season`: step
-    ``h`` is the last value plus the mean of ``h``'s phase minus that of the last value's, the
-    seasonal profile of a noisy series without its noise, on its latest level). With
-    ``drift``, either is moved on by the window's trend (:func:`window_drift`) for
-    :func:`drift_steps` (the mean season holds the trend within a season, like the seasonal
-    naive's last season). ``drift`` and ``level`` need ``lookback >= 2 * m``.
-
-    Examples
-    --------
-    >>> window = np.array([0.0, 10, 1, 11, 2, 12]).reshape(1, 6, 1)  # period 2, +1 a season
-    >>> partner_forecast(window, 2, 3, drift=True)[0, :, 0].tolist()
-    [3.0, 13.0, 4.0]
-    >>> partner_forecast(window, 2, 3, drift=False, level=True)[0, :, 0].tolist()
-    [2.0, 12.0, 2.0]
-    """
-    if level:
-        profile = mean_season(window, m)
-        forecast = window[:, -1:] + profile[:, np.arange(horizon) % m] - profile[:, -1:]
-    else:
-        forecast = repeat_season(window, m, horizon)
-    if not drift:
-        return forecast
-    lookback = window.shape[1]
-    slope = window_drift(window[:, :m].mean(axis=1), window[:, -m:].mean(axis=1), lookback, m)
-    return forecast + slope[:, None, :] * drift_steps(m, horizon)[None, :, None]
-
-
-def partner_name(m: int, drift: bool, level: bool = False) -> str:
-    """How warnings and errors name a blend partner.
-
-    Examples
-    --------
-    >>> partner_name(24, drift=True), partner_name(1, drift=False)
-    ('seasonal naive (m=24) with drift', 'naive forecast')
-    >>> partner_name(24, drift=False, level=True)
-    'last value moved along the mean season (m=24)'
-    """
-    if level:
-        name = f"last value moved along the mean season (m={m})"
-    else:
-        name = f"seasonal naive (m={m})" if m > 1 else "naive forecast"
-    return name + (" with drift" if drift else "")
+    def config(self) -> dict[str, Any]:
+        """The JSON form of the term (in a saved model and in ``validation_baselines_``)."""
+        return {
+            "m": int(self.m),
+            "drift": bool(self.drift),
+            "level": bool(self.level),
+            "coefficients": [float(c) for c in self.coefficients],
+        }
 
 
 @dataclass(frozen=True)
 class BaselineBlend:
-    """The blend chosen on validation: ``weights[j] * network + (1 - weights[j]) *
-    partner`` for target ``j``, the partner the seasonal naive of period ``m`` (``m = 1``:
-    the naive forecast), or with ``level`` the last value moved along the window's mean
-    season, moved on by each window's trend when ``drift`` (:func:`partner_forecast`)."""
+    """The blend kept on validation: for target ``j``, ``network[j]`` times the network's
+    forecast plus, for each of ``terms``, its ``coefficients[j]`` times its partner's
+    (the coefficients of a target sum to 1). ``baseline="best"`` keeps one term
+    (:meth:`single`: the network at weight ``w``, the partner at ``1 - w``);
+    ``baseline="auto"`` a pool of them (:func:`~forecaster.estimators.blend_choice.pool_blend`).
+    ``m``, ``drift`` and ``level`` name the main term (the largest coefficients in all) and
+    ``weights`` is ``network``, as a blend of one partner read them."""
 
-    m: int
-    weights: tuple[float, ...]
-    drift: bool = False
-    level: bool = False
+    network: tuple[float, ...]
+    terms: tuple[BlendTerm, ...]
+
+    @classmethod
+    def single(
+        cls, m: int, weights: tuple[float, ...], drift: bool = False, level: bool = False
+    ) -> BaselineBlend:
+        """The blend ``weights[j] * network + (1 - weights[j]) * partner`` of one partner."""
+        coefficients = tuple(1.0 - float(w) for w in weights)
+        return cls(tuple(float(w) for w in weights), (BlendTerm(m, drift, level, coefficients),))
+
+    @classmethod
+    def pooled(cls, pool: Pool) -> BaselineBlend:
+        """The blend of a :class:`~forecaster.estimators.blend_choice.Pool`."""
+        terms = (
+            BlendTerm(int(m), bool(drift), bool(level), tuple(float(c) for c in shares))
+            for (m, drift, level), shares in pool.partners.items()
+        )
+        return cls(tuple(float(c) for c in pool.network), tuple(terms))
+
+    @property
+    def weights(self) -> tuple[float, ...]:
+        """The network's coefficient per target (the weight ``w`` of a single blend)."""
+        return self.network
+
+    @property
+    def main(self) -> BlendTerm:
+        """The term with the largest coefficients in all (the first of those)."""
+        return max(self.terms, key=lambda term: sum(term.coefficients))
+
+    @property
+    def m(self) -> int:
+        """The period of the main term's partner (:attr:`main`)."""
+        return self.main.m
+
+    @property
+    def drift(self) -> bool:
+        """Whether the main term's partner moves on with the trend."""
+        return self.main.drift
+
+    @property
+    def level(self) -> bool:
+        """Whether the main term's partner is the last value moved along the mean season."""
+        return self.main.level
 
     @property
     def is_identity(self) -> bool:
-        """Whether every weight is 1 (the network's forecasts, unchanged)."""
-        return all(w == 1.0 for w in self.weights)
+        """Whether the network weighs 1 for every target (its forecasts, unchanged)."""
+        return all(w == 1.0 for w in self.network)
 
     def config(self) -> dict[str, Any]:
         """The JSON entry saved with the model."""
         return {
-            "m": int(self.m),
-            "weights": [float(w) for w in self.weights],
-            "drift": bool(self.drift),
-            "level": bool(self.level),
+            "network": [float(w) for w in self.network],
+            "terms": [term.config() for term in self.terms],
         }
+
+    def describe(self) -> str:
+        """The blend in words, e.g. ``"0.25 x network + 0.75 x seasonal naive (m=24)"``
+        (a list per term for several targets)."""
+
+        def amount(values: tuple[float, ...]) -> str:
+            shown = ", ".join(f"{v:.3g}" for v in values)
+            return shown if len(values) == 1 else f"[{shown}]"
+
+        parts = [f"{amount(self.network)} x network"] + [
+            f"{amount(t.coefficients)} x {partner_name(t.m, t.drift, t.level)}" for t in self.terms
+        ]
+        return " + ".join(parts)
 
 
 def blend_forecasts(
@@ -214,187 +205,86 @@ def blend_forecasts(
     observed: np.ndarray | None = None,
 ) -> np.ndarray:
     """``forecast`` (targets' units: ``(B, horizon, T)``, or ``(B, horizon, T, Q)`` for a
-    quantile model) blended with the partner of ``blend`` (:func:`partner_forecast`) from the
-    input windows ``window`` (``(B, lookback, T)`` on the network's side of
+    quantile model) blended as ``blend`` says with its partners
+    (:func:`~forecaster.estimators.blend_partners.partner_forecast`), formed one at a time
+    from the input windows ``window`` (``(B, lookback, T)`` on the network's side of
     ``target_transform``, inverted here with ``lambdas``; ``observed``: the same windows as
     the frame holds them, float64 in the targets' units, NaN where it holds none, read
     instead where given and within the transform's domain:
-    :func:`~forecaster.estimators.origins.observed_windows`): the partner is formed in the
+    :func:`~forecaster.estimators.origins.observed_windows`): each partner is formed in the
     targets' units, as the validation check scored it, and kept within the transform's
     domain (:func:`~forecaster.data.transforms.within_domain`). A quantile model's quantiles
-    all move by what its median (``median_index``) moves, so they keep their order and their
-    spread, but none goes below the transform's bound (``within_domain``). Returns float64,
-    as ``predict`` returns forecasts."""
-    whole = blend.drift or blend.level  # the trend and the mean season read the whole window
-    values = np.asarray(window if whole else window[:, -blend.m :], dtype=np.float64)
-    values = inverse_targets(transform, values, lambdas)
-    if observed is not None:  # the frame's values, but those made up or raised (not NaN)
-        own = observed if whole else observed[:, -blend.m :]
-        bound = domain_bound(transform)
-        usable = ~np.isnan(own) if bound is None else own > bound  # False for NaN too
-        values = np.where(usable, own, values)
+    all move by what its median (``median_index``) moves (``sum_p c_p * (partner_p -
+    median)``), so they keep their order and their spread, but none goes below the
+    transform's bound (``within_domain``). Returns float64, as ``predict`` returns
+    forecasts."""
+    horizon = forecast.shape[1]
     with np.errstate(over="ignore", invalid="ignore"):  # refused below, naming the cause
-        season = partner_forecast(values, blend.m, forecast.shape[1], blend.drift, blend.level)
-        season = within_domain(season, transform)
-        weights = np.asarray(blend.weights, dtype=np.float64)
+        partners = (
+            (
+                np.asarray(term.coefficients, dtype=np.float64),
+                _term_partner(term, window, horizon, transform, lambdas, observed),
+            )
+            for term in blend.terms
+        )
         if forecast.ndim == 4:
             median = forecast[..., median_index].astype(np.float64)
-            blended = forecast + ((1.0 - weights) * (season - median))[..., None]
+            shift: np.ndarray | float = 0.0
+            for k, (coefficients, season) in enumerate(partners):
+                moved = coefficients * (season - median)
+                shift = moved if k == 0 else shift + moved
+            blended = forecast + np.asarray(shift)[..., None]
         else:
-            blended = weights * forecast + (1.0 - weights) * season
+            blended = np.asarray(blend.network, dtype=np.float64) * forecast
+            for coefficients, season in partners:
+                blended = blended + coefficients * season
         blended = within_domain(blended, transform)  # a lower quantile moved below the floor
     out = np.asarray(blended, dtype=np.float64)
     if not np.isfinite(out).all():  # a drift or a seasonal swing beyond the float64 range
-        causes = [
-            "the trend of the input window carried over the horizon" if blend.drift else "",
-            "the mean season's swing added to the last value" if blend.level else "",
-        ]
-        cause = " and ".join(c for c in causes if c) or "the partner"
-        raise DataValidationError(
-            f"The forecast blended with the {partner_name(blend.m, blend.drift, blend.level)} "
-            f"is not a finite number (e.g. {float(out[~np.isfinite(out)][0]):g}): "
-            f"{cause} passes about 1.8e308. "
-            "Divide the target by a constant before fitting (e.g. pl.col(target) / 1e30) and "
-            "multiply the forecasts back, or fit with baseline='none'."
-        )
+        _refuse_not_finite(out, blend)
     return out
 
 
-Partner = tuple[int, bool, bool]
-"""A blend partner: the seasonal period ``m``, whether it moves on with the trend (``drift``)
-and whether it is the last value moved along the mean season (``level``)."""
-
-
-def choose_blend(
-    model: np.ndarray,
-    partners: Iterable[tuple[Partner, np.ndarray]],
-    error: Callable[[np.ndarray], np.ndarray],
-) -> tuple[Partner, tuple[float, ...], np.ndarray, dict[Partner, float]]:
-    """The partner of ``partners`` (``(m, drift, level)`` and its forecasts ``(B, horizon,
-    T)`` like ``model``, read one at a time) and per target the weight of :data:`WEIGHTS`
-    whose blend has the lowest ``error``, those errors ``(T,)``, and each partner's own mean
-    error (its blend at ``w = 0``). Ties (errors within :data:`TIE` of the lowest) go to the
-    larger weight, then to the partner that comes first; a partner on the mean season must
-    beat the choice before it by :data:`FORM_MARGIN`."""
-    best: tuple[Partner, tuple[float, ...], np.ndarray] | None = None
-    alone: dict[Partner, float] = {}
-    for partner, forecast in partners:
-        errors = np.stack([error(w * model + (1.0 - w) * forecast) for w in WEIGHTS])  # (W, T)
-        pick = np.argmax(errors <= errors.min(axis=0) + TIE, axis=0)  # the first: larger w
-        chosen = errors[pick, np.arange(len(pick))]
-        alone[partner] = float(errors[WEIGHTS.index(0.0)].mean())
-        margin = FORM_MARGIN if partner[2] else 0.0  # the mean season: see FORM_MARGIN
-        if best is None or chosen.sum() < best[2].sum() * (1.0 - margin) - TIE:
-            best = (partner, tuple(WEIGHTS[k] for k in pick), chosen)
-    if best is None:
-        raise ValueError("choose_blend needs at least one partner")
-    return (*best, alone)
-
-
-def origin_partners(
-    targets: np.ndarray,
-    starts: np.ndarray,
-    origins: np.ndarray,
-    lookback: int,
+def _term_partner(
+    term: BlendTerm,
+    window: np.ndarray,
     horizon: int,
-    periods: list[int],
-    center: np.ndarray | None = None,
-) -> Iterator[tuple[Partner, np.ndarray]]:
-    """Every blend partner's forecasts ``(B, horizon, T)``, one at a time (each as large as
-    the validation forecasts), from the windows of ``lookback`` rows ending at ``origins`` of
-    the packed ``targets`` (``starts``: the first row of each origin's series): the seasonal
-    naive of each of ``periods`` and 1, then each with drift where the window holds two of its
-    seasons, then the last value moved along the mean season of each of ``periods`` that fits
-    twice, without and with drift: the formulas of :func:`partner_forecast` without gathering
-    the windows (means from running sums). ``center`` (like ``targets``, constant within each
-    series, e.g. its mean) is taken off before the running sums, so that a series of a large
-    level does not swamp the sums of the small ones after it in the panel."""
-    seasons = (*periods, 1)
-    for m in seasons:
-        yield (m, False, False), origin_forecasts(targets, starts, origins, horizon, m)
-    shifted = np.asarray(targets, dtype=np.float64)
-    if center is not None:
-        shifted = shifted - center
-    sums = np.zeros((len(shifted) + 1, targets.shape[1]))  # [r]: the sum of rows before r
-    np.cumsum(shifted, axis=0, out=sums[1:])  # in place: no other array as large
-
-    def block_mean(first_row: np.ndarray, m: int) -> np.ndarray:
-        return (sums[first_row + m] - sums[first_row]) / m
-
-    twice = [m for m in seasons if 2 * m <= lookback]
-    slopes = {  # (B, 1, T) per period, shared by the seasonal naive's and the mean season's drift
-        m: window_drift(
-            block_mean(origins - lookback + 1, m), block_mean(origins - m + 1, m), lookback, m
-        )[:, None, :]
-        for m in twice
-    }
-
-    def trend(m: int) -> np.ndarray:
-        return slopes[m] * drift_steps(m, horizon)[None, :, None]
-
-    for m in twice:
-        yield (m, True, False), origin_forecasts(targets, starts, origins, horizon, m) + trend(m)
-    offset = 0.0 if center is None else center[origins][:, None, :]
-    for m in (m for m in twice if m > 1):  # with m = 1 it is the naive
-        level = _origin_mean_season(shifted, origins, lookback, horizon, m) + offset
-        yield (m, False, True), level
-        yield (m, True, True), level + trend(m)
-
-
-def known_partners(
-    raw: Panel,
-    series: np.ndarray,
-    origins: np.ndarray,
-    shape: tuple[int, int, list[int]],
-    center: np.ndarray,
-) -> Iterator[tuple[Partner, np.ndarray]]:
-    """:func:`origin_partners` of the targets of ``raw`` from the windows ending at the
-    global rows ``origins`` (of ``series``; ``shape``: lookback, horizon and periods), each
-    window as known at its origin: the origins whose own value ``missing="interpolate"``
-    filled are forecast again from their windows gathered by
-    :meth:`~forecaster.data.panel.Panel.known_values` (packed one after the other)."""
-    lookback, horizon, periods = shape
-    nt = raw.n_targets
-    targets, starts = raw.values[:, :nt], raw.offsets[series]
-    partners = origin_partners(targets, starts, origins, lookback, horizon, periods, center)
-    inside = origins_in_runs(raw, origins)
-    if inside.size == 0:
-        yield from partners
-        return
-    packed = known_windows(raw, origins[inside], lookback, starts[inside])
-    own = origin_partners(
-        packed.values,
-        packed.starts,
-        packed.origins,
-        lookback,
-        horizon,
-        periods,
-        center[packed.rows].reshape(-1, nt),
-    )
-    for (partner, forecasts), (_, corrected) in zip(partners, own, strict=True):
-        forecasts[inside] = corrected
-        yield partner, forecasts
-
-
-def _origin_mean_season(
-    targets: np.ndarray, origins: np.ndarray, lookback: int, horizon: int, m: int
+    transform: str,
+    lambdas: np.ndarray | None,
+    observed: np.ndarray | None,
 ) -> np.ndarray:
-    """The last value moved along the mean season of period ``m`` (:func:`partner_forecast`
-    with ``level``) from the windows ending at ``origins``: each phase's sum over the
-    window's ``lookback // m`` last seasons from running sums taken every ``m`` rows."""
-    rows, width = targets.shape
-    strided = np.zeros((m + -(-rows // m) * m, width))  # [m + r]: y[r] + y[r - m] + ...
-    strided[m : m + rows] = targets
-    every_m = strided[m:].reshape(-1, m, width)
-    np.cumsum(every_m, axis=0, out=every_m)  # in place: no other array as large
-    seasons = lookback // m
+    """The forecasts of ``term``'s partner for :func:`blend_forecasts` (its arguments), in the
+    targets' units and within the transform's domain."""
+    whole = term.drift or term.level  # the trend and the mean season read the whole window
+    values = np.asarray(window if whole else window[:, -term.m :], dtype=np.float64)
+    values = inverse_targets(transform, values, lambdas)
+    if observed is not None:  # the frame's values, but those made up or raised (not NaN)
+        own = observed if whole else observed[:, -term.m :]
+        bound = domain_bound(transform)
+        usable = ~np.isnan(own) if bound is None else own > bound  # False for NaN too
+        values = np.where(usable, own, values)
+    season = partner_forecast(values, term.m, horizon, term.drift, term.level)
+    return within_domain(season, transform)
 
-    def phase_mean(last_row: np.ndarray) -> np.ndarray:
-        return (strided[m + last_row] - strided[m + last_row - seasons * m]) / seasons
 
-    last_rows = origins[:, None] - m + 1 + np.arange(horizon) % m  # each step's phase
-    last = targets[origins].astype(np.float64)
-    return (last - phase_mean(origins))[:, None, :] + phase_mean(last_rows)
+def _refuse_not_finite(out: np.ndarray, blend: BaselineBlend) -> None:
+    """Refuse the blended forecasts ``out`` that are not all finite, naming the cause."""
+    terms = [t for t in blend.terms if any(c != 0.0 for c in t.coefficients)] or blend.terms
+    causes = [
+        "the trend of the input window carried over the horizon"
+        if any(t.drift for t in terms)
+        else "",
+        "the mean season's swing added to the last value" if any(t.level for t in terms) else "",
+    ]
+    cause = " and ".join(c for c in causes if c) or "the partner"
+    names = " and the ".join(partner_name(t.m, t.drift, t.level) for t in terms)
+    raise DataValidationError(
+        f"The forecast blended with the {names} "
+        f"is not a finite number (e.g. {float(out[~np.isfinite(out)][0]):g}): "
+        f"{cause} passes about 1.8e308. "
+        "Divide the target by a constant before fitting (e.g. pl.col(target) / 1e30) and "
+        "multiply the forecasts back, or fit with baseline='none'."
+    )
 
 
 class BaselineCheck:
@@ -420,7 +310,7 @@ class BaselineCheck:
         by 0 for every target of a point model (a quantile model's quantiles move around its
         own median, whatever the weight)."""
         blend = self.__dict__.get("baseline_")
-        if blend is None or any(w != 0.0 for w in blend.weights):
+        if blend is None or any(w != 0.0 for w in blend.network):
             return True
         return getattr(self.network_, "quantiles", None) is not None
 
@@ -432,7 +322,7 @@ class BaselineCheck:
         network's place (``x``, ``lambdas``, ``observed``: as it takes them). Every forecast
         path (``predict``, a stream's ``forecast``) forms them here, so none refuses a
         network output that no forecast reads."""
-        nt = len(self.__dict__["baseline_"].weights)
+        nt = len(self.__dict__["baseline_"].network)
         return self._blend_baseline(np.zeros((len(x), int(self.horizon), nt)), x, lambdas, observed)
 
     def _blend_baseline(
@@ -512,20 +402,25 @@ class BaselineCheck:
         periods = [m for m in found if m <= lookback]
         periods = shown_periods(exact, fit_rows, periods, horizon, scales)  # a week that repeats
         center = series_means(exact, exact.values)
-        partners = known_partners(exact, series, rows, (lookback, horizon, periods), center)
         transform = self._fitted_transform()  # the partners as predict forms them
-        partners = ((p, within_domain(forecast, transform)) for p, forecast in partners)
-        (m, drift, level), weights, blended, alone = choose_blend(model, partners, error)
-        auto = BaselineBlend(int(m), weights, drift, level)  # what baseline="auto" blends with
+
+        def partners() -> Iterator[tuple[Partner, np.ndarray]]:  # one pass over them a call
+            found = known_partners(exact, series, rows, (lookback, horizon, periods), center)
+            return ((p, within_domain(forecast, transform)) for p, forecast in found)
+
+        table = blend_errors(model, partners(), error)
         main = periods[0] if periods else 1
+        alone = alone_errors(table)
         scores = {
             "model": float(error(model).mean()),
             "naive": alone[(1, False, False)],
             "seasonal_naive": alone[(main, False, False)],
         }
+        evidence = validation_evidence(series, horizon)
+        rule, blended, sizes = self._rule_blend(table, (model, partners, error), evidence, main)
         if self.baseline != "none":
-            self.baseline_ = auto
-        kept = self.baseline_ or BaselineBlend(main, (1.0,) * nt)  # the forecasts' own blend
+            self.baseline_ = rule
+        kept = self.baseline_ or BaselineBlend.single(main, (1.0,) * nt)  # the forecasts' own
         skill = _ratio(scores["model"], scores["seasonal_naive"])
         self.validation_skill_ = skill
         self.validation_baselines_ = {
@@ -536,29 +431,74 @@ class BaselineCheck:
             "blend_m": kept.m,
             "blend_drift": kept.drift,
             "blend_level": kept.level,
-            "weights": list(kept.weights),
+            "weights": list(kept.network),
+            "blend_terms": [term.config() for term in kept.terms],
+            "pool": list(sizes) if self.baseline_ else [1] * nt,
             "blended": float((blended if self.baseline_ else error(model)).mean()),
             "windows": len(windows),
             "series": int(np.unique(series).size),
         }
         if scores["model"] > min(scores["naive"], scores["seasonal_naive"]):
-            auto_error = float(blended.mean())
-            self._warn_baselines(self.validation_baselines_, (auto, auto_error), raw.time.dtype)
+            rule_error = float(blended.mean())
+            self._warn_baselines(self.validation_baselines_, (rule, rule_error), raw.time.dtype)
+
+    def _rule_blend(
+        self,
+        table: dict[Partner, np.ndarray],
+        scored: tuple[
+            np.ndarray,
+            Callable[[], Iterator[tuple[Partner, np.ndarray]]],
+            Callable[[np.ndarray], np.ndarray],
+        ],
+        evidence: float,
+        main: int,
+    ) -> tuple[BaselineBlend, np.ndarray, tuple[int, ...]]:
+        """The blend of the ``baseline`` parameter's rule (``"none"``: that of ``"auto"``,
+        which its warning names) from the candidates' validation errors ``table``
+        (:func:`~forecaster.estimators.blend_choice.blend_errors` of ``scored``: the
+        network's validation forecasts, a new pass over the partners' at each call and the
+        error), its validation error per target and how many candidates each target's pool
+        averaged: ``"best"``, the single best blend
+        (:func:`~forecaster.estimators.blend_choice.best_blend`); ``"auto"``, the pooled
+        blend (:func:`~forecaster.estimators.blend_choice.pool_blend`; ``evidence``: the
+        validation evidence in horizons, ``main``: the main seasonal period), scored on a
+        second pass over the partners."""
+        if self.baseline == "best":
+            (m, drift, level), weights, errors = best_blend(table)
+            return BaselineBlend.single(int(m), weights, drift, level), errors, (1,) * len(weights)
+        model, partners, error = scored
+        pool = pool_blend(table, evidence, main)
+        pooled = error(pooled_forecast(model, partners(), pool))
+        return BaselineBlend.pooled(pool), pooled, pool.sizes
 
     def _warn_baselines(
-        self, report: dict[str, Any], auto: tuple[BaselineBlend, float], time_dtype: Any
+        self, report: dict[str, Any], rule: tuple[BaselineBlend, float], time_dtype: Any
     ) -> None:
         """The warning of a network worse than a baseline on validation
         (:func:`~forecaster.estimators.baseline_warning.baseline_warning`): ``report`` (the
-        ``validation_baselines_`` it sets), ``auto``: the blend ``baseline="auto"`` chooses
-        there and its scaled error (``baseline="none"`` says what it would do),
-        ``time_dtype``: the time column's (calendar features need a date or time)."""
-        main, (blend, error) = report["m"], auto
-        weights = ", ".join(f"{w:g}" for w in blend.weights)
-        partner = (
-            f"the {partner_name(blend.m, blend.drift, blend.level)} at network weight {weights} "
-            f"(per target), chosen on these windows (scaled error {error:.3g})"
-        )
+        ``validation_baselines_`` it sets), ``rule``: the blend the ``baseline`` parameter's
+        rule keeps there (``"none"``: that of ``"auto"``, which it says it would blend) and
+        its scaled error, ``time_dtype``: the time column's (calendar features need a date or
+        time)."""
+        main, (blend, error) = report["m"], rule
+        if self.baseline == "best":
+            weights = ", ".join(f"{w:g}" for w in blend.weights)
+            name = partner_name(blend.m, blend.drift, blend.level)
+            described = (
+                f"the {name} at network weight {weights} (per target), chosen on these windows "
+                f"(scaled error {error:.3g})"
+            )
+        else:  # brief: near-copies (a backtest's refits) tell one fact
+            network = ", ".join(f"{w:.3g}" for w in blend.network)
+            main_term = blend.main
+            shares = ", ".join(f"{c:.3g}" for c in main_term.coefficients)
+            name = partner_name(main_term.m, main_term.drift, main_term.level)
+            described = (
+                f"the pool of the blends within {POOL_MARGIN:.0%} of the best on these windows, "
+                f"shrunk toward the better naive: network weight {network} (per target), mainly "
+                f"the {name} ({shares}; every partner in baseline_.terms), scaled error "
+                f"{error:.3g}"
+            )
         advice = ["more history", "more epochs", "a smaller network (hidden_size) on short series"]
         if time_dtype.is_temporal() and not self.__dict__.get("calendar_"):
             advice.insert(0, "calendar='auto'")
@@ -567,7 +507,7 @@ class BaselineCheck:
         text = baseline_warning(
             report,
             baseline=self.baseline,
-            auto=None if blend.is_identity else partner,
+            auto=None if blend.is_identity else described,
             advice=advice,
         )
         warn_at_caller(text, BaselineWarning)

@@ -40,11 +40,12 @@ def baseline_warning(
     report: dict[str, Any], *, baseline: str, auto: str | None, advice: Sequence[str]
 ) -> str:
     """The warning of a network worse than a baseline on validation: ``report``: the
-    ``validation_baselines_`` the check sets; ``baseline``: the parameter; ``auto``: how
-    ``baseline="auto"`` blends there (e.g. "the naive forecast with drift at network weight 0
-    (per target), ..."; None where it keeps the network's forecasts), said for
-    ``baseline="none"`` too, which does not blend; ``advice``: the ways to improve the
-    network that apply to these data."""
+    ``validation_baselines_`` the check sets; ``baseline``: the parameter; ``auto``: how its
+    rule blends there (None where it keeps the network's forecasts), e.g. "the pool of the
+    blends within 20% of the best ...: network weight 0.8 (per target), mainly the naive
+    forecast (0.2; ...), ..." for ``"auto"``, "the naive forecast with drift at network
+    weight 0 (per target), ..." for ``"best"``, for ``baseline="none"`` how ``"auto"`` would
+    blend; ``advice``: the ways to improve the network that apply to these data."""
     main = report["m"]
     naive = times_that_of(report["model"], report["naive"], "the naive forecast")
     if main > 1:  # with m = 1 the seasonal naive is the naive forecast
@@ -61,9 +62,9 @@ def baseline_warning(
         )
         done = f"baseline='none': the forecasts are the network's alone. baseline='auto' {would}"
     elif auto is None:
-        done = "baseline='auto' kept the network's forecasts: no blend scored better"
+        done = f"baseline={baseline!r} kept the network's forecasts: no blend scored better"
     else:
-        done = f"baseline='auto' blends them with {auto}"
+        done = f"baseline={baseline!r} blends them with {auto}"
     return (
         f"On its {report['windows']} validation windows ({report['series']} series), the "
         f"network's error is {ratios} (mean absolute error over each series' in-sample "

@@ -152,6 +152,9 @@ def test_a_regressor_with_a_changed_state_byte_is_refused(
 # values of the wrong JSON type, at any level (with a forged manifest)
 # ------------------------------------------------------------------------------------------
 
+POOLED_TERM = {"m": 2, "drift": False, "level": False, "coefficients": [0.5]}
+"""A term of a saved pooled blend (``baseline.blend.terms``), the seasonal naive of period 2."""
+
 WRONG_TYPES: dict[str, tuple[Callable[[dict], object], str]] = {
     "format-a-list": (lambda c: c.update(format=["forecaster-model"]), "another format"),
     "params-a-list": (lambda c: c.update(params=[1, 2]), "parameters are list, not a dict"),
@@ -232,7 +235,26 @@ WRONG_TYPES: dict[str, tuple[Callable[[dict], object], str]] = {
     ),
     "baseline-blend-unknown-key": (
         lambda c: c["baseline"].update(blend={"m": 2, "weights": [0.5], "trend": True}),
-        r"baseline.blend is .*; expected m, weights, drift and level",
+        r"baseline.blend is .*; expected network and terms \(or, saved before the pooled blend, "
+        r"m, weights, drift and level\)",
+    ),
+    "baseline-pooled-coefficients-off-one": (
+        lambda c: c["baseline"].update(
+            blend={"network": [0.5], "terms": [{**POOLED_TERM, "coefficients": [0.25]}]}
+        ),
+        r"baseline.blend's coefficients sum to \[0.75\] per target; expected 1",
+    ),
+    "baseline-pooled-coefficient-negative": (
+        lambda c: c["baseline"].update(
+            blend={"network": [1.5], "terms": [{**POOLED_TERM, "coefficients": [-0.5]}]}
+        ),
+        r"baseline.blend.network is \[1.5\]; expected 1 numbers in \[0, 1\]",
+    ),
+    "baseline-pooled-term-beyond-lookback": (
+        lambda c: c["baseline"].update(
+            blend={"network": [0.5], "terms": [{**POOLED_TERM, "m": 9, "coefficients": [0.5]}]}
+        ),
+        r"baseline.blend.terms\[0\].m is 9: m is beyond lookback=8",
     ),
     "baseline-report-without-skill": (
         lambda c: c["baseline"].update(validation={"model": 1.0}),

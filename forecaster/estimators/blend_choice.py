@@ -1,0 +1,188 @@
+"""How the ``baseline`` check (:mod:`~forecaster.estimators.baseline_blend`) turns the
+validation errors of its candidate blends into the blend it keeps.
+
+A candidate is ``w * network + (1 - w) * partner`` for a partner
+(:mod:`~forecaster.estimators.blend_partners`) and a weight ``w`` of :data:`WEIGHTS`;
+:func:`blend_errors` scores every one on the validation windows, per target. Two rules read
+those scores: :func:`best_blend` keeps the single best candidate (``baseline="best"``;
+:func:`choose_blend`), :func:`pool_blend` averages every candidate near the best and shrinks
+that average toward the better of the naive and the seasonal naive (``baseline="auto"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from forecaster.estimators.blend_partners import Partner
+
+__all__ = [
+    "FORM_MARGIN",
+    "POOL_MARGIN",
+    "SHRINK",
+    "TIE",
+    "WEIGHTS",
+    "Pool",
+    "alone_errors",
+    "best_blend",
+    "blend_errors",
+    "choose_blend",
+    "pool_blend",
+    "pooled_forecast",
+    "validation_evidence",
+]
+
+WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)
+"""The network's weights tried in the blend, the network alone first (it wins ties)."""
+
+TIE = 1e-6
+"""Scaled errors (in units of the in-sample naive error) this close are equal in the choice of
+the blend: what separates them is rounding, not skill."""
+
+FORM_MARGIN = 0.01
+"""A partner on the mean season replaces the choice before it (the seasonal naive or the naive,
+with or without drift) only when its blend lowers the validation error by more than this
+fraction: a smaller gain is within the noise of choosing among more partners (measured on the
+ETT benchmark panels: mean-season gains of 0.1-0.2 % on validation that did not hold on the
+test split). The drift partners, chosen without a margin since they came, keep competing
+without one (with it, the audio job's backtest refits lost their drift partner: MAE 5.954 ->
+6.243)."""
+
+
+POOL_MARGIN = 0.2
+"""``baseline="auto"`` averages, per target, every distinct candidate blend whose validation
+error is at most ``1 + POOL_MARGIN`` times the lowest (a pool trimmed by a threshold, after
+Aiolfi and Timmermann's trimmed combinations and Kourentzes, Barrow and Petropoulos' forecast
+pooling). Chosen in session 34 by replaying the blend choice on recorded validation and tail
+forecasts (``benchmarks/bench_blend_replay.py``, rule ``near0.2+shrink0.1``): designed on
+sets A-D of ``benchmarks/results/accuracy_variants.md``, then scored once on two fresh,
+pre-registered sets of 94 M4 Hourly / Weekly series, where it cut the series over 1.1x the
+seasonal naive on the held-out tails from 13 to 7 and lowered both geometric means (0.537 ->
+0.526, 0.479 -> 0.450) against the single best blend (:func:`best_blend`). Margins from
+0.03 to 0.3 scored alike on A-D."""
+
+SHRINK = 0.1
+"""The pooled blend weighs ``n / (n + SHRINK)`` and the better of the naive and the seasonal
+naive on validation the rest, ``n`` the validation evidence in horizons
+(:func:`validation_evidence`): little evidence (one or two validation windows of a short
+series) leans on the naive, much evidence keeps the pool. From the same replay as
+:data:`POOL_MARGIN`."""
+
+
+@dataclass(frozen=True)
+class Pool:
+    """The coefficients of the pooled blend of :func:`pool_blend`, per target: ``network``
+    ``(T,)``, each partner's ``(T,)`` in ``partners`` (those with a coefficient above 0 for
+    some target, in the order of the candidates), summing to 1 per target; ``sizes``: how many
+    candidates each target's pool averaged."""
+
+    network: np.ndarray
+    partners: dict[Partner, np.ndarray]
+    sizes: tuple[int, ...]
+
+
+def blend_errors(
+    model: np.ndarray,
+    partners: Iterable[tuple[Partner, np.ndarray]],
+    error: Callable[[np.ndarray], np.ndarray],
+) -> dict[Partner, np.ndarray]:
+    """The ``error`` ``(len(WEIGHTS), T)`` of each partner's blend with the network's
+    forecasts ``model`` at each weight of :data:`WEIGHTS`, in the order of ``partners``
+    (``(m, drift, level)`` and its forecasts ``(B, horizon, T)`` like ``model``, read one at a
+    time: each is as large as the validation forecasts)."""
+    return {
+        partner: np.stack([error(w * model + (1.0 - w) * forecast) for w in WEIGHTS])
+        for partner, forecast in partners
+    }
+
+
+def best_blend(
+    table: dict[Partner, np.ndarray],
+) -> tuple[Partner, tuple[float, ...], np.ndarray]:
+    """The partner of ``table`` (:func:`blend_errors`) and per target the weight of
+    :data:`WEIGHTS` whose blend has the lowest error, and those errors ``(T,)``. Ties (errors
+    within :data:`TIE` of the lowest) go to the larger weight, then to the partner that comes
+    first; a partner on the mean season must beat the choice before it by
+    :data:`FORM_MARGIN`."""
+    best: tuple[Partner, tuple[float, ...], np.ndarray] | None = None
+    for partner, errors in table.items():
+        pick = np.argmax(errors <= errors.min(axis=0) + TIE, axis=0)  # the first: larger w
+        chosen = errors[pick, np.arange(len(pick))]
+        margin = FORM_MARGIN if partner[2] else 0.0  # the mean season: see FORM_MARGIN
+        if best is None or chosen.sum() < best[2].sum() * (1.0 - margin) - TIE:
+            best = (partner, tuple(WEIGHTS[k] for k in pick), chosen)
+    if best is None:
+        raise ValueError("choose_blend needs at least one partner")
+    return best
+
+
+def choose_blend(
+    model: np.ndarray,
+    partners: Iterable[tuple[Partner, np.ndarray]],
+    error: Callable[[np.ndarray], np.ndarray],
+) -> tuple[Partner, tuple[float, ...], np.ndarray, dict[Partner, float]]:
+    """:func:`best_blend` of the blends of ``partners`` with ``model``
+    (:func:`blend_errors`), and each partner's own mean error (its blend at ``w = 0``)."""
+    table = blend_errors(model, partners, error)
+    return (*best_blend(table), alone_errors(table))
+
+
+def alone_errors(table: dict[Partner, np.ndarray]) -> dict[Partner, float]:
+    """Each partner's own mean error in ``table`` (:func:`blend_errors`): its blend at
+    ``w = 0``, averaged over the targets."""
+    return {partner: float(errors[WEIGHTS.index(0.0)].mean()) for partner, errors in table.items()}
+
+
+def validation_evidence(series: np.ndarray, horizon: int) -> float:
+    """How much the validation windows (``series``: the series of each) tell, in horizons:
+    each series' windows span ``windows + horizon - 1`` steps, over ``horizon``, summed over
+    the series (a panel's evidence grows with its series)."""
+    windows = np.bincount(series)
+    windows = windows[windows > 0]
+    return float(((windows + horizon - 1) / horizon).sum())
+
+
+def pool_blend(table: dict[Partner, np.ndarray], evidence: float, main: int) -> Pool:
+    """The pooled blend of ``baseline="auto"`` from ``table`` (:func:`blend_errors`), per
+    target: the equal-weight average of every distinct candidate (the network alone, ``w =
+    1``, counted once whatever the partner) whose error is at most ``1 + POOL_MARGIN`` times
+    the lowest, then weighed by ``lam = evidence / (evidence + SHRINK)`` against the better
+    on validation of the naive ``(1, False, False)`` and the seasonal naive ``(main, False,
+    False)`` (ties: the seasonal naive), which takes ``1 - lam``."""
+    partners = list(table)
+    errors = np.stack([table[p] for p in partners])  # (P, W, T)
+    weights = np.asarray(WEIGHTS)
+    network = WEIGHTS.index(1.0)
+    distinct = np.ones(errors.shape[:2], dtype=bool)
+    distinct[1:, network] = False  # the network alone once: with the first partner
+    usable = distinct[..., None] & ~np.isnan(errors)  # NaN: a partner beyond float64
+    scored = np.where(usable, errors, np.inf)
+    pool = scored <= scored.min(axis=(0, 1)) * (1.0 + POOL_MARGIN)
+    sizes = pool.sum(axis=(0, 1))
+    lam = evidence / (evidence + SHRINK)
+    own = lam * (pool * weights[None, :, None]).sum(axis=(0, 1)) / sizes
+    shares = lam * (pool * (1.0 - weights)[None, :, None]).sum(axis=1) / sizes  # (P, T)
+    alone = errors[:, WEIGHTS.index(0.0)]
+    naive, seasonal = partners.index((1, False, False)), partners.index((main, False, False))
+    reference = np.where(alone[seasonal] <= alone[naive], seasonal, naive)
+    shares[reference, np.arange(errors.shape[2])] += 1.0 - lam
+    return Pool(
+        network=own,
+        partners={p: shares[k] for k, p in enumerate(partners) if shares[k].any()},
+        sizes=tuple(int(n) for n in sizes),
+    )
+
+
+def pooled_forecast(
+    model: np.ndarray, partners: Iterable[tuple[Partner, np.ndarray]], pool: Pool
+) -> np.ndarray:
+    """The forecasts of ``pool`` from the network's ``model`` and the partners' forecasts
+    (read one at a time, as :func:`blend_errors` reads them): ``network * model`` plus each
+    pooled partner's coefficients times its forecasts."""
+    out = pool.network * model
+    for partner, forecast in partners:
+        if partner in pool.partners:
+            out = out + pool.partners[partner] * forecast
+    return out
