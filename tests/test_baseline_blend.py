@@ -388,6 +388,12 @@ def test_best_keeps_one_blend_auto_pools_and_both_report_it():
     for model in (best, auto):  # the same network: the same check, another rule
         assert model.validation_baselines_["model"] == auto.validation_baselines_["model"]
     assert clone(best).get_params()["baseline"] == "best"
+    kept = best.baseline_  # auto's report names what "best" keeps on the same windows
+    for model in (best, auto):
+        entry = model.validation_baselines_["best"]
+        assert (entry["m"], entry["drift"], entry["level"]) == (kept.m, kept.drift, kept.level)
+        assert entry["weights"] == list(kept.weights)
+        assert entry["blended"] == best.validation_baselines_["blended"]
 
 
 def test_partners_of_the_check_are_the_formula_of_the_forecast_path():

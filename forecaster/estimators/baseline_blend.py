@@ -434,6 +434,7 @@ class BaselineCheck:
             "weights": list(kept.network),
             "blend_terms": [term.config() for term in kept.terms],
             "pool": list(sizes) if self.baseline_ else [1] * nt,
+            "best": _best_entry(table),
             "blended": float((blended if self.baseline_ else error(model)).mean()),
             "windows": len(windows),
             "series": int(np.unique(series).size),
@@ -511,6 +512,15 @@ class BaselineCheck:
             advice=advice,
         )
         warn_at_caller(text, BaselineWarning)
+
+
+def _best_entry(table: dict[Partner, np.ndarray]) -> dict[str, Any]:
+    """What ``baseline="best"`` keeps on the same windows (whatever the rule), for the report:
+    its partner, its network weight per target and its scaled validation error, so that the
+    two rules compare on one fit."""
+    (m, drift, level), weights, errors = best_blend(table)
+    entry = {"m": int(m), "drift": bool(drift), "level": bool(level), "weights": list(weights)}
+    return {**entry, "blended": float(errors.mean())}
 
 
 def _season_source(raw: Panel, periods: list[int]) -> str:

@@ -167,12 +167,14 @@ class RNNForecaster(
         Held out for early stopping: steps (int, >= ``horizon``), a share (float, >= ``horizon``)
         or 0 (none). Date panels: the steps after one time for all series (a share of the
         longest); integer steps: each series' own last steps (see ``validation_holdout``).
-    baseline : {"auto", "none"}, default "auto"
+    baseline : {"auto", "best", "none"}, default "auto"
         With a validation split, ``fit`` scores the network, the naive and the seasonal naive
-        on the validation windows and warns when the network is worse; ``"auto"`` then blends
-        every forecast, ``w * network + (1 - w) * partner``, at the partner (naive, seasonal
-        naive or mean season, with or without drift) and ``w`` (0, 0.25, ..., 1 per target)
-        scoring best there (ties: ``w = 1``). ``"none"``: the network alone (``baseline_blend``).
+        on the validation windows and warns when the network is worse; it also scores every
+        blend ``w * network + (1 - w) * partner`` (naive, seasonal naive or mean season, with
+        or without drift; ``w`` 0, 0.25, ..., 1 per target). ``"auto"``: per target, the
+        average of the blends within 20 % of the best there, shrunk toward the better naive
+        by the validation evidence (``blend_choice.pool_blend``). ``"best"``: the single best
+        blend (ties: ``w = 1``; the former ``"auto"``). ``"none"``: the network alone.
     stride : int, default 1
         Step between training windows of a series, back from the newest before its hold-out
         (validation uses every validation window whatever the stride: fits compare on the same).
@@ -247,10 +249,12 @@ class RNNForecaster(
         ``predict(frame, level=[...])`` turns into intervals.
     freq_ : Frequency
     baseline_ : BaselineBlend or None
-        The blend chosen by ``baseline="auto"`` (``m``, ``weights``, ``drift``, ``level``; saved).
+        The blend kept by ``"auto"`` / ``"best"`` (``network`` and ``terms``' coefficients per
+        target; ``m``, ``weights``, ``drift``, ``level`` name the main partner; saved).
     validation_baselines_, validation_skill_ : dict or None, float or None
         Scaled validation errors of ``model``, ``naive``, ``seasonal_naive`` (``m``, ``season``),
-        ``blended``; the blend; ``skill`` (model over seasonal naive; inf if that is exact).
+        ``blended``; the blend (``blend_terms``, ``pool``; ``best``: the single best blend);
+        ``skill`` (model over seasonal naive; inf if that is exact).
     history_ : list of dict
         ``epoch``, ``train_loss``, ``val_loss``, ``lr``, ``seconds``, ``windows_per_second``.
     schema_ : dict
