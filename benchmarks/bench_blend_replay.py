@@ -390,14 +390,17 @@ def top_k(k: int, per_partner: bool) -> Callable[..., np.ndarray]:
     return rule
 
 
-def near_best(margin: float) -> Callable[..., np.ndarray]:
+def near_best(margin: float, per_evidence: bool = False) -> Callable[..., np.ndarray]:
     """The equal-weight average of every distinct blend whose mean validation error is within
-    ``margin`` (a fraction) of the lowest: a pool trimmed by a threshold."""
+    ``margin`` (a fraction) of the lowest: a pool trimmed by a threshold; ``per_evidence``:
+    within ``margin / sqrt(n)``, ``n`` the validation evidence in horizons (the library's
+    :func:`~forecaster.estimators.blend_choice.validation_evidence`)."""
 
-    def rule(z: dict[str, np.ndarray], cands: list[Candidate], **_: Any) -> np.ndarray:
+    def rule(z: dict[str, np.ndarray], cands: list[Candidate], n: float, **_: Any) -> np.ndarray:
         ranked = distinct(cands)
         low = float(ranked[0][2].mean())
-        return np.mean([x[3] for x in ranked if x[2].mean() <= low * (1 + margin)], axis=0)
+        within = margin / np.sqrt(n) if per_evidence else margin
+        return np.mean([x[3] for x in ranked if x[2].mean() <= low * (1 + within)], axis=0)
 
     return rule
 
@@ -438,7 +441,7 @@ def shrunk(
         reference = min(plain, key=lambda x: x[2].mean())
         evidence = n if unit == "horizons" else float(z["val_model"].shape[0])
         weight = evidence / (evidence + k)
-        chosen = tail_of(z, *library_rule(z)) if base is None else base(z=z, cands=cands)
+        chosen = tail_of(z, *library_rule(z)) if base is None else base(z=z, cands=cands, m=m, n=n)
         return weight * chosen + (1 - weight) * reference[3]
 
     return rule
@@ -456,7 +459,7 @@ def parse_rule(spec: str) -> Callable[..., np.ndarray]:
     if spec.startswith("top"):
         return top_k(int(spec[3:].rstrip("p") or 0), per_partner=spec.endswith("p"))
     if spec.startswith("near"):
-        return near_best(float(spec[4:]))
+        return near_best(float(spec[4:].rstrip("s")), per_evidence=spec.endswith("s"))
     if spec.startswith("trim") or spec == "median":
         return robust_choice(0.5 if spec == "median" else float(spec[4:]))
     raise ValueError(

@@ -243,8 +243,8 @@ def test_the_pool_averages_the_distinct_blends_within_the_margin_per_target():
     (not once per partner: it would weigh 3/4, not 1/2) and the naive at w = 0.75. Equal
     weights, then 1 - lam to the better naive alone: the seasonal naive on target 0, the
     naive on target 1."""
-    pool = blend_choice.pool_blend(hand_table(), evidence=1.9, main=24)
-    lam = 1.9 / (1.9 + blend_choice.SHRINK)
+    pool = blend_choice.pool_blend(hand_table(), evidence=1.0, main=24)  # margin: 20 %
+    lam = 1.0 / (1.0 + blend_choice.SHRINK)
     assert pool.sizes == (5, 2)
     np.testing.assert_allclose(pool.network, lam * np.array([2.25 / 5, 1.75 / 2]), rtol=1e-12)
     expected = {
@@ -270,12 +270,24 @@ def test_the_pool_leans_on_the_better_naive_when_validation_tells_little():
         SEASONAL: [1.0, 0.0],
         NAIVE: [0.0, 1.0],
     }
-    lots = blend_choice.pool_blend(table, evidence=1e6, main=24)
-    assert lots.network[1] == pytest.approx(0.875, rel=1e-6)
+    lots = blend_choice.pool_blend(table, evidence=1e6, main=24)  # margin 0.02 %: the best
+    assert lots.sizes == (1, 1) and lots.network[1] == pytest.approx(1.0, rel=1e-6)
     table[NAIVE][-1, 1] = 1.0  # alone: the naive ties with the seasonal naive
     assert blend_choice.pool_blend(table, 0.0, 24).partners[SEASONAL].tolist() == [1.0, 1.0]
     flat = {NAIVE: table[NAIVE], (1, True, False): table[DRIFT]}  # no season: m = 1 only
     assert blend_choice.pool_blend(flat, 0.0, 1).partners[NAIVE].tolist() == [1.0, 1.0]
+
+
+def test_the_pool_narrows_as_the_validation_evidence_grows():
+    """The margin is POOL_MARGIN / sqrt(n): 20 % at one horizon of evidence, 10 % at four
+    (the drift blend at 0.96 and the seasonal naive's at 0.9 / 0.95 leave target 0's pool,
+    0.85 and 0.8 stay; target 1 keeps the naive at w = 0.75, 10 % above the network alone),
+    and a panel's hundreds of horizons keep the best alone (ties apart)."""
+    assert blend_choice.pool_margin(1.0) == blend_choice.POOL_MARGIN
+    assert blend_choice.pool_margin(0.2) == blend_choice.POOL_MARGIN  # at most the margin
+    assert blend_choice.pool_margin(4.0) == pytest.approx(blend_choice.POOL_MARGIN / 2)
+    assert blend_choice.pool_blend(hand_table(), 4.0, 24).sizes == (2, 2)
+    assert blend_choice.pool_blend(hand_table(), 400.0, 24).sizes == (1, 1)
 
 
 def test_the_validation_evidence_counts_each_series_span_in_horizons():
@@ -288,7 +300,7 @@ def test_the_pooled_forecast_is_the_coefficients_times_the_forecasts():
     rng = np.random.default_rng(0)
     model = rng.normal(size=(4, 3, 2))
     partners = {p: rng.normal(size=(4, 3, 2)) for p in (SEASONAL, NAIVE, DRIFT)}
-    pool = blend_choice.pool_blend(hand_table(), 1.9, 24)
+    pool = blend_choice.pool_blend(hand_table(), 1.0, 24)
     out = blend_choice.pooled_forecast(model, iter(partners.items()), pool)
     expected = pool.network * model + sum(c * partners[p] for p, c in pool.partners.items())
     np.testing.assert_allclose(out, expected, rtol=1e-12)
@@ -1254,7 +1266,10 @@ def test_the_none_warning_names_the_partner_auto_would_choose():
     with pytest.warns(ForecasterWarning) as caught:
         tiny(baseline="none", **options).fit(frame)
     (message,) = [str(w.message) for w in caught if "validation windows" in str(w.message)]
-    assert "baseline='auto' would blend them with the pool of the blends within 20%" in message
+    margin = auto.validation_baselines_["pool_margin"]  # 20 % / sqrt(3 series' evidence)
+    assert margin == pytest.approx(blend_choice.POOL_MARGIN / np.sqrt(3 * (13 + 11) / 12))
+    expected = f"baseline='auto' would blend them with the pool of the blends within {margin:.1%}"
+    assert expected in message
     assert "mainly the naive forecast with drift (" in message and "season" not in message
 
 

@@ -21,7 +21,8 @@ window's trend; the drift method for ``m = 1``; never below the bound of a
 ``target_transform``: :func:`~forecaster.data.transforms.within_domain`) at each weight ``w``
 of :data:`~forecaster.estimators.blend_choice.WEIGHTS`, per target. ``baseline="auto"`` keeps,
 per target, the average of every candidate within
-:data:`~forecaster.estimators.blend_choice.POOL_MARGIN` of the lowest error, shrunk toward the
+:func:`~forecaster.estimators.blend_choice.pool_margin` of the lowest error (20 % over the
+square root of the validation evidence in horizons), shrunk toward the
 better of the naive and the seasonal naive by the validation evidence
 (:func:`~forecaster.estimators.blend_choice.pool_blend`); ``baseline="best"`` the single
 candidate with the lowest error (ties go to the network, ``w = 1``, whose forecasts are then
@@ -49,12 +50,12 @@ from forecaster.data.transforms import domain_bound, inverse_targets, within_dom
 from forecaster.data.windows import Windows
 from forecaster.estimators.baseline_warning import baseline_warning
 from forecaster.estimators.blend_choice import (
-    POOL_MARGIN,
     Pool,
     alone_errors,
     best_blend,
     blend_errors,
     pool_blend,
+    pool_margin,
     pooled_forecast,
     validation_evidence,
 )
@@ -434,6 +435,7 @@ class BaselineCheck:
             "weights": list(kept.network),
             "blend_terms": [term.config() for term in kept.terms],
             "pool": list(sizes) if self.baseline_ else [1] * nt,
+            "pool_margin": pool_margin(evidence),
             "best": _best_entry(table),
             "blended": float((blended if self.baseline_ else error(model)).mean()),
             "windows": len(windows),
@@ -495,7 +497,8 @@ class BaselineCheck:
             shares = ", ".join(f"{c:.3g}" for c in main_term.coefficients)
             name = partner_name(main_term.m, main_term.drift, main_term.level)
             described = (
-                f"the pool of the blends within {POOL_MARGIN:.0%} of the best on these windows, "
+                f"the pool of the blends within {report['pool_margin']:.1%} of the best on "
+                "these windows, "
                 f"shrunk toward the better naive: network weight {network} (per target), mainly "
                 f"the {name} ({shares}; every partner in baseline_.terms), scaled error "
                 f"{error:.3g}"
