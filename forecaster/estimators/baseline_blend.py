@@ -42,7 +42,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from forecaster.data.known_windows import known_windows, origins_in_runs
 from forecaster.data.panel import Panel
 from forecaster.data.seasons import panel_seasons, seasonal_periods, shown_periods
 from forecaster.data.transforms import domain_bound, inverse_targets, within_domain

@@ -66,9 +66,9 @@ seasonal naive on the held-out tails from 13 to 7 and lowered both geometric mea
 SHRINK = 0.1
 """The pooled blend weighs ``n / (n + SHRINK)`` and the better of the naive and the seasonal
 naive on validation the rest, ``n`` the validation evidence in horizons
-(:func:`validation_evidence`): little evidence (one or two validation windows of a short
-series) leans on the naive, much evidence keeps the pool. From the same replay as
-:data:`POOL_MARGIN`."""
+(:func:`validation_evidence`, at least 1): that naive takes ``SHRINK / (n + SHRINK)``, at
+most 9 % (a single validation window, ``n = 1``) and under 1 % from ``n = 10`` horizons. From
+the same replay as :data:`POOL_MARGIN`."""
 
 
 @dataclass(frozen=True)
