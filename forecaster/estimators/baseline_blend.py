@@ -53,6 +53,7 @@ from forecaster.estimators.blend_choice import (
     alone_errors,
     best_blend,
     blend_errors,
+    combined,
     pool_blend,
     pooled_forecast,
     validation_evidence,
@@ -234,9 +235,7 @@ def blend_forecasts(
                 shift = moved if k == 0 else shift + moved
             blended = forecast + np.asarray(shift)[..., None]
         else:
-            blended = np.asarray(blend.network, dtype=np.float64) * forecast
-            for coefficients, season in partners:
-                blended = blended + coefficients * season
+            blended = combined(forecast, np.asarray(blend.network, dtype=np.float64), partners)
         blended = within_domain(blended, transform)  # a lower quantile moved below the floor
     out = np.asarray(blended, dtype=np.float64)
     if not np.isfinite(out).all():  # a drift or a seasonal swing beyond the float64 range

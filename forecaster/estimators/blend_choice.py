@@ -29,6 +29,7 @@ __all__ = [
     "best_blend",
     "blend_errors",
     "choose_blend",
+    "combined",
     "pool_blend",
     "pooled_forecast",
     "validation_evidence",
@@ -179,10 +180,20 @@ def pooled_forecast(
     model: np.ndarray, partners: Iterable[tuple[Partner, np.ndarray]], pool: Pool
 ) -> np.ndarray:
     """The forecasts of ``pool`` from the network's ``model`` and the partners' forecasts
-    (read one at a time, as :func:`blend_errors` reads them): ``network * model`` plus each
-    pooled partner's coefficients times its forecasts."""
-    out = pool.network * model
-    for partner, forecast in partners:
-        if partner in pool.partners:
-            out = out + pool.partners[partner] * forecast
+    (read one at a time, as :func:`blend_errors` reads them): :func:`combined` with each
+    pooled partner's coefficients."""
+    terms = ((pool.partners[p], forecast) for p, forecast in partners if p in pool.partners)
+    return combined(model, pool.network, terms)
+
+
+def combined(
+    model: np.ndarray, network: np.ndarray, terms: Iterable[tuple[np.ndarray, np.ndarray]]
+) -> np.ndarray:
+    """``network * model`` plus each term's coefficients ``(T,)`` times its forecasts (like
+    ``model``, read one at a time): the arithmetic of a blend, that the validation check
+    scores (:func:`pooled_forecast`) and that every point forecast applies
+    (:func:`~forecaster.estimators.baseline_blend.blend_forecasts`)."""
+    out = network * model
+    for coefficients, forecast in terms:
+        out = out + coefficients * forecast
     return out
