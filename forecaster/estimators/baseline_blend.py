@@ -43,7 +43,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from forecaster.data.known_windows import known_windows, origins_in_runs
 from forecaster.data.panel import Panel
 from forecaster.data.seasons import panel_seasons, seasonal_periods, shown_periods
 from forecaster.data.transforms import domain_bound, inverse_targets, within_domain
@@ -54,6 +53,7 @@ from forecaster.estimators.blend_choice import (
     alone_errors,
     best_blend,
     blend_errors,
+    combined,
     pool_blend,
     pool_margin,
     pooled_forecast,
@@ -236,9 +236,7 @@ def blend_forecasts(
                 shift = moved if k == 0 else shift + moved
             blended = forecast + np.asarray(shift)[..., None]
         else:
-            blended = np.asarray(blend.network, dtype=np.float64) * forecast
-            for coefficients, season in partners:
-                blended = blended + coefficients * season
+            blended = combined(forecast, np.asarray(blend.network, dtype=np.float64), partners)
         blended = within_domain(blended, transform)  # a lower quantile moved below the floor
     out = np.asarray(blended, dtype=np.float64)
     if not np.isfinite(out).all():  # a drift or a seasonal swing beyond the float64 range
