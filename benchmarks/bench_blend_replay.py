@@ -447,10 +447,23 @@ def shrunk(
     return rule
 
 
+def gated(rule: Callable[..., np.ndarray], threshold: float) -> Callable[..., np.ndarray]:
+    """``rule`` where the validation evidence ``n`` (horizons) is below ``threshold``, else
+    the library's single best choice (``<rule>@<threshold>``)."""
+
+    def choice(z: dict[str, np.ndarray], n: float, **rest: Any) -> np.ndarray:
+        return rule(z=z, n=n, **rest) if n < threshold else tail_of(z, *library_rule(z))
+
+    return choice
+
+
 def parse_rule(spec: str) -> Callable[..., np.ndarray]:
     """The rule of ``spec`` (see ``--rules``): ``top<k>``, ``top<k>p``, ``near<margin>``,
     ``median``, ``trim<fraction>``, ``shrink<k>``, ``shrinkw<k>``, or ``<rule>+shrink<k>`` /
     ``<rule>+shrinkw<k>`` (rule's forecasts shrunk instead of the library's choice)."""
+    if "@" in spec:  # the rule below T horizons of validation evidence, else the library's
+        rule, threshold = spec.rsplit("@", 1)
+        return gated(parse_rule(rule), float(threshold))
     base, _, shrink = spec.rpartition("+")
     if shrink.startswith("shrink"):
         unit = "windows" if shrink.startswith("shrinkw") else "horizons"

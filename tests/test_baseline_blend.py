@@ -290,6 +290,27 @@ def test_the_pool_narrows_as_the_validation_evidence_grows():
     assert blend_choice.pool_blend(hand_table(), 400.0, 24).sizes == (1, 1)
 
 
+def test_auto_keeps_the_single_best_blend_where_validation_tells_enough():
+    """Under POOL_EVIDENCE horizons of validation evidence "auto" pools; from it on (here 4
+    series x (37 + 11) / 12 = 16 horizons) it keeps what "best" keeps, bit for bit, and its
+    report says so (no pool margin)."""
+    assert blend_choice.pools(9.99) and not blend_choice.pools(blend_choice.POOL_EVIDENCE)
+    frame = hourly(n_series=4, noise=0.3)
+    auto, best = (
+        fitted(frame, validation_size=48),
+        fitted(frame, validation_size=48, baseline="best"),
+    )
+    report = auto.validation_baselines_
+    assert report["evidence"] == pytest.approx(4 * (37 + 11) / 12)
+    assert report["pool_margin"] is None and report["pool"] == [1]
+    assert auto.baseline_ == best.baseline_ and len(auto.baseline_.terms) == 1
+    assert auto.predict(frame).equals(best.predict(frame))
+    short = fitted(frame, validation_size=13)  # 4 x (2 + 11) / 12 = 4.3 horizons: a pool
+    assert short.validation_baselines_["pool_margin"] == pytest.approx(
+        blend_choice.POOL_MARGIN / np.sqrt(4 * 13 / 12)
+    )
+
+
 def test_the_validation_evidence_counts_each_series_span_in_horizons():
     assert blend_choice.validation_evidence(np.zeros(46, np.int64), 12) == (46 + 11) / 12
     series = np.array([0, 0, 0, 2, 2])  # series 1 has no window

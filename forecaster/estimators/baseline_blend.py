@@ -57,6 +57,7 @@ from forecaster.estimators.blend_choice import (
     pool_blend,
     pool_margin,
     pooled_forecast,
+    pools,
     validation_evidence,
 )
 from forecaster.estimators.blend_partners import (
@@ -433,7 +434,8 @@ class BaselineCheck:
             "weights": list(kept.network),
             "blend_terms": [term.config() for term in kept.terms],
             "pool": list(sizes) if self.baseline_ else [1] * nt,
-            "pool_margin": pool_margin(evidence),
+            "evidence": evidence,
+            "pool_margin": pool_margin(evidence) if self._pooled(evidence) else None,
             "best": _best_entry(table),
             "blended": float((blended if self.baseline_ else error(model)).mean()),
             "windows": len(windows),
@@ -463,14 +465,20 @@ class BaselineCheck:
         (:func:`~forecaster.estimators.blend_choice.best_blend`); ``"auto"``, the pooled
         blend (:func:`~forecaster.estimators.blend_choice.pool_blend`; ``evidence``: the
         validation evidence in horizons, ``main``: the main seasonal period), scored on a
-        second pass over the partners."""
-        if self.baseline == "best":
+        second pass over the partners, where the evidence is short of
+        :data:`~forecaster.estimators.blend_choice.POOL_EVIDENCE`, else the single best."""
+        if not self._pooled(evidence):  # "best", or much evidence: the single best blend
             (m, drift, level), weights, errors = best_blend(table)
             return BaselineBlend.single(int(m), weights, drift, level), errors, (1,) * len(weights)
         model, partners, error = scored
         pool = pool_blend(table, evidence, main)
         pooled = error(pooled_forecast(model, partners(), pool))
         return BaselineBlend.pooled(pool), pooled, pool.sizes
+
+    def _pooled(self, evidence: float) -> bool:
+        """Whether the blend of the ``baseline`` parameter's rule is a pool on this much
+        validation ``evidence`` (``"none"``: whether ``"auto"``'s would be)."""
+        return self.baseline != "best" and pools(evidence)
 
     def _warn_baselines(
         self, report: dict[str, Any], rule: tuple[BaselineBlend, float], time_dtype: Any
@@ -482,7 +490,7 @@ class BaselineCheck:
         its scaled error, ``time_dtype``: the time column's (calendar features need a date or
         time)."""
         main, (blend, error) = report["m"], rule
-        if self.baseline == "best":
+        if report["pool_margin"] is None:  # the single best blend (much evidence, or "best")
             weights = ", ".join(f"{w:g}" for w in blend.weights)
             name = partner_name(blend.m, blend.drift, blend.level)
             described = (
