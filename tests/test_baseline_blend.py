@@ -294,7 +294,7 @@ def test_auto_keeps_the_single_best_blend_where_validation_tells_enough():
     """Under POOL_EVIDENCE horizons of validation evidence "auto" pools; from it on (here 4
     series x (37 + 11) / 12 = 16 horizons) it keeps what "best" keeps, bit for bit, and its
     report says so (no pool margin)."""
-    assert blend_choice.pools(9.99) and not blend_choice.pools(blend_choice.POOL_EVIDENCE)
+    assert blend_choice.pools(1.99) and not blend_choice.pools(blend_choice.POOL_EVIDENCE)
     frame = hourly(n_series=4, noise=0.3)
     auto, best = (
         fitted(frame, validation_size=48),
@@ -305,9 +305,10 @@ def test_auto_keeps_the_single_best_blend_where_validation_tells_enough():
     assert report["pool_margin"] is None and report["pool"] == [1]
     assert auto.baseline_ == best.baseline_ and len(auto.baseline_.terms) == 1
     assert auto.predict(frame).equals(best.predict(frame))
-    short = fitted(frame, validation_size=13)  # 4 x (2 + 11) / 12 = 4.3 horizons: a pool
+    one = frame.filter(pl.col("id") == frame["id"][0])  # one series: (2 + 11) / 12 horizons
+    short = fitted(one, validation_size=13)
     assert short.validation_baselines_["pool_margin"] == pytest.approx(
-        blend_choice.POOL_MARGIN / np.sqrt(4 * 13 / 12)
+        blend_choice.POOL_MARGIN / np.sqrt(13 / 12)
     )
 
 
@@ -390,7 +391,10 @@ def test_auto_predicts_the_pooled_combination_of_the_network_and_its_partners(tm
     frame = pl.concat(
         pl.DataFrame({"id": f"s{k}", "time": times, "y": 20.0 + day + walk[k]}) for k in range(3)
     )
-    model = fitted(frame, lookback=96)
+    model = fitted(frame, lookback=96, validation_size=14)  # 3 x 14 / 12 = 3.5 horizons
+    assert model.validation_baselines_["pool_margin"] is None  # enough: the single best
+    frame = frame.filter(pl.col("id") == "s0")  # one series: (3 + 11) / 12 horizons, a pool
+    model = fitted(frame, lookback=96, validation_size=14)
     blend, report = model.baseline_, model.validation_baselines_
     assert len(blend.terms) >= 2 and report["pool"][0] >= 2
     assert report["weights"] == list(blend.network)
@@ -399,8 +403,8 @@ def test_auto_predicts_the_pooled_combination_of_the_network_and_its_partners(tm
     assert sum(blend.network) + sum(sum(t.coefficients) for t in blend.terms) == pytest.approx(1)
     network = copy.deepcopy(model)
     network.baseline_ = None
-    window = frame.group_by("id", maintain_order=True).tail(96)["y"].to_numpy().reshape(3, 96, 1)
-    expected = blend.network[0] * network.predict(frame)["y"].to_numpy().reshape(3, 12, 1)
+    window = frame.tail(96)["y"].to_numpy().reshape(1, 96, 1)
+    expected = blend.network[0] * network.predict(frame)["y"].to_numpy().reshape(1, 12, 1)
     for term in blend.terms:
         partner = partner_forecast(window, term.m, 12, term.drift, term.level)
         expected = expected + term.coefficients[0] * partner
@@ -413,8 +417,11 @@ def test_auto_predicts_the_pooled_combination_of_the_network_and_its_partners(tm
 
 
 def test_best_keeps_one_blend_auto_pools_and_both_report_it():
-    frame = hourly(n_series=2, noise=0.3)
-    best, auto = fitted(frame, baseline="best"), fitted(frame)
+    frame = hourly(n_series=1, noise=0.3)  # one series, (3 + 11) / 12 horizons: a pool
+    best, auto = (
+        fitted(frame, baseline="best", validation_size=14),
+        fitted(frame, validation_size=14),
+    )
     assert len(best.baseline_.terms) == 1 and best.validation_baselines_["pool"] == [1]
     assert best.baseline_.weights[0] in WEIGHTS
     assert len(auto.baseline_.terms) > 1
@@ -1277,18 +1284,15 @@ def test_the_none_warning_names_the_partner_auto_would_choose():
     least two seasons")."""
     rng = np.random.default_rng(0)
     t = np.arange(100)
-    frame = pl.concat(
-        pl.DataFrame({"id": f"s{i}", "time": t, "y": 105.0 - t + rng.uniform(0, 1, 100)})
-        for i in range(3)
-    )
-    options = {"lookback": 24, "horizon": 12, "validation_size": 24, "batch_size": 64}
+    frame = pl.DataFrame({"id": "s0", "time": t, "y": 105.0 - t + rng.uniform(0, 1, 100)})
+    options = {"lookback": 24, "horizon": 12, "validation_size": 14, "batch_size": 64}
     auto = fitted(frame, **options)
     assert auto.baseline_.main.partner == (1, True, False)
     with pytest.warns(ForecasterWarning) as caught:
         tiny(baseline="none", **options).fit(frame)
     (message,) = [str(w.message) for w in caught if "validation windows" in str(w.message)]
-    margin = auto.validation_baselines_["pool_margin"]  # 20 % / sqrt(3 series' evidence)
-    assert margin == pytest.approx(blend_choice.POOL_MARGIN / np.sqrt(3 * (13 + 11) / 12))
+    margin = auto.validation_baselines_["pool_margin"]  # 20 % / sqrt(one series' evidence)
+    assert margin == pytest.approx(blend_choice.POOL_MARGIN / np.sqrt((3 + 11) / 12))
     expected = f"baseline='auto' would blend them with the pool of the blends within {margin:.1%}"
     assert expected in message
     assert "mainly the naive forecast with drift (" in message and "season" not in message
