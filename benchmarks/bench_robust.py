@@ -405,8 +405,10 @@ def markdown(
         "",
         "`RNNForecaster(target, time_col, horizon, random_state=0)` (defaults otherwise); "
         "network = the fitted network alone (before the remedy), auto = the default "
-        '`baseline="auto"` (the pool of blends within 20 % of the best on the validation '
-        "windows, shrunk toward the better naive; blend: its main partner and network weight), "
+        '`baseline="auto"` (under 2 horizons of validation evidence, the pool of blends within '
+        "0.2 / sqrt(evidence) of the best on the validation windows, shrunk toward the better "
+        'naive; else the single best blend, as "best"; blend: its main partner and network '
+        "weight), "
         'best = `baseline="best"`, the single best blend, on the same fit ("mean season": its '
         "partner the last value moved along the window's mean season, not the last season; "
         '"+ drift": moved on by the window\'s trend). Ratios below 1: better than the seasonal '

@@ -290,7 +290,7 @@ def test_the_pool_narrows_as_the_validation_evidence_grows():
     assert blend_choice.pool_blend(hand_table(), 400.0, 24).sizes == (1, 1)
 
 
-def test_auto_keeps_the_single_best_blend_where_validation_tells_enough():
+def test_auto_keeps_the_single_best_blend_where_validation_tells_enough(tmp_path):
     """Under POOL_EVIDENCE horizons of validation evidence "auto" pools; from it on (here 4
     series x (37 + 11) / 12 = 16 horizons) it keeps what "best" keeps, bit for bit, and its
     report says so (no pool margin)."""
@@ -305,6 +305,9 @@ def test_auto_keeps_the_single_best_blend_where_validation_tells_enough():
     assert report["pool_margin"] is None and report["pool"] == [1]
     assert auto.baseline_ == best.baseline_ and len(auto.baseline_.terms) == 1
     assert auto.predict(frame).equals(best.predict(frame))
+    package.save(auto, tmp_path / "m")  # pool_margin null, evidence and best round-trip
+    loaded = package.load(tmp_path / "m")
+    assert loaded.validation_baselines_ == report and loaded.baseline_ == auto.baseline_
     one = frame.filter(pl.col("id") == frame["id"][0])  # one series: (2 + 11) / 12 horizons
     short = fitted(one, validation_size=13)
     assert short.validation_baselines_["pool_margin"] == pytest.approx(
@@ -313,9 +316,44 @@ def test_auto_keeps_the_single_best_blend_where_validation_tells_enough():
 
 
 def test_the_validation_evidence_counts_each_series_span_in_horizons():
-    assert blend_choice.validation_evidence(np.zeros(46, np.int64), 12) == (46 + 11) / 12
-    series = np.array([0, 0, 0, 2, 2])  # series 1 has no window
-    assert blend_choice.validation_evidence(series, 3) == (3 + 2) / 3 + (2 + 2) / 3
+    evidence = blend_choice.validation_evidence
+    assert evidence(np.zeros(46, np.int64), np.arange(100, 146), 12) == (46 + 11) / 12
+    series, origins = np.array([2, 0, 0, 2, 0]), np.array([41, 7, 5, 40, 6])  # 1: no window
+    assert evidence(series, origins, 3) == (3 + 2) / 3 + (2 + 2) / 3
+
+
+def test_the_validation_evidence_counts_the_steps_a_sample_of_windows_covers():
+    """Windows scored from a sample (windows_per_epoch, CHECK_WINDOWS) cover the steps between
+    them too: 4 of 109 consecutive windows, 36 apart, cover the 120 held-out steps (10
+    horizons of 12), not the (4 + 11) / 12 of 4 consecutive ones (was: a pool)."""
+    origins = np.array([0, 36, 72, 108])
+    assert blend_choice.validation_evidence(np.zeros(4, np.int64), origins, 12) == 4.0
+    origins = np.arange(0, 109, 9)  # 13 windows 9 apart: 12 gaps of 9 and the last horizon
+    assert blend_choice.validation_evidence(np.zeros(13, np.int64), origins, 12) == 10.0
+
+
+def test_a_sample_of_the_validation_windows_counts_the_steps_it_forecasts():
+    """windows_per_epoch caps the validation windows the check scores: 8 of the 109 windows of
+    120 held-out steps (10 horizons) forecast up to 8 horizons of them, enough not to pool
+    (was: counted as 8 consecutive windows, (8 + 11) / 12 = 1.6 horizons, and "auto"
+    pooled)."""
+    frame = hourly(days=30, n_series=1, noise=0.3)
+    options = {"validation_size": 120, "windows_per_epoch": 8, "batch_size": 8}
+    auto, best = fitted(frame, **options), fitted(frame, baseline="best", **options)
+    report = auto.validation_baselines_
+    assert report["windows"] == 8 and 4.0 <= report["evidence"] <= 8.0
+    assert report["pool_margin"] is None and auto.baseline_ == best.baseline_
+
+
+def test_one_series_pools_while_its_hold_out_is_under_two_horizons():
+    """One series' evidence is its hold-out over the horizon: 23 steps (12 windows of
+    horizon=12) pool, 24 (13 windows, 2 horizons) keep the single best blend."""
+    frame = hourly(days=16, n_series=1, noise=0.3)
+    short, enough = fitted(frame, validation_size=23), fitted(frame, validation_size=24)
+    assert short.validation_baselines_["windows"] == 12
+    assert short.validation_baselines_["pool_margin"] is not None
+    assert enough.validation_baselines_["evidence"] == 2.0
+    assert enough.validation_baselines_["pool_margin"] is None
 
 
 def test_the_pooled_forecast_is_the_coefficients_times_the_forecasts():
@@ -1289,13 +1327,17 @@ def test_the_none_warning_names_the_partner_auto_would_choose():
     auto = fitted(frame, **options)
     assert auto.baseline_.main.partner == (1, True, False)
     with pytest.warns(ForecasterWarning) as caught:
-        tiny(baseline="none", **options).fit(frame)
+        none = tiny(baseline="none", **options).fit(frame)
     (message,) = [str(w.message) for w in caught if "validation windows" in str(w.message)]
     margin = auto.validation_baselines_["pool_margin"]  # 20 % / sqrt(one series' evidence)
     assert margin == pytest.approx(blend_choice.POOL_MARGIN / np.sqrt((3 + 11) / 12))
     expected = f"baseline='auto' would blend them with the pool of the blends within {margin:.1%}"
     assert expected in message
     assert "mainly the naive forecast with drift (" in message and "season" not in message
+    # "none" keeps no baseline_ (was: "every partner in baseline_.terms") and pools nothing
+    others = len(auto.baseline_.terms) - 1
+    assert f"; {others} other partner" in message and "baseline_.terms" not in message
+    assert none.baseline_ is None and none.validation_baselines_["pool_margin"] is None
 
 
 def test_the_warning_shows_ratios_near_one_and_an_exact_baseline_in_words():

@@ -20,11 +20,13 @@ period, or the last value moved along the window's mean season, each with or wit
 window's trend; the drift method for ``m = 1``; never below the bound of a
 ``target_transform``: :func:`~forecaster.data.transforms.within_domain`) at each weight ``w``
 of :data:`~forecaster.estimators.blend_choice.WEIGHTS`, per target. ``baseline="auto"`` keeps,
-per target, the average of every candidate within
-:func:`~forecaster.estimators.blend_choice.pool_margin` of the lowest error (20 % over the
-square root of the validation evidence in horizons), shrunk toward the
-better of the naive and the seasonal naive by the validation evidence
-(:func:`~forecaster.estimators.blend_choice.pool_blend`); ``baseline="best"`` the single
+where the validation evidence is under
+:data:`~forecaster.estimators.blend_choice.POOL_EVIDENCE` horizons
+(:func:`~forecaster.estimators.blend_choice.validation_evidence`), per target the average of
+every candidate within :func:`~forecaster.estimators.blend_choice.pool_margin` of the lowest
+error (20 % over the square root of the evidence), shrunk toward the better of the naive and
+the seasonal naive by the evidence (:func:`~forecaster.estimators.blend_choice.pool_blend`),
+and with more evidence what ``"best"`` keeps; ``baseline="best"`` the single
 candidate with the lowest error (ties go to the network, ``w = 1``, whose forecasts are then
 unchanged bit for bit, then to the simpler partner:
 :func:`~forecaster.estimators.blend_choice.best_blend`): ``baseline_``, a
@@ -416,7 +418,8 @@ class BaselineCheck:
             "naive": alone[(1, False, False)],
             "seasonal_naive": alone[(main, False, False)],
         }
-        evidence = validation_evidence(series, horizon)
+        evidence = validation_evidence(series, rows, horizon)
+        margin = pool_margin(evidence) if self._pooled(evidence) else None  # "none": auto's
         rule, blended, sizes = self._rule_blend(table, (model, partners, error), evidence, main)
         if self.baseline != "none":
             self.baseline_ = rule
@@ -435,7 +438,7 @@ class BaselineCheck:
             "blend_terms": [term.config() for term in kept.terms],
             "pool": list(sizes) if self.baseline_ else [1] * nt,
             "evidence": evidence,
-            "pool_margin": pool_margin(evidence) if self._pooled(evidence) else None,
+            "pool_margin": None if self.baseline_ is None else margin,  # None: none pooled
             "best": _best_entry(table),
             "blended": float((blended if self.baseline_ else error(model)).mean()),
             "windows": len(windows),
@@ -443,7 +446,8 @@ class BaselineCheck:
         }
         if scores["model"] > min(scores["naive"], scores["seasonal_naive"]):
             rule_error = float(blended.mean())
-            self._warn_baselines(self.validation_baselines_, (rule, rule_error), raw.time.dtype)
+            report = self.validation_baselines_
+            self._warn_baselines(report, (rule, rule_error, margin), raw.time.dtype)
 
     def _rule_blend(
         self,
@@ -481,34 +485,19 @@ class BaselineCheck:
         return self.baseline != "best" and pools(evidence)
 
     def _warn_baselines(
-        self, report: dict[str, Any], rule: tuple[BaselineBlend, float], time_dtype: Any
+        self,
+        report: dict[str, Any],
+        rule: tuple[BaselineBlend, float, float | None],
+        time_dtype: Any,
     ) -> None:
         """The warning of a network worse than a baseline on validation
         (:func:`~forecaster.estimators.baseline_warning.baseline_warning`): ``report`` (the
         ``validation_baselines_`` it sets), ``rule``: the blend the ``baseline`` parameter's
-        rule keeps there (``"none"``: that of ``"auto"``, which it says it would blend) and
-        its scaled error, ``time_dtype``: the time column's (calendar features need a date or
-        time)."""
-        main, (blend, error) = report["m"], rule
-        if report["pool_margin"] is None:  # the single best blend (much evidence, or "best")
-            weights = ", ".join(f"{w:g}" for w in blend.weights)
-            name = partner_name(blend.m, blend.drift, blend.level)
-            described = (
-                f"the {name} at network weight {weights} (per target), chosen on these windows "
-                f"(scaled error {error:.3g})"
-            )
-        else:  # brief: near-copies (a backtest's refits) tell one fact
-            network = ", ".join(f"{w:.3g}" for w in blend.network)
-            main_term = blend.main
-            shares = ", ".join(f"{c:.3g}" for c in main_term.coefficients)
-            name = partner_name(main_term.m, main_term.drift, main_term.level)
-            described = (
-                f"the pool of the blends within {report['pool_margin']:.1%} of the best on "
-                "these windows, "
-                f"shrunk toward the better naive: network weight {network} (per target), mainly "
-                f"the {name} ({shares}; every partner in baseline_.terms), scaled error "
-                f"{error:.3g}"
-            )
+        rule keeps there (``"none"``: that of ``"auto"``, which it says it would blend), its
+        scaled error and its pool's margin (None: the single best blend), ``time_dtype``: the
+        time column's (calendar features need a date or time)."""
+        main, (blend, error, margin) = report["m"], rule
+        described = _described(blend, error, margin, listed=self.baseline != "none")
         advice = ["more history", "more epochs", "a smaller network (hidden_size) on short series"]
         if time_dtype.is_temporal() and not self.__dict__.get("calendar_"):
             advice.insert(0, "calendar='auto'")
@@ -521,6 +510,36 @@ class BaselineCheck:
             advice=advice,
         )
         warn_at_caller(text, BaselineWarning)
+
+
+def _described(blend: BaselineBlend, error: float, margin: float | None, *, listed: bool) -> str:
+    """How the warning of :meth:`BaselineCheck._warn_baselines` names ``blend`` (its scaled
+    validation error ``error``): the single best blend (``margin`` None) by its partner and
+    weights, a pool (``margin``: its :func:`~forecaster.estimators.blend_choice.pool_margin`)
+    by its main partner, pointing at ``baseline_.terms`` for the others where ``listed`` (not
+    for ``baseline="none"``, which keeps no ``baseline_``)."""
+    if margin is None:  # the single best blend (much evidence, or "best")
+        weights = ", ".join(f"{w:g}" for w in blend.weights)
+        name = partner_name(blend.m, blend.drift, blend.level)
+        return (
+            f"the {name} at network weight {weights} (per target), chosen on these windows "
+            f"(scaled error {error:.3g})"
+        )
+    # brief: near-copies (a backtest's refits) tell one fact
+    network = ", ".join(f"{w:.3g}" for w in blend.network)
+    main_term, others = blend.main, len(blend.terms) - 1
+    shares = ", ".join(f"{c:.3g}" for c in main_term.coefficients)
+    name = partner_name(main_term.m, main_term.drift, main_term.level)
+    where = (
+        "every partner in baseline_.terms"
+        if listed
+        else f"{others} other partner{'' if others == 1 else 's'} beside it"
+    )
+    return (
+        f"the pool of the blends within {margin:.1%} of the best on these windows, "
+        f"shrunk toward the better naive: network weight {network} (per target), mainly "
+        f"the {name} ({shares}; {where}), scaled error {error:.3g}"
+    )
 
 
 def _best_entry(table: dict[Partner, np.ndarray]) -> dict[str, Any]:

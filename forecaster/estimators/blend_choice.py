@@ -6,7 +6,9 @@ A candidate is ``w * network + (1 - w) * partner`` for a partner
 :func:`blend_errors` scores every one on the validation windows, per target. Two rules read
 those scores: :func:`best_blend` keeps the single best candidate (``baseline="best"``;
 :func:`choose_blend`), :func:`pool_blend` averages every candidate near the best and shrinks
-that average toward the better of the naive and the seasonal naive (``baseline="auto"``).
+that average toward the better of the naive and the seasonal naive (``baseline="auto"`` where
+the validation evidence is under :data:`POOL_EVIDENCE` horizons, :func:`pools`; with more it
+keeps the single best too).
 """
 
 from __future__ import annotations
@@ -66,22 +68,24 @@ by replaying the blend choice on recorded validation and tail forecasts
 on sets A-D of ``benchmarks/results/accuracy_variants.md`` and scored once on two fresh,
 pre-registered sets of 94 M4 Hourly / Weekly series, cut the series over 1.1x the seasonal
 naive on the held-out tails from 13 to 7, but as a default it made both bundled jobs (panels
-with hundreds of horizons of evidence) worse: hence the ``1 / sqrt(n)`` (rule
+with 104 and 20 horizons of evidence) worse: hence the ``1 / sqrt(n)`` (rule
 ``near0.2s+shrink0.1``; its own checks in the same file)."""
 
 POOL_EVIDENCE = 2.0
 """``baseline="auto"`` pools (:func:`pool_blend`) only where the validation evidence is under
-this many horizons (:func:`validation_evidence`): one series' few validation windows (a
-700-row hourly series with a 10 % hold-out and ``horizon=48`` has 1.5), where a choice among
-blends a few per cent apart is a coin flip. With more (a panel's validation windows, a long
-hold-out) it keeps the single best blend (:func:`best_blend`), as ``baseline="best"`` does,
-bit for bit. Pooled on every fit, both bundled jobs' backtests were worse (stocks MAE 151.7 ->
-156.2, audio 5.853 -> 5.87x; evidence 104 and 20 horizons); pooled under 10 horizons, ETTh1-M
-at ``horizon=336`` (8.6) was (test MSE 0.437 -> 0.442). On the 263 replayed single series of
-sessions 29-30, binned by their evidence, the pool's gain is under 2 horizons (180 series:
-total log excess over 1.1x the seasonal naive 10.9 -> 6.2) and none from 2 on (83 series: 0.81
--> 0.86; ``benchmarks/results/accuracy_variants.md``, session 34). A blend that weighs the
-network by 1 also skips the join of the frame's own values at predict."""
+this many horizons (:func:`validation_evidence`): one series' few validation windows, at most
+``horizon`` of them (a 700-row hourly series with a 10 % hold-out, 70 steps, and
+``horizon=48`` has 70 / 48 = 1.46), where a choice among blends a few per cent apart is a coin
+flip. With more (two or more series with validation windows, each worth at least 1 horizon,
+or a hold-out of two horizons) it keeps the single best blend (:func:`best_blend`), as
+``baseline="best"`` does, bit for bit. Pooled on every fit, both bundled jobs' backtests were
+worse (stocks MAE 151.7 -> 156.2, audio 5.853 -> 5.87x; evidence 104 and 20 horizons); pooled
+under 10 horizons, ETTh1-M at ``horizon=336`` (8.6) was (test MSE 0.437 -> 0.442). On the 263
+replayed single series of sessions 29-30, binned by their evidence, the pool's gain in the
+worst cases is under 2 horizons (180 series: total log excess over 1.1x the seasonal naive
+10.9 -> 6.2) and none from 2 on (83 series: 0.81 -> 0.86;
+``benchmarks/results/accuracy_variants.md``, session 34). A blend that weighs the network by 1
+also skips the join of the frame's own values at predict."""
 
 SHRINK = 0.1
 """The pooled blend weighs ``n / (n + SHRINK)`` and the better of the naive and the seasonal
@@ -155,13 +159,29 @@ def alone_errors(table: dict[Partner, np.ndarray]) -> dict[Partner, float]:
     return {partner: float(errors[WEIGHTS.index(0.0)].mean()) for partner, errors in table.items()}
 
 
-def validation_evidence(series: np.ndarray, horizon: int) -> float:
-    """How much the validation windows (``series``: the series of each) tell, in horizons:
-    each series' windows span ``windows + horizon - 1`` steps, over ``horizon``, summed over
-    the series (a panel's evidence grows with its series)."""
-    windows = np.bincount(series)
-    windows = windows[windows > 0]
-    return float(((windows + horizon - 1) / horizon).sum())
+def validation_evidence(series: np.ndarray, origins: np.ndarray, horizon: int) -> float:
+    """How much the validation windows tell, in horizons: the steps their forecasts cover
+    (``series`` and ``origins``: each window's series and the row of its origin), over
+    ``horizon``, summed over the series (a panel's evidence grows with its series). A series'
+    ``w`` consecutive windows cover ``w + horizon - 1`` steps; windows scored from a sample of
+    them (``windows_per_epoch``, :data:`~forecaster.estimators.baseline_blend.CHECK_WINDOWS`)
+    cover the steps between them too (up to ``horizon`` from each): what they forecast, not
+    only as many steps as consecutive windows would.
+
+    Examples
+    --------
+    >>> validation_evidence(np.zeros(3, np.int64), np.array([10, 11, 12]), 4)  # 6 steps
+    1.5
+    >>> validation_evidence(np.zeros(3, np.int64), np.array([10, 12, 20]), 4)  # 2 + 4 + 4
+    2.5
+    """
+    if len(series) == 0:
+        return 0.0
+    order = np.lexsort((origins, series))
+    ids, rows = np.asarray(series)[order], np.asarray(origins, dtype=np.int64)[order]
+    same = ids[1:] == ids[:-1]  # a window after another of its series
+    steps = np.minimum(np.diff(rows)[same], horizon).sum() + horizon * (1 + (~same).sum())
+    return float(steps / horizon)
 
 
 def pool_margin(evidence: float) -> float:

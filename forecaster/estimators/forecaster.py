@@ -171,10 +171,13 @@ class RNNForecaster(
         With a validation split, ``fit`` scores the network, the naive and the seasonal naive
         on the validation windows and warns when the network is worse; it also scores every
         blend ``w * network + (1 - w) * partner`` (naive, seasonal naive or mean season, with
-        or without drift; ``w`` 0, 0.25, ..., 1 per target). ``"auto"``: per target, the
-        average of the blends within 20 % of the best there, shrunk toward the better naive
-        by the validation evidence (``blend_choice.pool_blend``). ``"best"``: the single best
-        blend (ties: ``w = 1``; the former ``"auto"``). ``"none"``: the network alone.
+        or without drift; ``w`` 0, 0.25, ..., 1 per target). ``"auto"``: where validation
+        tells little (under 2 horizons of validation evidence: one series whose hold-out is
+        under two horizons; ``blend_choice.POOL_EVIDENCE``), per target the average of the
+        blends within ``0.2 / sqrt(evidence)`` of the best there, shrunk toward the better
+        naive by the evidence (``blend_choice.pool_blend``); with more, the single best blend,
+        as ``"best"``. ``"best"``: the single best blend (ties: ``w = 1``; the former
+        ``"auto"``). ``"none"``: the network alone.
     stride : int, default 1
         Step between training windows of a series, back from the newest before its hold-out
         (validation uses every validation window whatever the stride: fits compare on the same).
@@ -254,7 +257,8 @@ class RNNForecaster(
     validation_baselines_, validation_skill_ : dict or None, float or None
         Scaled validation errors of ``model``, ``naive``, ``seasonal_naive`` (``m``, ``season``),
         ``blended``; the blend (``blend_terms``, ``pool``; ``best``: the single best blend);
-        ``skill`` (model over seasonal naive; inf if that is exact).
+        ``evidence`` (horizons) and ``pool_margin`` (None where nothing is pooled); ``skill``
+        (model over seasonal naive; inf if that is exact).
     history_ : list of dict
         ``epoch``, ``train_loss``, ``val_loss``, ``lr``, ``seconds``, ``windows_per_second``.
     schema_ : dict
