@@ -420,7 +420,9 @@ class BaselineCheck:
         }
         evidence = validation_evidence(series, rows, horizon)
         margin = pool_margin(evidence) if self._pooled(evidence) else None  # "none": auto's
-        rule, blended, sizes = self._rule_blend(table, (model, partners, error), evidence, main)
+        best = best_blend(table)  # the single best: "best"'s rule, and the report's entry
+        scored = (model, partners, error)
+        rule, blended, sizes = self._rule_blend(best, table, scored, (evidence, margin), main)
         if self.baseline != "none":
             self.baseline_ = rule
         kept = self.baseline_ or BaselineBlend.single(main, (1.0,) * nt)  # the forecasts' own
@@ -439,7 +441,7 @@ class BaselineCheck:
             "pool": list(sizes) if self.baseline_ else [1] * nt,
             "evidence": evidence,
             "pool_margin": None if self.baseline_ is None else margin,  # None: none pooled
-            "best": _best_entry(table),
+            "best": _best_entry(best),
             "blended": float((blended if self.baseline_ else error(model)).mean()),
             "windows": len(windows),
             "series": int(np.unique(series).size),
@@ -451,13 +453,14 @@ class BaselineCheck:
 
     def _rule_blend(
         self,
+        best: tuple[Partner, tuple[float, ...], np.ndarray],
         table: dict[Partner, np.ndarray],
         scored: tuple[
             np.ndarray,
             Callable[[], Iterator[tuple[Partner, np.ndarray]]],
             Callable[[np.ndarray], np.ndarray],
         ],
-        evidence: float,
+        pooling: tuple[float, float | None],
         main: int,
     ) -> tuple[BaselineBlend, np.ndarray, tuple[int, ...]]:
         """The blend of the ``baseline`` parameter's rule (``"none"``: that of ``"auto"``,
@@ -465,14 +468,16 @@ class BaselineCheck:
         (:func:`~forecaster.estimators.blend_choice.blend_errors` of ``scored``: the
         network's validation forecasts, a new pass over the partners' at each call and the
         error), its validation error per target and how many candidates each target's pool
-        averaged: ``"best"``, the single best blend
-        (:func:`~forecaster.estimators.blend_choice.best_blend`); ``"auto"``, the pooled
-        blend (:func:`~forecaster.estimators.blend_choice.pool_blend`; ``evidence``: the
-        validation evidence in horizons, ``main``: the main seasonal period), scored on a
-        second pass over the partners, where the evidence is short of
+        averaged: ``"best"``, the single best blend ``best``
+        (:func:`~forecaster.estimators.blend_choice.best_blend` of ``table``); ``"auto"``, the
+        pooled blend (:func:`~forecaster.estimators.blend_choice.pool_blend`; ``pooling``: the
+        validation evidence in horizons and the pool's margin, None where the rule does not
+        pool; ``main``: the main seasonal period), scored on a second pass over the
+        partners, where the evidence is short of
         :data:`~forecaster.estimators.blend_choice.POOL_EVIDENCE`, else the single best."""
-        if not self._pooled(evidence):  # "best", or much evidence: the single best blend
-            (m, drift, level), weights, errors = best_blend(table)
+        evidence, margin = pooling
+        if margin is None:  # "best", or much evidence: the single best blend
+            (m, drift, level), weights, errors = best
             return BaselineBlend.single(int(m), weights, drift, level), errors, (1,) * len(weights)
         model, partners, error = scored
         pool = pool_blend(table, evidence, main)
@@ -542,11 +547,12 @@ def _described(blend: BaselineBlend, error: float, margin: float | None, *, list
     )
 
 
-def _best_entry(table: dict[Partner, np.ndarray]) -> dict[str, Any]:
-    """What ``baseline="best"`` keeps on the same windows (whatever the rule), for the report:
-    its partner, its network weight per target and its scaled validation error, so that the
-    two rules compare on one fit."""
-    (m, drift, level), weights, errors = best_blend(table)
+def _best_entry(best: tuple[Partner, tuple[float, ...], np.ndarray]) -> dict[str, Any]:
+    """What ``baseline="best"`` keeps on the same windows (``best``:
+    :func:`~forecaster.estimators.blend_choice.best_blend`'s, whatever the rule), for the
+    report: its partner, its network weight per target and its scaled validation error, so
+    that the two rules compare on one fit."""
+    (m, drift, level), weights, errors = best
     entry = {"m": int(m), "drift": bool(drift), "level": bool(level), "weights": list(weights)}
     return {**entry, "blended": float(errors.mean())}
 
