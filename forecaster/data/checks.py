@@ -7,7 +7,7 @@ The one check of each kind, shared by :func:`~forecaster.data.validate.validate_
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,7 @@ __all__ = [
     "check_roles",
     "check_unique_keys",
     "check_values",
+    "frame_rename",
     "in_frame",
     "long_enough",
     "missing_columns_message",
@@ -101,7 +102,25 @@ covariate. Each column can have one role only: pass target=..., covariates=... w
     return roles
 
 
-def check_output_names(roles: dict[str, tuple[str, ...]], *, backtests: bool = True) -> None:
+def frame_rename(name: str, several: bool = False) -> str:
+    """The fix of a column ``name`` :func:`check_output_names` refuses (``several``: one of
+    them): rename it in the frame.
+
+    Examples
+    --------
+    >>> frame_rename("fold")
+    "Rename the column (e.g. frame.rename({'fold': 'fold_value'}))."
+    """
+    which = "them" if several else "the column"
+    return f"Rename {which} (e.g. frame.rename({{{name!r}: {name + '_value'!r}}}))."
+
+
+def check_output_names(
+    roles: dict[str, tuple[str, ...]],
+    *,
+    backtests: bool = True,
+    fix: Callable[[str, bool], str] = frame_rename,
+) -> None:
     """Refuse target, id and time columns (``roles`` from :func:`check_roles`) named like a
     column forecasts carry beside them: ``origin`` (a list of cutoffs), ``stale_steps`` (a
     pipeline's or a served model's forecasts of a series that ends early), a target's
@@ -115,7 +134,9 @@ def check_output_names(roles: dict[str, tuple[str, ...]], *, backtests: bool = T
     a model is never fitted on columns a later call of it refuses. With ``backtests=False``
     only the names ``predict`` writes (``validate_params``, which ``load`` asks too: a model
     saved before a name was refused still loads and forecasts; its backtests refuse it).
-    Covariates are in none of these frames: any name of theirs is accepted.
+    Covariates are in none of these frames: any name of theirs is accepted. ``fix``: the
+    sentence that says how to rename a refused column (:func:`frame_rename`; a pipeline names
+    its spec key instead).
 
     Examples
     --------
@@ -134,11 +155,10 @@ with the other. Rename the column (e.g. frame.rename({'a_lo_80': 'a_lo_80_value'
                 f"Column {name!r} ({role}) is named like a column forecasts carry beside the "
                 "targets (origin: each forecast's origin, with a list of cutoffs; stale_steps: "
                 "how far a series' data ends before the as-of, in a pipeline's or a served "
-                "model's forecasts): one would replace the other. Rename the column (e.g. "
-                f"frame.rename({{{name!r}: '{name}_value'}}))."
+                f"model's forecasts): one would replace the other. {fix(name, False)}"
             )
         for target in targets:
-            _check_target_outputs(name, role, target, backtests)
+            _check_target_outputs(name, role, target, (backtests, fix))
     if not backtests:
         return
     clash = [n for n, role in named if n in BACKTEST_KEYS or (role == "id" and n in FOLD_COLUMNS)]
@@ -146,28 +166,29 @@ with the other. Rename the column (e.g. frame.rename({'a_lo_80': 'a_lo_80_value'
         raise DataValidationError(
             f"Columns {clash} clash with the output columns of a backtest {BACKTEST_KEYS} or, "
             f"for the id, {FOLD_COLUMNS} (covariates may have any name): every backtest and "
-            "calibrate of the model would refuse them. Rename them (e.g. frame.rename("
-            f"{{{clash[0]!r}: {clash[0] + '_value'!r}}}))."
+            f"calibrate of the model would refuse them. {fix(clash[0], True)}"
         )
 
 
-def _check_target_outputs(name: str, role: str, target: str, backtests: bool) -> None:
+def _check_target_outputs(
+    name: str, role: str, target: str, checks: tuple[bool, Callable[[str, bool], str]]
+) -> None:
     """Refuse the column ``name`` (of ``role``) named like an interval or quantile column of
-    ``target`` or, with ``backtests``, its actual values column (:func:`check_output_names`)."""
+    ``target`` or, with ``backtests``, its actual values column (``checks``: ``backtests``
+    and the ``fix`` of :func:`check_output_names`)."""
+    backtests, fix = checks
     if is_bound_column(name, target):
         raise DataValidationError(
             f"Column {name!r} ({role}) is named like the interval or quantile column "
             f"predict writes for target {target!r}: the forecasts would replace one "
-            f"with the other. Rename the column (e.g. frame.rename({{{name!r}: "
-            f"{name + '_value'!r}}}))."
+            f"with the other. {fix(name, False)}"
         )
     if backtests and name == actual_column(target):
         raise DataValidationError(
             f"Column {name!r} ({role}) is named like the column of the actual values "
             f"of target {target!r} that backtest and calibrate write beside its "
             "forecasts: one would replace the other, and the model could be neither "
-            f"backtested nor calibrated. Rename the column (e.g. frame.rename("
-            f"{{{name!r}: {name + '_value'!r}}}))."
+            f"backtested nor calibrated. {fix(name, False)}"
         )
 
 

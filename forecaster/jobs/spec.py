@@ -52,7 +52,7 @@ from forecaster.jobs.scores import (
     metric_name,
     objective_name,
 )
-from forecaster.jobs.spec_errors import column_name_error, describe_errors
+from forecaster.jobs.spec_errors import describe_errors, source_rename
 
 __all__ = [
     "COLUMN_PARAMS",
@@ -433,9 +433,9 @@ def _check_run_columns(file: Path, spec: Spec) -> None:
     named = [("series.targets", "target", targets), ("series.id", "id", ids)]
     for key, role, names in [*named, ("series.time", "time", (series.time,))]:
         try:
-            check_output_names({"target": targets, role: names})
+            check_output_names({"target": targets, role: names}, fix=source_rename(key))
         except DataValidationError as exc:
-            raise SpecError(f"{file}: {column_name_error(key, exc)}") from None
+            raise SpecError(f"{file}: key {key!r}: {exc}") from None
         clash = [name for name in names if name in RUN_COLUMNS]
         if clash:
             raise SpecError(

@@ -5,7 +5,7 @@
 was received, and, for a value of the wrong type, how to write it: values are not converted
 between types (strict), so ``"20"`` is no integer and ``3`` no text.
 
-:func:`column_name_error`: a column the spec names refused by the library's check of column
+:func:`source_rename`: a column the spec names refused by the library's check of column
 names, with the fix a pipeline user can make (the source's column and the spec's key), not the
 library's ``frame.rename``.
 """
@@ -15,12 +15,13 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-__all__ = ["column_name_error", "describe_errors"]
+__all__ = ["describe_errors", "source_rename"]
 
 
 def describe_errors(file: Path, exc: ValidationError, spec_model: type[BaseModel]) -> str:
@@ -120,34 +121,23 @@ def _known_keys(spec_model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     return list(model.model_fields)
 
 
-_FRAME_RENAME = re.compile(
-    r"\s*Rename (?:the column|them) \(e\.g\. frame\.rename\(\{(?P<old>.+?): (?P<new>.+?)\}\)\)\.$",
-    re.S,
-)
-"""The library's fix of a column name (:func:`forecaster.data.checks.check_output_names`)."""
-
-
-def column_name_error(key: str, exc: Exception) -> str:
-    """The message of ``exc``, the refusal of a column that the spec's ``key`` names (by
-    :func:`~forecaster.data.checks.check_output_names`, the check ``fit`` makes), with the
-    fix of a pipeline in place of the library's: a pipeline reads the source's columns by
-    the names the spec gives, so ``frame.rename`` is none. Returns ``key '<key>': ...``.
+def source_rename(key: str) -> Callable[[str, bool], str]:
+    """The fix of a column that the spec's ``key`` names and the library's check of column
+    names refuses (:func:`~forecaster.data.checks.check_output_names`, the check ``fit``
+    makes, as its ``fix``): a pipeline reads the source's columns by the names the spec
+    gives, so ``frame.rename`` is none.
 
     Examples
     --------
-    >>> from forecaster.exceptions import DataValidationError
-    >>> column_name_error("series.time", DataValidationError(
-    ...     "Columns ['fold'] clash. Rename them (e.g. frame.rename({'fold': 'fold_value'}))."))
-    "key 'series.time': Columns ['fold'] clash. Rename the column in the source (e.g. 'fold' \
-to 'fold_value') and give its new name in series.time."
+    >>> source_rename("series.time")("fold", True)
+    "Rename the column in the source (e.g. 'fold' to 'fold_value') and give its new name in \
+series.time."
     """
-    text = str(exc).strip()
-    found = _FRAME_RENAME.search(text)
-    example = ""
-    if found is not None:
-        text = text[: found.start()]
-        example = f" (e.g. {found['old']} to {found['new']})"
-    return (
-        f"key {key!r}: {text} Rename the column in the source{example} and give its new name "
-        f"in {key}."
-    )
+
+    def fix(name: str, several: bool) -> str:
+        return (
+            f"Rename the column in the source (e.g. {name!r} to {name + '_value'!r}) and give "
+            f"its new name in {key}."
+        )
+
+    return fix
