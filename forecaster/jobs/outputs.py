@@ -67,7 +67,7 @@ from forecaster.exceptions import (
 from forecaster.jobs.data import AsOf, is_later
 from forecaster.jobs.hashing import SpecHashes, same_spec
 from forecaster.jobs.orphans import lost_manifest, rebuildable, set_aside
-from forecaster.jobs.schedule import DropReason, id_text
+from forecaster.jobs.schedule import DropReason, absent_series
 from forecaster.jobs.spec import COLUMN_PARAMS, Spec, first_line, normal_path, splits_by_as_of
 from forecaster.tracking.fingerprint import dataset_fingerprint
 
@@ -406,10 +406,8 @@ def dropped_series(job: Job, panel: Any, forecast: pl.DataFrame | None) -> dict[
     if id_col is None:
         return {}
     made = pl.DataFrame({id_col: panel.keys[panel.id_name]}) if forecast is None else forecast
-    kept = made.select(id_text(id_col)).unique()
-    given = job.frame.select(id_text(id_col)).unique(maintain_order=True)
-    absent = given.join(kept, on=id_col, how="anti", maintain_order="left")[id_col]
-    short: list[tuple[str, DropReason]] = [(key, "too_short") for key in absent.to_list()]
+    absent = absent_series(job.frame, made, id_col)
+    short: list[tuple[str, DropReason]] = [(key, "too_short") for key in absent]
     excluded = set(job.when.excluded)
     return {key: why for key, why in [*short, *job.when.left_out] if key not in excluded}
 

@@ -75,6 +75,7 @@ from forecaster.jobs.unused import check_history_days
 __all__ = [
     "DROP_REASONS",
     "DropReason",
+    "absent_series",
     "check_holiday_rows",
     "check_schedule",
     "drop_excluded",
@@ -444,6 +445,13 @@ def id_text(id_col: str) -> pl.Expr:
     ``summary.json`` and the warnings and that :func:`drop_excluded` matches, whatever the
     id's dtype (a Python ``str`` of a datetime or a bool differs from Polars' text)."""
     return pl.col(id_col).cast(pl.String)
+
+
+def absent_series(frame: pl.DataFrame, made: pl.DataFrame, id_col: str) -> list[str]:
+    """The series of ``frame`` (:func:`id_text`, in its order) with no row in ``made``."""
+    given = frame.select(id_text(id_col)).unique(maintain_order=True)
+    kept = made.select(id_text(id_col)).unique()
+    return given.join(kept, on=id_col, how="anti", maintain_order="left")[id_col].to_list()
 
 
 def drop_excluded(

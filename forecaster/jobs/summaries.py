@@ -38,7 +38,7 @@ from forecaster.jobs.data import AsOf
 from forecaster.jobs.hashing import spec_hashes
 from forecaster.jobs.outputs import Job, PipelineResult, data_record, dropped_series, read_summary
 from forecaster.jobs.placement import out_problem
-from forecaster.jobs.schedule import DropReason, id_text, max_staleness
+from forecaster.jobs.schedule import DropReason, absent_series, id_text, max_staleness
 from forecaster.jobs.spec import Spec, first_line
 
 __all__ = [
@@ -128,7 +128,7 @@ def command_result(
         dropped = dropped_series(job, None, made)
     else:
         dropped = {key: why for key, why in when.left_out}
-        fields["unscored_series"] = _unscored(frame, made, id_col)
+        fields["unscored_series"] = [] if id_col is None else absent_series(frame, made, id_col)
     rows, series = _counted(frame, made, id_col)
     return job_result(
         job,
@@ -150,16 +150,6 @@ def _counted(frame: pl.DataFrame, made: pl.DataFrame, id_col: str | None) -> tup
     counted = made.select(id_text(id_col)).unique()
     rows = frame.select(id_text(id_col)).join(counted, on=id_col, how="semi").height
     return rows, counted.height
-
-
-def _unscored(frame: pl.DataFrame, folds: pl.DataFrame, id_col: str | None) -> list[str]:
-    """The series of ``frame`` (by their id as text) that no row of a backtest's ``folds``
-    forecasts, in the order of ``frame`` (without an id column: none)."""
-    if id_col is None:
-        return []
-    given = frame.select(id_text(id_col)).unique(maintain_order=True)
-    scored = folds.select(id_text(id_col)).unique()
-    return given.join(scored, on=id_col, how="anti", maintain_order="left")[id_col].to_list()
 
 
 def summary_file(file: Path) -> Path:
