@@ -24,12 +24,13 @@ from forecaster.data.checks import (
     not_numeric_message,
     row_examples,
 )
+from forecaster.data.flat_values import warn_flat_in_float32
 from forecaster.data.frames import SERIES_ID, collect_frame, format_list, frame_schema
 from forecaster.data.frequency import Frequency, simplest_frequency
 from forecaster.data.frequency_inference import infer_from_steps, step_layout, wall_clock
 from forecaster.data.gaps import fill_gaps
 from forecaster.data.steps import grid_periods
-from forecaster.data.suspicious import warn_flat_in_float32, warn_trailing_missing
+from forecaster.data.suspicious import warn_trailing_missing
 from forecaster.data.times import (
     check_time_dtype,
     check_time_span,
