@@ -497,11 +497,82 @@ def test_a_made_up_row_is_named_once_not_again_for_its_covariates():
     (told,) = warned(lambda: warn_made_up_origins(panel, gap, *at_five, "ffill"))
     assert told.startswith("1 forecast origin of 1 series lies at rows whose targets are"), told
     earlier = both.with_columns(c=pl.when(pl.col("t") >= 3).then(None).otherwise("c"))
-    (targets, covariates) = sorted(
-        warned(lambda: validate_frame_cells(earlier, **options, missing="ffill", ends="frame"))
+    (covariates, targets) = warned(
+        lambda: validate_frame_cells(earlier, **options, missing="ffill", ends="frame")
     )  # c of x (and z) missing since 3, before x's targets' last complete row, 5
-    assert "whose covariates 'c' are missing" in covariates and "e.g. 2)" in covariates
-    assert "whose targets are missing" in targets and "e.g. 5)" in targets
+    assert covariates.startswith("1 series end with rows whose covariates 'c' are missing (e.g. "
+                                 "'z', whose 'c' was last observed at 2"), covariates  # fmt: skip
+    assert "'x'" not in covariates, covariates  # x is named once, by its targets' warning
+    assert targets == (
+        "1 series end with rows whose targets are missing (e.g. 'x', last observed at 5) and "
+        "whose covariates 'c' are missing since before that (its 'c' was last observed at 2): "
+        "missing='ffill' fills them, so a forecast from these data starts after made-up "
+        "values, not after the last observed one. To forecast from the last observed value, "
+        "pass predict a cutoff at which every target and covariate is observed (e.g. 2), or "
+        "leave out the rows after it."
+    )
+
+
+def test_a_row_lacking_targets_and_covariates_is_named_in_one_warning_naming_both():
+    """Series x's targets and its past covariate c are missing at its end, c since before
+    the last time every target was observed (3, against 5): the row got two warnings, one
+    of made-up targets (naming 5, where c is made up too) and one of made-up covariates. It
+    gets one, naming both and a cutoff at which every target and covariate is observed;
+    so does a row that holds some targets but not others, and an origin in a backtest."""
+    ids = ["x"] * 8 + ["z"] * 8
+    a = [1.0] * 6 + [None] * 2 + [1.0] * 8
+    c = [1.0] * 3 + [None] * 5 + [1.0] * 8
+    frame = pl.DataFrame({"id": ids, "t": list(range(8)) * 2, "a": a, "b": 1.0, "c": c})
+    options = {"covariates": "c", "time_col": "t", "id_col": "id", "missing": "ffill"}
+    for ends in ("frame", "training", "cutoff"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            validate_frame_cells(frame, target="a", **options, ends=ends)
+        (told,) = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
+        assert "whose targets are missing" in told and "covariates 'c' are missing" in told
+        assert "every target and covariate is observed (e.g. 2)" in told or (
+            ends == "training" and told.endswith("(e.g. those of 'x' after 2).")
+        ), told
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        validate_frame_cells(frame, target=["b", "a"], **options)
+    (told,) = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
+    assert told.startswith("1 series end with rows that hold some targets but not 'a' (e.g. "
+                           "'x', whose 'a' was last observed at 5, its last row at 7) and whose "
+                           "covariates 'c' are missing since before that"), told  # fmt: skip
+    assert told.endswith("every target and covariate is observed (predict(frame, cutoff=...), "
+                         "e.g. 2), or once their values are in."), told  # fmt: skip
+
+
+@pytest.mark.parametrize("policy", ["ffill", "interpolate", "zero"])
+def test_a_future_covariate_made_up_at_the_origin_is_named(policy):
+    """x's future covariate f is missing on its last row (its target observed), or at an
+    origin of predict's cutoffs: missing= made it up, and the forecast reads it (the encoder
+    reads the future covariates up to the origin, as it reads the past ones), yet only past
+    covariates were named. The one warning of made-up ends names it, as a past covariate."""
+    f = [1.0] * 7 + [None] + [1.0] * 8
+    frame = pl.DataFrame({"id": ["x"] * 8 + ["z"] * 8, "t": list(range(8)) * 2, "a": 1.0, "f": f})
+    options = {"target": "a", "future_covariates": "f", "time_col": "t", "id_col": "id"}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        validate_frame_cells(frame, **options, missing=policy, ends="frame")
+    told = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
+    assert told == [
+        "1 series end with rows whose covariates 'f' are missing (e.g. 'x', whose 'f' was last "
+        f"observed at 6, its last row at 7): missing={policy!r} fills them, so the forecasts "
+        "read made-up values of 'f' up to their origin, not observed ones. Forecast from the "
+        "last time every target and covariate is observed (predict(frame, cutoff=...), e.g. "
+        "6), or once their values are in."
+    ]
+    inside = frame.with_columns(f=pl.when(pl.col("t") == 4).then(None).otherwise(1.0))
+    panel = Panel.from_frame(inside, **options, missing=policy, freq=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warn_made_up_origins(panel, inside, np.array([0, 1]), np.array([4, 8 + 5]), policy)
+    (told,) = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
+    origin = "(e.g. 'x' at 4, whose 'f' was last observed at 3)"
+    assert told.startswith(f"1 forecast origin of 1 series lies at rows whose covariates 'f' "
+                           f"are missing {origin}"), told  # fmt: skip
 
 
 @pytest.mark.parametrize("policy", ["ffill", "interpolate", "zero"])

@@ -3129,6 +3129,39 @@ def test_made_up_past_covariates_at_forecast_origins_are_named():
         model.predict(lag, cutoff=[59, 70])
 
 
+def test_made_up_future_covariates_at_forecast_origins_are_named():
+    """Future covariate f of x is missing on steps 60-63, its targets observed: the forecasts
+    from there read ffill's values of f in their history (the encoder reads f up to the
+    origin), and predict(frame, future=...), predict(frame, cutoff=[...]), score and a
+    backtest said nothing (made-up past covariates and made-up f over a horizon were
+    named). The one warning of made-up origins names f too, once per call."""
+    t = np.arange(80)
+    a = np.r_[np.sin(t / 3), np.cos(t / 3)]
+    frame = pl.DataFrame({"id": ["x"] * 80 + ["z"] * 80, "t": np.r_[t, t], "a": a})
+    frame = frame.with_columns(f=(pl.col("t") % 7).cast(pl.Float64))
+    model = RNNForecaster(
+        target="a", future_covariates="f", id_col="id", time_col="t", lookback=12, horizon=3,
+        missing="ffill", baseline="none", validation_size=0, **{**TINY, "max_epochs": 1},
+    ).fit(frame.filter(pl.col("t") < 50))  # fmt: skip
+    at_x = (pl.col("id") == "x") & pl.col("t").is_between(60, 63)
+    lag = frame.with_columns(f=pl.when(at_x).then(None).otherwise("f"))
+    (told,) = _forecaster_messages(lambda: model.predict(lag, cutoff=[56, 63, 70]))
+    assert told.startswith(
+        "1 forecast origin of 1 series lies at rows whose covariates 'f' are missing (e.g. 'x' "
+        "at 63, whose 'f' was last observed at 59)"
+    ), told
+    future = frame.filter(pl.col("t").is_between(64, 66)).select("id", "t", "f")
+    (told,) = _forecaster_messages(
+        lambda: model.predict(lag.filter(pl.col("t") <= 63), future=future)
+    )
+    assert told.startswith("1 series end with rows whose covariates 'f' are missing"), told
+    held = lag.filter(pl.col("t") <= 66)  # held out: 64 to 66, from the origin 63
+    (told,) = _forecaster_messages(lambda: model.score(held))
+    assert told.startswith("score: 1 forecast origin of 1 series lies at rows whose covariates")
+    folds = _forecaster_messages(lambda: backtest(model, held, folds=2))  # origins 60, 63
+    assert [m for m in folds if "covariates 'f' are missing" in m] != [], folds
+
+
 def test_one_cutoff_at_made_up_targets_is_told_a_remedy_that_fits_a_cutoff():
     """predict(frame, cutoff=63) where every target of x is missing over steps 60-63 said
     "Drop those trailing rows", though the frame's rows after 63 are no trailing rows and

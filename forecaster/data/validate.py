@@ -111,8 +111,9 @@ def validate_frame_cells(
         data, t, lengths, freq, id_col=id_col, time_col=time_col, continues=continues
     )
     if missing != "error":
-        targets, past = list(roles["target"]), roles["covariate"]
-        warn_trailing_missing(data, targets, id_name, time_col, missing, ends, past)
+        targets, covariates = list(roles["target"]), roles["covariate"]
+        covariates = [*covariates, *roles["future covariate"]]  # both read up to the origin
+        warn_trailing_missing(data, targets, id_name, time_col, missing, ends, covariates)
     data, interpolated = _handle_missing(
         data, grid, value_cols, missing, id_col=id_col, time_col=time_col
     )
