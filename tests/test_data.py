@@ -9,7 +9,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from forecaster.data.dtypes import restore_dtypes, trained_frame
+from forecaster.data.dtypes import align_time, restore_dtypes, trained_frame
+from forecaster.data.frames import check_schema
 from forecaster.data.frequency import Frequency
 from forecaster.data.frequency_inference import infer_frequency
 from forecaster.data.made_up import warn_made_up_origins
@@ -2326,6 +2327,34 @@ def test_restore_dtypes_changes_a_dtype_only_where_no_value_changes():
     assert restore_dtypes(text, {"d": "Date", "x": "Date"}).schema == pl.Schema(
         {"d": pl.Date, "x": pl.String}
     )
+
+
+def test_align_time_casts_the_same_instants_to_the_trained_dtype_only():
+    """A time column of another unit (or a zone with the same local times) holds the times
+    a model knows: cast to its dtype, a LazyFrame lazily; a unit that would round a time is
+    refused, naming it with all its digits; another zone, or none for a zoned model, and
+    dates are left for the schema check to refuse."""
+    times = [dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 2)]
+    frame = pl.DataFrame({"t": times}).cast({"t": pl.Datetime("ns")})
+    micro = {"t": "Datetime(time_unit='us', time_zone=None)"}
+    assert align_time(frame, micro, "t").schema["t"] == pl.Datetime("us")
+    lazy = align_time(frame.lazy(), micro, "t")
+    assert isinstance(lazy, pl.LazyFrame) and lazy.collect()["t"].to_list() == times
+    assert align_time(frame, micro, None) is frame
+    odd = frame.with_columns(pl.col("t") + pl.duration(nanoseconds=1))
+    with pytest.raises(DataValidationError, match=r"round 2 of its times \(e.g. 2024-01-01 "
+                       r"00:00:00.000000001\) to the microsecond"):  # fmt: skip
+        align_time(odd.lazy(), micro, "t")
+    utc = {"t": "Datetime(time_unit='us', time_zone='UTC')"}
+    alias = frame.with_columns(pl.col("t").dt.replace_time_zone("Etc/UTC"))
+    assert align_time(alias, utc, "t").schema["t"] == pl.Datetime("us", "UTC")
+    paris = alias.with_columns(pl.col("t").dt.convert_time_zone("Europe/Paris"))
+    assert align_time(paris, utc, "t") is paris  # other local times: refused by the check
+    assert align_time(frame, utc, "t") is frame  # no zone for a zoned model: likewise
+    dates = frame.with_columns(pl.col("t").dt.date())
+    assert align_time(dates, micro, "t") is dates
+    with pytest.raises(DataValidationError, match=r"pl.col\('t'\).cast\(pl.Datetime"):
+        check_schema(dates, micro, time_col="t")
 
 
 def test_trained_frame_converts_pandas_only_and_refuses_with_pandas_advice():

@@ -2139,6 +2139,41 @@ def test_pandas_frames_of_a_date_column_are_read_as_their_dates():
         model.predict(frame.with_columns(pl.col("time").cast(pl.Datetime)))  # polars: as it was
 
 
+def test_a_time_column_of_another_unit_is_read_as_the_same_instants():
+    """A model fitted on Datetime("ns") times (pl.from_pandas of pandas' datetime64[ns])
+    refused the same times as Datetime("us") or "ms" at predict ("Column dtypes differ from
+    training"), and the reverse. Every fitted-model entry (predict and its cutoff= frames,
+    score, backtest, the model's and the function's) reads them as the fitted unit, with
+    the same forecasts; times the fitted unit would round are refused, naming one; a zone
+    with other local times (or none for a zoned model) and dates are refused as before,
+    with advice for the dates."""
+    frame = pl.concat([daily("a", 0, 40), daily("b", 0, 40, seed=1)])
+    frame = frame.with_columns(pl.col("time").cast(pl.Datetime("ns")))
+    model = small().fit(frame.filter(pl.col("time") < dt.datetime(2024, 1, 29)))
+    expected = model.predict(frame)
+    pairs = pl.DataFrame({"id": ["a", "b"], "time": [dt.datetime(2024, 1, 30)] * 2})
+    for unit in ("us", "ms"):
+        other = frame.with_columns(pl.col("time").dt.cast_time_unit(unit))
+        assert model.predict(other).equals(expected)
+        assert model.predict(other.lazy()).equals(expected)
+        cut = pairs.with_columns(pl.col("time").dt.cast_time_unit(unit))
+        assert model.predict(other, cutoff=cut).equals(model.predict(frame, cutoff=pairs))
+        assert model.score(other) == model.score(frame)
+        folds = backtest(model, other, folds=2).aggregate
+        assert folds.equals(model.backtest(frame, folds=2).aggregate)
+        assert model.backtest(other, folds=2).aggregate.equals(folds)
+    micro = small().fit(frame.with_columns(pl.col("time").dt.cast_time_unit("us")))
+    assert micro.predict(frame).schema["time"] == pl.Datetime("us")
+    odd = frame.with_columns(pl.col("time") + pl.duration(nanoseconds=1))
+    with pytest.raises(DataValidationError, match=r"would round 80 of its times \(e.g. "
+                       r"2024-01-01 00:00:00.000000001\) to the microsecond"):  # fmt: skip
+        micro.predict(odd)
+    with pytest.raises(DataValidationError, match=r"pl.col\('time'\).dt.date\(\)"):
+        small().fit(daily("a", 0, 40)).predict(frame)
+    with pytest.raises(DataValidationError, match=r"pl.col\('time'\).cast\(pl.Datetime"):
+        model.predict(frame.with_columns(pl.col("time").dt.date()))
+
+
 def test_the_package_works_without_pandas(monkeypatch):
     """pandas stays optional: no module of the package imports it, and with every import of
     it failing, polars frames are fitted and forecast (scikit-learn imports pandas by itself
