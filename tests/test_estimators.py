@@ -2174,6 +2174,32 @@ def test_a_time_column_of_another_unit_is_read_as_the_same_instants():
         model.predict(frame.with_columns(pl.col("time").dt.date()))
 
 
+def test_string_categorical_and_enum_ids_give_the_same_model_and_rows():
+    """Enum ids came in their categories' order (c, b, a) where String and Categorical ids
+    came by their text: the same series trained another model for a seed (other batches),
+    and predict, its cutoffs, backtests and a stream returned their rows in another order.
+    Every text id is ordered by its text: the same forecasts, in the same rows."""
+    frame = pl.concat([daily("b", 0, 40), daily("c", 0, 40, seed=1), daily("a", 0, 40, seed=2)])
+    outputs = []
+    for dtype in (pl.String, pl.Categorical, pl.Enum(["c", "b", "a"])):
+        typed = frame.with_columns(pl.col("id").cast(dtype))
+        model = small().fit(typed.filter(pl.col("time") < dt.date(2024, 2, 1)))
+        stream = model.stream(typed.filter(pl.col("time") < dt.date(2024, 2, 8)))
+        stream.update(typed.filter(pl.col("time") >= dt.date(2024, 2, 8)))
+        calls = [
+            model.predict(typed),
+            model.predict(typed, cutoff=[dt.date(2024, 2, 1), dt.date(2024, 2, 3)]),
+            backtest(model, typed, folds=2).forecasts,
+            stream.forecast(),
+        ]
+        outputs.append([out.with_columns(pl.col("id").cast(pl.String)) for out in calls])
+    for other in outputs[1:]:  # Categorical, Enum
+        for string, same in zip(outputs[0], other, strict=True):
+            assert string["id"].head(1).to_list() == ["a"]
+            assert string.select(pl.exclude("y")).equals(same.select(pl.exclude("y")))
+            np.testing.assert_allclose(string["y"], same["y"], rtol=1e-5)
+
+
 def test_the_package_works_without_pandas(monkeypatch):
     """pandas stays optional: no module of the package imports it, and with every import of
     it failing, polars frames are fitted and forecast (scikit-learn imports pandas by itself

@@ -32,6 +32,7 @@ __all__ = [
     "frame_schema",
     "from_pandas",
     "id_cast",
+    "id_order",
     "is_pandas_frame",
     "is_pandas_sequence",
     "keys_aligned",
@@ -346,6 +347,21 @@ def read_once(frame: Any, columns: Sequence[str]) -> Any:
     if any(name not in schema for name in columns):
         return frame
     return collect_frame(frame, columns=list(dict.fromkeys(columns)))
+
+
+def id_order(ids: pl.Series) -> pl.Series:
+    """The key that orders series by their ids (the panel's order, and the order of every
+    output's rows): text ids by their text, whatever their dtype (an Enum sorts by its
+    categories' order, so String, Categorical and Enum ids of the same series would come in
+    other orders and train another model); other ids as they are.
+
+    Examples
+    --------
+    >>> ids = pl.Series(["b", "c", "a"], dtype=pl.Enum(["c", "b", "a"]))
+    >>> ids.sort().to_list(), ids.gather(id_order(ids).arg_sort()).to_list()
+    (['c', 'b', 'a'], ['a', 'b', 'c'])
+    """
+    return ids.cast(pl.String) if isinstance(ids.dtype, pl.Enum) else ids
 
 
 def text_like(dtype: Any) -> bool:
