@@ -2143,7 +2143,7 @@ def test_a_time_column_of_another_unit_is_read_as_the_same_instants():
     """A model fitted on Datetime("ns") times (pl.from_pandas of pandas' datetime64[ns])
     refused the same times as Datetime("us") or "ms" at predict ("Column dtypes differ from
     training"), and the reverse. Every fitted-model entry (predict and its cutoff= frames,
-    score, backtest, the model's and the function's) reads them as the fitted unit, with
+    score, backtest, the model's and the function's, stream) reads them as the fitted unit, with
     the same forecasts; times the fitted unit would round are refused, naming one; a zone
     with other local times (or none for a zoned model) and dates are refused as before,
     with advice for the dates."""
@@ -2162,6 +2162,12 @@ def test_a_time_column_of_another_unit_is_read_as_the_same_instants():
         folds = backtest(model, other, folds=2).aggregate
         assert folds.equals(model.backtest(frame, folds=2).aggregate)
         assert model.backtest(other, folds=2).aggregate.equals(folds)
+        late = pl.col("time") >= dt.datetime(2024, 2, 5)
+        state = model.stream(other.filter(~late))
+        state.update(other.filter(late))
+        streamed = state.forecast()
+        assert streamed.select("id", "time").equals(expected.select("id", "time"))
+        np.testing.assert_allclose(streamed["y"], expected["y"], rtol=1e-5)
     micro = small().fit(frame.with_columns(pl.col("time").dt.cast_time_unit("us")))
     assert micro.predict(frame).schema["time"] == pl.Datetime("us")
     odd = frame.with_columns(pl.col("time") + pl.duration(nanoseconds=1))
