@@ -9,7 +9,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from forecaster.data.dtypes import restore_dtypes, trained_frame
+from forecaster.data.dtypes import align_time, restore_dtypes, trained_frame
+from forecaster.data.frames import check_schema
 from forecaster.data.frequency import Frequency
 from forecaster.data.frequency_inference import infer_frequency
 from forecaster.data.made_up import warn_made_up_origins
@@ -87,7 +88,7 @@ def test_unsorted_input_is_sorted_not_rejected():
         (("z", "a", "m"), pl.String, ["a", "m", "z"]),
         ((10, 2, 1), pl.Int64, [1, 2, 10]),  # numeric order, not the text's
         (("z", "a", "m"), pl.Categorical, ["a", "m", "z"]),  # lexical, as DataFrame.sort
-        (("z", "a", "m"), pl.Enum(["z", "m", "a"]), ["z", "m", "a"]),  # the categories' order
+        (("z", "a", "m"), pl.Enum(["z", "m", "a"]), ["a", "m", "z"]),  # by text, as String
     ],
 )
 def test_series_come_in_ascending_id_order_whatever_the_frame_groups_them_in(ids, dtype, expected):
@@ -497,11 +498,82 @@ def test_a_made_up_row_is_named_once_not_again_for_its_covariates():
     (told,) = warned(lambda: warn_made_up_origins(panel, gap, *at_five, "ffill"))
     assert told.startswith("1 forecast origin of 1 series lies at rows whose targets are"), told
     earlier = both.with_columns(c=pl.when(pl.col("t") >= 3).then(None).otherwise("c"))
-    (targets, covariates) = sorted(
-        warned(lambda: validate_frame_cells(earlier, **options, missing="ffill", ends="frame"))
+    (covariates, targets) = warned(
+        lambda: validate_frame_cells(earlier, **options, missing="ffill", ends="frame")
     )  # c of x (and z) missing since 3, before x's targets' last complete row, 5
-    assert "whose covariates 'c' are missing" in covariates and "e.g. 2)" in covariates
-    assert "whose targets are missing" in targets and "e.g. 5)" in targets
+    assert covariates.startswith("1 series end with rows whose covariates 'c' are missing (e.g. "
+                                 "'z', whose 'c' was last observed at 2"), covariates  # fmt: skip
+    assert "'x'" not in covariates, covariates  # x is named once, by its targets' warning
+    assert targets == (
+        "1 series end with rows whose targets are missing (e.g. 'x', last observed at 5) and "
+        "whose covariates 'c' are missing since before that (its 'c' was last observed at 2): "
+        "missing='ffill' fills them, so a forecast from these data starts after made-up "
+        "values, not after the last observed one. To forecast from the last observed value, "
+        "pass predict a cutoff at which every target and covariate is observed (e.g. 2), or "
+        "leave out the rows after it."
+    )
+
+
+def test_a_row_lacking_targets_and_covariates_is_named_in_one_warning_naming_both():
+    """Series x's targets and its past covariate c are missing at its end, c since before
+    the last time every target was observed (3, against 5): the row got two warnings, one
+    of made-up targets (naming 5, where c is made up too) and one of made-up covariates. It
+    gets one, naming both and a cutoff at which every target and covariate is observed;
+    so does a row that holds some targets but not others, and an origin in a backtest."""
+    ids = ["x"] * 8 + ["z"] * 8
+    a = [1.0] * 6 + [None] * 2 + [1.0] * 8
+    c = [1.0] * 3 + [None] * 5 + [1.0] * 8
+    frame = pl.DataFrame({"id": ids, "t": list(range(8)) * 2, "a": a, "b": 1.0, "c": c})
+    options = {"covariates": "c", "time_col": "t", "id_col": "id", "missing": "ffill"}
+    for ends in ("frame", "training", "cutoff"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            validate_frame_cells(frame, target="a", **options, ends=ends)
+        (told,) = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
+        assert "whose targets are missing" in told and "covariates 'c' are missing" in told
+        assert "every target and covariate is observed (e.g. 2)" in told or (
+            ends == "training" and told.endswith("(e.g. those of 'x' after 2).")
+        ), told
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        validate_frame_cells(frame, target=["b", "a"], **options)
+    (told,) = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
+    assert told.startswith("1 series end with rows that hold some targets but not 'a' (e.g. "
+                           "'x', whose 'a' was last observed at 5, its last row at 7) and whose "
+                           "covariates 'c' are missing since before that"), told  # fmt: skip
+    assert told.endswith("every target and covariate is observed (predict(frame, cutoff=...), "
+                         "e.g. 2), or once their values are in."), told  # fmt: skip
+
+
+@pytest.mark.parametrize("policy", ["ffill", "interpolate", "zero"])
+def test_a_future_covariate_made_up_at_the_origin_is_named(policy):
+    """x's future covariate f is missing on its last row (its target observed), or at an
+    origin of predict's cutoffs: missing= made it up, and the forecast reads it (the encoder
+    reads the future covariates up to the origin, as it reads the past ones), yet only past
+    covariates were named. The one warning of made-up ends names it, as a past covariate."""
+    f = [1.0] * 7 + [None] + [1.0] * 8
+    frame = pl.DataFrame({"id": ["x"] * 8 + ["z"] * 8, "t": list(range(8)) * 2, "a": 1.0, "f": f})
+    options = {"target": "a", "future_covariates": "f", "time_col": "t", "id_col": "id"}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        validate_frame_cells(frame, **options, missing=policy, ends="frame")
+    told = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
+    assert told == [
+        "1 series end with rows whose covariates 'f' are missing (e.g. 'x', whose 'f' was last "
+        f"observed at 6, its last row at 7): missing={policy!r} fills them, so the forecasts "
+        "read made-up values of 'f' up to their origin, not observed ones. Forecast from the "
+        "last time every target and covariate is observed (predict(frame, cutoff=...), e.g. "
+        "6), or once their values are in."
+    ]
+    inside = frame.with_columns(f=pl.when(pl.col("t") == 4).then(None).otherwise(1.0))
+    panel = Panel.from_frame(inside, **options, missing=policy, freq=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warn_made_up_origins(panel, inside, np.array([0, 1]), np.array([4, 8 + 5]), policy)
+    (told,) = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
+    origin = "(e.g. 'x' at 4, whose 'f' was last observed at 3)"
+    assert told.startswith(f"1 forecast origin of 1 series lies at rows whose covariates 'f' "
+                           f"are missing {origin}"), told  # fmt: skip
 
 
 @pytest.mark.parametrize("policy", ["ffill", "interpolate", "zero"])
@@ -2255,6 +2327,52 @@ def test_restore_dtypes_changes_a_dtype_only_where_no_value_changes():
     assert restore_dtypes(text, {"d": "Date", "x": "Date"}).schema == pl.Schema(
         {"d": pl.Date, "x": pl.String}
     )
+
+
+def test_series_come_in_the_order_of_their_text_whatever_the_id_dtype():
+    """Enum ids sorted by the categories' order (c, b, a) where String and Categorical ids
+    sort by their text (a, b, c): the same rows gave another panel, so another model for a
+    seed, and outputs in another order. Every text id is ordered by its text; the Enum
+    dtype is kept."""
+    frame = pl.DataFrame({"id": ["b", "c", "a"] * 2, "t": [0, 0, 0, 1, 1, 1], "y": range(6)})
+    frame = frame.with_columns(pl.col("y").cast(pl.Float64))
+    enum = pl.Enum(["c", "b", "a"])
+    rows = []
+    for dtype in (pl.String, pl.Categorical, enum):
+        typed = frame.with_columns(pl.col("id").cast(dtype))
+        clean, _ = validate_frame(typed, target="y", time_col="t", id_col="id")
+        assert clean.schema["id"] == dtype
+        rows.append(clean.with_columns(pl.col("id").cast(pl.String)))
+    assert rows[0]["id"].to_list() == ["a", "a", "b", "b", "c", "c"]
+    assert rows[0].equals(rows[1]) and rows[0].equals(rows[2])
+
+
+def test_align_time_casts_the_same_instants_to_the_trained_dtype_only():
+    """A time column of another unit (or a zone with the same local times) holds the times
+    a model knows: cast to its dtype, a LazyFrame lazily; a unit that would round a time is
+    refused, naming it with all its digits; another zone, or none for a zoned model, and
+    dates are left for the schema check to refuse."""
+    times = [dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 2)]
+    frame = pl.DataFrame({"t": times}).cast({"t": pl.Datetime("ns")})
+    micro = {"t": "Datetime(time_unit='us', time_zone=None)"}
+    assert align_time(frame, micro, "t").schema["t"] == pl.Datetime("us")
+    lazy = align_time(frame.lazy(), micro, "t")
+    assert isinstance(lazy, pl.LazyFrame) and lazy.collect()["t"].to_list() == times
+    assert align_time(frame, micro, None) is frame
+    odd = frame.with_columns(pl.col("t") + pl.duration(nanoseconds=1))
+    with pytest.raises(DataValidationError, match=r"round 2 of its times \(e.g. 2024-01-01 "
+                       r"00:00:00.000000001\) to the microsecond"):  # fmt: skip
+        align_time(odd.lazy(), micro, "t")
+    utc = {"t": "Datetime(time_unit='us', time_zone='UTC')"}
+    alias = frame.with_columns(pl.col("t").dt.replace_time_zone("Etc/UTC"))
+    assert align_time(alias, utc, "t").schema["t"] == pl.Datetime("us", "UTC")
+    paris = alias.with_columns(pl.col("t").dt.convert_time_zone("Europe/Paris"))
+    assert align_time(paris, utc, "t") is paris  # other local times: refused by the check
+    assert align_time(frame, utc, "t") is frame  # no zone for a zoned model: likewise
+    dates = frame.with_columns(pl.col("t").dt.date())
+    assert align_time(dates, micro, "t") is dates
+    with pytest.raises(DataValidationError, match=r"pl.col\('t'\).cast\(pl.Datetime"):
+        check_schema(dates, micro, time_col="t")
 
 
 def test_trained_frame_converts_pandas_only_and_refuses_with_pandas_advice():

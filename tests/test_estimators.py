@@ -2139,6 +2139,73 @@ def test_pandas_frames_of_a_date_column_are_read_as_their_dates():
         model.predict(frame.with_columns(pl.col("time").cast(pl.Datetime)))  # polars: as it was
 
 
+def test_a_time_column_of_another_unit_is_read_as_the_same_instants():
+    """A model fitted on Datetime("ns") times (pl.from_pandas of pandas' datetime64[ns])
+    refused the same times as Datetime("us") or "ms" at predict ("Column dtypes differ from
+    training"), and the reverse. Every fitted-model entry (predict and its cutoff= frames,
+    score, backtest, the model's and the function's, stream) reads them as the fitted unit, with
+    the same forecasts; times the fitted unit would round are refused, naming one; a zone
+    with other local times (or none for a zoned model) and dates are refused as before,
+    with advice for the dates."""
+    frame = pl.concat([daily("a", 0, 40), daily("b", 0, 40, seed=1)])
+    frame = frame.with_columns(pl.col("time").cast(pl.Datetime("ns")))
+    model = small().fit(frame.filter(pl.col("time") < dt.datetime(2024, 1, 29)))
+    expected = model.predict(frame)
+    pairs = pl.DataFrame({"id": ["a", "b"], "time": [dt.datetime(2024, 1, 30)] * 2})
+    for unit in ("us", "ms"):
+        other = frame.with_columns(pl.col("time").dt.cast_time_unit(unit))
+        assert model.predict(other).equals(expected)
+        assert model.predict(other.lazy()).equals(expected)
+        cut = pairs.with_columns(pl.col("time").dt.cast_time_unit(unit))
+        assert model.predict(other, cutoff=cut).equals(model.predict(frame, cutoff=pairs))
+        assert model.score(other) == model.score(frame)
+        folds = backtest(model, other, folds=2).aggregate
+        assert folds.equals(model.backtest(frame, folds=2).aggregate)
+        assert model.backtest(other, folds=2).aggregate.equals(folds)
+        late = pl.col("time") >= dt.datetime(2024, 2, 5)
+        state = model.stream(other.filter(~late))
+        state.update(other.filter(late))
+        streamed = state.forecast()
+        assert streamed.select("id", "time").equals(expected.select("id", "time"))
+        np.testing.assert_allclose(streamed["y"], expected["y"], rtol=1e-5)
+    micro = small().fit(frame.with_columns(pl.col("time").dt.cast_time_unit("us")))
+    assert micro.predict(frame).schema["time"] == pl.Datetime("us")
+    odd = frame.with_columns(pl.col("time") + pl.duration(nanoseconds=1))
+    with pytest.raises(DataValidationError, match=r"would round 80 of its times \(e.g. "
+                       r"2024-01-01 00:00:00.000000001\) to the microsecond"):  # fmt: skip
+        micro.predict(odd)
+    with pytest.raises(DataValidationError, match=r"pl.col\('time'\).dt.date\(\)"):
+        small().fit(daily("a", 0, 40)).predict(frame)
+    with pytest.raises(DataValidationError, match=r"pl.col\('time'\).cast\(pl.Datetime"):
+        model.predict(frame.with_columns(pl.col("time").dt.date()))
+
+
+def test_string_categorical_and_enum_ids_give_the_same_model_and_rows():
+    """Enum ids came in their categories' order (c, b, a) where String and Categorical ids
+    came by their text: the same series trained another model for a seed (other batches),
+    and predict, its cutoffs, backtests and a stream returned their rows in another order.
+    Every text id is ordered by its text: the same forecasts, in the same rows."""
+    frame = pl.concat([daily("b", 0, 40), daily("c", 0, 40, seed=1), daily("a", 0, 40, seed=2)])
+    outputs = []
+    for dtype in (pl.String, pl.Categorical, pl.Enum(["c", "b", "a"])):
+        typed = frame.with_columns(pl.col("id").cast(dtype))
+        model = small().fit(typed.filter(pl.col("time") < dt.date(2024, 2, 1)))
+        stream = model.stream(typed.filter(pl.col("time") < dt.date(2024, 2, 8)))
+        stream.update(typed.filter(pl.col("time") >= dt.date(2024, 2, 8)))
+        calls = [
+            model.predict(typed),
+            model.predict(typed, cutoff=[dt.date(2024, 2, 1), dt.date(2024, 2, 3)]),
+            backtest(model, typed, folds=2).forecasts,
+            stream.forecast(),
+        ]
+        outputs.append([out.with_columns(pl.col("id").cast(pl.String)) for out in calls])
+    for other in outputs[1:]:  # Categorical, Enum
+        for string, same in zip(outputs[0], other, strict=True):
+            assert string["id"].head(1).to_list() == ["a"]
+            assert string.select(pl.exclude("y")).equals(same.select(pl.exclude("y")))
+            np.testing.assert_allclose(string["y"], same["y"], rtol=1e-5)
+
+
 def test_the_package_works_without_pandas(monkeypatch):
     """pandas stays optional: no module of the package imports it, and with every import of
     it failing, polars frames are fitted and forecast (scikit-learn imports pandas by itself
@@ -3127,6 +3194,39 @@ def test_made_up_past_covariates_at_forecast_origins_are_named():
     with warnings.catch_warnings():
         warnings.simplefilter("error", ForecasterWarning)  # observed origins: no word
         model.predict(lag, cutoff=[59, 70])
+
+
+def test_made_up_future_covariates_at_forecast_origins_are_named():
+    """Future covariate f of x is missing on steps 60-63, its targets observed: the forecasts
+    from there read ffill's values of f in their history (the encoder reads f up to the
+    origin), and predict(frame, future=...), predict(frame, cutoff=[...]), score and a
+    backtest said nothing (made-up past covariates and made-up f over a horizon were
+    named). The one warning of made-up origins names f too, once per call."""
+    t = np.arange(80)
+    a = np.r_[np.sin(t / 3), np.cos(t / 3)]
+    frame = pl.DataFrame({"id": ["x"] * 80 + ["z"] * 80, "t": np.r_[t, t], "a": a})
+    frame = frame.with_columns(f=(pl.col("t") % 7).cast(pl.Float64))
+    model = RNNForecaster(
+        target="a", future_covariates="f", id_col="id", time_col="t", lookback=12, horizon=3,
+        missing="ffill", baseline="none", validation_size=0, **{**TINY, "max_epochs": 1},
+    ).fit(frame.filter(pl.col("t") < 50))  # fmt: skip
+    at_x = (pl.col("id") == "x") & pl.col("t").is_between(60, 63)
+    lag = frame.with_columns(f=pl.when(at_x).then(None).otherwise("f"))
+    (told,) = _forecaster_messages(lambda: model.predict(lag, cutoff=[56, 63, 70]))
+    assert told.startswith(
+        "1 forecast origin of 1 series lies at rows whose covariates 'f' are missing (e.g. 'x' "
+        "at 63, whose 'f' was last observed at 59)"
+    ), told
+    future = frame.filter(pl.col("t").is_between(64, 66)).select("id", "t", "f")
+    (told,) = _forecaster_messages(
+        lambda: model.predict(lag.filter(pl.col("t") <= 63), future=future)
+    )
+    assert told.startswith("1 series end with rows whose covariates 'f' are missing"), told
+    held = lag.filter(pl.col("t") <= 66)  # held out: 64 to 66, from the origin 63
+    (told,) = _forecaster_messages(lambda: model.score(held))
+    assert told.startswith("score: 1 forecast origin of 1 series lies at rows whose covariates")
+    folds = _forecaster_messages(lambda: backtest(model, held, folds=2))  # origins 60, 63
+    assert [m for m in folds if "covariates 'f' are missing" in m] != [], folds
 
 
 def test_one_cutoff_at_made_up_targets_is_told_a_remedy_that_fits_a_cutoff():

@@ -18,10 +18,17 @@ from typing import Any
 
 import polars as pl
 
-from forecaster.data.frames import check_schema, from_pandas, is_pandas_frame, text_like
+from forecaster._polars import collect
+from forecaster.data.frames import (
+    check_schema,
+    frame_schema,
+    from_pandas,
+    is_pandas_frame,
+    text_like,
+)
 from forecaster.exceptions import DataValidationError
 
-__all__ = ["parse_dtype", "restore_dtypes", "trained_frame"]
+__all__ = ["align_time", "parse_dtype", "restore_dtypes", "trained_frame"]
 
 
 def parse_dtype(name: str) -> Any:
@@ -93,16 +100,92 @@ def restore_dtypes(
         elif isinstance(found, pl.Datetime) and dtype == pl.Date:
             if found.time_zone is None and (column.dt.truncate("1d") == column).all():
                 casts.append(column.cast(pl.Date))
-        elif (
-            isinstance(found, pl.Datetime)
-            and isinstance(dtype, pl.Datetime)
-            and found.time_zone == dtype.time_zone
-        ):
-            with contextlib.suppress(pl.exceptions.PolarsError):  # out of the unit's range
-                cast = column.cast(dtype, strict=True)
-                if (cast.cast(found) == column).all():  # no value rounded to the coarser unit
-                    casts.append(cast)
+        elif isinstance(found, pl.Datetime) and isinstance(dtype, pl.Datetime):
+            same = _same_instants(column, dtype)
+            if same is not None and same.dtype == dtype:
+                casts.append(same)
     return frame.with_columns(casts) if casts else frame
+
+
+def _same_instants(column: pl.Series, dtype: pl.Datetime) -> pl.Series | None:
+    """The datetimes of ``column`` as ``dtype`` (another time unit, or a time zone with the
+    same local times at them: ``"Etc/UTC"`` for ``"UTC"``) where that holds the same instants
+    and local times; ``column`` cast to ``dtype``'s zone only where only the unit's
+    precision is lost (a value rounded to the coarser unit); None where the zones differ
+    in meaning (none and one, or local times that differ) or a value is out of the
+    unit's range."""
+    zone = getattr(column.dtype, "time_zone", None)
+    if (zone is None) != (dtype.time_zone is None):
+        return None
+    if zone != dtype.time_zone:
+        try:
+            moved = column.dt.convert_time_zone(dtype.time_zone or "UTC")
+        except pl.exceptions.PolarsError:  # not a zone polars knows
+            return None
+        local = column.dt.replace_time_zone(None)
+        if not moved.dt.replace_time_zone(None).eq_missing(local).all():
+            return None
+        column = moved
+    try:
+        cast = column.cast(dtype, strict=True)
+    except pl.exceptions.PolarsError:  # out of the unit's range
+        return None
+    return cast if cast.cast(column.dtype).eq_missing(column).all() else column
+
+
+def align_time(frame: Any, schema: Mapping[str, str], time_col: str | None) -> Any:
+    """``frame`` (a polars DataFrame or LazyFrame) with its datetime column ``time_col`` as
+    the training dtype of ``schema`` where it holds the same instants in another time unit
+    (``Datetime("ns")`` from pandas for a model fitted on ``Datetime("us")``, and back), or
+    in a time zone with the same local times (:func:`_same_instants`); refused, naming a
+    value, where the unit would round it. Anything else is returned as it is, for the
+    schema check (a Date for a Datetime, another zone). A LazyFrame's time column is read
+    to check this only where its dtype differs.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> frame = pl.DataFrame({"t": [dt.datetime(2024, 1, 1)]}).cast({"t": pl.Datetime("ns")})
+    >>> align_time(frame, {"t": "Datetime(time_unit='us', time_zone=None)"}, "t")["t"].dtype
+    Datetime(time_unit='us', time_zone=None)
+    """
+    if (
+        time_col is None
+        or time_col not in schema
+        or not isinstance(frame, pl.DataFrame | pl.LazyFrame)
+    ):
+        return frame
+    found, dtype = frame_schema(frame).get(time_col), parse_dtype(schema[time_col])
+    if not isinstance(found, pl.Datetime) or not isinstance(dtype, pl.Datetime) or found == dtype:
+        return frame
+    lazy = isinstance(frame, pl.LazyFrame)
+    if isinstance(frame, pl.LazyFrame):  # its time column only, read once more
+        column = collect(frame.select(time_col), streaming=True).to_series()
+    else:
+        column = frame[time_col]
+    same = _same_instants(column, dtype)
+    if same is None:
+        return frame
+    if same.dtype != dtype:
+        unit = same.dt.cast_time_unit(dtype.time_unit).dt.cast_time_unit(found.time_unit)
+        rounded = same.filter(unit.ne_missing(same))
+        example = rounded.head(1).cast(pl.String).item()  # all its digits
+        raise DataValidationError(
+            f"The time column {time_col!r} is {found} and the model was trained on {dtype}, "
+            f"which would round {rounded.len()} of its times (e.g. {example}) to the "
+            f"{_UNIT_NAMES[dtype.time_unit]}: they are not the times the model knows. Round "
+            f"them if that is what they mean (pl.col({time_col!r}).dt.truncate("
+            f"'1{dtype.time_unit}').dt.cast_time_unit({dtype.time_unit!r})), or "
+            "refit the model on these times."
+        )
+    if not lazy:
+        return frame.with_columns(same)
+    zone = pl.col(time_col).dt.convert_time_zone(dtype.time_zone) if dtype.time_zone else None
+    moved = pl.col(time_col) if zone is None else zone
+    return frame.with_columns(moved.dt.cast_time_unit(dtype.time_unit))
+
+
+_UNIT_NAMES = {"ms": "millisecond", "us": "microsecond", "ns": "nanosecond"}
 
 
 def _as_text_dtype(column: pl.Series, dtype: Any) -> pl.Series:
@@ -181,8 +264,9 @@ def trained_frame(
     Date
     """
     if not is_pandas_frame(value):
-        return value
+        return align_time(value, schema, time_col)
     frame = restore_dtypes(from_pandas(value, what=what), schema, id_col)
+    frame = align_time(frame, schema, time_col)  # a unit that would round: refused here
     present = {name: dtype for name, dtype in schema.items() if name in frame.columns}
     check_schema(frame, present, id_col=id_col, time_col=time_col, what=what, pandas=True)
     return frame

@@ -32,6 +32,7 @@ __all__ = [
     "frame_schema",
     "from_pandas",
     "id_cast",
+    "id_order",
     "is_pandas_frame",
     "is_pandas_sequence",
     "keys_aligned",
@@ -348,6 +349,21 @@ def read_once(frame: Any, columns: Sequence[str]) -> Any:
     return collect_frame(frame, columns=list(dict.fromkeys(columns)))
 
 
+def id_order(ids: pl.Series) -> pl.Series:
+    """The key that orders series by their ids (the panel's order, and the order of every
+    output's rows): text ids by their text, whatever their dtype (an Enum sorts by its
+    categories' order, so String, Categorical and Enum ids of the same series would come in
+    other orders and train another model); other ids as they are.
+
+    Examples
+    --------
+    >>> ids = pl.Series(["b", "c", "a"], dtype=pl.Enum(["c", "b", "a"]))
+    >>> ids.sort().to_list(), ids.gather(id_order(ids).arg_sort()).to_list()
+    (['c', 'b', 'a'], ['a', 'b', 'c'])
+    """
+    return ids.cast(pl.String) if isinstance(ids.dtype, pl.Enum) else ids
+
+
 def text_like(dtype: Any) -> bool:
     """Whether ``dtype`` holds text: String, Categorical or Enum.
 
@@ -395,7 +411,8 @@ def check_schema(
     dtypes are matched by their text, and ``true`` is not ``1``); a text id column ``id_col`` may be
     text, Categorical or Enum for any of them (ids are matched by value); the time column
     ``time_col`` may change only its integer width (a float is no time step); other dtypes,
-    time zones and time units must be the same.
+    time zones and time units must be the same (a fitted model's entries cast a time column
+    of the same instants in another unit first: :func:`~forecaster.data.dtypes.align_time`).
 
     Examples
     --------
@@ -439,6 +456,7 @@ def _cast_hint(changed: dict[str, tuple[str, str]], pandas: bool) -> str:
             if zones
             else ""
         )
+        hint += "".join(_date_hint(c, *dtypes) for c, dtypes in changed.items())
         return (
             "Cast them to the training dtypes, e.g. pl.col(name).cast(...), or refit the model "
             f"on the new dtypes.{hint}"
@@ -462,6 +480,24 @@ def _cast_hint(changed: dict[str, tuple[str, str]], pandas: bool) -> str:
         "Convert them in pandas to the training dtypes, e.g. frame[name] = "
         f"frame[name].astype(...), or refit the model on the new dtypes.{hint}"
     )
+
+
+def _date_hint(name: str, trained: str, given: str) -> str:
+    """How to turn a polars column ``name`` of dates into the trained datetimes, or back:
+    a Date holds days, not instants, so neither is read as the other without a word."""
+    if trained == "Date" and given.startswith("Datetime"):
+        return (
+            f" {name!r} holds datetimes, and the model was trained on dates: "
+            f"pl.col({name!r}).dt.date() takes their days (if every time is a midnight, "
+            "nothing is lost)."
+        )
+    if trained.startswith("Datetime") and given == "Date":
+        return (
+            f" {name!r} holds dates, and the model was trained on datetimes: "
+            f"pl.col({name!r}).cast(pl.{trained}) gives their midnights (the model's times, "
+            "if it was trained on midnights)."
+        )
+    return ""
 
 
 def exact_values(

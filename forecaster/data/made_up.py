@@ -72,7 +72,8 @@ def warn_made_up_origins(
     backtest chose."""
     if missing == "error" or not len(rows):
         return
-    targets, covariates = list(panel.targets), list(panel.covariates)
+    targets = list(panel.targets)
+    covariates = [*panel.covariates, *panel.future_covariates]  # both read up to the origin
     names = [*targets, *covariates]
     lacking = np.isnan(observed_rows(panel, frame, rows, names)).any(axis=1)
     if not lacking.any():

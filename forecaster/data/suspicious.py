@@ -1,19 +1,26 @@
 """Data that validates but would give forecasts a user does not expect, each named in a
-``ForecasterWarning`` by :func:`~forecaster.data.validate.validate_frame`: series that float32
-rounds flat (:func:`warn_flat_in_float32`) and series whose last rows hold no target value
-(or not every one of several, or lack a past covariate), which a ``missing`` policy fills
-(:func:`warn_trailing_missing`); and, named by ``fit``, covariates that per-series scaling
-maps to 0 (:func:`warn_flat_covariates`) and targets far from unit scale trained on with
-``scaling="none"`` (:func:`warn_unscaled_targets`)."""
+``ForecasterWarning`` by :func:`~forecaster.data.validate.validate_frame`: series whose last
+rows hold no target value (or not every one of several, or lack a covariate), which a
+``missing`` policy fills (:func:`warn_trailing_missing`), and forecast origins at such rows
+(:func:`warn_missing_ends`). The warnings of values the networks cannot learn from as given
+(flat in float32, flat covariates, unscaled targets) are
+:mod:`~forecaster.data.flat_values`', importable here as before."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-import numpy as np
 import polars as pl
 
+from forecaster.data.flat_values import (  # importable here as before
+    FLOAT32_STEPS,
+    UNSCALED_SPREAD,
+    series_extremes,
+    warn_flat_covariates,
+    warn_flat_in_float32,
+    warn_unscaled_targets,
+)
 from forecaster.data.frames import SERIES_ID, format_list
 from forecaster.exceptions import ForecasterWarning, warn_at_caller
 
@@ -32,89 +39,6 @@ __all__ = [
 ]
 
 
-FLOAT32_STEPS = 2.0**-16
-"""A series whose values vary by less than this fraction of their size (fewer than about 128
-float32 steps: 1e9 +- 10) loses its changes to float32's rounding; :func:`validate_frame` warns."""
-
-
-UNSCALED_SPREAD = 100.0
-"""With ``scaling="none"``, ``fit`` warns about a target whose typical spread is more than this
-factor above or below 1 (:func:`warn_unscaled_targets`)."""
-
-
-def series_extremes(values: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each series' largest and smallest values (per column of a 2-D ``values``): ``starts``
-    are the first rows of the series, grouped; NaN is skipped (NaN for a series of NaN only).
-
-    Examples
-    --------
-    >>> high, low = series_extremes(np.array([3.0, 1.0, np.nan, 5.0]), np.array([0, 2]))
-    >>> high.tolist(), low.tolist()
-    ([3.0, 5.0], [1.0, 5.0])
-    """
-    return np.fmax.reduceat(values, starts, 0), np.fmin.reduceat(values, starts, 0)
-
-
-def warn_flat_covariates(
-    values: np.ndarray,
-    lengths: np.ndarray,
-    names: Sequence[str],
-    mask: np.ndarray | None,
-    method: str,
-) -> None:
-    """Warn about covariates (the columns ``names`` of ``values``, series of ``lengths`` rows
-    each) constant within every series over the rows ``mask`` selects (all rows when None): a
-    per-series scaler (any ``method`` but ``"none"``) maps each series' constant to 0, so the
-    network never sees their values."""
-    if method == "none" or not names:
-        return
-    series = np.repeat(np.arange(len(lengths)), lengths)
-    if mask is not None:
-        values, series = values[mask], series[mask]
-    if series.size == 0:
-        return
-    high, low = series_extremes(values, np.flatnonzero(np.r_[True, series[1:] != series[:-1]]))
-    flat = [n for j, n in enumerate(names) if not np.nan_to_num(high[:, j] - low[:, j]).any()]
-    if flat:
-        warn_at_caller(
-            f"Covariates {flat} are constant within every series over the training rows, and "
-            f"scaling={method!r} scales each series to its own level, which maps them to 0: "
-            "the network learns nothing from them. A value that differs between series is a "
-            "static covariate (static_covariates=[...]); drop a column that never changes, or "
-            "pass scaling='none'.",
-            ForecasterWarning,
-        )
-
-
-def warn_flat_in_float32(
-    data: pl.DataFrame, lengths: np.ndarray, id_name: str, value_cols: list[str]
-) -> None:
-    """Warn (naming the column and series) about series that float32, which the networks
-    compute in, rounds flat: their forecasts come out flat (1e9 + 10 sin(t) in, 1e9 out).
-    ``data``: grouped by series, ``lengths`` rows each (per-series extremes by ``reduceat``)."""
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    if not len(starts):
-        return
-    for c in value_cols:
-        values = data[c].cast(pl.Float64).to_numpy()  # nulls: NaN, which fmax / fmin skip
-        high, low = series_extremes(values, starts)
-        spread, size = high - low, np.fmax(np.abs(high), np.abs(low))
-        flat = np.flatnonzero((spread > 0) & (spread < size * FLOAT32_STEPS))
-        if flat.size:
-            ids = data[id_name].gather(starts[flat]).to_list()
-            which = "" if id_name == SERIES_ID else f" of the series {format_list(ids)}"
-            warn_at_caller(
-                f"The values in {c!r}{which} vary by less than {FLOAT32_STEPS:.1e} of their "
-                "size: float32, which training and forecasts compute in (about 7 digits), "
-                "rounds their changes away, so the forecasts come out flat (a backtest and "
-                "evaluate() score them against your values as given, not their float32 "
-                "rounding, so their errors show it). Subtract a "
-                f"constant first (e.g. pl.col({c!r}) minus its first value) and add it back "
-                "to the forecasts.",
-                ForecasterWarning,
-            )
-
-
 def warn_trailing_missing(
     data: pl.DataFrame,
     targets: list[str],
@@ -127,9 +51,9 @@ def warn_trailing_missing(
     """Warn about series whose last row holds no target value: ``missing`` fills it, so what
     starts from the end of these data starts after made-up values; of several targets, about
     series whose last row holds some but not others; and about those whose last row lacks
-    some of the past ``covariates``. :func:`warn_missing_ends` of each series' last row, which
-    is ``ends`` (see there); with ``"origins"`` nothing is said here: no forecast starts at
-    the end, and the origins are checked as such."""
+    some of the ``covariates`` (past and future). :func:`warn_missing_ends` of each series'
+    last row, which is ``ends`` (see there); with ``"origins"`` nothing is said here: no
+    forecast starts at the end, and the origins are checked as such."""
     if ends == "origins":
         return
     last = missing_ends(data, targets, id_name, time_col, covariates)
@@ -254,26 +178,53 @@ def warn_missing_ends(
     series' step before its held-out ones, the folds' origins), named as origins with the
     call's name first, since the user passed no cutoff. A history without any observed
     target has no cutoff to name: leave it out, or pass its values. With ``covariates`` (the
-    past covariates, each a column of ``ends`` as a target is, and :data:`EVERY_VALUE`), the
-    histories whose last row lacks some of them are named too, in a warning of their own
-    (:func:`_warn_made_up_covariates`): the forecasts read made-up values of them there; not
-    again a row whose targets are made up too, unless a covariate is missing since before
-    the cutoff the targets' warning names."""
-    _warn_made_up_covariates(ends, covariates, id_name, time_col, missing, at)
+    past and future covariates, each a column of ``ends`` as a target is, and
+    :data:`EVERY_VALUE`), the histories whose last row lacks some of them are named too: the
+    forecasts read made-up values of them there (a future covariate is read up to the
+    origin as a past one is). Each row is named once: a row whose targets are observed by
+    the covariates' warning (:func:`_warn_made_up_covariates`); a row whose targets are made
+    up too by the targets' warning, which names its covariates as well where one is missing
+    since before the cutoff it would name, and then names one at which every target and
+    covariate is observed (:func:`_earlier_clause`)."""
     lacks = [pl.col(t).is_null() | (pl.col(t) != pl.col(time_col)) for t in targets]
+    earlier = _covariates_lacking(covariates, missing)
+    observed = ends.filter(~pl.any_horizontal(lacks))
+    _warn_made_up_covariates(observed, earlier, id_name, time_col, missing, at)
     if len(targets) > 1:
         some = ends.filter(pl.any_horizontal(lacks) & ~pl.all_horizontal(lacks))
-        _warn_lagging_targets(some, targets, id_name, time_col, missing, at)
+        _warn_lagging_targets(some, targets, (id_name, time_col), missing, at, earlier)
     late = ends.filter(pl.all_horizontal(lacks))
     last_seen = pl.max_horizontal(targets)
     if missing == "zero":
         _warn_never_observed(late.filter(last_seen.is_null()), id_name, time_col, at)
     late = late.filter(last_seen.is_not_null())
+    _warn_late_targets(late, targets, (id_name, time_col), missing, at, earlier)
+
+
+def _warn_late_targets(
+    late: pl.DataFrame,
+    targets: list[str],
+    keys: tuple[str, str],
+    missing: str,
+    at: str,
+    earlier: dict[str, pl.Expr],
+) -> None:
+    """Warn about the histories of ``late`` (rows of :func:`warn_missing_ends`' ``ends``, which
+    are ``at``; ``keys``: its id and time columns) whose last row holds no target, one of
+    which was observed before: ``missing`` fills them, so what starts there starts after
+    made-up values. Covariates missing there since before the last time every target was
+    (``earlier``, :func:`_covariates_lacking`) are named in the same warning
+    (:func:`_earlier_clause`), with a cutoff at which every target and covariate is
+    observed."""
     if late.height == 0:
         return
+    id_name, time_col = keys
+    late, also = _earlier_clause(late, earlier)
+    last_seen = pl.max_horizontal(targets)
     key, observed = _named(late[id_name][0], id_name), late.select(last_seen).item(0, 0)
     seen = f"last observed at {observed}"
-    cutoff = late[EVERY_TARGET][0]
+    which, every = ("every target and covariate is", EVERY_VALUE) if also else ("", EVERY_TARGET)
+    cutoff = late[every][0]
     if at in (*_ORIGINS, "cutoff"):
         example = f"e.g. {_at(key, late[time_col][0])}, {seen}"
     else:
@@ -285,48 +236,86 @@ def warn_missing_ends(
         if at == "cutoff"
         else f"{_series_end(late, id_name)} with rows"
     )
+    after = f"the last time {which} observed" if also else "its last observed target"
     remedy = {
-        "frame": "To forecast from the last observed value, pass predict a cutoff at which the "
-        f"targets are observed (e.g. {cutoff}), or leave out the rows after it.",
-        "training": "To train on observed values only, leave out each series' rows after its "
-        f"last observed target (e.g. {f'those of {key}' if key else 'the rows'} after {cutoff}).",
-        **_cutoff_remedies("the targets are", cutoff),
+        "frame": "To forecast from the last observed value, pass predict a cutoff at which "
+        f"{which or 'the targets are'} observed (e.g. {cutoff}), or leave out the rows after it.",
+        "training": f"To train on observed values only, leave out each series' rows after {after} "
+        f"(e.g. {f'those of {key}' if key else 'the rows'} after {cutoff}).",
+        **_cutoff_remedies(which or "the targets are", cutoff),
     }[at]
-    if cutoff is None:  # one target observed, another never with it: no such cutoff
-        remedy = _never_all_observed(late.row(0, named=True), targets, key, at)
+    if cutoff is None:  # no time with every target (and covariate) observed
+        remedy = _never_complete(late.row(0, named=True), targets, key, at)
     warn_at_caller(
-        f"{subject} whose targets are missing ({example}): missing={missing!r} fills them, so "
-        f"{_MADE_UP[at][0]}. {remedy}",
+        f"{subject} whose targets are missing ({example}){also}: missing={missing!r} fills "
+        f"them, so {_MADE_UP[at][0]}. {remedy}",
         ForecasterWarning,
+    )
+
+
+def _covariates_lacking(covariates: Sequence[str], missing: str) -> dict[str, pl.Expr]:
+    """Per covariate, whether a row of :func:`warn_missing_ends`' ``ends`` lacks it since
+    before the last time every target was observed (:data:`EVERY_TARGET`: the row's own time
+    where its targets are observed), so that a cutoff there still reads a made-up value of
+    it. A history without a time at which every value is observed counts only for
+    ``missing="zero"``: ``"ffill"`` and ``"interpolate"`` leave such a series out whole
+    (their own warning names it), so nothing is forecast from made-up values of it."""
+    complete = pl.col(EVERY_TARGET)
+    kept = pl.col(EVERY_VALUE).is_not_null() | pl.lit(missing == "zero")
+    return {
+        c: kept & complete.is_not_null() & (pl.col(c).is_null() | (pl.col(c) < complete))
+        for c in covariates
+    }
+
+
+def _earlier_clause(rows: pl.DataFrame, earlier: dict[str, pl.Expr]) -> tuple[pl.DataFrame, str]:
+    """``rows`` (of a warning of made-up targets) with those that lack covariates since
+    before the targets' last complete time (``earlier``, :func:`_covariates_lacking`) first,
+    and the clause that names those covariates in the same warning (``""``: none): one
+    warning per row, naming what ``missing`` made up there."""
+    lacking = pl.any_horizontal(list(earlier.values())) if earlier else pl.lit(False)
+    flagged = rows.filter(lacking)
+    if flagged.height == 0:
+        return rows, ""
+    names = [c for c, lack in earlier.items() if flagged.select(lack.any()).item()]
+    first = flagged.row(0, named=True)
+    column = next(c for c in names if flagged.head(1).select(earlier[c]).item())
+    seen = f"was last observed at {first[column]}" if first[column] is not None else "has no value"
+    clause = (
+        f" and whose covariates {format_list(names)} are missing since before that (its "
+        f"{column!r} {seen})"
+    )
+    return pl.concat([flagged, rows.filter(~lacking)]), clause
+
+
+def _never_complete(row: dict[str, Any], targets: list[str], key: str, at: str) -> str:
+    """What to do about the history of ``row`` (of :func:`warn_missing_ends`' ``ends``)
+    without a time at which every target (:func:`_never_all_observed`), or every target and
+    covariate (:data:`EVERY_VALUE` null), is observed: no cutoff to name."""
+    if row[EVERY_TARGET] is None:
+        return _never_all_observed(row, targets, key, at)
+    return (
+        f"No time of {key or 'the series'} has every target and covariate observed: pass "
+        "the missing values, or leave the series out."
     )
 
 
 def _warn_made_up_covariates(
     ends: pl.DataFrame,
-    covariates: Sequence[str],
+    lacks: dict[str, pl.Expr],
     id_name: str,
     time_col: str,
     missing: str,
     at: str,
 ) -> None:
-    """Warn about the histories of ``ends`` (see :func:`warn_missing_ends`, which are ``at``)
-    whose last row lacks some of the past ``covariates``: ``missing`` fills them, so what
-    starts there reads made-up values of them (named, with the last time one was observed and
-    the last time every target and covariate was: :data:`EVERY_VALUE`). A covariate is named
-    only where the targets' warnings would not cover it: where the targets are observed, or
-    where it is missing since before the last time every target was (:data:`EVERY_TARGET`,
-    the cutoff those name). A row whose targets are made up too (a cutoff in a gap) is
-    named once, by them. A history without a time at which every value is observed is named
-    only for ``missing="zero"``: ``"ffill"`` and ``"interpolate"`` leave such a series out
-    whole (their own warning names it), so nothing is forecast from made-up values of it."""
-    if not covariates:
+    """Warn about the histories of ``ends`` (see :func:`warn_missing_ends`, which are ``at``;
+    the rows whose targets are observed: the others are named by the targets' warnings,
+    with their covariates) whose last row lacks some covariates (``lacks``, per covariate,
+    from :func:`_covariates_lacking`): ``missing`` fills them, so what starts there reads
+    made-up values of them (named, with the last time one was observed and the last time
+    every target and covariate was: :data:`EVERY_VALUE`)."""
+    if not lacks:
         return
-    complete = pl.col(EVERY_TARGET)  # <= the row's time; the row's own time: targets observed
-    kept = pl.col(EVERY_VALUE).is_not_null() | pl.lit(missing == "zero")
-    lacks = {
-        c: kept & complete.is_not_null() & (pl.col(c).is_null() | (pl.col(c) < complete))
-        for c in covariates
-    }
     rows = ends.filter(pl.any_horizontal(list(lacks.values())))
     wording = _Lacking(
         what="whose covariates {names} are missing",
@@ -336,10 +325,7 @@ def _warn_made_up_covariates(
     )
 
     def never(first: dict[str, Any], key: str) -> str:
-        return (
-            f"No time of {key or 'the series'} has every target and covariate observed: pass "
-            "the missing values, or leave the series out."
-        )
+        return _never_complete(first, [], key, at)
 
     _warn_lacking(rows, lacks, (id_name, time_col), missing, at, wording, never)
 
@@ -347,13 +333,15 @@ def _warn_made_up_covariates(
 class _Lacking(NamedTuple):
     """How :func:`_warn_lacking` words its warning: ``what`` the rows lack (a format of
     ``names``, the columns named), ``which`` values a cutoff it names has observed, the column
-    of ``ends`` holding the last such time (``cutoff``), and what the forecasts from those
-    rows do (``reads``, a format of ``names``)."""
+    of ``ends`` holding the last such time (``cutoff``), what the forecasts from those
+    rows do (``reads``, a format of ``names``), and what else they lack, said after the
+    example (``also``, :func:`_earlier_clause`)."""
 
     what: str
     which: str
     cutoff: str
     reads: str
+    also: str = ""
 
 
 def _warn_lacking(
@@ -402,7 +390,8 @@ def _warn_lacking(
         else wording.reads.format(names=names)
     )
     warn_at_caller(
-        f"{subject} {wording.what.format(names=names)} ({example}): missing={missing!r} fills "
+        f"{subject} {wording.what.format(names=names)} ({example}){wording.also}: "
+        f"missing={missing!r} fills "
         f"them, so {made_up}. {remedy if cutoff is not None else never(first, key)}",
         ForecasterWarning,
     )
@@ -498,73 +487,29 @@ def _origins_of(rows: pl.DataFrame, id_name: str, at: str = "origins") -> str:
 def _warn_lagging_targets(
     some: pl.DataFrame,
     targets: list[str],
-    id_name: str,
-    time_col: str,
+    keys: tuple[str, str],
     missing: str,
     at: str,
+    earlier: dict[str, pl.Expr],
 ) -> None:
     """Warn about the histories of ``some`` (rows of :func:`warn_missing_ends`' ``ends``, which
-    are ``at``) whose last row holds some of the ``targets`` but not others: ``missing`` fills
-    the others, so what starts there starts after made-up values."""
-    lacks = {t: pl.col(t).is_null() | (pl.col(t) != pl.col(time_col)) for t in targets}
+    are ``at``; ``keys``: its id and time columns) whose last row holds some of the
+    ``targets`` but not others: ``missing`` fills the others, so what starts there starts
+    after made-up values. Covariates missing there since before the last time every target
+    was (``earlier``) are named in the same warning (:func:`_earlier_clause`), with a cutoff
+    at which every target and covariate is observed."""
+    lacks = {t: pl.col(t).is_null() | (pl.col(t) != pl.col(keys[1])) for t in targets}
+    some, also = _earlier_clause(some, earlier)
     wording = _Lacking(
         what="that hold some targets but not {names}",
-        which="every target is",
-        cutoff=EVERY_TARGET,
+        which="every target and covariate is" if also else "every target is",
+        cutoff=EVERY_VALUE if also else EVERY_TARGET,
         reads="the forecasts of {names} start after made-up values, not after their last "
         "observed ones",
+        also=also,
     )
 
     def never(first: dict[str, Any], key: str) -> str:
-        return _never_all_observed(first, targets, key, at)
+        return _never_complete(first, targets, key, at)
 
-    _warn_lacking(some, lacks, (id_name, time_col), missing, at, wording, never)
-
-
-def warn_unscaled_targets(
-    values: np.ndarray,
-    lengths: np.ndarray,
-    names: Sequence[str],
-    mask: np.ndarray | None,
-    method: str,
-) -> None:
-    """Warn when ``method`` is ``"none"`` about targets (the columns ``names`` of ``values``,
-    as the network sees them: after the target transform; series of ``lengths`` rows each)
-    whose typical spread (the median over series of their standard deviations over the rows
-    ``mask`` selects, all rows when None) is more than :data:`UNSCALED_SPREAD` times above or
-    below 1. The network, whose outputs start near unit size, then trains on them as they
-    are: at a spread of 1e-6 the forecasts' MASE was 14,705 (2.2 at a spread of 1), at a
-    spread of 1e6 2.3 (0.66 with ``scaling="standard"``)."""
-    if method != "none" or not names:
-        return
-    series = np.repeat(np.arange(len(lengths)), lengths)
-    if mask is not None:
-        values, series = values[mask], series[mask]
-    columns = {f"c{j}": values[:, j].astype(np.float64) for j in range(len(names))}
-    data = pl.DataFrame({"s": series, **columns}, nan_to_null=True)
-    spreads = data.group_by("s").agg(pl.exclude("s").std(ddof=0)).drop("s").to_numpy()
-    for j, name in enumerate(names):
-        spread = spreads[:, j].astype(np.float64)
-        spread = spread[np.isfinite(spread) & (spread > 0)]  # constant series left out
-        if not spread.size:
-            continue
-        typical = float(np.median(spread))
-        if 1 / UNSCALED_SPREAD <= typical <= UNSCALED_SPREAD:
-            continue
-        if typical < 1:
-            factor, side = 1 / typical, "below"
-            effect = "so its forecasts can be off by about that factor (at a spread of 1e-6 "
-            effect += "their errors were 1e4 times the seasonal naive's)"
-        else:
-            factor, side = typical, "above"
-            effect = "too small to follow it (at a spread of 1e6 a MASE of 2.3, against 0.66 "
-            effect += "with scaling='standard')"
-        warn_at_caller(
-            f"scaling='none' trains on the target {name!r} as it is, and its typical spread "
-            "(the median over series of its standard deviation over the training rows, as "
-            f"the network sees them: after target_transform) is {typical:.3g}, {factor:.2g} "
-            f"times {side} 1. The network's outputs start near unit size, {effect}. Pass "
-            "scaling='standard' (the default), 'robust' or 'minmax', or rescale the target "
-            "to a spread near 1 yourself.",
-            ForecasterWarning,
-        )
+    _warn_lacking(some, lacks, keys, missing, at, wording, never)

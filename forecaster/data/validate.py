@@ -24,12 +24,19 @@ from forecaster.data.checks import (
     not_numeric_message,
     row_examples,
 )
-from forecaster.data.frames import SERIES_ID, collect_frame, format_list, frame_schema
+from forecaster.data.flat_values import warn_flat_in_float32
+from forecaster.data.frames import (
+    SERIES_ID,
+    collect_frame,
+    format_list,
+    frame_schema,
+    id_order,
+)
 from forecaster.data.frequency import Frequency, simplest_frequency
 from forecaster.data.frequency_inference import infer_from_steps, step_layout, wall_clock
 from forecaster.data.gaps import fill_gaps
 from forecaster.data.steps import grid_periods
-from forecaster.data.suspicious import warn_flat_in_float32, warn_trailing_missing
+from forecaster.data.suspicious import warn_trailing_missing
 from forecaster.data.times import (
     check_time_dtype,
     check_time_span,
@@ -110,8 +117,9 @@ def validate_frame_cells(
         data, t, lengths, freq, id_col=id_col, time_col=time_col, continues=continues
     )
     if missing != "error":
-        targets, past = list(roles["target"]), roles["covariate"]
-        warn_trailing_missing(data, targets, id_name, time_col, missing, ends, past)
+        targets, covariates = list(roles["target"]), roles["covariate"]
+        covariates = [*covariates, *roles["future covariate"]]  # both read up to the origin
+        warn_trailing_missing(data, targets, id_name, time_col, missing, ends, covariates)
     data, interpolated = _handle_missing(
         data, grid, value_cols, missing, id_col=id_col, time_col=time_col
     )
@@ -364,13 +372,13 @@ def _sort_series(
     """Rows sorted by (id, time) (sorted only when they are not), the physical time of every
     row (int64) and the number of rows of every series.
 
-    The series come in ascending id order whatever the frame's order of rows: the same rows
-    give the same panel, hence the same windows, batches and model for a seed. The check
-    reads the runs of ids (strictly ascending in the order of ``DataFrame.sort``: lexical for
-    Categorical, the categories' order for Enum) and the times within them; a sorted frame is
-    not copied.
+    The series come in ascending id order whatever the frame's order of rows and the id's
+    dtype (text ids by their text, an Enum's too: :func:`~forecaster.data.frames.id_order`):
+    the same rows give the same panel, windows, batches, model and output rows for a seed.
+    The check reads the runs of ids (strictly ascending) and the times within them; a sorted
+    frame is not copied.
     """
-    runs = data[id_name].rle().struct.unnest()
+    runs = id_order(data[id_name]).rle().struct.unnest()
     t = data[time_col].to_physical().cast(pl.Int64).to_numpy()
     boundary = np.zeros(len(t), dtype=bool)
     boundary[np.cumsum(runs["len"].to_numpy())[:-1]] = True
@@ -380,8 +388,8 @@ def _sort_series(
     unsorted = ids.n_unique() != runs.height or not ids.is_sorted() or backwards.any()
     del boundary, backwards
     if unsorted:
-        data = data.sort([id_name, time_col])
-        runs = data[id_name].rle().struct.unnest()
+        data = data.sort([id_order(data[id_name]), time_col])
+        runs = id_order(data[id_name]).rle().struct.unnest()
         t = data[time_col].to_physical().cast(pl.Int64).to_numpy()
     return data, t, runs["len"].to_numpy().astype(np.int64)
 

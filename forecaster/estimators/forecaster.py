@@ -452,7 +452,8 @@ class RNNForecaster(
             Check ``frame`` against the training schema and read it at the fitted frequency
             (the estimator must be fitted); False: read it at the ``freq`` parameter.
         """
-        if as_fitted:
+        if as_fitted:  # a time unit of the same instants cast to the fitted one
+            frame = trained_frame(frame, self.schema_, self.id_col, self.time_col)
             check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
         frame = collect_frame(frame)
         roles = {**self.column_roles(), "missing": self.missing, "ends": "origins"}  # the folds'

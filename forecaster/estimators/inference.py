@@ -171,7 +171,8 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
         -------
         polars.DataFrame (pandas.DataFrame for a pandas ``frame``)
             Columns id (when the model has one), time (the next ``horizon`` steps of each series)
-            and one per target, sorted by (id, time) whatever the frame's order; with a list
+            and one per target, sorted by (id, time) whatever the frame's order (text ids by
+            their text, an Enum's too: the same rows for any text dtype); with a list
             of cutoffs ``origin`` first, the rows in the order described under ``cutoff``.
             The forecasts, interval and quantile columns are Float64 whatever the target's
             dtype (Float32 and integer targets too): the network computes in float32 relative

@@ -14,6 +14,7 @@ import torch
 from forecaster._columns import temporary_names
 from forecaster.data.frames import (
     id_cast,
+    id_order,
     is_pandas_sequence,
 )
 from forecaster.data.frequency import MONTHS_PER_UNIT, Frequency
@@ -113,7 +114,7 @@ def origin_rows(
                 "frame."
             )
         _refuse_repeated_points(pl.Series(points, dtype=dtype))
-        order = panel.keys[panel.id_name].arg_sort().to_numpy().astype(np.int64)
+        order = id_order(panel.keys[panel.id_name]).arg_sort().to_numpy().astype(np.int64)
         series = np.tile(order, len(points))
         times = pl.Series(points, dtype=dtype).gather(
             np.repeat(np.arange(len(points)), panel.n_series)

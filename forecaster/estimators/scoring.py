@@ -213,7 +213,8 @@ class ForecastScoring:
         history = history.filter(pl.len().over(id_name) >= self.lookback_)
         if self.missing == "error" or history.height == 0:
             return
-        targets, past = list(column_tuple(self.target)), column_tuple(self.covariates)
+        targets = list(column_tuple(self.target))
+        past = [*column_tuple(self.covariates), *column_tuple(self.future_covariates)]
         names = [*targets, *past]
         values = observed_values(history.select(keys), frame, names)  # NaN: made up
         seen = history.select(id_name, self.time_col).with_columns(

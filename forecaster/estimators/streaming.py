@@ -27,6 +27,7 @@ from forecaster.data.frames import (
     check_schema,
     collect_frame,
     id_cast,
+    id_order,
     is_pandas_frame,
 )
 from forecaster.data.panel import Panel
@@ -334,7 +335,7 @@ class ForecastStream:
         if model.id_col is None:
             out = out.drop(self._id_name)
         else:  # sorted by (id, time), as predict returns them
-            out = out.sort(model.id_col, model.time_col)
+            out = out.sort(id_order(out[model.id_col]), model.time_col)
         return out.to_pandas() if self._pandas else out
 
 
