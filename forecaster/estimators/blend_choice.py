@@ -35,6 +35,7 @@ __all__ = [
     "combined",
     "pool_blend",
     "pool_margin",
+    "pool_weight",
     "pooled_forecast",
     "pools",
     "validation_evidence",
@@ -197,6 +198,19 @@ def pool_margin(evidence: float) -> float:
     return POOL_MARGIN / float(np.sqrt(max(evidence, 1.0)))
 
 
+def pool_weight(evidence: float) -> float:
+    """The share of the pooled blend that goes to the pool's average on this much validation
+    ``evidence`` (horizons), ``evidence / (evidence + SHRINK)``; the better naive takes the
+    rest (:data:`SHRINK`).
+
+    Examples
+    --------
+    >>> round(1 - pool_weight(1.0), 4)
+    0.0909
+    """
+    return evidence / (evidence + SHRINK)
+
+
 def pools(evidence: float) -> bool:
     """Whether ``baseline="auto"`` pools on this much validation ``evidence`` (horizons):
     under :data:`POOL_EVIDENCE`.
@@ -227,7 +241,7 @@ def pool_blend(table: dict[Partner, np.ndarray], evidence: float, main: int) -> 
     scored = np.where(usable, errors, np.inf)
     pool = scored <= scored.min(axis=(0, 1)) * (1.0 + pool_margin(evidence))
     sizes = pool.sum(axis=(0, 1))
-    lam = evidence / (evidence + SHRINK)
+    lam = pool_weight(evidence)
     own = lam * (pool * weights[None, :, None]).sum(axis=(0, 1)) / sizes
     shares = lam * (pool * (1.0 - weights)[None, :, None]).sum(axis=1) / sizes  # (P, T)
     alone = errors[:, WEIGHTS.index(0.0)]
