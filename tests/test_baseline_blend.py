@@ -617,6 +617,31 @@ def test_network_worse_than_the_seasonal_naive_warns_and_is_blended():
     np.testing.assert_allclose(forecast["y"], day.group_by("id").head(12)["y"], rtol=1e-6)
 
 
+def test_a_constant_target_forecasts_its_value_exactly_through_a_pool(tmp_path):
+    """A constant 5.0 blended by a pool of six agreeing partners (network weight 0) forecast
+    5.000000000000001 (the rounding of 0.2424 * 5 + 5 * 0.1515 * 5): every forecast path now
+    gives 5.0, as the blend is kept within the range of the forecasts it weighs."""
+    n = 24 * 12
+    start = dt.datetime(2024, 1, 1)
+    times = pl.datetime_range(start, start + dt.timedelta(hours=n - 1), "1h", eager=True)
+    frame = pl.DataFrame({"id": "s0", "time": times, "y": np.full(n, 5.0)})
+    model = fitted(frame, validation_size=12)
+    assert model.baseline_.network == (0.0,) and len(model.baseline_.terms) > 2
+    cutoffs = frame["time"][100:200:20]
+    package.save(model, tmp_path / "m")
+    stream = model.stream(frame.head(200))
+    stream.update(frame.tail(n - 200))
+    paths = {
+        "predict": model.predict(frame),
+        "cutoffs": model.predict(frame, cutoff=cutoffs),
+        "backtest": model.backtest(frame, folds=2, refit=False).forecasts,
+        "stream": stream.forecast(),
+        "loaded": package.load(tmp_path / "m").predict(frame),
+    }
+    for name, forecast in paths.items():
+        assert (forecast["y"] == 5.0).all(), (name, forecast["y"].unique().to_list())
+
+
 def test_every_forecast_path_applies_the_blend(tmp_path):
     frame = hourly(n_series=2, noise=0.3)
     model = fitted(frame)
