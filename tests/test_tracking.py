@@ -499,7 +499,9 @@ def test_a_pool_on_many_targets_is_logged_whole_not_cut_at_the_param_limit(isola
     day = rng.normal(0, 3, (24, 100))
     values = np.tile(day, (n // 24, 1)) + rng.normal(0, 0.3, (n, 100)) + 10 * np.arange(100)
     targets = [f"y{k}" for k in range(100)]
-    data = pl.DataFrame({"id": "s0", "date": np.arange(n), **dict(zip(targets, values.T))})
+    data = pl.DataFrame(
+        {"id": "s0", "date": np.arange(n), **dict(zip(targets, values.T, strict=True))}
+    )
     options = {"target": targets, "lookback": 48, "horizon": 12, "validation_size": 14}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ForecasterWarning)
