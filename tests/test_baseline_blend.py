@@ -474,6 +474,29 @@ def test_best_keeps_one_blend_auto_pools_and_both_report_it():
         assert entry["blended"] == best.validation_baselines_["blended"]
 
 
+def test_the_warning_of_a_pool_names_its_size_evidence_and_shrink_not_the_best_blend():
+    """A pooled "auto" (one series, 14 / 12 horizons of evidence) warns with what it forecasts:
+    the average of its pool, why it pooled and how much went to the naive; "best" with its one
+    blend (was: the same words as "best" would use for a single blend)."""
+    frame = hourly(n_series=1, noise=0.3)
+    messages, reports = {}, {}
+    for rule in ("auto", "best"):
+        with pytest.warns(ForecasterWarning) as caught:
+            model = tiny(baseline=rule, validation_size=14).fit(frame)
+        found = [str(w.message) for w in caught if "validation windows" in str(w.message)]
+        (messages[rule],), reports[rule] = found, model.validation_baselines_
+    auto, best = messages["auto"], messages["best"]
+    evidence = (3 + 11) / 12
+    assert reports["auto"]["evidence"] == pytest.approx(evidence)
+    (size,) = reports["auto"]["pool"]
+    assert f"the average of the {size} blends within" in auto
+    assert f"the validation evidence, {evidence:.3g} horizons, is under 2)" in auto
+    naive = blend_choice.SHRINK / (evidence + blend_choice.SHRINK)
+    assert f"then {naive:.1%} moved to the better naive" in auto
+    assert "chosen on these windows" not in auto
+    assert "pool" not in best and "chosen on these windows" in best
+
+
 def test_partners_of_the_check_are_the_formula_of_the_forecast_path():
     """The validation check's partners (running sums over the packed panel) are what the
     forecast path computes from each input window: every form, with and without drift."""
@@ -592,6 +615,31 @@ def test_network_worse_than_the_seasonal_naive_warns_and_is_blended():
     forecast = model.predict(frame)  # the seasonal naive itself
     day = frame.group_by("id", maintain_order=True).tail(24)
     np.testing.assert_allclose(forecast["y"], day.group_by("id").head(12)["y"], rtol=1e-6)
+
+
+def test_a_constant_target_forecasts_its_value_exactly_through_a_pool(tmp_path):
+    """A constant 5.0 blended by a pool of six agreeing partners (network weight 0) forecast
+    5.000000000000001 (the rounding of 0.2424 * 5 + 5 * 0.1515 * 5): every forecast path now
+    gives 5.0, as the blend is kept within the range of the forecasts it weighs."""
+    n = 24 * 12
+    start = dt.datetime(2024, 1, 1)
+    times = pl.datetime_range(start, start + dt.timedelta(hours=n - 1), "1h", eager=True)
+    frame = pl.DataFrame({"id": "s0", "time": times, "y": np.full(n, 5.0)})
+    model = fitted(frame, validation_size=12)
+    assert model.baseline_.network == (0.0,) and len(model.baseline_.terms) > 2
+    cutoffs = frame["time"][100:200:20]
+    package.save(model, tmp_path / "m")
+    stream = model.stream(frame.head(200))
+    stream.update(frame.tail(n - 200))
+    paths = {
+        "predict": model.predict(frame),
+        "cutoffs": model.predict(frame, cutoff=cutoffs),
+        "backtest": model.backtest(frame, folds=2, refit=False).forecasts,
+        "stream": stream.forecast(),
+        "loaded": package.load(tmp_path / "m").predict(frame),
+    }
+    for name, forecast in paths.items():
+        assert (forecast["y"] == 5.0).all(), (name, forecast["y"].unique().to_list())
 
 
 def test_every_forecast_path_applies_the_blend(tmp_path):
@@ -1331,8 +1379,8 @@ def test_the_none_warning_names_the_partner_auto_would_choose():
     (message,) = [str(w.message) for w in caught if "validation windows" in str(w.message)]
     margin = auto.validation_baselines_["pool_margin"]  # 20 % / sqrt(one series' evidence)
     assert margin == pytest.approx(blend_choice.POOL_MARGIN / np.sqrt((3 + 11) / 12))
-    expected = f"baseline='auto' would blend them with the pool of the blends within {margin:.1%}"
-    assert expected in message
+    expected = "baseline='auto' would blend them with the average of the "
+    assert expected in message and f"blends within {margin:.1%} of the best" in message
     assert "mainly the naive forecast with drift (" in message and "season" not in message
     # "none" keeps no baseline_ (was: "every partner in baseline_.terms") and pools nothing
     others = len(auto.baseline_.terms) - 1

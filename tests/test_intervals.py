@@ -831,12 +831,47 @@ def test_a_per_series_calibration_names_the_series_that_use_the_pooled_residuals
         point_model.calibrate(short, **options)
     said = [str(w.message) for w in caught if "per_series=True" in str(w.message)]
     assert len(said) == 1, said
-    assert re.search(r"1 of the 2 calibrated series has fewer than the 20 residuals", said[0])
-    assert "('b': " in said[0] and "'a'" not in said[0] and "the other 1 their own" in said[0]
-    assert "too few residuals of its own" in said[0] and "per_series=False" in said[0]
+    assert re.search(r"1 of the 2 fitted series has fewer than the 20 residuals", said[0])
+    assert "('b': " in said[0] and "'a'" not in said[0] and "the other 1 uses its own" in said[0]
+    assert "1 has too few (the series are too short" in said[0] and "per_series=False" in said[0]
+    pooled = "predict gives it intervals from the pooled residuals of the calibration frame"
+    assert f"{pooled}, scaled by its own spread" in said[0]  # normalize="series", the default
     with warnings.catch_warnings():  # both series with enough: nothing to say
         warnings.simplefilter("error", ForecasterWarning)
         point_model.calibrate(frame, folds=25, step=1, per_series=True)
+    del point_model.conformal_
+
+
+@pytest.mark.parametrize("normalize", ["series", None])
+def test_a_per_series_calibration_names_fitted_series_absent_from_its_frame(
+    point_model, frame, normalize
+):
+    """calibrate(per_series=True, folds=25) on 'a' alone: of 'b', fitted but absent from the
+    calibration frame, the warning said nothing (it counted only series with calibration
+    rows). It names it and says what predict gives it, truly: no intervals under
+    normalize="series" (no scale: predict refuses it), else the pooled ones (those of
+    per_series=False)."""
+    alone = frame.filter(pl.col("id") == "a")
+    options = {"folds": 25, "step": 1, "normalize": normalize}
+    with pytest.warns(ForecasterWarning) as caught:
+        point_model.calibrate(alone, per_series=True, **options)
+    said = [str(w.message) for w in caught if "per_series=True" in str(w.message)]
+    assert len(said) == 1, said
+    assert "1 of the 2 fitted series has fewer than the 20 residuals" in said[0]
+    assert "('b': 0): 1 has no calibration rows (not in the calibration frame" in said[0]
+    assert "the other 1 uses its own" in said[0] and "'a'" not in said[0]
+    is_b = pl.col("id") == "b"
+    if normalize == "series":
+        assert "so it gets no intervals: predict(level=...) refuses" in said[0]
+        with pytest.raises(DataValidationError, match=r"\('b'\) has no calibration residuals"):
+            point_model.predict(frame, level=80)
+        point_model.predict(alone, level=80)
+    else:
+        assert "so it gets intervals from the pooled residuals of the calibration" in said[0]
+        own = point_model.predict(frame, level=80)
+        point_model.calibrate(alone, **options)  # pooled
+        pooled = point_model.predict(frame, level=80)
+        assert own.filter(is_b).equals(pooled.filter(is_b))  # ('a' alone: its own = pooled)
     del point_model.conformal_
 
 

@@ -1071,6 +1071,36 @@ def test_hostile_tampered_model_directories(corruption: str, model_copy: Path) -
         assert re.search(r"refit|Restore|Upgrade", str(info.value))
 
 
+def test_a_model_saved_by_a_newer_forecaster_says_upgrade_not_only_what_it_lacks(
+    model_copy: Path,
+) -> None:
+    """A config of the current format from a newer forecaster, with an entry or a value this
+    version does not know, was refused as "edited, is corrupt or comes from a different
+    forecaster version", naming only the entry: it now says who saved it and to upgrade. The
+    same config from this version, or a changed file, keeps its own words."""
+    newer = "99.1.0"
+    edit_saved_config(model_copy, lambda c: c.update(package_version=newer, future_entry=1))
+    expected = (
+        rf"was saved by forecaster {newer}, newer than this one \({forecaster.__version__}\), "
+        r"which cannot read it: config.json does not have the entries this version expects "
+        r"\(unknown \['future_entry'\]\) .*Upgrade forecaster to load it"
+    )
+    with pytest.raises(ModelFormatError, match=expected):
+        forecaster.load(model_copy)
+    edit_saved_config(model_copy, lambda c: c.update(package_version=forecaster.__version__))
+    with pytest.raises(ModelFormatError, match=r"unknown \['future_entry'\]") as info:
+        forecaster.load(model_copy)
+    assert "newer than this one" not in str(info.value) and "edited, is corrupt" in str(info.value)
+    edit_saved_config(model_copy, lambda c: c.update(package_version=newer))
+    edit_saved_config(model_copy, lambda c: c.pop("future_entry"))  # loads: nothing unknown
+    assert forecaster.load(model_copy).predict is not None
+    with open(model_copy / "weights.safetensors", "ab") as f:  # any version: a changed file
+        f.write(b"x")
+    with pytest.raises(ModelFormatError, match="does not match its sha256") as info:
+        forecaster.load(model_copy)
+    assert "newer than this one" not in str(info.value)
+
+
 def test_a_regressor_config_without_its_state_is_refused(
     regressor: RNNRegressor, tmp_path: Path
 ) -> None:

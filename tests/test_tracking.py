@@ -488,6 +488,40 @@ def test_a_fitted_models_params_are_those_it_was_trained_with(frame):
     assert unfitted["lr"] == "0.5" and unfitted["estimator"] == "RNNForecaster"
 
 
+def test_a_pool_on_many_targets_is_logged_whole_not_cut_at_the_param_limit(isolated):
+    """The param baseline_ of a pool on 100 targets (7,664 characters) was cut at 6,000, an
+    invalid JSON without a word: it now says what the blend is and the artifact
+    resolved_params.json holds it whole."""
+    from mlflow import MlflowClient
+
+    rng = np.random.default_rng(0)
+    n = 24 * 8
+    day = rng.normal(0, 3, (24, 100))
+    values = np.tile(day, (n // 24, 1)) + rng.normal(0, 0.3, (n, 100)) + 10 * np.arange(100)
+    targets = [f"y{k}" for k in range(100)]
+    data = pl.DataFrame(
+        {"id": "s0", "date": np.arange(n), **dict(zip(targets, values.T, strict=True))}
+    )
+    options = {"target": targets, "lookback": 48, "horizon": 12, "validation_size": 14}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ForecasterWarning)
+        model = make_model(**options, hidden_size=4, max_epochs=1)
+        model.fit(data)
+    blend = model.baseline_.config()  # one series, 14 / 12 horizons: a pool
+    assert len(json.dumps(blend)) > tracking_records.MAX_PARAM_CHARS
+    log = tracking.log_fit(model, data, plot=False)
+    client = MlflowClient()
+    param = client.get_run(log.run_id).data.params["baseline_"]
+    terms = len(blend["terms"])
+    assert param.startswith(f"a pool of {terms} partners on 100 targets (seasonal naive (m=")
+    assert param.endswith("characters: whole in the artifact resolved_params.json")
+    whole = json.loads(
+        Path(client.download_artifacts(log.run_id, "resolved_params.json")).read_text()
+    )
+    assert whole["baseline_"] == blend and whole["lookback_"] == 48
+    assert log.not_logged == []
+
+
 def test_deferred_logs_a_fit_as_the_block_leaves_the_model(isolated, frame):
     """Inside tracking.deferred() a fit's model is logged when the block ends (calibrated
     there), with fit_seconds the fit's own time; a block that raises still logs the fit."""

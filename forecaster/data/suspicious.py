@@ -25,6 +25,8 @@ from forecaster.data.frames import SERIES_ID, format_list
 from forecaster.exceptions import ForecasterWarning, warn_at_caller
 
 __all__ = [
+    "EVERY_TARGET",
+    "EVERY_VALUE",
     "FLOAT32_STEPS",
     "MADE_UP_ENDS",
     "MADE_UP_ORIGINS",

@@ -51,6 +51,7 @@ from forecaster.data.transforms import domain_bound, inverse_targets, within_dom
 from forecaster.data.windows import Windows
 from forecaster.estimators.baseline_warning import baseline_warning
 from forecaster.estimators.blend_choice import (
+    POOL_EVIDENCE,
     Pool,
     alone_errors,
     best_blend,
@@ -58,6 +59,7 @@ from forecaster.estimators.blend_choice import (
     combined,
     pool_blend,
     pool_margin,
+    pool_weight,
     pooled_forecast,
     pools,
     validation_evidence,
@@ -502,7 +504,8 @@ class BaselineCheck:
         scaled error and its pool's margin (None: the single best blend), ``time_dtype``: the
         time column's (calendar features need a date or time)."""
         main, (blend, error, margin) = report["m"], rule
-        described = _described(blend, error, margin, listed=self.baseline != "none")
+        pooled = (margin, report["evidence"], report["pool"]) if margin is not None else None
+        described = _described(blend, error, pooled, listed=self.baseline != "none")
         advice = ["more history", "more epochs", "a smaller network (hidden_size) on short series"]
         if time_dtype.is_temporal() and not self.__dict__.get("calendar_"):
             advice.insert(0, "calendar='auto'")
@@ -517,13 +520,21 @@ class BaselineCheck:
         warn_at_caller(text, BaselineWarning)
 
 
-def _described(blend: BaselineBlend, error: float, margin: float | None, *, listed: bool) -> str:
+def _described(
+    blend: BaselineBlend,
+    error: float,
+    pooled: tuple[float, float, list[int]] | None,
+    *,
+    listed: bool,
+) -> str:
     """How the warning of :meth:`BaselineCheck._warn_baselines` names ``blend`` (its scaled
-    validation error ``error``): the single best blend (``margin`` None) by its partner and
-    weights, a pool (``margin``: its :func:`~forecaster.estimators.blend_choice.pool_margin`)
-    by its main partner, pointing at ``baseline_.terms`` for the others where ``listed`` (not
-    for ``baseline="none"``, which keeps no ``baseline_``)."""
-    if margin is None:  # the single best blend (much evidence, or "best")
+    validation error ``error``): the single best blend (``pooled`` None) by its partner and
+    weights, a pool (``pooled``: its :func:`~forecaster.estimators.blend_choice.pool_margin`,
+    the validation evidence in horizons and how many blends each target's pool averaged) by
+    its size, the evidence that made it pool, its share of the better naive and its main
+    partner, pointing at ``baseline_.terms`` for the others where ``listed`` (not for
+    ``baseline="none"``, which keeps no ``baseline_``)."""
+    if pooled is None:  # the single best blend (much evidence, or "best")
         weights = ", ".join(f"{w:g}" for w in blend.weights)
         name = partner_name(blend.m, blend.drift, blend.level)
         return (
@@ -531,6 +542,7 @@ def _described(blend: BaselineBlend, error: float, margin: float | None, *, list
             f"(scaled error {error:.3g})"
         )
     # brief: near-copies (a backtest's refits) tell one fact
+    margin, evidence, sizes = pooled
     network = ", ".join(f"{w:.3g}" for w in blend.network)
     main_term, others = blend.main, len(blend.terms) - 1
     shares = ", ".join(f"{c:.3g}" for c in main_term.coefficients)
@@ -540,10 +552,14 @@ def _described(blend: BaselineBlend, error: float, margin: float | None, *, list
         if listed
         else f"{others} other partner{'' if others == 1 else 's'} beside it"
     )
+    count = str(sizes[0]) if len(set(sizes)) == 1 else f"[{', '.join(map(str, sizes))}]"
+    naive = 1.0 - pool_weight(evidence)
     return (
-        f"the pool of the blends within {margin:.1%} of the best on these windows, "
-        f"shrunk toward the better naive: network weight {network} (per target), mainly "
-        f"the {name} ({shares}; {where}), scaled error {error:.3g}"
+        f"the average of the {count} blends within {margin:.1%} of the best on these windows "
+        f"(a pool, not the single best: the validation evidence, {evidence:.3g} horizons, is "
+        f"under {POOL_EVIDENCE:g}), then {naive:.1%} moved to the better naive: "
+        f"network weight {network} (per target), mainly the {name} ({shares}; {where}), "
+        f"scaled error {error:.3g}"
     )
 
 

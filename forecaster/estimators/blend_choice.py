@@ -35,6 +35,7 @@ __all__ = [
     "combined",
     "pool_blend",
     "pool_margin",
+    "pool_weight",
     "pooled_forecast",
     "pools",
     "validation_evidence",
@@ -197,6 +198,19 @@ def pool_margin(evidence: float) -> float:
     return POOL_MARGIN / float(np.sqrt(max(evidence, 1.0)))
 
 
+def pool_weight(evidence: float) -> float:
+    """The share of the pooled blend that goes to the pool's average on this much validation
+    ``evidence`` (horizons), ``evidence / (evidence + SHRINK)``; the better naive takes the
+    rest (:data:`SHRINK`).
+
+    Examples
+    --------
+    >>> round(1 - pool_weight(1.0), 4)
+    0.0909
+    """
+    return evidence / (evidence + SHRINK)
+
+
 def pools(evidence: float) -> bool:
     """Whether ``baseline="auto"`` pools on this much validation ``evidence`` (horizons):
     under :data:`POOL_EVIDENCE`.
@@ -227,7 +241,7 @@ def pool_blend(table: dict[Partner, np.ndarray], evidence: float, main: int) -> 
     scored = np.where(usable, errors, np.inf)
     pool = scored <= scored.min(axis=(0, 1)) * (1.0 + pool_margin(evidence))
     sizes = pool.sum(axis=(0, 1))
-    lam = evidence / (evidence + SHRINK)
+    lam = pool_weight(evidence)
     own = lam * (pool * weights[None, :, None]).sum(axis=(0, 1)) / sizes
     shares = lam * (pool * (1.0 - weights)[None, :, None]).sum(axis=1) / sizes  # (P, T)
     alone = errors[:, WEIGHTS.index(0.0)]
@@ -257,8 +271,35 @@ def combined(
     """``network * model`` plus each term's coefficients ``(T,)`` times its forecasts (like
     ``model``, read one at a time): the arithmetic of a blend, that the validation check
     scores (:func:`pooled_forecast`) and that every point forecast applies
-    (:func:`~forecaster.estimators.baseline_blend.blend_forecasts`)."""
+    (:func:`~forecaster.estimators.baseline_blend.blend_forecasts`). The coefficients are a
+    convex combination (at least 0, summing to 1), so the blend lies between the least and the
+    greatest of the forecasts it weighs above 0; the rounding of the sum may step out of that
+    range by a unit in the last place, which is put back: forecasts that agree (a constant
+    target's partners, 5.0) give their value, not 5.000000000000001.
+
+    Examples
+    --------
+    >>> shares = [0.24242424242424246] + [0.15151515151515152] * 5
+    >>> five = [(np.array([c]), np.array([5.0])) for c in shares]
+    >>> float(combined(np.array([4.7]), np.array([0.0]), five)[0])  # network weight 0
+    5.0
+    """
     out = network * model
+    low, high = _weighed(network, model, None)
     for coefficients, forecast in terms:
         out = out + coefficients * forecast
-    return out
+        low, high = _weighed(coefficients, forecast, (low, high))
+    return np.minimum(np.maximum(out, low), high)
+
+
+def _weighed(
+    coefficients: np.ndarray, forecast: np.ndarray, bounds: tuple[np.ndarray, np.ndarray] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The least and the greatest forecasts weighed above 0 so far, with ``forecast`` (its
+    ``coefficients`` per target): ``bounds`` widened (None: the first term)."""
+    weighed = coefficients > 0
+    low = np.where(weighed, forecast, np.inf)
+    high = np.where(weighed, forecast, -np.inf)
+    if bounds is None:
+        return low, high
+    return np.minimum(bounds[0], low), np.maximum(bounds[1], high)

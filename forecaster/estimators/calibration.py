@@ -34,6 +34,7 @@ from forecaster.data.frames import column_tuple, read_once
 from forecaster.data.transforms import domain_floor
 from forecaster.estimators.intervals import MIN_PER_SERIES, conformal_spread, interval_columns
 from forecaster.estimators.origins import origin_rows
+from forecaster.estimators.own_residuals import warn_without_own
 from forecaster.evaluation.fitted import in_sample_ends
 from forecaster.evaluation.fold_forecasts import backtest_forecasts
 from forecaster.evaluation.intervals import quantile_name
@@ -201,7 +202,7 @@ class ForecastIntervals:
         conformal = self._calibration(frame, folds, step, refit, per_series, normalize, origins)
         conformal["window"] = rolling
         if per_series:
-            self._warn_without_own(conformal, folds)
+            warn_without_own(conformal, folds, self.keys_.to_series())
         # one assignment, once complete: a failure, or a predict meanwhile, keeps the former one
         self.conformal_ = conformal
         return self
@@ -317,80 +318,6 @@ class ForecastIntervals:
             ends=ends[order],
         )
         return conformal
-
-    def _warn_without_own(self, conformal: dict[str, Any], folds: int) -> None:
-        """Warn (``per_series=True``) about the calibrated series (seen in fit, with residuals)
-        that did not get the :data:`MIN_PER_SERIES` residuals at every horizon step (of every
-        target, and model quantile) that intervals from their own residuals need: they use the
-        pooled ones. One warning, naming them when others have enough (the first few, and how
-        many), else saying that every series does, as with ``per_series=False``. A fold gives
-        a series one residual per step, so fewer than :data:`MIN_PER_SERIES` folds never give
-        any series enough."""
-        fewest = self._own_residuals(conformal)  # per row of keys_: -1 for none at all
-        calibrated = np.flatnonzero(fewest >= 0)
-        short = calibrated[fewest[calibrated] < MIN_PER_SERIES]
-        if len(calibrated) and len(short) == 0:
-            return
-        need = f"the {MIN_PER_SERIES} residuals per horizon step that intervals from its own"
-        if len(short) == len(calibrated):  # every series (or none calibrated): all pooled
-            most = int(fewest.max(initial=0))
-            warn_at_caller(
-                f"calibrate(per_series=True): no series has {need} residuals need (the "
-                f"most: {most}; {self._why_few(conformal, folds, len(calibrated))}), so every "
-                "series will use the pooled residuals, as with per_series=False. Pass "
-                f"folds={MIN_PER_SERIES} or more (on series long enough for them) for "
-                "per-series intervals, or per_series=False.",
-                ForecasterWarning,
-            )
-            return
-        order = short[np.argsort(fewest[short], kind="stable")]  # the fewest first
-        ids = self.keys_.to_series()
-        shown = ", ".join(f"{ids[int(i)]!r}: {int(fewest[i])}" for i in order[:5])
-        more = f", and {len(short) - 5} more" if len(short) > 5 else ""
-        one = len(short) == 1
-        warn_at_caller(
-            f"calibrate(per_series=True): {len(short)} of the {len(calibrated)} calibrated "
-            f"series {'has' if one else 'have'} fewer than {need} residuals need ({shown}"
-            f"{more}; too few residuals of {'its' if one else 'their'} own: "
-            f"{self._why_few(conformal, folds, len(calibrated))}), so "
-            f"{'it' if one else 'they'} will use the pooled residuals; the other "
-            f"{len(calibrated) - len(short)} their own. For intervals from "
-            f"{'its' if one else 'their'} own residuals, calibrate on a frame in which "
-            f"{'it reaches' if one else 'they reach'} every fold (with folds={MIN_PER_SERIES} "
-            "or more), or pass per_series=False for pooled intervals for every series.",
-            ForecasterWarning,
-        )
-
-    def _own_residuals(self, conformal: dict[str, Any]) -> np.ndarray:
-        """Per row of ``keys_``: the fewest residuals (not NaN) of the series at any horizon
-        step (of every target, and model quantile), -1 for a series without calibration
-        rows (not in the calibration frame, or too short for any fold)."""
-        residuals, series = conformal["residuals"], conformal["series"]
-        seen = series >= 0  # (-1: a series unseen in fit, which has no intervals of its own)
-        # a column per (step, target, model quantile), counted: reshape(0, -1) cannot infer
-        # it when no series of the frame was seen in fit (no rows)
-        columns = int(np.prod(residuals.shape[1:]))
-        observed = ~np.isnan(residuals[seen].reshape(int(seen.sum()), columns))
-        n_keys = self.keys_.height
-        counts = [
-            np.bincount(series[seen], weights=observed[:, j], minlength=n_keys)
-            for j in range(columns)
-        ]
-        fewest = np.min(counts, axis=0).astype(np.int64) if counts else np.zeros(n_keys, int)
-        rows = np.bincount(series[seen], minlength=n_keys)
-        return np.where(rows > 0, fewest, -1)
-
-    def _why_few(self, conformal: dict[str, Any], folds: int, calibrated: int) -> str:
-        """Why series got too few residuals of their own (:meth:`_warn_without_own`)."""
-        if not calibrated:
-            return "no series of the calibration frame was seen in fit"
-        if folds < MIN_PER_SERIES:
-            return f"each of the {folds} folds gives a series one residual per step"
-        return (
-            "the series are too short for the folds or, with calendar folds, end before some "
-            "of their cutoffs, or missing= made up the actual values of their residuals, "
-            "which are left out"
-        )
 
     def _made_up(self, unscored: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
         """The backtest's forecast points (``shape``: origins, steps, targets) whose actual

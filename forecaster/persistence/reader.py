@@ -9,6 +9,7 @@ __all__ = ["load", "saved_provenance"]
 import io
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -132,11 +133,21 @@ class _Reader:
         self.digest_source = MANIFEST
         self.origin = ""
         self.checksums: Any = None
+        self.newer: str | None = None  # the package version that saved it, if newer
 
     # -- files ------------------------------------------------------------------------------
-    def refuse(self, problem: str) -> ModelFormatError:
+    def refuse(self, problem: str, *, integrity: bool = False) -> ModelFormatError:
+        """The error of a folder this version cannot read because of ``problem``; once the
+        config's versions are read, with them and what to do: a model saved by a newer
+        forecaster (:func:`newer_than_this`), upgrade, unless the problem is a file that does
+        not match its checksum (``integrity``: changed after it was saved, by any version)."""
         if not self.origin:
             return ModelFormatError(f"{self.folder}: {problem}.")
+        if self.newer is not None and not integrity:
+            return ModelFormatError(
+                f"{self.folder} was saved by forecaster {self.newer}, newer than this one "
+                f"({__version__}), which cannot read it: {problem} {self.origin}. {_UPGRADE}"
+            )
         return ModelFormatError(
             f"{self.folder}: {problem} {self.origin}. The model was edited, is corrupt or comes "
             "from a different forecaster version: restore the folder from a backup, refit and "
@@ -158,7 +169,8 @@ class _Reader:
                 raise self.refuse(
                     f"{name} does not match its sha256 in {self.digest_source} ({expected!r} "
                     f"expected, {found!r} found): the file was modified, truncated or swapped "
-                    "after it was saved"
+                    "after it was saved",
+                    integrity=True,
                 )
         return data
 
@@ -230,9 +242,7 @@ class _Reader:
         if is_int(version) and version > FORMAT_VERSION:
             raise ModelFormatError(
                 f"{self.folder} was written with model format {version} by {written}; {reads}. "
-                "Upgrade forecaster to load it, from a newer wheel or a clone (`pip install "
-                f"--upgrade <the newer forecaster_rnn wheel, or a clone's folder>`; {DISTRIBUTION} "
-                "is not on the package index), or refit and save the model with this version."
+                f"{_UPGRADE}"
             )
         if not is_int(version) or version < MIN_FORMAT_VERSION:
             raise ModelFormatError(
@@ -241,6 +251,7 @@ class _Reader:
                 "and save the model again."
             )
         self.origin = f"(model format {version}, written by {written}; {reads})"
+        self.newer = newer_than_this(config.get("package_version"))
         if manifest is None and version >= 3:
             raise self.refuse(f"{MANIFEST} is missing (a format-{version} model has one)")
         if manifest is not None and (listed_version != version or version < 3):
@@ -380,6 +391,40 @@ class _Reader:
                     f"{CONFIG} ({detail})"
                 )
             raise self.refuse(f"{name} does not hold {what} ({detail})")
+
+
+_UPGRADE = (
+    "Upgrade forecaster to load it, from a newer wheel or a clone (`pip install --upgrade <the "
+    f"newer forecaster_rnn wheel, or a clone's folder>`; {DISTRIBUTION} is not on the package "
+    "index), or refit and save the model with this version."
+)
+"""What to do with a model saved by a newer forecaster (a newer format, or entries this
+version does not know)."""
+
+
+def newer_than_this(version: Any) -> str | None:
+    """``version`` (a saved config's ``package_version``) where its release numbers are above
+    this package's (``"0.2.0"``, ``"0.1.1.dev3"`` against 0.1.0), else None (the same, older,
+    or not a version).
+
+    Examples
+    --------
+    >>> newer_than_this("99.0.0"), newer_than_this("0.0.9"), newer_than_this(None)
+    ('99.0.0', None, None)
+    """
+    if not isinstance(version, str):
+        return None
+    saved, own = _release(version), _release(__version__)
+    return version if saved is not None and own is not None and saved > own else None
+
+
+def _release(version: str) -> tuple[int, ...] | None:
+    """The release numbers that a version starts with (``"0.2.0rc1"``: ``(0, 2, 0)``)."""
+    found = re.match(r"v?(\d+(?:\.\d+)*)", version.strip())
+    if found is None:
+        return None
+    numbers = tuple(int(n) for n in found.group(1).split("."))
+    return numbers + (0,) * (3 - len(numbers)) if len(numbers) < 3 else numbers
 
 
 def saved_provenance(path: str | os.PathLike[str]) -> dict[str, Any] | None:

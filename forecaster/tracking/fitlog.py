@@ -24,6 +24,7 @@ from forecaster.tracking.fingerprint import fingerprint_for
 from forecaster.tracking.plot import forecast_plot
 from forecaster.tracking.pyfunc import log_model
 from forecaster.tracking.records import (
+    RESOLVED_ARTIFACT,
     backtest_metrics,
     backtest_tables,
     end_run,
@@ -34,6 +35,7 @@ from forecaster.tracking.records import (
     log_metrics,
     log_params,
     log_tags,
+    long_resolved,
     now_ms,
     resolved_params,
 )
@@ -201,6 +203,10 @@ def _remote_steps(
     chosen = resolved_params(estimator, param_prefix)
     log_chosen = log_tags if params_as_tags else log_params
     steps.append(("resolved params", None, functools.partial(log_chosen, client, run_id, chosen)))
+    whole = long_resolved(estimator)  # a param too long to hold its value (a pool's blend)
+    if whole:
+        resolved = functools.partial(client.log_dict, run_id, whole, RESOLVED_ARTIFACT)
+        steps.append(("resolved params artifact", None, resolved))
     ts = now_ms()
     history = [r for r in getattr(estimator, "history_", []) if r["epoch"] > live_epochs]
     if history:

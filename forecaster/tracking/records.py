@@ -39,6 +39,7 @@ import polars as pl
 from forecaster._interrupts import uninterrupted
 from forecaster._polars import collect
 from forecaster._version import __version__
+from forecaster.estimators.blend_partners import partner_name
 from forecaster.evaluation.intervals import SCALED_COUNT
 from forecaster.evaluation.pooling import BASELINE_COUNTS
 from forecaster.exceptions import DataValidationError
@@ -51,6 +52,7 @@ __all__ = [
     "MAX_METRICS_PER_BATCH",
     "MAX_PARAMS_PER_BATCH",
     "MAX_PARAM_CHARS",
+    "RESOLVED_ARTIFACT",
     "backtest_key",
     "backtest_metrics",
     "backtest_tables",
@@ -66,6 +68,7 @@ __all__ = [
     "log_metrics",
     "log_params",
     "log_tags",
+    "long_resolved",
     "now_ms",
     "param_value",
     "resolved_params",
@@ -99,13 +102,14 @@ _TARGET_COLUMN = "target"
 
 def param_value(value: Any) -> str:
     """A parameter value as logged: lists as JSON, at most :data:`MAX_PARAM_CHARS`."""
+    return _param_text(value)[:MAX_PARAM_CHARS]
+
+
+def _param_text(value: Any) -> str:
+    """A parameter value as text, whole: lists as JSON."""
     if isinstance(value, list | tuple):
-        text = json.dumps(list(value))
-    elif isinstance(value, str):
-        text = value
-    else:
-        text = str(value)
-    return text[:MAX_PARAM_CHARS]
+        return json.dumps(list(value))
+    return value if isinstance(value, str) else str(value)
 
 
 def estimator_params(estimator: Any, prefix: str = "") -> dict[str, str]:
@@ -126,11 +130,18 @@ def _trained_with(estimator: Any) -> dict[str, Any]:
     return dict(fitted if isinstance(fitted, dict) else estimator.get_params(deep=False))
 
 
+RESOLVED_ARTIFACT = "resolved_params.json"
+"""The artifact that holds what ``fit`` resolved, whole, where a param could not: logged
+only when one of them is longer than :data:`MAX_PARAM_CHARS` (:func:`long_resolved`)."""
+
+
 def resolved_params(estimator: Any, prefix: str = "") -> dict[str, str]:
     """What ``fit`` chose for the parameters it resolves on the data, as params: the
     estimator's ``resolved_params()`` (see
     :meth:`~forecaster.estimators.base.RecurrentEstimator.resolved_params`), names prefixed;
-    empty for an object without that method (a scikit-learn pipeline).
+    empty for an object without that method (a scikit-learn pipeline). A value longer than
+    :data:`MAX_PARAM_CHARS` (``baseline_``, a pool on many targets) is not cut: its param
+    says what it is and that it is whole in the artifact :data:`RESOLVED_ARTIFACT`.
 
     Examples
     --------
@@ -138,11 +149,44 @@ def resolved_params(estimator: Any, prefix: str = "") -> dict[str, str]:
     >>> resolved_params(RNNForecaster(target="y"))  # not fitted: nothing chosen yet
     {}
     """
+    return {
+        f"{prefix}{name}": text if len(text) <= MAX_PARAM_CHARS else _too_long(name, value, text)
+        for name, (value, text) in _resolved(estimator).items()
+    }
+
+
+def long_resolved(estimator: Any) -> dict[str, Any]:
+    """What ``fit`` resolved (JSON values, as ``resolved_params()`` gives them) where one is
+    too long for a param: the content of the artifact :data:`RESOLVED_ARTIFACT` (every value,
+    so that it is a whole record); empty where every param holds its value."""
+    resolved = _resolved(estimator)
+    if all(len(text) <= MAX_PARAM_CHARS for _, text in resolved.values()):
+        return {}
+    return {name: value for name, (value, _) in resolved.items()}
+
+
+def _resolved(estimator: Any) -> dict[str, tuple[Any, str]]:
+    """Each value of the estimator's ``resolved_params()`` and its text as a param, whole."""
     chosen: dict[str, Any] = getattr(estimator, "resolved_params", dict)()
     return {
-        f"{prefix}{name}": param_value(json.dumps(value) if isinstance(value, dict) else value)
+        name: (value, _param_text(json.dumps(value) if isinstance(value, dict) else value))
         for name, value in chosen.items()
     }
+
+
+def _too_long(name: str, value: Any, text: str) -> str:
+    """The param of a resolved value whose ``text`` is longer than :data:`MAX_PARAM_CHARS`:
+    what it is in brief (a blend: one partner or a pool, how many targets, which partners)
+    and where it is whole."""
+    where = f"{len(text):,} characters: whole in the artifact {RESOLVED_ARTIFACT}"
+    if name != "baseline_" or not isinstance(value, dict):
+        return where
+    terms = value["terms"]
+    names = ", ".join(partner_name(t["m"], t["drift"], t["level"]) for t in terms)
+    kind = "a pool of" if len(terms) > 1 else "a blend with"
+    count = f"{len(terms)} partners" if len(terms) > 1 else "1 partner"
+    targets = len(value["network"])
+    return f"{kind} {count} on {targets} targets ({names}); {where}"
 
 
 def now_ms() -> int:
@@ -218,7 +262,7 @@ def validation_metrics(estimator: Any) -> dict[str, float]:
     return {k: float(v) for k, v in values.items() if v is not None and math.isfinite(v)}
 
 
-FIT_ARTIFACTS = ("dataset.json", "forecast.png", "model")
+FIT_ARTIFACTS = ("dataset.json", "forecast.png", "model", RESOLVED_ARTIFACT)
 """The artifacts a fit logs at the root of its run."""
 
 _FINAL_METRICS = (
@@ -463,7 +507,7 @@ def fit_record(estimator: Any, fingerprint: Any, metrics: Any, backtest: Any) ->
     return {
         "estimator": type(estimator).__name__,
         "params": {k: param_value(v) for k, v in _trained_with(estimator).items()},
-        "resolved_params": resolved_params(estimator),
+        "resolved_params": {k: text for k, (_, text) in _resolved(estimator).items()},
         "dataset": fingerprint,
         "history": list(getattr(estimator, "history_", []) or []),
         "metrics": metrics,
