@@ -4616,6 +4616,33 @@ def test_a_series_with_no_log_return_is_named_and_listed_as_dropped(tmp_path, ca
     assert _summary(tmp_path)["dropped_series"] == ["new"]
 
 
+@pytest.mark.parametrize(
+    ("targets", "prices"),
+    [(["y"], "y"), (["y", "p"], "p")],
+    ids=["price-is-the-target", "price-is-one-target"],
+)
+def test_a_series_with_one_price_of_a_target_is_dropped_for_no_log_return(
+    tmp_path, targets, prices
+):
+    """A series with one observed price of a log_returns column that is also a target, and
+    rows after it without one, lost its price row to the log returns and its other rows to
+    the empty target: dropped as no_target, with a warning that every row of the target was
+    null, though its one price was in the source. It is dropped as no_log_return, named by
+    the log returns' warning."""
+    lines = [f"{k},2024-01-{i:02d},{i % 4 + 0.5},{i % 3 + 1}" for k in "ab" for i in range(1, 21)]
+    new = "new,2024-01-19,4.0,1\nnew,2024-01-20,,\n" if prices == "y" else ""
+    new = new or "new,2024-01-19,4.0,1\nnew,2024-01-20,5.0,\n"
+    data = "id,date,y,p\n" + "\n".join(lines) + "\n" + new
+    spec = scheduled_project(
+        tmp_path, data, series={"targets": targets}, features={"log_returns": [prices]}
+    )
+    loaded, root = load_spec(spec)
+    with pytest.warns(ForecasterWarning, match=r"1 series have no log return.*'new'"):
+        frame, when = prepare_data(loaded, root, None)
+    assert when.left_out == (("new", "no_log_return"),)
+    assert sorted(frame["id"].unique()) == ["a", "b"]
+
+
 def test_a_series_listed_on_the_as_of_with_log_returns_is_named_with_its_first_price(tmp_path):
     """With log returns, a series listed on the as-of (its first price on 2024-01-21, more
     after it in a backfill) was named "no row at or before the as-of 2024-01-21: their first
