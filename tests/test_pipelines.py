@@ -4599,6 +4599,28 @@ def test_a_column_named_like_an_output_column_gets_the_fix_of_a_spec(
     assert code == 2 and "frame.rename" not in err, err
 
 
+@pytest.mark.parametrize("key", ["series.time", "series.id"])
+def test_an_id_or_time_named_target_gets_the_spec_fix_before_a_backtest(tmp_path, capsys, key):
+    """time = "target" (or id) with a backtest: the run and forecaster backtest failed on the
+    data (exit 3) with the library's fix, frame.rename, which a pipeline user cannot apply.
+    Both refuse the spec (exit 2) naming the key and the source's column to rename, before
+    any data is read; a run without a backtest (folds = 0) is not refused."""
+    header = "id,target,y" if key == "series.time" else "target,date,y"
+    role = {"time": "target"} if key == "series.time" else {"id": "target"}
+    data = uneven_rows({"a": 20, "b": 20}).replace("id,date,y", header, 1)
+    fix = (
+        "Rename the column in the source (e.g. 'target' to 'target_value') and give its new "
+        f"name in {key}."
+    )
+    for folds, command in ((2, "run"), (0, "backtest")):
+        spec = scheduled_project(tmp_path, data, series=role, evaluation={"backtest_folds": folds})
+        code, err = run_cli(capsys, command, str(spec))
+        assert code == 2 and f"key '{key}' names 'target'" in err, err
+        assert fix in err and "frame.rename" not in err, err
+    code, err = run_cli(capsys, "run", str(spec))  # folds = 0: nothing scores
+    assert code == 0, err
+
+
 def test_a_series_with_no_log_return_is_named_and_listed_as_dropped(tmp_path, capsys):
     """[features] log_returns drops each series' first row (no earlier price): a series with
     one row (listed on the as-of) vanished whole without a word, in no warning and not in

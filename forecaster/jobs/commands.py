@@ -52,6 +52,7 @@ from forecaster.jobs.run import backtest_scores, forecast_as_of, score_lines
 from forecaster.jobs.scores import is_quantile_model
 from forecaster.jobs.sources import as_fitted_ids, text_ids
 from forecaster.jobs.spec import build_estimator, output_dir, spec_file, without_checkpoints
+from forecaster.jobs.spec_errors import check_backtest_columns
 from forecaster.jobs.summaries import (
     check_summary_file,
     command_result,
@@ -401,6 +402,7 @@ def backtest_command(args: argparse.Namespace, log: Log) -> int:
     folds = args.folds if args.folds is not None else max(given.evaluation.backtest_folds, 1)
     levels = _levels(args.level, given)
     spec = with_levels(given, levels, folds)
+    check_backtest_columns(spec_file(args.spec), spec.series.id, spec.series.time)
     out = _given_out(args, spec, root, "backtest")
     if args.model:  # a missing or invalid --model: refused before any data is read
         model = load_model(args.model)
