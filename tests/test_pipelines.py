@@ -5191,6 +5191,39 @@ def test_an_interrupt_before_the_outputs_are_published_ends_the_mlflow_run_kille
     assert run.info.status == "KILLED"
 
 
+def test_a_run_whose_publishing_fails_logs_no_completed_summary_to_mlflow(
+    tmp_path, capsys, monkeypatch
+):
+    """A tracked run logged its metrics and summary.json ("status": "completed") to MLflow
+    before publishing its outputs: when publishing failed, the MLflow run (FAILED) still
+    held a summary claiming outputs that were never written. The outputs are logged once
+    published: none here."""
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    import forecaster._io as io_module
+
+    reset_mlflow_state(monkeypatch, tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    spec = scheduled_project(tmp_path, rows(12), tracking={"enabled": True, "experiment": "fails"})
+    publish = io_module.publish_directory
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("kind") == "run":  # the run's folder (not the model saved in it)
+            raise OSError(28, "No space left on device")
+        return publish(*args, **kwargs)
+
+    monkeypatch.setattr(io_module, "publish_directory", refused)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 1 and "No space left on device" in err, err
+    client = MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("fails").experiment_id])
+    assert run.info.status == "FAILED"
+    assert client.list_artifacts(run.info.run_id, "outputs") == []
+    assert not any(key.startswith("pipeline_") for key in run.data.metrics)
+
+
 def test_a_rerun_after_an_interrupt_before_the_pointer_moves_it(tmp_path, capsys, monkeypatch):
     """Stopped after publishing its outputs, before latest.json named their model: the rerun
     skipped ("already exist") and never moved the pointer, so reuse_model kept an older model

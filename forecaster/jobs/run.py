@@ -431,7 +431,6 @@ def _write_outputs(
                 update={"seconds": round(time.perf_counter() - job.started, 2)}
             )
             write_summary(staging / "summary.json", summary)
-            log_outputs(tracking[0], metrics, calibration, staging)
             # published before the MLflow run ends FINISHED (interrupted before: KILLED)
             _io.write_manifest(staging, "run", manifest_details(job, reused))
             _io.publish_directory(
@@ -441,6 +440,8 @@ def _write_outputs(
                 same=same_pipeline(job.name),
                 adopt=adopt_legacy(job.name),
             )
+            # logged once published: a "completed" summary.json only of outputs that exist
+            log_outputs(tracking[0], metrics, calibration, job.out_dir)
             # registered once published: a run that fails adds no version to the registry
             register_run_model(tracking[0], job.spec.tracking.register_as, job.log)
     except BaseException:
