@@ -4829,6 +4829,20 @@ def test_predict_and_backtest_write_a_summary_of_what_they_left_out_beside_their
     assert predicted["rows"] == scored["rows"] == 32 and predicted["data"]["rows"] == 45
 
 
+def test_a_runs_summary_lists_the_series_its_backtest_did_not_score(tmp_path, capsys):
+    """run's summary.json had no unscored_series while backtest's summary had it: a scheduler
+    could not read one record whatever the command. A run that backtests lists the series
+    no fold forecast, as backtest does; without a backtest it is null, as predict's."""
+    spec, _ = _leaving_out_project(tmp_path, capsys)
+    assert run_cli(capsys, "run", str(spec))[0] == 0
+    assert _summary(tmp_path)["unscored_series"] is None
+    spec.write_text(spec.read_text().replace("backtest_folds = 0", "backtest_folds = 1"))
+    code, err = run_cli(capsys, "run", str(spec), "--force")
+    assert code == 0, err
+    summary = _summary(tmp_path)
+    assert summary["unscored_series"] == ["c", "e"] and summary["metrics"]["backtest_mae"] >= 0
+
+
 def test_a_summary_beside_a_file_is_replaced_only_when_it_is_that_commands(
     tmp_path, capsys, monkeypatch
 ):

@@ -105,8 +105,10 @@ class PipelineResult(BaseModel):
     -> a :data:`~forecaster.jobs.schedule.DropReason` code (``too_short``, ``no_target``,
     ``no_log_return``, ``after_as_of``, ``before_window``; both from
     :func:`dropped_series`). None: a summary written before the reasons were recorded.
-    ``unscored_series``: of a ``backtest``, the series of its data that no fold forecast (None
-    for the other commands; a run's backtest scores are per series in backtest.parquet).
+    ``unscored_series``: of a ``backtest``, and of a run that backtests
+    (``evaluation.backtest_folds`` > 0), the series of its data that no fold forecast; None
+    when nothing was backtested (``predict``, a run without folds, a dry run, a summary
+    written before runs recorded it).
     """
 
     name: str

@@ -47,6 +47,7 @@ __all__ = [
     "command_result",
     "job_result",
     "summary_file",
+    "unscored",
     "write_summary",
     "write_with_summary",
 ]
@@ -128,7 +129,7 @@ def command_result(
         dropped = dropped_series(job, None, made)
     else:
         dropped = {key: why for key, why in when.left_out}
-        fields["unscored_series"] = [] if id_col is None else absent_series(frame, made, id_col)
+        fields["unscored_series"] = unscored(frame, made, spec)
     rows, series = _counted(frame, made, id_col)
     return job_result(
         job,
@@ -140,6 +141,14 @@ def command_result(
         seconds=round(time.perf_counter() - started, 2),
         **fields,
     )
+
+
+def unscored(frame: pl.DataFrame, folds: pl.DataFrame, spec: Spec) -> list[str]:
+    """The series of ``frame`` (ids as text) with no row in the ``folds`` of its backtest:
+    those no fold forecast, each named in a warning of the backtest (``unscored_series`` of
+    ``forecaster backtest``'s summary and of a run's; none without an id column)."""
+    id_col = spec.series.id
+    return [] if id_col is None else absent_series(frame, folds, id_col)
 
 
 def _counted(frame: pl.DataFrame, made: pl.DataFrame, id_col: str | None) -> tuple[int, int]:
