@@ -1843,7 +1843,7 @@ def test_the_model_refusal_suggests_an_as_of_the_cli_reads_when_pasted(tmp_path,
     _, root = _zoned_project(tmp_path, _ragged(hours, 0), {"freq": "1h"})
     spec, late = str(root / "pipelines" / "spec.toml"), tmp_path / "late"
     assert run_cli(capsys, "fit", spec, "--out", str(late))[0] == 0
-    predict = ("predict", spec, "--as-of", "2024-03-31T05:00", "--out", str(tmp_path / "f.pq"))
+    predict = ("predict", spec, "--as-of", "2024-03-31T05:00", "--out", str(tmp_path / "f.parquet"))
     code, err = run_cli(capsys, *predict, "--model", str(late))
     assert code == 2, err
     assert "(data up to 2024-03-31T05:00:00+02:00)" in err, err
@@ -4841,6 +4841,22 @@ def test_a_runs_summary_lists_the_series_its_backtest_did_not_score(tmp_path, ca
     assert code == 0, err
     summary = _summary(tmp_path)
     assert summary["unscored_series"] == ["c", "e"] and summary["metrics"]["backtest_mae"] >= 0
+
+
+@pytest.mark.parametrize("name", ["f", "f.PARQUET", "f.pq"])
+def test_out_names_no_two_files_with_one_summary(tmp_path, capsys, tree_guard, name):
+    """--out f and --out f.parquet (or f.PARQUET, a file of its own where case counts) wrote
+    one summary, f.summary.json: each replaced the other's record, and the summary beside
+    f.parquet described another file. A name that does not end with .parquet is refused
+    (exit 2, before any work), with the name to give."""
+    spec, model = _leaving_out_project(tmp_path, capsys)
+    predict = ("predict", str(spec), "--model", str(model), "--out")
+    assert run_cli(capsys, *predict, str(tmp_path / "f.parquet"))[0] == 0
+    guard = tree_guard(tmp_path)
+    code, err = run_cli(capsys, *predict, str(tmp_path / name))
+    assert code == 2 and "argument --out" in err, err
+    assert "name the file f.parquet" in err and "(f.summary.json)" in err, err
+    guard.assert_unchanged()
 
 
 def test_a_summary_beside_a_file_is_replaced_only_when_it_is_that_commands(

@@ -119,8 +119,8 @@ def _out_path(
 
     path = Path(os.path.normpath(Path(value if value is not None else default).absolute()))
     problem = path_problem(path) or out_problem(spec, root, path, folder=folder)
-    if not problem and not folder and path.suffix.lower() in _OTHER_FORMATS:
-        problem = f"the command writes Parquet, not {path.suffix} (name the file .parquet)"
+    if not problem and not folder:
+        problem = _parquet_name_problem(path)
     if problem:
         what = "a model folder" if folder else "a file"
         given = f"argument --out ({value!r})" if value is not None else "the default output"
@@ -131,8 +131,34 @@ def _out_path(
     return path
 
 
-_OTHER_FORMATS = frozenset({".csv", ".tsv", ".txt", ".json", ".xlsx", ".xls", ".feather", ".arrow"})
-"""File suffixes of other formats than the Parquet the commands write: refused for --out."""
+_OTHER_FORMATS = frozenset(
+    {".csv", ".tsv", ".txt", ".json", ".xlsx", ".xls", ".feather", ".arrow", ".pq", ".parquet"}
+)
+"""File suffixes of other formats than the Parquet the commands write, and of Parquet
+written otherwise than ``.parquet``: replaced by ``.parquet`` in the name :func:`_out_path`
+suggests."""
+
+
+def _parquet_name_problem(path: Path) -> str | None:
+    """Why ``--out`` ``path`` is no name for the Parquet file of ``predict`` or ``backtest``
+    (None: it is one): its name must end with ``.parquet``, lowercase, since its summary is
+    named after it without ``.parquet`` (:func:`~forecaster.jobs.summaries.summary_file`):
+    ``f``, ``f.pq`` or ``f.PARQUET`` would share the summary of ``f.parquet`` or
+    ``f.pq.parquet``, and one file's record would replace the other's."""
+    if path.name.endswith(".parquet"):
+        return None
+    stem = path.stem if path.suffix.lower() in _OTHER_FORMATS else path.name
+    other = (
+        f", not {path.suffix}"
+        if path.suffix.lower() in _OTHER_FORMATS - {".pq", ".parquet"}
+        else ""
+    )
+    return (
+        f"the command writes Parquet{other}, and names the summary beside the file after it "
+        f"without '.parquet' ({summary_file(path.with_name(stem + '.parquet')).name}), so the "
+        f"name must end with '.parquet' (another name would share that summary with "
+        f"{stem}.parquet): name the file {stem}.parquet"
+    )
 
 
 def _is_saved_model(folder: Path) -> bool:

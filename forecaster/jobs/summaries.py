@@ -163,8 +163,10 @@ def _counted(frame: pl.DataFrame, made: pl.DataFrame, id_col: str | None) -> tup
 
 def summary_file(file: Path) -> Path:
     """The summary of the Parquet ``file`` of ``predict`` or ``backtest``, beside it: its name
-    without ``.parquet``, then :data:`SUMMARY_SUFFIX`."""
-    stem = file.name[: -len(".parquet")] if file.name.lower().endswith(".parquet") else file.name
+    without ``.parquet``, then :data:`SUMMARY_SUFFIX`. Only names that end with ``.parquet``
+    (lowercase) are written (``--out``: :func:`forecaster.jobs.commands`' check), so that no
+    two files share a summary."""
+    stem = file.name.removesuffix(".parquet")
     return file.with_name(stem + SUMMARY_SUFFIX)
 
 
