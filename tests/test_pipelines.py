@@ -4859,6 +4859,32 @@ def test_out_names_no_two_files_with_one_summary(tmp_path, capsys, tree_guard, n
     guard.assert_unchanged()
 
 
+def test_the_parquet_file_and_its_summary_are_checked_alike(tmp_path):
+    """check_parquet_destination and check_summary_file made the same lstat checks apart:
+    below a path that is a file (a folder replaced by a file since --out was checked) the
+    Parquet file was refused ("cannot inspect it") and its summary was not. One check
+    (existing_file) decides for both: nothing is there, the write reports the folder; a
+    folder there is refused alike."""
+    from forecaster.exceptions import OwnershipError
+    from forecaster.jobs.parquet_files import check_parquet_destination
+    from forecaster.jobs.summaries import check_summary_file, summary_file
+
+    spec, root = load_spec(scheduled_project(tmp_path, rows(12)))
+    (tmp_path / "file").write_text("x")
+    below = tmp_path / "file" / "f.parquet"
+    assert check_parquet_destination(below, "forecast", spec) is None
+    assert check_summary_file(summary_file(below), "predict", spec, root) is None
+    folder = tmp_path / "g.parquet"
+    for path in (folder, summary_file(folder)):
+        path.mkdir()
+    for check in (
+        lambda: check_parquet_destination(folder, "forecast", spec),
+        lambda: check_summary_file(summary_file(folder), "predict", spec, root),
+    ):
+        with pytest.raises(OwnershipError, match=r"Refusing to replace .*: it is a folder or"):
+            check()
+
+
 def test_a_summary_beside_a_file_is_replaced_only_when_it_is_that_commands(
     tmp_path, capsys, monkeypatch
 ):

@@ -131,12 +131,11 @@ def _out_path(
     return path
 
 
-_OTHER_FORMATS = frozenset(
-    {".csv", ".tsv", ".txt", ".json", ".xlsx", ".xls", ".feather", ".arrow", ".pq", ".parquet"}
-)
-"""File suffixes of other formats than the Parquet the commands write, and of Parquet
-written otherwise than ``.parquet``: replaced by ``.parquet`` in the name :func:`_out_path`
-suggests."""
+_PARQUET = frozenset({".parquet", ".parq", ".pq"})
+"""Suffixes of Parquet files (any case): replaced by ``.parquet`` in the name suggested."""
+
+_OTHER_FORMATS = frozenset({".csv", ".tsv", ".txt", ".json", ".xlsx", ".xls", ".feather", ".arrow"})
+"""File suffixes of other formats than the Parquet the commands write: named in the refusal."""
 
 
 def _parquet_name_problem(path: Path) -> str | None:
@@ -147,12 +146,9 @@ def _parquet_name_problem(path: Path) -> str | None:
     ``f.pq.parquet``, and one file's record would replace the other's."""
     if path.name.endswith(".parquet"):
         return None
-    stem = path.stem if path.suffix.lower() in _OTHER_FORMATS else path.name
-    other = (
-        f", not {path.suffix}"
-        if path.suffix.lower() in _OTHER_FORMATS - {".pq", ".parquet"}
-        else ""
-    )
+    suffix = path.suffix.lower()
+    stem = path.stem if suffix in _PARQUET | _OTHER_FORMATS else path.name
+    other = f", not {path.suffix}" if suffix in _OTHER_FORMATS else ""
     return (
         f"the command writes Parquet{other}, and names the summary beside the file after it "
         f"without '.parquet' ({summary_file(path.with_name(stem + '.parquet')).name}), so the "

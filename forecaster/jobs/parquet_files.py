@@ -27,6 +27,7 @@ __all__ = [
     "PARQUET_KEY",
     "check_not_later_file",
     "check_parquet_destination",
+    "existing_file",
     "parquet_owner",
     "write_parquet",
 ]
@@ -68,18 +69,8 @@ def check_parquet_destination(path: Path, kind: str, spec: Any) -> None:
             f"Refusing to write {path}: it is inside {owner[0]}, a {owner[1]} folder forecaster "
             "wrote (its manifest would no longer list what it holds). Choose a path outside it."
         )
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
+    if not existing_file(path, "a file forecaster wrote", "Choose a new file name with --out."):
         return
-    except OSError as exc:
-        raise OwnershipError(f"Refusing to write {path}: cannot inspect it ({exc}).") from None
-    if not stat.S_ISREG(info.st_mode):
-        kind = "a link" if stat.S_ISLNK(info.st_mode) else "a folder or special file"
-        raise OwnershipError(
-            f"Refusing to write {path}: it is {kind}, not a file forecaster wrote. Choose a new "
-            "file name with --out."
-        )
     written = parquet_owner(path)
     if written is None:
         raise OwnershipError(
@@ -95,6 +86,26 @@ def check_parquet_destination(path: Path, kind: str, spec: Any) -> None:
             f"{spec.pipeline.name!r}, and replacing it would lose it. Choose a new file name "
             "with --out, or move the file away."
         )
+
+
+def existing_file(path: Path, what: str, fix: str) -> bool:
+    """Whether a regular file is at ``path`` (a link is not followed), which a command may
+    replace once it checked the file is ``what`` it writes (a Parquet file of the command
+    line, a summary). False: nothing is there (nor, in a race, a folder above it: the write
+    reports that). A link, a folder, a special file or an entry that cannot be inspected is
+    refused (``OwnershipError`` with ``fix``) and left as it is."""
+    try:
+        info = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        raise OwnershipError(
+            f"Refusing to replace {path}: cannot inspect it ({exc}). {fix}"
+        ) from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a link" if stat.S_ISLNK(info.st_mode) else "a folder or special file"
+        raise OwnershipError(f"Refusing to replace {path}: it is {kind}, not {what}. {fix}")
+    return True
 
 
 def parquet_owner(path: Path) -> dict[str, Any] | None:

@@ -23,8 +23,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import os
-import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +35,7 @@ from forecaster.exceptions import ForecasterError, OwnershipError
 from forecaster.jobs.data import AsOf
 from forecaster.jobs.hashing import spec_hashes
 from forecaster.jobs.outputs import Job, PipelineResult, data_record, dropped_series, read_summary
+from forecaster.jobs.parquet_files import existing_file
 from forecaster.jobs.placement import out_problem
 from forecaster.jobs.schedule import DropReason, absent_series, id_text, max_staleness
 from forecaster.jobs.spec import Spec, first_line
@@ -178,14 +177,9 @@ def check_summary_file(path: Path, command: str, spec: Spec, root: Path) -> None
     problem = out_problem(spec, root, path, folder=False)
     if problem:
         raise OwnershipError(f"Refusing to write the summary {path}: {problem}.")
-    try:
-        info = os.lstat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return
     fix = "Choose another file with --out (its summary goes beside it), or move this one away."
-    if not stat.S_ISREG(info.st_mode):
-        kind = "a link" if stat.S_ISLNK(info.st_mode) else "a folder or special file"
-        raise OwnershipError(f"Refusing to replace {path}: it is {kind}, not a summary. {fix}")
+    if not existing_file(path, "a summary", fix):
+        return
     try:
         found = read_summary(path)
     except (OSError, ForecasterError) as exc:
