@@ -4,7 +4,7 @@ written, and the ``forecaster`` key-value metadata that marks them as this comma
 A file is replaced only when it is a regular Parquet file the command line wrote for the same
 pipeline and kind (:func:`check_parquet_destination`), and, without ``--force``, when it holds
 no later as-of than the command's (:func:`check_not_later_file`: a backfill into a file that
-every as-of shares, the rule of ``run``'s outputs, :func:`forecaster.jobs.outputs.later_as_of`).
+every as-of shares, the rule of ``run``'s outputs, :func:`forecaster.jobs.backfill.later_as_of`).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import polars as pl
 import forecaster._io as _io
 from forecaster._version import __version__
 from forecaster.exceptions import ForecasterError, OwnershipError
+from forecaster.jobs.backfill import later_as_of
 from forecaster.jobs.data import AsOf
-from forecaster.jobs.outputs import later_as_of
 
 __all__ = [
     "PARQUET_KEY",

@@ -54,6 +54,7 @@ from forecaster.exceptions import (
     each_warning_once,
     silenced,
 )
+from forecaster.jobs.backfill import check_not_later
 from forecaster.jobs.data import AsOf, AsOfLike, as_of_label, as_of_text, prepare_data
 from forecaster.jobs.fitting import (
     fit_with_checkpoints,
@@ -76,7 +77,6 @@ from forecaster.jobs.outputs import (
     Job,
     PipelineResult,
     adopt_legacy,
-    check_not_later,
     check_outputs_replaceable,
     dropped_series,
     forecast_ids,
