@@ -4885,6 +4885,22 @@ def test_the_parquet_file_and_its_summary_are_checked_alike(tmp_path):
             check()
 
 
+def test_a_summary_names_the_bytes_of_its_parquet_file(tmp_path, capsys):
+    """Two predicts into one file could leave one's Parquet file beside the other's summary,
+    and nothing told them apart. The summary records the size and sha256 of the file it
+    describes (hashed as it was written): the file beside it must match them."""
+    import hashlib
+
+    spec, model = _leaving_out_project(tmp_path, capsys)
+    for command in (("predict", "--model", str(model)), ("backtest",)):
+        out = tmp_path / f"{command[0]}.parquet"
+        assert run_cli(capsys, command[0], str(spec), *command[1:], "--out", str(out))[0] == 0
+        summary = json.loads((tmp_path / f"{command[0]}.summary.json").read_text())
+        data = out.read_bytes()
+        assert summary["parquet_bytes"] == len(data)
+        assert summary["parquet_sha256"] == hashlib.sha256(data).hexdigest()
+
+
 def test_a_summary_beside_a_file_is_replaced_only_when_it_is_that_commands(
     tmp_path, capsys, monkeypatch
 ):

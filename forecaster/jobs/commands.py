@@ -371,7 +371,7 @@ def predict_command(args: argparse.Namespace, log: Log) -> int:
         forecasts=str(out), model_dir=str(Path(args.model).absolute()),
     )  # fmt: skip
     write = functools.partial(write_parquet, forecast, out, "forecast", spec, when, args.model)
-    write_with_summary(write, done, spec, root, out)
+    done = write_with_summary(write, done, spec, root, out)
     log(
         f"wrote {forecast.height} forecast rows to {out} (summary: {summary_file(out)})",
         summary=done.model_dump(),

@@ -107,6 +107,10 @@ class PipelineResult(BaseModel):
     (``evaluation.backtest_folds`` > 0), the series of its data that no fold forecast; None
     when nothing was backtested (``predict``, a run without folds, a dry run, a summary
     written before runs recorded it).
+    ``parquet_bytes`` and ``parquet_sha256``: of ``predict`` and ``backtest``, the size and
+    sha256 of the Parquet file the summary describes, as it was written: a file whose size or
+    sha256 differs is not the one this summary records (another command's, written in
+    between). None for a run (its ``manifest.json`` records the sha256 of every file).
     """
 
     name: str
@@ -135,6 +139,8 @@ class PipelineResult(BaseModel):
     dropped_series: list[str] = []
     dropped_reasons: dict[str, DropReason] | None = None
     unscored_series: list[str] | None = None
+    parquet_bytes: int | None = None
+    parquet_sha256: str | None = None
     data: dict[str, Any] | None = None
     max_staleness: int | None = None
     stale_policy: str | None = None

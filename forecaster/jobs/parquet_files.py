@@ -9,15 +9,17 @@ every as-of shares, the rule of ``run``'s outputs, :func:`forecaster.jobs.backfi
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import polars as pl
 
 import forecaster._io as _io
+from forecaster._hashing import sha256_hasher
 from forecaster._version import __version__
 from forecaster.exceptions import ForecasterError, OwnershipError
 from forecaster.jobs.backfill import later_as_of
@@ -133,13 +135,36 @@ def parquet_owner(path: Path) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+class _Hashing(io.RawIOBase):
+    """A binary file that passes what is written to ``handle`` and hashes it (sha256) and
+    counts its bytes on the way: the digest of a file written in one pass, not read back."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        super().__init__()
+        self.handle, self.hasher, self.size = handle, sha256_hasher(), 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        self.hasher.update(view)
+        self.size += len(view)
+        return self.handle.write(view)
+
+    def flush(self) -> None:
+        if not self.handle.closed:
+            self.handle.flush()
+
+
 def write_parquet(
     frame: pl.DataFrame, path: Path, kind: str, spec: Any, when: Any, model: str | None = None
-) -> None:
+) -> dict[str, Any]:
     """Write ``frame`` atomically with the ``forecaster`` metadata: its kind, pipeline, as-of
     (its label and effective as-of), package version and, with ``--model``, that folder and
     its manifest's digest (which model made it: a later predict with another model replaces
-    the file)."""
+    the file). Returns the file's ``parquet_bytes`` and ``parquet_sha256``, hashed as it is
+    written (the summary beside it records them: what ties the summary to this file)."""
     marker = {
         "kind": kind,
         "pipeline": spec.pipeline.name,
@@ -152,4 +177,13 @@ def write_parquet(
         marker["model"] = str(Path(model).absolute())
         marker["model_digest"] = None if manifest is None else manifest.get("digest")
     metadata = {PARQUET_KEY: json.dumps(marker)}
-    _io.write_atomic(path, lambda tmp: frame.write_parquet(tmp, metadata=metadata))
+    written: dict[str, Any] = {}
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:  # not seekable: written in order, as hashed
+            hashing = _Hashing(handle)
+            frame.write_parquet(hashing, metadata=metadata)
+        written.update(parquet_bytes=hashing.size, parquet_sha256=hashing.hasher.hexdigest())
+
+    _io.write_atomic(path, write)
+    return written

@@ -204,15 +204,24 @@ def write_summary(
 
 
 def write_with_summary(
-    write: Callable[[], None], result: PipelineResult, spec: Spec, root: Path, file: Path
-) -> None:
+    write: Callable[[], dict[str, Any]],
+    result: PipelineResult,
+    spec: Spec,
+    root: Path,
+    file: Path,
+) -> PipelineResult:
     """``write()`` the Parquet ``file`` of ``result.command``, then its summary beside it
-    (:func:`summary_file`, checked by :func:`check_summary_file` as it is replaced). The
-    summary already there is removed first: a summary always describes the file beside it."""
+    (:func:`summary_file`, checked by :func:`check_summary_file` as it is replaced), with
+    the ``parquet_bytes`` and ``parquet_sha256`` ``write`` returns
+    (:func:`~forecaster.jobs.parquet_files.write_parquet`); returns that summary. The
+    summary already there is removed first: a summary always describes the file beside it,
+    and names the bytes it holds (two commands writing one file at once may leave one's
+    summary beside the other's file: its size or sha256 then differs)."""
     path = summary_file(file)
     command = str(result.command)
     check_summary_file(path, command, spec, root)
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
-    write()
-    write_summary(path, result, lambda there: check_summary_file(there, command, spec, root))
+    done = result.model_copy(update=write())
+    write_summary(path, done, lambda there: check_summary_file(there, command, spec, root))
+    return done
