@@ -4901,6 +4901,36 @@ def test_a_summary_names_the_bytes_of_its_parquet_file(tmp_path, capsys):
         assert summary["parquet_sha256"] == hashlib.sha256(data).hexdigest()
 
 
+@pytest.mark.parametrize("width", [8, 20_000], ids=["many-series", "long-ids"])
+def test_a_summary_too_large_to_read_back_is_written_with_its_lists_cut(tmp_path, width):
+    """A summary of 200,000 dropped series (or of 1,000 with ids of 20,000 characters) was
+    written whole, over the 4 MiB read_summary reads: the package refused its own record (a
+    rerun could not report the outputs). The writer keeps it within the limit: each list
+    of series holds its first entries, listed_counts their lengths, and a warning says so."""
+    from forecaster.jobs.outputs import SUMMARY_LIMIT, PipelineResult, read_summary
+    from forecaster.jobs.summaries import write_summary
+
+    n = 200_000 if width == 8 else 1_000
+    ids = [f"{i:0{width}d}" for i in range(n)]
+    result = PipelineResult(
+        name="big", as_of="2024-01-12", status="completed", output_dir=str(tmp_path),
+        dropped_series=ids, dropped_reasons=dict.fromkeys(ids, "too_short"),
+        excluded_series=ids[:10], unscored_series=ids,
+    )  # fmt: skip
+    path = tmp_path / "summary.json"
+    with pytest.warns(ForecasterWarning, match="lists only the first .* listed_counts"):
+        written = write_summary(path, result)
+    assert path.stat().st_size <= SUMMARY_LIMIT
+    back = read_summary(path)
+    assert back == written and back.excluded_series == ids[:10]
+    assert back.listed_counts == {"dropped_series": n, "dropped_reasons": n, "unscored_series": n}
+    kept = len(back.dropped_series)
+    assert 0 < kept <= 1000 and back.dropped_series == ids[:kept] == list(back.dropped_reasons)
+    small = result.model_copy(update={"dropped_series": [], "dropped_reasons": {}})
+    small = small.model_copy(update={"unscored_series": None})
+    assert write_summary(path, small) == small and read_summary(path).listed_counts is None
+
+
 def test_a_summary_beside_a_file_is_replaced_only_when_it_is_that_commands(
     tmp_path, capsys, monkeypatch
 ):

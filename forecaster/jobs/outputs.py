@@ -91,7 +91,8 @@ __all__ = [
 
 
 SUMMARY_LIMIT = 4 * 2**20
-"""Largest ``summary.json`` read (bytes)."""
+"""Largest ``summary.json`` read (bytes), and written: the writer cuts its lists of series to
+fit (:func:`forecaster.jobs.summaries.fitted`)."""
 
 
 class PipelineResult(BaseModel):
@@ -111,6 +112,9 @@ class PipelineResult(BaseModel):
     sha256 of the Parquet file the summary describes, as it was written: a file whose size or
     sha256 differs is not the one this summary records (another command's, written in
     between). None for a run (its ``manifest.json`` records the sha256 of every file).
+    ``listed_counts``: None when every list of series is whole; else the summary would have
+    been larger than :data:`SUMMARY_LIMIT`, so its lists of series hold their first entries
+    only, and this gives the length of each list cut (``forecaster.jobs.summaries.fitted``).
     """
 
     name: str
@@ -141,6 +145,7 @@ class PipelineResult(BaseModel):
     unscored_series: list[str] | None = None
     parquet_bytes: int | None = None
     parquet_sha256: str | None = None
+    listed_counts: dict[str, int] | None = None
     data: dict[str, Any] | None = None
     max_staleness: int | None = None
     stale_policy: str | None = None

@@ -430,7 +430,7 @@ def _write_outputs(
             summary = result.model_copy(
                 update={"seconds": round(time.perf_counter() - job.started, 2)}
             )
-            write_summary(staging / "summary.json", summary)
+            summary = write_summary(staging / "summary.json", summary)  # as read back
             # published before the MLflow run ends FINISHED (interrupted before: KILLED)
             _io.write_manifest(staging, "run", manifest_details(job, reused))
             _io.publish_directory(

@@ -31,19 +31,28 @@ from typing import Any, Literal
 import polars as pl
 
 import forecaster._io as _io
-from forecaster.exceptions import ForecasterError, OwnershipError
-from forecaster.jobs.data import AsOf
+from forecaster.exceptions import ForecasterError, ForecasterWarning, OwnershipError, warn_at_caller
+from forecaster.jobs.data import STALE_LISTED, AsOf
 from forecaster.jobs.hashing import spec_hashes
-from forecaster.jobs.outputs import Job, PipelineResult, data_record, dropped_series, read_summary
+from forecaster.jobs.outputs import (
+    SUMMARY_LIMIT,
+    Job,
+    PipelineResult,
+    data_record,
+    dropped_series,
+    read_summary,
+)
 from forecaster.jobs.parquet_files import existing_file
 from forecaster.jobs.placement import out_problem
 from forecaster.jobs.schedule import DropReason, absent_series, id_text, max_staleness
 from forecaster.jobs.spec import Spec, first_line
 
 __all__ = [
+    "SERIES_LISTS",
     "SUMMARY_SUFFIX",
     "check_summary_file",
     "command_result",
+    "fitted",
     "job_result",
     "summary_file",
     "unscored",
@@ -194,13 +203,77 @@ def check_summary_file(path: Path, command: str, spec: Spec, root: Path) -> None
         )
 
 
+SERIES_LISTS = (
+    "dropped_series",
+    "dropped_reasons",
+    "excluded_series",
+    "unscored_series",
+    "stale_series",
+    "stale_steps",
+)
+"""The fields of a summary that list series (one entry per series): cut by :func:`fitted`."""
+
+
 def write_summary(
     path: Path, result: PipelineResult, check: Callable[[Path], None] | None = None
-) -> None:
+) -> PipelineResult:
     """Write ``result`` as JSON to ``path`` atomically (``check``: called on what is there
-    just before it is replaced, see :func:`forecaster._io.write_atomic`)."""
-    data = result.model_dump_json(indent=2).encode()
+    just before it is replaced, see :func:`forecaster._io.write_atomic`), its lists of
+    series cut when it would be larger than :data:`SUMMARY_LIMIT` (:func:`fitted`): never a
+    summary :func:`~forecaster.jobs.outputs.read_summary` refuses. Returns what it wrote."""
+    written, data = fitted(result)
     _io.write_atomic(path, lambda tmp: tmp.write_bytes(data), replace_check=check)
+    return written
+
+
+def fitted(result: PipelineResult, limit: int = SUMMARY_LIMIT) -> tuple[PipelineResult, bytes]:
+    """``result`` and its JSON, at most ``limit`` bytes: as it is when it fits, else with
+    each list of :data:`SERIES_LISTS` cut to its first entries (at most
+    :data:`~forecaster.jobs.data.STALE_LISTED`, halved until it fits), ``listed_counts``
+    giving the length of each list cut and a ``ForecasterWarning`` saying so (each command
+    named its series in warnings too)."""
+    data = _json(result)
+    listed = STALE_LISTED
+    while len(data) > limit:
+        short = _cut(result, listed)
+        data = _json(short)
+        if len(data) <= limit:
+            counts = ", ".join(f"{k} {v:,}" for k, v in (short.listed_counts or {}).items())
+            warn_at_caller(
+                f"The summary of {result.name} as of {result.as_of} lists only the first "
+                f"{listed:,} entries of its lists of series ({counts} in all: its "
+                f"listed_counts), to stay within the {limit:,} bytes forecaster reads back.",
+                ForecasterWarning,
+            )
+            return short, data
+        if listed == 0:  # nothing else grows with the data
+            raise ForecasterError(
+                f"The summary of {result.name} as of {result.as_of} holds {len(data):,} bytes "
+                f"without its lists of series, more than the {limit:,} it may have. This is "
+                "a bug in forecaster: report it."
+            )
+        listed //= 2
+    return result, data
+
+
+def _cut(result: PipelineResult, listed: int) -> PipelineResult:
+    """``result`` with each list of :data:`SERIES_LISTS` longer than ``listed`` cut to its
+    first ``listed`` entries, and their lengths in ``listed_counts``."""
+    cut = {
+        name: value
+        for name in SERIES_LISTS
+        if (value := getattr(result, name)) is not None and len(value) > listed
+    }
+    shorter = {
+        name: value[:listed] if isinstance(value, list) else dict(list(value.items())[:listed])
+        for name, value in cut.items()
+    }
+    counts = {name: len(value) for name, value in cut.items()}
+    return result.model_copy(update={**shorter, "listed_counts": counts})
+
+
+def _json(result: PipelineResult) -> bytes:
+    return result.model_dump_json(indent=2).encode()
 
 
 def write_with_summary(
@@ -213,7 +286,7 @@ def write_with_summary(
     """``write()`` the Parquet ``file`` of ``result.command``, then its summary beside it
     (:func:`summary_file`, checked by :func:`check_summary_file` as it is replaced), with
     the ``parquet_bytes`` and ``parquet_sha256`` ``write`` returns
-    (:func:`~forecaster.jobs.parquet_files.write_parquet`); returns that summary. The
+    (:func:`~forecaster.jobs.parquet_files.write_parquet`); returns the summary written. The
     summary already there is removed first: a summary always describes the file beside it,
     and names the bytes it holds (two commands writing one file at once may leave one's
     summary beside the other's file: its size or sha256 then differs)."""
@@ -223,5 +296,4 @@ def write_with_summary(
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
     done = result.model_copy(update=write())
-    write_summary(path, done, lambda there: check_summary_file(there, command, spec, root))
-    return done
+    return write_summary(path, done, lambda there: check_summary_file(there, command, spec, root))
