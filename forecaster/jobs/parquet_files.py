@@ -14,7 +14,7 @@ import json
 import os
 import stat
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import polars as pl
 
@@ -182,7 +182,7 @@ def write_parquet(
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as handle:  # not seekable: written in order, as hashed
             hashing = _Hashing(handle)
-            frame.write_parquet(hashing, metadata=metadata)
+            frame.write_parquet(cast(BinaryIO, hashing), metadata=metadata)  # a binary file
         written.update(parquet_bytes=hashing.size, parquet_sha256=hashing.hasher.hexdigest())
 
     _io.write_atomic(path, write)
