@@ -3896,7 +3896,7 @@ def test_a_predict_file_without_its_effective_as_of_is_compared_by_its_label(
     end = dt.datetime(2024, 1, 30) if every == "1d" else dt.datetime(2024, 1, 4)
     times = pl.datetime_range(dt.datetime(2024, 1, 1), end, every, time_zone=zone, eager=True)
     _, root = _zoned_project(tmp_path, _ragged(times, 0), {"freq": every})
-    spec, model, out = str(root / "pipelines" / "spec.toml"), tmp_path / "m", tmp_path / "f.pq"
+    spec, model, out = str(root / "pipelines" / "spec.toml"), tmp_path / "m", tmp_path / "f.parquet"
     assert run_cli(capsys, "fit", spec, "--as-of", earlier, "--out", str(model))[0] == 0
     predict = ("predict", spec, "--model", str(model), "--out", str(out))
     assert run_cli(capsys, *predict, "--as-of", later)[0] == 0
