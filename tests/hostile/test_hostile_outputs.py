@@ -517,9 +517,12 @@ def test_default_predict_and_backtest_files_sit_beside_the_run_folder(done, caps
 
 
 def test_backtest_out_over_a_foreign_file_is_refused(done, capsys, tree_guard):
+    (done / "src" / "app.parquet").write_bytes((done / "src" / "app.py").read_bytes())
     guard = tree_guard(done.parent)
-    code, _, err = cli(capsys, "backtest", spec_of(done), "--out", str(done / "src" / "app.py"))
-    assert code == 2 and "not a file forecaster wrote" in err, err
+    for name in ("app.py", "app.parquet"):  # app.py: no Parquet name (its summary's)
+        code, _, err = cli(capsys, "backtest", spec_of(done), "--out", str(done / "src" / name))
+        refusal = "name the file app.py.parquet" if name == "app.py" else "not a file forecaster"
+        assert code == 2 and refusal in err, err
     guard.assert_unchanged()
 
 
