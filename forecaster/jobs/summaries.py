@@ -8,11 +8,16 @@ built by :func:`job_result` and written atomically by :func:`write_summary`, so 
 reads one record, whatever the command: its ``command``, the as-of, the series with their
 rows, the series it left out (``dropped_series`` and ``dropped_reasons``, ``excluded_series``)
 and those that end before the as-of (``stale_series``, ``stale_steps``), the data's
-fingerprint (``data``) and, for a backtest, its scores (``metrics``).
+fingerprint (``data``) and, for a backtest (a run's too), its scores (``metrics``) and the
+series no fold scored (``unscored_series``). A summary is at most
+:data:`~forecaster.jobs.outputs.SUMMARY_LIMIT` bytes, what its reader accepts: longer lists
+of series are cut to their first entries (:func:`fitted`, ``listed_counts``).
 
 The summary of ``predict`` or ``backtest`` describes the Parquet file beside it: it is removed
 before that file is replaced and written after it (:func:`write_with_summary`), so a file
-without a summary is one a command did not finish writing. A summary there is replaced only
+without a summary is one a command did not finish writing, and it records the size and
+sha256 of that file as written (``parquet_bytes``, ``parquet_sha256``): a file that does not
+match them is another command's, written in between. A summary there is replaced only
 when it is a summary of the same pipeline and command (:func:`check_summary_file`, before any
 work and again as it is replaced): a link, a folder or any other file is refused
 (``OwnershipError``, exit 2) and left as it is.
@@ -171,9 +176,9 @@ def _counted(frame: pl.DataFrame, made: pl.DataFrame, id_col: str | None) -> tup
 
 def summary_file(file: Path) -> Path:
     """The summary of the Parquet ``file`` of ``predict`` or ``backtest``, beside it: its name
-    without ``.parquet``, then :data:`SUMMARY_SUFFIX`. Only names that end with ``.parquet``
-    (lowercase) are written (``--out``: :func:`forecaster.jobs.commands`' check), so that no
-    two files share a summary."""
+    without ``.parquet``, then :data:`SUMMARY_SUFFIX`. Only files named ``*.parquet``
+    (lowercase) are written (:mod:`forecaster.jobs.commands` refuses another ``--out``), so
+    no two files share a summary."""
     stem = file.name.removesuffix(".parquet")
     return file.with_name(stem + SUMMARY_SUFFIX)
 
