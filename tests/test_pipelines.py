@@ -1843,7 +1843,7 @@ def test_the_model_refusal_suggests_an_as_of_the_cli_reads_when_pasted(tmp_path,
     _, root = _zoned_project(tmp_path, _ragged(hours, 0), {"freq": "1h"})
     spec, late = str(root / "pipelines" / "spec.toml"), tmp_path / "late"
     assert run_cli(capsys, "fit", spec, "--out", str(late))[0] == 0
-    predict = ("predict", spec, "--as-of", "2024-03-31T05:00", "--out", str(tmp_path / "f.pq"))
+    predict = ("predict", spec, "--as-of", "2024-03-31T05:00", "--out", str(tmp_path / "f.parquet"))
     code, err = run_cli(capsys, *predict, "--model", str(late))
     assert code == 2, err
     assert "(data up to 2024-03-31T05:00:00+02:00)" in err, err
@@ -3896,7 +3896,7 @@ def test_a_predict_file_without_its_effective_as_of_is_compared_by_its_label(
     end = dt.datetime(2024, 1, 30) if every == "1d" else dt.datetime(2024, 1, 4)
     times = pl.datetime_range(dt.datetime(2024, 1, 1), end, every, time_zone=zone, eager=True)
     _, root = _zoned_project(tmp_path, _ragged(times, 0), {"freq": every})
-    spec, model, out = str(root / "pipelines" / "spec.toml"), tmp_path / "m", tmp_path / "f.pq"
+    spec, model, out = str(root / "pipelines" / "spec.toml"), tmp_path / "m", tmp_path / "f.parquet"
     assert run_cli(capsys, "fit", spec, "--as-of", earlier, "--out", str(model))[0] == 0
     predict = ("predict", spec, "--model", str(model), "--out", str(out))
     assert run_cli(capsys, *predict, "--as-of", later)[0] == 0
@@ -4599,6 +4599,28 @@ def test_a_column_named_like_an_output_column_gets_the_fix_of_a_spec(
     assert code == 2 and "frame.rename" not in err, err
 
 
+@pytest.mark.parametrize("key", ["series.time", "series.id"])
+def test_an_id_or_time_named_target_gets_the_spec_fix_before_a_backtest(tmp_path, capsys, key):
+    """time = "target" (or id) with a backtest: the run and forecaster backtest failed on the
+    data (exit 3) with the library's fix, frame.rename, which a pipeline user cannot apply.
+    Both refuse the spec (exit 2) naming the key and the source's column to rename, before
+    any data is read; a run without a backtest (folds = 0) is not refused."""
+    header = "id,target,y" if key == "series.time" else "target,date,y"
+    role = {"time": "target"} if key == "series.time" else {"id": "target"}
+    data = uneven_rows({"a": 20, "b": 20}).replace("id,date,y", header, 1)
+    fix = (
+        "Rename the column in the source (e.g. 'target' to 'target_value') and give its new "
+        f"name in {key}."
+    )
+    for folds, command in ((2, "run"), (0, "backtest")):
+        spec = scheduled_project(tmp_path, data, series=role, evaluation={"backtest_folds": folds})
+        code, err = run_cli(capsys, command, str(spec))
+        assert code == 2 and f"key '{key}' names 'target'" in err, err
+        assert fix in err and "frame.rename" not in err, err
+    code, err = run_cli(capsys, "run", str(spec))  # folds = 0: nothing scores
+    assert code == 0, err
+
+
 def test_a_series_with_no_log_return_is_named_and_listed_as_dropped(tmp_path, capsys):
     """[features] log_returns drops each series' first row (no earlier price): a series with
     one row (listed on the as-of) vanished whole without a word, in no warning and not in
@@ -4614,6 +4636,33 @@ def test_a_series_with_no_log_return_is_named_and_listed_as_dropped(tmp_path, ca
     code, err = run_cli(capsys, "run", str(spec))
     assert code == 0, err
     assert _summary(tmp_path)["dropped_series"] == ["new"]
+
+
+@pytest.mark.parametrize(
+    ("targets", "prices"),
+    [(["y"], "y"), (["y", "p"], "p")],
+    ids=["price-is-the-target", "price-is-one-target"],
+)
+def test_a_series_with_one_price_of_a_target_is_dropped_for_no_log_return(
+    tmp_path, targets, prices
+):
+    """A series with one observed price of a log_returns column that is also a target, and
+    rows after it without one, lost its price row to the log returns and its other rows to
+    the empty target: dropped as no_target, with a warning that every row of the target was
+    null, though its one price was in the source. It is dropped as no_log_return, named by
+    the log returns' warning."""
+    lines = [f"{k},2024-01-{i:02d},{i % 4 + 0.5},{i % 3 + 1}" for k in "ab" for i in range(1, 21)]
+    new = "new,2024-01-19,4.0,1\nnew,2024-01-20,,\n" if prices == "y" else ""
+    new = new or "new,2024-01-19,4.0,1\nnew,2024-01-20,5.0,\n"
+    data = "id,date,y,p\n" + "\n".join(lines) + "\n" + new
+    spec = scheduled_project(
+        tmp_path, data, series={"targets": targets}, features={"log_returns": [prices]}
+    )
+    loaded, root = load_spec(spec)
+    with pytest.warns(ForecasterWarning, match=r"1 series have no log return.*'new'"):
+        frame, when = prepare_data(loaded, root, None)
+    assert when.left_out == (("new", "no_log_return"),)
+    assert sorted(frame["id"].unique()) == ["a", "b"]
 
 
 def test_a_series_listed_on_the_as_of_with_log_returns_is_named_with_its_first_price(tmp_path):
@@ -4778,6 +4827,108 @@ def test_predict_and_backtest_write_a_summary_of_what_they_left_out_beside_their
     assert scored["metrics"]["backtest_mae"] >= 0 and scored["max_staleness"] is None
     # rows: those of the series counted (a and b, 16 each), not the data's (data.rows)
     assert predicted["rows"] == scored["rows"] == 32 and predicted["data"]["rows"] == 45
+
+
+def test_a_runs_summary_lists_the_series_its_backtest_did_not_score(tmp_path, capsys):
+    """run's summary.json had no unscored_series while backtest's summary had it: a scheduler
+    could not read one record whatever the command. A run that backtests lists the series
+    no fold forecast, as backtest does; without a backtest it is null, as predict's."""
+    spec, _ = _leaving_out_project(tmp_path, capsys)
+    assert run_cli(capsys, "run", str(spec))[0] == 0
+    assert _summary(tmp_path)["unscored_series"] is None
+    spec.write_text(spec.read_text().replace("backtest_folds = 0", "backtest_folds = 1"))
+    code, err = run_cli(capsys, "run", str(spec), "--force")
+    assert code == 0, err
+    summary = _summary(tmp_path)
+    assert summary["unscored_series"] == ["c", "e"] and summary["metrics"]["backtest_mae"] >= 0
+
+
+@pytest.mark.parametrize("name", ["f", "f.PARQUET", "f.pq"])
+def test_out_names_no_two_files_with_one_summary(tmp_path, capsys, tree_guard, name):
+    """--out f and --out f.parquet (or f.PARQUET, a file of its own where case counts) wrote
+    one summary, f.summary.json: each replaced the other's record, and the summary beside
+    f.parquet described another file. A name that does not end with .parquet is refused
+    (exit 2, before any work), with the name to give."""
+    spec, model = _leaving_out_project(tmp_path, capsys)
+    predict = ("predict", str(spec), "--model", str(model), "--out")
+    assert run_cli(capsys, *predict, str(tmp_path / "f.parquet"))[0] == 0
+    guard = tree_guard(tmp_path)
+    code, err = run_cli(capsys, *predict, str(tmp_path / name))
+    assert code == 2 and "argument --out" in err, err
+    assert "name the file f.parquet" in err and "(f.summary.json)" in err, err
+    guard.assert_unchanged()
+
+
+def test_the_parquet_file_and_its_summary_are_checked_alike(tmp_path):
+    """check_parquet_destination and check_summary_file made the same lstat checks apart:
+    below a path that is a file (a folder replaced by a file since --out was checked) the
+    Parquet file was refused ("cannot inspect it") and its summary was not. One check
+    (existing_file) decides for both: nothing is there, the write reports the folder; a
+    folder there is refused alike."""
+    from forecaster.exceptions import OwnershipError
+    from forecaster.jobs.parquet_files import check_parquet_destination
+    from forecaster.jobs.summaries import check_summary_file, summary_file
+
+    spec, root = load_spec(scheduled_project(tmp_path, rows(12)))
+    (tmp_path / "file").write_text("x")
+    below = tmp_path / "file" / "f.parquet"
+    assert check_parquet_destination(below, "forecast", spec) is None
+    assert check_summary_file(summary_file(below), "predict", spec, root) is None
+    folder = tmp_path / "g.parquet"
+    for path in (folder, summary_file(folder)):
+        path.mkdir()
+    for check in (
+        lambda: check_parquet_destination(folder, "forecast", spec),
+        lambda: check_summary_file(summary_file(folder), "predict", spec, root),
+    ):
+        with pytest.raises(OwnershipError, match=r"Refusing to replace .*: it is a folder or"):
+            check()
+
+
+def test_a_summary_names_the_bytes_of_its_parquet_file(tmp_path, capsys):
+    """Two predicts into one file could leave one's Parquet file beside the other's summary,
+    and nothing told them apart. The summary records the size and sha256 of the file it
+    describes (hashed as it was written): the file beside it must match them."""
+    import hashlib
+
+    spec, model = _leaving_out_project(tmp_path, capsys)
+    for command in (("predict", "--model", str(model)), ("backtest",)):
+        out = tmp_path / f"{command[0]}.parquet"
+        assert run_cli(capsys, command[0], str(spec), *command[1:], "--out", str(out))[0] == 0
+        summary = json.loads((tmp_path / f"{command[0]}.summary.json").read_text())
+        data = out.read_bytes()
+        assert summary["parquet_bytes"] == len(data)
+        assert summary["parquet_sha256"] == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("width", [8, 20_000], ids=["many-series", "long-ids"])
+def test_a_summary_too_large_to_read_back_is_written_with_its_lists_cut(tmp_path, width):
+    """A summary of 200,000 dropped series (or of 1,000 with ids of 20,000 characters) was
+    written whole, over the 4 MiB read_summary reads: the package refused its own record (a
+    rerun could not report the outputs). The writer keeps it within the limit: each list
+    of series holds its first entries, listed_counts their lengths, and a warning says so."""
+    from forecaster.jobs.outputs import SUMMARY_LIMIT, PipelineResult, read_summary
+    from forecaster.jobs.summaries import write_summary
+
+    n = 200_000 if width == 8 else 1_000
+    ids = [f"{i:0{width}d}" for i in range(n)]
+    result = PipelineResult(
+        name="big", as_of="2024-01-12", status="completed", output_dir=str(tmp_path),
+        dropped_series=ids, dropped_reasons=dict.fromkeys(ids, "too_short"),
+        excluded_series=ids[:10], unscored_series=ids,
+    )  # fmt: skip
+    path = tmp_path / "summary.json"
+    with pytest.warns(ForecasterWarning, match="lists only the first .* listed_counts"):
+        written = write_summary(path, result)
+    assert path.stat().st_size <= SUMMARY_LIMIT
+    back = read_summary(path)
+    assert back == written and back.excluded_series == ids[:10]
+    assert back.listed_counts == {"dropped_series": n, "dropped_reasons": n, "unscored_series": n}
+    kept = len(back.dropped_series)
+    assert 0 < kept <= 1000 and back.dropped_series == ids[:kept] == list(back.dropped_reasons)
+    small = result.model_copy(update={"dropped_series": [], "dropped_reasons": {}})
+    small = small.model_copy(update={"unscored_series": None})
+    assert write_summary(path, small) == small and read_summary(path).listed_counts is None
 
 
 def test_a_summary_beside_a_file_is_replaced_only_when_it_is_that_commands(
@@ -5140,6 +5291,39 @@ def test_an_interrupt_before_the_outputs_are_published_ends_the_mlflow_run_kille
     experiment = client.get_experiment_by_name("kills")
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.status == "KILLED"
+
+
+def test_a_run_whose_publishing_fails_logs_no_completed_summary_to_mlflow(
+    tmp_path, capsys, monkeypatch
+):
+    """A tracked run logged its metrics and summary.json ("status": "completed") to MLflow
+    before publishing its outputs: when publishing failed, the MLflow run (FAILED) still
+    held a summary claiming outputs that were never written. The outputs are logged once
+    published: none here."""
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    import forecaster._io as io_module
+
+    reset_mlflow_state(monkeypatch, tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    spec = scheduled_project(tmp_path, rows(12), tracking={"enabled": True, "experiment": "fails"})
+    publish = io_module.publish_directory
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("kind") == "run":  # the run's folder (not the model saved in it)
+            raise OSError(28, "No space left on device")
+        return publish(*args, **kwargs)
+
+    monkeypatch.setattr(io_module, "publish_directory", refused)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 1 and "No space left on device" in err, err
+    client = MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("fails").experiment_id])
+    assert run.info.status == "FAILED"
+    assert client.list_artifacts(run.info.run_id, "outputs") == []
+    assert not any(key.startswith("pipeline_") for key in run.data.metrics)
 
 
 def test_a_rerun_after_an_interrupt_before_the_pointer_moves_it(tmp_path, capsys, monkeypatch):

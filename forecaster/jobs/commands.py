@@ -52,6 +52,7 @@ from forecaster.jobs.run import backtest_scores, forecast_as_of, score_lines
 from forecaster.jobs.scores import is_quantile_model
 from forecaster.jobs.sources import as_fitted_ids, text_ids
 from forecaster.jobs.spec import build_estimator, output_dir, spec_file, without_checkpoints
+from forecaster.jobs.spec_errors import check_backtest_columns
 from forecaster.jobs.summaries import (
     check_summary_file,
     command_result,
@@ -118,8 +119,8 @@ def _out_path(
 
     path = Path(os.path.normpath(Path(value if value is not None else default).absolute()))
     problem = path_problem(path) or out_problem(spec, root, path, folder=folder)
-    if not problem and not folder and path.suffix.lower() in _OTHER_FORMATS:
-        problem = f"the command writes Parquet, not {path.suffix} (name the file .parquet)"
+    if not problem and not folder:
+        problem = _parquet_name_problem(path)
     if problem:
         what = "a model folder" if folder else "a file"
         given = f"argument --out ({value!r})" if value is not None else "the default output"
@@ -130,8 +131,30 @@ def _out_path(
     return path
 
 
+_PARQUET = frozenset({".parquet", ".parq", ".pq"})
+"""Suffixes of Parquet files (any case): replaced by ``.parquet`` in the name suggested."""
+
 _OTHER_FORMATS = frozenset({".csv", ".tsv", ".txt", ".json", ".xlsx", ".xls", ".feather", ".arrow"})
-"""File suffixes of other formats than the Parquet the commands write: refused for --out."""
+"""File suffixes of other formats than the Parquet the commands write: named in the refusal."""
+
+
+def _parquet_name_problem(path: Path) -> str | None:
+    """Why ``--out`` ``path`` is no name for the Parquet file of ``predict`` or ``backtest``
+    (None: it is one): its name must end with ``.parquet``, lowercase, since its summary is
+    named after it without ``.parquet`` (:func:`~forecaster.jobs.summaries.summary_file`):
+    ``f``, ``f.pq`` or ``f.PARQUET`` would share the summary of ``f.parquet`` or
+    ``f.pq.parquet``, and one file's record would replace the other's."""
+    if path.name.endswith(".parquet"):
+        return None
+    suffix = path.suffix.lower()
+    stem = path.stem if suffix in _PARQUET | _OTHER_FORMATS else path.name
+    other = f", not {path.suffix}" if suffix in _OTHER_FORMATS else ""
+    return (
+        f"the command writes Parquet{other}, and names the summary beside the file after it "
+        f"without '.parquet' ({summary_file(path.with_name(stem + '.parquet')).name}), so the "
+        f"name must end with '.parquet' (another name would share that summary with "
+        f"{stem}.parquet): name the file {stem}.parquet"
+    )
 
 
 def _is_saved_model(folder: Path) -> bool:
@@ -348,7 +371,7 @@ def predict_command(args: argparse.Namespace, log: Log) -> int:
         forecasts=str(out), model_dir=str(Path(args.model).absolute()),
     )  # fmt: skip
     write = functools.partial(write_parquet, forecast, out, "forecast", spec, when, args.model)
-    write_with_summary(write, done, spec, root, out)
+    done = write_with_summary(write, done, spec, root, out)
     log(
         f"wrote {forecast.height} forecast rows to {out} (summary: {summary_file(out)})",
         summary=done.model_dump(),
@@ -401,6 +424,7 @@ def backtest_command(args: argparse.Namespace, log: Log) -> int:
     folds = args.folds if args.folds is not None else max(given.evaluation.backtest_folds, 1)
     levels = _levels(args.level, given)
     spec = with_levels(given, levels, folds)
+    check_backtest_columns(spec_file(args.spec), spec.series.id, spec.series.time)
     out = _given_out(args, spec, root, "backtest")
     if args.model:  # a missing or invalid --model: refused before any data is read
         model = load_model(args.model)

@@ -64,11 +64,11 @@ from forecaster.exceptions import (
     silenced,
     warn_at_caller,
 )
-from forecaster.jobs.data import AsOf, is_later
+from forecaster.jobs.data import AsOf
 from forecaster.jobs.hashing import SpecHashes, same_spec
 from forecaster.jobs.orphans import lost_manifest, rebuildable, set_aside
 from forecaster.jobs.schedule import DropReason, absent_series
-from forecaster.jobs.spec import COLUMN_PARAMS, Spec, first_line, normal_path, splits_by_as_of
+from forecaster.jobs.spec import COLUMN_PARAMS, Spec, first_line, normal_path
 from forecaster.tracking.fingerprint import dataset_fingerprint
 
 __all__ = [
@@ -76,12 +76,10 @@ __all__ = [
     "Job",
     "PipelineResult",
     "adopt_legacy",
-    "check_not_later",
     "check_outputs_replaceable",
     "data_record",
     "dropped_series",
     "forecast_ids",
-    "later_as_of",
     "legacy_summary",
     "manifest_details",
     "output_lock",
@@ -93,7 +91,8 @@ __all__ = [
 
 
 SUMMARY_LIMIT = 4 * 2**20
-"""Largest ``summary.json`` read (bytes)."""
+"""Largest ``summary.json`` read (bytes), and written: the writer cuts its lists of series to
+fit (:func:`forecaster.jobs.summaries.fitted`)."""
 
 
 class PipelineResult(BaseModel):
@@ -105,8 +104,17 @@ class PipelineResult(BaseModel):
     -> a :data:`~forecaster.jobs.schedule.DropReason` code (``too_short``, ``no_target``,
     ``no_log_return``, ``after_as_of``, ``before_window``; both from
     :func:`dropped_series`). None: a summary written before the reasons were recorded.
-    ``unscored_series``: of a ``backtest``, the series of its data that no fold forecast (None
-    for the other commands; a run's backtest scores are per series in backtest.parquet).
+    ``unscored_series``: of a ``backtest``, and of a run that backtests
+    (``evaluation.backtest_folds`` > 0), the series of its data that no fold forecast; None
+    when nothing was backtested (``predict``, a run without folds, a dry run, a summary
+    written before runs recorded it).
+    ``parquet_bytes`` and ``parquet_sha256``: of ``predict`` and ``backtest``, the size and
+    sha256 of the Parquet file the summary describes, as it was written: a file whose size or
+    sha256 differs is not the one this summary records (another command's, written in
+    between). None for a run (its ``manifest.json`` records the sha256 of every file).
+    ``listed_counts``: None when every list of series is whole; else the summary would have
+    been larger than :data:`SUMMARY_LIMIT`, so its lists of series hold their first entries
+    only, and this gives the length of each list cut (``forecaster.jobs.summaries.fitted``).
     """
 
     name: str
@@ -135,6 +143,9 @@ class PipelineResult(BaseModel):
     dropped_series: list[str] = []
     dropped_reasons: dict[str, DropReason] | None = None
     unscored_series: list[str] | None = None
+    parquet_bytes: int | None = None
+    parquet_sha256: str | None = None
+    listed_counts: dict[str, int] | None = None
     data: dict[str, Any] | None = None
     max_staleness: int | None = None
     stale_policy: str | None = None
@@ -453,53 +464,6 @@ def _damage(folder: Path) -> tuple[list[str], list[str]]:
         name for name, digest in listed.items() if name in found and found[name] != ("file", digest)
     )
     return missing, changed
-
-
-def check_not_later(job: Job) -> None:
-    """With a ``dir`` template without ``{as_of}`` the folder keeps the latest as-of: outputs
-    of a later as-of there are replaced only with ``force`` (``OwnershipError`` otherwise).
-    ``{{as_of}}`` in the template is no placeholder but a folder named ``{as_of}``
-    (:func:`~forecaster.jobs.spec.splits_by_as_of`)."""
-    if splits_by_as_of(job.spec.output.dir) or not job.out_dir.is_dir():
-        return
-    manifest = _io.read_manifest(job.out_dir)
-    if manifest is not None:
-        details = manifest["details"]
-        other_label, other = details.get("as_of"), details.get("effective_as_of")
-    else:
-        legacy = legacy_summary(job.out_dir, job.name)
-        if legacy is None:
-            return
-        other_label, other = legacy.as_of, legacy.effective_as_of
-    later = later_as_of(other_label, other, job.when, "this run's")
-    if later is None:
-        return
-    literal = " ({{as_of}} is the text '{as_of}')" if "{{as_of}}" in job.spec.output.dir else ""
-    raise OwnershipError(
-        f"{job.file}: key 'output.dir' ({job.spec.output.dir!r}) has no {{as_of}}{literal}, so "
-        f"{job.out_dir} keeps the latest as-of, and it holds the outputs {later}. Pass --force "
-        "to replace them with this older as-of, or put {as_of} in output.dir to keep both."
-    )
-
-
-def later_as_of(label: Any, effective: Any, when: AsOf, whose: str) -> str | None:
-    """The one rule of a backfill: outputs as of ``label`` (data up to ``effective``) are
-    replaced by those of ``when`` only with ``--force`` when theirs is a later as-of, or one
-    that cannot be compared with it. Outputs written before effective as-ofs were recorded
-    (``effective`` None) are compared by the labels: a label is the local time of the data's
-    zone without its offset, which an effective as-of of zoned data carries (so the same
-    as-of of zoned or intraday data was "an as-of that cannot be compared"). Returns what
-    they are, in words (``"as of ... (data up to ...), a later as-of than <whose> ..."``),
-    for the refusal; None when they may be replaced."""
-    other = effective or label
-    later = is_later(effective, when.effective) if effective else is_later(label, when.label)
-    if later is False:
-        return None
-    reason = "a later as-of than" if later else "an as-of that cannot be compared with"
-    return (
-        f"as of {label} (data up to {other}), {reason} {whose} {when.label} (data up to "
-        f"{when.effective})"
-    )
 
 
 def adopt_legacy(name: str) -> Callable[[Path], bool]:

@@ -4,29 +4,32 @@ written, and the ``forecaster`` key-value metadata that marks them as this comma
 A file is replaced only when it is a regular Parquet file the command line wrote for the same
 pipeline and kind (:func:`check_parquet_destination`), and, without ``--force``, when it holds
 no later as-of than the command's (:func:`check_not_later_file`: a backfill into a file that
-every as-of shares, the rule of ``run``'s outputs, :func:`forecaster.jobs.outputs.later_as_of`).
+every as-of shares, the rule of ``run``'s outputs, :func:`forecaster.jobs.backfill.later_as_of`).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import polars as pl
 
 import forecaster._io as _io
+from forecaster._hashing import sha256_hasher
 from forecaster._version import __version__
 from forecaster.exceptions import ForecasterError, OwnershipError
+from forecaster.jobs.backfill import later_as_of
 from forecaster.jobs.data import AsOf
-from forecaster.jobs.outputs import later_as_of
 
 __all__ = [
     "PARQUET_KEY",
     "check_not_later_file",
     "check_parquet_destination",
+    "existing_file",
     "parquet_owner",
     "write_parquet",
 ]
@@ -68,18 +71,8 @@ def check_parquet_destination(path: Path, kind: str, spec: Any) -> None:
             f"Refusing to write {path}: it is inside {owner[0]}, a {owner[1]} folder forecaster "
             "wrote (its manifest would no longer list what it holds). Choose a path outside it."
         )
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
+    if not existing_file(path, "a file forecaster wrote", "Choose a new file name with --out."):
         return
-    except OSError as exc:
-        raise OwnershipError(f"Refusing to write {path}: cannot inspect it ({exc}).") from None
-    if not stat.S_ISREG(info.st_mode):
-        kind = "a link" if stat.S_ISLNK(info.st_mode) else "a folder or special file"
-        raise OwnershipError(
-            f"Refusing to write {path}: it is {kind}, not a file forecaster wrote. Choose a new "
-            "file name with --out."
-        )
     written = parquet_owner(path)
     if written is None:
         raise OwnershipError(
@@ -95,6 +88,26 @@ def check_parquet_destination(path: Path, kind: str, spec: Any) -> None:
             f"{spec.pipeline.name!r}, and replacing it would lose it. Choose a new file name "
             "with --out, or move the file away."
         )
+
+
+def existing_file(path: Path, what: str, fix: str) -> bool:
+    """Whether a regular file is at ``path`` (a link is not followed), which a command may
+    replace once it checked the file is ``what`` it writes (a Parquet file of the command
+    line, a summary). False: nothing is there (nor, in a race, a folder above it: the write
+    reports that). A link, a folder, a special file or an entry that cannot be inspected is
+    refused (``OwnershipError`` with ``fix``) and left as it is."""
+    try:
+        info = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        raise OwnershipError(
+            f"Refusing to replace {path}: cannot inspect it ({exc}). {fix}"
+        ) from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a link" if stat.S_ISLNK(info.st_mode) else "a folder or special file"
+        raise OwnershipError(f"Refusing to replace {path}: it is {kind}, not {what}. {fix}")
+    return True
 
 
 def parquet_owner(path: Path) -> dict[str, Any] | None:
@@ -122,13 +135,36 @@ def parquet_owner(path: Path) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+class _Hashing(io.RawIOBase):
+    """A binary file that passes what is written to ``handle`` and hashes it (sha256) and
+    counts its bytes on the way: the digest of a file written in one pass, not read back."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        super().__init__()
+        self.handle, self.hasher, self.size = handle, sha256_hasher(), 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        self.hasher.update(view)
+        self.size += len(view)
+        return self.handle.write(view)
+
+    def flush(self) -> None:
+        if not self.handle.closed:
+            self.handle.flush()
+
+
 def write_parquet(
     frame: pl.DataFrame, path: Path, kind: str, spec: Any, when: Any, model: str | None = None
-) -> None:
+) -> dict[str, Any]:
     """Write ``frame`` atomically with the ``forecaster`` metadata: its kind, pipeline, as-of
     (its label and effective as-of), package version and, with ``--model``, that folder and
     its manifest's digest (which model made it: a later predict with another model replaces
-    the file)."""
+    the file). Returns the file's ``parquet_bytes`` and ``parquet_sha256``, hashed as it is
+    written (the summary beside it records them: what ties the summary to this file)."""
     marker = {
         "kind": kind,
         "pipeline": spec.pipeline.name,
@@ -141,4 +177,13 @@ def write_parquet(
         marker["model"] = str(Path(model).absolute())
         marker["model_digest"] = None if manifest is None else manifest.get("digest")
     metadata = {PARQUET_KEY: json.dumps(marker)}
-    _io.write_atomic(path, lambda tmp: frame.write_parquet(tmp, metadata=metadata))
+    written: dict[str, Any] = {}
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:  # not seekable: written in order, as hashed
+            hashing = _Hashing(handle)
+            frame.write_parquet(cast(BinaryIO, hashing), metadata=metadata)  # a binary file
+        written.update(parquet_bytes=hashing.size, parquet_sha256=hashing.hasher.hexdigest())
+
+    _io.write_atomic(path, write)
+    return written

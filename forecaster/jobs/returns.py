@@ -42,7 +42,9 @@ def with_log_returns(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
     series' first return of every column (its first row, or the rows up to the first
     observed price) has none and is dropped; a ``ForecasterWarning`` names the rows with a
     target value dropped so, but the last of each series (usually its first row: the
-    row of its first observed price, which every series loses).
+    row of its first observed price, which every series loses). A series with fewer than two
+    observed prices of a column that is also a target is dropped whole, named as a series
+    with no log return (after its one price it has no value of that target to fit).
 
     Parameters
     ----------
@@ -63,7 +65,7 @@ def with_log_returns(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
     def per_series(expr: pl.Expr) -> pl.Expr:
         return expr.over(series.id) if series.id else expr
 
-    returns, started = [], []
+    returns, started, priced = [], [], []
     for column in spec.features.log_returns:
         price = pl.col(column).cast(pl.Float64)
         log_price = pl.when(price.is_not_null() & ~price.is_nan()).then(price.log())
@@ -73,24 +75,27 @@ def with_log_returns(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
             change = change.fill_null(0.0)
         returns.append(pl.when(before.is_not_null()).then(change).alias(logret_column(column)))
         started.append(before.is_not_null())
+        if column in series.targets:  # one price: no target value is left after it
+            priced.append(per_series(log_price.is_not_null().sum()) >= 2)
     begun = pl.all_horizontal(started)  # once true, true for the rest of the series
     flags = frame.select(
-        begun.alias("begun"), (~begun & per_series(begun.shift(-1)).fill_null(True)).alias("last")
+        (begun & pl.all_horizontal(priced or [pl.lit(True)])).alias("used"),
+        (~begun & per_series(begun.shift(-1)).fill_null(True)).alias("last"),
     )
-    _warn_dropped_rows(frame.filter(~flags["begun"] & ~flags["last"]), spec)
-    _warn_dropped_series(frame, flags["begun"], spec)
-    return frame.with_columns(returns).filter(flags["begun"])
+    _warn_dropped_rows(frame.filter(~begun & ~flags["last"]), spec)
+    _warn_dropped_series(frame, flags["used"], spec)
+    return frame.with_columns(returns).filter(flags["used"])
 
 
-def _warn_dropped_series(frame: pl.DataFrame, begun: pl.Series, spec: Spec) -> None:
-    """Warn of the series of ``frame`` none of whose rows has every log return (``begun``
-    false on all: one observed price, or none), which are dropped whole."""
+def _warn_dropped_series(frame: pl.DataFrame, used: pl.Series, spec: Spec) -> None:
+    """Warn of the series of ``frame`` none of whose rows is ``used`` (without every log
+    return: one observed price, or none), which are dropped whole."""
     id_col = spec.series.id
     if id_col is None:
         return  # no row left: the run refuses an empty source
-    kept = frame.select(id_col).with_columns(begun.alias("begun"))
-    counts = kept.group_by(id_col, maintain_order=True).agg(pl.col("begun").any())
-    gone = counts.filter(~pl.col("begun"))[id_col]
+    kept = frame.select(id_col).with_columns(used.alias("used"))
+    counts = kept.group_by(id_col, maintain_order=True).agg(pl.col("used").any())
+    gone = counts.filter(~pl.col("used"))[id_col]
     if gone.len():
         warn_at_caller(
             f"features.log_returns: {gone.len()} series have no log return of "

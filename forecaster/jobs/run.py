@@ -54,6 +54,7 @@ from forecaster.exceptions import (
     each_warning_once,
     silenced,
 )
+from forecaster.jobs.backfill import check_not_later
 from forecaster.jobs.data import AsOf, AsOfLike, as_of_label, as_of_text, prepare_data
 from forecaster.jobs.fitting import (
     fit_with_checkpoints,
@@ -76,7 +77,6 @@ from forecaster.jobs.outputs import (
     Job,
     PipelineResult,
     adopt_legacy,
-    check_not_later,
     check_outputs_replaceable,
     dropped_series,
     forecast_ids,
@@ -103,7 +103,7 @@ from forecaster.jobs.spec import (
     first_line,
     spec_file,
 )
-from forecaster.jobs.summaries import job_result, write_summary
+from forecaster.jobs.summaries import job_result, unscored, write_summary
 from forecaster.jobs.tracked import (
     log_outputs,
     logged_fits,
@@ -430,8 +430,7 @@ def _write_outputs(
             summary = result.model_copy(
                 update={"seconds": round(time.perf_counter() - job.started, 2)}
             )
-            write_summary(staging / "summary.json", summary)
-            log_outputs(tracking[0], metrics, calibration, staging)
+            summary = write_summary(staging / "summary.json", summary)  # as read back
             # published before the MLflow run ends FINISHED (interrupted before: KILLED)
             _io.write_manifest(staging, "run", manifest_details(job, reused))
             _io.publish_directory(
@@ -441,6 +440,8 @@ def _write_outputs(
                 same=same_pipeline(job.name),
                 adopt=adopt_legacy(job.name),
             )
+            # logged once published: a "completed" summary.json only of outputs that exist
+            log_outputs(tracking[0], metrics, calibration, job.out_dir)
             # registered once published: a run that fails adds no version to the registry
             register_run_model(tracking[0], job.spec.tracking.register_as, job.log)
     except BaseException:
@@ -483,14 +484,15 @@ def _write_files(
     job: Job,
     staging: Path,
     model: Any,
-    backtest: tuple[pl.DataFrame, pl.DataFrame] | None,
+    backtest: Any,
     panel: Any,
     tracking: tuple[str | None, str | None],
     fitted: str,
 ) -> PipelineResult:
-    """The forecasts, backtest tables, plot and model, written into ``staging``; the model's
-    version names the as-of ``fitted`` of the run that fitted it (an earlier one's when
-    reused)."""
+    """The forecasts, ``backtest`` tables (of its result, or None), plot and model, written
+    into ``staging``; the model's version names the as-of ``fitted`` of the run that fitted
+    it (an earlier one's when reused). ``unscored_series``: the series of the data no fold
+    of the backtest forecast (None without a backtest)."""
     out_dir, (run_id, tracking_uri) = job.out_dir, tracking
     version = f"{job.name}-{fitted}-{job.digest}"
     stamps = (pl.lit(version), pl.lit(run_id, pl.String))  # no column of the data's names
@@ -499,8 +501,8 @@ def _write_files(
     ).with_columns(**dict(zip(RUN_COLUMNS, stamps, strict=True)))
     _io.write_atomic(staging / "forecasts.parquet", forecast.write_parquet)
     if backtest is not None:
-        _io.write_atomic(staging / "backtest.parquet", backtest[0].write_parquet)
-        _io.write_atomic(staging / "backtest_by_step.parquet", backtest[1].write_parquet)
+        _io.write_atomic(staging / "backtest.parquet", backtest.metrics.write_parquet)
+        _io.write_atomic(staging / "backtest_by_step.parquet", backtest.by_step.write_parquet)
     plot = write_forecast_plot(
         job.frame,
         forecast,
@@ -517,6 +519,7 @@ def _write_files(
         forecast,
         forecasts=str(out_dir / "forecasts.parquet"),
         backtest=str(out_dir / "backtest.parquet") if backtest is not None else None,
+        unscored_series=None if backtest is None else unscored(job.frame, backtest.folds, job.spec),
         plot=str(out_dir / "forecast.png") if plot else None,
         model_dir=str(out_dir / "model"),
         run_id=run_id,
@@ -528,7 +531,8 @@ def _write_files(
 
 def _evaluate(
     spec: Spec, model: Any, frame: pl.DataFrame, log: Callable[[str], None]
-) -> tuple[dict[str, float], tuple[pl.DataFrame, pl.DataFrame] | None]:
+) -> tuple[dict[str, float], Any]:
+    """The run's scores (validation, backtest) and its backtest's result (None: no folds)."""
     folds = spec.evaluation.backtest_folds
     metrics: dict[str, float] = {}
     best = [r["val_loss"] for r in model.history_ if r["val_loss"] is not None]
@@ -543,4 +547,4 @@ def _evaluate(
         result = spec_backtest(spec, model, frame, log=log)  # levels: also the intervals
     metrics.update(backtest_scores(spec, result))
     log("backtest " + ", ".join(f"{k} {v}" for k, v in score_lines(metrics)))
-    return metrics, (result.metrics, result.by_step)
+    return metrics, result

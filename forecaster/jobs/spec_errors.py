@@ -7,7 +7,8 @@ between types (strict), so ``"20"`` is no integer and ``3`` no text.
 
 :func:`source_rename`: a column the spec names refused by the library's check of column
 names, with the fix a pipeline user can make (the source's column and the spec's key), not the
-library's ``frame.rename``.
+library's ``frame.rename``; :func:`check_backtest_columns`: an id or time column that a
+backtest's scores would refuse, with that fix, before any data is read.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-__all__ = ["describe_errors", "source_rename"]
+from forecaster.evaluation.frames import TARGET_COLUMN
+from forecaster.exceptions import SpecError
+
+__all__ = ["check_backtest_columns", "describe_errors", "source_rename"]
 
 
 def describe_errors(file: Path, exc: ValidationError, spec_model: type[BaseModel]) -> str:
@@ -141,3 +145,17 @@ series.time."
         )
 
     return fix
+
+
+def check_backtest_columns(file: Path, id_col: str | None, time_col: str) -> None:
+    """Refuse (``SpecError``, naming the key) an id or time column named ``target``, the
+    column of a backtest's scores beside which they hold the id and time: the backtest of a
+    run (``evaluation.backtest_folds`` > 0) and ``forecaster backtest`` would refuse the data
+    with the library's ``frame.rename`` fix (:func:`source_rename` is the pipeline's)."""
+    for key, name in (("series.id", id_col), ("series.time", time_col)):
+        if name == TARGET_COLUMN:
+            raise SpecError(
+                f"{file}: key {key!r} names {name!r}, the column of a backtest's scores "
+                "beside which it holds the id and time, so the backtest would refuse it "
+                f"(covariates may have any name). {source_rename(key)(name, False)}"
+            )

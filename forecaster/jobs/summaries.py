@@ -8,11 +8,16 @@ built by :func:`job_result` and written atomically by :func:`write_summary`, so 
 reads one record, whatever the command: its ``command``, the as-of, the series with their
 rows, the series it left out (``dropped_series`` and ``dropped_reasons``, ``excluded_series``)
 and those that end before the as-of (``stale_series``, ``stale_steps``), the data's
-fingerprint (``data``) and, for a backtest, its scores (``metrics``).
+fingerprint (``data``) and, for a backtest (a run's too), its scores (``metrics``) and the
+series no fold scored (``unscored_series``). A summary is at most
+:data:`~forecaster.jobs.outputs.SUMMARY_LIMIT` bytes, what its reader accepts: longer lists
+of series are cut to their first entries (:func:`fitted`, ``listed_counts``).
 
 The summary of ``predict`` or ``backtest`` describes the Parquet file beside it: it is removed
 before that file is replaced and written after it (:func:`write_with_summary`), so a file
-without a summary is one a command did not finish writing. A summary there is replaced only
+without a summary is one a command did not finish writing, and it records the size and
+sha256 of that file as written (``parquet_bytes``, ``parquet_sha256``): a file that does not
+match them is another command's, written in between. A summary there is replaced only
 when it is a summary of the same pipeline and command (:func:`check_summary_file`, before any
 work and again as it is replaced): a link, a folder or any other file is refused
 (``OwnershipError``, exit 2) and left as it is.
@@ -23,8 +28,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import os
-import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,20 +36,31 @@ from typing import Any, Literal
 import polars as pl
 
 import forecaster._io as _io
-from forecaster.exceptions import ForecasterError, OwnershipError
-from forecaster.jobs.data import AsOf
+from forecaster.exceptions import ForecasterError, ForecasterWarning, OwnershipError, warn_at_caller
+from forecaster.jobs.data import STALE_LISTED, AsOf
 from forecaster.jobs.hashing import spec_hashes
-from forecaster.jobs.outputs import Job, PipelineResult, data_record, dropped_series, read_summary
+from forecaster.jobs.outputs import (
+    SUMMARY_LIMIT,
+    Job,
+    PipelineResult,
+    data_record,
+    dropped_series,
+    read_summary,
+)
+from forecaster.jobs.parquet_files import existing_file
 from forecaster.jobs.placement import out_problem
 from forecaster.jobs.schedule import DropReason, absent_series, id_text, max_staleness
 from forecaster.jobs.spec import Spec, first_line
 
 __all__ = [
+    "SERIES_LISTS",
     "SUMMARY_SUFFIX",
     "check_summary_file",
     "command_result",
+    "fitted",
     "job_result",
     "summary_file",
+    "unscored",
     "write_summary",
     "write_with_summary",
 ]
@@ -128,7 +142,7 @@ def command_result(
         dropped = dropped_series(job, None, made)
     else:
         dropped = {key: why for key, why in when.left_out}
-        fields["unscored_series"] = [] if id_col is None else absent_series(frame, made, id_col)
+        fields["unscored_series"] = unscored(frame, made, spec)
     rows, series = _counted(frame, made, id_col)
     return job_result(
         job,
@@ -140,6 +154,14 @@ def command_result(
         seconds=round(time.perf_counter() - started, 2),
         **fields,
     )
+
+
+def unscored(frame: pl.DataFrame, folds: pl.DataFrame, spec: Spec) -> list[str]:
+    """The series of ``frame`` (ids as text) with no row in the ``folds`` of its backtest:
+    those no fold forecast, each named in a warning of the backtest (``unscored_series`` of
+    ``forecaster backtest``'s summary and of a run's; none without an id column)."""
+    id_col = spec.series.id
+    return [] if id_col is None else absent_series(frame, folds, id_col)
 
 
 def _counted(frame: pl.DataFrame, made: pl.DataFrame, id_col: str | None) -> tuple[int, int]:
@@ -154,8 +176,10 @@ def _counted(frame: pl.DataFrame, made: pl.DataFrame, id_col: str | None) -> tup
 
 def summary_file(file: Path) -> Path:
     """The summary of the Parquet ``file`` of ``predict`` or ``backtest``, beside it: its name
-    without ``.parquet``, then :data:`SUMMARY_SUFFIX`."""
-    stem = file.name[: -len(".parquet")] if file.name.lower().endswith(".parquet") else file.name
+    without ``.parquet``, then :data:`SUMMARY_SUFFIX`. Only files named ``*.parquet``
+    (lowercase) are written (:mod:`forecaster.jobs.commands` refuses another ``--out``), so
+    no two files share a summary."""
+    stem = file.name.removesuffix(".parquet")
     return file.with_name(stem + SUMMARY_SUFFIX)
 
 
@@ -167,14 +191,9 @@ def check_summary_file(path: Path, command: str, spec: Spec, root: Path) -> None
     problem = out_problem(spec, root, path, folder=False)
     if problem:
         raise OwnershipError(f"Refusing to write the summary {path}: {problem}.")
-    try:
-        info = os.lstat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return
     fix = "Choose another file with --out (its summary goes beside it), or move this one away."
-    if not stat.S_ISREG(info.st_mode):
-        kind = "a link" if stat.S_ISLNK(info.st_mode) else "a folder or special file"
-        raise OwnershipError(f"Refusing to replace {path}: it is {kind}, not a summary. {fix}")
+    if not existing_file(path, "a summary", fix):
+        return
     try:
         found = read_summary(path)
     except (OSError, ForecasterError) as exc:
@@ -189,25 +208,97 @@ def check_summary_file(path: Path, command: str, spec: Spec, root: Path) -> None
         )
 
 
+SERIES_LISTS = (
+    "dropped_series",
+    "dropped_reasons",
+    "excluded_series",
+    "unscored_series",
+    "stale_series",
+    "stale_steps",
+)
+"""The fields of a summary that list series (one entry per series): cut by :func:`fitted`."""
+
+
 def write_summary(
     path: Path, result: PipelineResult, check: Callable[[Path], None] | None = None
-) -> None:
+) -> PipelineResult:
     """Write ``result`` as JSON to ``path`` atomically (``check``: called on what is there
-    just before it is replaced, see :func:`forecaster._io.write_atomic`)."""
-    data = result.model_dump_json(indent=2).encode()
+    just before it is replaced, see :func:`forecaster._io.write_atomic`), its lists of
+    series cut when it would be larger than :data:`SUMMARY_LIMIT` (:func:`fitted`): never a
+    summary :func:`~forecaster.jobs.outputs.read_summary` refuses. Returns what it wrote."""
+    written, data = fitted(result)
     _io.write_atomic(path, lambda tmp: tmp.write_bytes(data), replace_check=check)
+    return written
+
+
+def fitted(result: PipelineResult, limit: int = SUMMARY_LIMIT) -> tuple[PipelineResult, bytes]:
+    """``result`` and its JSON, at most ``limit`` bytes: as it is when it fits, else with
+    each list of :data:`SERIES_LISTS` cut to its first entries (at most
+    :data:`~forecaster.jobs.data.STALE_LISTED`, halved until it fits), ``listed_counts``
+    giving the length of each list cut and a ``ForecasterWarning`` saying so (each command
+    named its series in warnings too)."""
+    data = _json(result)
+    listed = STALE_LISTED
+    while len(data) > limit:
+        short = _cut(result, listed)
+        data = _json(short)
+        if len(data) <= limit:
+            counts = ", ".join(f"{k} {v:,}" for k, v in (short.listed_counts or {}).items())
+            warn_at_caller(
+                f"The summary of {result.name} as of {result.as_of} lists only the first "
+                f"{listed:,} entries of its lists of series ({counts} in all: its "
+                f"listed_counts), to stay within the {limit:,} bytes forecaster reads back.",
+                ForecasterWarning,
+            )
+            return short, data
+        if listed == 0:  # nothing else grows with the data
+            raise ForecasterError(
+                f"The summary of {result.name} as of {result.as_of} holds {len(data):,} bytes "
+                f"without its lists of series, more than the {limit:,} it may have. This is "
+                "a bug in forecaster: report it."
+            )
+        listed //= 2
+    return result, data
+
+
+def _cut(result: PipelineResult, listed: int) -> PipelineResult:
+    """``result`` with each list of :data:`SERIES_LISTS` longer than ``listed`` cut to its
+    first ``listed`` entries, and their lengths in ``listed_counts``."""
+    cut = {
+        name: value
+        for name in SERIES_LISTS
+        if (value := getattr(result, name)) is not None and len(value) > listed
+    }
+    shorter = {
+        name: value[:listed] if isinstance(value, list) else dict(list(value.items())[:listed])
+        for name, value in cut.items()
+    }
+    counts = {name: len(value) for name, value in cut.items()}
+    return result.model_copy(update={**shorter, "listed_counts": counts})
+
+
+def _json(result: PipelineResult) -> bytes:
+    return result.model_dump_json(indent=2).encode()
 
 
 def write_with_summary(
-    write: Callable[[], None], result: PipelineResult, spec: Spec, root: Path, file: Path
-) -> None:
+    write: Callable[[], dict[str, Any]],
+    result: PipelineResult,
+    spec: Spec,
+    root: Path,
+    file: Path,
+) -> PipelineResult:
     """``write()`` the Parquet ``file`` of ``result.command``, then its summary beside it
-    (:func:`summary_file`, checked by :func:`check_summary_file` as it is replaced). The
-    summary already there is removed first: a summary always describes the file beside it."""
+    (:func:`summary_file`, checked by :func:`check_summary_file` as it is replaced), with
+    the ``parquet_bytes`` and ``parquet_sha256`` ``write`` returns
+    (:func:`~forecaster.jobs.parquet_files.write_parquet`); returns the summary written. The
+    summary already there is removed first: a summary always describes the file beside it,
+    and names the bytes it holds (two commands writing one file at once may leave one's
+    summary beside the other's file: its size or sha256 then differs)."""
     path = summary_file(file)
     command = str(result.command)
     check_summary_file(path, command, spec, root)
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
-    write()
-    write_summary(path, result, lambda there: check_summary_file(there, command, spec, root))
+    done = result.model_copy(update=write())
+    return write_summary(path, done, lambda there: check_summary_file(there, command, spec, root))

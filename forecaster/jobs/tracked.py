@@ -347,14 +347,15 @@ def log_outputs(
     run_id: str | None,
     metrics: dict[str, float],
     calibration: dict[str, Any] | None,
-    staging: Path,
+    folder: Path,
 ) -> None:
     """Log a pipeline run's outputs into its MLflow run ``run_id`` (nothing when None): its
     ``metrics`` (``pipeline_<name>``), the plan of its model's ``calibration`` (params
     ``calibration.<key>``, when it was calibrated), the metrics by horizon step and the files
-    :data:`RUN_ARTIFACTS` in ``staging`` (artifacts under ``outputs/``; call it once
-    ``summary.json`` is written there). The model is registered once the outputs are
-    published (:func:`register_run_model`)."""
+    :data:`RUN_ARTIFACTS` in ``folder`` (artifacts under ``outputs/``). Call it once the
+    outputs are published in ``folder``, as the model is registered
+    (:func:`register_run_model`): a run whose publishing fails logs no ``summary.json``
+    saying "completed" (its MLflow run ends FAILED, or KILLED)."""
     if run_id is None:
         return
     try:
@@ -362,7 +363,7 @@ def log_outputs(
         import mlflow
 
         with tracking.bounded_requests():
-            _log_run_outputs(mlflow, run_id, metrics, staging)
+            _log_run_outputs(mlflow, run_id, metrics, folder)
     except Exception as exc:
         warn_at_caller(
             f"Could not log the pipeline outputs to MLflow ({masked(str(exc))}); they are still "
@@ -393,7 +394,7 @@ def _log_calibration(run_id: str, calibration: dict[str, Any]) -> None:
         )
 
 
-def _log_run_outputs(mlflow: Any, run_id: str, metrics: dict[str, float], staging: Path) -> None:
+def _log_run_outputs(mlflow: Any, run_id: str, metrics: dict[str, float], folder: Path) -> None:
     from mlflow.entities import Metric
 
     from forecaster.tracking.records import backtest_key, log_metrics, now_ms, target_key_parts
@@ -405,8 +406,8 @@ def _log_run_outputs(mlflow: Any, run_id: str, metrics: dict[str, float], stagin
     logged = [
         Metric(f"pipeline_{k}", float(v), ts, 0) for k, v in metrics.items() if math.isfinite(v)
     ]
-    if (staging / "backtest_by_step.parquet").is_file():  # metrics by horizon step
-        by_step = pl.read_parquet(staging / "backtest_by_step.parquet")
+    if (folder / "backtest_by_step.parquet").is_file():  # metrics by horizon step
+        by_step = pl.read_parquet(folder / "backtest_by_step.parquet")
         counts = ("step", "target", "n", *BASELINE_COUNTS, SCALED_COUNT)  # keys and counts
         names = [c for c in by_step.columns if c not in counts]
         several = "target" in by_step.columns and by_step["target"].n_unique() > 1
@@ -421,8 +422,8 @@ def _log_run_outputs(mlflow: Any, run_id: str, metrics: dict[str, float], stagin
     # batched, each batch as the fit's metrics are written: an interrupt waits for its end
     log_metrics(store_client(mlflow, mlflow.get_tracking_uri()), run_id, logged)
     for name in RUN_ARTIFACTS:
-        if (staging / name).is_file():
-            mlflow.log_artifact(str(staging / name), artifact_path="outputs")  # files, no row
+        if (folder / name).is_file():
+            mlflow.log_artifact(str(folder / name), artifact_path="outputs")  # files, no row
 
 
 def register_run_model(

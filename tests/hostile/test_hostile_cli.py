@@ -381,10 +381,10 @@ def test_a_read_only_folder_is_the_systems_message_with_exit_1(
     monkeypatch.setattr(forecaster._io, "write_atomic", denied)
     guard = tree_guard(tmp_path)
     extra = ["--folds", "1"] if command == "backtest" else []
-    code = cli.main([command, spec, "--model", model, *extra, "--out", str(tmp_path / "f.pq")])
+    code = cli.main([command, spec, "--model", model, *extra, "--out", str(tmp_path / "f.parquet")])
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("error: failed: Permission denied: "), err
-    assert str(tmp_path / "f.pq") in err
+    assert str(tmp_path / "f.parquet") in err
     guard.assert_unchanged()
 
 

@@ -437,9 +437,10 @@ def _predict(capsys, project: Path, *out: str) -> tuple[int, str, str]:
         ("data/prices.csv", "source.path 'data/*.csv' would read the files written there"),
         ("foreign.parquet", "refused: Refusing to replace"),
         ("foreign.parquet", "not a file forecaster wrote (no 'forecaster' Parquet metadata)"),
-        ("data", "a folder or special file"),
+        ("folder.parquet", "a folder or special file"),
         ("link.parquet", "it is a link"),
-        ("preds.csv", "the command writes Parquet, not .csv (name the file .parquet)"),
+        ("preds.csv", "the command writes Parquet, not .csv, and names the summary"),
+        ("preds.csv", "name the file preds.parquet"),
         (f"outputs/mini/{LAST}/extra.parquet", "invalid argument: argument --out ('"),
         (f"outputs/mini/{LAST}/extra.parquet", "names for the outputs of a run"),
     ],
@@ -451,6 +452,7 @@ def _predict(capsys, project: Path, *out: str) -> tuple[int, str, str]:
         "folder",
         "link",
         "csv-name",
+        "csv-name-fix",
         "inside-run",
         "inside-run-output-dir",
     ],
@@ -460,6 +462,7 @@ def test_predict_out_never_replaces_what_forecaster_did_not_write(
 ):
     pl.DataFrame({"a": [1]}).write_parquet(done / "foreign.parquet")
     (done / "link.parquet").symlink_to(done / "foreign.parquet")
+    (done / "folder.parquet").mkdir()
     guard = tree_guard(done.parent)
     code, _, err = _predict(capsys, done, "--out", str(done / target))
     assert code == 2 and err.startswith("error: ") and message in err, err
@@ -514,9 +517,12 @@ def test_default_predict_and_backtest_files_sit_beside_the_run_folder(done, caps
 
 
 def test_backtest_out_over_a_foreign_file_is_refused(done, capsys, tree_guard):
+    (done / "src" / "app.parquet").write_bytes((done / "src" / "app.py").read_bytes())
     guard = tree_guard(done.parent)
-    code, _, err = cli(capsys, "backtest", spec_of(done), "--out", str(done / "src" / "app.py"))
-    assert code == 2 and "not a file forecaster wrote" in err, err
+    for name in ("app.py", "app.parquet"):  # app.py: no Parquet name (its summary's)
+        code, _, err = cli(capsys, "backtest", spec_of(done), "--out", str(done / "src" / name))
+        refusal = "name the file app.py.parquet" if name == "app.py" else "not a file forecaster"
+        assert code == 2 and refusal in err, err
     guard.assert_unchanged()
 
 
