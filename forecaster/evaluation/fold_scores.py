@@ -23,13 +23,8 @@ import polars as pl
 
 from forecaster._columns import temporary_names
 from forecaster.data.panel import Panel
-from forecaster.evaluation.folds import (
-    Folds,
-    baseline_forecasts,
-    fold_points,
-    mase_scales,
-    unscored_points,
-)
+from forecaster.evaluation.fold_baselines import baseline_forecasts
+from forecaster.evaluation.folds import Folds, fold_points, mase_scales, unscored_points
 from forecaster.evaluation.frames import summarize_key_sets, warn_infinite_scores
 from forecaster.evaluation.intervals import IntervalColumns, is_interval_metric
 from forecaster.evaluation.metrics import (
