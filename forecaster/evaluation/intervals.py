@@ -158,8 +158,9 @@ def conformal_ranks(n: np.ndarray, level: float) -> np.ndarray:
 
 def conformal_rank(n: int, level: float) -> int:
     """:func:`conformal_ranks` of one count ``n``: the one rank rule of the estimators'
-    calibrations (:mod:`forecaster.estimators.conformal_ranks`) and of the conformal
-    intervals of :func:`~forecaster.evaluation.baselines.seasonal_naive`."""
+    calibrations (:mod:`forecaster.estimators.conformal_ranks`) and, for many counts at once,
+    of the conformal intervals of the naive baselines
+    (:func:`~forecaster.evaluation.baseline_intervals.conformal_bounds`)."""
     return int(conformal_ranks(np.asarray(n), level))
 
 
