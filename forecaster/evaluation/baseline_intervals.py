@@ -68,72 +68,70 @@ def conformal_bounds(
     lags = m * (np.arange(horizon) // m + 1)  # step h forecasts from k m steps back
     out = np.full((n, horizon, k, 2 * len(levels) + len(quantiles)), np.nan)
     starts, origins = np.asarray(starts, np.int64), np.asarray(origins, np.int64)
-    order = np.argsort(origins - starts, kind="stable")  # like lengths together: less padding
-    for lag in np.unique(lags):
-        steps = lags == lag
-        for chunk in _chunks(order, origins - starts + 1 - lag, k):
-            radius, shift = _residual_ranks(
-                values, starts[chunk], origins[chunk], lag, levels, quantiles
-            )
-            base = point[chunk][:, steps, :, None]
-            bounds = np.concatenate(
-                [base - radius[:, None], base + radius[:, None], base + shift[:, None]], axis=-1
-            )
-            out[chunk[:, None], np.flatnonzero(steps)[None, :]] = bounds
+    lengths = origins - starts + 1
+    order = np.argsort(lengths, kind="stable")  # like lengths together: little padding
+    for chunk in _chunks(order, lengths):
+        for j in range(k):
+            history = _histories(values[:, j], starts[chunk], origins[chunk])
+            for lag in np.unique(lags):
+                steps = np.flatnonzero(lags == lag)
+                diffs = history[:, :-lag] - history[:, lag:]  # y_t - y_(t - lag), NaN: none
+                radius, shift = _residual_ranks(diffs, levels, quantiles)
+                base = point[chunk][:, steps, j, None]
+                bounds = [base - radius[:, None], base + radius[:, None], base + shift[:, None]]
+                out[chunk[:, None], steps[None, :], j] = np.concatenate(bounds, axis=-1)
     return out
 
 
-_CHUNK_CELLS = 1 << 22  # differences sorted at once (32 MiB of float64 per copy)
+_CHUNK_CELLS = 1 << 22  # values of the histories gathered at once (32 MiB of float64)
 
 
-def _chunks(order: np.ndarray, counts: np.ndarray, k: int) -> list[np.ndarray]:
-    """``order`` (origins by their ``counts`` of differences, ascending) cut into runs whose
-    padded (origins x most differences x ``k``) arrays hold about :data:`_CHUNK_CELLS` cells."""
+def _chunks(order: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
+    """``order`` (origins by the ``lengths`` of their histories, ascending) cut into runs
+    whose padded (origins x longest history) arrays hold about :data:`_CHUNK_CELLS` cells."""
     out, begin = [], 0
-    widths = np.maximum(counts[order], 1) * k
+    longest = np.maximum(lengths[order], 1)
     while begin < order.size:
-        size = max(1, int(_CHUNK_CELLS // widths[min(begin + 1, order.size) - 1]))
-        while size > 1 and widths[min(begin + size, order.size) - 1] * size > _CHUNK_CELLS:
+        size = max(1, int(_CHUNK_CELLS // longest[begin]))
+        while size > 1 and longest[min(begin + size, order.size) - 1] * size > _CHUNK_CELLS:
             size //= 2
         out.append(order[begin : begin + size])
         begin += size
     return out
 
 
+def _histories(values: np.ndarray, starts: np.ndarray, origins: np.ndarray) -> np.ndarray:
+    """The values of each origin's series up to it, backwards (column ``i``: ``i`` rows before
+    the origin), NaN-padded after its first value: shape (origins, longest history)."""
+    width = int((origins - starts).max()) + 1
+    rows = origins[:, None] - np.arange(width)[None, :]
+    inside = rows >= starts[:, None]
+    history = np.asarray(values, dtype=np.float64)[np.where(inside, rows, origins[:, None])]
+    history[~inside] = np.nan
+    return history
+
+
 def _residual_ranks(
-    values: np.ndarray,
-    starts: np.ndarray,
-    origins: np.ndarray,
-    lag: int,
-    levels: Sequence[float],
-    quantiles: Sequence[float],
+    diffs: np.ndarray, levels: Sequence[float], quantiles: Sequence[float]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The conformal radius of each level (n, k, L) and the signed shift of each quantile
-    (n, k, Q) from the observed differences ``y_t - y_(t - lag)`` of each origin's history
-    (rows ``starts + lag .. origins``): the ``ceil((n_h + 1) L / 100)``-th smallest absolute
-    one (the largest when that exceeds ``n_h``), the signed one of rank
-    :func:`~forecaster.evaluation.intervals.signed_ranks`; NaN without any difference."""
-    width = max(int((origins - starts).max()) + 1 - lag, 1)
-    rows = origins[:, None] - np.arange(width)[None, :]  # back from the origin
-    inside = rows - lag >= starts[:, None]
-    rows = np.where(inside, rows, origins[:, None])
-    x = np.asarray(values, dtype=np.float64)
-    diffs = x[rows] - x[np.maximum(rows - lag, 0)]  # (n, width, k)
-    diffs[~inside] = np.nan
-    count = (~np.isnan(diffs)).sum(axis=1)  # (n, k)
-    none = count == 0
+    """The conformal radius of each level (n, L) and the signed shift of each quantile (n, Q)
+    from each row's observed differences ``diffs`` (NaN: none): the ``ceil((n_h + 1) L /
+    100)``-th smallest absolute one (the largest when that exceeds ``n_h``), the signed one
+    of rank :func:`~forecaster.evaluation.intervals.signed_ranks`; NaN without any."""
+    count = (~np.isnan(diffs)).sum(axis=1)
     some = np.maximum(count, 1)
-    radius = np.empty((*count.shape, len(levels)))
+    radius = np.empty((count.size, len(levels)))
     if levels:
         absolute = np.sort(np.abs(diffs), axis=1)  # NaN last
         for i, v in enumerate(levels):
             rank = np.minimum(conformal_ranks(some, v), some) - 1
-            radius[..., i] = np.take_along_axis(absolute, rank[:, None, :], axis=1)[:, 0]
-    shift = np.empty((*count.shape, len(quantiles)))
+            radius[:, i] = np.take_along_axis(absolute, rank[:, None], axis=1)[:, 0]
+    shift = np.empty((count.size, len(quantiles)))
     if quantiles:
         signed = np.sort(diffs, axis=1)
         for i, q in enumerate(quantiles):
-            rank = signed_ranks(some, q) - 1
-            shift[..., i] = np.take_along_axis(signed, rank[:, None, :], axis=1)[:, 0]
-    radius[none], shift[none] = np.nan, np.nan
+            shift[:, i] = np.take_along_axis(signed, signed_ranks(some, q)[:, None] - 1, axis=1)[
+                :, 0
+            ]
+    radius[count == 0], shift[count == 0] = np.nan, np.nan
     return radius, shift
