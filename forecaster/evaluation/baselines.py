@@ -257,7 +257,7 @@ def seasonal_naive(
     bounds = conformal_bounds(series.values, series.offsets[:-1], ends, point, m, levels=levels,
                               quantiles=quantiles)  # fmt: skip
     _check_calibrated(series, bounds, m)
-    extra = {}
+    extra: dict[str, np.ndarray] = {}
     for j, t in enumerate(series.targets):
         sources = [level_name(t, v, side) for side in ("lo", "hi") for v in levels]
         sources += [quantile_name(t, q) for q in quantiles]
