@@ -122,13 +122,15 @@ def _residual_ranks(
     some = np.maximum(count, 1)
     radius = np.empty((count.size, len(levels)))
     if levels:
-        absolute = np.sort(np.abs(diffs), axis=1)  # NaN last
+        absolute = np.abs(diffs)
+        absolute.sort(axis=1)  # NaN last
         for i, v in enumerate(levels):
             rank = np.minimum(conformal_ranks(some, v), some) - 1
             radius[:, i] = np.take_along_axis(absolute, rank[:, None], axis=1)[:, 0]
     shift = np.empty((count.size, len(quantiles)))
     if quantiles:
-        signed = np.sort(diffs, axis=1)
+        signed = diffs  # (a fresh array of the caller's: sorted in place)
+        signed.sort(axis=1)
         for i, q in enumerate(quantiles):
             shift[:, i] = np.take_along_axis(signed, signed_ranks(some, q)[:, None] - 1, axis=1)[
                 :, 0
