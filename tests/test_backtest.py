@@ -1158,7 +1158,8 @@ def test_scores_by_a_time_column_named_like_a_score_are_refused_saying_so(frame,
 @pytest.mark.parametrize(
     ("name", "level"),
     [("mae_snaive", None), ("n_snaive", None), ("coverage_80", None), ("pinball", None),
-     ("n_scaled", None), ("mse_naive", None), ("coverage_95", 80), ("mse", None)],
+     ("n_scaled", None), ("mse_naive", None), ("coverage_95", 80), ("mse", None),
+     ("winkler_80_naive", None), ("msis_95_skill_snaive", 80)],
 )  # fmt: skip
 def test_an_id_named_like_a_score_that_aggregate_reads_is_refused_by_the_backtest(
     monkeypatch, frame, name, level

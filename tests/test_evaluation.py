@@ -6,6 +6,7 @@ from typing import ClassVar
 import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from forecaster import DataValidationError, ForecasterWarning, RNNForecaster, RNNRegressor
 from forecaster.evaluation.backtest import BacktestResult, backtest
@@ -373,7 +374,7 @@ def test_backtest_scores_interval_columns(fitted, frame):
     added = ["coverage_80", "width_80", "winkler_80", "msis_80", "pinball", "scrps"]
     for name in ("metrics", "by_step", "aggregate"):
         table, before = getattr(result, name), getattr(plain, name)
-        assert table.columns == [*before.columns, *added]
+        assert table.columns == [*before.columns, *[c for s in added for c in _beside(s)]]
         assert table.select(before.columns).equals(before)  # bit for bit
     pooled = result.aggregate.row(0, named=True)
     inside = (forecasts["y_actual"] - forecasts["y"]).abs() <= 1
@@ -387,7 +388,117 @@ def test_backtest_scores_interval_columns(fitted, frame):
     by = result.score("step", metrics=["mae"])
     skill = ["mae_naive", "mae_skill_naive", "mae_snaive", "mae_skill_snaive"]
     counts = ["n_naive", "n_snaive", "n_scaled"]  # n_scaled: scrps and msis are scaled
-    assert by.columns == ["step", "target", "n", *counts, "mae", *skill, *added]
+    assert by.columns == ["step", "target", "n", *counts, "mae", *skill,
+                          *[c for s in added for c in _beside(s)]]  # fmt: skip
+
+
+def _beside(score: str) -> list[str]:
+    """``score`` and the baselines' columns beside it: each one's score, and its skill ratio
+    unless ``score`` is a coverage or a width."""
+    parts = ("",) if score.startswith(("coverage_", "width_")) else ("", "skill_")
+    return [score, *(f"{score}_{p}{b}" for b in ("naive", "snaive") for p in parts)]
+
+
+def _by_hand(history: np.ndarray, horizon: int, m: int, level: float) -> tuple[np.ndarray, ...]:
+    """The split-conformal seasonal-naive interval from ``history`` written out: step h
+    forecasts the value k m steps back (k = ceil(h / m)), +- the ceil((n + 1) L / 100)-th
+    smallest of the n absolute differences at that lag."""
+    lo, hi = np.empty(horizon), np.empty(horizon)
+    for h in range(1, horizon + 1):
+        lag = m * -(-h // m)
+        point = history[len(history) - m + (h - 1) % m]
+        errors = np.sort(np.abs(history[lag:] - history[:-lag]))
+        r = errors[min(int(np.ceil((errors.size + 1) * level / 100)), errors.size) - 1]
+        lo[h - 1], hi[h - 1] = point - r, point + r
+    return lo, hi
+
+
+def test_the_baselines_intervals_are_seasonal_naives_on_the_history_up_to_each_origin(fitted):
+    """The baselines had point scores only (docs/index.md said interval scores come next to a
+    seasonal-naive baseline): result.baselines now has coverage and Winkler of the naive and
+    seasonal-naive split-conformal intervals, each origin's calibrated on its history alone:
+    at two origins of a short series, those of seasonal_naive(history up to the origin,
+    level=[80]) and of the same interval written out by hand."""
+    from forecaster.evaluation import seasonal_naive
+
+    model = IntervalForecaster(**TINY)
+    model.__dict__.update(fitted.__dict__)
+    frame = make_frame(lengths=(60,))
+    result = backtest(model, frame, folds=2, m=24, metrics=["mae"])
+    y = frame["y"].to_numpy()
+    times = frame["time"].to_list()
+    for base, m in (("naive", 1), ("snaive", 24)):
+        rows = result.baselines.filter(pl.col("baseline") == base).sort("fold")
+        assert rows.height == 2
+        for row in rows.iter_rows(named=True):
+            origin = times.index(row["cutoff"])
+            history = frame.head(origin + 1)
+            expected = seasonal_naive(history, 6, m=m, target="y", time_col="time", id_col="id",
+                                      level=[80])  # fmt: skip
+            lo, hi = _by_hand(y[: origin + 1], 6, m, 80)
+            assert expected["y_lo_80"].to_numpy() == pytest.approx(lo)
+            assert expected["y_hi_80"].to_numpy() == pytest.approx(hi)
+            actual = y[origin + 1 : origin + 7]
+            inside = (actual >= lo) & (actual <= hi)
+            winkler = hi - lo + 2 / 0.2 * (np.maximum(lo - actual, 0) + np.maximum(actual - hi, 0))
+            assert row["n"] == 6
+            assert row["coverage_80"] == pytest.approx(inside.mean())
+            assert row["width_80"] == pytest.approx(np.mean(hi - lo))
+            assert row["winkler_80"] == pytest.approx(winkler.mean())
+            assert row["mae"] == pytest.approx(np.abs(expected["y"].to_numpy() - actual).mean())
+    overall = result.aggregate.row(0, named=True)
+    for base in ("naive", "snaive"):
+        theirs = result.baselines.filter(pl.col("baseline") == base)
+        assert overall[f"winkler_80_{base}"] == pytest.approx(theirs["winkler_80"].mean())
+        assert overall[f"winkler_80_skill_{base}"] == pytest.approx(
+            overall["winkler_80"] / overall[f"winkler_80_{base}"]
+        )
+        assert overall[f"coverage_80_{base}"] == pytest.approx(theirs["coverage_80"].mean())
+        assert f"coverage_80_skill_{base}" not in overall  # a ratio of coverages is no skill
+    assert_frame_equal(aggregate(result.metrics), result.aggregate, check_exact=False)
+    assert_frame_equal(result.score([]), result.aggregate, check_exact=False)
+
+
+def test_no_value_after_an_origin_changes_the_baselines_interval_there(fitted):
+    """Every value after fold 0's origin is changed: fold 0's baseline intervals (their
+    width) are the same, a later fold's are not (its history holds changed values)."""
+    model = IntervalForecaster(**TINY)
+    model.__dict__.update(fitted.__dict__)
+    frame = make_frame(lengths=(80,))
+    result = backtest(model, frame, folds=2, step=6, m=24, metrics=["mae"])
+    cutoff = result.folds["cutoff"][0]
+    later = pl.col("time") > cutoff
+    changed = frame.with_columns(pl.when(later).then(pl.col("y") * 3 + 7).otherwise("y"))
+    again = backtest(model, changed, folds=2, step=6, m=24, metrics=["mae"])
+    for base in ("naive", "snaive"):
+        first, second = (
+            r.baselines.filter(pl.col("baseline") == base).sort("fold")["width_80"]
+            for r in (result, again)
+        )
+        assert first[0] == second[0]  # bit for bit: calibrated on the values up to the origin
+        assert first[1] != pytest.approx(second[1])
+
+
+def test_an_origin_too_short_for_the_baselines_intervals_has_no_baseline_forecast(fitted):
+    """s2's first origin has 24 values: a seasonal-naive forecast at m=24, but no interval
+    (seasonal_naive(level=...) needs 25, a difference at lag 24): no snaive forecast there
+    (NaN scores, n_snaive 0, with a warning), never an interval from fewer values; without
+    level the point forecast is scored there."""
+    model = IntervalForecaster(**TINY)
+    model.__dict__.update(fitted.__dict__)
+    frame = make_frame(lengths=(200, 200, 36))
+    args = {"folds": 2, "step": 6, "m": 24, "metrics": ["mae"], "origins": "series"}
+    with pytest.warns(ForecasterWarning, match=r"1 of the 6 .* snaive baseline .* needs 25"):
+        result = backtest(model, frame, **args)
+    short = result.metrics.filter((pl.col("id") == "s2") & (pl.col("fold") == 0)).row(0, named=True)
+    assert short["n_snaive"] == 0 and short["n_naive"] == 6
+    assert np.isnan(short["winkler_80_snaive"]) and np.isnan(short["mae_snaive"])
+    assert np.isnan(short["coverage_80_snaive"])  # not a coverage of 0
+    snaive = result.baselines.filter((pl.col("baseline") == "snaive") & (pl.col("id") == "s2"))
+    assert np.isnan(snaive.sort("fold")["coverage_80"][0])
+    assert result.aggregate["n_snaive"].item() == 30
+    plain = backtest(fitted, frame, **{k: v for k, v in args.items()})
+    assert plain.aggregate["n_snaive"].item() == 36
 
 
 # ---------------------------------------------------------------- baselines and skill

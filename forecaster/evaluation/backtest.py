@@ -44,7 +44,17 @@ metric ``<m>``, ``<m>_naive`` and the skill ratio ``<m>_skill_naive`` (``<m>`` /
 below 1 the model beats the baseline; null where the baseline's score is 0 or infinite), then
 ``<m>_snaive`` and ``<m>_skill_snaive``: over the ``n_<baseline>`` points the baseline
 forecast, the model's score in the ratio too (an origin with fewer than ``m`` values has no
-seasonal-naive forecast). Interval and quantile scores have no baseline. With MASE (or MSIS,
+seasonal-naive forecast). With ``level`` or ``quantiles``, the baselines have the same interval
+and quantile scores (``coverage_80_naive``, ``winkler_80_snaive``, ``pinball_naive``, ...; skill
+ratios beside Winkler, MSIS, pinball and sCRPS, not coverage and width:
+:func:`~forecaster.evaluation.intervals.has_skill_ratio`): the split-conformal intervals and
+quantiles of :func:`~forecaster.evaluation.baselines.seasonal_naive` (``m = 1`` for the naive),
+each origin's calibrated on its series' values up to it only, made-up values left out
+(:func:`~forecaster.evaluation.fold_baselines.baseline_forecasts`). An origin whose history
+has no observed difference at some step's lag ``m ceil(h / m)`` (fewer than ``m ceil(H / m) +
+1`` values, which ``seasonal_naive`` refuses) has no baseline forecast at all there, point
+forecast included (NaN, ``n_<baseline>`` 0, with a warning): each baseline's scores are over
+one set of points. With MASE (or MSIS,
 sCRPS) they also set ``n_scaled`` after the counts: the points whose MASE scale is defined,
 those the scaled scores are the mean over (a (fold, series) origin with at most ``m`` values
 has none), their weight when :func:`~forecaster.evaluation.pooling.aggregate` pools the rows
@@ -124,8 +134,10 @@ class BacktestResult:
     baselines : polars.DataFrame
         The naive and (``m > 1``) seasonal-naive forecasts scored on the same points as the
         model (same origins, steps and MASE scales): ``baseline`` (``"naive"``,
-        ``"snaive"``), ``fold``, ``cutoff``, id, ``target``, ``n`` and the point metrics
-        (NaN where the baseline has no forecast).
+        ``"snaive"``), ``fold``, ``cutoff``, id, ``target``, ``n``, the point metrics and,
+        with ``level`` or ``quantiles``, the interval and quantile scores of their
+        split-conformal intervals calibrated on the values up to each origin (NaN where the
+        baseline has no forecast: see the module docstring).
     folds : polars.DataFrame
         One row per (fold, series) forecast (calendar folds leave some out, see
         ``origins``): ``fold``, id, ``cutoff``, ``train_start`` and
@@ -196,9 +208,10 @@ class BacktestResult:
         Returns
         -------
         polars.DataFrame
-            The ``by`` columns, ``target``, ``n`` and one column per metric, each point metric
-            ``<m>`` followed by the baselines' ``<m>_naive``, ``<m>_skill_naive`` (and
-            ``<m>_snaive``, ``<m>_skill_snaive`` when ``m > 1``) on the same points.
+            The ``by`` columns, ``target``, ``n`` and one column per metric, each score
+            ``<m>`` (point, interval and quantile) followed by the baselines' ``<m>_naive``,
+            ``<m>_skill_naive`` (and ``<m>_snaive``, ``<m>_skill_snaive`` when ``m > 1``; no
+            skill ratio beside coverage and width) on the same points.
         """
         if metrics is None:
             names = list(self.metric_names)
@@ -322,8 +335,8 @@ def backtest(
         Divisor of the errors of MAE, MSE and RMSE (refused without them; see ``evaluate``).
     level, quantiles : float or sequence of float, optional
         Passed to each model's ``predict``; the interval and quantile columns are scored
-        (coverage, width, Winkler, MSIS, pinball, scaled CRPS). A point model needs its
-        conformal calibration: pass it fitted and calibrated (see ``refit``), ``refit=False``.
+        (coverage, width, Winkler, MSIS, pinball, scaled CRPS), the baselines' too. A point
+        model needs its conformal calibration: pass it fitted and calibrated, refit=False.
     origins : {"auto", "calendar", "series"}, default "auto"
         ``"calendar"``: fold ``k``'s cutoff is one time ``T_k`` for all series, counted back
         from the data's last time; no fold model trains on a row after ``T_k - gap``, and a

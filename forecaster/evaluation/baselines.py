@@ -16,15 +16,17 @@ from forecaster.data.frames import SERIES_ID, collect_frame, column_tuple, exact
 from forecaster.data.steps import future_times
 from forecaster.data.validate import validate_frame
 from forecaster.evaluation.array_metrics import float_values
-from forecaster.evaluation.intervals import (
-    conformal_rank,
-    level_name,
-    quantile_name,
-    signed_ranks,
-)
+from forecaster.evaluation.baseline_intervals import conformal_bounds
+from forecaster.evaluation.intervals import interval_names, level_name, quantile_name
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
-__all__ = ["naive", "naive2", "origin_forecasts", "seasonal_naive", "seasonality_test"]
+__all__ = [
+    "naive",
+    "naive2",
+    "origin_forecasts",
+    "seasonal_naive",
+    "seasonality_test",
+]
 
 _TCRIT = 1.645  # one-sided 95% = two-sided 90% normal quantile, as in M4's SeasonalityTest
 
@@ -248,49 +250,33 @@ def seasonal_naive(
     point = origin_forecasts(series.values, series.offsets[:-1], series.offsets[1:] - 1, horizon, m)
     if levels is None and quantiles is None:
         return series.forecast_frame(point)
-    lags = m * ((np.arange(horizon) // m) + 1)  # step h forecasts from k m steps back
-    _check_long_enough(series, int(lags[-1]) + 1, f"conformal seasonal naive with m={m}")
-    extra = _conformal_columns(series, point, lags, levels or (), quantiles or ())
+    lag = m * -(-horizon // m)  # the last step's: m ceil(horizon / m)
+    _check_long_enough(series, lag + 1, f"conformal seasonal naive with m={m}")
+    levels, quantiles = levels or [], quantiles or []
+    ends = series.offsets[1:] - 1
+    bounds = conformal_bounds(series.values, series.offsets[:-1], ends, point, m, levels=levels,
+                              quantiles=quantiles)  # fmt: skip
+    _check_calibrated(series, bounds, m)
+    extra: dict[str, np.ndarray] = {}
+    for j, t in enumerate(series.targets):
+        sources = [level_name(t, v, side) for side in ("lo", "hi") for v in levels]
+        sources += [quantile_name(t, q) for q in quantiles]
+        channels = dict(zip(sources, np.moveaxis(bounds[:, :, j], -1, 0), strict=True))
+        extra.update((name, channels[name]) for name in interval_names(t, levels, quantiles))
     return series.forecast_frame(point, extra)
 
 
-def _conformal_columns(
-    series: _Series,
-    point: np.ndarray,
-    lags: np.ndarray,
-    levels: Sequence[float],
-    quantiles: Sequence[float],
-) -> dict[str, np.ndarray]:
-    """The interval and quantile columns of :func:`seasonal_naive` (see there), each of shape
-    (n_series, horizon)."""
-    n_series, horizon, _ = point.shape
-    out: dict[str, np.ndarray] = {}
-    for j, t in enumerate(series.targets):
-        names = [(level_name(t, v, "lo"), level_name(t, v, "hi")) for v in levels]
-        for lo, hi in names:
-            out[lo], out[hi] = np.empty((n_series, horizon)), np.empty((n_series, horizon))
-        for q in quantiles:
-            out[quantile_name(t, q)] = np.empty((n_series, horizon))
-        for i in range(n_series):
-            x = series.values[series.offsets[i] : series.offsets[i + 1], j]
-            for lag in np.unique(lags):
-                steps = lags == lag
-                signed = x[lag:] - x[:-lag]
-                signed = np.sort(signed[~np.isnan(signed)])
-                if signed.size == 0:
-                    raise DataValidationError(
-                        f"Series {series.keys[series.id_name][i]!r} has no observed difference "
-                        f"at lag {lag} to calibrate its intervals on; pass a longer history."
-                    )
-                absolute = np.sort(np.abs(signed))
-                base = point[i, steps, j]
-                for v, (lo, hi) in zip(levels, names, strict=True):  # the largest: too few
-                    r = absolute[min(conformal_rank(absolute.size, v), absolute.size) - 1]
-                    out[lo][i, steps], out[hi][i, steps] = base - r, base + r
-                for q in quantiles:  # the estimators' rank rule (mirrored below the median)
-                    shift = signed[int(signed_ranks(signed.size, q)) - 1]
-                    out[quantile_name(t, q)][i, steps] = base + shift
-    return out
+def _check_calibrated(series: _Series, bounds: np.ndarray, m: int) -> None:
+    """Refuse a series without an observed difference at some step's lag (its values there
+    are missing) to calibrate the intervals ``bounds`` (:func:`conformal_bounds`) on."""
+    missing = np.isnan(bounds).any(axis=3)  # (series, horizon, targets)
+    if missing.any():
+        i, step, _ = (int(v[0]) for v in np.nonzero(missing))
+        lag = m * (step // m + 1)
+        raise DataValidationError(
+            f"Series {series.keys[series.id_name][i]!r} has no observed difference at lag "
+            f"{lag} to calibrate its intervals on; pass a longer history."
+        )
 
 
 def _check_long_enough(series: _Series, needed: int, what: str) -> None:

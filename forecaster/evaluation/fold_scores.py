@@ -23,20 +23,14 @@ import polars as pl
 
 from forecaster._columns import temporary_names
 from forecaster.data.panel import Panel
-from forecaster.evaluation.folds import (
-    Folds,
-    baseline_forecasts,
-    fold_points,
-    mase_scales,
-    unscored_points,
-)
+from forecaster.evaluation.fold_baselines import baseline_forecasts
+from forecaster.evaluation.folds import Folds, fold_points, mase_scales, unscored_points
 from forecaster.evaluation.frames import summarize_key_sets, warn_infinite_scores
 from forecaster.evaluation.intervals import IntervalColumns, is_interval_metric
 from forecaster.evaluation.metrics import (
     TARGET_COLUMN,
     PointColumns,
     error_scale_frame,
-    summarize_points,
 )
 from forecaster.evaluation.pooling import BASELINES, with_skill
 from forecaster.exceptions import ForecasterWarning, UnscoredPointsWarning, warn_at_caller
@@ -49,6 +43,7 @@ __all__ = [
     "pooled_scores",
     "pooled_with_skill",
     "score_folds",
+    "skill_names",
 ]
 
 
@@ -91,6 +86,7 @@ def score_folds(
     columns = PointColumns.avoiding([*forecasts.columns, id_name, TARGET_COLUMN])
     avoid = [*forecasts.columns, id_name, TARGET_COLUMN, *columns]
     intervals = IntervalColumns.find(forecasts.columns, panel.targets, avoid=avoid)
+    made_up = unscored
     temporary = [*intervals.lo, *intervals.hi, *intervals.q] if intervals is not None else []
     (block,) = temporary_names([*avoid, *temporary], "__block__")
     scales = mase_scales(panel, where.kept, where.local_cut, m, unscored)[where.blocks]
@@ -105,9 +101,9 @@ def score_folds(
     targets = panel.targets
     scored = ([*by_series, "step"], targets, id_col, id_name, columns, scales, error_scales)
     points = fold_points(forecasts, *scored, intervals, block=block, unscored=unscored)
-    baselines = baseline_forecasts(panel, where, horizon, m)
+    baselines = baseline_forecasts(panel, where, horizon, m, intervals, made_up)
     base_points = baseline_points(points, baselines, columns, intervals)
-    point_names = [n for n in names if not is_interval_metric(n)]
+    compared = skill_names(names, intervals)
     keys = series_keys(folds_frame, id_col, id_name, targets)
 
     def named(scores: pl.DataFrame) -> pl.DataFrame:  # the block's keys for its number
@@ -117,16 +113,14 @@ def score_folds(
     pooled = pooled_scores(points, base_points, key_sets, names, columns, intervals)
     (by_block, theirs, ours), *summaries = pooled
     by_step, aggregate = (
-        with_skill(frame, their, keys=by, metrics=point_names, ours=mine)
+        with_skill(frame, their, keys=by, metrics=compared, ours=mine)
         for (frame, their, mine), by in zip(summaries, key_sets[1:], strict=True)
     )
     shown = {  # every block the model scored, NaN where the baseline has no forecast
-        name: summarize_points(base_points[name], [block], point_names, columns)
-        if name in ours
-        else frame
+        name: _every_block(frame, by_block, block) if name in ours else frame
         for name, frame in theirs.items()
     }
-    metrics = named(with_skill(by_block, theirs, keys=[block], metrics=point_names, ours=ours))
+    metrics = named(with_skill(by_block, theirs, keys=[block], metrics=compared, ours=ours))
     history = "values up to the origin"
     warn_infinite_scores(
         metrics, id_name, id_col is not None, m, baselines=BASELINES, history=history
@@ -156,17 +150,38 @@ def baseline_points(
 ) -> dict[str, pl.DataFrame]:
     """The points of every baseline's forecasts: ``points`` (the model's,
     :func:`~forecaster.evaluation.folds.fold_points` of the forecasts, with ``intervals``)
-    with the baseline's forecast in ``columns.forecast`` and without the interval columns,
-    as ``fold_points`` gives them for forecasts holding the baseline's values. ``baselines``
-    maps a name to an array ``(rows of forecasts, n_targets)``
-    (:func:`~forecaster.evaluation.folds.baseline_forecasts`), whose columns, target after
-    target, are the points' rows."""
-    if intervals is not None:
-        points = points.drop(*intervals.lo, *intervals.hi, *intervals.q)
+    with the baseline's forecast in ``columns.forecast`` and its interval bounds and quantiles
+    in those of ``intervals``, as ``fold_points`` gives them for forecasts holding the
+    baseline's values. ``baselines`` maps a name to an array ``(rows of forecasts, n_targets,
+    channels)`` (:func:`~forecaster.evaluation.fold_baselines.baseline_forecasts`: the point
+    forecast, then the bounds and quantiles), whose columns, target after target, are the
+    points' rows."""
+    names = [columns.forecast, *(intervals.temporary() if intervals is not None else [])]
     return {
-        name: points.with_columns(pl.Series(columns.forecast, values.T.ravel()))
+        name: points.with_columns(
+            pl.Series(column, values[:, :, c].T.ravel()) for c, column in enumerate(names)
+        )
         for name, values in baselines.items()
     }
+
+
+def skill_names(names: Sequence[str], intervals: IntervalColumns | None) -> list[str]:
+    """The scores that a backtest of the point metrics ``names`` and ``intervals`` shows
+    beside its baselines' (:func:`~forecaster.evaluation.pooling.with_skill`): the point
+    metrics, then the interval and quantile scores."""
+    point = [n for n in names if not is_interval_metric(n)]
+    return point + (intervals.score_names(scaled=True) if intervals is not None else [])
+
+
+def _every_block(theirs: pl.DataFrame, by_block: pl.DataFrame, block: str) -> pl.DataFrame:
+    """A baseline's scores by block ``theirs`` (over the blocks it forecast) with a row for
+    every block of the model's ``by_block``: its ``n`` and NaN scores where the baseline has
+    no forecast."""
+    scores = [c for c in theirs.columns if c not in (block, "n")]
+    joined = by_block.select(block, "n").join(
+        theirs.drop("n"), on=block, how="left", maintain_order="left"
+    )
+    return joined.with_columns(pl.col(scores).fill_null(float("nan")))
 
 
 def baseline_scores(
@@ -175,21 +190,42 @@ def baseline_scores(
     keys: list[str],
     names: list[str],
     columns: PointColumns,
+    intervals: IntervalColumns | None = None,
 ) -> tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame]]:
     """The ``baselines`` and ``ours`` of :func:`~forecaster.evaluation.pooling.with_skill`:
     each baseline's metrics ``names`` per ``keys`` over the points where it has a forecast
     (its forecast is not NaN: the seasonal naive has none from an origin with fewer than
     ``m`` values) and, for a baseline that lacks some, the model's over the same points (the
-    numerators of its skill ratios). ``base_points`` (:func:`baseline_points`) hold the
-    points of ``points`` in the same rows."""
-    theirs, ours = {}, {}
+    numerators of its skill ratios); with ``intervals``, the interval and quantile scores
+    too. ``base_points`` (:func:`baseline_points`) hold the points of ``points`` in the same
+    rows."""
+    ((theirs, ours),) = _apart_scores(points, base_points, [keys], names, columns, intervals)
+    return theirs, ours
+
+
+def _apart_scores(
+    points: pl.DataFrame,
+    base_points: Mapping[str, pl.DataFrame],
+    key_sets: list[list[str]],
+    names: list[str],
+    columns: PointColumns,
+    intervals: IntervalColumns | None,
+) -> list[tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame]]]:
+    """:func:`baseline_scores` by each key set of ``key_sets``, each baseline's points (and
+    the model's on them) scored once for all of them
+    (:func:`~forecaster.evaluation.frames.summarize_key_sets`)."""
+    out: list[tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame]]]
+    out = [({}, {}) for _ in key_sets]
     for name, frame in base_points.items():
         forecast = ~frame[columns.forecast].is_nan()
+        scored = [(0, frame)]
         if not forecast.all():
-            frame = frame.filter(forecast)
-            ours[name] = summarize_points(points.filter(forecast), keys, names, columns)
-        theirs[name] = summarize_points(frame, keys, names, columns)
-    return theirs, ours
+            scored = [(0, frame.filter(forecast)), (1, points.filter(forecast))]
+        for side, part in scored:
+            pooled = summarize_key_sets(part, key_sets, names, columns, intervals)
+            for (frames, _), target in zip(pooled, out, strict=True):
+                target[side][name] = frames
+    return out
 
 
 def pooled_scores(
@@ -207,10 +243,11 @@ def pooled_scores(
     (:func:`baseline_scores`). A baseline scored on the model's very points (no null
     forecast in either, no NaN one of the baseline) is pooled in the model's own group-bys
     (:func:`~forecaster.evaluation.frames.summarize_key_sets`, each point scored once for
-    all the key sets): the same scores, in one pass."""
+    all the key sets): the same scores, in one pass. With ``intervals`` every baseline is
+    pooled apart, with its interval and quantile scores."""
     point_names = [n for n in names if not is_interval_metric(n)]
-    together = []  # with interval scores (the model's alone), every baseline apart
-    if point_names == names:
+    together = []  # with interval scores (pooled for the model's alone), every baseline apart
+    if point_names == names and intervals is None:
         together = [n for n, f in base_points.items() if _same_points(points, f, columns.forecast)]
     hidden = temporary_names(points.columns, *(f"__{name}__" for name in together))
     others = dict(zip(together, hidden, strict=True))
@@ -221,8 +258,8 @@ def pooled_scores(
     )  # fmt: skip
     apart = {name: frame for name, frame in base_points.items() if name not in others}
     out = []
-    for keys, (ours, pooled) in zip(key_sets, pooled_sets, strict=True):
-        theirs, mine = baseline_scores(points, apart, keys, point_names, columns)
+    scored_apart = _apart_scores(points, apart, key_sets, point_names, columns, intervals)
+    for (ours, pooled), (theirs, mine) in zip(pooled_sets, scored_apart, strict=True):
         out.append((ours, {n: pooled[n] if n in pooled else theirs[n] for n in base_points}, mine))
     return out
 
@@ -240,10 +277,10 @@ def pooled_with_skill(
     points ``n_<baseline>`` and, after each point metric ``<m>``, its ``<m>_<baseline>`` and
     skill ratio ``<m>_skill_<baseline>`` (:func:`~forecaster.evaluation.pooling.with_skill`)
     from ``base_points`` (:func:`baseline_points`), both over the points where the baseline
-    has a forecast (:func:`pooled_scores`). Interval scores have no baseline."""
-    point_names = [n for n in names if not is_interval_metric(n)]
+    has a forecast (:func:`pooled_scores`), the interval and quantile scores too
+    (:func:`skill_names`)."""
     ((ours, theirs, mine),) = pooled_scores(points, base_points, [keys], names, columns, intervals)
-    return with_skill(ours, theirs, keys=keys, metrics=point_names, ours=mine)
+    return with_skill(ours, theirs, keys=keys, metrics=skill_names(names, intervals), ours=mine)
 
 
 def _same_points(points: pl.DataFrame, frame: pl.DataFrame, forecast: str) -> bool:

@@ -1,7 +1,8 @@
 """Where the folds of a rolling-origin backtest are (see :mod:`forecaster.evaluation.backtest`
 for the geometry): the origins and training spans per (fold, series), the folds frame, the
-training rows of a fold, MASE's scales and the baselines' forecasts per fold (the checks
-before any of it: :mod:`forecaster.evaluation.fold_checks`)."""
+training rows of a fold and MASE's scales (the checks before any of it:
+:mod:`forecaster.evaluation.fold_checks`; the baselines' forecasts per fold:
+:mod:`forecaster.evaluation.fold_baselines`)."""
 
 from __future__ import annotations
 
@@ -14,21 +15,17 @@ import polars as pl
 
 from forecaster._columns import BACKTEST_KEYS, TRAIN_COLUMNS, actual_column, temporary_names
 from forecaster.data.panel import Panel
-from forecaster.data.windows import known_windows, origins_in_runs
 from forecaster.evaluation.array_metrics import mase_scales as array_mase_scales
-from forecaster.evaluation.baselines import origin_forecasts
 from forecaster.evaluation.fold_checks import check_backtest_size
 from forecaster.evaluation.intervals import IntervalColumns
 from forecaster.evaluation.metrics import TARGET_COLUMN, PointColumns
 from forecaster.evaluation.origins import calendar_cuts, series_cuts, training_spans, warn_absent
-from forecaster.evaluation.pooling import scored_baselines
 from forecaster.exceptions import ForecasterWarning, TooFewRowsError, warn_at_caller
 from forecaster.training.checkpoint_directory import clone_without_checkpoints
 
 __all__ = [
     "LOOKBACK_ROUNDS",
     "Folds",
-    "baseline_forecasts",
     "beyond_ends",
     "first_fit_lookback",
     "fold_model",
@@ -465,21 +462,6 @@ def mase_scales(
     return out.reshape(folds * n_kept, nt)
 
 
-def _known_origin_forecasts(
-    panel: Panel, starts: np.ndarray, origins: np.ndarray, horizon: int, m: int
-) -> np.ndarray:
-    """:func:`~forecaster.evaluation.baselines.origin_forecasts` of the panel's targets from
-    the last ``m`` rows up to each origin, as known there: an origin inside a run that
-    ``missing="interpolate"`` filled is forecast again from its packed window
-    (:func:`~forecaster.data.windows.known_windows`)."""
-    out = origin_forecasts(panel.values[:, : panel.n_targets], starts, origins, horizon, m)
-    inside = origins_in_runs(panel, origins)
-    if inside.size:
-        packed = known_windows(panel, origins[inside], m, starts[inside])
-        out[inside] = origin_forecasts(packed.values, packed.starts, packed.origins, horizon, m)
-    return out
-
-
 def fold_points(
     forecasts: pl.DataFrame,
     keys: Sequence[str],
@@ -533,34 +515,3 @@ def fold_points(
         divisors, on = error_scales
         points = points.join(divisors, on=on, how="left", maintain_order="left")
     return points
-
-
-def baseline_forecasts(panel: Panel, where: Folds, horizon: int, m: int) -> dict[str, np.ndarray]:
-    """The naive and (``m > 1``) seasonal-naive forecasts of every (fold, series) origin of
-    ``where``, each ``(folds * n_kept * horizon, n_targets)`` in the rows of
-    :func:`forecasts_frame`, from the series' values up to the origin
-    (:func:`forecaster.evaluation.baselines.origin_forecasts`, one gather for all folds).
-    An origin with fewer than ``m`` values has no seasonal-naive forecast (as
-    :func:`~forecaster.evaluation.baselines.seasonal_naive` refuses a series shorter than
-    ``m``): NaN at every step of it, with a warning; the scores leave such points out of the
-    baseline's scores and of the skill ratios against it
-    (:func:`~forecaster.evaluation.fold_scores.baseline_scores`)."""
-    nt = panel.n_targets
-    starts = np.tile(panel.offsets[where.kept], where.n_folds)[where.blocks]
-    origins = (panel.offsets[where.kept][None, :] + where.local_cut).ravel()[where.blocks]
-    out = {"naive": _known_origin_forecasts(panel, starts, origins, horizon, 1)}
-    if "snaive" in scored_baselines(m):
-        out["snaive"] = _known_origin_forecasts(panel, starts, origins, horizon, m)
-        short = origins - starts < m - 1
-        if short.any():
-            out["snaive"][short] = np.nan  # not the steps that reach back m values only
-            warn_at_caller(
-                f"{int(short.sum())} of the {origins.size} (fold, series) origins have fewer "
-                f"than m={m} values, so no seasonal-naive forecast: their snaive scores in "
-                "result.metrics are NaN (n_snaive 0), and the pooled ones (by_step, aggregate, "
-                "score()) and the skill ratios against snaive are over the other forecasts "
-                "only, the model's score in each ratio too (n_snaive counts their points). "
-                "Use a smaller m or fewer folds to compare every forecast.",
-                ForecasterWarning,
-            )
-    return {k: v.reshape(-1, nt) for k, v in out.items()}

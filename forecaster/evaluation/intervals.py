@@ -42,6 +42,7 @@ __all__ = [
     "conformal_rank",
     "conformal_ranks",
     "exact_ratio",
+    "has_skill_ratio",
     "interval_names",
     "interval_part",
     "interval_score_names",
@@ -70,6 +71,14 @@ def is_interval_metric(name: str) -> bool:
     """Whether ``name`` is a score column of intervals or quantiles (``coverage_80``,
     ``pinball``, ...)."""
     return name in ("pinball", "scrps") or bool(_PER_LEVEL.match(name))
+
+
+def has_skill_ratio(name: str) -> bool:
+    """Whether a backtest shows a skill ratio ``<name>_skill_<baseline>`` beside score
+    ``name``: for the point metrics and the proper interval and quantile scores (Winkler,
+    MSIS, pinball, sCRPS: lower is better), not for coverage and width, whose ratio to a
+    baseline's is no skill (the baseline's value is shown beside them)."""
+    return not name.startswith(("coverage_", "width_"))
 
 
 def is_scaled_metric(name: str) -> bool:
@@ -158,8 +167,9 @@ def conformal_ranks(n: np.ndarray, level: float) -> np.ndarray:
 
 def conformal_rank(n: int, level: float) -> int:
     """:func:`conformal_ranks` of one count ``n``: the one rank rule of the estimators'
-    calibrations (:mod:`forecaster.estimators.conformal_ranks`) and of the conformal
-    intervals of :func:`~forecaster.evaluation.baselines.seasonal_naive`."""
+    calibrations (:mod:`forecaster.estimators.conformal_ranks`) and, for many counts at once,
+    of the conformal intervals of the naive baselines
+    (:func:`~forecaster.evaluation.baseline_intervals.conformal_bounds`)."""
     return int(conformal_ranks(np.asarray(n), level))
 
 
@@ -273,6 +283,11 @@ class IntervalColumns:
         k = len(levels)
         return cls(levels, quantiles, tuple(names[:k]), tuple(names[k : 2 * k]), names[2 * k :])
 
+    def temporary(self) -> list[str]:
+        """The temporary names of the columns in a points frame, in the order of
+        :meth:`sources`."""
+        return [*self.lo, *self.hi, *self.q]
+
     def sources(self, target: str) -> list[str]:
         """The forecast frame's columns of ``target``, in the order of :meth:`renamed`."""
         return [
@@ -284,7 +299,7 @@ class IntervalColumns:
     def renamed(self, target: str) -> list[pl.Expr]:
         """The columns of ``target`` as Float64 under their temporary names (for the rows of
         one target in a points frame)."""
-        names = [*self.lo, *self.hi, *self.q]
+        names = self.temporary()
         return [
             pl.col(s).cast(pl.Float64).alias(n)
             for s, n in zip(self.sources(target), names, strict=True)

@@ -14,6 +14,7 @@ from forecaster.evaluation.array_metrics import METRICS
 from forecaster.evaluation.frames import TARGET_COLUMN, align_keys, check_by, checked_frame
 from forecaster.evaluation.intervals import (
     SCALED_COUNT,
+    has_skill_ratio,
     interval_score_names,
     is_interval_metric,
     is_scaled_metric,
@@ -69,14 +70,15 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
     column). Pooling pooled rows thus equals pooling their points; the result keeps
     ``n_scaled`` (summed) when the input has it.
 
-    A backtest's baseline scores beside a metric (``mae_naive``, ``mae_snaive``: its
-    ``metrics``) are pooled over the rows where the baseline has a forecast (the seasonal
-    naive has none from an origin with fewer than ``m`` values): those whose ``n_<baseline>``
-    (:data:`BASELINE_COUNTS`) is not 0, or without that column those where some score of the
-    baseline is not NaN. Their skill ratios (``mae_skill_naive``) are recomputed from the
-    pooled scores, the model's pooled over the same rows, so that both compare the same
-    points; ``n_<baseline>`` counts them (``n`` minus the points left out), and a group
-    without any has NaN baseline scores and skill ratios. A row of a frame pooled by other
+    A backtest's baseline scores beside a metric (``mae_naive``, ``mae_snaive``, or beside
+    an interval score ``winkler_80_naive``: its ``metrics``) are pooled over the rows where
+    the baseline has a forecast (the seasonal naive has none from an origin with fewer than
+    ``m`` values): those whose ``n_<baseline>`` (:data:`BASELINE_COUNTS`) is not 0, or
+    without that column those where some score of the baseline is not NaN. Their skill
+    ratios (``mae_skill_naive``) are recomputed from the pooled scores, the model's pooled
+    over the same rows, so that both compare the same points; ``n_<baseline>`` counts them
+    (``n`` minus the points left out), and a group without any has NaN baseline scores and
+    skill ratios. A row of a frame pooled by other
     keys (``BacktestResult.score("fold")``) whose baseline forecast only part of its points
     (``0 < n_<baseline> < n``) is refused: the model's score on that part is not in it.
 
@@ -133,8 +135,7 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
     theirs, ours = _baseline_scores(scores, keys, present)
     if not theirs:
         return pooled
-    metrics = [m for m in present if not is_interval_metric(m)]
-    return with_skill(pooled, theirs, keys=keys, metrics=metrics, ours=ours)
+    return with_skill(pooled, theirs, keys=keys, metrics=present, ours=ours)
 
 
 def _pooled(
@@ -439,7 +440,8 @@ def with_skill(
     after each metric ``<m>``, every baseline's score ``<m>_<baseline>`` and the skill ratio
     ``<m>_skill_<baseline>`` (ours / baseline on the same points: below 1 the model is
     better; null where the baseline's score is 0, as there is no ratio to an exact baseline,
-    or infinite: a MAPE or MASE of inf has none either, inf / inf was NaN and 5 / inf 0).
+    or infinite: a MAPE or MASE of inf has none either, inf / inf was NaN and 5 / inf 0;
+    none beside coverage and width: :func:`~forecaster.evaluation.intervals.has_skill_ratio`).
 
     ``baselines`` maps a baseline's name to its scores over the points where it has a
     forecast: ``n`` (their count) and the ``metrics`` (or some of them), one row per
@@ -447,7 +449,7 @@ def with_skill(
     ``n_<baseline>`` 0 and NaN scores and skill ratios). ``ours`` maps a baseline that lacks
     a forecast at some points of ``scores`` to the model's scores over its points (one row
     per ``keys``), the numerators of its skill ratios; for the others they are the metrics
-    of ``scores``. Other columns of ``scores`` (interval scores) keep their place.
+    of ``scores``. Other columns of ``scores`` keep their place.
 
     Examples
     --------
@@ -479,6 +481,7 @@ def with_skill(
         out = out.with_columns(
             _ratio(pl.col(numerators[m]), pl.col(f"{m}_{name}")).alias(f"{m}_skill_{name}")
             for m in scored
+            if has_skill_ratio(m)
         )
     counts = [f"n_{name}" for name in baselines]
     order: list[str] = [] if "n" in scores.columns else counts
@@ -533,8 +536,10 @@ def score_columns(
     bases = scored_baselines(m)
     intervals = interval_score_names(levels, quantiles, scaled=True)
     scaled = [SCALED_COUNT] if any(map(is_scaled_metric, [*point, *intervals])) else []
-    skill = [f"{name}_{part}{b}" for name in point for b in bases for part in ("", "skill_")]
-    return ["baseline", "n", *(f"n_{b}" for b in bases), *scaled, *point, *skill, *intervals]
+    parts = ("", "skill_")
+    skill = [f"{s}_{p}{b}" for s in [*point, *intervals] for b in bases for p in parts]
+    skill = [c for c in skill if "_skill_" not in c or has_skill_ratio(c)]
+    return ["baseline", "n", *(f"n_{b}" for b in bases), *scaled, *point, *intervals, *skill]
 
 
 def reads_as_score(name: str) -> bool:
@@ -549,10 +554,16 @@ def reads_as_score(name: str) -> bool:
     --------
     >>> [reads_as_score(c) for c in ("n_scaled", "mse", "mae_skill_naive", "fold", "model")]
     [True, True, True, False, False]
+    >>> reads_as_score("winkler_80_snaive"), reads_as_score("coverage_80_naive")
+    (True, True)
     """
     if name in ("n", SCALED_COUNT, *BASELINE_COUNTS, *METRICS) or is_interval_metric(name):
         return True
-    return any(name in (f"{m}_{b}", f"{m}_skill_{b}") for m in METRICS for b in BASELINES)
+    for suffix in (f"_{part}{b}" for b in BASELINES for part in ("", "skill_")):
+        score = name[: -len(suffix)] if name.endswith(suffix) else ""
+        if score in METRICS or is_interval_metric(score):
+            return True
+    return False
 
 
 def check_score_keys(id_col: str | None, columns: Collection[str]) -> None:
