@@ -1574,7 +1574,7 @@ def test_a_ctrl_c_in_a_trials_tracking_write_is_raised_after_the_write(python_si
     are the one mechanism now: the write ends, then KeyboardInterrupt is raised."""
     optuna = pytest.importorskip("optuna")
     pytest.importorskip("mlflow")
-    from forecaster.tracking.optuna import _log_trial
+    from forecaster.tracking.trialruns import log_trial
 
     trial = optuna.trial.create_trial(
         params={"hidden_size": 8},
@@ -1583,5 +1583,5 @@ def test_a_ctrl_c_in_a_trials_tracking_write_is_raised_after_the_write(python_si
     )
     client = _TrialClient()
     with pytest.raises(KeyboardInterrupt):
-        _log_trial(client, "0", "parent", SimpleNamespace(study_name="s"), trial, ("v", False))
+        log_trial(client, "0", "parent", SimpleNamespace(study_name="s"), trial, ("v", False))
     assert client.written == ["params"]  # the write ended; nothing after the interrupt
