@@ -1584,4 +1584,4 @@ def test_a_ctrl_c_in_a_trials_tracking_write_is_raised_after_the_write(python_si
     client = _TrialClient()
     with pytest.raises(KeyboardInterrupt):
         log_trial(client, "0", "parent", SimpleNamespace(study_name="s"), trial, ("v", False))
-    assert client.written == ["params"]  # the write ended; nothing after the interrupt
+    assert client.written == ["params", "KILLED"]  # the write ended; then the run ends KILLED

@@ -184,9 +184,10 @@ def log_study(
     with bounded_requests():
         outcome = Outcome(mlflow.get_tracking_uri(), None)
         outcome.check_server()
-        experiment_id = open_study_run(mlflow, outcome, study, experiment)
-        client, run_id = outcome.client(mlflow), outcome.run_id
-        with _killed_when_interrupted(client, outcome):
+        made: list[str] = []  # the run this call created, as its write returned
+        with _killed_when_interrupted(mlflow, outcome, made):
+            experiment_id = open_study_run(mlflow, outcome, study, experiment, made)
+            client, run_id = outcome.client(mlflow), outcome.run_id
             fingerprint = outcome.local("dataset fingerprint", fingerprint_for, estimator, frame)
             if run_id is None or experiment_id is None:
                 _keep_locally(best_estimator, frame, mlflow, client, outcome, fingerprint)
@@ -200,17 +201,21 @@ def log_study(
 
 
 @contextlib.contextmanager
-def _killed_when_interrupted(client: Any, outcome: Outcome) -> Iterator[None]:
-    """A ``KeyboardInterrupt`` in the block (:func:`log_study` once it found or made the
-    study's run, ``outcome.run_id``) ends that run KILLED, then goes on: tune's first call
-    had not returned the run's ID yet, nothing else would end it. Not when
-    :func:`log_fitted` ended it (``outcome.interrupted``); a tracking failure is left out."""
+def _killed_when_interrupted(mlflow: Any, outcome: Outcome, made: list[str]) -> Iterator[None]:
+    """A ``KeyboardInterrupt`` in the block (:func:`log_study` as it finds or makes the
+    study's run, and after) ends that run KILLED, then goes on: tune's first call had not
+    returned the run's ID yet, nothing else would end it. The run is ``outcome.run_id``
+    once known, and before then a run this call created (``made``: its ID is kept there as
+    the creating write returns, so no interrupt falls between the run's creation and the
+    block's knowing it). Not when :func:`log_fitted` ended it (``outcome.interrupted``); a
+    tracking failure is left out."""
     try:
         yield
     except KeyboardInterrupt:
-        if outcome.run_id is not None and not outcome.interrupted:
+        runs = [] if outcome.interrupted else [*made, outcome.run_id]
+        for run_id in dict.fromkeys(r for r in runs if r is not None):
             with contextlib.suppress(Exception):
-                end_run(client, outcome.run_id, "KILLED")
+                end_run(outcome.client(mlflow), run_id, "KILLED")
         raise
 
 

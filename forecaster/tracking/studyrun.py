@@ -119,11 +119,16 @@ def study_key(study: Any) -> str:
     return sha256_bytes(text.encode())[:32]
 
 
-def open_study_run(mlflow: Any, outcome: Any, study: Any, experiment: str | None) -> str | None:
+def open_study_run(
+    mlflow: Any, outcome: Any, study: Any, experiment: str | None, made: list[str]
+) -> str | None:
     """Find (or create) the study's run where the module docstring says, by its key
     (:func:`study_key`): ``outcome.run_id`` (an
     :class:`~forecaster.tracking.resilience.Outcome`; None when it could not be, recorded
-    there); returns the ID of its experiment (None likewise).
+    there); returns the ID of its experiment (None likewise). ``made``: the ID of a run this
+    call created is appended as its write returns (before an interrupt held by the write is
+    raised, and before the ID reaches ``outcome``), so that the caller ends it when
+    interrupted in between; a run created and then given up is taken out again.
 
     Raises
     ------
@@ -141,7 +146,7 @@ def open_study_run(mlflow: Any, outcome: Any, study: Any, experiment: str | None
     if experiment_id is not None and key is not None:
         found = outcome.remote(
             "study run", _study_run, mlflow, outcome.client(mlflow), experiment_id, study, key,
-            None if parent is None else parent[0],
+            None if parent is None else parent[0], made,
         )  # fmt: skip
         outcome.run_id = None if found is None else found[0]
     return experiment_id
@@ -188,6 +193,7 @@ def _study_run(
     study: Any,
     key: str,
     parent_run_id: str | None = None,
+    made: list[str] | None = None,
 ) -> tuple[str, bool]:
     """``(run_id, created)`` of the study's parent run, found by its key (see
     :func:`study_key`), never by the study name alone; with ``parent_run_id`` (see
@@ -198,7 +204,8 @@ def _study_run(
     run creates one, then searches again, and the earliest run with the key (by start time,
     then run ID) is the study's, in every process. A process whose own run lost deletes it
     (it holds nothing yet) and uses the winner; where the store refuses the deletion, the
-    run is ended KILLED instead, and is never used (a later run never wins)."""
+    run is ended KILLED instead, and is never used (a later run never wins); so is a run of
+    its own whose second search failed. ``made``: see :func:`open_study_run`."""
     where = f"tags.`forecaster.study_key` = '{key}'"
     if parent_run_id is not None:
         where += f" and tags.mlflow.parentRunId = '{parent_run_id}'"
@@ -208,16 +215,29 @@ def _study_run(
     tags = {"forecaster.study": study.study_name, "forecaster.study_key": key}
     tags["forecaster.kind"] = "study"
     name = f"study-{study.study_name}"
-    mine = create_run(mlflow, client, experiment_id, name, parent_run_id, tags)
-    winner = _earliest_run(client, experiment_id, where) or mine
+    made = [] if made is None else made
+    mine = create_run(mlflow, client, experiment_id, name, parent_run_id, tags, made.append)
+    try:
+        winner = _earliest_run(client, experiment_id, where) or mine
+    except Exception:  # not known whether it is the study's: never used, as a loser's
+        _discard_run(client, mine, made)
+        raise
     if winner == mine:
         return mine, True
-    try:  # another process created the study's run first: ours is never used
-        tracking_write(client.delete_run, mine)
+    _discard_run(client, mine, made)  # another process created the study's run first
+    return winner, False
+
+
+def _discard_run(client: Any, run_id: str, made: list[str]) -> None:
+    """Delete the run ``run_id`` this call created and will never use (it holds nothing yet),
+    or end it KILLED where the store refuses the deletion; then take it out of ``made``."""
+    try:
+        tracking_write(client.delete_run, run_id)
     except Exception:
         with contextlib.suppress(Exception):
-            end_run(client, mine, "KILLED")
-    return winner, False
+            end_run(client, run_id, "KILLED")
+    with contextlib.suppress(ValueError):
+        made.remove(run_id)
 
 
 def _earliest_run(client: Any, experiment_id: str, where: str) -> str | None:

@@ -9,6 +9,7 @@ attributes.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import math
@@ -68,9 +69,13 @@ def log_trial(
     intermediate: tuple[str, bool],
 ) -> str:
     """The child run of a finished trial; ``intermediate``: the metric name of its intermediate
-    values and whether to negate them (see :func:`trial_callback`)."""
-    from mlflow.entities import Metric
-
+    values and whether to negate them (see :func:`trial_callback`). Interrupted (Ctrl-C) once
+    the run exists, the run ends KILLED (FAILED when its logging failed) before the interrupt
+    goes on: half logged, it stayed RUNNING for good. Its ID is kept as the creating write
+    returns, so no interrupt falls between the run's creation and this end. The trial itself
+    had ended: Optuna calls its callbacks once the trial's state is stored (a trial
+    interrupted as it ran is marked FAIL by Optuna and gets its run from
+    :func:`backfill_trials`)."""
     state = getattr(trial.state, "name", str(trial.state))
     tags = {
         "mlflow.parentRunId": parent_run_id,
@@ -81,15 +86,39 @@ def log_trial(
     }
     for key, value in (trial.user_attrs or {}).items():
         tags[f"optuna.user_attr.{key}"] = param_value(value)
-    run = created_run(
-        client.create_run,
-        functools.partial(end_run, client, status="KILLED"),  # a run _log_trial never got
-        experiment_id,
-        start_time=_ms(trial.datetime_start),
-        tags=tags,
-        run_name=f"trial-{trial.number}",
-    )
-    run_id = run.info.run_id
+    made: list[str] = []
+
+    def create(**kwargs: Any) -> Any:
+        run = client.create_run(**kwargs)
+        made.append(run.info.run_id)  # in the write: before an interrupt it held is raised
+        return run
+
+    try:
+        created_run(
+            create,
+            functools.partial(end_run, client, status="KILLED"),  # a run log_trial never got
+            experiment_id=experiment_id,
+            start_time=_ms(trial.datetime_start),
+            tags=tags,
+            run_name=f"trial-{trial.number}",
+        )
+        _trial_records(client, made[0], trial, state, intermediate)
+    except BaseException as exc:  # half logged: never left RUNNING
+        if made:
+            with contextlib.suppress(Exception):
+                interrupted = isinstance(exc, KeyboardInterrupt)
+                end_run(client, made[0], "KILLED" if interrupted else "FAILED")
+        raise
+    return made[0]
+
+
+def _trial_records(
+    client: Any, run_id: str, trial: Any, state: str, intermediate: tuple[str, bool]
+) -> None:
+    """The params, metrics and state of a finished ``trial`` in its run ``run_id``
+    (:func:`log_trial`), which then ends as the trial did."""
+    from mlflow.entities import Metric
+
     ts = _ms(trial.datetime_complete) or now_ms()
     metrics = []
     values = trial.values  # a pruned trial has none of its own (Optuna's is its last report)
@@ -108,7 +137,6 @@ def log_trial(
     log_metrics(client, run_id, metrics)
     log_tags(client, run_id, {"optuna.trial_state": state})
     end_run(client, run_id, _TRIAL_STATUS.get(state, "FINISHED"), end_time=ts)
-    return run_id
 
 
 class _TrialLogger:
