@@ -386,3 +386,44 @@ def test_a_trial_run_cut_off_after_its_creation_never_stays_running(
     )
     assert [r.info.status for r in runs] == [status]
     assert study.trials[0].state.name == "COMPLETE"
+
+
+@pytest.mark.parametrize("where", ["elsewhere", "here", "elsewhere, in the final call"])
+def test_a_ctrl_c_of_one_machine_leaves_the_study_run_running_while_others_tune_it(
+    store, monkeypatch, where
+):
+    """A Ctrl-C of one process tuning a study ended the study's run KILLED while other
+    machines still ran its trials (and then logged them into a KILLED run): the last writer
+    set the status. The run shows the study: it stays RUNNING while trials run on other
+    machines (reopened, its end kept as a tag, when the interrupted final log_study had
+    ended it), with a tag naming the stopped process; the last process ends it. Trials of
+    this machine do not count: a Ctrl-C stops its processes together."""
+    import socket
+
+    import forecaster.tracking.optuna as study_logging
+    from forecaster.tuning.study_log import StudyLogger
+
+    frame, study = sine_panel(2, 80), study_of([1.0])
+    logger = StudyLogger(True, study, make_model(), frame, "in-memory")
+    logger.start()
+    running = study.ask()  # a trial running in another process
+    elsewhere = where.startswith("elsewhere")
+    running.set_user_attr("host", "another-machine" if elsewhere else socket.gethostname())
+    if where.endswith("final call"):
+
+        def interrupted(*args, **kwargs):
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(study_logging, "log_metrics", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            logger.finish()
+    else:
+        logger.finish_stopped(KeyboardInterrupt())
+    run = mlflow.MlflowClient().get_run(logger.run_id)
+    stopped = {k: v for k, v in run.data.tags.items() if k.startswith("forecaster.stopped.")}
+    if not elsewhere:
+        assert (run.info.status, stopped) == ("KILLED", {})
+        return
+    assert run.info.status == "RUNNING"
+    assert [v.split("; ")[1] for v in stopped.values()] == ["trials 1 still ran elsewhere"]
+    assert len(_earlier_ends(run)) == (1 if where.endswith("final call") else 0)

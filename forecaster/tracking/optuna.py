@@ -184,8 +184,7 @@ def log_study(
     with bounded_requests():
         outcome = Outcome(mlflow.get_tracking_uri(), None)
         outcome.check_server()
-        made: list[str] = []  # the run this call created, as its write returned
-        with _killed_when_interrupted(mlflow, outcome, made):
+        with _killed_when_interrupted(mlflow, outcome) as made:
             experiment_id = open_study_run(mlflow, outcome, study, experiment, made)
             client, run_id = outcome.client(mlflow), outcome.run_id
             fingerprint = outcome.local("dataset fingerprint", fingerprint_for, estimator, frame)
@@ -201,16 +200,17 @@ def log_study(
 
 
 @contextlib.contextmanager
-def _killed_when_interrupted(mlflow: Any, outcome: Outcome, made: list[str]) -> Iterator[None]:
+def _killed_when_interrupted(mlflow: Any, outcome: Outcome) -> Iterator[list[str]]:
     """A ``KeyboardInterrupt`` in the block (:func:`log_study` as it finds or makes the
     study's run, and after) ends that run KILLED, then goes on: tune's first call had not
     returned the run's ID yet, nothing else would end it. The run is ``outcome.run_id``
-    once known, and before then a run this call created (``made``: its ID is kept there as
-    the creating write returns, so no interrupt falls between the run's creation and the
-    block's knowing it). Not when :func:`log_fitted` ended it (``outcome.interrupted``); a
-    tracking failure is left out."""
+    once known, and before then a run this call created (in the list the block gets: the
+    ID goes there as the creating write returns, so no interrupt falls between the run's
+    creation and the block's knowing it). Not when :func:`log_fitted` ended it
+    (``outcome.interrupted``); a tracking failure is left out."""
+    made: list[str] = []
     try:
-        yield
+        yield made
     except KeyboardInterrupt:
         runs = [] if outcome.interrupted else [*made, outcome.run_id]
         for run_id in dict.fromkeys(r for r in runs if r is not None):

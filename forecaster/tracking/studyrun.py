@@ -17,9 +17,11 @@ import contextlib
 import datetime as dt
 import json
 import numbers
+import os
 import re
 import secrets
-from collections.abc import Mapping
+import socket
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from forecaster._hashing import sha256_bytes
@@ -37,13 +39,14 @@ from forecaster.tracking.config import (
     short_error,
 )
 from forecaster.tracking.fingerprint import fingerprint_params, training_data
-from forecaster.tracking.records import end_run, log_params, log_tags, tracking_write
+from forecaster.tracking.records import end_run, log_params, log_tags, now_ms, tracking_write
 from forecaster.tracking.store import store_client
 from forecaster.tracking.target import create_run, experiment_for_new_run, surrounding_run
 
 __all__ = [
     "EARLIER_END_TAG",
     "MODEL_TRIAL_TAG",
+    "STOPPED_TAG",
     "STUDY_STATUSES",
     "best_update",
     "check_best_trial",
@@ -79,18 +82,34 @@ is UTC in ISO 8601's basic format, ``20240131T235959.123Z``: MLflow refuses a co
 name on Windows."""
 
 
-def end_study_run(run_id: str, status: str) -> None:
+STOPPED_TAG = "forecaster.stopped"
+"""Tags ``forecaster.stopped.<time>`` of a study's run (the time as in
+:data:`EARLIER_END_TAG`): a process tuning the study was stopped (Ctrl-C) while other machines
+still ran trials of it, so the run was left RUNNING (:func:`end_study_run`); the value says
+which process, and which trials went on."""
+
+
+def end_study_run(run_id: str, status: str, elsewhere: Sequence[int] = ()) -> None:
     """End the study's run ``run_id`` ``status`` (``KILLED``) in the process's store, without
     the summary :func:`~forecaster.tracking.log_study` logs as it ends it: ``tune`` was
     interrupted (in its trials, or ``forecaster tune`` as it calibrated or saved the best
     model, or in its final ``log_study``). A run that has that status already (the
     interrupted ``log_study`` ended it) is left as it is: ended once. A tracking failure is
-    a ``ForecasterWarning``: the run keeps the status it had."""
+    a ``ForecasterWarning``: the run keeps the status it had.
+
+    ``elsewhere``: the numbers of the study's trials still running on other machines. The run
+    shows the study, not one process: it stays RUNNING (opened again, its end kept as tag
+    ``forecaster.earlier_end.<time>``, when the interrupted ``log_study`` had ended it), with
+    tag ``forecaster.stopped.<time>`` (:data:`STOPPED_TAG`) naming this process; the last
+    process to finish the study ends it."""
     try:
         mlflow = import_mlflow()
         with bounded_requests():
             client = store_client(mlflow, mlflow.get_tracking_uri())
-            if client.get_run(run_id).info.status != status:
+            current = client.get_run(run_id).info.status
+            if elsewhere:
+                _stopped_here(client, run_id, status, current, elsewhere)
+            elif current != status:
                 end_run(client, run_id, status)
     except Exception as exc:
         warn_at_caller(
@@ -98,6 +117,26 @@ def end_study_run(run_id: str, status: str) -> None:
             "keeps the status it had. The study itself is unaffected.",
             ForecasterWarning,
         )
+
+
+def _stopped_here(
+    client: Any, run_id: str, status: str, current: str, elsewhere: Sequence[int]
+) -> None:
+    """The study's run left RUNNING as this process stops ``status`` while trials
+    ``elsewhere`` go on (see :func:`end_study_run`)."""
+    if current != "RUNNING":
+        reopen_study_run(client, run_id)
+    numbers = ", ".join(str(n) for n in sorted(elsewhere)[:20])
+    here = f"{socket.gethostname()} pid {os.getpid()}"
+    value = f"{status}: {here}; trials {numbers} still ran elsewhere"
+    log_tags(client, run_id, {f"{STOPPED_TAG}.{_tag_time(now_ms())}": value})
+
+
+def _tag_time(ms: int) -> str:
+    """A time (milliseconds since the epoch) as a tag name takes it: UTC in ISO 8601's basic
+    format, ``20240131T235959.123Z`` (MLflow refuses a colon in a tag's name on Windows)."""
+    moment = dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+    return f"{moment:%Y%m%dT%H%M%S}.{moment.microsecond // 1000:03d}Z"
 
 
 def study_key(study: Any) -> str:
@@ -216,7 +255,7 @@ def _study_run(
     tags["forecaster.kind"] = "study"
     name = f"study-{study.study_name}"
     made = [] if made is None else made
-    mine = create_run(mlflow, client, experiment_id, name, parent_run_id, tags, made.append)
+    mine = create_run(mlflow, client, experiment_id, name, parent_run_id, tags, made)
     try:
         winner = _earliest_run(client, experiment_id, where) or mine
     except Exception:  # not known whether it is the study's: never used, as a loser's
@@ -350,9 +389,7 @@ def keep_earlier_end(client: Any, run_id: str) -> str:
     end twice (two processes) writes the same tag."""
     info = client.get_run(run_id).info
     if info.status in ("FAILED", "KILLED") and info.end_time is not None:
-        ended = dt.datetime.fromtimestamp(info.end_time / 1000, dt.UTC)
-        when = f"{ended:%Y%m%dT%H%M%S}.{ended.microsecond // 1000:03d}Z"  # no colon: Windows
-        log_tags(client, run_id, {f"{EARLIER_END_TAG}.{when}": info.status})
+        log_tags(client, run_id, {f"{EARLIER_END_TAG}.{_tag_time(info.end_time)}": info.status})
     return str(info.status)
 
 

@@ -86,21 +86,16 @@ def log_trial(
     }
     for key, value in (trial.user_attrs or {}).items():
         tags[f"optuna.user_attr.{key}"] = param_value(value)
-    made: list[str] = []
-
-    def create(**kwargs: Any) -> Any:
-        run = client.create_run(**kwargs)
-        made.append(run.info.run_id)  # in the write: before an interrupt it held is raised
-        return run
-
+    made: list[str] = []  # the run's ID, as the write that creates it returns
     try:
         created_run(
-            create,
+            client.create_run,
             functools.partial(end_run, client, status="KILLED"),  # a run log_trial never got
-            experiment_id=experiment_id,
+            experiment_id,
             start_time=_ms(trial.datetime_start),
             tags=tags,
             run_name=f"trial-{trial.number}",
+            noted=made,
         )
         _trial_records(client, made[0], trial, state, intermediate)
     except BaseException as exc:  # half logged: never left RUNNING
