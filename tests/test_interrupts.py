@@ -223,12 +223,10 @@ def test_a_ctrl_c_in_a_run_creation_or_a_model_claim_waits_for_its_end(
 
 def _create_trial_run(client: Any, experiment_id: str) -> None:
     optuna = pytest.importorskip("optuna")
-    from forecaster.tracking.optuna import _log_trial
+    from forecaster.tracking.trialruns import log_trial
 
     trial = optuna.trial.create_trial(params={}, distributions={}, value=1.0)
-    _log_trial(
-        client, experiment_id, "parent", SimpleNamespace(study_name="s"), trial, ("v", False)
-    )
+    log_trial(client, experiment_id, "parent", SimpleNamespace(study_name="s"), trial, ("v", False))
 
 
 @pytest.mark.parametrize("creator", ["create_run", "trial"])

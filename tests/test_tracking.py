@@ -1608,7 +1608,7 @@ def test_a_ctrl_c_in_a_trials_tracking_write_is_raised_after_the_write(python_si
     are the one mechanism now: the write ends, then KeyboardInterrupt is raised."""
     optuna = pytest.importorskip("optuna")
     pytest.importorskip("mlflow")
-    from forecaster.tracking.optuna import _log_trial
+    from forecaster.tracking.trialruns import log_trial
 
     trial = optuna.trial.create_trial(
         params={"hidden_size": 8},
@@ -1617,5 +1617,32 @@ def test_a_ctrl_c_in_a_trials_tracking_write_is_raised_after_the_write(python_si
     )
     client = _TrialClient()
     with pytest.raises(KeyboardInterrupt):
-        _log_trial(client, "0", "parent", SimpleNamespace(study_name="s"), trial, ("v", False))
-    assert client.written == ["params"]  # the write ended; nothing after the interrupt
+        log_trial(client, "0", "parent", SimpleNamespace(study_name="s"), trial, ("v", False))
+    assert client.written == ["params", "KILLED"]  # the write ended; then the run ends KILLED
+
+
+def test_a_tracked_fit_on_a_lazy_frame_logs_the_rows_it_trained_on(isolated, tmp_path):
+    """A tracked fit on a LazyFrame (a scan of a file) fingerprinted the source as the fit
+    started, then read it again to train (and again for the plot): an upstream job that
+    replaced the file meanwhile gave a run whose dataset described other rows than the model's.
+    The fit reads the frame once, and its hooks (the fingerprint, the plot) get those rows."""
+    import mlflow
+
+    path = tmp_path / "data.csv"
+    make_frame(2, 160).write_csv(path)
+
+    class ReplaceSource:  # the upstream job, as the fit starts (after tracking's hook)
+        def on_fit_start(self, estimator, data):
+            make_frame(2, 200).write_csv(tmp_path / "new.csv")
+            os.replace(tmp_path / "new.csv", path)
+
+    model = make_model(max_epochs=1, baseline="none")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BaselineWarning)
+        model.fit(
+            pl.scan_csv(path, try_parse_dates=True),
+            callbacks=[tracking.FitLogger(plot=False), ReplaceSource()],
+        )
+    run = mlflow.MlflowClient().get_run(tracking.last_fit().run_id)
+    assert run.data.params["data.end"] == str(model.train_end_.max())
+    assert run.data.params["data.rows"] == "320"  # the rows trained on, not the 400 now

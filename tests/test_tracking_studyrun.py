@@ -292,3 +292,138 @@ def test_a_resumed_studys_earlier_end_is_a_tag_name_mlflow_takes_on_windows(stor
     run = mlflow.MlflowClient().get_run(parent)
     assert run.info.status == "RUNNING"
     assert _earlier_ends(run) == {f"forecaster.earlier_end.{_utc(ended)}": "KILLED"}
+
+
+def _all_study_runs(study) -> list:
+    client = mlflow.MlflowClient()
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    found = client.search_runs(experiments, filter_string="tags.`forecaster.kind` = 'study'")
+    return [r for r in found if r.data.tags.get("forecaster.study") == study.study_name]
+
+
+@pytest.mark.parametrize("where", ["second search", "after the search"])
+def test_a_new_study_run_interrupted_before_log_study_knew_it_ends_killed(
+    store, monkeypatch, where
+):
+    """A Ctrl-C after the write that created a new study's run returned and before the call
+    kept its ID (in the search for an earlier run of the study that follows the creation, or
+    as the run's ID was handed back) left the run RUNNING for good: nothing knew it. The
+    call keeps the ID as the creating write returns, and ends the run KILLED."""
+    import forecaster.tracking.studyrun as studyrun
+
+    frame, study = sine_panel(2, 80), study_of([1.0])
+    real_search, real_run, searches = studyrun._earliest_run, studyrun._study_run, []
+
+    def search(*args, **kwargs):
+        searches.append(args)
+        if where == "second search" and len(searches) == 2:
+            raise KeyboardInterrupt
+        return real_search(*args, **kwargs)
+
+    def study_run(*args, **kwargs):  # the interrupt lands as _study_run returns
+        found = real_run(*args, **kwargs)
+        raise KeyboardInterrupt(found)
+
+    monkeypatch.setattr(studyrun, "_earliest_run", search)
+    if where == "after the search":
+        monkeypatch.setattr(studyrun, "_study_run", study_run)
+    with pytest.raises(KeyboardInterrupt):
+        tracking.log_study(study, make_model(), frame, status="RUNNING")
+    assert [r.info.status for r in _all_study_runs(study)] == ["KILLED"]
+
+
+def test_a_new_study_run_whose_second_search_failed_is_never_left_running(store, monkeypatch):
+    """The search after a new study's run was created failed (the store went away): the
+    run was left RUNNING and unknown. It is deleted (it holds nothing), as a run that lost
+    to another process's."""
+    import forecaster.tracking.studyrun as studyrun
+
+    frame, study = sine_panel(2, 80), study_of([1.0])
+    real_search, searches = studyrun._earliest_run, []
+
+    def search(*args, **kwargs):
+        searches.append(args)
+        if len(searches) == 2:
+            raise mlflow.exceptions.MlflowException("the store went away")
+        return real_search(*args, **kwargs)
+
+    monkeypatch.setattr(studyrun, "_earliest_run", search)
+    with pytest.warns(ForecasterWarning, match="store went away"):
+        assert tracking.log_study(study, make_model(), frame) is None
+    assert _all_study_runs(study) == []
+
+
+@pytest.mark.parametrize(
+    ("error", "status"), [(KeyboardInterrupt(), "KILLED"), (OSError("disk full"), "FAILED")]
+)
+def test_a_trial_run_cut_off_after_its_creation_never_stays_running(
+    store, monkeypatch, error, status
+):
+    """A Ctrl-C (or a failed write) after a trial's run was created and before it ended
+    left it RUNNING for good, half logged. It ends KILLED (FAILED for a failed write); the
+    trial itself had ended (Optuna calls its callbacks once the trial's state is stored)."""
+    import forecaster.tracking.trialruns as trialruns
+
+    frame, study = sine_panel(2, 80), study_of([])
+    parent = tracking.log_study(study, make_model(), frame, status="RUNNING")
+    study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=1.0))
+
+    def cut_off(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(trialruns, "log_metrics", cut_off)
+    callback = tracking.trial_callback(parent)
+    if isinstance(error, KeyboardInterrupt):
+        with pytest.raises(KeyboardInterrupt):
+            callback(study, study.trials[0])
+    else:
+        with pytest.warns(ForecasterWarning, match="disk full"):
+            callback(study, study.trials[0])
+    client = mlflow.MlflowClient()
+    runs = client.search_runs(
+        [client.get_run(parent).info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent}'",
+    )
+    assert [r.info.status for r in runs] == [status]
+    assert study.trials[0].state.name == "COMPLETE"
+
+
+@pytest.mark.parametrize("where", ["elsewhere", "here", "elsewhere, in the final call"])
+def test_a_ctrl_c_of_one_machine_leaves_the_study_run_running_while_others_tune_it(
+    store, monkeypatch, where
+):
+    """A Ctrl-C of one process tuning a study ended the study's run KILLED while other
+    machines still ran its trials (and then logged them into a KILLED run): the last writer
+    set the status. The run shows the study: it stays RUNNING while trials run on other
+    machines (reopened, its end kept as a tag, when the interrupted final log_study had
+    ended it), with a tag naming the stopped process; the last process ends it. Trials of
+    this machine do not count: a Ctrl-C stops its processes together."""
+    import socket
+
+    import forecaster.tracking.optuna as study_logging
+    from forecaster.tuning.study_log import StudyLogger
+
+    frame, study = sine_panel(2, 80), study_of([1.0])
+    logger = StudyLogger(True, study, make_model(), frame, "in-memory")
+    logger.start()
+    running = study.ask()  # a trial running in another process
+    elsewhere = where.startswith("elsewhere")
+    running.set_user_attr("host", "another-machine" if elsewhere else socket.gethostname())
+    if where.endswith("final call"):
+
+        def interrupted(*args, **kwargs):
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(study_logging, "log_metrics", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            logger.finish()
+    else:
+        logger.finish_stopped(KeyboardInterrupt())
+    run = mlflow.MlflowClient().get_run(logger.run_id)
+    stopped = {k: v for k, v in run.data.tags.items() if k.startswith("forecaster.stopped.")}
+    if not elsewhere:
+        assert (run.info.status, stopped) == ("KILLED", {})
+        return
+    assert run.info.status == "RUNNING"
+    assert [v.split("; ")[1] for v in stopped.values()] == ["trials 1 still ran elsewhere"]
+    assert len(_earlier_ends(run)) == (1 if where.endswith("final call") else 0)

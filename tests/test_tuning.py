@@ -1874,7 +1874,7 @@ def _fake_study_logging(monkeypatch: pytest.MonkeyPatch) -> dict[str, list]:
         calls["status"].append(kwargs.get("status"))
         return "parent-run"
 
-    def end_study_run(run_id, status):
+    def end_study_run(run_id, status, elsewhere=()):
         calls["ended"].append((run_id, status))
 
     monkeypatch.setattr(tracking, "log_study", log_study)
@@ -2293,4 +2293,22 @@ def test_trials_leave_the_templates_checkpoint_folder_as_it_was(tmp_path, n_work
     )
     assert [t.state.name for t in result.study.trials] == ["COMPLETE", "COMPLETE"]
     assert tree_digest(folder) == before
+    assert model.get_params()["checkpoint_dir"] == str(folder)  # the template is unchanged
+
+
+def test_the_refit_keeps_the_templates_checkpoints_and_says_where_its_own_are(tmp_path):
+    """``tune(refit=True)`` refitted the best trial into the template's ``checkpoint_dir``: a
+    fresh fit replaces its folder's checkpoints, those of the user's own fit of the template.
+    The refit's checkpoints go to a new subfolder, which the returned model names."""
+    folder = tmp_path / "checkpoints"
+    model = tiny_model(checkpoint_dir=str(folder), checkpoint_every=2)
+    frame = tiny_frame()
+    model.fit(frame)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert before  # the fit's own checkpoint
+    result = quick(model, frame, n_trials=1, refit=True, study_name="refit study")
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
+    refit_folder = Path(result.best_estimator.checkpoint_dir)
+    assert refit_folder.parent == folder and refit_folder.name.endswith("-refit_study")
+    assert [p.name for p in refit_folder.iterdir()] == ["checkpoint-0.safetensors"]
     assert model.get_params()["checkpoint_dir"] == str(folder)  # the template is unchanged

@@ -119,8 +119,9 @@ class ForecasterFit:
         schema = frame_schema(frame)  # a lazy source that cannot be read fails here
         device = self._device()
         self._check_training_memory(self._network_shape(), 1, device)  # before reading data
+        frame = self._read_fit_frame(frame)  # once: the hooks (tracking's fingerprint) too
         epoch_callbacks = run.start(self, frame, callbacks)
-        device, frame = distributed.init_from_env(device), self._read_fit_frame(frame)  # once
+        device = distributed.init_from_env(device)
         raw, fit_rows, lambdas, calendar, lookback = self._training_panel(frame)
         self.freq_ = raw.freq  # before the network is built: segment_length="auto" reads it
         self._fit_statics(raw)  # static_encoding_ (put back as it was if the fit fails)

@@ -28,7 +28,8 @@ The modules, in import order:
 - :mod:`~forecaster.tracking.runs`: :class:`FitLogger`, :func:`autolog`, :func:`log_fit`,
   :func:`last_fit`;
 - :mod:`~forecaster.tracking.studyrun`: where a study's run goes, how it is found again;
-- :mod:`~forecaster.tracking.optuna`: :func:`log_study`, :func:`trial_callback`.
+- :mod:`~forecaster.tracking.optuna`: :func:`log_study`; :mod:`~forecaster.tracking.trialruns`:
+  :func:`trial_callback`.
 
 Examples
 --------
@@ -64,11 +65,12 @@ from forecaster.tracking.config import (
 )
 from forecaster.tracking.fingerprint import dataset_fingerprint
 from forecaster.tracking.fitlog import FitLog
-from forecaster.tracking.optuna import log_study, trial_callback
+from forecaster.tracking.optuna import log_study
 from forecaster.tracking.plot import forecast_plot
 from forecaster.tracking.pyfunc import load_model_directory, pyfunc_class
 from forecaster.tracking.runs import FitLogger, autolog, autolog_enabled, last_fit, log_fit
 from forecaster.tracking.target import configure, experiment_scope
+from forecaster.tracking.trialruns import trial_callback
 
 __all__ = [
     "DEFAULT_ARTIFACT_ROOT",

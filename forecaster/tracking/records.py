@@ -426,7 +426,12 @@ def tracking_write(call: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
 
 
 def created_run(
-    call: Callable[..., _T], kill: Callable[[str], Any], /, *args: Any, **kwargs: Any
+    call: Callable[..., _T],
+    kill: Callable[[str], Any],
+    /,
+    *args: Any,
+    noted: list[str] | None = None,
+    **kwargs: Any,
 ) -> _T:
     """``call(*args, **kwargs)`` through :func:`tracking_write`, for a call that creates or
     starts a run and returns it (``client.create_run``, ``mlflow.start_run``): when an
@@ -434,11 +439,17 @@ def created_run(
     gets its ID, so nothing would ever end it (it stayed RUNNING for good); ``kill(run_id)``
     (a write through :func:`tracking_write`, e.g. :func:`end_run` with ``KILLED``) ends it
     first, then the interrupt goes on. A tracking failure of ``kill`` is left out: the
-    interrupt is what the caller gets."""
+    interrupt is what the caller gets.
+
+    ``noted``: a list the run's ID is appended to inside the write, before an interrupt it
+    held is raised, for a caller that ends the run itself when interrupted before it has
+    the ID from this call (in the bytecodes between this return and its own use of it)."""
     created: list[Any] = []
 
     def create() -> _T:
         created.append(call(*args, **kwargs))
+        if noted is not None:
+            noted.append(created[0].info.run_id)
         return created[0]  # type: ignore[no-any-return]
 
     try:

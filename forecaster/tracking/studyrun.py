@@ -17,9 +17,11 @@ import contextlib
 import datetime as dt
 import json
 import numbers
+import os
 import re
 import secrets
-from collections.abc import Mapping
+import socket
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from forecaster._hashing import sha256_bytes
@@ -37,13 +39,14 @@ from forecaster.tracking.config import (
     short_error,
 )
 from forecaster.tracking.fingerprint import fingerprint_params, training_data
-from forecaster.tracking.records import end_run, log_params, log_tags, tracking_write
+from forecaster.tracking.records import end_run, log_params, log_tags, now_ms, tracking_write
 from forecaster.tracking.store import store_client
 from forecaster.tracking.target import create_run, experiment_for_new_run, surrounding_run
 
 __all__ = [
     "EARLIER_END_TAG",
     "MODEL_TRIAL_TAG",
+    "STOPPED_TAG",
     "STUDY_STATUSES",
     "best_update",
     "check_best_trial",
@@ -79,18 +82,34 @@ is UTC in ISO 8601's basic format, ``20240131T235959.123Z``: MLflow refuses a co
 name on Windows."""
 
 
-def end_study_run(run_id: str, status: str) -> None:
+STOPPED_TAG = "forecaster.stopped"
+"""Tags ``forecaster.stopped.<time>`` of a study's run (the time as in
+:data:`EARLIER_END_TAG`): a process tuning the study was stopped (Ctrl-C) while other machines
+still ran trials of it, so the run was left RUNNING (:func:`end_study_run`); the value says
+which process, and which trials went on."""
+
+
+def end_study_run(run_id: str, status: str, elsewhere: Sequence[int] = ()) -> None:
     """End the study's run ``run_id`` ``status`` (``KILLED``) in the process's store, without
     the summary :func:`~forecaster.tracking.log_study` logs as it ends it: ``tune`` was
     interrupted (in its trials, or ``forecaster tune`` as it calibrated or saved the best
     model, or in its final ``log_study``). A run that has that status already (the
     interrupted ``log_study`` ended it) is left as it is: ended once. A tracking failure is
-    a ``ForecasterWarning``: the run keeps the status it had."""
+    a ``ForecasterWarning``: the run keeps the status it had.
+
+    ``elsewhere``: the numbers of the study's trials still running on other machines. The run
+    shows the study, not one process: it stays RUNNING (opened again, its end kept as tag
+    ``forecaster.earlier_end.<time>``, when the interrupted ``log_study`` had ended it), with
+    tag ``forecaster.stopped.<time>`` (:data:`STOPPED_TAG`) naming this process; the last
+    process to finish the study ends it."""
     try:
         mlflow = import_mlflow()
         with bounded_requests():
             client = store_client(mlflow, mlflow.get_tracking_uri())
-            if client.get_run(run_id).info.status != status:
+            current = client.get_run(run_id).info.status
+            if elsewhere:
+                _stopped_here(client, run_id, status, current, elsewhere)
+            elif current != status:
                 end_run(client, run_id, status)
     except Exception as exc:
         warn_at_caller(
@@ -98,6 +117,26 @@ def end_study_run(run_id: str, status: str) -> None:
             "keeps the status it had. The study itself is unaffected.",
             ForecasterWarning,
         )
+
+
+def _stopped_here(
+    client: Any, run_id: str, status: str, current: str, elsewhere: Sequence[int]
+) -> None:
+    """The study's run left RUNNING as this process stops ``status`` while trials
+    ``elsewhere`` go on (see :func:`end_study_run`)."""
+    if current != "RUNNING":
+        reopen_study_run(client, run_id)
+    numbers = ", ".join(str(n) for n in sorted(elsewhere)[:20])
+    here = f"{socket.gethostname()} pid {os.getpid()}"
+    value = f"{status}: {here}; trials {numbers} still ran elsewhere"
+    log_tags(client, run_id, {f"{STOPPED_TAG}.{_tag_time(now_ms())}": value})
+
+
+def _tag_time(ms: int) -> str:
+    """A time (milliseconds since the epoch) as a tag name takes it: UTC in ISO 8601's basic
+    format, ``20240131T235959.123Z`` (MLflow refuses a colon in a tag's name on Windows)."""
+    moment = dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+    return f"{moment:%Y%m%dT%H%M%S}.{moment.microsecond // 1000:03d}Z"
 
 
 def study_key(study: Any) -> str:
@@ -119,11 +158,16 @@ def study_key(study: Any) -> str:
     return sha256_bytes(text.encode())[:32]
 
 
-def open_study_run(mlflow: Any, outcome: Any, study: Any, experiment: str | None) -> str | None:
+def open_study_run(
+    mlflow: Any, outcome: Any, study: Any, experiment: str | None, made: list[str]
+) -> str | None:
     """Find (or create) the study's run where the module docstring says, by its key
     (:func:`study_key`): ``outcome.run_id`` (an
     :class:`~forecaster.tracking.resilience.Outcome`; None when it could not be, recorded
-    there); returns the ID of its experiment (None likewise).
+    there); returns the ID of its experiment (None likewise). ``made``: the ID of a run this
+    call created is appended as its write returns (before an interrupt held by the write is
+    raised, and before the ID reaches ``outcome``), so that the caller ends it when
+    interrupted in between; a run created and then given up is taken out again.
 
     Raises
     ------
@@ -141,7 +185,7 @@ def open_study_run(mlflow: Any, outcome: Any, study: Any, experiment: str | None
     if experiment_id is not None and key is not None:
         found = outcome.remote(
             "study run", _study_run, mlflow, outcome.client(mlflow), experiment_id, study, key,
-            None if parent is None else parent[0],
+            None if parent is None else parent[0], made,
         )  # fmt: skip
         outcome.run_id = None if found is None else found[0]
     return experiment_id
@@ -188,6 +232,7 @@ def _study_run(
     study: Any,
     key: str,
     parent_run_id: str | None = None,
+    made: list[str] | None = None,
 ) -> tuple[str, bool]:
     """``(run_id, created)`` of the study's parent run, found by its key (see
     :func:`study_key`), never by the study name alone; with ``parent_run_id`` (see
@@ -198,7 +243,8 @@ def _study_run(
     run creates one, then searches again, and the earliest run with the key (by start time,
     then run ID) is the study's, in every process. A process whose own run lost deletes it
     (it holds nothing yet) and uses the winner; where the store refuses the deletion, the
-    run is ended KILLED instead, and is never used (a later run never wins)."""
+    run is ended KILLED instead, and is never used (a later run never wins); so is a run of
+    its own whose second search failed. ``made``: see :func:`open_study_run`."""
     where = f"tags.`forecaster.study_key` = '{key}'"
     if parent_run_id is not None:
         where += f" and tags.mlflow.parentRunId = '{parent_run_id}'"
@@ -208,16 +254,29 @@ def _study_run(
     tags = {"forecaster.study": study.study_name, "forecaster.study_key": key}
     tags["forecaster.kind"] = "study"
     name = f"study-{study.study_name}"
-    mine = create_run(mlflow, client, experiment_id, name, parent_run_id, tags)
-    winner = _earliest_run(client, experiment_id, where) or mine
+    made = [] if made is None else made
+    mine = create_run(mlflow, client, experiment_id, name, parent_run_id, tags, made)
+    try:
+        winner = _earliest_run(client, experiment_id, where) or mine
+    except Exception:  # not known whether it is the study's: never used, as a loser's
+        _discard_run(client, mine, made)
+        raise
     if winner == mine:
         return mine, True
-    try:  # another process created the study's run first: ours is never used
-        tracking_write(client.delete_run, mine)
+    _discard_run(client, mine, made)  # another process created the study's run first
+    return winner, False
+
+
+def _discard_run(client: Any, run_id: str, made: list[str]) -> None:
+    """Delete the run ``run_id`` this call created and will never use (it holds nothing yet),
+    or end it KILLED where the store refuses the deletion; then take it out of ``made``."""
+    try:
+        tracking_write(client.delete_run, run_id)
     except Exception:
         with contextlib.suppress(Exception):
-            end_run(client, mine, "KILLED")
-    return winner, False
+            end_run(client, run_id, "KILLED")
+    with contextlib.suppress(ValueError):
+        made.remove(run_id)
 
 
 def _earliest_run(client: Any, experiment_id: str, where: str) -> str | None:
@@ -330,9 +389,7 @@ def keep_earlier_end(client: Any, run_id: str) -> str:
     end twice (two processes) writes the same tag."""
     info = client.get_run(run_id).info
     if info.status in ("FAILED", "KILLED") and info.end_time is not None:
-        ended = dt.datetime.fromtimestamp(info.end_time / 1000, dt.UTC)
-        when = f"{ended:%Y%m%dT%H%M%S}.{ended.microsecond // 1000:03d}Z"  # no colon: Windows
-        log_tags(client, run_id, {f"{EARLIER_END_TAG}.{when}": info.status})
+        log_tags(client, run_id, {f"{EARLIER_END_TAG}.{_tag_time(info.end_time)}": info.status})
     return str(info.status)
 
 

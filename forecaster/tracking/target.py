@@ -456,9 +456,12 @@ def create_run(
     name: str,
     parent_run_id: str | None = None,
     tags: Mapping[str, str] | None = None,
+    noted: list[str] | None = None,
 ) -> str:
     """Create a run (a child of ``parent_run_id`` when given) with MLflow's context tags
-    (source, user, git) and return its ID."""
+    (source, user, git) and return its ID; ``noted``: a list the ID is appended to as the
+    write returns (:func:`created_run`), for a caller that ends the run itself when
+    interrupted before this returns."""
     all_tags = dict(tags or {})
     if parent_run_id is not None:
         all_tags["mlflow.parentRunId"] = parent_run_id
@@ -469,7 +472,9 @@ def create_run(
     except Exception:
         pass
     kill = functools.partial(end_run, client, status="KILLED")  # a run its caller never got
-    run = created_run(client.create_run, kill, experiment_id, tags=all_tags, run_name=name)
+    run = created_run(
+        client.create_run, kill, experiment_id, tags=all_tags, run_name=name, noted=noted
+    )
     return str(run.info.run_id)
 
 

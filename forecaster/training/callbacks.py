@@ -92,7 +92,8 @@ class FitCallback(Protocol):
     -------
     on_fit_start(estimator, data)
         Before training: the estimator (its parameters are set) and the data given to ``fit``
-        (a frame, or an ``(X, y)`` tuple).
+        (a frame, or an ``(X, y)`` tuple); a LazyFrame as ``fit`` reads it, once (collected,
+        the columns of the model's roles), so that the hook sees the rows the fit trains on.
     on_epoch_end(record, network)
         After every epoch: an :class:`~forecaster.training.records.EpochRecord` and the network
         being trained. Raise :class:`StopTraining` to stop (the

@@ -178,7 +178,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
-from sklearn.base import clone
 
 from forecaster.data.frames import collect_frame
 from forecaster.exceptions import (
@@ -223,6 +222,7 @@ from forecaster.tuning.trials import (
     fit_estimator,
     make_pruner,
     make_sampler,
+    refit_clone,
     study_snapshot,
     trial_counts,
     trial_threads,
@@ -373,7 +373,7 @@ def tune(
         processes sharing the study never repeat each other's draws) and the trials' fits,
         when the estimator has none.
     refit : bool, default True
-        Fit a clone with the best parameters as the trials fit (``best_estimator``).
+        Fit a clone with the best parameters as the trials fit; checkpoints in a new subfolder.
     track : bool, default False
         Log the study to MLflow through :mod:`forecaster.tracking` (None is taken as False).
     callbacks : sequence of callable
@@ -454,7 +454,7 @@ def _result(
     best_estimator = None
     if refit is not None:
         with trial_threads(best_trial):  # the thread count CPU results depend on
-            best_estimator = _refit(refit, objective, best_params, track)
+            best_estimator = _refit(refit, objective, best_params, track, study.study_name)
     return TuneResult(
         study=study, best_params=best_params, best_value=float(best_trial.value),
         best_estimator=best_estimator, n_trials_finished=n_finished, n_trials_run=n_run,
@@ -561,12 +561,15 @@ def _run_study(study: Any, settings: TrialSettings) -> tuple[Any, tuple[Any, int
     return study, snapshot
 
 
-def _refit(estimator: Any, objective: Objective, best_params: dict[str, Any], track: bool) -> Any:
+def _refit(
+    estimator: Any, objective: Objective, best_params: dict[str, Any], track: bool, study: str
+) -> Any:
     """A clone with the best parameters, fitted as the trials were (the same frame and
     validation split, the seed the trials got; tracked, the model is logged on the study's
-    run, not as a run of its own)."""
+    run, not as a run of its own); checkpoints in a subfolder (:func:`refit_clone`)."""
     overrides = {k: v for k, v in objective.overrides.items() if k == "random_state"}
-    model = clone(estimator).set_params(**trial_params({**overrides, **best_params}, estimator))
+    model = refit_clone(estimator, study)
+    model.set_params(**trial_params({**overrides, **best_params}, estimator))
     with warnings_unit("the refit of the best trial"), refit_context(track):
         fit_estimator(model, objective.data, ())
     return model

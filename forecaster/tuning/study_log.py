@@ -10,12 +10,15 @@ refit from logging a run of its own. A tracking failure is a warning, never the 
 from __future__ import annotations
 
 import contextlib
+import socket
 import warnings
 from collections.abc import Mapping
 from typing import Any
 
 from forecaster._warnings import catching_warnings
 from forecaster.exceptions import ForecasterWarning, MissingExtraError, warn_at_caller
+from forecaster.tuning.common import import_optuna
+from forecaster.tuning.storage import fail_stale_trials
 
 __all__ = [
     "TRACK_HINT",
@@ -24,6 +27,7 @@ __all__ = [
     "TrialHook",
     "refit_context",
     "require_tracking",
+    "running_elsewhere",
 ]
 
 TRACK_HINT = "pip install 'forecaster-rnn[track]'"
@@ -47,6 +51,22 @@ def require_tracking() -> None:
             f"tune(track=True) logs the study to MLflow, an optional dependency ({exc}): "
             f"{TRACK_HINT}"
         ) from exc
+
+
+def running_elsewhere(study: Any) -> list[int]:
+    """The numbers of the trials of ``study`` RUNNING on another machine (their ``host``
+    user attribute, set as a trial of ``tune`` starts) once the stale ones, whose process
+    died, are failed (:func:`~forecaster.tuning.storage.fail_stale_trials`: a storage with
+    heartbeats). This machine's are not counted: a Ctrl-C stops its processes together (the
+    caller terminates its workers). Empty when the storage cannot be read."""
+    try:
+        fail_stale_trials(study)
+        running = import_optuna().trial.TrialState.RUNNING
+        trials = study.get_trials(deepcopy=False, states=(running,))
+    except Exception:
+        return []
+    here = socket.gethostname()
+    return [t.number for t in trials if t.user_attrs.get("host") not in (None, here)]
 
 
 def refit_context(track: bool) -> Any:
@@ -194,12 +214,16 @@ class StudyLogger:
         runs, logged as they ended): ``tune`` stopped by Ctrl-C (``SIGTERM`` under the
         ``forecaster`` command), or the block :meth:`finish` deferred its final logging to
         was (``forecaster tune`` interrupted as it calibrated or saved the best model), or
-        that final logging was; a run that logging already ended KILLED is left as it is."""
+        that final logging was; a run that logging already ended KILLED is left as it is.
+        While other machines still run trials of the study (:func:`running_elsewhere`), the
+        run stays RUNNING instead, with a tag naming this process (see
+        :func:`~forecaster.tracking.studyrun.end_study_run`): it shows the study, and the
+        last process to finish ends it."""
         self.finished = True
         if self.run_id is not None:
             from forecaster.tracking.studyrun import end_study_run
 
-            end_study_run(self.run_id, "KILLED")
+            end_study_run(self.run_id, "KILLED", running_elsewhere(self.kwargs["study"]))
 
     def _log_end(self, **kwargs: Any) -> None:
         """The final ``log_study`` call; interrupted (Ctrl-C in the summary, in the best

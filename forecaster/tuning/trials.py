@@ -7,6 +7,7 @@ import math
 import numbers
 import os
 import pickle
+import re
 import socket
 import sys
 import time
@@ -49,6 +50,7 @@ __all__ = [
     "fit_estimator",
     "make_pruner",
     "make_sampler",
+    "refit_clone",
     "run_trials",
     "study_snapshot",
     "trial_counts",
@@ -91,6 +93,35 @@ class PruningReporter:
             raise optuna.TrialPruned(
                 f"pruned after epoch {record.epoch} (best val_loss {self.best:.5g})"
             )
+
+
+def refit_clone(estimator: Any, study_name: str) -> Any:
+    """An unfitted clone of the template ``estimator`` for ``tune``'s refit of the best trial,
+    its checkpoints (when the template has a ``checkpoint_dir``) in a fresh subfolder of that
+    folder, ``tune-refit-<UTC time>-<process ID>-<study name>``, which the returned model's
+    ``checkpoint_dir`` names: the folder holds the checkpoints of the user's own fit of the
+    template, which a fresh fit into it would replace, and two processes refitting one study
+    at once would delete each other's.
+
+    Examples
+    --------
+    >>> from forecaster import RNNForecaster
+    >>> model = refit_clone(RNNForecaster(target="y", checkpoint_dir="ckpt"), "my study")
+    >>> model.checkpoint_dir.startswith(os.path.join("ckpt", "tune-refit-"))
+    True
+    >>> model.checkpoint_dir.endswith("-my_study")
+    True
+    """
+    from sklearn.base import clone
+
+    model = clone(estimator)
+    folder = model.get_params(deep=False).get("checkpoint_dir")
+    if folder is not None:
+        when = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        name = re.sub(r"[^\w.-]", "_", study_name)[:80]
+        fresh = f"tune-refit-{when}-{os.getpid()}-{name}"
+        model.set_params(checkpoint_dir=os.path.join(folder, fresh))
+    return model
 
 
 def fit_estimator(estimator: Any, data: Any, callbacks: Sequence[Any]) -> Any:
