@@ -2375,6 +2375,25 @@ def test_align_time_casts_the_same_instants_to_the_trained_dtype_only():
         check_schema(dates, micro, time_col="t")
 
 
+def test_align_time_reads_a_zone_as_the_trained_one_only_where_their_clocks_never_part():
+    """UTC times in January hold the local times of Europe/London at them, but not in July:
+    they were read as London times for a London model in winter and refused in summer, so a
+    frame's season decided. A zone is read as the trained one only where the two clocks agree
+    on every day of the years its times span (Paris for Berlin, Etc/UTC for UTC), pandas
+    frames too."""
+    london = {"t": "Datetime(time_unit='us', time_zone='Europe/London')"}
+    for month in (1, 7):
+        times = [dt.datetime(2024, month, 1), dt.datetime(2024, month, 2)]
+        utc = pl.DataFrame({"t": times}).with_columns(pl.col("t").dt.replace_time_zone("UTC"))
+        assert align_time(utc, london, "t") is utc, month  # the schema check refuses it
+        assert restore_dtypes(utc, london).schema["t"] == pl.Datetime("us", "UTC"), month
+    berlin = {"t": "Datetime(time_unit='us', time_zone='Europe/Berlin')"}
+    paris = utc.with_columns(pl.col("t").dt.convert_time_zone("Europe/Paris"))
+    assert align_time(paris, berlin, "t").schema["t"] == pl.Datetime("us", "Europe/Berlin")
+    empty = paris.clear().cast({"t": pl.Datetime("ns", "Europe/Paris")})
+    assert align_time(empty, berlin, "t").schema["t"] == pl.Datetime("us", "Europe/Berlin")
+
+
 def test_trained_frame_converts_pandas_only_and_refuses_with_pandas_advice():
     pytest.importorskip("pandas")
     frame = pl.DataFrame({"t": [dt.datetime(2024, 1, 1, 9)], "y": [1.0]})
