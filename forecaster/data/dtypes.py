@@ -142,9 +142,9 @@ def _same_local(column: pl.Series, zone: Any) -> bool:
 def _year_days(column: pl.Series) -> pl.Series:
     """Noon (UTC) of every day of the years that the zoned datetimes ``column`` span, in its
     zone (milliseconds: any year a unit holds): where two zones' clocks may part."""
-    years = column.dt.year().drop_nulls()
+    years = column.dt.year().drop_nulls().to_numpy()
     zone = column.dtype.time_zone  # type: ignore[attr-defined]
-    if years.is_empty():
+    if not len(years):
         return pl.Series(dtype=pl.Datetime("ms", zone))
     low, high = max(int(years.min()), dt.MINYEAR), min(int(years.max()), dt.MAXYEAR)
     first, last = dt.datetime(low, 1, 1, 12), dt.datetime(high, 12, 31, 12)
