@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import re
 import warnings
 import zoneinfo
 
@@ -2392,6 +2393,22 @@ def test_align_time_reads_a_zone_as_the_trained_one_only_where_their_clocks_neve
     assert align_time(paris, berlin, "t").schema["t"] == pl.Datetime("us", "Europe/Berlin")
     empty = paris.clear().cast({"t": pl.Datetime("ns", "Europe/Paris")})
     assert align_time(empty, berlin, "t").schema["t"] == pl.Datetime("us", "Europe/Berlin")
+
+
+def test_the_cast_the_dtype_error_gives_dates_makes_a_zoned_models_midnights():
+    """Dates for a model trained on Europe/Berlin datetimes: the error's cast,
+    pl.col('t').cast(pl.Datetime(time_unit='us', time_zone='Europe/Berlin')), gave UTC
+    midnights (01:00 and 02:00 in Berlin), not the midnights it promised; it now sets the
+    zone on the local midnights. Naive models keep their cast."""
+    dates = pl.DataFrame({"t": [dt.date(2024, 1, 1), dt.date(2024, 7, 1)]})
+    for zone in ("Europe/Berlin", None):
+        schema = {"t": str(pl.Datetime("us", zone))}
+        with pytest.raises(DataValidationError, match="gives their midnights") as info:
+            check_schema(dates, schema, time_col="t")
+        (cast,) = re.findall(r"(pl\.col\('t'\).+?) gives their midnights", str(info.value))
+        times = dates.with_columns(eval(cast, {"pl": pl}))
+        check_schema(times, schema, time_col="t")  # the model's dtype
+        assert times["t"].dt.hour().to_list() == [0, 0], (zone, cast)
 
 
 def test_trained_frame_converts_pandas_only_and_refuses_with_pandas_advice():

@@ -492,10 +492,14 @@ def _date_hint(name: str, trained: str, given: str) -> str:
             "nothing is lost)."
         )
     if trained.startswith("Datetime") and given == "Date":
+        zoned = re.search(r"time_unit='(\w+)', time_zone='([^']+)'", trained)
+        cast = f"cast(pl.{trained})"  # a zone's local midnights, not UTC's: replace_time_zone
+        if zoned is not None:
+            cast = f"cast(pl.Datetime({zoned[1]!r})).dt.replace_time_zone({zoned[2]!r})"
         return (
             f" {name!r} holds dates, and the model was trained on datetimes: "
-            f"pl.col({name!r}).cast(pl.{trained}) gives their midnights (the model's times, "
-            "if it was trained on midnights)."
+            f"pl.col({name!r}).{cast} gives their midnights (the model's times, if it was "
+            "trained on midnights)."
         )
     return ""
 
