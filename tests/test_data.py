@@ -2395,6 +2395,19 @@ def test_align_time_reads_a_zone_as_the_trained_one_only_where_their_clocks_neve
     assert align_time(empty, berlin, "t").schema["t"] == pl.Datetime("us", "Europe/Berlin")
 
 
+def test_align_time_names_times_beyond_the_range_of_the_trained_unit():
+    """Times after 2262 (microseconds) for a model trained on nanoseconds got the dtype
+    error's "Cast them to the training dtypes", which no cast can do: they are named, with
+    the range of the unit, lazily too."""
+    far = pl.DataFrame({"t": [dt.datetime(2000, 1, 1), dt.datetime(2300, 1, 1)]})
+    nanos = {"t": "Datetime(time_unit='ns', time_zone=None)"}
+    for frame in (far, far.lazy()):
+        with pytest.raises(DataValidationError, match=r"holds 1 time \(e.g. 2300-01-01 "
+                           r"00:00:00.000000\) .*1677-09-21 to 2262-04-11"):  # fmt: skip
+            align_time(frame, nanos, "t")
+    assert align_time(far.head(1), nanos, "t").schema["t"] == pl.Datetime("ns")
+
+
 def test_the_cast_the_dtype_error_gives_dates_makes_a_zoned_models_midnights():
     """Dates for a model trained on Europe/Berlin datetimes: the error's cast,
     pl.col('t').cast(pl.Datetime(time_unit='us', time_zone='Europe/Berlin')), gave UTC

@@ -184,6 +184,8 @@ def align_time(frame: Any, schema: Mapping[str, str], time_col: str | None) -> A
         column = frame[time_col]
     same = _same_instants(column, dtype)
     if same is None:
+        if found.time_zone == dtype.time_zone:  # only the unit differs: out of its range
+            _refuse_out_of_range(column, dtype, time_col)
         return frame
     if same.dtype != dtype:
         unit = same.dt.cast_time_unit(dtype.time_unit).dt.cast_time_unit(found.time_unit)
@@ -205,6 +207,22 @@ def align_time(frame: Any, schema: Mapping[str, str], time_col: str | None) -> A
 
 
 _UNIT_NAMES = {"ms": "millisecond", "us": "microsecond", "ns": "nanosecond"}
+
+
+def _refuse_out_of_range(column: pl.Series, dtype: pl.Datetime, time_col: str) -> None:
+    """Refuse the datetimes of ``column`` that the trained ``dtype`` cannot hold (nanoseconds
+    end in 2262), naming one: no cast gives the model these times."""
+    beyond = column.filter(column.cast(dtype, strict=False).is_null() & column.is_not_null())
+    if beyond.is_empty():
+        return
+    times = f"{beyond.len()} time{'' if beyond.len() == 1 else 's'}"
+    raise DataValidationError(
+        f"The time column {time_col!r} holds {times} (e.g. "
+        f"{beyond.head(1).cast(pl.String).item()}) that the model's time dtype {dtype} cannot "
+        "hold (Datetime('ns') holds 1677-09-21 to 2262-04-11), so it cannot forecast from or "
+        "at them. Refit the model on these times in a coarser unit "
+        f"(pl.col({time_col!r}).dt.cast_time_unit('us'))."
+    )
 
 
 def _as_text_dtype(column: pl.Series, dtype: Any) -> pl.Series:
