@@ -497,6 +497,23 @@ def test_the_warning_of_a_pool_names_its_size_evidence_and_shrink_not_the_best_b
     assert "pool" not in best and "chosen on these windows" in best
 
 
+def test_the_none_warning_counts_the_pool_auto_would_average():
+    """baseline="none" warns with the blend "auto" would keep: it said "the average of the 1
+    blends" whatever the size of that pool (its report's pool, [1]: "none" pools nothing),
+    where "auto" averaged 3 on the same windows."""
+    frame = hourly(n_series=1, noise=0.3)
+    messages, reports = {}, {}
+    for rule in ("auto", "none"):
+        with pytest.warns(ForecasterWarning) as caught:
+            model = tiny(baseline=rule, validation_size=14).fit(frame)
+        found = [str(w.message) for w in caught if "validation windows" in str(w.message)]
+        (messages[rule],), reports[rule] = found, model.validation_baselines_
+    (size,) = reports["auto"]["pool"]
+    assert size > 1 and reports["none"]["pool"] == [1]  # "none" keeps and pools nothing
+    for rule in ("auto", "none"):
+        assert f"the average of the {size} blends within" in messages[rule], rule
+
+
 def test_partners_of_the_check_are_the_formula_of_the_forecast_path():
     """The validation check's partners (running sums over the packed panel) are what the
     forecast path computes from each input window: every form, with and without drift."""
@@ -1379,8 +1396,10 @@ def test_the_none_warning_names_the_partner_auto_would_choose():
     (message,) = [str(w.message) for w in caught if "validation windows" in str(w.message)]
     margin = auto.validation_baselines_["pool_margin"]  # 20 % / sqrt(one series' evidence)
     assert margin == pytest.approx(blend_choice.POOL_MARGIN / np.sqrt((3 + 11) / 12))
-    expected = "baseline='auto' would blend them with the average of the "
-    assert expected in message and f"blends within {margin:.1%} of the best" in message
+    (size,) = auto.validation_baselines_["pool"]
+    assert size == 1  # a pool of one: "the one blend", not "the average of the 1 blends"
+    expected = f"baseline='auto' would blend them with the one blend within {margin:.1%} of"
+    assert expected in message and "the average of" not in message
     assert "mainly the naive forecast with drift (" in message and "season" not in message
     # "none" keeps no baseline_ (was: "every partner in baseline_.terms") and pools nothing
     others = len(auto.baseline_.terms) - 1

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import re
 import warnings
 import zoneinfo
 
@@ -2373,6 +2374,54 @@ def test_align_time_casts_the_same_instants_to_the_trained_dtype_only():
     assert align_time(dates, micro, "t") is dates
     with pytest.raises(DataValidationError, match=r"pl.col\('t'\).cast\(pl.Datetime"):
         check_schema(dates, micro, time_col="t")
+
+
+def test_align_time_reads_a_zone_as_the_trained_one_only_where_their_clocks_never_part():
+    """UTC times in January hold the local times of Europe/London at them, but not in July:
+    they were read as London times for a London model in winter and refused in summer, so a
+    frame's season decided. A zone is read as the trained one only where the two clocks agree
+    on every day of the years its times span (Paris for Berlin, Etc/UTC for UTC), pandas
+    frames too."""
+    london = {"t": "Datetime(time_unit='us', time_zone='Europe/London')"}
+    for month in (1, 7):
+        times = [dt.datetime(2024, month, 1), dt.datetime(2024, month, 2)]
+        utc = pl.DataFrame({"t": times}).with_columns(pl.col("t").dt.replace_time_zone("UTC"))
+        assert align_time(utc, london, "t") is utc, month  # the schema check refuses it
+        assert restore_dtypes(utc, london).schema["t"] == pl.Datetime("us", "UTC"), month
+    berlin = {"t": "Datetime(time_unit='us', time_zone='Europe/Berlin')"}
+    paris = utc.with_columns(pl.col("t").dt.convert_time_zone("Europe/Paris"))
+    assert align_time(paris, berlin, "t").schema["t"] == pl.Datetime("us", "Europe/Berlin")
+    empty = paris.clear().cast({"t": pl.Datetime("ns", "Europe/Paris")})
+    assert align_time(empty, berlin, "t").schema["t"] == pl.Datetime("us", "Europe/Berlin")
+
+
+def test_align_time_names_times_beyond_the_range_of_the_trained_unit():
+    """Times after 2262 (microseconds) for a model trained on nanoseconds got the dtype
+    error's "Cast them to the training dtypes", which no cast can do: they are named, with
+    the range of the unit, lazily too."""
+    far = pl.DataFrame({"t": [dt.datetime(2000, 1, 1), dt.datetime(2300, 1, 1)]})
+    nanos = {"t": "Datetime(time_unit='ns', time_zone=None)"}
+    for frame in (far, far.lazy()):
+        with pytest.raises(DataValidationError, match=r"holds 1 time \(e.g. 2300-01-01 "
+                           r"00:00:00.000000\) .*1677-09-21 to 2262-04-11"):  # fmt: skip
+            align_time(frame, nanos, "t")
+    assert align_time(far.head(1), nanos, "t").schema["t"] == pl.Datetime("ns")
+
+
+def test_the_cast_the_dtype_error_gives_dates_makes_a_zoned_models_midnights():
+    """Dates for a model trained on Europe/Berlin datetimes: the error's cast,
+    pl.col('t').cast(pl.Datetime(time_unit='us', time_zone='Europe/Berlin')), gave UTC
+    midnights (01:00 and 02:00 in Berlin), not the midnights it promised; it now sets the
+    zone on the local midnights. Naive models keep their cast."""
+    dates = pl.DataFrame({"t": [dt.date(2024, 1, 1), dt.date(2024, 7, 1)]})
+    for zone in ("Europe/Berlin", None):
+        schema = {"t": str(pl.Datetime("us", zone))}
+        with pytest.raises(DataValidationError, match="gives their midnights") as info:
+            check_schema(dates, schema, time_col="t")
+        (cast,) = re.findall(r"(pl\.col\('t'\).+?) gives their midnights", str(info.value))
+        times = dates.with_columns(eval(cast, {"pl": pl}))
+        check_schema(times, schema, time_col="t")  # the model's dtype
+        assert times["t"].dt.hour().to_list() == [0, 0], (zone, cast)
 
 
 def test_trained_frame_converts_pandas_only_and_refuses_with_pandas_advice():

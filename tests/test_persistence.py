@@ -1101,6 +1101,33 @@ def test_a_model_saved_by_a_newer_forecaster_says_upgrade_not_only_what_it_lacks
     assert "newer than this one" not in str(info.value)
 
 
+@pytest.mark.parametrize("damage", ["weights gone", "manifest gone", "estimators differ"])
+def test_a_damaged_model_from_a_newer_forecaster_is_not_told_to_upgrade(
+    damage: str, model_copy: Path
+) -> None:
+    """A folder no version saves (a file its manifest lists is missing, no manifest, a
+    manifest naming another estimator than the config) said "saved by forecaster 99.1.0,
+    newer than this one ... Upgrade" when its config came from a newer forecaster: an
+    upgrade would not read it either. It keeps the words of a damaged folder."""
+    edit_saved_config(model_copy, lambda c: c.update(package_version="99.1.0"))
+    if damage == "weights gone":
+        (model_copy / "weights.safetensors").unlink()
+    elif damage == "manifest gone":
+        (model_copy / "manifest.json").unlink()
+    else:
+        manifest = json.loads((model_copy / "manifest.json").read_text())
+        manifest["details"]["estimator"] = "RNNRegressor"
+        (model_copy / "manifest.json").unlink()
+        from forecaster import _io
+
+        _io.write_manifest(model_copy, "model", manifest["details"])
+    with pytest.raises(ModelFormatError, match=r"missing|different estimators") as info:
+        forecaster.load(model_copy)
+    message = str(info.value)
+    assert "newer than this one" not in message and "Upgrade" not in message, message
+    assert "is corrupt" in message
+
+
 def test_a_regressor_config_without_its_state_is_refused(
     regressor: RNNRegressor, tmp_path: Path
 ) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import datetime as dt
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -109,28 +110,46 @@ def restore_dtypes(
 
 def _same_instants(column: pl.Series, dtype: pl.Datetime) -> pl.Series | None:
     """The datetimes of ``column`` as ``dtype`` (another time unit, or a time zone with the
-    same local times at them: ``"Etc/UTC"`` for ``"UTC"``) where that holds the same instants
+    same local times: ``"Etc/UTC"`` for ``"UTC"``) where that holds the same instants
     and local times; ``column`` cast to ``dtype``'s zone only where only the unit's
     precision is lost (a value rounded to the coarser unit); None where the zones differ
-    in meaning (none and one, or local times that differ) or a value is out of the
-    unit's range."""
+    in meaning (none and one, or local times that differ at its times or on any day of the
+    years they span: ``"UTC"`` is not ``"Europe/London"``, though January's times agree) or a
+    value is out of the unit's range."""
     zone = getattr(column.dtype, "time_zone", None)
     if (zone is None) != (dtype.time_zone is None):
         return None
     if zone != dtype.time_zone:
         try:
-            moved = column.dt.convert_time_zone(dtype.time_zone or "UTC")
+            if not all(_same_local(c, dtype.time_zone) for c in (column, _year_days(column))):
+                return None
         except pl.exceptions.PolarsError:  # not a zone polars knows
             return None
-        local = column.dt.replace_time_zone(None)
-        if not moved.dt.replace_time_zone(None).eq_missing(local).all():
-            return None
-        column = moved
+        column = column.dt.convert_time_zone(dtype.time_zone or "UTC")
     try:
         cast = column.cast(dtype, strict=True)
     except pl.exceptions.PolarsError:  # out of the unit's range
         return None
     return cast if cast.cast(column.dtype).eq_missing(column).all() else column
+
+
+def _same_local(column: pl.Series, zone: Any) -> bool:
+    """Whether the zoned datetimes ``column`` have the same local times in ``zone``."""
+    local = column.dt.replace_time_zone(None)
+    return column.dt.convert_time_zone(zone).dt.replace_time_zone(None).eq_missing(local).all()
+
+
+def _year_days(column: pl.Series) -> pl.Series:
+    """Noon (UTC) of every day of the years that the zoned datetimes ``column`` span, in its
+    zone (milliseconds: any year a unit holds): where two zones' clocks may part."""
+    years = column.dt.year().drop_nulls().to_numpy()
+    zone = column.dtype.time_zone  # type: ignore[attr-defined]
+    if not len(years):
+        return pl.Series(dtype=pl.Datetime("ms", zone))
+    low, high = max(int(years.min()), dt.MINYEAR), min(int(years.max()), dt.MAXYEAR)
+    first, last = dt.datetime(low, 1, 1, 12), dt.datetime(high, 12, 31, 12)
+    days = pl.datetime_range(first, last, "1d", time_unit="ms", time_zone="UTC", eager=True)
+    return days.dt.convert_time_zone(zone)
 
 
 def align_time(frame: Any, schema: Mapping[str, str], time_col: str | None) -> Any:
@@ -165,6 +184,8 @@ def align_time(frame: Any, schema: Mapping[str, str], time_col: str | None) -> A
         column = frame[time_col]
     same = _same_instants(column, dtype)
     if same is None:
+        if found.time_zone == dtype.time_zone:  # only the unit differs: out of its range
+            _refuse_out_of_range(column, dtype, time_col)
         return frame
     if same.dtype != dtype:
         unit = same.dt.cast_time_unit(dtype.time_unit).dt.cast_time_unit(found.time_unit)
@@ -186,6 +207,22 @@ def align_time(frame: Any, schema: Mapping[str, str], time_col: str | None) -> A
 
 
 _UNIT_NAMES = {"ms": "millisecond", "us": "microsecond", "ns": "nanosecond"}
+
+
+def _refuse_out_of_range(column: pl.Series, dtype: pl.Datetime, time_col: str) -> None:
+    """Refuse the datetimes of ``column`` that the trained ``dtype`` cannot hold (nanoseconds
+    end in 2262), naming one: no cast gives the model these times."""
+    beyond = column.filter(column.cast(dtype, strict=False).is_null() & column.is_not_null())
+    if beyond.is_empty():
+        return
+    times = f"{beyond.len()} time{'' if beyond.len() == 1 else 's'}"
+    raise DataValidationError(
+        f"The time column {time_col!r} holds {times} (e.g. "
+        f"{beyond.head(1).cast(pl.String).item()}) that the model's time dtype {dtype} cannot "
+        "hold (Datetime('ns') holds 1677-09-21 to 2262-04-11), so it cannot forecast from or "
+        "at them. Refit the model on these times in a coarser unit "
+        f"(pl.col({time_col!r}).dt.cast_time_unit('us'))."
+    )
 
 
 def _as_text_dtype(column: pl.Series, dtype: Any) -> pl.Series:

@@ -352,8 +352,9 @@ def read_once(frame: Any, columns: Sequence[str]) -> Any:
 def id_order(ids: pl.Series) -> pl.Series:
     """The key that orders series by their ids (the panel's order, and the order of every
     output's rows): text ids by their text, whatever their dtype (an Enum sorts by its
-    categories' order, so String, Categorical and Enum ids of the same series would come in
-    other orders and train another model); other ids as they are.
+    categories' order, and a Categorical by its categories' order of appearance before
+    polars 1.32, so String, Categorical and Enum ids of the same series would come in other
+    orders and train another model); other ids as they are.
 
     Examples
     --------
@@ -361,7 +362,7 @@ def id_order(ids: pl.Series) -> pl.Series:
     >>> ids.sort().to_list(), ids.gather(id_order(ids).arg_sort()).to_list()
     (['c', 'b', 'a'], ['a', 'b', 'c'])
     """
-    return ids.cast(pl.String) if isinstance(ids.dtype, pl.Enum) else ids
+    return ids.cast(pl.String) if text_like(ids.dtype) and ids.dtype != pl.String else ids
 
 
 def text_like(dtype: Any) -> bool:
@@ -492,10 +493,14 @@ def _date_hint(name: str, trained: str, given: str) -> str:
             "nothing is lost)."
         )
     if trained.startswith("Datetime") and given == "Date":
+        zoned = re.search(r"time_unit='(\w+)', time_zone='([^']+)'", trained)
+        cast = f"cast(pl.{trained})"  # a zone's local midnights, not UTC's: replace_time_zone
+        if zoned is not None:
+            cast = f"cast(pl.Datetime({zoned[1]!r})).dt.replace_time_zone({zoned[2]!r})"
         return (
             f" {name!r} holds dates, and the model was trained on datetimes: "
-            f"pl.col({name!r}).cast(pl.{trained}) gives their midnights (the model's times, "
-            "if it was trained on midnights)."
+            f"pl.col({name!r}).{cast} gives their midnights (the model's times, if it was "
+            "trained on midnights)."
         )
     return ""
 

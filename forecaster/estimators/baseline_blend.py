@@ -451,7 +451,7 @@ class BaselineCheck:
         if scores["model"] > min(scores["naive"], scores["seasonal_naive"]):
             rule_error = float(blended.mean())
             report = self.validation_baselines_
-            self._warn_baselines(report, (rule, rule_error, margin), raw.time.dtype)
+            self._warn_baselines(report, (rule, rule_error, margin, sizes), raw.time.dtype)
 
     def _rule_blend(
         self,
@@ -494,17 +494,18 @@ class BaselineCheck:
     def _warn_baselines(
         self,
         report: dict[str, Any],
-        rule: tuple[BaselineBlend, float, float | None],
+        rule: tuple[BaselineBlend, float, float | None, tuple[int, ...]],
         time_dtype: Any,
     ) -> None:
         """The warning of a network worse than a baseline on validation
         (:func:`~forecaster.estimators.baseline_warning.baseline_warning`): ``report`` (the
         ``validation_baselines_`` it sets), ``rule``: the blend the ``baseline`` parameter's
         rule keeps there (``"none"``: that of ``"auto"``, which it says it would blend), its
-        scaled error and its pool's margin (None: the single best blend), ``time_dtype``: the
-        time column's (calendar features need a date or time)."""
-        main, (blend, error, margin) = report["m"], rule
-        pooled = (margin, report["evidence"], report["pool"]) if margin is not None else None
+        scaled error, its pool's margin (None: the single best blend) and size per target (not
+        the report's: ``"none"`` pools nothing), ``time_dtype``: the time column's (calendar
+        features need a date or time)."""
+        main, (blend, error, margin, sizes) = report["m"], rule
+        pooled = (margin, report["evidence"], list(sizes)) if margin is not None else None
         described = _described(blend, error, pooled, listed=self.baseline != "none")
         advice = ["more history", "more epochs", "a smaller network (hidden_size) on short series"]
         if time_dtype.is_temporal() and not self.__dict__.get("calendar_"):
@@ -553,9 +554,10 @@ def _described(
         else f"{others} other partner{'' if others == 1 else 's'} beside it"
     )
     count = str(sizes[0]) if len(set(sizes)) == 1 else f"[{', '.join(map(str, sizes))}]"
+    pool = "the one blend" if count == "1" else f"the average of the {count} blends"
     naive = 1.0 - pool_weight(evidence)
     return (
-        f"the average of the {count} blends within {margin:.1%} of the best on these windows "
+        f"{pool} within {margin:.1%} of the best on these windows "
         f"(a pool, not the single best: the validation evidence, {evidence:.3g} horizons, is "
         f"under {POOL_EVIDENCE:g}), then {naive:.1%} moved to the better naive: "
         f"network weight {network} (per target), mainly the {name} ({shares}; {where}), "

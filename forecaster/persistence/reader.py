@@ -139,8 +139,9 @@ class _Reader:
     def refuse(self, problem: str, *, integrity: bool = False) -> ModelFormatError:
         """The error of a folder this version cannot read because of ``problem``; once the
         config's versions are read, with them and what to do: a model saved by a newer
-        forecaster (:func:`newer_than_this`), upgrade, unless the problem is a file that does
-        not match its checksum (``integrity``: changed after it was saved, by any version)."""
+        forecaster (:func:`newer_than_this`), upgrade, unless the problem is one no version
+        saves (``integrity``: a file that does not match its checksum, a file the manifest
+        lists that is missing, a missing manifest, a manifest and config that disagree)."""
         if not self.origin:
             return ModelFormatError(f"{self.folder}: {problem}.")
         if self.newer is not None and not integrity:
@@ -160,7 +161,7 @@ class _Reader:
         try:
             data = self.pinned.read(name, limit, what=what)
         except FileNotFoundError:
-            raise self.refuse(f"{name} (the {what}) is missing") from None
+            raise self.refuse(f"{name} (the {what}) is missing", integrity=True) from None
         except ModelFormatError as exc:
             raise self.refuse(str(exc).rstrip(".")) from exc
         if self.digests is not None:
@@ -253,10 +254,12 @@ class _Reader:
         self.origin = f"(model format {version}, written by {written}; {reads})"
         self.newer = newer_than_this(config.get("package_version"))
         if manifest is None and version >= 3:
-            raise self.refuse(f"{MANIFEST} is missing (a format-{version} model has one)")
+            problem = f"{MANIFEST} is missing (a format-{version} model has one)"
+            raise self.refuse(problem, integrity=True)
         if manifest is not None and (listed_version != version or version < 3):
             raise self.refuse(
-                f"{MANIFEST} names model format {listed_version!r} but {CONFIG} format {version!r}"
+                f"{MANIFEST} names model format {listed_version!r} but {CONFIG} format {version!r}",
+                integrity=True,
             )
         classes = registered_model_classes()
         name = config.get("estimator")
@@ -266,7 +269,7 @@ class _Reader:
                 f"{', '.join(sorted(classes))}"
             )
         if manifest is not None and manifest["details"].get("estimator") != name:
-            raise self.refuse(f"{MANIFEST} and {CONFIG} name different estimators")
+            raise self.refuse(f"{MANIFEST} and {CONFIG} name different estimators", integrity=True)
         return version, classes[name]
 
     def state(self, cls: type, config: dict[str, Any], version: int) -> ModelState:
