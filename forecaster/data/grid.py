@@ -7,12 +7,15 @@ rows before each gap found (:class:`TimeGrid`) for the missing-value policy.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from forecaster.data.checks import row_examples
+from forecaster.data.duplicates import duplicate_rows_message
 from forecaster.data.frames import SERIES_ID
 from forecaster.data.frequency import Frequency, simplest_frequency
 from forecaster.data.frequency_inference import infer_from_steps, step_layout, wall_clock
@@ -26,6 +29,7 @@ __all__ = [
     "check_grid",
     "check_own_step",
     "fixed_grid_steps",
+    "on_usual_day",
     "row_mask",
 ]
 
@@ -57,10 +61,14 @@ def check_grid(
     id_col: str | None,
     time_col: str,
     continues: bool = False,
+    source: Any = None,
+    used: Sequence[str] = (),
 ) -> TimeGrid:
     """Refuse duplicate times, resolve the frequency (declared or inferred) and refuse times
     off its grid and a declared frequency finer than every step of the data (not for rows
-    that continue checked series: ``continues``)."""
+    that continue checked series: ``continues``). ``source``, the user's frame, and
+    ``used``, its columns with a role, name the columns that could be the id of a frame
+    without one whose times repeat (:func:`~forecaster.data.duplicates.duplicate_rows_message`)."""
     id_name = id_col if id_col is not None else SERIES_ID
     times = data[time_col]
     offsets = np.concatenate([[0], np.cumsum(lengths)])
@@ -74,10 +82,9 @@ def check_grid(
     duplicate_rows = np.flatnonzero((diffs == 0) & within) + 1
     if duplicate_rows.size:
         raise DataValidationError(
-            f"{duplicate_rows.size} duplicate ({'id, ' if id_col else ''}time) rows, e.g. "
-            f"{row_examples(data, row_mask(len(t), duplicate_rows), id_name, time_col)}. Expected "
-            "one row per series and time step. Aggregate or drop duplicates first, e.g. "
-            "frame.unique(subset=[...], keep='last')."
+            duplicate_rows_message(
+                data, duplicate_rows, id_col=id_col, time_col=time_col, source=source, used=used
+            )
         )
 
     inferred = freq is None or (isinstance(freq, str) and freq.strip().lower() == "auto")
@@ -135,13 +142,49 @@ def calendar_grid_steps(
     periods, off_grid = grid_periods(times, first, freq)
     del first
     steps = np.diff(periods)
-    # Two rows of a series in the same period (e.g. two dates in one month) are off-grid: the
-    # second one, unless the first is off the grid already (a Saturday before its Monday).
-    off_grid[1:] |= (steps == 0) & within & ~off_grid[:-1]
+    # Two rows of a series in the same period (e.g. two dates in one month): one is off the
+    # grid, the second unless the first is off it already (a Saturday before its Monday) or
+    # only the second is on the series' usual day of the month (06-15 before 06-30).
+    paired = (steps == 0) & within & ~off_grid[:-1]
+    if paired.any() and freq.unit != "bd":
+        usual = on_usual_day(times, offsets)
+        first_off = paired & usual[1:] & ~usual[:-1]
+        off_grid[:-1] |= first_off
+        paired &= ~first_off
+    off_grid[1:] |= paired
     off_rows = np.flatnonzero(off_grid)
     gap_rows = np.flatnonzero((steps > 1) & within)
     n_missing = int((steps[gap_rows] - 1).sum())
     return periods, off_rows, gap_rows, n_missing, steps[within]
+
+
+def on_usual_day(times: pl.Series, offsets: np.ndarray) -> np.ndarray:
+    """Whether each date is on its series' usual day of the month (``offsets``: the series'
+    rows): the day most of its rows have (the earliest on a tie), a month's last day counted
+    as the 31st, and a shorter month's last day on the grid of a later day (February 28 for
+    the 30th).
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> t = pl.Series([dt.date(2024, 1, 31), dt.date(2024, 2, 15), dt.date(2024, 2, 29)])
+    >>> on_usual_day(t, np.array([0, 3])).tolist()
+    [True, False, True]
+    """
+    day = times.dt.day().cast(pl.Int64)
+    last = day == times.dt.days_in_month().cast(pl.Int64)
+    series = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    rows = pl.DataFrame({"series": series, "key": pl.Series(np.where(last, 31, day))})
+    usual = (
+        rows.group_by("series", "key")
+        .len()
+        .sort(["series", "len", "key"], descending=[False, True, False])
+        .unique("series", keep="first")
+        .rename({"key": "usual"})
+    )
+    usual_day = rows.join(usual, on="series", how="left", maintain_order="left")["usual"]
+    on_day = (usual_day == rows["key"]) | (last & (day <= usual_day))
+    return on_day.to_numpy()
 
 
 def fixed_grid_steps(

@@ -104,7 +104,17 @@ def validate_frame_cells(
     data = _clean_values(data, id_name=id_name, time_col=time_col, value_cols=value_cols)
     data, t, lengths = _sort_series(data, id_name, time_col)
     warn_flat_in_float32(data, lengths, id_name, value_cols)
-    grid = check_grid(data, t, lengths, freq, id_col=id_col, time_col=time_col, continues=continues)
+    grid = check_grid(
+        data,
+        t,
+        lengths,
+        freq,
+        id_col=id_col,
+        time_col=time_col,
+        continues=continues,
+        source=frame,
+        used=[time_col, *value_cols],
+    )
     if missing != "error":
         targets, covariates = list(roles["target"]), roles["covariate"]
         covariates = [*covariates, *roles["future covariate"]]  # both read up to the origin
