@@ -15,12 +15,13 @@ import numpy as np
 import polars as pl
 
 from forecaster.data.checks import row_examples
+from forecaster.data.clocks import clock_hint, off_clock_rows
 from forecaster.data.duplicates import duplicate_rows_message
 from forecaster.data.frames import SERIES_ID
 from forecaster.data.frequency import Frequency, simplest_frequency
 from forecaster.data.frequency_inference import infer_from_steps, step_layout, wall_clock
 from forecaster.data.steps import grid_periods
-from forecaster.data.times import clock_hint, local_day_grid, off_clock_rows, on_day_grid
+from forecaster.data.times import local_day_grid, on_day_grid
 from forecaster.exceptions import DataValidationError
 
 __all__ = [
