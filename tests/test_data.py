@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from forecaster.data.dtypes import align_time, restore_dtypes, trained_frame
+from forecaster.data.dtypes import align_time, restore_dtypes, trained_frame, training_frame
 from forecaster.data.frames import check_schema
 from forecaster.data.frequency import Frequency
 from forecaster.data.frequency_inference import infer_frequency
@@ -2448,6 +2448,21 @@ def test_trained_frame_converts_pandas_only_and_refuses_with_pandas_advice():
     with pytest.raises(DataValidationError, match=r"\.dt\.tz_convert\(\.\.\.\)"):
         trained_frame(zoned, trained, time_col="t")
     assert trained_frame(frame.to_pandas(), {"y": "Float64", "z": "Int64"}).columns == ["t", "y"]
+
+
+def test_training_frame_converts_pandas_and_advises_on_its_time_column_in_pandas_code():
+    pd = pytest.importorskip("pandas")
+    frame = pl.DataFrame({"t": ["2024-01-01"], "y": [1.0]})
+    assert training_frame(frame, "t") is frame  # polars: as it is, for validate_frame
+    with pytest.raises(DataValidationError, match=r"frame\['t'\] = pd\.to_datetime"):
+        training_frame(frame.to_pandas(), "t")
+    floats = pd.DataFrame({"t": [1.0, 2.0], "y": [1.0, 2.0]})
+    with pytest.raises(DataValidationError, match=r"frame\['t'\]\.astype\('int64'\)"):
+        training_frame(floats, "t")
+    periods = pd.DataFrame({"t": pd.period_range("2024-01", periods=2, freq="M"), "y": [1, 2]})
+    with pytest.raises(DataValidationError, match=r"frame\['t'\]\.dt\.to_timestamp\(\)"):
+        training_frame(periods, "t")
+    assert training_frame(floats, "other").columns == ["t", "y"]  # no such column: not read
 
 
 @pytest.mark.parametrize("dtype", [pl.Date, pl.Datetime("us"), pl.Datetime("ms", "Asia/Tokyo")])

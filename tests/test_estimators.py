@@ -2088,6 +2088,28 @@ def test_pandas_frames_in_backtest_calibrate_and_stream():
     np.testing.assert_allclose(got["y"], expected["y"], rtol=1e-5)
 
 
+def test_fit_on_a_pandas_frame_advises_in_pandas_code():
+    """fit on a pandas frame with text dates said "Parse it first, e.g.
+    pl.col('time').str.to_datetime()" (polars advice, as for a polars frame), and a Period
+    column got "got Extension('pandas.period', ...)" with no fix at all."""
+    pd = pytest.importorskip("pandas")
+    pdf = daily("a", 0, 30).to_pandas()
+    texts = pdf.assign(time=pdf["time"].astype(str))
+    with pytest.raises(DataValidationError, match=r"pd\.to_datetime\(frame\['time'\]\)") as caught:
+        small(time_col="time").fit(texts)
+    assert "pl.col" not in str(caught.value)
+    periods = pdf.assign(time=pd.to_datetime(pdf["time"]).dt.to_period("D"))
+    with pytest.raises(DataValidationError, match=r"frame\['time'\]\.dt\.to_timestamp\(\)"):
+        small(time_col="time").fit(periods)
+    model = small(time_col="time").fit(daily("a", 0, 30))
+    with pytest.raises(
+        DataValidationError, match=r"'time' is a pandas Period column.*to_timestamp"
+    ):
+        model.predict(periods)
+    with pytest.raises(DataValidationError, match=r"pl\.col\('time'\)\.str\.to_datetime"):
+        small(time_col="time").fit(pl.from_pandas(texts))  # polars: polars advice
+
+
 def test_pandas_frames_of_a_date_column_are_read_as_their_dates():
     """pandas has no date type: ``to_pandas()`` of a Date column gives midnight datetimes,
     which every fitted-model entry (predict and its future= and cutoff= frames, score,

@@ -218,13 +218,29 @@ def range_text(dtype: pl.DataType) -> str:
         return f"{low:,} to {high:,} in its physical units"
 
 
-def check_time_dtype(dtype: pl.DataType, time_col: str) -> None:
-    """Refuse a time column that is not Date, Datetime or an integer of at most 64 bits."""
+def check_time_dtype(dtype: pl.DataType, time_col: str, *, pandas: bool = False) -> None:
+    """Refuse a time column that is not Date, Datetime or an integer of at most 64 bits, with
+    advice in polars code, or in pandas code where the frame came from pandas (``pandas``;
+    a pandas ``Period`` column, which only pandas makes, gets pandas advice either way).
+
+    Examples
+    --------
+    >>> check_time_dtype(pl.String, "date", pandas=True)
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: Time column 'date' must be Datetime, Date or an \
+integer step, got String. Parse it in pandas first, e.g. frame['date'] = \
+pd.to_datetime(frame['date']) (text times that mix formats, or UTC offsets with times without \
+one: give format=..., or utc=True).
+    """
     if dtype == pl.Date or isinstance(dtype, pl.Datetime):
         return
     if dtype.is_integer() and dtype not in (pl.Int128, getattr(pl, "UInt128", pl.Int128)):
         return
+    name, column = str(dtype), f"frame[{time_col!r}]"
     hints = {
+        "pandas.period": f" A pandas Period column is a span, not a time: convert it in pandas "
+        f"first, e.g. {column} = {column}.dt.to_timestamp() (each period's start).",
         "String": f" Parse it first, e.g. pl.col({time_col!r}).str.to_datetime() or "
         ".str.to_date() (text times that mix formats, or UTC offsets with times without one, "
         "are not parsed when a file is read: give the format, or the time zone, explicitly).",
@@ -235,7 +251,17 @@ def check_time_dtype(dtype: pl.DataType, time_col: str) -> None:
         "Int128": f" 128-bit integers are beyond the 64-bit time steps supported: cast them, "
         f"e.g. pl.col({time_col!r}).cast(pl.Int64), if they fit.",
     }
-    name = str(dtype)
+    if pandas:
+        hints |= {
+            "String": f" Parse it in pandas first, e.g. {column} = pd.to_datetime({column}) "
+            "(text times that mix formats, or UTC offsets with times without one: give "
+            "format=..., or utc=True).",
+            "Float": " Floats are not time steps: cast whole-number steps to an integer in "
+            f"pandas, e.g. {column} = {column}.astype('int64'), or convert epoch seconds with "
+            f"pd.to_datetime({column}, unit='s').",
+            "Duration": " A duration is a length of time, not a point in time: add it to a "
+            f"start time in pandas, e.g. {column} = pd.Timestamp(start) + {column}.",
+        }
     hint = next((h for k, h in hints.items() if name.startswith(k) or k in name), "")
     raise DataValidationError(
         f"Time column {time_col!r} must be Datetime, Date or an integer step, got {dtype}.{hint}"
