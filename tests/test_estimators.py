@@ -2905,6 +2905,30 @@ def test_a_monthly_series_on_the_30th_one_month_behind_is_named_stale():
         model.predict(frame, cutoff=[dt.date(2024, 3, 30)])
 
 
+def test_integer_positions_ending_apart_are_not_stale_without_a_cutoff():
+    """Clips of different lengths (integer positions) got StaleSeriesWarning "1 series end
+    before the frame's last time (119) ... bring their data up to date" at every predict:
+    positions of independent sequences are not shared times (concepts.md). Without a cutoff
+    nothing is said; a cutoff names a shared step, and the advice fits positions."""
+    rng = np.random.default_rng(0)
+    frame = pl.concat(
+        [
+            pl.DataFrame({"id": c, "t": np.arange(n), "y": np.sin(np.arange(n) / 3.0)})
+            for c, n in (("a", 60), ("b", 45))
+        ]
+    ).with_columns(pl.col("y") + rng.normal(0, 0.1, 105))
+    model = small(time_col="t").fit(frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StaleSeriesWarning)
+        got = model.predict(frame)
+    firsts = got.group_by("id", maintain_order=True).agg(pl.col("t").first())
+    assert firsts.rows() == [("a", 60), ("b", 45)]
+    with pytest.warns(StaleSeriesWarning, match=r"1 series end before cutoff=59") as caught:
+        model.predict(frame, cutoff=59)
+    message = str(caught[0].message)
+    assert "pass (series, step) pairs as cutoff=" in message and "up to date" not in message
+
+
 def test_regressor_standardises_before_rounding_to_float32():
     """X and y were cast to float32 before their float64 moments: 5e9 + N(0, 1e4) kept steps
     of 512 (y + 1e8 of N(0, 1): one distinct value of 400), the predictions moved by 10 with
