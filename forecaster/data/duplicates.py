@@ -19,6 +19,9 @@ from forecaster.exceptions import DataValidationError
 
 __all__ = ["duplicate_rows_message", "series_columns"]
 
+_UNREADABLE: tuple[type[BaseException], ...] = (*READ_ERRORS, DataValidationError)
+"""A source that cannot be read again: the message goes without the columns it names."""
+
 _MAX_CANDIDATES = 20
 """Columns read at most to find the ones that split the rows into series."""
 
@@ -39,7 +42,7 @@ def series_columns(source: Any, time_col: str, used: Sequence[str]) -> list[str]
     """
     try:
         schema = frame_schema(source)
-    except (DataValidationError, *READ_ERRORS):  # not a frame: nothing to name
+    except _UNREADABLE:  # not a frame: nothing to name
         return []
     kinds = [
         name

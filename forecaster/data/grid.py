@@ -89,7 +89,7 @@ def check_grid(
         )
 
     inferred = freq is None or (isinstance(freq, str) and freq.strip().lower() == "auto")
-    declared = None if inferred else Frequency.parse(freq)
+    declared = None if inferred or freq is None else Frequency.parse(freq)
     local = None  # the wall-clock times on each series' day grid (a skipped midnight at 00:00)
     if wall is not None and (declared is None or declared.is_calendar):
         local = local_day_grid(times, offsets, wall)

@@ -41,6 +41,7 @@ class ForecasterFit:
 
     # what RNNForecaster holds (parameters) and gives
     head: str
+    time_col: str
     horizon: int
     batch_size: int
     random_state: int | None
