@@ -1374,6 +1374,20 @@ def test_one_stray_row_in_calendar_data_keeps_the_calendar_and_is_named(dates, s
             validate_frame(frame, target="y", time_col="t", freq=freq)
 
 
+def test_month_starts_with_a_stray_row_every_quarter_are_monthly_naming_them():
+    """The stocks' monthly file (matplotlib's Stocks.csv) holds a row of nulls every quarter
+    among its month starts (1990-02-05 after 02-01, 05-04 ...): 134 of 524 rows, which broke
+    half of the steps; "506 timestamps are off the regular 31d grid" named good rows too."""
+    starts = pl.date_range(dt.date(1990, 1, 1), dt.date(1999, 12, 1), "1mo", eager=True)
+    strays = [dt.date(1990 + q // 4, 2 + 3 * (q % 4), 5) for q in range(40)]
+    times = pl.concat([starts, pl.Series(strays)]).sort()
+    frame = pl.DataFrame({"t": times, "y": np.arange(len(times), dtype=float)})
+    with pytest.raises(DataValidationError, match=r"^40 timestamps are off the regular 1mo grid"):
+        validate_frame(frame, target="y", time_col="t", missing="ffill")
+    with pytest.raises(DataValidationError, match=r"e\.g\. \(t=1990-02-05\), \(t=1990-05-05\)"):
+        validate_frame(frame, target="y", time_col="t", missing="ffill")
+
+
 def test_a_day_steps_series_with_a_stray_row_is_not_read_as_months():
     """The rule of months kept by 4 steps in 5 reads calendar data only: steady 31-day steps
     (about 7 of 12 keep their day of the month) with one stray row stay days."""

@@ -20,7 +20,7 @@ from forecaster.data.duplicates import duplicate_rows_message
 from forecaster.data.frames import SERIES_ID
 from forecaster.data.frequency import Frequency, simplest_frequency
 from forecaster.data.frequency_inference import infer_from_steps, step_layout, wall_clock
-from forecaster.data.steps import grid_periods
+from forecaster.data.steps import grid_periods, on_usual_day
 from forecaster.data.times import local_day_grid, on_day_grid
 from forecaster.exceptions import DataValidationError
 
@@ -30,7 +30,6 @@ __all__ = [
     "check_grid",
     "check_own_step",
     "fixed_grid_steps",
-    "on_usual_day",
     "row_mask",
 ]
 
@@ -157,35 +156,6 @@ def calendar_grid_steps(
     gap_rows = np.flatnonzero((steps > 1) & within)
     n_missing = int((steps[gap_rows] - 1).sum())
     return periods, off_rows, gap_rows, n_missing, steps[within]
-
-
-def on_usual_day(times: pl.Series, offsets: np.ndarray) -> np.ndarray:
-    """Whether each date is on its series' usual day of the month (``offsets``: the series'
-    rows): the day most of its rows have (the earliest on a tie), a month's last day counted
-    as the 31st, and a shorter month's last day on the grid of a later day (February 28 for
-    the 30th).
-
-    Examples
-    --------
-    >>> import datetime as dt
-    >>> t = pl.Series([dt.date(2024, 1, 31), dt.date(2024, 2, 15), dt.date(2024, 2, 29)])
-    >>> on_usual_day(t, np.array([0, 3])).tolist()
-    [True, False, True]
-    """
-    day = times.dt.day().cast(pl.Int64)
-    last = day == times.dt.days_in_month().cast(pl.Int64)
-    series = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
-    rows = pl.DataFrame({"series": series, "key": pl.Series(np.where(last, 31, day))})
-    usual = (
-        rows.group_by("series", "key")
-        .len()
-        .sort(["series", "len", "key"], descending=[False, True, False])
-        .unique("series", keep="first")
-        .rename({"key": "usual"})
-    )
-    usual_day = rows.join(usual, on="series", how="left", maintain_order="left")["usual"]
-    on_day = (usual_day == rows["key"]) | (last & (day <= usual_day))
-    return on_day.to_numpy()
 
 
 def fixed_grid_steps(
