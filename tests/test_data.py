@@ -1096,7 +1096,10 @@ def test_a_panel_read_without_id_col_is_told_to_pass_id_col_first():
     days = pl.date_range(dt.date(2024, 1, 1), dt.date(2024, 1, 3), "1d", eager=True)
     stores = [pl.DataFrame({"store": s, "code": k, "t": days}) for k, s in enumerate("abc")]
     frame = pl.concat(stores).with_columns(
-        y=pl.int_range(pl.len()).cast(pl.Float64), batch=pl.lit(7), region=pl.lit("north")
+        y=pl.int_range(pl.len()).cast(pl.Float64),
+        batch=pl.lit(7),
+        region=pl.lit("north"),
+        row=pl.int_range(pl.len()),  # unique per row: not a series' name
     )
     for source in (frame, frame.lazy()):
         with pytest.raises(DataValidationError) as info:

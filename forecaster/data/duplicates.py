@@ -29,14 +29,14 @@ _MAX_CANDIDATES = 20
 def series_columns(source: Any, time_col: str, used: Sequence[str]) -> list[str]:
     """The columns of ``source`` (a polars DataFrame or LazyFrame) other than ``used`` that
     could name its series: text, categorical, Boolean or integer columns (not floats, not
-    times) with more than one value, whose values split the rows into series with one row
-    per time (``time_col``). Only the first 20 such columns are read; none when the
-    source cannot be read again.
+    times) with more than one value, and not one per row or nearly (a row number), whose
+    values split the rows into series with one row per time (``time_col``). Only the first
+    20 such columns are read; none when the source cannot be read again.
 
     Examples
     --------
     >>> frame = pl.DataFrame({"store": ["a", "b", "a", "b"], "day": [1, 1, 2, 2],
-    ...                       "batch": [7, 7, 7, 8], "y": [1.0, 2.0, 3.0, 4.0]})
+    ...                       "batch": [7, 7, 7, 8], "row": [0, 1, 2, 3], "y": [1.0] * 4})
     >>> series_columns(frame, "day", ["day", "y"])
     ['store']
     """
@@ -64,7 +64,8 @@ def series_columns(source: Any, time_col: str, used: Sequence[str]) -> list[str]
     return [
         name
         for name in kinds
-        if rows[name].n_unique() > 1 and not rows.select(name, time_col).is_duplicated().any()
+        if 1 < rows[name].n_unique() <= rows.height // 2  # series of 2 rows or more on average
+        and not rows.select(name, time_col).is_duplicated().any()
     ]
 
 
