@@ -50,7 +50,9 @@ class InSampleWarning(ForecasterWarning):
 
 class StaleSeriesWarning(ForecasterWarning):
     """Some series end before the forecast origin (the frame's last time, the cutoff, a
-    pipeline's as-of): forecast from their own last time. Filter it by this class to silence it."""
+    pipeline's as-of): forecast from their own last time. Integer steps are compared with a
+    cutoff only (positions of independent sequences are not shared times). Filter it by this
+    class to silence it."""
 
 
 class CalendarFoldsWarning(ForecasterWarning):

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from forecaster.data.dtypes import align_time, restore_dtypes, trained_frame
+from forecaster.data.dtypes import align_time, restore_dtypes, trained_frame, training_frame
 from forecaster.data.frames import check_schema
 from forecaster.data.frequency import Frequency
 from forecaster.data.frequency_inference import infer_frequency
@@ -1089,6 +1089,33 @@ def test_hostile_duplicate_timestamps_are_an_error_naming_them():
     assert "('b', 2024-01-01 02:00:00)" in message and "unique(" in message
 
 
+def test_a_panel_read_without_id_col_is_told_to_pass_id_col_first():
+    """Three stores fitted without id_col: "6 duplicate (time) rows ... Aggregate or drop
+    duplicates first, e.g. frame.unique(subset=[...], keep='last')", which kept one store per
+    time and mixed the stores into one series without a word. The message asks for id_col
+    first, naming the columns that split the rows into series with one row per time."""
+    days = pl.date_range(dt.date(2024, 1, 1), dt.date(2024, 1, 3), "1d", eager=True)
+    stores = [pl.DataFrame({"store": s, "code": k, "t": days}) for k, s in enumerate("abc")]
+    frame = pl.concat(stores).with_columns(
+        y=pl.int_range(pl.len()).cast(pl.Float64),
+        batch=pl.lit(7),
+        region=pl.lit("north"),
+        row=pl.int_range(pl.len()),  # unique per row: not a series' name
+    )
+    for source in (frame, frame.lazy()):
+        with pytest.raises(DataValidationError) as info:
+            validate_frame(source, target="y", time_col="t")
+        message = str(info.value)
+        assert message.startswith("6 duplicate (time) rows"), message
+        asked = message.index("pass id_col='store' or id_col='code': each of their values split")
+        assert asked < message.index("unique(subset=[...]"), message
+    alone = frame.select("t", "y")  # no column names the series: the hint says what to pass
+    with pytest.raises(DataValidationError, match=r"pass id_col=<the column that names the s"):
+        validate_frame(alone, target="y", time_col="t")
+    with pytest.raises(DataValidationError, match=r"duplicate \(id, time\) rows.*Aggregate"):
+        validate_frame(pl.concat([frame, frame]), target="y", time_col="t", id_col="store")
+
+
 def _london_days(start: dt.datetime, end: dt.datetime, every: str = "1d") -> pl.Series:
     return pl.datetime_range(start, end, every, time_zone="Europe/London", eager=True)
 
@@ -1320,6 +1347,57 @@ def test_hostile_a_steady_31_day_step_is_not_monthly():
         ]
     )
     assert str(validate_frame(panel, target="y", time_col="t", id_col="id")[1]) == "1mo"
+
+
+_MONTH_STARTS = pl.date_range(dt.date(2015, 1, 1), dt.date(2022, 6, 1), "1mo", eager=True)
+_QUARTER_STARTS = pl.date_range(dt.date(2010, 1, 1), dt.date(2022, 4, 1), "1q", eager=True)
+
+
+@pytest.mark.parametrize(
+    ("dates", "stray", "expected"),
+    [
+        (_MONTH_STARTS, dt.date(2022, 6, 28), "1mo"),  # a partial month's row at the end
+        (_MONTH_STARTS, dt.date(2018, 6, 15), "1mo"),
+        (_MONTH_STARTS.dt.month_end(), dt.date(2022, 6, 28), "1mo"),  # next to the last row
+        (_MONTH_STARTS.dt.month_end(), dt.date(2018, 6, 15), "1mo"),  # before 06-30
+        (_QUARTER_STARTS, dt.date(2022, 5, 20), "3mo"),
+        (_QUARTER_STARTS, dt.date(2016, 5, 20), "3mo"),
+        (_QUARTER_STARTS.dt.month_end(), dt.date(2016, 5, 20), "3mo"),
+    ],
+)
+def test_one_stray_row_in_calendar_data_keeps_the_calendar_and_is_named(dates, stray, expected):
+    """Month-start data with one more date (the stocks' monthly file ends on 2022-06-28) were
+    read as "31d": "87 timestamps are off the regular 31d grid ..., e.g. 2015-03-01, ...",
+    the good rows, never the stray one. The majority of steps are months: that frequency is
+    inferred and the stray row named (of two in one month, the one off the usual day)."""
+    times = pl.concat([dates, pl.Series([stray])]).sort().unique(maintain_order=True)
+    frame = pl.DataFrame({"t": times, "y": np.arange(len(times), dtype=float)})
+    assert str(infer_frequency(times, np.array([0, len(times)]))) == expected
+    for freq in ("auto", expected):
+        with pytest.raises(DataValidationError, match=rf"^1 timestamps are off .*\(t={stray}\)\."):
+            validate_frame(frame, target="y", time_col="t", freq=freq)
+
+
+def test_month_starts_with_a_stray_row_every_quarter_are_monthly_naming_them():
+    """The stocks' monthly file (matplotlib's Stocks.csv) holds a row of nulls every quarter
+    among its month starts (1990-02-05 after 02-01, 05-04 ...): 134 of 524 rows, which broke
+    half of the steps; "506 timestamps are off the regular 31d grid" named good rows too."""
+    starts = pl.date_range(dt.date(1990, 1, 1), dt.date(1999, 12, 1), "1mo", eager=True)
+    strays = [dt.date(1990 + q // 4, 2 + 3 * (q % 4), 5) for q in range(40)]
+    times = pl.concat([starts, pl.Series(strays)]).sort()
+    frame = pl.DataFrame({"t": times, "y": np.arange(len(times), dtype=float)})
+    with pytest.raises(DataValidationError, match=r"^40 timestamps are off the regular 1mo grid"):
+        validate_frame(frame, target="y", time_col="t", missing="ffill")
+    with pytest.raises(DataValidationError, match=r"e\.g\. \(t=1990-02-05\), \(t=1990-05-05\)"):
+        validate_frame(frame, target="y", time_col="t", missing="ffill")
+
+
+def test_a_day_steps_series_with_a_stray_row_is_not_read_as_months():
+    """The rule of months kept by 4 steps in 5 reads calendar data only: steady 31-day steps
+    (about 7 of 12 keep their day of the month) with one stray row stay days."""
+    dates = pl.date_range(dt.date(2020, 1, 1), dt.date(2022, 12, 31), "31d", eager=True)
+    times = pl.concat([dates, pl.Series([dt.date(2021, 5, 20)])]).sort()
+    assert str(infer_frequency(times, np.array([0, len(times)]))) == "31d"
 
 
 def test_monthly_data_on_the_last_business_day_is_monthly():
@@ -2436,6 +2514,21 @@ def test_trained_frame_converts_pandas_only_and_refuses_with_pandas_advice():
     with pytest.raises(DataValidationError, match=r"\.dt\.tz_convert\(\.\.\.\)"):
         trained_frame(zoned, trained, time_col="t")
     assert trained_frame(frame.to_pandas(), {"y": "Float64", "z": "Int64"}).columns == ["t", "y"]
+
+
+def test_training_frame_converts_pandas_and_advises_on_its_time_column_in_pandas_code():
+    pd = pytest.importorskip("pandas")
+    frame = pl.DataFrame({"t": ["2024-01-01"], "y": [1.0]})
+    assert training_frame(frame, "t") is frame  # polars: as it is, for validate_frame
+    with pytest.raises(DataValidationError, match=r"frame\['t'\] = pd\.to_datetime"):
+        training_frame(frame.to_pandas(), "t")
+    floats = pd.DataFrame({"t": [1.0, 2.0], "y": [1.0, 2.0]})
+    with pytest.raises(DataValidationError, match=r"frame\['t'\]\.astype\('int64'\)"):
+        training_frame(floats, "t")
+    periods = pd.DataFrame({"t": pd.period_range("2024-01", periods=2, freq="M"), "y": [1, 2]})
+    with pytest.raises(DataValidationError, match=r"frame\['t'\]\.dt\.to_timestamp\(\)"):
+        training_frame(periods, "t")
+    assert training_frame(floats, "other").columns == ["t", "y"]  # no such column: not read
 
 
 @pytest.mark.parametrize("dtype", [pl.Date, pl.Datetime("us"), pl.Datetime("ms", "Asia/Tokyo")])

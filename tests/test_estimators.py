@@ -2088,6 +2088,28 @@ def test_pandas_frames_in_backtest_calibrate_and_stream():
     np.testing.assert_allclose(got["y"], expected["y"], rtol=1e-5)
 
 
+def test_fit_on_a_pandas_frame_advises_in_pandas_code():
+    """fit on a pandas frame with text dates said "Parse it first, e.g.
+    pl.col('time').str.to_datetime()" (polars advice, as for a polars frame), and a Period
+    column got "got Extension('pandas.period', ...)" with no fix at all."""
+    pd = pytest.importorskip("pandas")
+    pdf = daily("a", 0, 30).to_pandas()
+    texts = pdf.assign(time=pdf["time"].astype(str))
+    with pytest.raises(DataValidationError, match=r"pd\.to_datetime\(frame\['time'\]\)") as caught:
+        small(time_col="time").fit(texts)
+    assert "pl.col" not in str(caught.value)
+    periods = pdf.assign(time=pd.to_datetime(pdf["time"]).dt.to_period("D"))
+    with pytest.raises(DataValidationError, match=r"frame\['time'\]\.dt\.to_timestamp\(\)"):
+        small(time_col="time").fit(periods)
+    model = small(time_col="time").fit(daily("a", 0, 30))
+    with pytest.raises(
+        DataValidationError, match=r"'time' is a pandas Period column.*to_timestamp"
+    ):
+        model.predict(periods)
+    with pytest.raises(DataValidationError, match=r"pl\.col\('time'\)\.str\.to_datetime"):
+        small(time_col="time").fit(pl.from_pandas(texts))  # polars: polars advice
+
+
 def test_pandas_frames_of_a_date_column_are_read_as_their_dates():
     """pandas has no date type: ``to_pandas()`` of a Date column gives midnight datetimes,
     which every fitted-model entry (predict and its future= and cutoff= frames, score,
@@ -2881,6 +2903,30 @@ def test_a_monthly_series_on_the_30th_one_month_behind_is_named_stale():
     assert firsts.rows() == [("a", dt.date(2024, 4, 30)), ("b", dt.date(2024, 3, 30))]
     with pytest.warns(StaleSeriesWarning, match=r"1 forecast origins lie .*\('b', "):
         model.predict(frame, cutoff=[dt.date(2024, 3, 30)])
+
+
+def test_integer_positions_ending_apart_are_not_stale_without_a_cutoff():
+    """Clips of different lengths (integer positions) got StaleSeriesWarning "1 series end
+    before the frame's last time (119) ... bring their data up to date" at every predict:
+    positions of independent sequences are not shared times (concepts.md). Without a cutoff
+    nothing is said; a cutoff names a shared step, and the advice fits positions."""
+    rng = np.random.default_rng(0)
+    frame = pl.concat(
+        [
+            pl.DataFrame({"id": c, "t": np.arange(n), "y": np.sin(np.arange(n) / 3.0)})
+            for c, n in (("a", 60), ("b", 45))
+        ]
+    ).with_columns(pl.col("y") + rng.normal(0, 0.1, 105))
+    model = small(time_col="t").fit(frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StaleSeriesWarning)
+        got = model.predict(frame)
+    firsts = got.group_by("id", maintain_order=True).agg(pl.col("t").first())
+    assert firsts.rows() == [("a", 60), ("b", 45)]
+    with pytest.warns(StaleSeriesWarning, match=r"1 series end before cutoff=59") as caught:
+        model.predict(frame, cutoff=59)
+    message = str(caught[0].message)
+    assert "pass (series, step) pairs as cutoff=" in message and "up to date" not in message
 
 
 def test_regressor_standardises_before_rounding_to_float32():

@@ -117,23 +117,43 @@ def test_series_without_new_rows_keep_their_forecast():
 
 
 def test_a_streams_series_left_behind_are_named_as_predict_names_them():
-    # a sensor that stops reporting: its forecast starts before the others' latest time, which
-    # predict on the same history says in a StaleSeriesWarning; the stream said nothing
-    data = panel()
+    # a sensor that stops reporting (hourly readings): its forecast starts before the others'
+    # latest time, which predict on the same history says in a StaleSeriesWarning; the stream
+    # said nothing
+    hour = pl.duration(hours=pl.col("t"))
+    data = panel().with_columns(t=pl.lit(dt.datetime(2024, 1, 1)) + hour)
     model = fitted(data)
-    state = model.stream(data.filter(pl.col("t") < 60))
+    t60, t62 = (dt.datetime(2024, 1, 1) + dt.timedelta(hours=h) for h in (60, 62))
+    state = model.stream(data.filter(pl.col("t") < t60))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         state.forecast()  # every series at its latest time: nothing to say
-    state.update(data.filter((pl.col("id") == "s1") & pl.col("t").is_between(60, 62)))
-    seen = data.filter((pl.col("t") < 60) | ((pl.col("id") == "s1") & (pl.col("t") <= 62)))
+    state.update(data.filter((pl.col("id") == "s1") & pl.col("t").is_between(t60, t62)))
+    seen = data.filter((pl.col("t") < t60) | ((pl.col("id") == "s1") & (pl.col("t") <= t62)))
     with pytest.warns(StaleSeriesWarning) as native:
         model.predict(seen)
-    with pytest.warns(StaleSeriesWarning, match=r"stream's last time \(62\)") as streamed:
+    with pytest.warns(
+        StaleSeriesWarning, match=r"stream's last time \(2024-01-03 14:00:00\)"
+    ) as streamed:
         state.forecast()
     expected = str(native[0].message).replace("the frame's", "the stream's")
     assert [str(w.message) for w in streamed] == [expected]
     assert "['s0', 's2']" in expected
+
+
+def test_integer_positions_left_behind_are_not_stale():
+    """Integer steps are positions of independent sequences (clips of different lengths),
+    not shared times: a stream (and predict) whose series end at other positions said "bring
+    their data up to date"; they say nothing, as a backtest's origins="auto" reads them."""
+    data = panel()
+    model = fitted(data)
+    state = model.stream(data.filter(pl.col("t") < 60))
+    state.update(data.filter((pl.col("id") == "s1") & pl.col("t").is_between(60, 62)))
+    seen = data.filter((pl.col("t") < 60) | ((pl.col("id") == "s1") & (pl.col("t") <= 62)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StaleSeriesWarning)
+        state.forecast()
+        model.predict(seen)
 
 
 @pytest.mark.parametrize("head", ["direct", "seq2seq", "recursive"])

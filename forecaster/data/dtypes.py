@@ -27,9 +27,10 @@ from forecaster.data.frames import (
     is_pandas_frame,
     text_like,
 )
+from forecaster.data.times import check_time_dtype
 from forecaster.exceptions import DataValidationError
 
-__all__ = ["align_time", "parse_dtype", "restore_dtypes", "trained_frame"]
+__all__ = ["align_time", "parse_dtype", "restore_dtypes", "trained_frame", "training_frame"]
 
 
 def parse_dtype(name: str) -> Any:
@@ -306,4 +307,31 @@ def trained_frame(
     frame = align_time(frame, schema, time_col)  # a unit that would round: refused here
     present = {name: dtype for name, dtype in schema.items() if name in frame.columns}
     check_schema(frame, present, id_col=id_col, time_col=time_col, what=what, pandas=True)
+    return frame
+
+
+def training_frame(value: Any, time_col: Any, *, what: str = "frame") -> Any:
+    """``value`` as ``fit`` reads it: a pandas DataFrame converted once by
+    :func:`~forecaster.data.frames.from_pandas`, its time column ``time_col`` (where the
+    frame has it) checked with pandas advice (``pd.to_datetime``, ``.dt.to_timestamp()``:
+    :func:`~forecaster.data.times.check_time_dtype`), as :func:`trained_frame` advises in
+    pandas code for a fitted model; anything else is returned as it is, for the checks of
+    :func:`~forecaster.data.validate.validate_frame` (polars advice).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> training_frame(pd.DataFrame({"t": ["2024-01-01"], "y": [1.0]}), "t")
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: Time column 't' must be Datetime, Date or an \
+integer step, got String. Parse it in pandas first, e.g. frame['t'] = pd.to_datetime(frame['t']) \
+(text times that mix formats, or UTC offsets with times without one: give format=..., or \
+utc=True).
+    """
+    if not is_pandas_frame(value):
+        return value
+    frame = from_pandas(value, what=what)
+    if isinstance(time_col, str) and time_col in frame.columns:
+        check_time_dtype(frame.schema[time_col], time_col, pandas=True)
     return frame

@@ -477,6 +477,13 @@ def _cast_hint(changed: dict[str, tuple[str, str]], pandas: bool) -> str:
             " For time zones: frame[name].dt.tz_localize(...) sets or drops one, "
             "frame[name].dt.tz_convert(...) converts between two."
         )
+    periods = [c for c, (_, b) in changed.items() if "pandas.period" in b]
+    if periods:
+        what = "is a pandas Period column" if len(periods) == 1 else "are pandas Period columns"
+        hint += (
+            f" {format_list(periods)} {what} (spans, not times): frame[name] = "
+            "frame[name].dt.to_timestamp() gives each period's start."
+        )
     return (
         "Convert them in pandas to the training dtypes, e.g. frame[name] = "
         f"frame[name].astype(...), or refit the model on the new dtypes.{hint}"

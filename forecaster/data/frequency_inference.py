@@ -16,7 +16,7 @@ from forecaster.data.frequency import (
     TIME_UNIT_NS,
     Frequency,
 )
-from forecaster.data.steps import anchor_days, first_and_last_weekdays
+from forecaster.data.steps import anchor_days, first_and_last_weekdays, on_usual_day
 from forecaster.data.times import check_series_layout, check_time_span, local_day_grid
 from forecaster.exceptions import DataValidationError
 
@@ -48,7 +48,12 @@ def infer_frequency(times: pl.Series, offsets: np.ndarray) -> Frequency:
         business days; 13 weeks between 2017-06-30, 09-29 and 12-29, each exactly on its
         anchor when every step is whole weeks);
         longer steps of a whole number of months on one day of the month (its last day in
-        shorter months) as ``"2mo"``, ``"6mo"``, ``"2y"``...; daily dates with no weekend day
+        shorter months) as ``"2mo"``, ``"6mo"``, ``"2y"``...; months, quarters or years
+        with a few rows off their grid (a partial month's date at the end) when those rows
+        leave the most common step in days off its own grid and 4 steps in 5 or more keep
+        one day of the month (:func:`_mostly_months`), or 2 rows in 3 are on one day of the
+        month a whole number of months apart (:func:`_usual_day_months`), so that the grid
+        check names those rows; daily dates with no weekend day
         and some 3-day steps are business days (``"1bd"``). With a time zone, days and longer
         steps are read on the local calendar (a day across a daylight-saving change lasts 23
         or 25 hours), shorter ones in absolute time, as ``freq="auto"`` infers them (steps of
@@ -256,6 +261,55 @@ def _calendar_steps(
     return Frequency(months // 12, "y") if months % 12 == 0 else Frequency(months, "mo")
 
 
+def _mostly_months(times: pl.Series, starts: np.ndarray) -> Frequency | None:
+    """Months, quarters or years that 4 steps in 5 or more (``starts``: the rows
+    where they start) step on one day of the month, or None: the reading of data on such a
+    grid with a few rows off it (a partial month's row at the end, a stray mid-month date),
+    whose most common step in days (31) leaves those rows and their neighbours off its grid.
+    A step counts when it keeps its day of the month (its last day in shorter months) or
+    goes from a first (last) weekday of its month to another; the grid check then names the
+    rows off the grid. A steady 31-day step keeps its day in about 7 steps of 12 (a few
+    in a row: 3 of 4 from July 6th): neither it, nor it with a stray row, is read as months
+    (every step a multiple of the mode: :func:`infer_from_diffs` keeps days before this)."""
+    ends = _step_ends(times, starts)
+    steps = _month_steps(ends)
+    n = len(steps)
+    day = ends.dt.day().cast(pl.Int64).to_numpy()
+    to_end = ends.dt.days_in_month().cast(pl.Int64).to_numpy() - day
+    first, last = first_and_last_weekdays(day, ends.dt.weekday().to_numpy(), to_end)
+    d1, d2, end1, end2 = day[:n], day[n:], to_end[:n] == 0, to_end[n:] == 0
+    kept = (d1 == d2) | ((d1 < d2) & end1) | ((d2 < d1) & end2) | (end1 & end2)
+    kept |= (first[:n] & first[n:]) | (last[:n] & last[n:])
+    months, counts = np.unique(steps[kept & (steps >= 1)], return_counts=True)
+    if months.size == 0 or 5 * int(counts.max()) < 4 * n:
+        return None
+    k = int(months[np.argmax(counts)])
+    return Frequency(k // 12, "y") if k % 12 == 0 else Frequency(k, "mo")
+
+
+def _usual_day_months(times: pl.Series, cross: np.ndarray) -> Frequency | None:
+    """Months, quarters or years between the rows on their series' usual day of the month
+    (:func:`~forecaster.data.steps.on_usual_day`), when 2 rows in 3 or more are on it and
+    most steps between them are one whole number of months; else None (``cross``: the
+    series bounds in the differences). The reading of month starts with rows of other days
+    among them (a file that adds a row of nulls every quarter, 1990-02-05 after 02-01), too
+    many for :func:`_mostly_months` (each breaks two steps). Steady 31-day steps keep a day
+    for 3 rows at most, far from 2 in 3 of a longer series."""
+    offsets = np.concatenate([[0], np.unique(cross) + 1, [len(times)]])
+    on = on_usual_day(times, offsets)
+    if 3 * int(on.sum()) < 2 * len(times):
+        return None
+    series = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))[on]
+    kept = times.filter(pl.Series(on))
+    month = (kept.dt.year().cast(pl.Int64) * 12 + kept.dt.month().cast(pl.Int64)).to_numpy()
+    steps = np.diff(month)[np.diff(series) == 0]
+    months, counts = np.unique(steps[steps >= 1], return_counts=True)
+    if months.size == 0 or 2 * int(counts.max()) <= len(steps):
+        return None
+    k = int(months[np.argmax(counts)])
+    return Frequency(k // 12, "y") if k % 12 == 0 else Frequency(k, "mo")
+
+
 _INFER_SAMPLE = 200_000
 
 
@@ -298,6 +352,9 @@ def infer_from_diffs(diffs: np.ndarray, cross: np.ndarray, times: pl.Series) -> 
         # Every step a whole number of weeks (4 or 13 weeks, not months or quarters): weekly.
         weekly = bool(np.all(diffs % (7 * day) == 0))
         months = _calendar_steps(days, weekly, times, cross, positions[diffs == mode])
+        if months is None and days >= 28 and not weekly and bool((diffs % mode).any()):
+            months = _mostly_months(times, positions)  # a few rows off a month grid
+            months = _usual_day_months(times, cross) if months is None else months
         if months is not None:
             return months
         if days == 1:

@@ -36,6 +36,7 @@ __all__ = [
     "future_times",
     "grid_periods",
     "on_local_calendar",
+    "on_usual_day",
     "stepped_times",
     "steps_behind",
 ]
@@ -125,6 +126,35 @@ def _last_business_days(
     clamped = day == np.minimum(largest, day + to_end)  # its own day, clamped to its month
     one_day = np.logical_and.reduceat(clamped, starts)  # the 30th, and February's last day
     return friday & (np.logical_and.reduceat(exact, starts) | ~one_day)
+
+
+def on_usual_day(times: pl.Series, offsets: np.ndarray) -> np.ndarray:
+    """Whether each date is on its series' usual day of the month (``offsets``: the series'
+    rows): the day most of its rows have (the earliest on a tie), a month's last day counted
+    as the 31st, and a shorter month's last day on the grid of a later day (February 28 for
+    the 30th).
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> t = pl.Series([dt.date(2024, 1, 31), dt.date(2024, 2, 15), dt.date(2024, 2, 29)])
+    >>> on_usual_day(t, np.array([0, 3])).tolist()
+    [True, False, True]
+    """
+    day = times.dt.day().cast(pl.Int64)
+    last = day == times.dt.days_in_month().cast(pl.Int64)
+    series = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    rows = pl.DataFrame({"series": series, "key": pl.Series(np.where(last, 31, day))})
+    usual = (
+        rows.group_by("series", "key")
+        .len()
+        .sort(["series", "len", "key"], descending=[False, True, False])
+        .unique("series", keep="first")
+        .rename({"key": "usual"})
+    )
+    usual_day = rows.join(usual, on="series", how="left", maintain_order="left")["usual"]
+    on_day = (usual_day == rows["key"]) | (last & (day <= usual_day))
+    return on_day.to_numpy()
 
 
 def first_and_last_weekdays(

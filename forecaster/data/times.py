@@ -18,12 +18,10 @@ __all__ = [
     "check_series_layout",
     "check_time_dtype",
     "check_time_span",
-    "clock_hint",
     "days_from_civil",
     "days_per",
     "integer_range",
     "local_day_grid",
-    "off_clock_rows",
     "on_day_grid",
     "physical_range",
     "plain_time",
@@ -220,13 +218,29 @@ def range_text(dtype: pl.DataType) -> str:
         return f"{low:,} to {high:,} in its physical units"
 
 
-def check_time_dtype(dtype: pl.DataType, time_col: str) -> None:
-    """Refuse a time column that is not Date, Datetime or an integer of at most 64 bits."""
+def check_time_dtype(dtype: pl.DataType, time_col: str, *, pandas: bool = False) -> None:
+    """Refuse a time column that is not Date, Datetime or an integer of at most 64 bits, with
+    advice in polars code, or in pandas code where the frame came from pandas (``pandas``;
+    a pandas ``Period`` column, which only pandas makes, gets pandas advice either way).
+
+    Examples
+    --------
+    >>> check_time_dtype(pl.String, "date", pandas=True)
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: Time column 'date' must be Datetime, Date or an \
+integer step, got String. Parse it in pandas first, e.g. frame['date'] = \
+pd.to_datetime(frame['date']) (text times that mix formats, or UTC offsets with times without \
+one: give format=..., or utc=True).
+    """
     if dtype == pl.Date or isinstance(dtype, pl.Datetime):
         return
     if dtype.is_integer() and dtype not in (pl.Int128, getattr(pl, "UInt128", pl.Int128)):
         return
+    name, column = str(dtype), f"frame[{time_col!r}]"
     hints = {
+        "pandas.period": f" A pandas Period column is a span, not a time: convert it in pandas "
+        f"first, e.g. {column} = {column}.dt.to_timestamp() (each period's start).",
         "String": f" Parse it first, e.g. pl.col({time_col!r}).str.to_datetime() or "
         ".str.to_date() (text times that mix formats, or UTC offsets with times without one, "
         "are not parsed when a file is read: give the format, or the time zone, explicitly).",
@@ -237,7 +251,17 @@ def check_time_dtype(dtype: pl.DataType, time_col: str) -> None:
         "Int128": f" 128-bit integers are beyond the 64-bit time steps supported: cast them, "
         f"e.g. pl.col({time_col!r}).cast(pl.Int64), if they fit.",
     }
-    name = str(dtype)
+    if pandas:
+        hints |= {
+            "String": f" Parse it in pandas first, e.g. {column} = pd.to_datetime({column}) "
+            "(text times that mix formats, or UTC offsets with times without one: give "
+            "format=..., or utc=True).",
+            "Float": " Floats are not time steps: cast whole-number steps to an integer in "
+            f"pandas, e.g. {column} = {column}.astype('int64'), or convert epoch seconds with "
+            f"pd.to_datetime({column}, unit='s').",
+            "Duration": " A duration is a length of time, not a point in time: add it to a "
+            f"start time in pandas, e.g. {column} = pd.Timestamp(start) + {column}.",
+        }
     hint = next((h for k, h in hints.items() if name.startswith(k) or k in name), "")
     raise DataValidationError(
         f"Time column {time_col!r} must be Datetime, Date or an integer step, got {dtype}.{hint}"
@@ -519,74 +543,3 @@ def _time_point(value: Any, dtype: pl.DataType) -> Any:
     if isinstance(dtype, pl.Datetime):
         return _on_datetime(point, dtype)
     raise ValueError(f"the time column's dtype {dtype} is not a time dtype")
-
-
-def off_clock_rows(times: pl.Series, offsets: np.ndarray) -> np.ndarray:
-    """The rows of datetimes on a calendar grid (months, business days, ...) whose time of day
-    (the wall clock, in the column's zone) is not their series' usual one (``offsets``: the
-    series' first rows and the end): such a grid keeps one time of day, and its forecasts
-    would all take one row's. The usual time is the one most rows of the series have (the
-    earliest on a tie). A day on which that time does not exist (a midnight skipped by
-    daylight saving time) is on the grid whichever way it is dated: the last instant before
-    (23:00 the day before) or the first after (01:00).
-
-    Examples
-    --------
-    >>> import numpy as np, polars as pl
-    >>> times = pl.Series([dt.datetime(2024, 1, 1), dt.datetime(2024, 2, 1, 13, 37),
-    ...                    dt.datetime(2024, 3, 1)])
-    >>> off_clock_rows(times, np.array([0, 3])).tolist()
-    [1]
-    """
-    if not isinstance(times.dtype, pl.Datetime):
-        return np.empty(0, np.int64)
-    series = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
-    rows = pl.DataFrame({"series": series, "clock": times.dt.time()})
-    usual = (
-        rows.drop_nulls()
-        .group_by("series", "clock")
-        .len()
-        .sort(["series", "len", "clock"], descending=[False, True, False])
-        .unique("series", keep="first")
-    )
-    expected = rows.join(
-        usual.drop("len"), on="series", how="left", suffix="_usual", maintain_order="left"
-    )
-    off = np.flatnonzero((expected["clock"] != expected["clock_usual"]).fill_null(False))
-    zone = times.dtype.time_zone
-    if zone is None or off.size == 0:
-        return off
-    moment = times.gather(off)
-    local = moment.dt.replace_time_zone(None)
-    # the hour (or so) the clock jumped by around the row: wall time gained over 12 hours
-    half = dt.timedelta(hours=6)
-    jump = (
-        (moment + half).dt.replace_time_zone(None) - (moment - half).dt.replace_time_zone(None)
-    ) - 2 * half
-    usual_clock = expected["clock_usual"].gather(off)
-    skipped = np.zeros(off.size, dtype=bool)
-    for shift in (0, 1):  # the usual time on the row's own day, or on the next one
-        day = (local.dt.date() + dt.timedelta(days=shift)).cast(pl.Datetime(times.dtype.time_unit))
-        intended = pl.DataFrame({"day": day, "clock": usual_clock}).select(
-            pl.col("day").dt.combine(pl.col("clock"))
-        )["day"]
-        missing = intended.dt.replace_time_zone(zone, non_existent="null", ambiguous="earliest")
-        dated = (local == intended - jump) | (local == intended + jump)
-        skipped |= (missing.is_null() & dated & (jump > dt.timedelta(0))).to_numpy()
-    return off[~skipped]
-
-
-def clock_hint(grid: str, times: pl.Series) -> str:
-    """Advice for datetimes off a calendar ``grid`` by their time of day."""
-    advice = (
-        f" A {grid} grid keeps one time of day in each series, and some rows have another: "
-        "cut the times to dates (.dt.date()) or to the start of their day (.dt.truncate('1d'))"
-    )
-    zone = getattr(times.dtype, "time_zone", None)
-    if zone is None:
-        return advice + "."
-    return (
-        f"{advice}. Times made in another zone (e.g. UTC midnights) and stored as {zone} move "
-        "by an hour with daylight saving time: convert the column back to the zone they were "
-        "made in (e.g. .dt.convert_time_zone('UTC'))."
-    )

@@ -9,7 +9,6 @@ Everything is vectorised: no Python loop over series or rows.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -32,19 +31,11 @@ from forecaster.data.frames import (
     frame_schema,
     id_order,
 )
-from forecaster.data.frequency import Frequency, simplest_frequency
-from forecaster.data.frequency_inference import infer_from_steps, step_layout, wall_clock
+from forecaster.data.frequency import Frequency
 from forecaster.data.gaps import fill_gaps
-from forecaster.data.steps import grid_periods
+from forecaster.data.grid import TimeGrid, check_grid, row_mask
 from forecaster.data.suspicious import warn_trailing_missing
-from forecaster.data.times import (
-    check_time_dtype,
-    check_time_span,
-    clock_hint,
-    local_day_grid,
-    off_clock_rows,
-    on_day_grid,
-)
+from forecaster.data.times import check_time_dtype, check_time_span
 from forecaster.exceptions import DataValidationError
 
 __all__ = ["MISSING_POLICIES", "ValidatedFrame", "validate_frame", "validate_frame_cells"]
@@ -113,8 +104,16 @@ def validate_frame_cells(
     data = _clean_values(data, id_name=id_name, time_col=time_col, value_cols=value_cols)
     data, t, lengths = _sort_series(data, id_name, time_col)
     warn_flat_in_float32(data, lengths, id_name, value_cols)
-    grid = _check_grid(
-        data, t, lengths, freq, id_col=id_col, time_col=time_col, continues=continues
+    grid = check_grid(
+        data,
+        t,
+        lengths,
+        freq,
+        id_col=id_col,
+        time_col=time_col,
+        continues=continues,
+        source=frame,
+        used=[time_col, *value_cols],
     )
     if missing != "error":
         targets, covariates = list(roles["target"]), roles["covariate"]
@@ -394,138 +393,9 @@ def _sort_series(
     return data, t, runs["len"].to_numpy().astype(np.int64)
 
 
-@dataclass
-class _Grid:
-    """The sorted rows on the regular grid of ``freq``.
-
-    ``t`` holds the times the grid is counted in (wall-clock times for local days and weeks
-    of time-zone-aware datetimes), ``periods`` the period of every row from its series' first
-    time (computed for calendar frequencies only), ``gap_rows`` the rows after which steps are
-    missing, ``n_missing`` how many.
-    """
-
-    freq: Frequency
-    offsets: np.ndarray
-    t: np.ndarray
-    periods: np.ndarray | None
-    gap_rows: np.ndarray
-    n_missing: int
-
-
-def _check_grid(
-    data: pl.DataFrame,
-    t: np.ndarray,
-    lengths: np.ndarray,
-    freq: str | int | None,
-    *,
-    id_col: str | None,
-    time_col: str,
-    continues: bool = False,
-) -> _Grid:
-    """Refuse duplicate times, resolve the frequency (declared or inferred) and refuse times
-    off its grid and a declared frequency finer than every step of the data (not for rows
-    that continue checked series: ``continues``)."""
-    id_name = id_col if id_col is not None else SERIES_ID
-    times = data[time_col]
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
-    # Time-zone aware datetimes: days and weeks follow the local calendar, so those grids use
-    # the wall-clock times.
-    wall = wall_clock(times)  # None without a time zone
-
-    # Differences between consecutive rows; those between two series are not meaningful.
-    diffs = np.diff(t)
-    cross, within = step_layout(offsets, len(diffs))
-    duplicate_rows = np.flatnonzero((diffs == 0) & within) + 1
-    if duplicate_rows.size:
-        raise DataValidationError(
-            f"{duplicate_rows.size} duplicate ({'id, ' if id_col else ''}time) rows, e.g. "
-            f"{row_examples(data, _mask(len(t), duplicate_rows), id_name, time_col)}. Expected "
-            "one row per series and time step. Aggregate or drop duplicates first, e.g. "
-            "frame.unique(subset=[...], keep='last')."
-        )
-
-    inferred = freq is None or (isinstance(freq, str) and freq.strip().lower() == "auto")
-    declared = None if inferred else Frequency.parse(freq)
-    local = None  # the wall-clock times on each series' day grid (a skipped midnight at 00:00)
-    if wall is not None and (declared is None or declared.is_calendar):
-        local = local_day_grid(times, offsets, wall)
-    frequency = (
-        declared if declared is not None else infer_from_steps(diffs, local, within, cross, times)
-    )
-    frequency.check_dtype(times.dtype, time_col)
-
-    periods: np.ndarray | None = None
-    clock_rows = np.empty(0, np.int64)
-    if frequency.is_calendar:
-        on_grid = times if local is None else local
-        periods, off_rows, gap_rows, n_missing, counts = _calendar_steps(
-            on_grid, offsets, within, frequency
-        )
-        clock_rows = off_clock_rows(times, offsets)
-        off_rows = np.union1d(off_rows, clock_rows)
-    else:
-        if wall is not None and frequency.unit in ("d", "w"):
-            t = on_day_grid(wall, offsets, times.dtype)
-            diffs = np.diff(t)
-        step = frequency.step_in(times.dtype)
-        off_rows, gap_rows, n_missing, counts = _fixed_steps(diffs, cross, within, step)
-        if off_rows.size:  # the rows off the grid from each series' first time (a step's
-            # end is off whenever its start is: only the first of the two is named)
-            first = np.repeat(t[offsets[:-1]], np.diff(offsets))
-            off_rows = np.flatnonzero((t - first) % step != 0)
-    del diffs, within
-    if off_rows.size:
-        hint = clock_hint(str(frequency), times) if clock_rows.size else ""
-        raise DataValidationError(
-            f"{off_rows.size} timestamps are off the regular {frequency} grid that starts "
-            f"at each series' first time, e.g. "
-            f"{row_examples(data, _mask(len(t), off_rows), id_name, time_col)}. "
-            "Expected evenly spaced times. Pass the right freq= or resample the data first "
-            f"(e.g. frame.group_by_dynamic(...)).{hint}"
-        )
-    if not inferred and not continues:
-        _check_own_step(counts, frequency, id_col)
-    return _Grid(frequency, offsets, t, periods, gap_rows, n_missing)
-
-
-def _calendar_steps(
-    times: pl.Series, offsets: np.ndarray, within: np.ndarray, freq: Frequency
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray]:
-    """Periods of every row on a calendar grid (months, quarters, years, business days), the
-    rows off the grid, the rows before a gap, the number of missing steps and the steps
-    between consecutive rows of a series (in periods)."""
-    lengths = np.diff(offsets)
-    first = times.gather(np.repeat(offsets[:-1], lengths))
-    periods, off_grid = grid_periods(times, first, freq)
-    del first
-    steps = np.diff(periods)
-    # Two rows of a series in the same period (e.g. two dates in one month) are off-grid: the
-    # second one, unless the first is off the grid already (a Saturday before its Monday).
-    off_grid[1:] |= (steps == 0) & within & ~off_grid[:-1]
-    off_rows = np.flatnonzero(off_grid)
-    gap_rows = np.flatnonzero((steps > 1) & within)
-    n_missing = int((steps[gap_rows] - 1).sum())
-    return periods, off_rows, gap_rows, n_missing, steps[within]
-
-
-def _fixed_steps(
-    diffs: np.ndarray, cross: np.ndarray, within: np.ndarray, step: int
-) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
-    """The rows off a fixed-step grid, the rows before a gap, the number of missing steps and
-    the steps between consecutive rows of a series (in periods): the differences only, no
-    per-row period array. ``diffs`` is overwritten."""
-    diffs[cross] = step
-    irregular = np.flatnonzero(diffs != step)
-    odd = diffs[irregular]
-    off_rows = irregular[odd % step != 0] + 1
-    gap_rows = irregular[(odd % step == 0) & (odd > step)]
-    n_missing = int((diffs[gap_rows] // step - 1).sum())
-    return off_rows, gap_rows, n_missing, diffs[within] // step
-
-
 def _handle_missing(
     data: pl.DataFrame,
-    grid: _Grid,
+    grid: TimeGrid,
     value_cols: list[str],
     missing: str,
     *,
@@ -542,7 +412,7 @@ def _handle_missing(
             raise DataValidationError(
                 f"{grid.n_missing} time steps are missing from the regular {grid.freq} grid "
                 f"(gaps after "
-                f"{row_examples(data, _mask(len(grid.t), grid.gap_rows), id_name, time_col)}). "
+                f"{row_examples(data, row_mask(len(grid.t), grid.gap_rows), id_name, time_col)}). "
                 "Pass missing='ffill', 'zero' or 'interpolate' to fill them, or a different freq=."
             )
         if any(null_counts):
@@ -562,36 +432,3 @@ def _handle_missing(
         t, starts, lengths = grid.t, grid.offsets[:-1], np.diff(grid.offsets)
         periods = (t - np.repeat(t[starts], lengths)) // step
     return fill_gaps(data, id_name, time_col, value_cols, periods, grid.offsets, grid.freq, missing)
-
-
-def _mask(n: int, rows: np.ndarray) -> np.ndarray:
-    mask = np.zeros(n, dtype=bool)
-    mask[rows] = True
-    return mask
-
-
-def _check_own_step(counts: np.ndarray, freq: Frequency, id_col: str | None) -> None:
-    """Refuse a declared ``freq`` finer than every step of the frame: when no two consecutive
-    rows of any series are one period of ``freq`` apart (``counts``: the steps between
-    consecutive rows, in periods), the data were sampled at a coarser frequency and filling
-    would resample them (a weekly or monthly frame to days) instead of filling gaps. A frame
-    of that frequency with gaps has steps of one period somewhere and passes."""
-    own = int(counts.min()) if counts.size else 1
-    if own <= 1:
-        return
-    step = simplest_frequency(Frequency(own * freq.n, freq.unit))
-    where = "any series" if id_col is not None else "the series"
-    if np.all(counts % own == 0):
-        fix = f"Pass freq={str(step)!r} (or 'auto'), or resample the data to {freq} first"
-    else:
-        fix = (
-            f"Pass the data's own frequency (or freq='auto'), or resample the data to {freq} first"
-        )
-    raise DataValidationError(
-        f"The data are not sampled every {freq}: no two consecutive rows of {where} are one "
-        f"{freq} step apart (the closest are {step} apart), but freq={str(freq)!r}. freq states "
-        "how the data are sampled: filling (missing=...) fills gaps, it does not resample. "
-        f"{fix} (e.g. frame.upsample(time_col, every=..., group_by=id_col), then fill). A fitted "
-        f"model (predict, score) forecasts {freq} steps: give it data sampled every {freq}, or "
-        "refit it on these data."
-    )

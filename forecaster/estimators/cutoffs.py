@@ -223,8 +223,11 @@ class CutoffPanels:
         :func:`~forecaster.data.steps.steps_behind` reads them; ``ids``) that end before the
         origin ``point``: ``cutoff`` (converted), else ``whose`` last time (the frame's: the
         latest end of any series, those too short included; the stream's). They are forecast
-        from their last row, an earlier origin than the others' (predict, a stream)."""
-        if point is None or len(offsets) < 2:
+        from their last row, an earlier origin than the others' (predict, a stream). Integer
+        steps without a cutoff are not compared: positions of independent sequences (clips
+        of different lengths) are not shared times; a cutoff names a shared step."""
+        positions = times.dtype.is_integer()
+        if point is None or len(offsets) < 2 or (positions and cutoff is None):
             return
         last = times.gather(offsets[1:] - 1)
         reference = f"{whose} last time ({point})" if cutoff is None else f"cutoff={cutoff!r}"
@@ -240,7 +243,12 @@ class CutoffPanels:
             + f" (last time {latest!s} at the latest). They are forecast from their last time, "
             "not from "
             + ("the cutoff." if cutoff is not None else f"{whose} last time.")
-            + " Drop them or bring their data up to date to forecast every series from the "
-            "same time.",
+            + (
+                " Drop them, or pass (series, step) pairs as cutoff= to forecast each series "
+                "from a step of its own."
+                if positions
+                else " Drop them or bring their data up to date to forecast every series from "
+                "the same time."
+            ),
             StaleSeriesWarning,
         )

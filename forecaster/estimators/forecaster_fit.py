@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from forecaster.data import polars_frame
+from forecaster.data.dtypes import training_frame
 from forecaster.data.frames import column_tuple, frame_schema
 from forecaster.data.panel import Panel
 from forecaster.data.scaling import PanelScaler
@@ -41,6 +41,7 @@ class ForecasterFit:
 
     # what RNNForecaster holds (parameters) and gives
     head: str
+    time_col: str
     horizon: int
     batch_size: int
     random_state: int | None
@@ -107,7 +108,7 @@ class ForecasterFit:
         the concepts page (fits train one at a time; a fit refuses other threads' uses).
         """
         refuse_y(self, "fit", y)
-        frame = polars_frame(frame)
+        frame = training_frame(frame, self.time_col)  # pandas: converted once, pandas advice
         with distributed.quiet_other_ranks(), self._fitting() as run:
             return self._fit(frame, callbacks=callbacks, resume=resume, run=run)
 
