@@ -159,12 +159,15 @@ class CutoffPanels:
             ends="origins",  # the forecasts start at the cutoffs: warn_made_up_origins
         )
 
-    def _panel_for_predict(self, frame: Any, cutoff: Any) -> Panel:
+    def _panel_for_predict(self, frame: Any, cutoff: Any, origins: bool = False) -> Panel:
         """The prediction panel: ``frame``'s rows up to ``cutoff`` (all when None), series
         with at least ``lookback`` rows. Shorter ones are dropped with a warning: without a
         cutoff Panel's, with one that of a list of cutoffs (:func:`warn_short_origins`),
         which names the series with fewer than ``lookback`` rows up to the cutoff, none (a
-        series that starts after it) included."""
+        series that starts after it) included. With ``origins`` (the series whose origins
+        :meth:`~forecaster.estimators.future.FutureInputs._cutoff_origins` finds in the
+        whole frame), neither the series that end before the cutoff nor made-up values at
+        their last rows are named here: the origins are, where they lie."""
         schema = check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
         frame = collect_frame(frame, columns=list(self.schema_))
         options: dict[str, Any] = {
@@ -182,7 +185,7 @@ class CutoffPanels:
         dtype = schema[self.time_col]
         point = to_time_point(cutoff, dtype, name="cutoff")
         before = frame.filter(pl.col(self.time_col) <= pl.lit(point, dtype=dtype))
-        options["ends"] = "cutoff"  # the rows' end: the cutoff (warn_missing_ends)
+        options["ends"] = "origins" if origins else "cutoff"  # the rows' end (warn_missing_ends)
         if before.height == 0 and frame.height:
             raise DataValidationError(
                 f"cutoff={cutoff!r} is before the first time of the data "
@@ -206,8 +209,9 @@ class CutoffPanels:
             panel = Panel.from_frame(before, **options)
         if later:
             warn_short_origins(later, len(later), self.lookback_)
-        ids = panel.keys[panel.id_name]
-        self._warn_stale_series(panel.time, panel.offsets, ids, point, cutoff)
+        if not origins:
+            ids = panel.keys[panel.id_name]
+            self._warn_stale_series(panel.time, panel.offsets, ids, point, cutoff)
         return panel
 
     def _warn_stale_series(

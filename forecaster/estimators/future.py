@@ -34,7 +34,7 @@ from forecaster.data.calendar import calendar_values
 from forecaster.data.checks import check_float32_range, check_unique_keys, check_values
 from forecaster.data.frames import check_schema, collect_frame, column_tuple, id_cast
 from forecaster.data.frequency import Frequency
-from forecaster.data.made_up import observed_rows
+from forecaster.data.made_up import observed_rows, warn_made_up_origins
 from forecaster.data.panel import Panel
 from forecaster.data.steps import future_times
 from forecaster.data.times import to_time_point
@@ -101,6 +101,7 @@ class FutureInputs:
     schema_: dict[str, str]
     freq_: Frequency
     _frame_panel: Callable[[Any, Any], Panel]
+    _warn_stale_series: Callable[..., None]
 
     def _future_covariates(
         self,
@@ -141,13 +142,7 @@ class FutureInputs:
         ``future`` (``history``: the frame predict was given). A cutoff without ``future``
         reads them from the frame as a list of cutoffs does (:meth:`_cutoff_origins`)."""
         if future is None:
-            raise DataValidationError(
-                f"This model uses future covariates {names}: pass their values over the next "
-                f"{self.horizon} steps of every series as predict(frame, future=...), a frame "
-                f"with columns {[c for c in (self.id_col, self.time_col) if c]} + {names}; or "
-                "forecast from inside the frame with predict(frame, cutoff=...), which reads "
-                "them from its rows after the cutoff."
-            )
+            raise self._no_future_error(history)
         keys = [c for c in (self.id_col, self.time_col) if c]
         expected = {c: t for c, t in self.schema_.items() if c in keys}
         schema = check_schema(
@@ -180,6 +175,67 @@ class FutureInputs:
         values = self._future_values(future, horizon_times, panel.id_name, names)
         self._warn_unknown_series(future, horizon_times, panel.id_name, history)
         return values
+
+    def _no_future_error(self, frame: Any) -> DataValidationError:
+        """The error of ``predict(frame)`` without ``future=`` nor ``cutoff=`` for a model with
+        future covariates: it forecasts from each series' last row and needs their values
+        after it. Where ``frame`` ends with rows ahead (the targets missing, the future
+        covariates given: a common layout), it names the cutoff that forecasts from the last
+        observed targets and reads them, or the ``future=`` frame they make."""
+        names = list(column_tuple(self.future_covariates))
+        keys = [c for c in (self.id_col, self.time_col) if c]
+        message = (
+            f"This model uses future covariates {names}: pass their values over the next "
+            f"{self.horizon} steps of every series as predict(frame, future=...), a frame "
+            f"with columns {keys} + {names}; or forecast from inside the frame with "
+            "predict(frame, cutoff=...), which reads them from its rows after the cutoff."
+        )
+        last = None if frame is None else self._last_observed_before_rows_ahead(frame, names)
+        if last is None:
+            return DataValidationError(message)
+        time = f"pl.col({self.time_col!r})"
+        return DataValidationError(
+            f"The frame ends with rows whose targets are missing and whose future covariates "
+            f"{names} are given (the rows ahead, after {last}); predict(frame) forecasts from "
+            f"each series' last row, after them, and would need the values after those as "
+            f"future=. To forecast from the last observed targets, pass "
+            f"predict(frame, cutoff={last!r}), which reads the future covariates from the "
+            f"rows after it; or predict(frame.filter({time} <= {last!r}), "
+            f"future=frame.filter({time} > {last!r}))."
+        )
+
+    def _last_observed_before_rows_ahead(self, frame: Any, names: list[str]) -> Any:
+        """The latest time at which a series of ``frame`` has every target observed, where
+        after it (in some series) only rows with every target missing and every future
+        covariate ``names`` given follow (the rows ahead of a forecast); None otherwise (or
+        for a frame that predict's checks refuse for another reason)."""
+        targets = list(column_tuple(self.target))
+        schema = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
+        if any(c not in schema for c in [self.time_col, *targets, *names]):
+            return None
+        if self.id_col is not None and self.id_col not in schema:
+            return None
+
+        def given(c: str) -> pl.Expr:
+            value = pl.col(c)
+            return (value.cast(pl.Float64, strict=False).fill_nan(None)).is_not_null()
+
+        time = pl.col(self.time_col)
+        observed = pl.all_horizontal(given(c) for c in targets)
+        ahead = pl.all_horizontal(~given(c) for c in targets) & pl.all_horizontal(
+            given(c) for c in names
+        )
+        last = time.filter(observed).max()
+        if self.id_col is not None:
+            last = last.over(self.id_col)
+        rows = frame.lazy().select(time, last.alias("__last__"), ahead.alias("__ahead__"))
+        after = rows.filter(pl.col(self.time_col) > pl.col("__last__"))
+        found = collect(
+            after.select(pl.len(), pl.col("__ahead__").all(), pl.col("__last__").max())
+        ).row(0)
+        if not found[0] or not found[1]:
+            return None
+        return found[2]
 
     def _future_values(
         self, future: pl.DataFrame, horizon_times: pl.DataFrame, id_name: str, names: list[str]
@@ -258,37 +314,54 @@ class FutureInputs:
     def _cutoff_origins(
         self, panel: Panel, frame: Any, cutoff: Any
     ) -> tuple[Panel, np.ndarray, np.ndarray]:
-        """The origins of ``predict(frame, cutoff=cutoff)`` without ``future=`` as a list of
-        cutoffs forecasts them: the validated panel of ``frame``'s rows of the series of
-        ``panel`` (its rows up to ``cutoff``) read up to the cutoff (:meth:`_frame_panel`: the
-        future covariates of the rows after it are read, with the rest of the frame's, by the
-        ``missing=`` policy), and the series and global row of each series' end in ``panel``
-        there, each checked to have its next ``horizon`` rows."""
+        """The origins of ``predict(frame, cutoff=cutoff)`` as a list of one cutoff forecasts
+        them: the validated panel of ``frame``'s rows of the series of ``panel`` (its rows up
+        to ``cutoff``) read up to the cutoff (:meth:`_frame_panel`: the future covariates of
+        the rows after it are read, with the rest of the frame's, by the ``missing=``
+        policy), and the series and global row of each series' last row at or before the
+        cutoff there: the cutoff itself for a series that goes on after it, a gap that
+        ``missing=`` fills included (``missing="error"`` refuses the gap), each checked to
+        have its next ``horizon`` rows where the model reads future covariates from them.
+        Named here: the series that end before the cutoff (forecast from their end) and
+        made-up values at the origins."""
         point = to_time_point(cutoff, panel.time.dtype, name="cutoff")
         whole = self._frame_panel(self._rows_read_after(panel, frame, point), point)
-        ends = panel.time.gather(panel.offsets[1:] - 1).alias(self.time_col)
-        pairs = pl.DataFrame([ends])
+        ids = panel.keys[panel.id_name]
+        pairs = pl.DataFrame([pl.Series(self.time_col, [point] * len(ids), panel.time.dtype)])
         if self.id_col is not None:
-            pairs = pairs.with_columns(panel.keys[panel.id_name].alias(self.id_col))
+            pairs = pairs.with_columns(ids.alias(self.id_col))
         roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
-        series, rows = origin_rows(whole, pairs, **roles, lookback=1)  # each series' end
+        series, rows = origin_rows(whole, pairs, **roles, lookback=1)  # (checked in panel)
         self._check_rows_after(whole, series, rows, cutoff)
+        ends = panel.time.gather(panel.offsets[1:] - 1)
+        ended = (whole.time.gather(rows) == ends).to_numpy()  # no row after its end read
+        held = panel.select_series(ended)
+        self._warn_stale_series(held.time, held.offsets, held.keys[held.id_name], point, cutoff)
+        warn_made_up_origins(whole, frame, series, rows, self.missing, at="cutoff")
         return whole, series, rows
 
     def _rows_read_after(self, panel: Panel, frame: Any, point: Any) -> pl.DataFrame:
         """The rows of ``frame`` of the series of ``panel`` (the history up to ``point``): a
-        series that starts after it is neither read nor validated. (Every row of those series
-        is kept: ``missing="interpolate"`` reads the rows after the horizon, and a gap at its
-        last step is filled, as the list path fills it.)"""
+        series that starts after it is neither read nor validated. A model with future
+        covariates reads every row of those series (``missing="interpolate"`` reads the rows
+        after the horizon, and a gap at its last step is filled, as the list path fills it);
+        one without reads the rows up to ``point`` and each series' first row after it, which
+        tells that the series goes on (a gap up to ``point`` is filled up to it)."""
         rows = collect_frame(frame, columns=list(self.schema_))
-        if self.id_col is None:
+        if self.id_col is not None:
+            rows = rows.join(
+                panel.keys.select(pl.col(panel.id_name).alias(self.id_col)),
+                on=self.id_col,
+                how="semi",
+                maintain_order="left",
+            )
+        if column_tuple(self.future_covariates):
             return rows
-        return rows.join(
-            panel.keys.select(pl.col(panel.id_name).alias(self.id_col)),
-            on=self.id_col,
-            how="semi",
-            maintain_order="left",
-        )
+        time = pl.col(self.time_col)
+        after = time > pl.lit(point, dtype=rows.schema[self.time_col])
+        first = time.filter(after).min()
+        first = first.over(self.id_col) if self.id_col is not None else first
+        return rows.filter((~after | (time == first)).fill_null(True))
 
     def _check_rows_after(
         self, panel: Panel, series: np.ndarray, rows: np.ndarray, cutoff: Any = None

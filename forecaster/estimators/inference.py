@@ -78,6 +78,7 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
     _blends: Callable[[], bool]
     _reads_network: Callable[[], bool]
     _partner_alone: Callable[..., np.ndarray]
+    _no_future_error: Callable[[Any], DataValidationError]
 
     @uses_fitted_state("predict with")
     def predict(
@@ -126,9 +127,9 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
             ended before it, and a warning names them); each (series, origin) is forecast
             once, under its earliest time point: a series that ended before several of them has
             one block, and a warning names the points left out for it. A point inside a gap that
-            ``missing=`` fills is itself an origin, its gap filled up to it as known there,
-            where ``predict(frame, cutoff=point)`` (which sees the rows up to the point only)
-            forecasts from the last row before the gap. Otherwise each is forecast as
+            ``missing=`` fills is itself an origin, its gap filled up to it as known there
+            (the made-up values there named by a warning; ``missing="error"`` refuses the
+            gap), as with one cutoff. Each is forecast as
             ``predict(frame, cutoff=point)`` would (series unseen in ``fit`` are scaled with
             their history up to each origin; their Box-Cox lambdas
             come from the history up to their earliest origin); origins with fewer than
@@ -137,9 +138,11 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
             must be there), so ``future`` is refused with a list; the calendar features come
             from the steps' times (an origin at the end of the data is fine).
 
-            Without ``future``, one cutoff of a model with future covariates is forecast as a
-            list of one (``cutoff=t`` equals ``cutoff=[t]`` without its ``origin`` column, and
-            a backtest's forecasts from ``t``): the future covariates are read from the rows
+            Without ``future``, one cutoff is forecast as a list of one (``cutoff=t`` equals
+            ``cutoff=[t]`` without its ``origin`` column, and a backtest's forecasts from
+            ``t``): a series that goes on after ``t`` is forecast from ``t``, a gap of its
+            rows there filled by ``missing=`` (the rows up to ``t`` and its first row after
+            are read). For a model with future covariates the future covariates are read from the rows
             of ``frame`` after each series' origin, filled by ``missing=`` like the rest of the
             frame (with ``"interpolate"``, a gap at the end of the history is filled towards
             the values after the cutoff, known ahead). Values the frame lacks over a horizon
@@ -201,11 +204,15 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
         self, frame: Any, cutoff: Any, future: Any, level: Any, quantiles: Any
     ) -> pl.DataFrame:
         """``predict`` from each series' end, or from one ``cutoff`` (the arguments checked).
-        One cutoff without ``future=`` for a model with future covariates is forecast as a
-        list of cutoffs forecasts it (one path: the frame's future covariates after the
+        One cutoff without ``future=`` is forecast as a list of cutoffs forecasts it (one
+        path: each series from its last row at or before the cutoff in the whole frame, a
+        gap that ``missing=`` fills up to it included; a model's future covariates after the
         cutoff are read by ``missing=`` with the rest of the frame, its window's too)."""
-        raw = self._panel_for_predict(frame, cutoff)
-        if cutoff is not None and future is None and column_tuple(self.future_covariates):
+        origins = cutoff is not None and future is None
+        if cutoff is None and future is None and column_tuple(self.future_covariates):
+            raise self._no_future_error(frame)  # before reading it: the rows ahead, named
+        raw = self._panel_for_predict(frame, cutoff, origins)
+        if origins:
             whole, series, rows = self._cutoff_origins(raw, frame, cutoff)
             out = self._origins_frame(whole, series, rows, frame, level, quantiles)
             return out.drop("origin")
