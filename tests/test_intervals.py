@@ -1928,3 +1928,14 @@ def test_a_step_never_observed_in_calibration_warns_nothing_of_numpy(per_series)
             np.arange(2), levels=None, quantiles=[0.5],
         )  # fmt: skip
     np.testing.assert_array_equal(cols["y_q50"], 5.0)
+
+
+def test_calibrate_names_fitted_series_absent_from_its_frame(point_model, frame):
+    """normalize="series": a fitted series absent from the calibration frame gets no series
+    scale, so predict(level=...) refuses it, per_series=False too; calibrate said nothing
+    (only series in the frame were named). It now names them and how to fix it."""
+    model = copy.deepcopy(point_model)  # the module's model keeps its own calibration
+    with pytest.warns(NoResidualsWarning, match=r"1 series seen in fit is not in the cal.*\['b'\]"):
+        model.calibrate(frame.filter(pl.col("id") == "a"), folds=4, step=4, per_series=False)
+    with pytest.raises(DataValidationError, match=r"calibrate on a\s+frame that holds the"):
+        model.predict(frame, level=80)

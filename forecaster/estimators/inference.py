@@ -78,7 +78,6 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
     _blends: Callable[[], bool]
     _reads_network: Callable[[], bool]
     _partner_alone: Callable[..., np.ndarray]
-    _no_future_error: Callable[[Any], DataValidationError]
 
     @uses_fitted_state("predict with")
     def predict(
@@ -142,7 +141,7 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
             ``cutoff=[t]`` without its ``origin`` column, and a backtest's forecasts from
             ``t``): a series that goes on after ``t`` is forecast from ``t``, a gap of its
             rows there filled by ``missing=`` (the rows up to ``t`` and its first row after
-            are read). For a model with future covariates the future covariates are read from the rows
+            are read). A model's future covariates are read from the rows
             of ``frame`` after each series' origin, filled by ``missing=`` like the rest of the
             frame (with ``"interpolate"``, a gap at the end of the history is filled towards
             the values after the cutoff, known ahead). Values the frame lacks over a horizon
@@ -208,11 +207,11 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
         path: each series from its last row at or before the cutoff in the whole frame, a
         gap that ``missing=`` fills up to it included; a model's future covariates after the
         cutoff are read by ``missing=`` with the rest of the frame, its window's too)."""
-        origins = cutoff is not None and future is None
+        from_origins = cutoff is not None and future is None
         if cutoff is None and future is None and column_tuple(self.future_covariates):
             raise self._no_future_error(frame)  # before reading it: the rows ahead, named
-        raw = self._panel_for_predict(frame, cutoff, origins)
-        if origins:
+        raw = self._panel_for_predict(frame, cutoff, from_origins)
+        if from_origins:
             whole, series, rows = self._cutoff_origins(raw, frame, cutoff)
             out = self._origins_frame(whole, series, rows, frame, level, quantiles)
             return out.drop("origin")
