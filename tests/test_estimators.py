@@ -3405,3 +3405,23 @@ def test_predict_of_a_frame_with_rows_ahead_names_the_cutoff_that_reads_them():
         assert model.predict(ahead, cutoff=end)["time"].min() == end + dt.timedelta(hours=1)
     with pytest.raises(DataValidationError, match=r"future=\.\.\.\), .* or forecast from"):
         model.predict(frame)  # no rows ahead: the advice as it was
+
+
+def test_one_cutoff_inside_a_gap_with_future_forecasts_from_it():
+    """predict(frame, cutoff=t, future=...) with t inside a gap of a series' rows forecast
+    from the last row before the gap too (dated at and before t, the future frame read
+    there); it now forecasts from t as without future=, absent rows as null ones, the
+    future covariates read from future=."""
+    frame = seasonal_frame(n_series=2, length=200)
+    model = forecaster(missing="ffill", max_epochs=1, baseline="none", future_covariates="hour")
+    model.fit(frame.head(150))
+    cutoff = frame["time"].unique().sort()[170]
+    future = frame.filter(pl.col("time") > cutoff).select("id", "time", "hour")
+    nulled = _gap_over(frame, cutoff, drop=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        one = model.predict(_gap_over(frame, cutoff, drop=True), cutoff=cutoff, future=future)
+    assert not [w for w in caught if issubclass(w.category, StaleSeriesWarning)]
+    assert one["time"].min() == cutoff + dt.timedelta(hours=1)
+    assert_frame_equal(one, model.predict(nulled, cutoff=cutoff, future=future))
+    assert_frame_equal(one, model.predict(nulled, cutoff=cutoff))  # the frame's own values

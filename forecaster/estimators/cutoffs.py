@@ -141,13 +141,15 @@ class CutoffPanels:
         last = np.maximum.reduceat(marked, panel.offsets[:-1])  # each series' last row by then
         return not panel.interpolated[last[last >= 0]].any()
 
-    def _frame_panel(self, frame: Any, point: Any) -> Panel:
+    def _frame_panel(self, frame: Any, point: Any, future: bool = False) -> Panel:
         """The validated panel of every row of ``frame`` read up to the time ``point`` (the
         latest cutoff, a value of the time column's dtype): the targets and past covariates of
         its rows after it are not read (:func:`~forecaster.estimators.future.hold_after`), its
-        future covariates are."""
+        future covariates are (not with ``future``: ``future=`` gives them)."""
         check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
         past = [*column_tuple(self.target), *column_tuple(getattr(self, "covariates", None))]
+        if future:
+            past += column_tuple(getattr(self, "future_covariates", None))
         roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
         return Panel.from_frame(
             hold_after(collect_frame(frame, columns=list(self.schema_)), point, past, **roles),

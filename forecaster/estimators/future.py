@@ -10,7 +10,8 @@ that the frame does not hold are not read, with a
 ``predict(frame, cutoff=t)`` and ``predict(frame, cutoff=[...])`` read them from the frame's
 rows after each origin, which must be there, filled by the model's ``missing=`` policy like the
 rest of the frame (:meth:`FutureInputs._origin_user_future`, one code for both: one cutoff is
-forecast as a list of one, :meth:`FutureInputs._cutoff_origins`), with a
+forecast as a list of one, :meth:`FutureInputs._cutoff_origins`, with ``future=`` too, whose
+values it reads instead: :meth:`FutureInputs._origins_future`), with a
 :class:`~forecaster.exceptions.ForecasterWarning` where the policy made up values over a
 horizon (:meth:`FutureInputs._warn_made_up_future`), which ``future=`` refuses; the targets and
 past covariates of the rows after the (latest) cutoff are not read and may be missing
@@ -38,7 +39,7 @@ from forecaster.data.made_up import observed_rows, warn_made_up_origins
 from forecaster.data.panel import Panel
 from forecaster.data.steps import future_times
 from forecaster.data.times import to_time_point
-from forecaster.estimators.origins import origin_rows, step_sources
+from forecaster.estimators.origins import origin_rows, step_sources, step_times
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
 __all__ = ["FutureInputs", "hold_after", "warn_made_up_future"]
@@ -100,7 +101,7 @@ class FutureInputs:
     missing: str
     schema_: dict[str, str]
     freq_: Frequency
-    _frame_panel: Callable[[Any, Any], Panel]
+    _frame_panel: Callable[..., Panel]
     _warn_stale_series: Callable[..., None]
 
     def _future_covariates(
@@ -311,8 +312,21 @@ class FutureInputs:
                 ForecasterWarning,
             )
 
+    def _origins_future(
+        self, panel: Panel, series: np.ndarray, rows: np.ndarray, future: Any, history: Any
+    ) -> np.ndarray:
+        """The user's future covariates ``(B, horizon, n)`` over the horizons of the origins
+        at the global ``rows`` of ``panel`` (``series``: each origin's series), read from the
+        ``future=`` frame as a forecast from each series' end reads them (:meth:`_user_future`:
+        every step there, finite; ``history``: the frame predict was given)."""
+        horizon, names = int(self.horizon), list(panel.future_covariates)
+        ids = panel.keys[panel.id_name].gather(np.repeat(series, horizon))
+        times = step_times(panel, series, rows, self.freq_, horizon).alias(self.time_col)
+        values = self._user_future(panel, pl.DataFrame([ids, times]), future, names, history)
+        return values.numpy().reshape(len(rows), horizon, len(names))
+
     def _cutoff_origins(
-        self, panel: Panel, frame: Any, cutoff: Any
+        self, panel: Panel, frame: Any, cutoff: Any, future: bool = False
     ) -> tuple[Panel, np.ndarray, np.ndarray]:
         """The origins of ``predict(frame, cutoff=cutoff)`` as a list of one cutoff forecasts
         them: the validated panel of ``frame``'s rows of the series of ``panel`` (its rows up
@@ -321,18 +335,21 @@ class FutureInputs:
         policy), and the series and global row of each series' last row at or before the
         cutoff there: the cutoff itself for a series that goes on after it, a gap that
         ``missing=`` fills included (``missing="error"`` refuses the gap), each checked to
-        have its next ``horizon`` rows where the model reads future covariates from them.
-        Named here: the series that end before the cutoff (forecast from their end) and
-        made-up values at the origins."""
+        have its next ``horizon`` rows where the model reads future covariates from them (not
+        with ``future``: ``future=`` gives them, and the frame's after the cutoff are held
+        as its targets are, not read). Named here: the series that end before the cutoff
+        (forecast from their end) and made-up values at the origins."""
         point = to_time_point(cutoff, panel.time.dtype, name="cutoff")
-        whole = self._frame_panel(self._rows_read_after(panel, frame, point), point)
+        rows_read = self._rows_read_after(panel, frame, point, future)
+        whole = self._frame_panel(rows_read, point, future)
         ids = panel.keys[panel.id_name]
         pairs = pl.DataFrame([pl.Series(self.time_col, [point] * len(ids), panel.time.dtype)])
         if self.id_col is not None:
             pairs = pairs.with_columns(ids.alias(self.id_col))
         roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
         series, rows = origin_rows(whole, pairs, **roles, lookback=1)  # (checked in panel)
-        self._check_rows_after(whole, series, rows, cutoff)
+        if not future:
+            self._check_rows_after(whole, series, rows, cutoff)
         ends = panel.time.gather(panel.offsets[1:] - 1)
         ended = (whole.time.gather(rows) == ends).to_numpy()  # no row after its end read
         held = panel.select_series(ended)
@@ -340,13 +357,16 @@ class FutureInputs:
         warn_made_up_origins(whole, frame, series, rows, self.missing, at="cutoff")
         return whole, series, rows
 
-    def _rows_read_after(self, panel: Panel, frame: Any, point: Any) -> pl.DataFrame:
+    def _rows_read_after(
+        self, panel: Panel, frame: Any, point: Any, future: bool = False
+    ) -> pl.DataFrame:
         """The rows of ``frame`` of the series of ``panel`` (the history up to ``point``): a
         series that starts after it is neither read nor validated. A model with future
         covariates reads every row of those series (``missing="interpolate"`` reads the rows
         after the horizon, and a gap at its last step is filled, as the list path fills it);
-        one without reads the rows up to ``point`` and each series' first row after it, which
-        tells that the series goes on (a gap up to ``point`` is filled up to it)."""
+        one without (or given ``future=``, ``future``) reads the rows up to ``point`` and
+        each series' first row after it, which tells that the series goes on (a gap up to
+        ``point`` is filled up to it)."""
         rows = collect_frame(frame, columns=list(self.schema_))
         if self.id_col is not None:
             rows = rows.join(
@@ -355,7 +375,7 @@ class FutureInputs:
                 how="semi",
                 maintain_order="left",
             )
-        if column_tuple(self.future_covariates):
+        if column_tuple(self.future_covariates) and not future:
             return rows
         time = pl.col(self.time_col)
         after = time > pl.lit(point, dtype=rows.schema[self.time_col])
@@ -424,14 +444,17 @@ class FutureInputs:
             "future=... with one cutoff), or pass earlier cutoffs.",
         )
 
-    def _steps_after_ends(self, panel: Panel, series: np.ndarray, rows: np.ndarray) -> Any:
+    def _steps_after_ends(
+        self, panel: Panel, series: np.ndarray, rows: np.ndarray, read_after: bool = True
+    ) -> Any:
         """What :meth:`_origin_future` reads beyond the data for the origins at the global
         ``rows`` of the model panel ``panel`` (``series``: each origin's series): the calendar
         features of the ``horizon`` steps after each series' end (None without a calendar).
         The user's future covariates are read from the panel's rows after each origin, so
         every origin needs its next ``horizon`` rows there when the model has any (checked
-        here, before any forecast)."""
-        self._check_rows_after(panel, series, rows)
+        here, before any forecast; not with ``read_after`` False: ``future=`` gives them)."""
+        if read_after:
+            self._check_rows_after(panel, series, rows)
         calendar = getattr(self, "calendar_", ())
         if not calendar:
             return None
@@ -439,18 +462,24 @@ class FutureInputs:
         return calendar_values(after.cast(panel.time.dtype), calendar)
 
     def _origin_future(
-        self, panel: Panel, series: np.ndarray, rows: np.ndarray, after: Any
+        self,
+        panel: Panel,
+        series: np.ndarray,
+        rows: np.ndarray,
+        after: Any,
+        user: np.ndarray | None = None,
     ) -> np.ndarray:
         """The raw future-known inputs ``(B, horizon, n_future)`` float64 of the origins at the
         global ``rows`` of the model panel ``panel``: the user's future covariates of the rows
         after each origin, then the calendar features of the steps' times (inside the series
-        the panel's own, after its end ``after``, from :meth:`_steps_after_ends`)."""
+        the panel's own, after its end ``after``, from :meth:`_steps_after_ends`); ``user``:
+        the user's future covariates from ``future=`` instead, ``(B, horizon, n)``."""
         horizon, nf = int(self.horizon), panel.n_future
         out = np.empty((len(rows), horizon, nf))
         first = panel.values.shape[1] - nf  # the future-known columns come last
         n_user = len(column_tuple(self.future_covariates))
         if n_user:
-            out[..., :n_user] = self._origin_user_future(panel, rows)
+            out[..., :n_user] = self._origin_user_future(panel, rows) if user is None else user
         if after is not None:
             source = step_sources(panel, series, rows, horizon)
             inside = source < len(panel.time)
