@@ -161,15 +161,15 @@ class CutoffPanels:
             ends="origins",  # the forecasts start at the cutoffs: warn_made_up_origins
         )
 
-    def _panel_for_predict(self, frame: Any, cutoff: Any, origins: bool = False) -> Panel:
+    def _panel_for_predict(self, frame: Any, cutoff: Any) -> Panel:
         """The prediction panel: ``frame``'s rows up to ``cutoff`` (all when None), series
         with at least ``lookback`` rows. Shorter ones are dropped with a warning: without a
         cutoff Panel's, with one that of a list of cutoffs (:func:`warn_short_origins`),
         which names the series with fewer than ``lookback`` rows up to the cutoff, none (a
-        series that starts after it) included. With ``origins`` (the series whose origins
+        series that starts after it) included. With a cutoff, neither the series that end
+        before it nor made-up values at their last rows are named here: the origins that
         :meth:`~forecaster.estimators.future.FutureInputs._cutoff_origins` finds in the
-        whole frame), neither the series that end before the cutoff nor made-up values at
-        their last rows are named here: the origins are, where they lie."""
+        whole frame are, where they lie (a gap up to the cutoff filled)."""
         schema = check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
         frame = collect_frame(frame, columns=list(self.schema_))
         options: dict[str, Any] = {
@@ -187,7 +187,7 @@ class CutoffPanels:
         dtype = schema[self.time_col]
         point = to_time_point(cutoff, dtype, name="cutoff")
         before = frame.filter(pl.col(self.time_col) <= pl.lit(point, dtype=dtype))
-        options["ends"] = "origins" if origins else "cutoff"  # the rows' end (warn_missing_ends)
+        options["ends"] = "origins"  # named at the origins: _cutoff_origins
         if before.height == 0 and frame.height:
             raise DataValidationError(
                 f"cutoff={cutoff!r} is before the first time of the data "
@@ -211,9 +211,6 @@ class CutoffPanels:
             panel = Panel.from_frame(before, **options)
         if later:
             warn_short_origins(later, len(later), self.lookback_)
-        if not origins:
-            ids = panel.keys[panel.id_name]
-            self._warn_stale_series(panel.time, panel.offsets, ids, point, cutoff)
         return panel
 
     def _warn_stale_series(

@@ -229,11 +229,10 @@ class FutureInputs:
         last = time.filter(observed).max()
         if self.id_col is not None:
             last = last.over(self.id_col)
-        rows = frame.lazy().select(time, last.alias("__last__"), ahead.alias("__ahead__"))
-        after = rows.filter(pl.col(self.time_col) > pl.col("__last__"))
-        found = collect(
-            after.select(pl.len(), pl.col("__ahead__").all(), pl.col("__last__").max())
-        ).row(0)
+        end, is_ahead = temporary_names([self.time_col], "_last", "_ahead")
+        rows = frame.lazy().select(time, last.alias(end), ahead.alias(is_ahead))
+        after = rows.filter(pl.col(self.time_col) > pl.col(end))
+        found = collect(after.select(pl.len(), pl.col(is_ahead).all(), pl.col(end).max())).row(0)
         if not found[0] or not found[1]:
             return None
         return found[2]

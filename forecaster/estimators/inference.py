@@ -137,11 +137,11 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
             must be there), so ``future`` is refused with a list; the calendar features come
             from the steps' times (an origin at the end of the data is fine).
 
-            Without ``future``, one cutoff is forecast as a list of one (``cutoff=t`` equals
-            ``cutoff=[t]`` without its ``origin`` column, and a backtest's forecasts from
-            ``t``): a series that goes on after ``t`` is forecast from ``t``, a gap of its
-            rows there filled by ``missing=`` (the rows up to ``t`` and its first row after
-            are read). A model's future covariates are read from the rows
+            One cutoff is forecast as a list of one (``cutoff=t`` equals ``cutoff=[t]``
+            without its ``origin`` column, and a backtest's forecasts from ``t``; with
+            ``future=`` too, read instead of the frame's rows after ``t``): a series that goes
+            on after ``t`` is forecast from ``t``, a gap of its rows there filled by
+            ``missing=``. Without ``future``, a model's future covariates are read from the rows
             of ``frame`` after each series' origin, filled by ``missing=`` like the rest of the
             frame (with ``"interpolate"``, a gap at the end of the history is filled towards
             the values after the cutoff, known ahead). Values the frame lacks over a horizon
@@ -209,7 +209,7 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
         ``future`` where given, else by ``missing=`` with the rest of the frame)."""
         if cutoff is None and future is None and column_tuple(self.future_covariates):
             raise self._no_future_error(frame)  # before reading it: the rows ahead, named
-        raw = self._panel_for_predict(frame, cutoff, cutoff is not None)
+        raw = self._panel_for_predict(frame, cutoff)
         if cutoff is not None:
             whole, series, rows = self._cutoff_origins(raw, frame, cutoff, future is not None)
             user = None
