@@ -1014,6 +1014,20 @@ def test_fit_refuses_a_parameter_the_others_leave_unused(params, message):
             model.fit(*data)
 
 
+def test_baseline_best_without_validation_windows_is_refused_and_auto_says_network_alone():
+    """baseline="best" with validation_size=0 fitted without a word: no window to choose a
+    blend on, baseline_ None and the forecasts those of baseline="none". It is refused in
+    fit (the table of unused parameters, as patience is); the default "auto" fits and
+    forecasts with the network alone, baseline_ None as documented."""
+    frame = seasonal_frame(n_series=1, length=120)
+    with pytest.raises(DataValidationError, match=r"baseline='best' .* validation_size=0 holds"):
+        forecaster(baseline="best", validation_size=0, max_epochs=1).fit(frame)
+    model = forecaster(validation_size=0, max_epochs=1).fit(frame)
+    assert model.baseline_ is None and model.resolved_params()["baseline_"] is None
+    doc = RNNForecaster.__doc__ or ""
+    assert '(``validation_size=0``) there is nothing to choose on: ``"auto"`` forecasts' in doc
+
+
 @pytest.mark.parametrize("head", ["direct", "seq2seq", "recursive"])
 def test_channel_independent_with_one_target_is_refused(head):
     """One target has no channels to separate: the weights and forecasts equalled a fit
@@ -3370,3 +3384,90 @@ def test_one_cutoff_of_a_model_with_future_covariates_names_a_lagging_target_onc
     for cutoff, named in ((63, "'x', whose"), ([63], "'x' at 63, whose")):
         (told,) = _forecaster_messages(lambda c=cutoff: model.predict(lag, cutoff=c))
         assert f"but not 'b' (e.g. {named} 'b' was last observed at 59" in told
+
+
+def _gap_over(frame: pl.DataFrame, cutoff: dt.datetime, drop: bool) -> pl.DataFrame:
+    """``frame`` with series s0's rows from 2 hours before ``cutoff`` to 2 hours after it
+    left out (``drop``: a gap in its grid) or their targets null."""
+    hour = dt.timedelta(hours=1)
+    gap = pl.col("time").is_between(cutoff - 2 * hour, cutoff + 2 * hour) & (pl.col("id") == "s0")
+    if drop:
+        return frame.filter(~gap)
+    return frame.with_columns(y=pl.when(gap).then(None).otherwise("y"))
+
+
+@pytest.mark.parametrize("missing", ["ffill", "zero", "interpolate", "error"])
+def test_one_cutoff_inside_a_gap_forecasts_from_it_as_a_list_and_a_backtest_do(missing):
+    """predict(frame, cutoff=t) with t inside a gap of a series' rows forecast from the last
+    row before the gap (forecasts dated at and before t, and a StaleSeriesWarning saying the
+    series ends before t, though it goes on after it), where cutoff=[t], a backtest's fold
+    at t and the same gap as null targets forecast from t. Every path now forecasts from t
+    (the made-up values there named), absent rows as null ones; missing="error" refuses the
+    gap on every path."""
+    frame = seasonal_frame(n_series=2, length=200)
+    model = forecaster(missing=missing, max_epochs=1, baseline="none").fit(frame.head(150))
+    reference = backtest(model, frame, folds=3, step=12, refit=False)
+    cutoff = reference.folds["cutoff"][1]
+    for drop in (True, False):
+        holed = _gap_over(frame, cutoff, drop)
+        if missing == "error":
+            for c in (cutoff, [cutoff]):
+                with pytest.raises(DataValidationError, match="missing"):
+                    model.predict(holed, cutoff=c)
+            continue
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            one = model.predict(holed, cutoff=cutoff)
+            listed = model.predict(holed, cutoff=[cutoff]).drop("origin")
+            folds = backtest(model, holed, folds=3, step=12, refit=False)
+        assert not [w for w in caught if issubclass(w.category, StaleSeriesWarning)]
+        told = [str(w.message) for w in caught if "at the cutoff with rows" in str(w.message)]
+        assert len(told) == 1 and "last observed at" in told[0]
+        fold = folds.forecasts.filter(pl.col("cutoff") == cutoff).select(one.columns)
+        assert one["time"].min() == cutoff + dt.timedelta(hours=1)
+        assert_frame_equal(one, listed)
+        assert_frame_equal(one, fold.sort("id", "time"), rel_tol=1e-6)
+        if drop:
+            nulled = model.predict(_gap_over(frame, cutoff, False), cutoff=cutoff)
+            assert_frame_equal(one, nulled)
+
+
+def test_predict_of_a_frame_with_rows_ahead_names_the_cutoff_that_reads_them():
+    """A future-covariate model given history plus rows ahead (targets null, future
+    covariates given) without cutoff= or future= advised "Pass missing='ffill'", which,
+    followed, warned of made-up targets and refused again (future= or cutoff=). The first
+    error now names the last observed time as the cutoff, or the future= frame."""
+    frame = seasonal_frame(n_series=2, length=200)
+    end = frame["time"].unique().sort()[-13]
+    ahead = frame.with_columns(y=pl.when(pl.col("time") > end).then(None).otherwise("y"))
+    for missing in ("error", "ffill"):
+        model = forecaster(missing=missing, future_covariates="hour", max_epochs=1)
+        model.fit(frame.filter(pl.col("time") <= end))
+        with pytest.raises(DataValidationError) as caught:
+            model.predict(ahead)
+        told = str(caught.value)
+        assert f"predict(frame, cutoff={end!r})" in told and "rows ahead" in told, told
+        assert "missing='ffill'" not in told
+        assert model.predict(ahead, cutoff=end)["time"].min() == end + dt.timedelta(hours=1)
+    with pytest.raises(DataValidationError, match=r"future=\.\.\.\), .* or forecast from"):
+        model.predict(frame)  # no rows ahead: the advice as it was
+
+
+def test_one_cutoff_inside_a_gap_with_future_forecasts_from_it():
+    """predict(frame, cutoff=t, future=...) with t inside a gap of a series' rows forecast
+    from the last row before the gap too (dated at and before t, the future frame read
+    there); it now forecasts from t as without future=, absent rows as null ones, the
+    future covariates read from future=."""
+    frame = seasonal_frame(n_series=2, length=200)
+    model = forecaster(missing="ffill", max_epochs=1, baseline="none", future_covariates="hour")
+    model.fit(frame.head(150))
+    cutoff = frame["time"].unique().sort()[170]
+    future = frame.filter(pl.col("time") > cutoff).select("id", "time", "hour")
+    nulled = _gap_over(frame, cutoff, drop=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        one = model.predict(_gap_over(frame, cutoff, drop=True), cutoff=cutoff, future=future)
+    assert not [w for w in caught if issubclass(w.category, StaleSeriesWarning)]
+    assert one["time"].min() == cutoff + dt.timedelta(hours=1)
+    assert_frame_equal(one, model.predict(nulled, cutoff=cutoff, future=future))
+    assert_frame_equal(one, model.predict(nulled, cutoff=cutoff))  # the frame's own values

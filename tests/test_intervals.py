@@ -1542,6 +1542,8 @@ def test_calibrate_without_refit_refuses_origins_the_model_saw_through_other_ser
         model.calibrate(staggered_copies({"b": 140}), folds=3, origins="series")
     with warnings.catch_warnings():
         warnings.simplefilter("error", ForecasterWarning)
+        absent = r"calibrate\(normalize='series'\): 1 series seen in fit is not in the cal"
+        warnings.filterwarnings("ignore", absent, NoResidualsWarning)  # a: its own warning
         model.calibrate(staggered_copies({"b": 175}), folds=3)  # after the model's training
         # integer steps: each series' own sequence, unchanged
         integer = {k: v for k, v in STAGGERED_MODEL.items() if k != "freq"}
@@ -1928,3 +1930,14 @@ def test_a_step_never_observed_in_calibration_warns_nothing_of_numpy(per_series)
             np.arange(2), levels=None, quantiles=[0.5],
         )  # fmt: skip
     np.testing.assert_array_equal(cols["y_q50"], 5.0)
+
+
+def test_calibrate_names_fitted_series_absent_from_its_frame(point_model, frame):
+    """normalize="series": a fitted series absent from the calibration frame gets no series
+    scale, so predict(level=...) refuses it, per_series=False too; calibrate said nothing
+    (only series in the frame were named). It now names them and how to fix it."""
+    model = copy.deepcopy(point_model)  # the module's model keeps its own calibration
+    with pytest.warns(NoResidualsWarning, match=r"1 series seen in fit is not in the cal.*\['b'\]"):
+        model.calibrate(frame.filter(pl.col("id") == "a"), folds=4, step=4, per_series=False)
+    with pytest.raises(DataValidationError, match=r"calibrate on a frame that includes those"):
+        model.predict(frame, level=80)

@@ -116,9 +116,15 @@ def blend_errors(
     """The ``error`` ``(len(WEIGHTS), T)`` of each partner's blend with the network's
     forecasts ``model`` at each weight of :data:`WEIGHTS`, in the order of ``partners``
     (``(m, drift, level)`` and its forecasts ``(B, horizon, T)`` like ``model``, read one at a
-    time: each is as large as the validation forecasts)."""
+    time: each is as large as the validation forecasts), each blend formed by
+    :func:`combined`, the one arithmetic of a blend (as predict applies it)."""
     return {
-        partner: np.stack([error(w * model + (1.0 - w) * forecast) for w in WEIGHTS])
+        partner: np.stack(
+            [
+                error(combined(model, np.asarray(w), [(np.asarray(1.0 - w), forecast)]))
+                for w in WEIGHTS
+            ]
+        )
         for partner, forecast in partners
     }
 

@@ -423,6 +423,7 @@ class ForecastIntervals:
         ids = frame.lazy().select(pl.col(self.id_col).unique())
         ids = collect(ids, streaming=True).to_series()
         rows = self._series_rows(ids, ids.len())
+        self._warn_absent_series(rows)
         left = ids.filter(pl.Series((rows >= 0) & ~np.isin(rows, series))).sort()
         if left.len() == 0:
             return
@@ -441,6 +442,24 @@ class ForecastIntervals:
             f"The backtest forecast none of their folds ({why}; see its warning), so "
             "predict(level=...) refuses their forecasts (no series scale). Drop them from "
             f"predict's frame, calibrate with normalize='window' or normalize=None{remedy}.",
+            NoResidualsWarning,
+        )
+
+    def _warn_absent_series(self, rows: np.ndarray) -> None:
+        """Warn (``normalize="series"``) about the series seen in fit that the calibration
+        frame does not hold (``rows``: the rows of ``keys_`` of its series): they get no
+        residual and no series scale, so ``predict(level=...)`` refuses their forecasts,
+        ``per_series=False`` too (the pooled residuals are divided by each series' scale)."""
+        absent = np.setdiff1d(np.arange(self.keys_.height), rows[rows >= 0])
+        if not len(absent):
+            return
+        names = self.keys_.to_series(0).gather(absent).sort().head(10).to_list()
+        warn_at_caller(
+            f"calibrate(normalize='series'): {len(absent)} series seen in fit "
+            f"{'is' if len(absent) == 1 else 'are'} not in the calibration frame: {names}. "
+            "They get no series scale, so predict(level=...) refuses their forecasts "
+            "(per_series=False too). Calibrate on a frame that includes them, or with "
+            "normalize='window' or normalize=None.",
             NoResidualsWarning,
         )
 

@@ -141,13 +141,15 @@ class CutoffPanels:
         last = np.maximum.reduceat(marked, panel.offsets[:-1])  # each series' last row by then
         return not panel.interpolated[last[last >= 0]].any()
 
-    def _frame_panel(self, frame: Any, point: Any) -> Panel:
+    def _frame_panel(self, frame: Any, point: Any, future: bool = False) -> Panel:
         """The validated panel of every row of ``frame`` read up to the time ``point`` (the
         latest cutoff, a value of the time column's dtype): the targets and past covariates of
         its rows after it are not read (:func:`~forecaster.estimators.future.hold_after`), its
-        future covariates are."""
+        future covariates are (not with ``future``: ``future=`` gives them)."""
         check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
         past = [*column_tuple(self.target), *column_tuple(getattr(self, "covariates", None))]
+        if future:
+            past += column_tuple(getattr(self, "future_covariates", None))
         roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
         return Panel.from_frame(
             hold_after(collect_frame(frame, columns=list(self.schema_)), point, past, **roles),
@@ -164,7 +166,10 @@ class CutoffPanels:
         with at least ``lookback`` rows. Shorter ones are dropped with a warning: without a
         cutoff Panel's, with one that of a list of cutoffs (:func:`warn_short_origins`),
         which names the series with fewer than ``lookback`` rows up to the cutoff, none (a
-        series that starts after it) included."""
+        series that starts after it) included. With a cutoff, neither the series that end
+        before it nor made-up values at their last rows are named here: the origins that
+        :meth:`~forecaster.estimators.future.FutureInputs._cutoff_origins` finds in the
+        whole frame are, where they lie (a gap up to the cutoff filled)."""
         schema = check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
         frame = collect_frame(frame, columns=list(self.schema_))
         options: dict[str, Any] = {
@@ -182,7 +187,7 @@ class CutoffPanels:
         dtype = schema[self.time_col]
         point = to_time_point(cutoff, dtype, name="cutoff")
         before = frame.filter(pl.col(self.time_col) <= pl.lit(point, dtype=dtype))
-        options["ends"] = "cutoff"  # the rows' end: the cutoff (warn_missing_ends)
+        options["ends"] = "origins"  # named at the origins: _cutoff_origins
         if before.height == 0 and frame.height:
             raise DataValidationError(
                 f"cutoff={cutoff!r} is before the first time of the data "
@@ -206,8 +211,6 @@ class CutoffPanels:
             panel = Panel.from_frame(before, **options)
         if later:
             warn_short_origins(later, len(later), self.lookback_)
-        ids = panel.keys[panel.id_name]
-        self._warn_stale_series(panel.time, panel.offsets, ids, point, cutoff)
         return panel
 
     def _warn_stale_series(

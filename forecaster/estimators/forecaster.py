@@ -177,7 +177,9 @@ class RNNForecaster(
         blends within ``0.2 / sqrt(evidence)`` of the best there, shrunk toward the better
         naive by the evidence (``blend_choice.pool_blend``); with more, the single best blend,
         as ``"best"``. ``"best"``: the single best blend (ties: ``w = 1``; the former
-        ``"auto"``). ``"none"``: the network alone.
+        ``"auto"``). ``"none"``: the network alone. Without validation windows
+        (``validation_size=0``) there is nothing to choose on: ``"auto"`` forecasts with the
+        network alone (``baseline_`` None), and ``"best"`` is refused in ``fit``.
     stride : int, default 1
         Step between training windows of a series, back from the newest before its hold-out
         (validation uses every validation window whatever the stride: fits compare on the same).
@@ -253,7 +255,9 @@ class RNNForecaster(
     freq_ : Frequency
     baseline_ : BaselineBlend or None
         The blend kept by ``"auto"`` / ``"best"`` (``network`` and ``terms``' coefficients per
-        target; ``m``, ``weights``, ``drift``, ``level`` name the main partner; saved).
+        target; ``m``, ``weights``, ``drift``, ``level`` name the main partner; saved). None:
+        the network forecasts alone (``baseline="none"``, or ``"auto"`` without validation
+        windows, ``validation_size=0``, or without an observed value in them).
     validation_baselines_, validation_skill_ : dict or None, float or None
         Scaled validation errors of ``model``, ``naive``, ``seasonal_naive`` (``m``, ``season``),
         ``blended``; the blend (``blend_terms``, ``pool``; ``best``: the single best blend);

@@ -10,7 +10,8 @@ that the frame does not hold are not read, with a
 ``predict(frame, cutoff=t)`` and ``predict(frame, cutoff=[...])`` read them from the frame's
 rows after each origin, which must be there, filled by the model's ``missing=`` policy like the
 rest of the frame (:meth:`FutureInputs._origin_user_future`, one code for both: one cutoff is
-forecast as a list of one, :meth:`FutureInputs._cutoff_origins`), with a
+forecast as a list of one, :meth:`FutureInputs._cutoff_origins`, with ``future=`` too, whose
+values it reads instead: :meth:`FutureInputs._origins_future`), with a
 :class:`~forecaster.exceptions.ForecasterWarning` where the policy made up values over a
 horizon (:meth:`FutureInputs._warn_made_up_future`), which ``future=`` refuses; the targets and
 past covariates of the rows after the (latest) cutoff are not read and may be missing
@@ -34,11 +35,11 @@ from forecaster.data.calendar import calendar_values
 from forecaster.data.checks import check_float32_range, check_unique_keys, check_values
 from forecaster.data.frames import check_schema, collect_frame, column_tuple, id_cast
 from forecaster.data.frequency import Frequency
-from forecaster.data.made_up import observed_rows
+from forecaster.data.made_up import observed_rows, warn_made_up_origins
 from forecaster.data.panel import Panel
 from forecaster.data.steps import future_times
 from forecaster.data.times import to_time_point
-from forecaster.estimators.origins import origin_rows, step_sources
+from forecaster.estimators.origins import origin_rows, step_sources, step_times
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
 __all__ = ["FutureInputs", "hold_after", "warn_made_up_future"]
@@ -100,7 +101,8 @@ class FutureInputs:
     missing: str
     schema_: dict[str, str]
     freq_: Frequency
-    _frame_panel: Callable[[Any, Any], Panel]
+    _frame_panel: Callable[..., Panel]
+    _warn_stale_series: Callable[..., None]
 
     def _future_covariates(
         self,
@@ -141,13 +143,7 @@ class FutureInputs:
         ``future`` (``history``: the frame predict was given). A cutoff without ``future``
         reads them from the frame as a list of cutoffs does (:meth:`_cutoff_origins`)."""
         if future is None:
-            raise DataValidationError(
-                f"This model uses future covariates {names}: pass their values over the next "
-                f"{self.horizon} steps of every series as predict(frame, future=...), a frame "
-                f"with columns {[c for c in (self.id_col, self.time_col) if c]} + {names}; or "
-                "forecast from inside the frame with predict(frame, cutoff=...), which reads "
-                "them from its rows after the cutoff."
-            )
+            raise self._no_future_error(history)
         keys = [c for c in (self.id_col, self.time_col) if c]
         expected = {c: t for c, t in self.schema_.items() if c in keys}
         schema = check_schema(
@@ -180,6 +176,66 @@ class FutureInputs:
         values = self._future_values(future, horizon_times, panel.id_name, names)
         self._warn_unknown_series(future, horizon_times, panel.id_name, history)
         return values
+
+    def _no_future_error(self, frame: Any) -> DataValidationError:
+        """The error of ``predict(frame)`` without ``future=`` nor ``cutoff=`` for a model with
+        future covariates: it forecasts from each series' last row and needs their values
+        after it. Where ``frame`` ends with rows ahead (the targets missing, the future
+        covariates given: a common layout), it names the cutoff that forecasts from the last
+        observed targets and reads them, or the ``future=`` frame they make."""
+        names = list(column_tuple(self.future_covariates))
+        keys = [c for c in (self.id_col, self.time_col) if c]
+        message = (
+            f"This model uses future covariates {names}: pass their values over the next "
+            f"{self.horizon} steps of every series as predict(frame, future=...), a frame "
+            f"with columns {keys} + {names}; or forecast from inside the frame with "
+            "predict(frame, cutoff=...), which reads them from its rows after the cutoff."
+        )
+        last = None if frame is None else self._last_observed_before_rows_ahead(frame, names)
+        if last is None:
+            return DataValidationError(message)
+        time = f"pl.col({self.time_col!r})"
+        return DataValidationError(
+            f"The frame ends with rows whose targets are missing and whose future covariates "
+            f"{names} are given (the rows ahead, after {last}); predict(frame) forecasts from "
+            f"each series' last row, after them, and would need the values after those as "
+            f"future=. To forecast from the last observed targets, pass "
+            f"predict(frame, cutoff={last!r}), which reads the future covariates from the "
+            f"rows after it; or predict(frame.filter({time} <= {last!r}), "
+            f"future=frame.filter({time} > {last!r}))."
+        )
+
+    def _last_observed_before_rows_ahead(self, frame: Any, names: list[str]) -> Any:
+        """The latest time at which a series of ``frame`` has every target observed, where
+        after it (in some series) only rows with every target missing and every future
+        covariate ``names`` given follow (the rows ahead of a forecast); None otherwise (or
+        for a frame that predict's checks refuse for another reason)."""
+        targets = list(column_tuple(self.target))
+        schema = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
+        if any(c not in schema for c in [self.time_col, *targets, *names]):
+            return None
+        if self.id_col is not None and self.id_col not in schema:
+            return None
+
+        def given(c: str) -> pl.Expr:
+            value = pl.col(c)
+            return (value.cast(pl.Float64, strict=False).fill_nan(None)).is_not_null()
+
+        time = pl.col(self.time_col)
+        observed = pl.all_horizontal(given(c) for c in targets)
+        ahead = pl.all_horizontal(~given(c) for c in targets) & pl.all_horizontal(
+            given(c) for c in names
+        )
+        last = time.filter(observed).max()
+        if self.id_col is not None:
+            last = last.over(self.id_col)
+        end, is_ahead = temporary_names([self.time_col], "_last", "_ahead")
+        rows = frame.lazy().select(time, last.alias(end), ahead.alias(is_ahead))
+        after = rows.filter(pl.col(self.time_col) > pl.col(end))
+        found = collect(after.select(pl.len(), pl.col(is_ahead).all(), pl.col(end).max())).row(0)
+        if not found[0] or not found[1]:
+            return None
+        return found[2]
 
     def _future_values(
         self, future: pl.DataFrame, horizon_times: pl.DataFrame, id_name: str, names: list[str]
@@ -255,40 +311,76 @@ class FutureInputs:
                 ForecasterWarning,
             )
 
+    def _origins_future(
+        self, panel: Panel, series: np.ndarray, rows: np.ndarray, future: Any, history: Any
+    ) -> np.ndarray:
+        """The user's future covariates ``(B, horizon, n)`` over the horizons of the origins
+        at the global ``rows`` of ``panel`` (``series``: each origin's series), read from the
+        ``future=`` frame as a forecast from each series' end reads them (:meth:`_user_future`:
+        every step there, finite; ``history``: the frame predict was given)."""
+        horizon, names = int(self.horizon), list(panel.future_covariates)
+        ids = panel.keys[panel.id_name].gather(np.repeat(series, horizon))
+        times = step_times(panel, series, rows, self.freq_, horizon).alias(self.time_col)
+        values = self._user_future(panel, pl.DataFrame([ids, times]), future, names, history)
+        return values.numpy().reshape(len(rows), horizon, len(names))
+
     def _cutoff_origins(
-        self, panel: Panel, frame: Any, cutoff: Any
+        self, panel: Panel, frame: Any, cutoff: Any, future: bool = False
     ) -> tuple[Panel, np.ndarray, np.ndarray]:
-        """The origins of ``predict(frame, cutoff=cutoff)`` without ``future=`` as a list of
-        cutoffs forecasts them: the validated panel of ``frame``'s rows of the series of
-        ``panel`` (its rows up to ``cutoff``) read up to the cutoff (:meth:`_frame_panel`: the
-        future covariates of the rows after it are read, with the rest of the frame's, by the
-        ``missing=`` policy), and the series and global row of each series' end in ``panel``
-        there, each checked to have its next ``horizon`` rows."""
+        """The origins of ``predict(frame, cutoff=cutoff)`` as a list of one cutoff forecasts
+        them: the validated panel of ``frame``'s rows of the series of ``panel`` (its rows up
+        to ``cutoff``) read up to the cutoff (:meth:`_frame_panel`: the future covariates of
+        the rows after it are read, with the rest of the frame's, by the ``missing=``
+        policy), and the series and global row of each series' last row at or before the
+        cutoff there: the cutoff itself for a series that goes on after it, a gap that
+        ``missing=`` fills included (``missing="error"`` refuses the gap), each checked to
+        have its next ``horizon`` rows where the model reads future covariates from them (not
+        with ``future``: ``future=`` gives them, and the frame's after the cutoff are held
+        as its targets are, not read). Named here: the series that end before the cutoff
+        (forecast from their end) and made-up values at the origins."""
         point = to_time_point(cutoff, panel.time.dtype, name="cutoff")
-        whole = self._frame_panel(self._rows_read_after(panel, frame, point), point)
-        ends = panel.time.gather(panel.offsets[1:] - 1).alias(self.time_col)
-        pairs = pl.DataFrame([ends])
+        rows_read = self._rows_read_after(panel, frame, point, future)
+        whole = self._frame_panel(rows_read, point, future)
+        ids = panel.keys[panel.id_name]
+        pairs = pl.DataFrame([pl.Series(self.time_col, [point] * len(ids), panel.time.dtype)])
         if self.id_col is not None:
-            pairs = pairs.with_columns(panel.keys[panel.id_name].alias(self.id_col))
+            pairs = pairs.with_columns(ids.alias(self.id_col))
         roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
-        series, rows = origin_rows(whole, pairs, **roles, lookback=1)  # each series' end
-        self._check_rows_after(whole, series, rows, cutoff)
+        series, rows = origin_rows(whole, pairs, **roles, lookback=1)  # (checked in panel)
+        if not future:
+            self._check_rows_after(whole, series, rows, cutoff)
+        ends = panel.time.gather(panel.offsets[1:] - 1)
+        ended = (whole.time.gather(rows) == ends).to_numpy()  # no row after its end read
+        held = panel.select_series(ended)
+        self._warn_stale_series(held.time, held.offsets, held.keys[held.id_name], point, cutoff)
+        warn_made_up_origins(whole, frame, series, rows, self.missing, at="cutoff")
         return whole, series, rows
 
-    def _rows_read_after(self, panel: Panel, frame: Any, point: Any) -> pl.DataFrame:
+    def _rows_read_after(
+        self, panel: Panel, frame: Any, point: Any, future: bool = False
+    ) -> pl.DataFrame:
         """The rows of ``frame`` of the series of ``panel`` (the history up to ``point``): a
-        series that starts after it is neither read nor validated. (Every row of those series
-        is kept: ``missing="interpolate"`` reads the rows after the horizon, and a gap at its
-        last step is filled, as the list path fills it.)"""
+        series that starts after it is neither read nor validated. A model with future
+        covariates reads every row of those series (``missing="interpolate"`` reads the rows
+        after the horizon, and a gap at its last step is filled, as the list path fills it);
+        one without (or given ``future=``, ``future``) reads the rows up to ``point`` and
+        each series' first row after it, which tells that the series goes on (a gap up to
+        ``point`` is filled up to it)."""
         rows = collect_frame(frame, columns=list(self.schema_))
-        if self.id_col is None:
+        if self.id_col is not None:
+            rows = rows.join(
+                panel.keys.select(pl.col(panel.id_name).alias(self.id_col)),
+                on=self.id_col,
+                how="semi",
+                maintain_order="left",
+            )
+        if column_tuple(self.future_covariates) and not future:
             return rows
-        return rows.join(
-            panel.keys.select(pl.col(panel.id_name).alias(self.id_col)),
-            on=self.id_col,
-            how="semi",
-            maintain_order="left",
-        )
+        time = pl.col(self.time_col)
+        after = time > pl.lit(point, dtype=rows.schema[self.time_col])
+        first = time.filter(after).min()
+        first = first.over(self.id_col) if self.id_col is not None else first
+        return rows.filter((~after | (time == first)).fill_null(True))
 
     def _check_rows_after(
         self, panel: Panel, series: np.ndarray, rows: np.ndarray, cutoff: Any = None
@@ -351,14 +443,17 @@ class FutureInputs:
             "future=... with one cutoff), or pass earlier cutoffs.",
         )
 
-    def _steps_after_ends(self, panel: Panel, series: np.ndarray, rows: np.ndarray) -> Any:
+    def _steps_after_ends(
+        self, panel: Panel, series: np.ndarray, rows: np.ndarray, read_after: bool = True
+    ) -> Any:
         """What :meth:`_origin_future` reads beyond the data for the origins at the global
         ``rows`` of the model panel ``panel`` (``series``: each origin's series): the calendar
         features of the ``horizon`` steps after each series' end (None without a calendar).
         The user's future covariates are read from the panel's rows after each origin, so
         every origin needs its next ``horizon`` rows there when the model has any (checked
-        here, before any forecast)."""
-        self._check_rows_after(panel, series, rows)
+        here, before any forecast; not with ``read_after`` False: ``future=`` gives them)."""
+        if read_after:
+            self._check_rows_after(panel, series, rows)
         calendar = getattr(self, "calendar_", ())
         if not calendar:
             return None
@@ -366,18 +461,24 @@ class FutureInputs:
         return calendar_values(after.cast(panel.time.dtype), calendar)
 
     def _origin_future(
-        self, panel: Panel, series: np.ndarray, rows: np.ndarray, after: Any
+        self,
+        panel: Panel,
+        series: np.ndarray,
+        rows: np.ndarray,
+        after: Any,
+        user: np.ndarray | None = None,
     ) -> np.ndarray:
         """The raw future-known inputs ``(B, horizon, n_future)`` float64 of the origins at the
         global ``rows`` of the model panel ``panel``: the user's future covariates of the rows
         after each origin, then the calendar features of the steps' times (inside the series
-        the panel's own, after its end ``after``, from :meth:`_steps_after_ends`)."""
+        the panel's own, after its end ``after``, from :meth:`_steps_after_ends`); ``user``:
+        the user's future covariates from ``future=`` instead, ``(B, horizon, n)``."""
         horizon, nf = int(self.horizon), panel.n_future
         out = np.empty((len(rows), horizon, nf))
         first = panel.values.shape[1] - nf  # the future-known columns come last
         n_user = len(column_tuple(self.future_covariates))
         if n_user:
-            out[..., :n_user] = self._origin_user_future(panel, rows)
+            out[..., :n_user] = self._origin_user_future(panel, rows) if user is None else user
         if after is not None:
             source = step_sources(panel, series, rows, horizon)
             inside = source < len(panel.time)

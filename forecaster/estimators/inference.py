@@ -126,9 +126,9 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
             ended before it, and a warning names them); each (series, origin) is forecast
             once, under its earliest time point: a series that ended before several of them has
             one block, and a warning names the points left out for it. A point inside a gap that
-            ``missing=`` fills is itself an origin, its gap filled up to it as known there,
-            where ``predict(frame, cutoff=point)`` (which sees the rows up to the point only)
-            forecasts from the last row before the gap. Otherwise each is forecast as
+            ``missing=`` fills is itself an origin, its gap filled up to it as known there
+            (the made-up values there named by a warning; ``missing="error"`` refuses the
+            gap), as with one cutoff. Each is forecast as
             ``predict(frame, cutoff=point)`` would (series unseen in ``fit`` are scaled with
             their history up to each origin; their Box-Cox lambdas
             come from the history up to their earliest origin); origins with fewer than
@@ -137,9 +137,11 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
             must be there), so ``future`` is refused with a list; the calendar features come
             from the steps' times (an origin at the end of the data is fine).
 
-            Without ``future``, one cutoff of a model with future covariates is forecast as a
-            list of one (``cutoff=t`` equals ``cutoff=[t]`` without its ``origin`` column, and
-            a backtest's forecasts from ``t``): the future covariates are read from the rows
+            One cutoff is forecast as a list of one (``cutoff=t`` equals ``cutoff=[t]``
+            without its ``origin`` column, and a backtest's forecasts from ``t``; with
+            ``future=`` too, read instead of the frame's rows after ``t``): a series that goes
+            on after ``t`` is forecast from ``t``, a gap of its rows there filled by
+            ``missing=``. Without ``future``, a model's future covariates are read from the rows
             of ``frame`` after each series' origin, filled by ``missing=`` like the rest of the
             frame (with ``"interpolate"``, a gap at the end of the history is filled towards
             the values after the cutoff, known ahead). Values the frame lacks over a horizon
@@ -201,13 +203,19 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
         self, frame: Any, cutoff: Any, future: Any, level: Any, quantiles: Any
     ) -> pl.DataFrame:
         """``predict`` from each series' end, or from one ``cutoff`` (the arguments checked).
-        One cutoff without ``future=`` for a model with future covariates is forecast as a
-        list of cutoffs forecasts it (one path: the frame's future covariates after the
-        cutoff are read by ``missing=`` with the rest of the frame, its window's too)."""
+        One cutoff is forecast as a list of cutoffs forecasts it (one path: each series from
+        its last row at or before the cutoff in the whole frame, a gap that ``missing=``
+        fills up to it included; a model's future covariates after the cutoff are read from
+        ``future`` where given, else by ``missing=`` with the rest of the frame)."""
+        if cutoff is None and future is None and column_tuple(self.future_covariates):
+            raise self._no_future_error(frame)  # before reading it: the rows ahead, named
         raw = self._panel_for_predict(frame, cutoff)
-        if cutoff is not None and future is None and column_tuple(self.future_covariates):
-            whole, series, rows = self._cutoff_origins(raw, frame, cutoff)
-            out = self._origins_frame(whole, series, rows, frame, level, quantiles)
+        if cutoff is not None:
+            whole, series, rows = self._cutoff_origins(raw, frame, cutoff, future is not None)
+            user = None
+            if future is not None:
+                user = self._origins_future(whole, series, rows, future, frame)
+            out = self._origins_frame(whole, series, rows, frame, level, quantiles, user)
             return out.drop("origin")
         panel, lambdas = self._predict_panel(raw)
         center, scale = self._scaling_for(panel)
@@ -358,12 +366,16 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
         frame: Any,
         level: Any = None,
         quantiles: Any = None,
+        user_future: np.ndarray | None = None,
     ) -> pl.DataFrame:
         """The forecasts of ``predict`` from the origins at the global ``rows`` of ``raw`` (the
         validated panel of ``frame``; ``series``: each origin's series), ``origin`` first,
-        with a warning when ``missing=`` made up future covariates over their horizons."""
-        pred, model_quantiles = self._point_of(self._forecast_origins(raw, series, rows, frame))
-        self._warn_made_up_future(raw, frame, series, rows)  # (the rows after them checked)
+        with a warning when ``missing=`` made up future covariates over their horizons
+        (``user_future``: their values from ``future=`` instead, ``(B, horizon, n)``)."""
+        forecasts = self._forecast_origins(raw, series, rows, frame, user_future)
+        pred, model_quantiles = self._point_of(forecasts)
+        if user_future is None:
+            self._warn_made_up_future(raw, frame, series, rows)  # (the rows after them checked)
         horizon, nt = int(self.horizon), raw.n_targets
         columns: dict[str, Any] = {"origin": raw.time.gather(np.repeat(rows, horizon))}
         if self.id_col is not None:
@@ -386,7 +398,12 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
         return self._network_on(device), device
 
     def _forecast_origins(
-        self, panel: Panel, series: np.ndarray, rows: np.ndarray, frame: Any = None
+        self,
+        panel: Panel,
+        series: np.ndarray,
+        rows: np.ndarray,
+        frame: Any = None,
+        user_future: np.ndarray | None = None,
     ) -> np.ndarray:
         """Forecasts ``(B, horizon, n_targets)`` float64 from the origins at the global
         ``rows`` of ``panel`` (the validated frame; ``series``: each origin's series), in
@@ -397,8 +414,9 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
         Series unseen in ``fit`` are scaled with statistics of their history up to each
         origin (as ``predict(frame, cutoff=origin)`` would); their Box-Cox lambdas are fitted
         on their history up to their earliest origin. The user's future covariates are the
-        panel's rows after each origin, which must be there; the calendar features come from
-        the steps' times (:meth:`_origin_future`).
+        panel's rows after each origin, which must be there (or ``user_future``, read from
+        ``future=``); the calendar features come from the steps' times
+        (:meth:`_origin_future`).
         """
         horizon, lookback = int(self.horizon), self.lookback_
         local = rows - panel.offsets[series]
@@ -408,7 +426,7 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
             np.minimum.at(history, series, rows)
             history[history == np.iinfo(np.int64).max] = -1
         raw, (panel, lambdas) = panel, self._predict_panel(panel, history=history)
-        after = self._steps_after_ends(panel, series, rows)  # checks the rows it needs
+        after = self._steps_after_ends(panel, series, rows, user_future is None)  # checked
         fitted, known = self._fitted_rows(panel)
         center, scale = window_scaling(
             panel,
@@ -427,7 +445,9 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
             c, s = center[lo:hi], scale[lo:hi]
             future = None
             if nf:
-                fv = torch.from_numpy(self._origin_future(panel, series[lo:hi], rows[lo:hi], after))
+                user = None if user_future is None else user_future[lo:hi]
+                raw_future = self._origin_future(panel, series[lo:hi], rows[lo:hi], after, user)
+                fv = torch.from_numpy(raw_future)
                 future = ((fv - c[:, None, -nf:]) / s[:, None, -nf:]).float()
             out.append(
                 self._forecast_windows(

@@ -234,7 +234,7 @@ class _Calibration:
             "origin, or no observed actual value in them. Their intervals have no scale. Drop "
             "those series from the predict frame, or calibrate with normalize='window' (the "
             "input window's spread) or normalize=None (for unseen series too); calibrate on a "
-            "frame that holds the others, or with fewer folds (for the series too short)"
+            "frame that includes those it lacked, or with fewer folds (for those too short)"
             + (
                 ", or with origins='series' for series that end early (their residuals then "
                 "come from models that saw other series' later data: optimistic)."

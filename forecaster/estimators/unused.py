@@ -27,6 +27,8 @@ parameter                      without effect when
 ``lr_schedule="plateau"``      ``max_epochs`` at most its patience + 2: the earliest halving
                                comes after the last epoch
 ``on_oom="split"``             ``device="cpu"``: it acts on a GPU's out-of-memory error only
+``baseline="best"``            there is no validation split: no window to choose a blend on
+                               (the default ``"auto"`` then forecasts with the network alone)
 =============================  =================================================================
 """
 
@@ -95,7 +97,20 @@ def unused_parameter(estimator: Any, validation: str) -> str | None:
             "id_col (the column naming each series) for a panel, or leave static_covariates "
             "unset."
         )
-    return _training_rule(params)
+    return _baseline_rule(params, validation) or _training_rule(params)
+
+
+def _baseline_rule(params: dict[str, Any], validation: str) -> str | None:
+    """The rule on ``baseline`` (see the module's table)."""
+    if params.get("baseline") != "best" or params[validation] != 0:
+        return None
+    return (
+        f"baseline='best' chooses a blend of the network and a naive forecast on the validation "
+        f"windows, and {validation}=0 holds out none, so no blend would be chosen and the "
+        f"network would forecast alone. Pass a {validation} > 0 to choose the blend, or "
+        "baseline='none' (or the default 'auto', which forecasts with the network alone "
+        "without validation windows)."
+    )
 
 
 def _training_rule(params: dict[str, Any]) -> str | None:
