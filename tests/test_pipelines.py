@@ -4621,6 +4621,24 @@ def test_an_id_or_time_named_target_gets_the_spec_fix_before_a_backtest(tmp_path
     assert code == 0, err
 
 
+def test_an_id_named_target_is_refused_only_by_the_commands_that_backtest(tmp_path, capsys):
+    """The refusal of an id (or time) column named target was made when any spec was
+    read, for every command: fit and predict of a spec with evaluation.backtest_folds,
+    which never backtest and ran (exit 0), were refused (exit 2). Only run, which
+    backtests, refuses it."""
+    data = uneven_rows({"a": 20, "b": 20}).replace("id,date,y", "target,date,y", 1)
+    evaluation = {"backtest_folds": 2}
+    spec = scheduled_project(tmp_path, data, series={"id": "target"}, evaluation=evaluation)
+    model = tmp_path / "m"
+    code, err = run_cli(capsys, "fit", str(spec), "--out", str(model))
+    assert code == 0, err
+    out = str(tmp_path / "p.parquet")
+    code, err = run_cli(capsys, "predict", str(spec), "--model", str(model), "--out", out)
+    assert code == 0, err
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 2 and "key 'series.id' names 'target'" in err, err
+
+
 def test_a_series_with_no_log_return_is_named_and_listed_as_dropped(tmp_path, capsys):
     """[features] log_returns drops each series' first row (no earlier price): a series with
     one row (listed on the as-of) vanished whole without a word, in no warning and not in
