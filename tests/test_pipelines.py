@@ -4949,6 +4949,25 @@ def test_a_summary_too_large_to_read_back_is_written_with_its_lists_cut(tmp_path
     assert write_summary(path, small) == small and read_summary(path).listed_counts is None
 
 
+def test_a_summary_cut_counts_every_stale_series_in_listed_counts(tmp_path):
+    """The stale series of a summary are listed up to 1,000 and counted whole
+    (stale_series_count). Cut to fit the 4 MiB, listed_counts (and its warning) gave the
+    length of the list already cut, 1,000, as the count of all 5,000 stale series."""
+    from forecaster.jobs.outputs import PipelineResult
+    from forecaster.jobs.summaries import write_summary
+
+    ids = [f"{i:020000d}" for i in range(1_000)]
+    result = PipelineResult(
+        name="big", as_of="2024-01-12", status="completed", output_dir=str(tmp_path),
+        stale_series=dict.fromkeys(ids, "2024-01-01"), stale_series_count=5_000,
+        stale_steps=dict.fromkeys(ids, 11),
+    )  # fmt: skip
+    with pytest.warns(ForecasterWarning, match="stale_series 5,000, stale_steps 5,000 in all"):
+        written = write_summary(tmp_path / "summary.json", result)
+    assert written.listed_counts == {"stale_series": 5_000, "stale_steps": 5_000}
+    assert written.stale_series_count == 5_000 and 0 < len(written.stale_series) < 1_000
+
+
 def test_a_summary_beside_a_file_is_replaced_only_when_it_is_that_commands(
     tmp_path, capsys, monkeypatch
 ):

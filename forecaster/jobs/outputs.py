@@ -114,7 +114,8 @@ class PipelineResult(BaseModel):
     between). None for a run (its ``manifest.json`` records the sha256 of every file).
     ``listed_counts``: None when every list of series is whole; else the summary would have
     been larger than :data:`SUMMARY_LIMIT`, so its lists of series hold their first entries
-    only, and this gives the length of each list cut (``forecaster.jobs.summaries.fitted``).
+    only, and this gives the length of each list cut (``forecaster.jobs.summaries.fitted``;
+    of ``stale_series`` and ``stale_steps``: ``stale_series_count``, every stale series).
     """
 
     name: str

@@ -263,7 +263,9 @@ def fitted(result: PipelineResult, limit: int = SUMMARY_LIMIT) -> tuple[Pipeline
 
 def _cut(result: PipelineResult, listed: int) -> PipelineResult:
     """``result`` with each list of :data:`SERIES_LISTS` longer than ``listed`` cut to its
-    first ``listed`` entries, and their lengths in ``listed_counts``."""
+    first ``listed`` entries, and their lengths in ``listed_counts``: of the stale series,
+    ``stale_series_count``, as their lists already held at most
+    :data:`~forecaster.jobs.data.STALE_LISTED` of them."""
     cut = {
         name: value
         for name in SERIES_LISTS
@@ -273,7 +275,8 @@ def _cut(result: PipelineResult, listed: int) -> PipelineResult:
         name: value[:listed] if isinstance(value, list) else dict(list(value.items())[:listed])
         for name, value in cut.items()
     }
-    counts = {name: len(value) for name, value in cut.items()}
+    stale = dict.fromkeys(("stale_series", "stale_steps"), result.stale_series_count)
+    counts = {name: max(len(value), stale.get(name, 0)) for name, value in cut.items()}
     return result.model_copy(update={**shorter, "listed_counts": counts})
 
 
