@@ -45,7 +45,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -65,8 +64,9 @@ from forecaster.exceptions import (
     warn_at_caller,
 )
 from forecaster.jobs.data import AsOf
+from forecaster.jobs.entries import existing_file
 from forecaster.jobs.hashing import SpecHashes, same_spec
-from forecaster.jobs.orphans import lost_manifest, rebuildable, set_aside
+from forecaster.jobs.orphans import SUMMARY_LIMIT, lost_manifest, rebuildable, set_aside
 from forecaster.jobs.schedule import DropReason, absent_series
 from forecaster.jobs.spec import COLUMN_PARAMS, Spec, first_line, normal_path
 from forecaster.tracking.fingerprint import dataset_fingerprint
@@ -88,11 +88,6 @@ __all__ = [
     "skipped_result",
     "write_forecast_plot",
 ]
-
-
-SUMMARY_LIMIT = 4 * 2**20
-"""Largest ``summary.json`` read (bytes), and written: the writer cuts its lists of series to
-fit (:func:`forecaster.jobs.summaries.fitted`)."""
 
 
 class PipelineResult(BaseModel):
@@ -326,16 +321,12 @@ def output_lock(
         When another process holds the lock beyond ``wait``.
     """
     lock_file = _lock_file(destination)
-    try:
-        info = os.lstat(lock_file)
-    except (FileNotFoundError, NotADirectoryError):
-        info = None
-    if info is not None and not stat.S_ISREG(info.st_mode):
-        kind = "a link" if stat.S_ISLNK(info.st_mode) else "a folder or special file"
-        raise OwnershipError(
-            f"Refusing to use the lock file {lock_file}: it is {kind}, not a lock file "
-            "forecaster made (forecaster never follows a link there). Remove it, then run again."
-        )
+    existing_file(
+        lock_file,
+        "a lock file forecaster made (forecaster never follows a link there)",
+        "Remove it, then run again.",
+        action="use the lock file",
+    )
     return _io.exclusive_lock(
         lock_file,
         timeout=wait,

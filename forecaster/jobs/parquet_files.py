@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import stat
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -24,12 +23,12 @@ from forecaster._version import __version__
 from forecaster.exceptions import ForecasterError, OwnershipError
 from forecaster.jobs.backfill import later_as_of
 from forecaster.jobs.data import AsOf
+from forecaster.jobs.entries import existing_file
 
 __all__ = [
     "PARQUET_KEY",
     "check_not_later_file",
     "check_parquet_destination",
-    "existing_file",
     "parquet_owner",
     "write_parquet",
 ]
@@ -88,26 +87,6 @@ def check_parquet_destination(path: Path, kind: str, spec: Any) -> None:
             f"{spec.pipeline.name!r}, and replacing it would lose it. Choose a new file name "
             "with --out, or move the file away."
         )
-
-
-def existing_file(path: Path, what: str, fix: str) -> bool:
-    """Whether a regular file is at ``path`` (a link is not followed), which a command may
-    replace once it checked the file is ``what`` it writes (a Parquet file of the command
-    line, a summary). False: nothing is there (nor, in a race, a folder above it: the write
-    reports that). A link, a folder, a special file or an entry that cannot be inspected is
-    refused (``OwnershipError`` with ``fix``) and left as it is."""
-    try:
-        info = os.lstat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-    except OSError as exc:
-        raise OwnershipError(
-            f"Refusing to replace {path}: cannot inspect it ({exc}). {fix}"
-        ) from None
-    if not stat.S_ISREG(info.st_mode):
-        kind = "a link" if stat.S_ISLNK(info.st_mode) else "a folder or special file"
-        raise OwnershipError(f"Refusing to replace {path}: it is {kind}, not {what}. {fix}")
-    return True
 
 
 def parquet_owner(path: Path) -> dict[str, Any] | None:

@@ -10,7 +10,7 @@ rows, the series it left out (``dropped_series`` and ``dropped_reasons``, ``excl
 and those that end before the as-of (``stale_series``, ``stale_steps``), the data's
 fingerprint (``data``) and, for a backtest (a run's too), its scores (``metrics``) and the
 series no fold scored (``unscored_series``). A summary is at most
-:data:`~forecaster.jobs.outputs.SUMMARY_LIMIT` bytes, what its reader accepts: longer lists
+:data:`~forecaster.jobs.orphans.SUMMARY_LIMIT` bytes, what its reader accepts: longer lists
 of series are cut to their first entries (:func:`fitted`, ``listed_counts``).
 
 The summary of ``predict`` or ``backtest`` describes the Parquet file beside it: it is removed
@@ -38,16 +38,10 @@ import polars as pl
 import forecaster._io as _io
 from forecaster.exceptions import ForecasterError, ForecasterWarning, OwnershipError, warn_at_caller
 from forecaster.jobs.data import STALE_LISTED, AsOf
+from forecaster.jobs.entries import existing_file
 from forecaster.jobs.hashing import spec_hashes
-from forecaster.jobs.outputs import (
-    SUMMARY_LIMIT,
-    Job,
-    PipelineResult,
-    data_record,
-    dropped_series,
-    read_summary,
-)
-from forecaster.jobs.parquet_files import existing_file
+from forecaster.jobs.orphans import SUMMARY_LIMIT
+from forecaster.jobs.outputs import Job, PipelineResult, data_record, dropped_series, read_summary
 from forecaster.jobs.placement import out_problem
 from forecaster.jobs.schedule import DropReason, absent_series, id_text, max_staleness
 from forecaster.jobs.spec import Spec, first_line
