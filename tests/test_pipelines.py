@@ -4873,7 +4873,24 @@ def test_out_names_no_two_files_with_one_summary(tmp_path, capsys, tree_guard, n
     guard = tree_guard(tmp_path)
     code, err = run_cli(capsys, *predict, str(tmp_path / name))
     assert code == 2 and "argument --out" in err, err
-    assert "name the file f.parquet" in err and "(f.summary.json)" in err, err
+    assert "name the file f.parquet" in err, err
+    assert f"{name}.summary.json, would be that of {name}.parquet too" in err, err
+    guard.assert_unchanged()
+
+
+def test_out_naming_a_folder_is_told_to_name_a_file_inside_it(tmp_path, capsys, tree_guard):
+    """--out of predict naming a folder (no .parquet) was told to name the file
+    <folder>.parquet, beside the folder: the advice for a file name, which the user did not
+    give. It is refused (exit 2, before any work) as a folder, to name a file inside."""
+    spec, model = _leaving_out_project(tmp_path, capsys)
+    (tmp_path / "results").mkdir()
+    guard = tree_guard(tmp_path)
+    code, err = run_cli(
+        capsys, "predict", str(spec), "--model", str(model), "--out", str(tmp_path / "results")
+    )
+    assert code == 2 and "argument --out" in err, err
+    assert f"it is a folder: name a file inside it, such as {tmp_path / 'results'}" in err, err
+    assert "name the file results.parquet" not in err, err
     guard.assert_unchanged()
 
 
