@@ -4936,6 +4936,43 @@ def test_a_summary_names_the_bytes_of_its_parquet_file(tmp_path, capsys):
         assert summary["parquet_sha256"] == hashlib.sha256(data).hexdigest()
 
 
+@pytest.mark.parametrize(
+    ("error", "exit_code", "message"),
+    [(OSError(28, "No space left on device"), 1, "No space left on device. Check that"),
+     (KeyboardInterrupt(), 130, "interrupted")],
+    ids=["full-disk", "interrupt"],
+)  # fmt: skip
+def test_a_parquet_file_that_cannot_be_written_says_why(
+    tmp_path, capsys, monkeypatch, error, exit_code, message
+):
+    """The Parquet file of predict is hashed as Polars writes it through a Python file:
+    Polars turned what that file raised into a ComputeError ("underlying IO error: [Errno
+    28]", or nothing for an interrupt), which the command reported as a bug (exit 1
+    "Unexpected ComputeError"), a full disk (written by Polars to a path: "(os error 28)")
+    and an interrupt (exit 130) alike. What the write raised is raised as it was."""
+    import io
+
+    from forecaster.jobs import parquet_files
+
+    spec, model = _leaving_out_project(tmp_path, capsys)
+
+    class Failing(io.RawIOBase):
+        def writable(self) -> bool:
+            return True
+
+        def write(self, data: Any) -> int:
+            raise error
+
+    def failing_open(path: Any, mode: str = "r", *args: Any) -> Any:  # reads pass
+        return Failing() if "w" in mode else open(path, mode, *args)
+
+    monkeypatch.setattr(parquet_files, "open", failing_open, raising=False)
+    out = tmp_path / "f.parquet"
+    code, err = run_cli(capsys, "predict", str(spec), "--model", str(model), "--out", str(out))
+    assert code == exit_code and message in err and "Unexpected" not in err, err
+    assert not out.exists() and not out.with_name("f.summary.json").exists()
+
+
 @pytest.mark.parametrize("width", [8, 20_000], ids=["many-series", "long-ids"])
 def test_a_summary_too_large_to_read_back_is_written_with_its_lists_cut(tmp_path, width):
     """A summary of 200,000 dropped series (or of 1,000 with ids of 20,000 characters) was

@@ -116,24 +116,47 @@ def parquet_owner(path: Path) -> dict[str, Any] | None:
 
 class _Hashing(io.RawIOBase):
     """A binary file that passes what is written to ``handle`` and hashes it (sha256) and
-    counts its bytes on the way: the digest of a file written in one pass, not read back."""
+    counts its bytes on the way: the digest of a file written in one pass, not read back.
+    ``error``: what a write raised (a full disk, an interrupt), which Polars reports as a
+    ``ComputeError`` of its own (:func:`_written_through`)."""
 
     def __init__(self, handle: BinaryIO) -> None:
         super().__init__()
         self.handle, self.hasher, self.size = handle, sha256_hasher(), 0
+        self.error: BaseException | None = None
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: Any) -> int:
-        view = memoryview(data).cast("B")
-        self.hasher.update(view)
-        self.size += len(view)
-        return self.handle.write(view)
+        try:
+            view = memoryview(data).cast("B")
+            self.hasher.update(view)
+            self.size += len(view)
+            return self.handle.write(view)
+        except BaseException as exc:  # raised again by _written_through, not Polars' error
+            self.error = exc
+            raise
 
     def flush(self) -> None:
         if not self.handle.closed:
             self.handle.flush()
+
+
+def _written_through(frame: pl.DataFrame, tmp: Path, metadata: dict[str, str]) -> _Hashing:
+    """Write ``frame`` to ``tmp`` through a :class:`_Hashing` file (returned, its digest
+    taken). What a write raised is raised as it was (``OSError`` of a full disk,
+    ``KeyboardInterrupt``), not as the ``ComputeError`` Polars turns it into ("underlying IO
+    error: [Errno 28]"), which the commands would report as a bug (exit 1, not 130)."""
+    with open(tmp, "wb") as handle:  # not seekable: written in order, as hashed
+        hashing = _Hashing(handle)
+        try:
+            frame.write_parquet(cast(BinaryIO, hashing), metadata=metadata)  # a binary file
+        except pl.exceptions.PolarsError:
+            if hashing.error is not None:
+                raise hashing.error from None
+            raise
+    return hashing
 
 
 def write_parquet(
@@ -159,9 +182,7 @@ def write_parquet(
     written: dict[str, Any] = {}
 
     def write(tmp: Path) -> None:
-        with open(tmp, "wb") as handle:  # not seekable: written in order, as hashed
-            hashing = _Hashing(handle)
-            frame.write_parquet(cast(BinaryIO, hashing), metadata=metadata)  # a binary file
+        hashing = _written_through(frame, tmp, metadata)
         written.update(parquet_bytes=hashing.size, parquet_sha256=hashing.hasher.hexdigest())
 
     _io.write_atomic(path, write)
