@@ -4621,6 +4621,24 @@ def test_an_id_or_time_named_target_gets_the_spec_fix_before_a_backtest(tmp_path
     assert code == 0, err
 
 
+def test_an_id_named_target_is_refused_only_by_the_commands_that_backtest(tmp_path, capsys):
+    """The refusal of an id (or time) column named target was made when any spec was
+    read, for every command: fit and predict of a spec with evaluation.backtest_folds,
+    which never backtest and ran (exit 0), were refused (exit 2). Only run, which
+    backtests, refuses it."""
+    data = uneven_rows({"a": 20, "b": 20}).replace("id,date,y", "target,date,y", 1)
+    evaluation = {"backtest_folds": 2}
+    spec = scheduled_project(tmp_path, data, series={"id": "target"}, evaluation=evaluation)
+    model = tmp_path / "m"
+    code, err = run_cli(capsys, "fit", str(spec), "--out", str(model))
+    assert code == 0, err
+    out = str(tmp_path / "p.parquet")
+    code, err = run_cli(capsys, "predict", str(spec), "--model", str(model), "--out", out)
+    assert code == 0, err
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 2 and "key 'series.id' names 'target'" in err, err
+
+
 def test_a_series_with_no_log_return_is_named_and_listed_as_dropped(tmp_path, capsys):
     """[features] log_returns drops each series' first row (no earlier price): a series with
     one row (listed on the as-of) vanished whole without a word, in no warning and not in
@@ -4855,7 +4873,24 @@ def test_out_names_no_two_files_with_one_summary(tmp_path, capsys, tree_guard, n
     guard = tree_guard(tmp_path)
     code, err = run_cli(capsys, *predict, str(tmp_path / name))
     assert code == 2 and "argument --out" in err, err
-    assert "name the file f.parquet" in err and "(f.summary.json)" in err, err
+    assert "name the file f.parquet" in err, err
+    assert f"{name}.summary.json, would be that of {name}.parquet too" in err, err
+    guard.assert_unchanged()
+
+
+def test_out_naming_a_folder_is_told_to_name_a_file_inside_it(tmp_path, capsys, tree_guard):
+    """--out of predict naming a folder (no .parquet) was told to name the file
+    <folder>.parquet, beside the folder: the advice for a file name, which the user did not
+    give. It is refused (exit 2, before any work) as a folder, to name a file inside."""
+    spec, model = _leaving_out_project(tmp_path, capsys)
+    (tmp_path / "results").mkdir()
+    guard = tree_guard(tmp_path)
+    code, err = run_cli(
+        capsys, "predict", str(spec), "--model", str(model), "--out", str(tmp_path / "results")
+    )
+    assert code == 2 and "argument --out" in err, err
+    assert f"it is a folder: name a file inside it, such as {tmp_path / 'results'}" in err, err
+    assert "name the file results.parquet" not in err, err
     guard.assert_unchanged()
 
 
@@ -4901,6 +4936,43 @@ def test_a_summary_names_the_bytes_of_its_parquet_file(tmp_path, capsys):
         assert summary["parquet_sha256"] == hashlib.sha256(data).hexdigest()
 
 
+@pytest.mark.parametrize(
+    ("error", "exit_code", "message"),
+    [(OSError(28, "No space left on device"), 1, "No space left on device. Check that"),
+     (KeyboardInterrupt(), 130, "interrupted")],
+    ids=["full-disk", "interrupt"],
+)  # fmt: skip
+def test_a_parquet_file_that_cannot_be_written_says_why(
+    tmp_path, capsys, monkeypatch, error, exit_code, message
+):
+    """The Parquet file of predict is hashed as Polars writes it through a Python file:
+    Polars turned what that file raised into a ComputeError ("underlying IO error: [Errno
+    28]", or nothing for an interrupt), which the command reported as a bug (exit 1
+    "Unexpected ComputeError"), a full disk (written by Polars to a path: "(os error 28)")
+    and an interrupt (exit 130) alike. What the write raised is raised as it was."""
+    import io
+
+    from forecaster.jobs import parquet_files
+
+    spec, model = _leaving_out_project(tmp_path, capsys)
+
+    class Failing(io.RawIOBase):
+        def writable(self) -> bool:
+            return True
+
+        def write(self, data: Any) -> int:
+            raise error
+
+    def failing_open(path: Any, mode: str = "r", *args: Any) -> Any:  # reads pass
+        return Failing() if "w" in mode else open(path, mode, *args)
+
+    monkeypatch.setattr(parquet_files, "open", failing_open, raising=False)
+    out = tmp_path / "f.parquet"
+    code, err = run_cli(capsys, "predict", str(spec), "--model", str(model), "--out", str(out))
+    assert code == exit_code and message in err and "Unexpected" not in err, err
+    assert not out.exists() and not out.with_name("f.summary.json").exists()
+
+
 @pytest.mark.parametrize("width", [8, 20_000], ids=["many-series", "long-ids"])
 def test_a_summary_too_large_to_read_back_is_written_with_its_lists_cut(tmp_path, width):
     """A summary of 200,000 dropped series (or of 1,000 with ids of 20,000 characters) was
@@ -4929,6 +5001,25 @@ def test_a_summary_too_large_to_read_back_is_written_with_its_lists_cut(tmp_path
     small = result.model_copy(update={"dropped_series": [], "dropped_reasons": {}})
     small = small.model_copy(update={"unscored_series": None})
     assert write_summary(path, small) == small and read_summary(path).listed_counts is None
+
+
+def test_a_summary_cut_counts_every_stale_series_in_listed_counts(tmp_path):
+    """The stale series of a summary are listed up to 1,000 and counted whole
+    (stale_series_count). Cut to fit the 4 MiB, listed_counts (and its warning) gave the
+    length of the list already cut, 1,000, as the count of all 5,000 stale series."""
+    from forecaster.jobs.outputs import PipelineResult
+    from forecaster.jobs.summaries import write_summary
+
+    ids = [f"{i:020000d}" for i in range(1_000)]
+    result = PipelineResult(
+        name="big", as_of="2024-01-12", status="completed", output_dir=str(tmp_path),
+        stale_series=dict.fromkeys(ids, "2024-01-01"), stale_series_count=5_000,
+        stale_steps=dict.fromkeys(ids, 11),
+    )  # fmt: skip
+    with pytest.warns(ForecasterWarning, match="stale_series 5,000, stale_steps 5,000 in all"):
+        written = write_summary(tmp_path / "summary.json", result)
+    assert written.listed_counts == {"stale_series": 5_000, "stale_steps": 5_000}
+    assert written.stale_series_count == 5_000 and 0 < len(written.stale_series) < 1_000
 
 
 def test_a_summary_beside_a_file_is_replaced_only_when_it_is_that_commands(

@@ -142,18 +142,21 @@ def _parquet_name_problem(path: Path) -> str | None:
     """Why ``--out`` ``path`` is no name for the Parquet file of ``predict`` or ``backtest``
     (None: it is one): its name must end with ``.parquet``, lowercase, since its summary is
     named after it without ``.parquet`` (:func:`~forecaster.jobs.summaries.summary_file`):
-    ``f``, ``f.pq`` or ``f.PARQUET`` would share the summary of ``f.parquet`` or
-    ``f.pq.parquet``, and one file's record would replace the other's."""
+    ``f``, ``f.pq`` or ``f.PARQUET`` would share the summary of ``f.parquet``,
+    ``f.pq.parquet`` or ``f.PARQUET.parquet``, and one file's record would replace the
+    other's. A folder is named as one (a file goes inside it)."""
     if path.name.endswith(".parquet"):
         return None
+    if path.is_dir():
+        return f"it is a folder: name a file inside it, such as {path / 'forecasts.parquet'}"
     suffix = path.suffix.lower()
     stem = path.stem if suffix in _PARQUET | _OTHER_FORMATS else path.name
     other = f", not {path.suffix}" if suffix in _OTHER_FORMATS else ""
     return (
         f"the command writes Parquet{other}, and names the summary beside the file after it "
-        f"without '.parquet' ({summary_file(path.with_name(stem + '.parquet')).name}), so the "
-        f"name must end with '.parquet' (another name would share that summary with "
-        f"{stem}.parquet): name the file {stem}.parquet"
+        f"without '.parquet', so the name must end with '.parquet' (this one's summary, "
+        f"{summary_file(path).name}, would be that of {path.name}.parquet too): name the file "
+        f"{stem}.parquet"
     )
 
 

@@ -20,7 +20,14 @@ from pathlib import Path
 import forecaster._io as _io
 from forecaster.exceptions import ForecasterError, OwnershipError
 
-__all__ = ["RUN_ENTRIES", "LostManifest", "lost_manifest", "rebuildable", "set_aside"]
+__all__ = [
+    "RUN_ENTRIES",
+    "SUMMARY_LIMIT",
+    "LostManifest",
+    "lost_manifest",
+    "rebuildable",
+    "set_aside",
+]
 
 
 RUN_ENTRIES = frozenset(
@@ -36,8 +43,10 @@ RUN_ENTRIES = frozenset(
 """The top-level entries of a run's output folder, other than its ``manifest.json``."""
 
 
-_SUMMARY_LIMIT = 4 * 2**20
-"""Largest ``summary.json`` read (bytes; as :data:`forecaster.jobs.outputs.SUMMARY_LIMIT`)."""
+SUMMARY_LIMIT = 4 * 2**20
+"""Largest ``summary.json`` read (bytes), here and by
+:func:`forecaster.jobs.outputs.read_summary`, and written: the writer cuts its lists of series
+to fit (:func:`forecaster.jobs.summaries.fitted`)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +95,7 @@ def lost_manifest(folder: Path, name: str) -> LostManifest | None:
     if folder.is_symlink() or not folder.is_dir() or os.path.lexists(folder / _io.MANIFEST):
         return None
     try:
-        data = _io.read_file_bounded(folder / "summary.json", _SUMMARY_LIMIT, what="summary")
+        data = _io.read_file_bounded(folder / "summary.json", SUMMARY_LIMIT, what="summary")
         summary = _io.load_json_bounded(data, source=str(folder / "summary.json"))
     except (OSError, ForecasterError):
         return None

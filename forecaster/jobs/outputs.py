@@ -45,7 +45,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -65,8 +64,9 @@ from forecaster.exceptions import (
     warn_at_caller,
 )
 from forecaster.jobs.data import AsOf
+from forecaster.jobs.entries import existing_file
 from forecaster.jobs.hashing import SpecHashes, same_spec
-from forecaster.jobs.orphans import lost_manifest, rebuildable, set_aside
+from forecaster.jobs.orphans import SUMMARY_LIMIT, lost_manifest, rebuildable, set_aside
 from forecaster.jobs.schedule import DropReason, absent_series
 from forecaster.jobs.spec import COLUMN_PARAMS, Spec, first_line, normal_path
 from forecaster.tracking.fingerprint import dataset_fingerprint
@@ -90,11 +90,6 @@ __all__ = [
 ]
 
 
-SUMMARY_LIMIT = 4 * 2**20
-"""Largest ``summary.json`` read (bytes), and written: the writer cuts its lists of series to
-fit (:func:`forecaster.jobs.summaries.fitted`)."""
-
-
 class PipelineResult(BaseModel):
     """What a run did (also written as ``summary.json``), or a ``command`` of the command
     line (``predict``, ``backtest``: :mod:`forecaster.jobs.summaries`).
@@ -114,7 +109,8 @@ class PipelineResult(BaseModel):
     between). None for a run (its ``manifest.json`` records the sha256 of every file).
     ``listed_counts``: None when every list of series is whole; else the summary would have
     been larger than :data:`SUMMARY_LIMIT`, so its lists of series hold their first entries
-    only, and this gives the length of each list cut (``forecaster.jobs.summaries.fitted``).
+    only, and this gives the length of each list cut (``forecaster.jobs.summaries.fitted``;
+    of ``stale_series`` and ``stale_steps``: ``stale_series_count``, every stale series).
     """
 
     name: str
@@ -325,16 +321,12 @@ def output_lock(
         When another process holds the lock beyond ``wait``.
     """
     lock_file = _lock_file(destination)
-    try:
-        info = os.lstat(lock_file)
-    except (FileNotFoundError, NotADirectoryError):
-        info = None
-    if info is not None and not stat.S_ISREG(info.st_mode):
-        kind = "a link" if stat.S_ISLNK(info.st_mode) else "a folder or special file"
-        raise OwnershipError(
-            f"Refusing to use the lock file {lock_file}: it is {kind}, not a lock file "
-            "forecaster made (forecaster never follows a link there). Remove it, then run again."
-        )
+    existing_file(
+        lock_file,
+        "a lock file forecaster made (forecaster never follows a link there)",
+        "Remove it, then run again.",
+        action="use the lock file",
+    )
     return _io.exclusive_lock(
         lock_file,
         timeout=wait,

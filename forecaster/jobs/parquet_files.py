@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import stat
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -24,12 +23,12 @@ from forecaster._version import __version__
 from forecaster.exceptions import ForecasterError, OwnershipError
 from forecaster.jobs.backfill import later_as_of
 from forecaster.jobs.data import AsOf
+from forecaster.jobs.entries import existing_file
 
 __all__ = [
     "PARQUET_KEY",
     "check_not_later_file",
     "check_parquet_destination",
-    "existing_file",
     "parquet_owner",
     "write_parquet",
 ]
@@ -90,26 +89,6 @@ def check_parquet_destination(path: Path, kind: str, spec: Any) -> None:
         )
 
 
-def existing_file(path: Path, what: str, fix: str) -> bool:
-    """Whether a regular file is at ``path`` (a link is not followed), which a command may
-    replace once it checked the file is ``what`` it writes (a Parquet file of the command
-    line, a summary). False: nothing is there (nor, in a race, a folder above it: the write
-    reports that). A link, a folder, a special file or an entry that cannot be inspected is
-    refused (``OwnershipError`` with ``fix``) and left as it is."""
-    try:
-        info = os.lstat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-    except OSError as exc:
-        raise OwnershipError(
-            f"Refusing to replace {path}: cannot inspect it ({exc}). {fix}"
-        ) from None
-    if not stat.S_ISREG(info.st_mode):
-        kind = "a link" if stat.S_ISLNK(info.st_mode) else "a folder or special file"
-        raise OwnershipError(f"Refusing to replace {path}: it is {kind}, not {what}. {fix}")
-    return True
-
-
 def parquet_owner(path: Path) -> dict[str, Any] | None:
     """The ``forecaster`` metadata of the Parquet file ``path``, or None (not Parquet, not
     marked, unreadable). Only the footer is read, after checking the Parquet magic bytes."""
@@ -137,24 +116,47 @@ def parquet_owner(path: Path) -> dict[str, Any] | None:
 
 class _Hashing(io.RawIOBase):
     """A binary file that passes what is written to ``handle`` and hashes it (sha256) and
-    counts its bytes on the way: the digest of a file written in one pass, not read back."""
+    counts its bytes on the way: the digest of a file written in one pass, not read back.
+    ``error``: what a write raised (a full disk, an interrupt), which Polars reports as a
+    ``ComputeError`` of its own (:func:`_written_through`)."""
 
     def __init__(self, handle: BinaryIO) -> None:
         super().__init__()
         self.handle, self.hasher, self.size = handle, sha256_hasher(), 0
+        self.error: BaseException | None = None
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: Any) -> int:
-        view = memoryview(data).cast("B")
-        self.hasher.update(view)
-        self.size += len(view)
-        return self.handle.write(view)
+        try:
+            view = memoryview(data).cast("B")
+            self.hasher.update(view)
+            self.size += len(view)
+            return self.handle.write(view)
+        except BaseException as exc:  # raised again by _written_through, not Polars' error
+            self.error = exc
+            raise
 
     def flush(self) -> None:
         if not self.handle.closed:
             self.handle.flush()
+
+
+def _written_through(frame: pl.DataFrame, tmp: Path, metadata: dict[str, str]) -> _Hashing:
+    """Write ``frame`` to ``tmp`` through a :class:`_Hashing` file (returned, its digest
+    taken). What a write raised is raised as it was (``OSError`` of a full disk,
+    ``KeyboardInterrupt``), not as the ``ComputeError`` Polars turns it into ("underlying IO
+    error: [Errno 28]"), which the commands would report as a bug (exit 1, not 130)."""
+    with open(tmp, "wb") as handle:  # not seekable: written in order, as hashed
+        hashing = _Hashing(handle)
+        try:
+            frame.write_parquet(cast(BinaryIO, hashing), metadata=metadata)  # a binary file
+        except pl.exceptions.PolarsError:
+            if hashing.error is not None:
+                raise hashing.error from None
+            raise
+    return hashing
 
 
 def write_parquet(
@@ -180,9 +182,7 @@ def write_parquet(
     written: dict[str, Any] = {}
 
     def write(tmp: Path) -> None:
-        with open(tmp, "wb") as handle:  # not seekable: written in order, as hashed
-            hashing = _Hashing(handle)
-            frame.write_parquet(cast(BinaryIO, hashing), metadata=metadata)  # a binary file
+        hashing = _written_through(frame, tmp, metadata)
         written.update(parquet_bytes=hashing.size, parquet_sha256=hashing.hasher.hexdigest())
 
     _io.write_atomic(path, write)

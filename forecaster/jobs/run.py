@@ -103,6 +103,7 @@ from forecaster.jobs.spec import (
     first_line,
     spec_file,
 )
+from forecaster.jobs.spec_errors import check_backtest_columns
 from forecaster.jobs.summaries import job_result, unscored, write_summary
 from forecaster.jobs.tracked import (
     log_outputs,
@@ -304,6 +305,8 @@ def _run_pipeline(
     started = time.perf_counter()
     file = spec_file(spec_path)
     spec, root = load_spec(file)
+    if spec.evaluation.backtest_folds:  # only a run that backtests (fit, predict: any names)
+        check_backtest_columns(file, spec.series.id, spec.series.time)
     if tune:  # --tune of a spec that does not tune: nothing to search is refused here too
         search_plan(spec, build_estimator(spec, False))
     frame, when = prepare_data(spec, root, as_of)

@@ -52,7 +52,7 @@ from forecaster.jobs.scores import (
     metric_name,
     objective_name,
 )
-from forecaster.jobs.spec_errors import check_backtest_columns, describe_errors, source_rename
+from forecaster.jobs.spec_errors import describe_errors, source_rename
 
 __all__ = [
     "COLUMN_PARAMS",
@@ -426,14 +426,12 @@ def _check_log_returns(file: Path, spec: Spec) -> None:
 def _check_run_columns(file: Path, spec: Spec) -> None:
     """No target, id or time column is named like a column written beside it, each refused
     naming its key: by the forecasts or a backtest (:func:`check_output_names`, as ``fit``
-    checks them) or by a run in ``forecasts.parquet`` (:data:`RUN_COLUMNS`), or, when the run
-    backtests, by its scores (:func:`check_backtest_columns`). Covariates are written in
-    none of them."""
+    checks them) or by a run in ``forecasts.parquet`` (:data:`RUN_COLUMNS`). Covariates are
+    written in neither. (The columns a backtest's scores refuse are checked by the commands
+    that backtest: :func:`~forecaster.jobs.spec_errors.check_backtest_columns`.)"""
     series, targets = spec.series, tuple(spec.series.targets)
     ids = () if series.id is None else (series.id,)
     named = [("series.targets", "target", targets), ("series.id", "id", ids)]
-    if spec.evaluation.backtest_folds:  # `forecaster backtest` checks its own folds
-        check_backtest_columns(file, series.id, series.time)
     for key, role, names in [*named, ("series.time", "time", (series.time,))]:
         try:
             check_output_names({"target": targets, role: names}, fix=source_rename(key))

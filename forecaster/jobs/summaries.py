@@ -10,7 +10,7 @@ rows, the series it left out (``dropped_series`` and ``dropped_reasons``, ``excl
 and those that end before the as-of (``stale_series``, ``stale_steps``), the data's
 fingerprint (``data``) and, for a backtest (a run's too), its scores (``metrics``) and the
 series no fold scored (``unscored_series``). A summary is at most
-:data:`~forecaster.jobs.outputs.SUMMARY_LIMIT` bytes, what its reader accepts: longer lists
+:data:`~forecaster.jobs.orphans.SUMMARY_LIMIT` bytes, what its reader accepts: longer lists
 of series are cut to their first entries (:func:`fitted`, ``listed_counts``).
 
 The summary of ``predict`` or ``backtest`` describes the Parquet file beside it: it is removed
@@ -38,16 +38,10 @@ import polars as pl
 import forecaster._io as _io
 from forecaster.exceptions import ForecasterError, ForecasterWarning, OwnershipError, warn_at_caller
 from forecaster.jobs.data import STALE_LISTED, AsOf
+from forecaster.jobs.entries import existing_file
 from forecaster.jobs.hashing import spec_hashes
-from forecaster.jobs.outputs import (
-    SUMMARY_LIMIT,
-    Job,
-    PipelineResult,
-    data_record,
-    dropped_series,
-    read_summary,
-)
-from forecaster.jobs.parquet_files import existing_file
+from forecaster.jobs.orphans import SUMMARY_LIMIT
+from forecaster.jobs.outputs import Job, PipelineResult, data_record, dropped_series, read_summary
 from forecaster.jobs.placement import out_problem
 from forecaster.jobs.schedule import DropReason, absent_series, id_text, max_staleness
 from forecaster.jobs.spec import Spec, first_line
@@ -263,7 +257,9 @@ def fitted(result: PipelineResult, limit: int = SUMMARY_LIMIT) -> tuple[Pipeline
 
 def _cut(result: PipelineResult, listed: int) -> PipelineResult:
     """``result`` with each list of :data:`SERIES_LISTS` longer than ``listed`` cut to its
-    first ``listed`` entries, and their lengths in ``listed_counts``."""
+    first ``listed`` entries, and their lengths in ``listed_counts``: of the stale series,
+    ``stale_series_count``, as their lists already held at most
+    :data:`~forecaster.jobs.data.STALE_LISTED` of them."""
     cut = {
         name: value
         for name in SERIES_LISTS
@@ -273,7 +269,8 @@ def _cut(result: PipelineResult, listed: int) -> PipelineResult:
         name: value[:listed] if isinstance(value, list) else dict(list(value.items())[:listed])
         for name, value in cut.items()
     }
-    counts = {name: len(value) for name, value in cut.items()}
+    stale = dict.fromkeys(("stale_series", "stale_steps"), result.stale_series_count)
+    counts = {name: max(len(value), stale.get(name, 0)) for name, value in cut.items()}
     return result.model_copy(update={**shorter, "listed_counts": counts})
 
 
