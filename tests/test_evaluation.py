@@ -479,6 +479,33 @@ def test_no_value_after_an_origin_changes_the_baselines_interval_there(fitted):
         assert first[1] != pytest.approx(second[1])
 
 
+def test_baseline_intervals_when_no_origin_is_long_enough_for_a_lag_are_nan():
+    """conformal_bounds raised IndexError when no origin of a chunk had a difference at some
+    step's lag (every history at most that lag long): those steps are NaN, the others not."""
+    from forecaster.evaluation.baseline_intervals import conformal_bounds
+    from forecaster.evaluation.baselines import origin_forecasts
+
+    values = np.arange(10.0)[:, None] ** 2
+    starts, origins = np.array([0, 0]), np.array([3, 4])  # 4, 5 values: lags 1..3, 1..4
+    point = origin_forecasts(values, starts, origins, 6, 1)
+    bounds = conformal_bounds(values, starts, origins, point, 1, levels=[80], quantiles=[0.5])
+    assert np.isnan(bounds[:, 4:]).all() and np.isnan(bounds[0, 3]).all()
+    assert not np.isnan(bounds[1, 3]).any() and not np.isnan(bounds[:, :3]).any()
+
+
+def test_a_backtest_whose_origins_are_all_too_short_for_snaive_intervals_warns(fitted):
+    """Every origin has 24 values, fewer than the 25 the seasonal naive's intervals need at
+    m=24: the backtest warns and has no snaive forecast (it raised IndexError)."""
+    model = IntervalForecaster(**TINY)
+    model.__dict__.update(fitted.__dict__)
+    frame = make_frame(lengths=(30, 30))
+    with pytest.warns(ForecasterWarning, match=r"2 of the 2 .* snaive baseline .* needs 25"):
+        result = backtest(model, frame, folds=1, m=24, metrics=["mae"])
+    overall = result.aggregate.row(0, named=True)
+    assert overall["n_snaive"] == 0 and np.isnan(overall["winkler_80_snaive"])
+    assert overall["n_naive"] == 12 and not np.isnan(overall["winkler_80_naive"])
+
+
 def test_an_origin_too_short_for_the_baselines_intervals_has_no_baseline_forecast(fitted):
     """s2's first origin has 24 values: a seasonal-naive forecast at m=24, but no interval
     (seasonal_naive(level=...) needs 25, a difference at lag 24): no snaive forecast there

@@ -74,6 +74,8 @@ def conformal_bounds(
         for j in range(k):
             history = _histories(values[:, j], starts[chunk], origins[chunk])
             for lag in np.unique(lags):
+                if lag >= history.shape[1]:  # no origin of the chunk has a difference: NaN
+                    continue
                 steps = np.flatnonzero(lags == lag)
                 diffs = history[:, :-lag] - history[:, lag:]  # y_t - y_(t - lag), NaN: none
                 radius, shift = _residual_ranks(diffs, levels, quantiles)
