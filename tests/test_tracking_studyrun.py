@@ -332,25 +332,38 @@ def test_a_new_study_run_interrupted_before_log_study_knew_it_ends_killed(
     assert [r.info.status for r in _all_study_runs(study)] == ["KILLED"]
 
 
-def test_a_new_study_run_whose_second_search_failed_is_never_left_running(store, monkeypatch):
-    """The search after a new study's run was created failed (the store went away): the
-    run was left RUNNING and unknown. It is deleted (it holds nothing), as a run that lost
-    to another process's."""
+def test_a_new_study_run_whose_second_search_failed_is_kept_for_the_process_using_it(
+    store, monkeypatch
+):
+    """The search after a new study's run was created failed (the store went away). The run
+    was deleted as "holding nothing": but it was the study's earliest run, which another
+    process had found meanwhile and logged its trials into; they were deleted with it. The
+    run is kept: the other process's records stay, and the next call finds and uses it."""
     import forecaster.tracking.studyrun as studyrun
 
     frame, study = sine_panel(2, 80), study_of([1.0])
-    real_search, searches = studyrun._earliest_run, []
+    real_search, searches, other = studyrun._earliest_run, [], []
 
     def search(*args, **kwargs):
         searches.append(args)
-        if len(searches) == 2:
+        if len(searches) == 2:  # another process starts the study, then our search fails
+            monkeypatch.setattr(studyrun, "_earliest_run", real_search)
+            other.append(tracking.log_study(study, make_model(), frame, status="RUNNING"))
             raise mlflow.exceptions.MlflowException("the store went away")
         return real_search(*args, **kwargs)
 
     monkeypatch.setattr(studyrun, "_earliest_run", search)
     with pytest.warns(ForecasterWarning, match="store went away"):
-        assert tracking.log_study(study, make_model(), frame) is None
-    assert _all_study_runs(study) == []
+        assert tracking.log_study(study, make_model(), frame, status="RUNNING") is None
+    runs = _all_study_runs(study)
+    assert [r.info.run_id for r in runs] == other  # active: not deleted
+    client = mlflow.MlflowClient()
+    children = client.search_runs(
+        [runs[0].info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{other[0]}'"
+    )
+    assert [r.data.tags["optuna.trial_number"] for r in children] == ["0"]  # its trial's run
+    assert tracking.log_study(study, make_model(), frame) == other[0]
+    assert client.get_run(other[0]).info.status == "FINISHED"
 
 
 @pytest.mark.parametrize(
