@@ -401,7 +401,15 @@ def test_a_trial_run_cut_off_after_its_creation_never_stays_running(
     assert study.trials[0].state.name == "COMPLETE"
 
 
-@pytest.mark.parametrize("where", ["elsewhere", "here", "elsewhere, in the final call"])
+@pytest.mark.parametrize(
+    "where",
+    [
+        "elsewhere",
+        "here",
+        "elsewhere, in the final call",
+        "elsewhere, in a storage without heartbeat",
+    ],
+)
 def test_a_ctrl_c_of_one_machine_leaves_the_study_run_running_while_others_tune_it(
     store, monkeypatch, where
 ):
@@ -410,17 +418,20 @@ def test_a_ctrl_c_of_one_machine_leaves_the_study_run_running_while_others_tune_
     set the status. The run shows the study: it stays RUNNING while trials run on other
     machines (reopened, its end kept as a tag, when the interrupted final log_study had
     ended it), with a tag naming the stopped process; the last process ends it. Trials of
-    this machine do not count: a Ctrl-C stops its processes together."""
+    this machine do not count: a Ctrl-C stops its processes together. Nor do those of a
+    storage without heartbeat, which cannot tell a dead process's trial (RUNNING for good
+    there) from a live one: counted, the study's run stayed RUNNING for good."""
     import socket
 
     import forecaster.tracking.optuna as study_logging
     from forecaster.tuning.study_log import StudyLogger
 
     frame, study = sine_panel(2, 80), study_of([1.0])
-    logger = StudyLogger(True, study, make_model(), frame, "in-memory")
+    heartbeat = not where.endswith("without heartbeat")  # as the storage records them or not
+    logger = StudyLogger(True, study, make_model(), frame, "in-memory", heartbeat=heartbeat)
     logger.start()
     running = study.ask()  # a trial running in another process
-    elsewhere = where.startswith("elsewhere")
+    elsewhere = where.startswith("elsewhere") and heartbeat
     running.set_user_attr("host", "another-machine" if elsewhere else socket.gethostname())
     if where.endswith("final call"):
 

@@ -201,6 +201,7 @@ from forecaster.tuning.storage import (
     MAX_RETRY,
     fail_stale_trials,
     finished_trials,
+    has_heartbeat,
     make_storage,
     storage_errors,
     storage_label,
@@ -412,7 +413,8 @@ def tune(
     with storage_errors(url, "open"):
         study = open_study(storage_obj, name, direction, pruner_obj, identity, space, url)
     label = storage_label(storage_obj, url)
-    logger = StudyLogger(track, study, estimator, objective.data, label, negated=objective.sign < 0)
+    negated, heartbeat = objective.sign < 0, has_heartbeat(storage_obj)
+    logger = StudyLogger(track, study, estimator, objective.data, label, negated, heartbeat)
     try:
         with collect_warnings("tuning", "trial"):  # one summary of the trials' warnings
             with storage_errors(url, "tuning"):
