@@ -2338,3 +2338,16 @@ def test_a_dead_trial_of_another_machine_in_a_storage_without_heartbeat_never_ke
     runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
     parents = [r for r in runs if r.data.tags.get("forecaster.kind") == "study"]
     assert [r.info.status for r in parents] == ["KILLED"]
+
+
+def test_the_refit_folder_of_a_long_non_ascii_study_name_can_be_created(tmp_path):
+    """The refit's folder kept the study name's first 80 characters, any letters: 80 CJK
+    characters are 240 bytes in UTF-8, and the folder name went over the 255 bytes a file
+    name may have on Linux and macOS, so the refit after the whole study failed ("File name
+    too long"). Only ASCII letters, digits, ``_``, ``.`` and ``-`` are kept."""
+    from forecaster.tuning.trials import refit_clone
+
+    model = refit_clone(tiny_model(checkpoint_dir=str(tmp_path)), "需求预测" * 20)
+    folder = Path(model.checkpoint_dir)
+    assert folder.parent == tmp_path and len(folder.name.encode()) <= 255
+    folder.mkdir()
