@@ -366,20 +366,22 @@ def test_a_new_study_run_whose_second_search_failed_is_kept_for_the_process_usin
     assert client.get_run(other[0]).info.status == "FINISHED"
 
 
-@pytest.mark.parametrize(
-    ("error", "status"), [(KeyboardInterrupt(), "KILLED"), (OSError("disk full"), "FAILED")]
-)
-def test_a_trial_run_cut_off_after_its_creation_never_stays_running(
-    store, monkeypatch, error, status
+@pytest.mark.parametrize("error", [KeyboardInterrupt(), OSError("disk full")])
+def test_a_trial_run_cut_off_after_its_creation_is_logged_whole_by_the_next_log_study(
+    store, monkeypatch, error
 ):
     """A Ctrl-C (or a failed write) after a trial's run was created and before it ended
-    left it RUNNING for good, half logged. It ends KILLED (FAILED for a failed write); the
-    trial itself had ended (Optuna calls its callbacks once the trial's state is stored)."""
+    left it RUNNING for good, half logged; ended KILLED (FAILED) instead, it still counted as
+    the trial's run, and the next log_study never logged the trial's value: a COMPLETE trial
+    showed KILLED without its value for good. The half-logged run is deleted, and the next
+    log_study logs the trial whole (the trial itself had ended: Optuna calls its callbacks
+    once the trial's state is stored)."""
     import forecaster.tracking.trialruns as trialruns
 
     frame, study = sine_panel(2, 80), study_of([])
     parent = tracking.log_study(study, make_model(), frame, status="RUNNING")
     study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=1.0))
+    real_log_metrics = trialruns.log_metrics
 
     def cut_off(*args, **kwargs):
         raise error
@@ -393,12 +395,20 @@ def test_a_trial_run_cut_off_after_its_creation_never_stays_running(
         with pytest.warns(ForecasterWarning, match="disk full"):
             callback(study, study.trials[0])
     client = mlflow.MlflowClient()
-    runs = client.search_runs(
-        [client.get_run(parent).info.experiment_id],
-        filter_string=f"tags.mlflow.parentRunId = '{parent}'",
-    )
-    assert [r.info.status for r in runs] == [status]
+
+    def trial_runs() -> list:
+        return client.search_runs(
+            [client.get_run(parent).info.experiment_id],
+            filter_string=f"tags.mlflow.parentRunId = '{parent}'",
+        )
+
+    assert trial_runs() == []  # not left RUNNING, nor counted as logged
     assert study.trials[0].state.name == "COMPLETE"
+    monkeypatch.setattr(trialruns, "log_metrics", real_log_metrics)
+    tracking.log_study(study, make_model(), frame)
+    assert [(r.info.status, r.data.metrics.get("value")) for r in trial_runs()] == [
+        ("FINISHED", 1.0)
+    ]
 
 
 @pytest.mark.parametrize(
