@@ -461,3 +461,19 @@ def test_a_ctrl_c_of_one_machine_leaves_the_study_run_running_while_others_tune_
     assert run.info.status == "RUNNING"
     assert [v.split("; ")[1] for v in stopped.values()] == ["trials 1 still ran elsewhere"]
     assert len(_earlier_ends(run)) == (1 if where.endswith("final call") else 0)
+
+
+def test_a_stopped_process_never_reopens_a_study_run_another_process_finished(store):
+    """A process stopped by Ctrl-C read the trials of another machine as running; that
+    process finished them and ended the study's run FINISHED just before this one read the
+    run's status: the stopped process reopened the FINISHED run (as it reopens a run its own
+    final log_study ended KILLED), and nothing would ever end it again. A run another
+    process ended is left as it is, with the tag naming the stopped process."""
+    from forecaster.tracking.studyrun import end_study_run
+
+    frame, study = sine_panel(2, 80), study_of([1.0])
+    run_id = tracking.log_study(study, make_model(), frame)  # the other process's final call
+    end_study_run(run_id, "KILLED", [3])
+    run = mlflow.MlflowClient().get_run(run_id)
+    stopped = [k for k in run.data.tags if k.startswith("forecaster.stopped.")]
+    assert (run.info.status, len(stopped), _earlier_ends(run)) == ("FINISHED", 1, {})

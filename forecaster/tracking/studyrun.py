@@ -123,8 +123,12 @@ def _stopped_here(
     client: Any, run_id: str, status: str, current: str, elsewhere: Sequence[int]
 ) -> None:
     """The study's run left RUNNING as this process stops ``status`` while trials
-    ``elsewhere`` go on (see :func:`end_study_run`)."""
-    if current != "RUNNING":
+    ``elsewhere`` go on (see :func:`end_study_run`): opened again only when it has that
+    status (this process's interrupted final ``log_study`` ended it). A run another process
+    ended FINISHED or FAILED is left so: that process finished the study as the trials
+    ``elsewhere`` were read (reopened, nothing would end it again), or one still tuning
+    ends it as it finishes."""
+    if current == status:
         reopen_study_run(client, run_id)
     numbers = ", ".join(str(n) for n in sorted(elsewhere)[:20])
     here = f"{socket.gethostname()} pid {os.getpid()}"
