@@ -247,6 +247,10 @@ def test_a_run_created_as_a_ctrl_c_comes_ends_killed(
             create_run(mlflow, client, experiment_id, "fit")
         else:
             _create_trial_run(client, experiment_id)
-    runs = client.search_runs([experiment_id])
+    runs = client.search_runs([experiment_id], run_view_type=mlflow.entities.ViewType.ALL)
     assert [run.info.status for run in runs] == ["KILLED"]
+    # a trial's run is deleted too: the next log_study logs the trial whole
+    assert [run.info.lifecycle_stage for run in runs] == [
+        "deleted" if creator == "trial" else "active"
+    ]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

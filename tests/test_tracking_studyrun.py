@@ -332,41 +332,56 @@ def test_a_new_study_run_interrupted_before_log_study_knew_it_ends_killed(
     assert [r.info.status for r in _all_study_runs(study)] == ["KILLED"]
 
 
-def test_a_new_study_run_whose_second_search_failed_is_never_left_running(store, monkeypatch):
-    """The search after a new study's run was created failed (the store went away): the
-    run was left RUNNING and unknown. It is deleted (it holds nothing), as a run that lost
-    to another process's."""
+def test_a_new_study_run_whose_second_search_failed_is_kept_for_the_process_using_it(
+    store, monkeypatch
+):
+    """The search after a new study's run was created failed (the store went away). The run
+    was deleted as "holding nothing": but it was the study's earliest run, which another
+    process had found meanwhile and logged its trials into; they were deleted with it. The
+    run is kept: the other process's records stay, and the next call finds and uses it."""
     import forecaster.tracking.studyrun as studyrun
 
     frame, study = sine_panel(2, 80), study_of([1.0])
-    real_search, searches = studyrun._earliest_run, []
+    real_search, searches, other = studyrun._earliest_run, [], []
 
     def search(*args, **kwargs):
         searches.append(args)
-        if len(searches) == 2:
+        if len(searches) == 2:  # another process starts the study, then our search fails
+            monkeypatch.setattr(studyrun, "_earliest_run", real_search)
+            other.append(tracking.log_study(study, make_model(), frame, status="RUNNING"))
             raise mlflow.exceptions.MlflowException("the store went away")
         return real_search(*args, **kwargs)
 
     monkeypatch.setattr(studyrun, "_earliest_run", search)
     with pytest.warns(ForecasterWarning, match="store went away"):
-        assert tracking.log_study(study, make_model(), frame) is None
-    assert _all_study_runs(study) == []
+        assert tracking.log_study(study, make_model(), frame, status="RUNNING") is None
+    runs = _all_study_runs(study)
+    assert [r.info.run_id for r in runs] == other  # active: not deleted
+    client = mlflow.MlflowClient()
+    children = client.search_runs(
+        [runs[0].info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{other[0]}'"
+    )
+    assert [r.data.tags["optuna.trial_number"] for r in children] == ["0"]  # its trial's run
+    assert tracking.log_study(study, make_model(), frame) == other[0]
+    assert client.get_run(other[0]).info.status == "FINISHED"
 
 
-@pytest.mark.parametrize(
-    ("error", "status"), [(KeyboardInterrupt(), "KILLED"), (OSError("disk full"), "FAILED")]
-)
-def test_a_trial_run_cut_off_after_its_creation_never_stays_running(
-    store, monkeypatch, error, status
+@pytest.mark.parametrize("error", [KeyboardInterrupt(), OSError("disk full")])
+def test_a_trial_run_cut_off_after_its_creation_is_logged_whole_by_the_next_log_study(
+    store, monkeypatch, error
 ):
     """A Ctrl-C (or a failed write) after a trial's run was created and before it ended
-    left it RUNNING for good, half logged. It ends KILLED (FAILED for a failed write); the
-    trial itself had ended (Optuna calls its callbacks once the trial's state is stored)."""
+    left it RUNNING for good, half logged; ended KILLED (FAILED) instead, it still counted as
+    the trial's run, and the next log_study never logged the trial's value: a COMPLETE trial
+    showed KILLED without its value for good. The half-logged run is deleted, and the next
+    log_study logs the trial whole (the trial itself had ended: Optuna calls its callbacks
+    once the trial's state is stored)."""
     import forecaster.tracking.trialruns as trialruns
 
     frame, study = sine_panel(2, 80), study_of([])
     parent = tracking.log_study(study, make_model(), frame, status="RUNNING")
     study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=1.0))
+    real_log_metrics = trialruns.log_metrics
 
     def cut_off(*args, **kwargs):
         raise error
@@ -380,15 +395,31 @@ def test_a_trial_run_cut_off_after_its_creation_never_stays_running(
         with pytest.warns(ForecasterWarning, match="disk full"):
             callback(study, study.trials[0])
     client = mlflow.MlflowClient()
-    runs = client.search_runs(
-        [client.get_run(parent).info.experiment_id],
-        filter_string=f"tags.mlflow.parentRunId = '{parent}'",
-    )
-    assert [r.info.status for r in runs] == [status]
+
+    def trial_runs() -> list:
+        return client.search_runs(
+            [client.get_run(parent).info.experiment_id],
+            filter_string=f"tags.mlflow.parentRunId = '{parent}'",
+        )
+
+    assert trial_runs() == []  # not left RUNNING, nor counted as logged
     assert study.trials[0].state.name == "COMPLETE"
+    monkeypatch.setattr(trialruns, "log_metrics", real_log_metrics)
+    tracking.log_study(study, make_model(), frame)
+    assert [(r.info.status, r.data.metrics.get("value")) for r in trial_runs()] == [
+        ("FINISHED", 1.0)
+    ]
 
 
-@pytest.mark.parametrize("where", ["elsewhere", "here", "elsewhere, in the final call"])
+@pytest.mark.parametrize(
+    "where",
+    [
+        "elsewhere",
+        "here",
+        "elsewhere, in the final call",
+        "elsewhere, in a storage without heartbeat",
+    ],
+)
 def test_a_ctrl_c_of_one_machine_leaves_the_study_run_running_while_others_tune_it(
     store, monkeypatch, where
 ):
@@ -397,17 +428,20 @@ def test_a_ctrl_c_of_one_machine_leaves_the_study_run_running_while_others_tune_
     set the status. The run shows the study: it stays RUNNING while trials run on other
     machines (reopened, its end kept as a tag, when the interrupted final log_study had
     ended it), with a tag naming the stopped process; the last process ends it. Trials of
-    this machine do not count: a Ctrl-C stops its processes together."""
+    this machine do not count: a Ctrl-C stops its processes together. Nor do those of a
+    storage without heartbeat, which cannot tell a dead process's trial (RUNNING for good
+    there) from a live one: counted, the study's run stayed RUNNING for good."""
     import socket
 
     import forecaster.tracking.optuna as study_logging
     from forecaster.tuning.study_log import StudyLogger
 
     frame, study = sine_panel(2, 80), study_of([1.0])
-    logger = StudyLogger(True, study, make_model(), frame, "in-memory")
+    heartbeat = not where.endswith("without heartbeat")  # as the storage records them or not
+    logger = StudyLogger(True, study, make_model(), frame, "in-memory", heartbeat=heartbeat)
     logger.start()
     running = study.ask()  # a trial running in another process
-    elsewhere = where.startswith("elsewhere")
+    elsewhere = where.startswith("elsewhere") and heartbeat
     running.set_user_attr("host", "another-machine" if elsewhere else socket.gethostname())
     if where.endswith("final call"):
 
@@ -427,3 +461,19 @@ def test_a_ctrl_c_of_one_machine_leaves_the_study_run_running_while_others_tune_
     assert run.info.status == "RUNNING"
     assert [v.split("; ")[1] for v in stopped.values()] == ["trials 1 still ran elsewhere"]
     assert len(_earlier_ends(run)) == (1 if where.endswith("final call") else 0)
+
+
+def test_a_stopped_process_never_reopens_a_study_run_another_process_finished(store):
+    """A process stopped by Ctrl-C read the trials of another machine as running; that
+    process finished them and ended the study's run FINISHED just before this one read the
+    run's status: the stopped process reopened the FINISHED run (as it reopens a run its own
+    final log_study ended KILLED), and nothing would ever end it again. A run another
+    process ended is left as it is, with the tag naming the stopped process."""
+    from forecaster.tracking.studyrun import end_study_run
+
+    frame, study = sine_panel(2, 80), study_of([1.0])
+    run_id = tracking.log_study(study, make_model(), frame)  # the other process's final call
+    end_study_run(run_id, "KILLED", [3])
+    run = mlflow.MlflowClient().get_run(run_id)
+    stopped = [k for k in run.data.tags if k.startswith("forecaster.stopped.")]
+    assert (run.info.status, len(stopped), _earlier_ends(run)) == ("FINISHED", 1, {})

@@ -2312,3 +2312,42 @@ def test_the_refit_keeps_the_templates_checkpoints_and_says_where_its_own_are(tm
     assert refit_folder.parent == folder and refit_folder.name.endswith("-refit_study")
     assert [p.name for p in refit_folder.iterdir()] == ["checkpoint-0.safetensors"]
     assert model.get_params()["checkpoint_dir"] == str(folder)  # the template is unchanged
+
+
+@pytest.mark.slow
+def test_a_dead_trial_of_another_machine_in_a_storage_without_heartbeat_never_keeps_the_run_open(
+    monkeypatch, tmp_path, frame
+):
+    """A storage without heartbeat (here an RDB storage opened without one) held a RUNNING
+    trial of a process that died on another machine: tune warns it cannot tell it dead or
+    alive, and does not count it. Its Ctrl-C, the only live process's, left the study's run
+    RUNNING for good ("trials 0 still ran elsewhere"): nothing would ever end it. It ends
+    KILLED, as a storage without heartbeat cannot say that another machine still tunes."""
+    mlflow = pytest.importorskip("mlflow")
+    reset_mlflow_state(monkeypatch, tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path}/optuna.db")
+    study = optuna.create_study(study_name="zombie", storage=storage)
+    study.ask().set_user_attr("host", "a-machine-that-died")
+
+    def ctrl_c(study, trial):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt), pytest.warns(ForecasterWarning, match="RUNNING"):
+        quick(frame=frame, track=True, storage=storage, study_name="zombie", callbacks=[ctrl_c])
+    runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    parents = [r for r in runs if r.data.tags.get("forecaster.kind") == "study"]
+    assert [r.info.status for r in parents] == ["KILLED"]
+
+
+def test_the_refit_folder_of_a_long_non_ascii_study_name_can_be_created(tmp_path):
+    """The refit's folder kept the study name's first 80 characters, any letters: 80 CJK
+    characters are 240 bytes in UTF-8, and the folder name went over the 255 bytes a file
+    name may have on Linux and macOS, so the refit after the whole study failed ("File name
+    too long"). Only ASCII letters, digits, ``_``, ``.`` and ``-`` are kept."""
+    from forecaster.tuning.trials import refit_clone
+
+    model = refit_clone(tiny_model(checkpoint_dir=str(tmp_path)), "需求预测" * 20)
+    folder = Path(model.checkpoint_dir)
+    assert folder.parent == tmp_path and len(folder.name.encode()) <= 255
+    folder.mkdir()

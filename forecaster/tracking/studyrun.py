@@ -123,8 +123,12 @@ def _stopped_here(
     client: Any, run_id: str, status: str, current: str, elsewhere: Sequence[int]
 ) -> None:
     """The study's run left RUNNING as this process stops ``status`` while trials
-    ``elsewhere`` go on (see :func:`end_study_run`)."""
-    if current != "RUNNING":
+    ``elsewhere`` go on (see :func:`end_study_run`): opened again only when it has that
+    status (this process's interrupted final ``log_study`` ended it). A run another process
+    ended FINISHED or FAILED is left so: that process finished the study as the trials
+    ``elsewhere`` were read (reopened, nothing would end it again), or one still tuning
+    ends it as it finishes."""
+    if current == status:
         reopen_study_run(client, run_id)
     numbers = ", ".join(str(n) for n in sorted(elsewhere)[:20])
     here = f"{socket.gethostname()} pid {os.getpid()}"
@@ -243,8 +247,10 @@ def _study_run(
     run creates one, then searches again, and the earliest run with the key (by start time,
     then run ID) is the study's, in every process. A process whose own run lost deletes it
     (it holds nothing yet) and uses the winner; where the store refuses the deletion, the
-    run is ended KILLED instead, and is never used (a later run never wins); so is a run of
-    its own whose second search failed. ``made``: see :func:`open_study_run`."""
+    run is ended KILLED instead, and is never used (a later run never wins). A run of its own
+    whose second search failed is kept as it is (in ``made``): it may be the earliest, which
+    other processes found and log into; the next call finds it by its key and uses it.
+    ``made``: see :func:`open_study_run`."""
     where = f"tags.`forecaster.study_key` = '{key}'"
     if parent_run_id is not None:
         where += f" and tags.mlflow.parentRunId = '{parent_run_id}'"
@@ -256,11 +262,9 @@ def _study_run(
     name = f"study-{study.study_name}"
     made = [] if made is None else made
     mine = create_run(mlflow, client, experiment_id, name, parent_run_id, tags, made)
-    try:
-        winner = _earliest_run(client, experiment_id, where) or mine
-    except Exception:  # not known whether it is the study's: never used, as a loser's
-        _discard_run(client, mine, made)
-        raise
+    # a failed search leaves ``mine`` as it is: it may be the study's (the earliest), used
+    # by another process already; the next call finds it by its key
+    winner = _earliest_run(client, experiment_id, where) or mine
     if winner == mine:
         return mine, True
     _discard_run(client, mine, made)  # another process created the study's run first

@@ -41,6 +41,7 @@ from forecaster.tracking.records import (
     log_tags,
     now_ms,
     param_value,
+    tracking_write,
 )
 from forecaster.tracking.resilience import (
     is_unreachable,
@@ -69,12 +70,13 @@ def log_trial(
     intermediate: tuple[str, bool],
 ) -> str:
     """The child run of a finished trial; ``intermediate``: the metric name of its intermediate
-    values and whether to negate them (see :func:`trial_callback`). Interrupted (Ctrl-C) once
-    the run exists, the run ends KILLED (FAILED when its logging failed) before the interrupt
-    goes on: half logged, it stayed RUNNING for good. Its ID is kept as the creating write
-    returns, so no interrupt falls between the run's creation and this end. The trial itself
-    had ended: Optuna calls its callbacks once the trial's state is stored (a trial
-    interrupted as it ran is marked FAIL by Optuna and gets its run from
+    values and whether to negate them (see :func:`trial_callback`). Cut off once the run
+    exists (Ctrl-C, or a failed write), the half-logged run (it stayed RUNNING for good) is
+    deleted where the store allows (:func:`_drop_cut_off_run`), so that
+    :func:`backfill_trials` logs the trial whole, before the interrupt goes on. Its ID is
+    kept as the creating write returns, so no interrupt falls between the run's creation
+    and this. The trial itself had ended: Optuna calls its callbacks once the trial's state
+    is stored (a trial interrupted as it ran is marked FAIL by Optuna and gets its run from
     :func:`backfill_trials`)."""
     state = getattr(trial.state, "name", str(trial.state))
     tags = {
@@ -98,13 +100,24 @@ def log_trial(
             noted=made,
         )
         _trial_records(client, made[0], trial, state, intermediate)
-    except BaseException as exc:  # half logged: never left RUNNING
+    except BaseException as exc:  # half logged: never left RUNNING, nor kept as logged
         if made:
-            with contextlib.suppress(Exception):
-                interrupted = isinstance(exc, KeyboardInterrupt)
-                end_run(client, made[0], "KILLED" if interrupted else "FAILED")
+            _drop_cut_off_run(client, made[0], exc)
         raise
     return made[0]
+
+
+def _drop_cut_off_run(client: Any, run_id: str, exc: BaseException) -> None:
+    """Delete the run ``run_id`` of a trial whose logging ``exc`` cut off (half logged), so
+    that :func:`backfill_trials` (the next ``log_study``) logs the trial whole: kept, the
+    run counted as the trial's, which stayed without its value for good. Where the store
+    refuses the deletion, the run ends KILLED (``exc`` a ``KeyboardInterrupt``) or FAILED;
+    a tracking failure of that end is left out (``exc`` is what the caller gets)."""
+    try:
+        tracking_write(client.delete_run, run_id)
+    except Exception:
+        with contextlib.suppress(Exception):
+            end_run(client, run_id, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
 
 
 def _trial_records(

@@ -201,6 +201,7 @@ from forecaster.tuning.storage import (
     MAX_RETRY,
     fail_stale_trials,
     finished_trials,
+    has_heartbeat,
     make_storage,
     storage_errors,
     storage_label,
@@ -411,8 +412,8 @@ def tune(
     identity = study_identity(estimator, space, metric, direction, objective.overrides)
     with storage_errors(url, "open"):
         study = open_study(storage_obj, name, direction, pruner_obj, identity, space, url)
-    label = storage_label(storage_obj, url)
-    logger = StudyLogger(track, study, estimator, objective.data, label, negated=objective.sign < 0)
+    label, beats = storage_label(storage_obj, url), has_heartbeat(storage_obj)  # dead trials fail
+    logger = StudyLogger(track, study, estimator, objective.data, label, objective.sign < 0, beats)
     try:
         with collect_warnings("tuning", "trial"):  # one summary of the trials' warnings
             with storage_errors(url, "tuning"):

@@ -53,12 +53,17 @@ def require_tracking() -> None:
         ) from exc
 
 
-def running_elsewhere(study: Any) -> list[int]:
+def running_elsewhere(study: Any, heartbeat: bool) -> list[int]:
     """The numbers of the trials of ``study`` RUNNING on another machine (their ``host``
     user attribute, set as a trial of ``tune`` starts) once the stale ones, whose process
-    died, are failed (:func:`~forecaster.tuning.storage.fail_stale_trials`: a storage with
-    heartbeats). This machine's are not counted: a Ctrl-C stops its processes together (the
-    caller terminates its workers). Empty when the storage cannot be read."""
+    died, are failed (:func:`~forecaster.tuning.storage.fail_stale_trials`). This machine's
+    are not counted: a Ctrl-C stops its processes together (the caller terminates its
+    workers). Empty when the storage cannot be read, and without ``heartbeat`` (the storage
+    records none: :func:`~forecaster.tuning.storage.has_heartbeat`): a trial of a dead
+    process stays RUNNING there for good, and counted it would keep the study's run RUNNING
+    for good too (``tune`` counts no such trial either: ``warn_unjudged_trials``)."""
+    if not heartbeat:
+        return []
     try:
         fail_stale_trials(study)
         running = import_optuna().trial.TrialState.RUNNING
@@ -136,7 +141,8 @@ class StudyLogger:
     A warning of the first :func:`~forecaster.tracking.log_study` (e.g. an unreachable server)
     is held back: the final call retries everything and warns about what is still missing, so
     one warning says it all. Held-back warnings are shown when the final call is not reached.
-    ``negated``: as :class:`TrialHook`'s, for the trials the final call logs.
+    ``negated``: as :class:`TrialHook`'s, for the trials the final call logs. ``heartbeat``:
+    the study's storage records heartbeats (see :func:`running_elsewhere`).
     """
 
     def __init__(
@@ -147,8 +153,10 @@ class StudyLogger:
         frame: Any,
         storage: str,
         negated: bool = False,
+        heartbeat: bool = False,
     ) -> None:
         self.track = bool(track)
+        self.heartbeat = heartbeat  # the storage tells dead trials: see running_elsewhere
         self.kwargs = {
             "study": study,
             "estimator": estimator,
@@ -223,7 +231,8 @@ class StudyLogger:
         if self.run_id is not None:
             from forecaster.tracking.studyrun import end_study_run
 
-            end_study_run(self.run_id, "KILLED", running_elsewhere(self.kwargs["study"]))
+            elsewhere = running_elsewhere(self.kwargs["study"], self.heartbeat)
+            end_study_run(self.run_id, "KILLED", elsewhere)
 
     def _log_end(self, **kwargs: Any) -> None:
         """The final ``log_study`` call; interrupted (Ctrl-C in the summary, in the best

@@ -101,7 +101,9 @@ def refit_clone(estimator: Any, study_name: str) -> Any:
     folder, ``tune-refit-<UTC time>-<process ID>-<study name>``, which the returned model's
     ``checkpoint_dir`` names: the folder holds the checkpoints of the user's own fit of the
     template, which a fresh fit into it would replace, and two processes refitting one study
-    at once would delete each other's.
+    at once would delete each other's. The study name's characters other than ASCII letters,
+    digits, ``_``, ``.`` and ``-`` become ``_`` (its first 80 are kept): a folder name within
+    the 255 bytes of a file name on Linux and macOS, and valid on Windows.
 
     Examples
     --------
@@ -118,7 +120,7 @@ def refit_clone(estimator: Any, study_name: str) -> Any:
     folder = model.get_params(deep=False).get("checkpoint_dir")
     if folder is not None:
         when = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-        name = re.sub(r"[^\w.-]", "_", study_name)[:80]
+        name = re.sub(r"[^\w.-]", "_", study_name, flags=re.ASCII)[:80]  # within 255 bytes
         fresh = f"tune-refit-{when}-{os.getpid()}-{name}"
         model.set_params(checkpoint_dir=os.path.join(folder, fresh))
     return model
