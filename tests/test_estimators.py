@@ -3453,6 +3453,32 @@ def test_predict_of_a_frame_with_rows_ahead_names_the_cutoff_that_reads_them():
         model.predict(frame)  # no rows ahead: the advice as it was
 
 
+def test_rows_ahead_after_different_last_times_are_told_a_cutoff_per_series():
+    """A panel whose series' last observed targets differ (rows ahead after 12 steps from the
+    end in one, 17 in the other) was told predict(frame, cutoff=<the latest>), which,
+    followed, refused: the other series lacks future covariates after that cutoff. The error
+    names the two times and splits each series at its own: the history, then future=."""
+    frame = seasonal_frame(n_series=2, length=200)
+    times = frame["time"].unique().sort()
+    late, early = times[-13], times[-18]
+    last = pl.when(pl.col("id") == pl.col("id").min()).then(pl.lit(late)).otherwise(early)
+    ahead = frame.with_columns(y=pl.when(pl.col("time") > last).then(None).otherwise("y"))
+    model = forecaster(future_covariates="hour", max_epochs=1)
+    model.fit(frame.filter(pl.col("time") <= early))
+    with pytest.raises(DataValidationError) as caught:
+        model.predict(ahead)
+    told = str(caught.value)
+    assert f"({early} to {late})" in told, told
+    own = "pl.col('time').filter(pl.col('y').is_not_null()).max().over('id')"
+    assert f"own = {own}; predict(frame.filter(pl.col('time') <= own), future=" in told, told
+    own = eval(own)
+    forecasts = model.predict(
+        ahead.filter(pl.col("time") <= own), future=ahead.filter(pl.col("time") > own)
+    )
+    firsts = forecasts.group_by("id").agg(pl.col("time").min()).sort("id")["time"].to_list()
+    assert firsts == [late + dt.timedelta(hours=1), early + dt.timedelta(hours=1)]
+
+
 def test_one_cutoff_inside_a_gap_with_future_forecasts_from_it():
     """predict(frame, cutoff=t, future=...) with t inside a gap of a series' rows forecast
     from the last row before the gap too (dated at and before t, the future frame read
