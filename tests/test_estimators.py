@@ -3432,6 +3432,23 @@ def test_one_cutoff_inside_a_gap_forecasts_from_it_as_a_list_and_a_backtest_do(m
             assert_frame_equal(one, nulled)
 
 
+def test_one_cutoff_at_the_last_row_before_a_gap_forecasts_under_missing_error():
+    """predict(frame, cutoff=t) under the default missing='error', t a series' last row
+    before a gap (none in the history up to t), forecast from t before the list path; it then
+    refused "6 time steps are missing ... (gaps after ('s0', t))", having read the series'
+    first row after t to tell that it goes on. A series with a row at t is forecast from it
+    without reading the rows after; a cutoff inside the gap is still refused."""
+    frame = seasonal_frame(n_series=2, length=120)
+    model = forecaster(max_epochs=1).fit(frame)
+    cutoff = frame["time"].unique().sort()[80]
+    gappy = _gap_over(frame, cutoff + dt.timedelta(hours=3), drop=True)  # s0: t+1h to t+5h
+    whole = model.predict(frame, cutoff=cutoff)
+    assert_frame_equal(model.predict(gappy, cutoff=cutoff), whole)
+    assert_frame_equal(model.predict(gappy.filter(pl.col("time") <= cutoff)), whole)
+    with pytest.raises(DataValidationError, match=r"missing from the regular 1h grid"):
+        model.predict(gappy, cutoff=cutoff + dt.timedelta(hours=2))
+
+
 def test_predict_of_a_frame_with_rows_ahead_names_the_cutoff_that_reads_them():
     """A future-covariate model given history plus rows ahead (targets null, future
     covariates given) without cutoff= or future= advised "Pass missing='ffill'", which,

@@ -392,7 +392,8 @@ class FutureInputs:
         after the horizon, and a gap at its last step is filled, as the list path fills it);
         one without (or given ``future=``, ``future``) reads the rows up to ``point`` and
         each series' first row after it, which tells that the series goes on (a gap up to
-        ``point`` is filled up to it)."""
+        ``point`` is filled up to it), none for a series with a row at ``point``, its origin
+        (a gap after it is not read: ``missing="error"`` forecasts it)."""
         rows = collect_frame(frame, columns=list(self.schema_))
         if self.id_col is not None:
             rows = rows.join(
@@ -403,11 +404,12 @@ class FutureInputs:
             )
         if column_tuple(self.future_covariates) and not future:
             return rows
-        time = pl.col(self.time_col)
-        after = time > pl.lit(point, dtype=rows.schema[self.time_col])
-        first = time.filter(after).min()
-        first = first.over(self.id_col) if self.id_col is not None else first
-        return rows.filter((~after | (time == first)).fill_null(True))
+        time, at = pl.col(self.time_col), pl.lit(point, dtype=rows.schema[self.time_col])
+        after = time > at
+        first, held = time.filter(after).min(), (time == at).any()  # a row at the point: its
+        if self.id_col is not None:  # origin, a gap after it not read (missing='error')
+            first, held = first.over(self.id_col), held.over(self.id_col)
+        return rows.filter((~after | ((time == first) & ~held)).fill_null(True))
 
     def _check_rows_after(
         self, panel: Panel, series: np.ndarray, rows: np.ndarray, cutoff: Any = None
