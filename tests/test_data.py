@@ -1392,6 +1392,42 @@ def test_month_starts_with_a_stray_row_every_quarter_are_monthly_naming_them():
         validate_frame(frame, target="y", time_col="t", missing="ffill")
 
 
+@pytest.mark.parametrize(
+    ("dates", "stray"),
+    [
+        (_MONTH_STARTS, dt.date(2022, 7, 17)),  # month-to-date: a partial month after the last
+        (_MONTH_STARTS.dt.month_end(), dt.date(2022, 7, 12)),
+        (_QUARTER_STARTS, dt.date(2022, 7, 20)),
+        (_MONTH_STARTS, dt.date(2018, 6, 15)),  # beside 06-01 in its month: named before too
+    ],
+)
+def test_a_stray_row_alone_in_its_month_is_named_not_read_as_on_the_grid(dates, stray):
+    """Month starts up to 2022-06-01 with a partial month's row 2022-07-17 (data pulled mid-
+    month) were read as "1mo" by freq="auto" and accepted without a word: the partial month
+    fitted as a whole one and the forecasts dated on the 17th (the series' largest day). The
+    rows off the grid that made the month reading are named, as for a stray in a month with
+    another row; a declared freq="1mo" still reads any day of a month as that month."""
+    times = pl.concat([dates, pl.Series([stray])]).sort()
+    frame = pl.DataFrame({"t": times, "y": np.arange(len(times), dtype=float)})
+    with pytest.raises(DataValidationError, match=rf"^1 timestamps are off .*\(t={stray}\)\."):
+        validate_frame(frame, target="y", time_col="t")
+
+
+def test_calendar_data_with_days_a_few_apart_is_still_read_on_its_grid():
+    """The days reading's tolerance stays: month starts moved up to 3 days (billing dates on
+    the 1st to the 4th) and first business days are months, with no row named."""
+    starts = pl.date_range(dt.date(2015, 1, 1), dt.date(2019, 12, 1), "1mo", eager=True)
+    shifts = np.random.default_rng(3).integers(0, 4, len(starts)).tolist()
+    moved = starts + pl.Series([dt.timedelta(days=k) for k in shifts])
+    weekdays = starts.map_elements(
+        lambda d: d + dt.timedelta(days=max(0, 7 - d.weekday()) if d.weekday() > 4 else 0),
+        return_dtype=pl.Date,
+    )
+    for times in (moved, weekdays, pl.concat([starts, pl.Series([dt.date(2020, 1, 3)])])):
+        frame = pl.DataFrame({"t": times, "y": np.arange(len(times), dtype=float)})
+        assert str(validate_frame(frame, target="y", time_col="t")[1]) == "1mo"
+
+
 def test_a_day_steps_series_with_a_stray_row_is_not_read_as_months():
     """The rule of months kept by 4 steps in 5 reads calendar data only: steady 31-day steps
     (about 7 of 12 keep their day of the month) with one stray row stay days."""

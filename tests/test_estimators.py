@@ -3432,6 +3432,23 @@ def test_one_cutoff_inside_a_gap_forecasts_from_it_as_a_list_and_a_backtest_do(m
             assert_frame_equal(one, nulled)
 
 
+def test_one_cutoff_at_the_last_row_before_a_gap_forecasts_under_missing_error():
+    """predict(frame, cutoff=t) under the default missing='error', t a series' last row
+    before a gap (none in the history up to t), forecast from t before the list path; it then
+    refused "6 time steps are missing ... (gaps after ('s0', t))", having read the series'
+    first row after t to tell that it goes on. A series with a row at t is forecast from it
+    without reading the rows after; a cutoff inside the gap is still refused."""
+    frame = seasonal_frame(n_series=2, length=120)
+    model = forecaster(max_epochs=1).fit(frame)
+    cutoff = frame["time"].unique().sort()[80]
+    gappy = _gap_over(frame, cutoff + dt.timedelta(hours=3), drop=True)  # s0: t+1h to t+5h
+    whole = model.predict(frame, cutoff=cutoff)
+    assert_frame_equal(model.predict(gappy, cutoff=cutoff), whole)
+    assert_frame_equal(model.predict(gappy.filter(pl.col("time") <= cutoff)), whole)
+    with pytest.raises(DataValidationError, match=r"missing from the regular 1h grid"):
+        model.predict(gappy, cutoff=cutoff + dt.timedelta(hours=2))
+
+
 def test_predict_of_a_frame_with_rows_ahead_names_the_cutoff_that_reads_them():
     """A future-covariate model given history plus rows ahead (targets null, future
     covariates given) without cutoff= or future= advised "Pass missing='ffill'", which,
@@ -3451,6 +3468,32 @@ def test_predict_of_a_frame_with_rows_ahead_names_the_cutoff_that_reads_them():
         assert model.predict(ahead, cutoff=end)["time"].min() == end + dt.timedelta(hours=1)
     with pytest.raises(DataValidationError, match=r"future=\.\.\.\), .* or forecast from"):
         model.predict(frame)  # no rows ahead: the advice as it was
+
+
+def test_rows_ahead_after_different_last_times_are_told_a_cutoff_per_series():
+    """A panel whose series' last observed targets differ (rows ahead after 12 steps from the
+    end in one, 17 in the other) was told predict(frame, cutoff=<the latest>), which,
+    followed, refused: the other series lacks future covariates after that cutoff. The error
+    names the two times and splits each series at its own: the history, then future=."""
+    frame = seasonal_frame(n_series=2, length=200)
+    times = frame["time"].unique().sort()
+    late, early = times[-13], times[-18]
+    last = pl.when(pl.col("id") == pl.col("id").min()).then(pl.lit(late)).otherwise(early)
+    ahead = frame.with_columns(y=pl.when(pl.col("time") > last).then(None).otherwise("y"))
+    model = forecaster(future_covariates="hour", max_epochs=1)
+    model.fit(frame.filter(pl.col("time") <= early))
+    with pytest.raises(DataValidationError) as caught:
+        model.predict(ahead)
+    told = str(caught.value)
+    assert f"({early} to {late})" in told, told
+    own = "pl.col('time').filter(pl.col('y').is_not_null()).max().over('id')"
+    assert f"own = {own}; predict(frame.filter(pl.col('time') <= own), future=" in told, told
+    own = eval(own)
+    forecasts = model.predict(
+        ahead.filter(pl.col("time") <= own), future=ahead.filter(pl.col("time") > own)
+    )
+    firsts = forecasts.group_by("id").agg(pl.col("time").min()).sort("id")["time"].to_list()
+    assert firsts == [late + dt.timedelta(hours=1), early + dt.timedelta(hours=1)]
 
 
 def test_one_cutoff_inside_a_gap_with_future_forecasts_from_it():

@@ -20,7 +20,7 @@ from forecaster.data.duplicates import duplicate_rows_message
 from forecaster.data.frames import SERIES_ID
 from forecaster.data.frequency import Frequency, simplest_frequency
 from forecaster.data.frequency_inference import infer_from_steps, step_layout, wall_clock
-from forecaster.data.steps import grid_periods, on_usual_day
+from forecaster.data.steps import grid_periods, off_usual_day, on_usual_day
 from forecaster.data.times import local_day_grid, on_day_grid
 from forecaster.exceptions import DataValidationError
 
@@ -106,6 +106,8 @@ def check_grid(
         )
         clock_rows = off_clock_rows(times, offsets)
         off_rows = np.union1d(off_rows, clock_rows)
+        if inferred and frequency.unit != "bd":  # the strays a month reading was read over
+            off_rows = np.union1d(off_rows, off_usual_day(on_grid, offsets))
     else:
         if wall is not None and frequency.unit in ("d", "w"):
             t = on_day_grid(wall, offsets, times.dtype)

@@ -35,6 +35,7 @@ __all__ = [
     "first_and_last_weekdays",
     "future_times",
     "grid_periods",
+    "off_usual_day",
     "on_local_calendar",
     "on_usual_day",
     "stepped_times",
@@ -128,19 +129,10 @@ def _last_business_days(
     return friday & (np.logical_and.reduceat(exact, starts) | ~one_day)
 
 
-def on_usual_day(times: pl.Series, offsets: np.ndarray) -> np.ndarray:
-    """Whether each date is on its series' usual day of the month (``offsets``: the series'
-    rows): the day most of its rows have (the earliest on a tie), a month's last day counted
-    as the 31st, and a shorter month's last day on the grid of a later day (February 28 for
-    the 30th).
-
-    Examples
-    --------
-    >>> import datetime as dt
-    >>> t = pl.Series([dt.date(2024, 1, 31), dt.date(2024, 2, 15), dt.date(2024, 2, 29)])
-    >>> on_usual_day(t, np.array([0, 3])).tolist()
-    [True, False, True]
-    """
+def _usual_days(times: pl.Series, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each date's day of the month (a month's last day counted as the 31st) and its series'
+    usual one (``offsets``: the series' rows): the day most of its rows have (the earliest on
+    a tie)."""
     day = times.dt.day().cast(pl.Int64)
     last = day == times.dt.days_in_month().cast(pl.Int64)
     series = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
@@ -153,8 +145,42 @@ def on_usual_day(times: pl.Series, offsets: np.ndarray) -> np.ndarray:
         .rename({"key": "usual"})
     )
     usual_day = rows.join(usual, on="series", how="left", maintain_order="left")["usual"]
-    on_day = (usual_day == rows["key"]) | (last & (day <= usual_day))
-    return on_day.to_numpy()
+    return rows["key"].to_numpy(), usual_day.to_numpy()
+
+
+def on_usual_day(times: pl.Series, offsets: np.ndarray, tolerance: int = 0) -> np.ndarray:
+    """Whether each date is on its series' usual day of the month (``offsets``: the series'
+    rows): the day most of its rows have (the earliest on a tie), a month's last day counted
+    as the 31st, and a shorter month's last day on the grid of a later day (February 28 for
+    the 30th); within ``tolerance`` days of it (a month's first or last days, moved over a
+    weekend, read as months by ``freq="auto"``).
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> t = pl.Series([dt.date(2024, 1, 31), dt.date(2024, 2, 15), dt.date(2024, 2, 29)])
+    >>> on_usual_day(t, np.array([0, 3])).tolist()
+    [True, False, True]
+    """
+    key, usual = _usual_days(times, offsets)
+    last = key == 31
+    day = times.dt.day().cast(pl.Int64).to_numpy()
+    return (np.abs(key - usual) <= tolerance) | (last & (day <= usual))
+
+
+def off_usual_day(times: pl.Series, offsets: np.ndarray) -> np.ndarray:
+    """The rows of months, quarters or years read by ``freq="auto"`` more than 3 days from
+    their series' usual day of the month (:func:`on_usual_day`): a stray row alone in its
+    month (a partial month's row after the last, 2022-07-17 after month starts), which the
+    grid of periods would read as that month's. Series on first or last business days
+    (:func:`anchor_days`), or each time within 3 days of its month's end, step on their
+    anchor whatever their days, as the inference reads them: none of theirs is named."""
+    starts = np.asarray(offsets[:-1], dtype=np.int64)
+    to_end = (times.dt.days_in_month() - times.dt.day()).cast(pl.Int64).to_numpy()
+    anchored = np.isin(anchor_days(times, offsets), (FIRST_BUSINESS_DAY, LAST_BUSINESS_DAY))
+    anchored |= np.maximum.reduceat(to_end, starts) <= 3
+    off = ~on_usual_day(times, offsets, tolerance=3)
+    return np.flatnonzero(off & ~np.repeat(anchored, np.diff(offsets)))
 
 
 def first_and_last_weekdays(

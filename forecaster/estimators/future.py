@@ -191,9 +191,12 @@ class FutureInputs:
             f"with columns {keys} + {names}; or forecast from inside the frame with "
             "predict(frame, cutoff=...), which reads them from its rows after the cutoff."
         )
-        last = None if frame is None else self._last_observed_before_rows_ahead(frame, names)
-        if last is None:
+        span = None if frame is None else self._last_observed_before_rows_ahead(frame, names)
+        if span is None:
             return DataValidationError(message)
+        first, last = span
+        if first != last:  # one cutoff: a series observed up to an earlier time lacks the rows
+            return DataValidationError(self._rows_ahead_per_series(names, first, last))
         time = f"pl.col({self.time_col!r})"
         return DataValidationError(
             f"The frame ends with rows whose targets are missing and whose future covariates "
@@ -205,11 +208,34 @@ class FutureInputs:
             f"future=frame.filter({time} > {last!r}))."
         )
 
+    def _rows_ahead_per_series(self, names: list[str], first: Any, last: Any) -> str:
+        """The advice of :meth:`_no_future_error` for rows ahead after series' last observed
+        targets that differ (``first`` to ``last``): each series split at its own (the
+        history up to it, ``future=`` after it), since one cutoff leaves the series observed
+        up to an earlier time without the future covariates after it."""
+        targets = list(column_tuple(self.target))
+        observed = (
+            f"pl.col({targets[0]!r}).is_not_null()"
+            if len(targets) == 1
+            else f"pl.all_horizontal(pl.col({targets!r}).is_not_null())"
+        )
+        own = f"pl.col({self.time_col!r}).filter({observed}).max().over({self.id_col!r})"
+        return (
+            f"The frame ends with rows whose targets are missing and whose future covariates "
+            f"{names} are given (the rows ahead), after last observed targets that differ "
+            f"between its series ({first} to {last}); predict(frame) forecasts from each "
+            "series' last row, after them, and one cutoff would leave the series observed "
+            "up to an earlier time without the future covariates after it. To forecast each "
+            f"series from its last observed targets, split the frame there: own = {own}; "
+            f"predict(frame.filter(pl.col({self.time_col!r}) <= own), "
+            f"future=frame.filter(pl.col({self.time_col!r}) > own))."
+        )
+
     def _last_observed_before_rows_ahead(self, frame: Any, names: list[str]) -> Any:
-        """The latest time at which a series of ``frame`` has every target observed, where
-        after it (in some series) only rows with every target missing and every future
-        covariate ``names`` given follow (the rows ahead of a forecast); None otherwise (or
-        for a frame that predict's checks refuse for another reason)."""
+        """The earliest and latest times at which a series of ``frame`` has every target
+        observed last, where after them (in some series) only rows with every target missing
+        and every future covariate ``names`` given follow (the rows ahead of a forecast);
+        None otherwise (or for a frame that predict's checks refuse for another reason)."""
         targets = list(column_tuple(self.target))
         schema = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
         if any(c not in schema for c in [self.time_col, *targets, *names]):
@@ -232,10 +258,11 @@ class FutureInputs:
         end, is_ahead = temporary_names([self.time_col], "_last", "_ahead")
         rows = frame.lazy().select(time, last.alias(end), ahead.alias(is_ahead))
         after = rows.filter(pl.col(self.time_col) > pl.col(end))
-        found = collect(after.select(pl.len(), pl.col(is_ahead).all(), pl.col(end).max())).row(0)
+        found = collect(after.select(pl.len(), pl.col(is_ahead).all())).row(0)
         if not found[0] or not found[1]:
             return None
-        return found[2]
+        span = rows.select(pl.col(end).min().alias(is_ahead), pl.col(end).max())
+        return collect(span).row(0)
 
     def _future_values(
         self, future: pl.DataFrame, horizon_times: pl.DataFrame, id_name: str, names: list[str]
@@ -365,7 +392,8 @@ class FutureInputs:
         after the horizon, and a gap at its last step is filled, as the list path fills it);
         one without (or given ``future=``, ``future``) reads the rows up to ``point`` and
         each series' first row after it, which tells that the series goes on (a gap up to
-        ``point`` is filled up to it)."""
+        ``point`` is filled up to it), none for a series with a row at ``point``, its origin
+        (a gap after it is not read: ``missing="error"`` forecasts it)."""
         rows = collect_frame(frame, columns=list(self.schema_))
         if self.id_col is not None:
             rows = rows.join(
@@ -376,11 +404,12 @@ class FutureInputs:
             )
         if column_tuple(self.future_covariates) and not future:
             return rows
-        time = pl.col(self.time_col)
-        after = time > pl.lit(point, dtype=rows.schema[self.time_col])
-        first = time.filter(after).min()
-        first = first.over(self.id_col) if self.id_col is not None else first
-        return rows.filter((~after | (time == first)).fill_null(True))
+        time, at = pl.col(self.time_col), pl.lit(point, dtype=rows.schema[self.time_col])
+        after = time > at
+        first, held = time.filter(after).min(), (time == at).any()  # a row at the point: its
+        if self.id_col is not None:  # origin, a gap after it not read (missing='error')
+            first, held = first.over(self.id_col), held.over(self.id_col)
+        return rows.filter((~after | ((time == first) & ~held)).fill_null(True))
 
     def _check_rows_after(
         self, panel: Panel, series: np.ndarray, rows: np.ndarray, cutoff: Any = None
