@@ -69,6 +69,7 @@ from forecaster.exceptions import (
     StaleSeriesWarning,
     warn_at_caller,
 )
+from forecaster.jobs.dropped import left_out_series
 from forecaster.jobs.returns import with_absent_rows, with_log_returns
 from forecaster.jobs.schedule import (
     DropReason,
@@ -78,7 +79,6 @@ from forecaster.jobs.schedule import (
     history_window,
     id_text,
     iso_text,
-    left_out_series,
     max_staleness,
     observed_rows,
     observed_up_to,
@@ -216,7 +216,7 @@ class AsOf:
         steps behind the as-of, in the order of ``stale`` (:meth:`without` counts from it).
     left_out : tuple of (str, str)
         ``(series id, why)`` of the series of the source none of whose rows the run uses,
-        each named in a warning (:func:`forecaster.jobs.schedule.left_out_series`: no target
+        each named in a warning (:func:`forecaster.jobs.dropped.left_out_series`: no target
         value or log return, a first row after the as-of, data that end before the
         ``features.history_days`` window; a run's ``dropped_series`` and ``dropped_reasons``).
     """
@@ -482,7 +482,7 @@ about stale series comes before the model is fitted (its lookback may depend on 
 
 def _unless_dropped(spec: Spec) -> str:
     """:data:`_UNLESS_SHORT`, and with ``features.history_days`` a series with no row in its
-    window (:func:`~forecaster.jobs.schedule.left_out_series`), which the stale policy would
+    window (:func:`~forecaster.jobs.dropped.left_out_series`), which the stale policy would
     forecast too."""
     if spec.features.history_days is None:
         return _UNLESS_SHORT
