@@ -2815,6 +2815,36 @@ def test_a_stale_series_is_excluded_whatever_its_id_dtype(tmp_path, ids, dtype, 
     assert forecast["id"].to_list() == fresh.to_list()
 
 
+@pytest.mark.parametrize("dtype", [pl.Enum(["c", "b", "a"]), pl.Categorical])
+def test_a_parquet_source_lists_stale_series_in_the_order_of_a_csv_one(tmp_path, dtype):
+    # was: the stale series of a Parquet source with Enum ids were listed in the Enum's
+    # category order (c before b) in the warning and summary.json, while the library and a
+    # CSV source of the same rows order series by the text of their ids (b before c)
+    import io
+
+    from conftest import mini_spec
+
+    data = uneven_rows({"c": 9, "b": 9, "a": 12})
+    found = {}
+    for kind in ("csv", "parquet"):
+        root = tmp_path / kind
+        (root / "data").mkdir(parents=True)
+        if kind == "csv":
+            (root / "data" / "prices.csv").write_text(data)
+        else:
+            typed = pl.read_csv(io.StringIO(data), try_parse_dates=True)
+            typed = typed.with_columns(pl.col("id").cast(dtype))
+            typed.write_parquet(root / "data" / "prices.parquet")
+        source = {"path": f"data/*.{kind}", "format": kind}
+        spec, root = load_spec(write(root, mini_spec(source=source)))
+        with pytest.warns(ForecasterWarning, match="2 series end before") as caught:
+            _, when = prepare_data(spec, root, None)
+        message = next(str(w.message) for w in caught if "end before" in str(w.message))
+        found[kind] = ([key for key, _ in when.stale], message.split(":")[1])
+    assert found["parquet"] == found["csv"]
+    assert found["csv"][0] == ["b", "c"]
+
+
 def business_rows(last: str = "2024-12-31", skip: tuple[str, ...] = ("2024-11-28",)) -> str:
     import datetime as dt
 

@@ -57,7 +57,7 @@ import numpy as np
 import polars as pl
 
 from forecaster.data.checks import check_unique_keys
-from forecaster.data.frames import format_list
+from forecaster.data.frames import format_list, id_order
 from forecaster.data.frequency import Frequency
 from forecaster.data.frequency_inference import infer_frequency
 from forecaster.data.steps import future_times, steps_behind
@@ -83,6 +83,7 @@ __all__ = [
     "observed_rows",
     "observed_up_to",
     "series_frequency",
+    "sorted_by_series",
     "spec_frequency",
     "stale_steps",
     "without_empty_targets",
@@ -138,9 +139,9 @@ def spec_frequency(spec: Spec) -> Frequency | None:
 def _layout(frame: pl.DataFrame, spec: Spec) -> tuple[pl.DataFrame, np.ndarray]:
     """``frame`` sorted by (id, time) and the row offsets of its series."""
     id_col, time_col = spec.series.id, spec.series.time
+    frame = sorted_by_series(frame, id_col, time_col)
     if id_col is None:
-        return frame.sort(time_col), np.array([0, frame.height])
-    frame = frame.sort([id_col, time_col])
+        return frame, np.array([0, frame.height])
     lengths = frame.group_by(id_col, maintain_order=True).len()["len"].to_numpy()
     return frame, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
 
@@ -185,7 +186,8 @@ def stale_steps(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
             "__steps__": steps_behind(ordered[time_col], offsets, freq, last),
         }
     )
-    return ends.filter(pl.col("__steps__") > 0).sort(["__last__", id_col])
+    ends = ends.filter(pl.col("__steps__") > 0)
+    return ends.sort([pl.col("__last__"), id_order(ends[id_col])])
 
 
 def observed_rows(source: pl.DataFrame, spec: Spec) -> pl.DataFrame:
@@ -438,6 +440,19 @@ def id_text(id_col: str) -> pl.Expr:
     ``summary.json`` and the warnings and that :func:`drop_excluded` matches, whatever the
     id's dtype (a Python ``str`` of a datetime or a bool differs from Polars' text)."""
     return pl.col(id_col).cast(pl.String)
+
+
+def sorted_by_series(
+    frame: pl.DataFrame, id_col: str | None, time_col: str, *, maintain_order: bool = False
+) -> pl.DataFrame:
+    """``frame`` sorted by (id, time), its series in the library's order whatever the id's
+    dtype: text ids by their text (:func:`~forecaster.data.frames.id_order`; an Enum or a
+    Categorical id, as a Parquet source may give, would sort by its categories), so the
+    outputs, warnings and ``summary.json`` of a CSV source and of a Parquet one list the
+    series alike. ``maintain_order`` keeps the order of rows with equal keys."""
+    if id_col is None:
+        return frame.sort(time_col, maintain_order=maintain_order)
+    return frame.sort([id_order(frame[id_col]), pl.col(time_col)], maintain_order=maintain_order)
 
 
 def absent_series(frame: pl.DataFrame, made: pl.DataFrame, id_col: str) -> list[str]:
