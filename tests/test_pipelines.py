@@ -3810,6 +3810,29 @@ def test_a_reused_model_that_cannot_read_the_data_is_not_reused(tmp_path, capsys
     assert "model    reused" not in err and "model    fitted" in err, err
 
 
+def test_a_reused_model_reads_times_of_another_unit(tmp_path, capsys):
+    """A Parquet source rewritten by pandas (times in ns where they were in us) was "data
+    the model cannot read" ("date: trained on Datetime(time_unit='us' ...), got ...'ns'"):
+    reuse_model retrained, though the model (as the library's predict) reads the same
+    instants in another unit."""
+    import io
+
+    from conftest import mini_spec
+
+    frame = pl.read_csv(io.StringIO(uneven_rows({"a": 12, "b": 12})), try_parse_dates=True)
+    frame = frame.with_columns(pl.col("date").cast(pl.Datetime("us")))
+    (tmp_path / "data").mkdir()
+    frame.write_parquet(tmp_path / "data" / "prices.parquet")
+    source = {"path": "data/*.parquet", "format": "parquet"}
+    spec = write(tmp_path, mini_spec(source=source, training={"reuse_model": True}))
+    assert run_cli(capsys, "run", str(spec), "--as-of", "2024-01-10")[0] == 0
+    frame = frame.with_columns(pl.col("date").dt.cast_time_unit("ns"))
+    frame.write_parquet(tmp_path / "data" / "prices.parquet")
+    code, err = run_cli(capsys, "run", str(spec), "--as-of", "2024-01-12")
+    assert code == 0, err
+    assert "Not reusing" not in err and "model    reused" in err, err
+
+
 @pytest.mark.parametrize("folder", ["outputs/{as_of}/{name}", "outputs/{name}/current"])
 def test_a_reused_model_is_versioned_by_the_as_of_of_the_run_that_fitted_it(
     tmp_path, capsys, folder
