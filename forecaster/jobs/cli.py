@@ -53,7 +53,9 @@ without a torchrun launch is ignored with a warning.
 
 Paths: ``SPEC``, ``--out`` and ``--model`` may start with ``~`` (expanded here too, as the
 shell does not after ``--out=``); an empty path, a path through a file or a name longer than
-the file system allows is exit 2 before any work. Files written by ``predict`` and
+the file system allows is exit 2 before any work, as is a ``--out`` of ``predict`` or
+``backtest`` not named ``<name>.parquet`` (one ending with ``/`` names a folder; ``.parquet``
+alone a hidden file). Files written by ``predict`` and
 ``backtest`` carry Parquet key-value metadata ``forecaster`` (what wrote them); ``--out``
 never replaces a file without it (exit 2); each writes its summary beside it,
 ``<file without .parquet>.summary.json`` (:mod:`forecaster.jobs.summaries`: what it forecast
