@@ -2352,7 +2352,7 @@ def test_backtest_level_scores_the_intervals_as_the_run_does(tmp_path, capsys):
     out = tmp_path / "b.parquet"
     assert main(["backtest", str(spec), "--out", str(out), "--no-progress", "--json-logs"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    summary = next(line["summary"] for line in lines if "summary" in line)
+    summary = next(line["summary"] for line in lines if "summary" in line)["metrics"]
     scores = ["coverage_80", "width_80", "winkler_80", "msis_80", "pinball", "scrps"]
     baselines = ["mae_naive", "mae_skill_naive"]  # seasonality 1: the naive baseline only
     listed = ["mae", *baselines, *scores[:-1]]  # scrps is not listed: not reported
@@ -4887,7 +4887,13 @@ def test_predict_and_backtest_write_a_summary_of_what_they_left_out_beside_their
         assert summary[kind] == str(folder / f"2024-01-16.{kind}.parquet")
         assert summary["stale_series"] == {"e": "2024-01-11"}
         assert summary["spec_hash"] == spec_hash(load_spec(spec)[0])  # the spec's own
-        assert record["summary"] == (summary if command[0] == "predict" else summary["metrics"])
+        # was: backtest's record held only its scores (no parquet_sha256, no series)
+        assert record["summary"] == summary and len(summary["parquet_sha256"]) == 64
+    # and run's record is its summary.json
+    assert main(["run", str(spec), "--json-logs", "--no-progress"]) == 0
+    records = map(json.loads, capsys.readouterr().out.splitlines())
+    (record,) = [r for r in records if r["msg"].startswith("summary ")]
+    assert record["summary"] == _summary(tmp_path)
     predicted = json.loads((folder / "2024-01-16.forecasts.summary.json").read_text())
     assert predicted["dropped_reasons"] == {"c": "too_short", "d": "no_target"}
     assert predicted["excluded_series"] == ["e"] and predicted["series"] == 2
@@ -5645,7 +5651,7 @@ def test_a_run_logs_no_infinite_score_to_mlflow_nor_json(tmp_path, capsys, monke
     lines = [
         json.loads(line, parse_constant=refuse) for line in capsys.readouterr().out.splitlines()
     ]
-    shown = next(line["summary"] for line in lines if "summary" in line)
+    shown = next(line["summary"] for line in lines if "summary" in line)["metrics"]
     assert shown["backtest_mape"] is None and shown["backtest_mae"] > 0, shown
 
 

@@ -475,10 +475,10 @@ def backtest_command(args: argparse.Namespace, log: Log) -> int:
     write = functools.partial(
         write_parquet, result.metrics, out, "backtest", spec, when, args.model
     )
-    write_with_summary(write, done, spec, root, out)
-    log(
+    done = write_with_summary(write, done, spec, root, out)
+    log(  # the record's summary is the summary file's, as predict's and run's are
         f"backtest over {folds} folds written to {out} (summary: {summary_file(out)})",
-        summary=scores,
+        summary=done.model_dump(),
     )
     with pl.Config(tbl_hide_dataframe_shape=True, tbl_cols=-1):
         log(str(result.aggregate))
