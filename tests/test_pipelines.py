@@ -828,6 +828,46 @@ def test_a_tracked_spec_logs_the_run_model_into_its_run(tmp_path, capsys, monkey
 
 
 @pytest.mark.slow
+def test_a_ctrl_c_once_the_outputs_are_published_waits_for_their_logging(
+    tmp_path, capsys, monkeypatch
+):
+    """A Ctrl-C between publishing a run's outputs and logging them left the MLflow run KILLED
+    without its metrics and artifacts, and the rerun of the as-of skipped (its outputs exist),
+    so nothing ever logged them. The logging now finishes first, then the Ctrl-C stops the
+    command (exit 130, the run KILLED with its outputs logged)."""
+    import signal
+
+    pytest.importorskip("mlflow")
+    import forecaster._io as io_module
+
+    reset_mlflow_state(monkeypatch, tmp_path)
+    spec = _tracked_project(tmp_path, monkeypatch)
+    publish = io_module.publish_directory
+
+    def publish_then_ctrl_c(*args: Any, **kwargs: Any) -> Any:
+        done = publish(*args, **kwargs)
+        if kwargs.get("kind") == "run":  # the run's outputs (not the model saved in them)
+            os.kill(os.getpid(), signal.SIGINT)  # the handler runs here, in the main thread
+        return done
+
+    monkeypatch.setattr(io_module, "publish_directory", publish_then_ctrl_c)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 130 and "interrupted (Ctrl-C)" in err, err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    (run,) = _runs(tmp_path)
+    assert run.info.status == "KILLED"
+    assert "pipeline_backtest_mae" in run.data.metrics, err
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}")
+    logged = {a.path for a in client.list_artifacts(run.info.run_id, "outputs")}
+    assert "outputs/summary.json" in logged, logged
+    monkeypatch.setattr(io_module, "publish_directory", publish)
+    code, err = run_cli(capsys, "run", str(spec))  # the rerun skips: nothing left to log
+    assert code == 0 and "already exist" in err + capsys.readouterr().out, err
+
+
+@pytest.mark.slow
 def test_a_tracked_run_logs_its_summary_json_as_an_artifact_of_its_run(
     tmp_path, capsys, monkeypatch
 ):
