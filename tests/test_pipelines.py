@@ -2560,9 +2560,9 @@ def test_the_stale_count_leaves_out_every_dropped_series(tmp_path, capsys, monke
     """The stale count left out the dropped series only among the first STALE_LISTED (1,000)
     listed: one listed later was still counted; and a dropped series listed first left the
     list shorter than the stale series that were there to list."""
-    import forecaster.jobs.data as data_module
+    import forecaster.jobs.stale as stale_module
 
-    monkeypatch.setattr(data_module, "STALE_LISTED", 1)
+    monkeypatch.setattr(stale_module, "STALE_LISTED", 1)
     start = dt.date.fromisoformat(short)
     lines = "".join(f"c,{start + dt.timedelta(days=i)},{i}.5\n" for i in range(2))
     text = rows(12, ids=("a",)) + rows(9, ids=("b",)).split("\n", 1)[1] + lines
