@@ -2864,25 +2864,31 @@ def test_a_parquet_source_lists_stale_series_in_the_order_of_a_csv_one(tmp_path,
 
     from conftest import mini_spec
 
-    data = uneven_rows({"c": 9, "b": 9, "a": 12})
-    found = {}
-    for kind in ("csv", "parquet"):
-        root = tmp_path / kind
-        (root / "data").mkdir(parents=True)
-        if kind == "csv":
-            (root / "data" / "prices.csv").write_text(data)
-        else:
-            typed = pl.read_csv(io.StringIO(data), try_parse_dates=True)
-            typed = typed.with_columns(pl.col("id").cast(dtype))
-            typed.write_parquet(root / "data" / "prices.parquet")
-        source = {"path": f"data/*.{kind}", "format": kind}
-        spec, root = load_spec(write(root, mini_spec(source=source)))
-        with pytest.warns(ForecasterWarning, match="2 series end before") as caught:
-            _, when = prepare_data(spec, root, None)
-        message = next(str(w.message) for w in caught if "end before" in str(w.message))
-        found[kind] = ([key for key, _ in when.stale], message.split(":")[1])
-    assert found["parquet"] == found["csv"]
-    assert found["csv"][0] == ["b", "c"]
+    found: dict[tuple[str, str], Any] = {}
+    for case, ends, features in [
+        ("stale", {"c": 9, "b": 9, "a": 12}, {}),
+        ("one price", {"c": 1, "b": 1, "a": 12}, {"log_returns": ["y"]}),  # dropped: named
+    ]:
+        data = uneven_rows(ends)
+        for kind in ("csv", "parquet"):
+            root = tmp_path / case / kind
+            (root / "data").mkdir(parents=True)
+            if kind == "csv":
+                (root / "data" / "prices.csv").write_text(data)
+            else:
+                typed = pl.read_csv(io.StringIO(data), try_parse_dates=True)
+                typed = typed.with_columns(pl.col("id").cast(dtype))
+                typed.write_parquet(root / "data" / "prices.parquet")
+            source = {"path": f"data/*.{kind}", "format": kind}
+            spec, root = load_spec(write(root, mini_spec(source=source, features=features)))
+            with pytest.warns(ForecasterWarning, match="2 series") as caught:
+                _, when = prepare_data(spec, root, None)
+            messages = [str(w.message) for w in caught if "2 series" in str(w.message)]
+            found[case, kind] = ([key for key, _ in when.stale], messages)
+    assert found["stale", "parquet"] == found["stale", "csv"]
+    assert found["stale", "csv"][0] == ["b", "c"]
+    assert found["one price", "parquet"] == found["one price", "csv"]
+    assert "'b', 'c'" in found["one price", "csv"][1][0]
 
 
 def business_rows(last: str = "2024-12-31", skip: tuple[str, ...] = ("2024-11-28",)) -> str:
