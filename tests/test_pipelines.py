@@ -828,6 +828,46 @@ def test_a_tracked_spec_logs_the_run_model_into_its_run(tmp_path, capsys, monkey
 
 
 @pytest.mark.slow
+def test_a_ctrl_c_once_the_outputs_are_published_waits_for_their_logging(
+    tmp_path, capsys, monkeypatch
+):
+    """A Ctrl-C between publishing a run's outputs and logging them left the MLflow run KILLED
+    without its metrics and artifacts, and the rerun of the as-of skipped (its outputs exist),
+    so nothing ever logged them. The logging now finishes first, then the Ctrl-C stops the
+    command (exit 130, the run KILLED with its outputs logged)."""
+    import signal
+
+    pytest.importorskip("mlflow")
+    import forecaster._io as io_module
+
+    reset_mlflow_state(monkeypatch, tmp_path)
+    spec = _tracked_project(tmp_path, monkeypatch)
+    publish = io_module.publish_directory
+
+    def publish_then_ctrl_c(*args: Any, **kwargs: Any) -> Any:
+        done = publish(*args, **kwargs)
+        if kwargs.get("kind") == "run":  # the run's outputs (not the model saved in them)
+            os.kill(os.getpid(), signal.SIGINT)  # the handler runs here, in the main thread
+        return done
+
+    monkeypatch.setattr(io_module, "publish_directory", publish_then_ctrl_c)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 130 and "interrupted (Ctrl-C)" in err, err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    (run,) = _runs(tmp_path)
+    assert run.info.status == "KILLED"
+    assert "pipeline_backtest_mae" in run.data.metrics, err
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}")
+    logged = {a.path for a in client.list_artifacts(run.info.run_id, "outputs")}
+    assert "outputs/summary.json" in logged, logged
+    monkeypatch.setattr(io_module, "publish_directory", publish)
+    code, err = run_cli(capsys, "run", str(spec))  # the rerun skips: nothing left to log
+    assert code == 0 and "already exist" in err + capsys.readouterr().out, err
+
+
+@pytest.mark.slow
 def test_a_tracked_run_logs_its_summary_json_as_an_artifact_of_its_run(
     tmp_path, capsys, monkeypatch
 ):
@@ -2352,7 +2392,7 @@ def test_backtest_level_scores_the_intervals_as_the_run_does(tmp_path, capsys):
     out = tmp_path / "b.parquet"
     assert main(["backtest", str(spec), "--out", str(out), "--no-progress", "--json-logs"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    summary = next(line["summary"] for line in lines if "summary" in line)
+    summary = next(line["summary"] for line in lines if "summary" in line)["metrics"]
     scores = ["coverage_80", "width_80", "winkler_80", "msis_80", "pinball", "scrps"]
     baselines = ["mae_naive", "mae_skill_naive"]  # seasonality 1: the naive baseline only
     listed = ["mae", *baselines, *scores[:-1]]  # scrps is not listed: not reported
@@ -2520,9 +2560,9 @@ def test_the_stale_count_leaves_out_every_dropped_series(tmp_path, capsys, monke
     """The stale count left out the dropped series only among the first STALE_LISTED (1,000)
     listed: one listed later was still counted; and a dropped series listed first left the
     list shorter than the stale series that were there to list."""
-    import forecaster.jobs.data as data_module
+    import forecaster.jobs.stale as stale_module
 
-    monkeypatch.setattr(data_module, "STALE_LISTED", 1)
+    monkeypatch.setattr(stale_module, "STALE_LISTED", 1)
     start = dt.date.fromisoformat(short)
     lines = "".join(f"c,{start + dt.timedelta(days=i)},{i}.5\n" for i in range(2))
     text = rows(12, ids=("a",)) + rows(9, ids=("b",)).split("\n", 1)[1] + lines
@@ -2813,6 +2853,42 @@ def test_a_stale_series_is_excluded_whatever_its_id_dtype(tmp_path, ids, dtype, 
     forecast = forecast_as_of(_EveryInputSeries(), frame, spec=spec, when=when)
     fresh = frame.filter(pl.col("date") == pl.col("date").max())["id"]
     assert forecast["id"].to_list() == fresh.to_list()
+
+
+@pytest.mark.parametrize("dtype", [pl.Enum(["c", "b", "a"]), pl.Categorical])
+def test_a_parquet_source_lists_stale_series_in_the_order_of_a_csv_one(tmp_path, dtype):
+    # was: the stale series of a Parquet source with Enum ids were listed in the Enum's
+    # category order (c before b) in the warning and summary.json, while the library and a
+    # CSV source of the same rows order series by the text of their ids (b before c)
+    import io
+
+    from conftest import mini_spec
+
+    found: dict[tuple[str, str], Any] = {}
+    for case, ends, features in [
+        ("stale", {"c": 9, "b": 9, "a": 12}, {}),
+        ("one price", {"c": 1, "b": 1, "a": 12}, {"log_returns": ["y"]}),  # dropped: named
+    ]:
+        data = uneven_rows(ends)
+        for kind in ("csv", "parquet"):
+            root = tmp_path / case / kind
+            (root / "data").mkdir(parents=True)
+            if kind == "csv":
+                (root / "data" / "prices.csv").write_text(data)
+            else:
+                typed = pl.read_csv(io.StringIO(data), try_parse_dates=True)
+                typed = typed.with_columns(pl.col("id").cast(dtype))
+                typed.write_parquet(root / "data" / "prices.parquet")
+            source = {"path": f"data/*.{kind}", "format": kind}
+            spec, root = load_spec(write(root, mini_spec(source=source, features=features)))
+            with pytest.warns(ForecasterWarning, match="2 series") as caught:
+                _, when = prepare_data(spec, root, None)
+            messages = [str(w.message) for w in caught if "2 series" in str(w.message)]
+            found[case, kind] = ([key for key, _ in when.stale], messages)
+    assert found["stale", "parquet"] == found["stale", "csv"]
+    assert found["stale", "csv"][0] == ["b", "c"]
+    assert found["one price", "parquet"] == found["one price", "csv"]
+    assert "'b', 'c'" in found["one price", "csv"][1][0]
 
 
 def business_rows(last: str = "2024-12-31", skip: tuple[str, ...] = ("2024-11-28",)) -> str:
@@ -3778,6 +3854,29 @@ def test_a_reused_model_that_cannot_read_the_data_is_not_reused(tmp_path, capsys
     assert "Not reusing the latest model" in err and "cannot read this run's data" in err, err
     assert "id: trained on" in err and "training a new one" in err, err
     assert "model    reused" not in err and "model    fitted" in err, err
+
+
+def test_a_reused_model_reads_times_of_another_unit(tmp_path, capsys):
+    """A Parquet source rewritten by pandas (times in ns where they were in us) was "data
+    the model cannot read" ("date: trained on Datetime(time_unit='us' ...), got ...'ns'"):
+    reuse_model retrained, though the model (as the library's predict) reads the same
+    instants in another unit."""
+    import io
+
+    from conftest import mini_spec
+
+    frame = pl.read_csv(io.StringIO(uneven_rows({"a": 12, "b": 12})), try_parse_dates=True)
+    frame = frame.with_columns(pl.col("date").cast(pl.Datetime("us")))
+    (tmp_path / "data").mkdir()
+    frame.write_parquet(tmp_path / "data" / "prices.parquet")
+    source = {"path": "data/*.parquet", "format": "parquet"}
+    spec = write(tmp_path, mini_spec(source=source, training={"reuse_model": True}))
+    assert run_cli(capsys, "run", str(spec), "--as-of", "2024-01-10")[0] == 0
+    frame = frame.with_columns(pl.col("date").dt.cast_time_unit("ns"))
+    frame.write_parquet(tmp_path / "data" / "prices.parquet")
+    code, err = run_cli(capsys, "run", str(spec), "--as-of", "2024-01-12")
+    assert code == 0, err
+    assert "Not reusing" not in err and "model    reused" in err, err
 
 
 @pytest.mark.parametrize("folder", ["outputs/{as_of}/{name}", "outputs/{name}/current"])
@@ -4834,7 +4933,13 @@ def test_predict_and_backtest_write_a_summary_of_what_they_left_out_beside_their
         assert summary[kind] == str(folder / f"2024-01-16.{kind}.parquet")
         assert summary["stale_series"] == {"e": "2024-01-11"}
         assert summary["spec_hash"] == spec_hash(load_spec(spec)[0])  # the spec's own
-        assert record["summary"] == (summary if command[0] == "predict" else summary["metrics"])
+        # was: backtest's record held only its scores (no parquet_sha256, no series)
+        assert record["summary"] == summary and len(summary["parquet_sha256"]) == 64
+    # and run's record is its summary.json
+    assert main(["run", str(spec), "--json-logs", "--no-progress"]) == 0
+    records = map(json.loads, capsys.readouterr().out.splitlines())
+    (record,) = [r for r in records if r["msg"].startswith("summary ")]
+    assert record["summary"] == _summary(tmp_path)
     predicted = json.loads((folder / "2024-01-16.forecasts.summary.json").read_text())
     assert predicted["dropped_reasons"] == {"c": "too_short", "d": "no_target"}
     assert predicted["excluded_series"] == ["e"] and predicted["series"] == 2
@@ -5592,7 +5697,7 @@ def test_a_run_logs_no_infinite_score_to_mlflow_nor_json(tmp_path, capsys, monke
     lines = [
         json.loads(line, parse_constant=refuse) for line in capsys.readouterr().out.splitlines()
     ]
-    shown = next(line["summary"] for line in lines if "summary" in line)
+    shown = next(line["summary"] for line in lines if "summary" in line)["metrics"]
     assert shown["backtest_mape"] is None and shown["backtest_mae"] > 0, shown
 
 

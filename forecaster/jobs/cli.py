@@ -53,7 +53,9 @@ without a torchrun launch is ignored with a warning.
 
 Paths: ``SPEC``, ``--out`` and ``--model`` may start with ``~`` (expanded here too, as the
 shell does not after ``--out=``); an empty path, a path through a file or a name longer than
-the file system allows is exit 2 before any work. Files written by ``predict`` and
+the file system allows is exit 2 before any work, as is a ``--out`` of ``predict`` or
+``backtest`` not named ``<name>.parquet`` (one ending with ``/`` names a folder; ``.parquet``
+alone a hidden file). Files written by ``predict`` and
 ``backtest`` carry Parquet key-value metadata ``forecaster`` (what wrote them); ``--out``
 never replaces a file without it (exit 2); each writes its summary beside it,
 ``<file without .parquet>.summary.json`` (:mod:`forecaster.jobs.summaries`: what it forecast
@@ -101,7 +103,9 @@ While a command runs, Ctrl-C and ``SIGTERM`` are raised as an interrupt (a ``Key
 (a run's staging folder and temporary files are removed; the published outputs stay as they
 were), the MLflow run of a tracked ``run`` or ``fit`` ends KILLED, and the checkpoints of an
 interrupted fit stay for ``--resume``. Either waits for the end of a short tracking write it
-lands in (:mod:`forecaster._interrupts`). A second ``SIGTERM`` while it unwinds is ignored; the
+lands in (:mod:`forecaster._interrupts`), and once a run's outputs are published, for
+their logging to MLflow (a rerun skips them, so it would never log them; a second Ctrl-C
+stops it). A second ``SIGTERM`` while it unwinds is ignored; the
 previous handler is put back when the command returns (importing forecaster installs none).
 Every command goes through one error wrapping
 (:func:`forecaster.jobs.translated_errors`): a failure prints one line on stderr, and

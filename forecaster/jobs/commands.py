@@ -120,7 +120,7 @@ def _out_path(
     path = Path(os.path.normpath(Path(value if value is not None else default).absolute()))
     problem = path_problem(path) or out_problem(spec, root, path, folder=folder)
     if not problem and not folder:
-        problem = _parquet_name_problem(path)
+        problem = _parquet_name_problem(path, value)
     if problem:
         what = "a model folder" if folder else "a file"
         given = f"argument --out ({value!r})" if value is not None else "the default output"
@@ -138,13 +138,28 @@ _OTHER_FORMATS = frozenset({".csv", ".tsv", ".txt", ".json", ".xlsx", ".xls", ".
 """File suffixes of other formats than the Parquet the commands write: named in the refusal."""
 
 
-def _parquet_name_problem(path: Path) -> str | None:
-    """Why ``--out`` ``path`` is no name for the Parquet file of ``predict`` or ``backtest``
-    (None: it is one): its name must end with ``.parquet``, lowercase, since its summary is
-    named after it without ``.parquet`` (:func:`~forecaster.jobs.summaries.summary_file`):
-    ``f``, ``f.pq`` or ``f.PARQUET`` would share the summary of ``f.parquet``,
-    ``f.pq.parquet`` or ``f.PARQUET.parquet``, and one file's record would replace the
-    other's. A folder is named as one (a file goes inside it)."""
+def _parquet_name_problem(path: Path, given: str | None = None) -> str | None:
+    """Why ``--out`` ``path`` (``given`` as written) is no name for the Parquet file of
+    ``predict`` or ``backtest`` (None: it is one): its name must end with ``.parquet``,
+    lowercase, since its summary is named after it without ``.parquet``
+    (:func:`~forecaster.jobs.summaries.summary_file`): ``f``, ``f.pq`` or ``f.PARQUET`` would
+    share the summary of ``f.parquet``, ``f.pq.parquet`` or ``f.PARQUET.parquet``, and one
+    file's record would replace the other's. A folder is named as one (a file goes inside
+    it), as is a ``given`` path ending with a separator or ``.`` (``y.parquet/`` would be
+    written as the file ``y.parquet``), and a name that is only ``.parquet`` (a hidden file
+    beside a hidden ``.summary.json``)."""
+    if path.name == ".parquet":
+        return (
+            "its name has nothing before '.parquet' (a hidden file, its summary the hidden "
+            f"{summary_file(path).name}): name the file, such as "
+            f"{path.parent / 'forecasts.parquet'}"
+        )
+    if given is not None and (given.endswith(("/", os.sep)) or os.path.basename(given) == "."):
+        file = path if path.name.endswith(".parquet") else path / "forecasts.parquet"
+        return (
+            "it ends with a path separator (or '.'), which names a folder, not a file: name the "
+            f"file without it, such as {file}"
+        )
     if path.name.endswith(".parquet"):
         return None
     if path.is_dir():
@@ -460,10 +475,10 @@ def backtest_command(args: argparse.Namespace, log: Log) -> int:
     write = functools.partial(
         write_parquet, result.metrics, out, "backtest", spec, when, args.model
     )
-    write_with_summary(write, done, spec, root, out)
-    log(
+    done = write_with_summary(write, done, spec, root, out)
+    log(  # the record's summary is the summary file's, as predict's and run's are
         f"backtest over {folds} folds written to {out} (summary: {summary_file(out)})",
-        summary=scores,
+        summary=done.model_dump(),
     )
     with pl.Config(tbl_hide_dataframe_shape=True, tbl_cols=-1):
         log(str(result.aggregate))

@@ -27,7 +27,8 @@ Series that end before the as-of
     :func:`prepare_data`, which every command goes through, names the stale series in a
     ``StaleSeriesWarning`` (their count, the first five with their last times and steps), and
     the run records them in ``summary.json`` (``stale_series``: id -> last time, at most
-    :data:`STALE_LISTED`; ``stale_series_count``; ``stale_steps``; ``excluded_series``), but
+    :data:`~forecaster.jobs.stale.STALE_LISTED`; ``stale_series_count``; ``stale_steps``;
+    ``excluded_series``), but
     those too short for the model, which it neither fits nor forecasts (``dropped_series``;
     :meth:`AsOf.without`). The warning comes before the model is fitted, so it says that a
     series too short for the model's lookback is dropped rather than forecast. The
@@ -66,9 +67,9 @@ from forecaster.exceptions import (
     DataValidationError,
     ForecasterWarning,
     SpecError,
-    StaleSeriesWarning,
     warn_at_caller,
 )
+from forecaster.jobs.dropped import left_out_series
 from forecaster.jobs.returns import with_absent_rows, with_log_returns
 from forecaster.jobs.schedule import (
     DropReason,
@@ -78,8 +79,6 @@ from forecaster.jobs.schedule import (
     history_window,
     id_text,
     iso_text,
-    left_out_series,
-    max_staleness,
     observed_rows,
     observed_up_to,
     stale_steps,
@@ -87,9 +86,9 @@ from forecaster.jobs.schedule import (
 )
 from forecaster.jobs.sources import read_files, source_files
 from forecaster.jobs.spec import MfccSpec, Spec, logret_column
+from forecaster.jobs.stale import stale_fields, warn_stale
 
 __all__ = [
-    "STALE_LISTED",
     "AsOf",
     "AsOfLike",
     "as_of_label",
@@ -182,10 +181,6 @@ def _check_columns(frame: pl.DataFrame, spec: Spec) -> None:
             )
 
 
-STALE_LISTED = 1000
-"""Most stale series named in ``summary.json`` (all are counted)."""
-
-
 @dataclasses.dataclass(frozen=True)
 class AsOf:
     """The as-of of a run (see this module's docstring).
@@ -201,7 +196,8 @@ class AsOf:
         The last time in the data the run uses (ISO).
     stale : tuple of (str, str)
         ``(series id, its last time)`` of the series that end before the effective as-of (at
-        most :data:`STALE_LISTED`): their forecasts start after their own last time.
+        most :data:`~forecaster.jobs.stale.STALE_LISTED`): their forecasts start after their
+        own last time.
     stale_count : int
         How many series end before the effective as-of.
     stale_steps : tuple of (str, int)
@@ -216,7 +212,7 @@ class AsOf:
         steps behind the as-of, in the order of ``stale`` (:meth:`without` counts from it).
     left_out : tuple of (str, str)
         ``(series id, why)`` of the series of the source none of whose rows the run uses,
-        each named in a warning (:func:`forecaster.jobs.schedule.left_out_series`: no target
+        each named in a warning (:func:`forecaster.jobs.dropped.left_out_series`: no target
         value or log return, a first row after the as-of, data that end before the
         ``features.history_days`` window; a run's ``dropped_series`` and ``dropped_reasons``).
     """
@@ -237,13 +233,14 @@ class AsOf:
 
     def without(self, ids: Collection[str]) -> AsOf:
         """This as-of with the series ``ids`` (by their id as text) no longer among its stale
-        series: listed (up to :data:`STALE_LISTED`, the next ones taking their places) and
+        series: listed (up to :data:`~forecaster.jobs.stale.STALE_LISTED`, the next ones
+        taking their places) and
         counted, however many series are stale. A run leaves out the series it neither fits
         nor forecasts (too short for the model), so a stale series is never reported as if
         forecast when it was dropped."""
         if self.ends is None or not ids:
             return self
-        return dataclasses.replace(self, **_stale_fields(self.ends, ids))
+        return dataclasses.replace(self, **stale_fields(self.ends, ids))
 
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
@@ -423,9 +420,8 @@ def _day(value: Any) -> dt.date:
 def _stale_series(frame: pl.DataFrame, spec: Spec, when: AsOf, forecasts: bool) -> AsOf:
     """``when`` with the series that end before its effective as-of, their steps behind it and
     those the ``[series] stale`` policy leaves out of the forecast
-    (:mod:`forecaster.jobs.schedule`), after warning about them (a ``StaleSeriesWarning``
-    naming the first few, their last times and steps; what the policy does with them only
-    for a command that ``forecasts``)."""
+    (:mod:`forecaster.jobs.schedule`), after warning about them
+    (:func:`~forecaster.jobs.stale.warn_stale`)."""
     ends, id_col = stale_steps(frame, spec), spec.series.id
     if ends.height == 0 or id_col is None:  # (a single series is never behind itself)
         return when
@@ -434,91 +430,9 @@ def _stale_series(frame: pl.DataFrame, spec: Spec, when: AsOf, forecasts: bool) 
         pl.col("__last__").alias("last"),
         pl.col("__steps__").cast(pl.Int64).alias("steps"),
     )
-    fields, excluded = _stale_fields(table), excluded_ids(ends, spec)
-    shown = ", ".join(
-        f"{key} (last {iso_text(end)}) {steps} step{'' if steps == 1 else 's'} behind"
-        for key, end, steps in table.head(5).iter_rows()
-    )
-    more = f" and {ends.height - 5} more" if ends.height > 5 else ""
-    if not forecasts:
-        policy = (
-            "This command makes no forecast and uses their data as it is; a forecast (run, "
-            "predict) starts each from its own last time or leaves it out (series.stale, "
-            "max_staleness)."
-        )
-    elif excluded:
-        n = len(excluded)
-        policy = (
-            f"{'All' if n == ends.height else n} of them end more than max_staleness="
-            f"{max_staleness(spec)} steps before it and are left out of the forecast "
-            "(series.stale = 'exclude'; 'forecast' forecasts them from their last time)"
-        )
-        policy += (
-            "."
-            if n == ends.height
-            else "; the others are forecast from their own last time, dated before the as-of "
-            f"(stale_steps in forecasts.parquet), {_unless_dropped(spec)}."
-        )
-    else:
-        policy = (
-            "Each is forecast from its own last time, not from the as-of (stale_steps in "
-            f"forecasts.parquet), {_unless_dropped(spec)}."
-        )
-    warn_at_caller(
-        f"{ends.height} series end before the as-of {when.label} (the last time in the data "
-        f"used, {when.effective}): {shown}{more}. {policy} {_stale_advice(spec)}",
-        StaleSeriesWarning,
-    )
-    return dataclasses.replace(when, **fields, excluded=excluded, ends=table)
-
-
-_UNLESS_SHORT = (
-    "unless it is too short for the model (fewer rows than its lookback: then it is dropped "
-    "and not forecast, named in a warning and in a run's dropped_series)"
-)
-"""Why a stale series the stale policy would forecast may have no forecast: the warning
-about stale series comes before the model is fitted (its lookback may depend on the data)."""
-
-
-def _unless_dropped(spec: Spec) -> str:
-    """:data:`_UNLESS_SHORT`, and with ``features.history_days`` a series with no row in its
-    window (:func:`~forecaster.jobs.schedule.left_out_series`), which the stale policy would
-    forecast too."""
-    if spec.features.history_days is None:
-        return _UNLESS_SHORT
-    return (
-        f"{_UNLESS_SHORT}, or it ends before the features.history_days window (none of its rows "
-        "is used: named in a warning too)"
-    )
-
-
-def _stale_fields(table: pl.DataFrame, left_out: Collection[str] = ()) -> dict[str, Any]:
-    """The ``stale``, ``stale_count`` and ``stale_steps`` of :class:`AsOf` from the table of
-    every stale series (``id``, ``last``, ``steps``), without the series ``left_out``."""
-    if left_out:
-        table = table.filter(~pl.col("id").is_in(list(left_out)))
-    rows = [
-        (key, iso_text(end), int(steps)) for key, end, steps in table.head(STALE_LISTED).iter_rows()
-    ]
-    return {
-        "stale": tuple((key, end) for key, end, _ in rows),
-        "stale_count": table.height,
-        "stale_steps": tuple((key, steps) for key, _, steps in rows),
-    }
-
-
-def _stale_advice(spec: Spec) -> str:
-    """What to do about stale series, in the keys of the spec's kind of source."""
-    source = spec.source
-    if source.dataset == "audio" or source.format == "wav":
-        advice = "Clips of different lengths end at different frames, as expected of audio"
-        if spec.series.stale != "forecast":
-            advice += ": series.stale = 'forecast' forecasts each from its own end"
-        if source.format == "wav":
-            advice += "; a narrower source.path drops clips"
-        return advice + "."
-    drop = "source.tickers" if source.dataset == "stocks" else "a narrower source.path"
-    return f"Drop them from the source ({drop}) or bring their data up to date."
+    excluded = excluded_ids(ends, spec)
+    warn_stale(table, excluded, spec, (when.label, str(when.effective)), forecasts)
+    return dataclasses.replace(when, **stale_fields(table), excluded=excluded, ends=table)
 
 
 def _known_as_of(

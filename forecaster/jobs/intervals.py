@@ -73,7 +73,7 @@ from forecaster.exceptions import (
     silenced,
 )
 from forecaster.jobs.calibration_plan import Plan, calibration_plan, folds_plan, scaled_plan
-from forecaster.jobs.schedule import excluded_ids, id_text, stale_steps
+from forecaster.jobs.schedule import excluded_ids, id_text, sorted_by_series, stale_steps
 from forecaster.jobs.scores import (
     backtest_metrics,
     is_quantile_model,
@@ -511,7 +511,7 @@ def before_folds(frame: pl.DataFrame, model: Any, folds: int) -> pl.DataFrame:
     but its own last ``folds * horizon`` rows."""
     first = first_cutoff(frame, model, folds)
     keys, time_col = [model.id_col] if model.id_col else [], model.time_col
-    ordered = frame.sort([*keys, time_col])
+    ordered = sorted_by_series(frame, model.id_col, time_col)
     if first is not None:
         return ordered.filter(pl.col(time_col) <= pl.lit(first, frame.schema[time_col]))
     position = pl.int_range(pl.len())

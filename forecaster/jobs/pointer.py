@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import forecaster._io as _io
+from forecaster.data.dtypes import align_time
 from forecaster.data.frames import check_schema
 from forecaster.exceptions import (
     DataValidationError,
@@ -286,9 +287,13 @@ def reused_model(job: Job) -> tuple[Any, str] | None:
 def _data_problem(job: Job, model: Any, model_dir: Path) -> str | None:
     """Why the loaded ``model`` cannot read this run's data, None when it can: a column's
     dtype changed since it was fitted (CSV ids are read as integers when every id is one, so
-    a series with a text id dropping out of the source, or one appearing, changes them)."""
+    a series with a text id dropping out of the source, or one appearing, changes them). The
+    same instants in another time unit (a Parquet source rewritten by pandas: ns for us) are
+    not a change: the model reads them, as the library's ``predict`` does
+    (:func:`~forecaster.data.dtypes.align_time`)."""
     try:
-        check_schema(job.frame, model.schema_, id_col=model.id_col, time_col=model.time_col)
+        frame = align_time(job.frame, model.schema_, model.time_col)
+        check_schema(frame, model.schema_, id_col=model.id_col, time_col=model.time_col)
     except DataValidationError as exc:
         what = first_line(exc).split(". ")[0]  # what differs, without the Python advice
         return f"the model in {model_dir} cannot read this run's data ({what})"

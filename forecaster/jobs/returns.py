@@ -20,6 +20,7 @@ from forecaster._columns import temporary_names
 from forecaster.data.absent import absent_rows
 from forecaster.data.frames import format_list
 from forecaster.exceptions import ForecasterWarning, warn_at_caller
+from forecaster.jobs.schedule import sorted_by_series
 from forecaster.jobs.spec import Spec, logret_column
 
 __all__ = ["with_absent_rows", "with_log_returns"]
@@ -60,7 +61,7 @@ def with_log_returns(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
         with the ``<c>_logret`` columns (Float64) added.
     """
     series = spec.series
-    frame = frame.sort([c for c in (series.id, series.time) if c])
+    frame = sorted_by_series(frame, series.id, series.time)
 
     def per_series(expr: pl.Expr) -> pl.Expr:
         return expr.over(series.id) if series.id else expr
@@ -150,9 +151,8 @@ def with_absent_rows(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
     (added,) = temporary_names(frame.columns, "__added__")
     returns = [pl.lit(0.0, pl.Float64).alias(logret_column(c)) for c in spec.features.log_returns]
     rows = absent.with_columns(*returns, pl.lit(True).alias(added))
-    keys = [c for c in (series.id, series.time) if c]
     merged = pl.concat([frame.with_columns(pl.lit(False).alias(added)), rows], how="diagonal")
-    merged = merged.sort(keys, maintain_order=True)
+    merged = sorted_by_series(merged, series.id, series.time, maintain_order=True)
     statics = []
     for name in series.static_covariates:  # the value of the series' row before
         last = pl.col(name).forward_fill()

@@ -44,6 +44,7 @@ from typing import Any, Literal
 import polars as pl
 
 import forecaster._io as _io
+from forecaster._interrupts import uninterrupted
 from forecaster.exceptions import (
     DataValidationError,
     ForecasterError,
@@ -436,17 +437,9 @@ def _write_outputs(
             summary = write_summary(staging / "summary.json", summary)  # as read back
             # published before the MLflow run ends FINISHED (interrupted before: KILLED)
             _io.write_manifest(staging, "run", manifest_details(job, reused))
-            _io.publish_directory(
-                staging,
-                job.out_dir,
-                kind="run",
-                same=same_pipeline(job.name),
-                adopt=adopt_legacy(job.name),
-            )
-            # logged once published: a "completed" summary.json only of outputs that exist
-            log_outputs(tracking[0], metrics, calibration, job.out_dir)
-            # registered once published: a run that fails adds no version to the registry
-            register_run_model(tracking[0], job.spec.tracking.register_as, job.log)
+            with uninterrupted():  # a Ctrl-C once published waits for the logging (a rerun
+                # skips published outputs: it would never log them); a second one stops it
+                _publish_and_log(job, staging, tracking[0], metrics, calibration)
     except BaseException:
         _io.discard_staging(staging)
         raise
@@ -457,6 +450,28 @@ def _write_outputs(
     elif own_checkpoint_folder(job.out_dir, checkpoints) is not None:
         remove_checkpoints(checkpoints)  # a dead run's, of these outputs (we hold their lock)
     return summary
+
+
+def _publish_and_log(
+    job: Job,
+    staging: Path,
+    run_id: str | None,
+    metrics: dict[str, float],
+    calibration: dict[str, Any] | None,
+) -> None:
+    """Publish the ``staging`` folder as the run's outputs, then log them into the MLflow run
+    ``run_id`` and register its model: logged once published, so that a "completed"
+    ``summary.json`` is logged only of outputs that exist, and a run that fails adds no
+    version to the registry."""
+    _io.publish_directory(
+        staging,
+        job.out_dir,
+        kind="run",
+        same=same_pipeline(job.name),
+        adopt=adopt_legacy(job.name),
+    )
+    log_outputs(run_id, metrics, calibration, job.out_dir)
+    register_run_model(run_id, job.spec.tracking.register_as, job.log)
 
 
 def forecast_as_of(

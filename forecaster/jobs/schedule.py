@@ -25,14 +25,7 @@ History window
     from a stale series' own end, so a series whose data end before it is left out (named in
     a warning and in a run's ``dropped_series`` or ``excluded_series``).
 Series a run uses no row of
-    Every series of the source is forecast or named as left out with its reason: a series
-    with no target value (:func:`observed_rows`; with several targets, also one with no
-    value of one of them: :func:`without_empty_targets`) or no log return (a single price), one
-    whose first row is after the as-of (a ticker listed later, a backfill of an as-of before
-    it) and one whose data end before the ``history_days`` window are each named in a
-    ``ForecasterWarning`` and in a run's ``dropped_series`` (:func:`left_out_series`; but a
-    stale series the stale policy excludes, in ``excluded_series``), with its reason in
-    ``dropped_reasons`` (id -> a :data:`DropReason` code).
+    Named with their reason (:data:`DropReason`) by :mod:`forecaster.jobs.dropped`.
 Future covariates
     With ``[series] future_covariates`` the source holds their values beyond the as-of: rows
     after each series' last observation, with the future covariate columns filled and the
@@ -64,7 +57,7 @@ import numpy as np
 import polars as pl
 
 from forecaster.data.checks import check_unique_keys
-from forecaster.data.frames import format_list
+from forecaster.data.frames import format_list, id_order
 from forecaster.data.frequency import Frequency
 from forecaster.data.frequency_inference import infer_frequency
 from forecaster.data.steps import future_times, steps_behind
@@ -82,14 +75,15 @@ __all__ = [
     "excluded_ids",
     "finish_forecast",
     "future_frame",
+    "has_target",
     "history_window",
     "id_text",
     "iso_text",
-    "left_out_series",
     "max_staleness",
     "observed_rows",
     "observed_up_to",
     "series_frequency",
+    "sorted_by_series",
     "spec_frequency",
     "stale_steps",
     "without_empty_targets",
@@ -145,9 +139,9 @@ def spec_frequency(spec: Spec) -> Frequency | None:
 def _layout(frame: pl.DataFrame, spec: Spec) -> tuple[pl.DataFrame, np.ndarray]:
     """``frame`` sorted by (id, time) and the row offsets of its series."""
     id_col, time_col = spec.series.id, spec.series.time
+    frame = sorted_by_series(frame, id_col, time_col)
     if id_col is None:
-        return frame.sort(time_col), np.array([0, frame.height])
-    frame = frame.sort([id_col, time_col])
+        return frame, np.array([0, frame.height])
     lengths = frame.group_by(id_col, maintain_order=True).len()["len"].to_numpy()
     return frame, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
 
@@ -192,7 +186,8 @@ def stale_steps(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
             "__steps__": steps_behind(ordered[time_col], offsets, freq, last),
         }
     )
-    return ends.filter(pl.col("__steps__") > 0).sort(["__last__", id_col])
+    ends = ends.filter(pl.col("__steps__") > 0)
+    return ends.sort([pl.col("__last__"), id_order(ends[id_col])])
 
 
 def observed_rows(source: pl.DataFrame, spec: Spec) -> pl.DataFrame:
@@ -203,7 +198,7 @@ def observed_rows(source: pl.DataFrame, spec: Spec) -> pl.DataFrame:
     value at all is dropped, named in a ``ForecasterWarning`` (a
     :class:`~forecaster.exceptions.DataValidationError` when no series has one)."""
     series = spec.series
-    observed = _has_target(source, spec)
+    observed = has_target(source, spec)
     last = pl.col(series.time).filter(observed).max()
     if series.id is None:
         if not source.select(observed.any()).item():
@@ -232,7 +227,7 @@ def observed_rows(source: pl.DataFrame, spec: Spec) -> pl.DataFrame:
     return source.filter(pl.col(series.time) <= last.over(series.id))
 
 
-def _has_target(frame: pl.DataFrame, spec: Spec) -> pl.Expr:
+def has_target(frame: pl.DataFrame, spec: Spec) -> pl.Expr:
     """Rows with a value of a target (not null, not NaN)."""
     return pl.any_horizontal([_has_value(frame, t) for t in spec.series.targets])
 
@@ -301,12 +296,12 @@ def without_empty_targets(
 def observed_up_to(cut: pl.DataFrame, spec: Spec) -> pl.DataFrame:
     """The rows of ``cut`` (those of :func:`observed_rows` up to the as-of) up to each series'
     last target value in them, as :func:`observed_rows` reads the data of the as-of itself:
-    a series whose values up to the as-of end in nulls, filled only after it, ends at its last
-    one (stale), not at the as-of with missing values, and a series with no target value up
-    to the as-of has no row (:func:`left_out_series` names it ``after_as_of``). The rows
+    a series whose values up to the as-of end in nulls, filled only after it, ends at its last one
+    (stale), not at the as-of with missing values, and a series with no target value up to the as-of
+    has no row (:func:`forecaster.jobs.dropped.left_out_series` names it ``after_as_of``). The rows
     after the as-of never decide."""
     time_col, id_col = spec.series.time, spec.series.id
-    last = pl.col(time_col).filter(_has_target(cut, spec)).max()
+    last = pl.col(time_col).filter(has_target(cut, spec)).max()
     return cut.filter(pl.col(time_col) <= (last if id_col is None else last.over(id_col)))
 
 
@@ -447,6 +442,19 @@ def id_text(id_col: str) -> pl.Expr:
     return pl.col(id_col).cast(pl.String)
 
 
+def sorted_by_series(
+    frame: pl.DataFrame, id_col: str | None, time_col: str, *, maintain_order: bool = False
+) -> pl.DataFrame:
+    """``frame`` sorted by (id, time), its series in the library's order whatever the id's
+    dtype: text ids by their text (:func:`~forecaster.data.frames.id_order`; an Enum or a
+    Categorical id, as a Parquet source may give, would sort by its categories), so the
+    outputs, warnings and ``summary.json`` of a CSV source and of a Parquet one list the
+    series alike. ``maintain_order`` keeps the order of rows with equal keys."""
+    if id_col is None:
+        return frame.sort(time_col, maintain_order=maintain_order)
+    return frame.sort([id_order(frame[id_col]), pl.col(time_col)], maintain_order=maintain_order)
+
+
 def absent_series(frame: pl.DataFrame, made: pl.DataFrame, id_col: str) -> list[str]:
     """The series of ``frame`` (:func:`id_text`, in its order) with no row in ``made``."""
     given = frame.select(id_text(id_col)).unique(maintain_order=True)
@@ -501,99 +509,3 @@ def iso_text(value: Any) -> str:
     ('2024-03-31', '7')
     """
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
-
-
-def left_out_series(
-    read: pl.DataFrame, source: pl.DataFrame, observed: pl.DataFrame, cut: pl.DataFrame,
-    kept: pl.DataFrame, spec: Spec, as_of: str,
-) -> tuple[tuple[str, DropReason], ...]:  # fmt: skip
-    """The series of the source none of whose rows a run uses, each with why
-    (:data:`DropReason`): ``(id as text, code)`` pairs, in the order of the steps that lose
-    them.
-
-    ``read`` is the source as read, ``source`` the same with its features: a series of
-    ``read`` absent from it has no log return (:func:`forecaster.jobs.returns.with_log_returns`
-    names it), one absent from ``observed`` only no target value (:func:`observed_rows` names
-    it), both in the order of ``read``; then the series of ``observed`` with no row in
-    ``cut``, the rows up to the as-of (labelled ``as_of``: their first row is after it, or
-    with log returns their only price up to it: :func:`_late_series`), and
-    those of ``cut`` with no row in ``kept``, the rows of the :func:`history_window` (their
-    data end before it), both named in a ``ForecasterWarning`` here. A single series (no id
-    column) is never left out: the data reach the as-of and no window ends before it."""
-    id_col = spec.series.id
-    if id_col is None:
-        return ()
-    no_return = set(_absent(read, source, spec, first=True)[id_col].to_list())
-    empty = _absent(read, observed, spec, first=True)[id_col].to_list()
-    late = _late_series(read, observed, cut, spec, as_of)
-    early = _absent(cut, kept, spec, first=False).sort("time", maintain_order=True)  # longest
-    _warn_early(early, spec, as_of)
-    reasons: list[tuple[str, DropReason]] = [
-        (key, "no_log_return" if key in no_return else "no_target") for key in empty
-    ]
-    reasons += [(key, "after_as_of") for key in late[id_col].to_list()]
-    reasons += [(key, "before_window") for key in early[id_col].to_list()]
-    return tuple(reasons)
-
-
-def _warn_early(early: pl.DataFrame, spec: Spec, as_of: str) -> None:
-    """Name the series whose data (``early``: id, last time) end before the
-    ``features.history_days`` window before the as-of ``as_of``."""
-    if early.height:
-        days = spec.features.history_days
-        warn_at_caller(
-            f"features.history_days = {days} keeps the {days} days before the as-of {as_of}: "
-            f"{early.height} series end before them, so none of their rows is used and they "
-            f"are neither fitted nor forecast: {_ids_and_times(early, 'last')}. Raise "
-            "history_days to use them, or drop them from the source.",
-            ForecasterWarning,
-        )
-
-
-def _late_series(
-    source: pl.DataFrame, observed: pl.DataFrame, cut: pl.DataFrame, spec: Spec, as_of: str
-) -> pl.DataFrame:
-    """The series of ``observed`` with no row in ``cut`` (the rows up to the as-of, labelled
-    ``as_of``) and the time of their first row in ``source`` (as read: with log returns a
-    series' first price, whose row has no return and is not in ``observed``), named in a
-    ``ForecasterWarning``: their first row is after the as-of or, with log returns, their
-    one price up to it gives no return."""
-    late = _absent(observed, cut, spec, first=True)
-    if late.height == 0:
-        return late
-    id_col = str(spec.series.id)
-    late = _absent(source.filter(_has_target(source, spec)), cut, spec, first=True).join(
-        late.select(id_col), on=id_col, how="semi", nulls_equal=True, maintain_order="left"
-    )
-    why = f"no row at or before the as-of {as_of}: their first rows are after it"
-    if spec.features.log_returns:
-        why = (
-            f"no log return of {spec.features.log_returns} at or before the as-of {as_of} (a "
-            "log return needs two observed prices up to it)"
-        )
-    warn_at_caller(
-        f"{late.height} series have {why}, so they are neither fitted nor forecast: "
-        f"{_ids_and_times(late, 'first')}. Pass a later --as-of to use them.",
-        ForecasterWarning,
-    )
-    return late
-
-
-def _absent(frame: pl.DataFrame, kept: pl.DataFrame, spec: Spec, first: bool) -> pl.DataFrame:
-    """The series of ``frame`` with no row in ``kept`` (a subset of its rows), in the order of
-    ``frame``: their id as text (:func:`id_text`) and the ``time`` of their ``first`` row
-    (else of their last)."""
-    id_col, time_col = str(spec.series.id), spec.series.time
-    if kept.height == frame.height:
-        return frame.select(id_text(id_col), pl.col(time_col).alias("time")).clear()
-    time = pl.col(time_col).min() if first else pl.col(time_col).max()
-    ids = frame.group_by(id_text(id_col), maintain_order=True).agg(time.alias("time"))
-    used = kept.select(id_text(id_col)).unique()
-    return ids.join(used, on=id_col, how="anti", nulls_equal=True, maintain_order="left")
-
-
-def _ids_and_times(series: pl.DataFrame, which: str) -> str:
-    """The first five rows of ``series`` (id, time) as ``a (first 2024-03-02)``, with how many
-    more there are."""
-    shown = ", ".join(f"{key} ({which} {iso_text(t)})" for key, t in series.head(5).iter_rows())
-    return shown + (f" and {series.height - 5} more" if series.height > 5 else "")

@@ -37,7 +37,7 @@ import polars as pl
 
 import forecaster._io as _io
 from forecaster.exceptions import ForecasterError, ForecasterWarning, OwnershipError, warn_at_caller
-from forecaster.jobs.data import STALE_LISTED, AsOf
+from forecaster.jobs.data import AsOf
 from forecaster.jobs.entries import existing_file
 from forecaster.jobs.hashing import spec_hashes
 from forecaster.jobs.orphans import SUMMARY_LIMIT
@@ -45,6 +45,7 @@ from forecaster.jobs.outputs import Job, PipelineResult, data_record, dropped_se
 from forecaster.jobs.placement import out_problem
 from forecaster.jobs.schedule import DropReason, absent_series, id_text, max_staleness
 from forecaster.jobs.spec import Spec, first_line
+from forecaster.jobs.stale import STALE_LISTED
 
 __all__ = [
     "SERIES_LISTS",
@@ -228,7 +229,7 @@ def write_summary(
 def fitted(result: PipelineResult, limit: int = SUMMARY_LIMIT) -> tuple[PipelineResult, bytes]:
     """``result`` and its JSON, at most ``limit`` bytes: as it is when it fits, else with
     each list of :data:`SERIES_LISTS` cut to its first entries (at most
-    :data:`~forecaster.jobs.data.STALE_LISTED`, halved until it fits), ``listed_counts``
+    :data:`~forecaster.jobs.stale.STALE_LISTED`, halved until it fits), ``listed_counts``
     giving the length of each list cut and a ``ForecasterWarning`` saying so (each command
     named its series in warnings too)."""
     data = _json(result)
@@ -259,7 +260,7 @@ def _cut(result: PipelineResult, listed: int) -> PipelineResult:
     """``result`` with each list of :data:`SERIES_LISTS` longer than ``listed`` cut to its
     first ``listed`` entries, and their lengths in ``listed_counts``: of the stale series,
     ``stale_series_count``, as their lists already held at most
-    :data:`~forecaster.jobs.data.STALE_LISTED` of them."""
+    :data:`~forecaster.jobs.stale.STALE_LISTED` of them."""
     cut = {
         name: value
         for name in SERIES_LISTS

@@ -469,6 +469,39 @@ def test_predict_out_never_replaces_what_forecaster_did_not_write(
     guard.assert_unchanged()
 
 
+@pytest.mark.parametrize("command", ["predict", "backtest"])
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("y.parquet/", "it ends with a path separator (or '.'), which names a folder"),
+        ("y.parquet/.", "name the file without it, such as"),
+        (".parquet", "its name has nothing before '.parquet' (a hidden file"),
+        ("sub/.parquet", "its summary the hidden .summary.json"),
+    ],
+)
+def test_out_naming_a_folder_or_a_hidden_file_exits_2_before_any_work(
+    done, capsys, tree_guard, monkeypatch, command, target, message
+):
+    # was: --out y.parquet/ wrote the file y.parquet, and --out .parquet the hidden files
+    # .parquet and .summary.json
+    from forecaster.jobs import commands
+
+    (done / "sub").mkdir()
+    guard = tree_guard(done.parent)
+    monkeypatch.setattr(commands, "prepare_data", _no_work)  # refused before the data
+    model = ["--model", str(done / "outputs" / "mini" / LAST / "model")]
+    out = ["--out", f"{done}/{target}"]
+    code, _, err = cli(
+        capsys, command, spec_of(done), *(model if command == "predict" else []), *out
+    )
+    assert code == 2 and err.startswith("error: ") and message in err, err
+    guard.assert_unchanged()
+
+
+def _no_work(*args: object, **kwargs: object) -> None:
+    raise AssertionError("the data was read before --out was checked")
+
+
 def test_predict_replaces_its_own_file_and_marks_it(done, capsys, tree_guard):
     guard = tree_guard(done.parent, allowed=("project/f.parquet", "project/f.summary.json"))
     for _ in range(2):
