@@ -889,6 +889,21 @@ def test_log_fit_refuses_a_model_whose_prediction_params_changed_since_fit(isola
     assert _runs("changed") == [] and not (Path.cwd() / "mlflow" / "unlogged").exists()
 
 
+def test_log_fit_reads_times_of_another_unit_as_the_training_frame(isolated, frame):
+    """predict casts a time column holding the same instants in another unit (pandas' ns for
+    a model fitted on us); log_fit refused that frame as "not the frame the model was trained
+    on" (its check compared the dtypes as they were)."""
+    import mlflow
+
+    micro = frame.with_columns(pl.col("date").cast(pl.Datetime("us")))
+    model = make_model(max_epochs=1).fit(micro)
+    nano = micro.with_columns(pl.col("date").cast(pl.Datetime("ns")))
+    assert model.predict(nano).equals(model.predict(micro))
+    mlflow.set_experiment("another-unit")
+    logged = tracking.log_fit(model, nano, plot=False)
+    assert [run.info.run_id for run in _runs("another-unit")] == [logged.run_id]
+
+
 def test_mlflow_run_id_names_the_run_fits_and_log_fit_log_into(isolated, frame, monkeypatch):
     """MLFLOW_RUN_ID (set by ``mlflow run``) was ignored: every fit made a run of its own and
     the named run got nothing. It is the run fits log into when none is active (a further

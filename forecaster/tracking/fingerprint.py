@@ -18,6 +18,7 @@ import polars as pl
 from forecaster._hashing import fingerprint_digest
 from forecaster._polars import collect
 from forecaster.data import check_schema, frame_schema
+from forecaster.data.dtypes import align_time
 from forecaster.data.frames import id_cast
 from forecaster.exceptions import DataValidationError
 from forecaster.tracking.config import describe_kind, short_error
@@ -170,7 +171,8 @@ def training_data(estimator: Any, data: Any, caller: str) -> Any:
     dtypes; a regressor's data must be ``(X, y)`` with its window shape (returned as numpy
     arrays)."""
     if hasattr(estimator, "schema_"):
-        try:
+        try:  # the same instants in another time unit read as predict reads them
+            data = align_time(data, estimator.schema_, estimator.time_col)
             check_schema(data, estimator.schema_, id_col=estimator.id_col, what="frame")
         except DataValidationError as exc:
             raise DataValidationError(
