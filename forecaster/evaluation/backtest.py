@@ -96,7 +96,7 @@ from forecaster.evaluation.metrics import (
     check_metric_names,
     check_scale_used,
 )
-from forecaster.evaluation.pooling import reads_as_score, score_columns
+from forecaster.evaluation.score_names import reads_as_score, score_columns
 from forecaster.exceptions import DataValidationError
 
 __all__ = ["WINDOWS", "BacktestForecaster", "BacktestResult", "backtest"]
@@ -249,7 +249,7 @@ def _check_unlike_scores(by: Sequence[str], columns: Sequence[str]) -> None:
     """Refuse keys ``by`` named like a score column (``columns``, the :attr:`aggregate`'s:
     ``n``, the metrics, ...), beside which the scores would hold them, or like a column that
     :func:`~forecaster.evaluation.pooling.aggregate` reads as a score (``mse`` beside
-    ``metrics=["mae"]``: :func:`~forecaster.evaluation.pooling.reads_as_score`): a time
+    ``metrics=["mae"]``: :func:`~forecaster.evaluation.score_names.reads_as_score`): a time
     column named ``n`` or ``mae`` (the id's name was refused by the backtest)."""
     named = [k for k in by if (k in columns or reads_as_score(k)) and k != TARGET_COLUMN]
     if named:

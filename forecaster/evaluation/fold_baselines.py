@@ -13,7 +13,7 @@ from forecaster.evaluation.baseline_intervals import conformal_bounds
 from forecaster.evaluation.baselines import origin_forecasts
 from forecaster.evaluation.folds import Folds
 from forecaster.evaluation.intervals import IntervalColumns
-from forecaster.evaluation.pooling import scored_baselines
+from forecaster.evaluation.score_names import scored_baselines
 from forecaster.exceptions import ForecasterWarning, warn_at_caller
 
 __all__ = ["baseline_forecasts"]

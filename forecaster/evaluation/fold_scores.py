@@ -32,7 +32,8 @@ from forecaster.evaluation.metrics import (
     PointColumns,
     error_scale_frame,
 )
-from forecaster.evaluation.pooling import BASELINES, with_skill
+from forecaster.evaluation.pooling import with_skill
+from forecaster.evaluation.score_names import BASELINES
 from forecaster.exceptions import ForecasterWarning, UnscoredPointsWarning, warn_at_caller
 
 __all__ = [

@@ -29,7 +29,7 @@ from forecaster.evaluation.frames import (
     warn_infinite_scores,
 )
 from forecaster.evaluation.intervals import IntervalColumns
-from forecaster.evaluation.pooling import reads_as_score
+from forecaster.evaluation.score_names import reads_as_score
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
 __all__ = ["error_scale_frame", "evaluate"]
@@ -76,7 +76,7 @@ def _checked_keys(
     """The ``by`` columns, checked; key columns named like a column of the result (the
     target column, ``n``, a metric, an interval score: polars refused the duplicate) or one
     that :func:`~forecaster.evaluation.pooling.aggregate` reads as a count or score
-    (:func:`~forecaster.evaluation.pooling.reads_as_score`) are refused."""
+    (:func:`~forecaster.evaluation.score_names.reads_as_score`) are refused."""
     if TARGET_COLUMN in (id_col, time_col):
         raise DataValidationError(
             f"'{TARGET_COLUMN}' is the name of an output column; rename that key column."
