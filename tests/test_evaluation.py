@@ -599,3 +599,22 @@ def test_seasonal_naive_without_m_values_before_an_origin_is_nan_with_a_warning(
     snaive = result.baselines.filter(pl.col("baseline") == "snaive")
     assert snaive.filter(pl.col("fold") == 0)["mae"].is_nan().all()
     assert not snaive.filter(pl.col("fold") == 2)["mae"].is_nan().any()
+
+
+def test_with_skill_refuses_a_score_without_a_skill_ratio_among_metrics():
+    """with_skill(metrics=["coverage_80"]) set the baseline's coverage beside the model's and
+    quietly no skill ratio (a coverage's ratio is no skill); now refused, naming the scores
+    that have ratios, and shown= sets a baseline's value without a ratio."""
+    from forecaster.evaluation.pooling import skill_split, with_skill
+
+    ours = pl.DataFrame({"target": ["y"], "n": [4], "coverage_80": [0.75], "winkler_80": [2.0]})
+    naive = pl.DataFrame({"target": ["y"], "n": [4], "coverage_80": [0.5], "winkler_80": [4.0]})
+    kw = {"keys": ["target"]}
+    with pytest.raises(DataValidationError, match=r"\['coverage_80'\] have none.*\['winkler_80'\]"):
+        with_skill(ours, {"naive": naive}, metrics=["coverage_80", "winkler_80"], **kw)
+    out = with_skill(ours, {"naive": naive}, **skill_split(["coverage_80", "winkler_80"]), **kw)
+    assert out.columns == [
+        "target", "n", "n_naive", "coverage_80", "coverage_80_naive",
+        "winkler_80", "winkler_80_naive", "winkler_80_skill_naive",
+    ]  # fmt: skip
+    assert out.row(0)[-1] == 0.5

@@ -32,7 +32,7 @@ from forecaster.evaluation.metrics import (
     PointColumns,
     error_scale_frame,
 )
-from forecaster.evaluation.pooling import with_skill
+from forecaster.evaluation.pooling import skill_split, with_skill
 from forecaster.evaluation.score_names import BASELINES
 from forecaster.exceptions import ForecasterWarning, UnscoredPointsWarning, warn_at_caller
 
@@ -104,7 +104,7 @@ def score_folds(
     points = fold_points(forecasts, *scored, intervals, block=block, unscored=unscored)
     baselines = baseline_forecasts(panel, where, horizon, m, intervals, made_up)
     base_points = baseline_points(points, baselines, columns, intervals)
-    compared = skill_names(names, intervals)
+    compared = skill_split(skill_names(names, intervals))
     keys = series_keys(folds_frame, id_col, id_name, targets)
 
     def named(scores: pl.DataFrame) -> pl.DataFrame:  # the block's keys for its number
@@ -114,14 +114,14 @@ def score_folds(
     pooled = pooled_scores(points, base_points, key_sets, names, columns, intervals)
     (by_block, theirs, ours), *summaries = pooled
     by_step, aggregate = (
-        with_skill(frame, their, keys=by, metrics=compared, ours=mine)
+        with_skill(frame, their, keys=by, **compared, ours=mine)
         for (frame, their, mine), by in zip(summaries, key_sets[1:], strict=True)
     )
     shown = {  # every block the model scored, NaN where the baseline has no forecast
         name: _every_block(frame, by_block, block) if name in ours else frame
         for name, frame in theirs.items()
     }
-    metrics = named(with_skill(by_block, theirs, keys=[block], metrics=compared, ours=ours))
+    metrics = named(with_skill(by_block, theirs, keys=[block], **compared, ours=ours))
     history = "values up to the origin"
     warn_infinite_scores(
         metrics, id_name, id_col is not None, m, baselines=BASELINES, history=history
@@ -281,7 +281,8 @@ def pooled_with_skill(
     has a forecast (:func:`pooled_scores`), the interval and quantile scores too
     (:func:`skill_names`)."""
     ((ours, theirs, mine),) = pooled_scores(points, base_points, [keys], names, columns, intervals)
-    return with_skill(ours, theirs, keys=keys, metrics=skill_names(names, intervals), ours=mine)
+    compared = skill_split(skill_names(names, intervals))
+    return with_skill(ours, theirs, keys=keys, **compared, ours=mine)
 
 
 def _same_points(points: pl.DataFrame, frame: pl.DataFrame, forecast: str) -> bool:

@@ -32,6 +32,7 @@ __all__ = [
     "aggregate",
     "owa",
     "score_columns",
+    "skill_split",
     "with_skill",
 ]
 
@@ -129,7 +130,7 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
     theirs, ours = _baseline_scores(scores, keys, present)
     if not theirs:
         return pooled
-    return with_skill(pooled, theirs, keys=keys, metrics=present, ours=ours)
+    return with_skill(pooled, theirs, keys=keys, **skill_split(present), ours=ours)
 
 
 def _pooled(
@@ -428,14 +429,18 @@ def with_skill(
     *,
     keys: Sequence[str],
     metrics: Sequence[str],
+    shown: Sequence[str] = (),
     ours: Mapping[str, pl.DataFrame] | None = None,
 ) -> pl.DataFrame:
     """``scores`` with every baseline's count of points ``n_<baseline>`` after ``n`` and,
-    after each metric ``<m>``, every baseline's score ``<m>_<baseline>`` and the skill ratio
-    ``<m>_skill_<baseline>`` (ours / baseline on the same points: below 1 the model is
-    better; null where the baseline's score is 0, as there is no ratio to an exact baseline,
-    or infinite: a MAPE or MASE of inf has none either, inf / inf was NaN and 5 / inf 0;
-    none beside coverage and width: :func:`~forecaster.evaluation.intervals.has_skill_ratio`).
+    after each metric ``<m>`` of ``metrics``, every baseline's score ``<m>_<baseline>`` and
+    the skill ratio ``<m>_skill_<baseline>`` (ours / baseline on the same points: below 1 the
+    model is better; null where the baseline's score is 0, as there is no ratio to an exact
+    baseline, or infinite: a MAPE or MASE of inf has none either, inf / inf was NaN and
+    5 / inf 0); after each score of ``shown`` the baselines' scores only. Coverage and width
+    have no skill ratio (:func:`~forecaster.evaluation.intervals.has_skill_ratio`: their
+    ratio to a baseline's is no skill): in ``metrics`` they are refused, pass them in
+    ``shown`` (:func:`skill_split` splits a list of scores so).
 
     ``baselines`` maps a baseline's name to its scores over the points where it has a
     forecast: ``n`` (their count) and the ``metrics`` (or some of them), one row per
@@ -452,10 +457,16 @@ def with_skill(
     >>> naive = pl.DataFrame({"target": ["y"], "n": [4], "mae": [2.0]})
     >>> with_skill(ours, {"naive": naive}, keys=["target"], metrics=["mae"]).row(0)
     ('y', 4, 4, 1.0, 2.0, 0.5)
+
+    Raises
+    ------
+    DataValidationError
+        For a score without a skill ratio (``coverage_80``, ``width_80``) in ``metrics``.
     """
+    _check_ratios(metrics, shown)
     out = scores
     for name, frame in baselines.items():
-        scored = [m for m in metrics if m in frame.columns]  # a baseline may score fewer
+        scored = [m for m in (*metrics, *shown) if m in frame.columns]  # it may score fewer
         added = {"n": f"n_{name}", **{m: f"{m}_{name}" for m in scored}}
         numerators = {m: m for m in scored}
         parts = [frame.select(*keys, *(pl.col(k).alias(v) for k, v in added.items()))]
@@ -483,10 +494,41 @@ def with_skill(
         order.append(column)
         if column == "n":
             order += counts
-        if column in metrics:
+        if column in metrics or column in shown:
             for name in baselines:
                 order += [c for c in (f"{column}_{name}", f"{column}_skill_{name}") if c in out]
     return out.select(order)
+
+
+def skill_split(names: Sequence[str]) -> dict[str, list[str]]:
+    """The ``metrics`` and ``shown`` arguments of :func:`with_skill` for the scores
+    ``names``: those with a skill ratio, and coverage and width, which have none
+    (:func:`~forecaster.evaluation.intervals.has_skill_ratio`).
+
+    Examples
+    --------
+    >>> skill_split(["mae", "coverage_80", "winkler_80"])
+    {'metrics': ['mae', 'winkler_80'], 'shown': ['coverage_80']}
+    """
+    return {
+        "metrics": [n for n in names if has_skill_ratio(n)],
+        "shown": [n for n in names if not has_skill_ratio(n)],
+    }
+
+
+def _check_ratios(metrics: Sequence[str], shown: Sequence[str]) -> None:
+    """Refuse a score without a skill ratio (coverage, width) among ``metrics``: with_skill
+    set none beside it, with no word."""
+    none = [m for m in metrics if not has_skill_ratio(m)]
+    if none:
+        ratios = [m for m in metrics if has_skill_ratio(m)]
+        raise DataValidationError(
+            f"with_skill sets a skill ratio beside every score of metrics, but {none} have "
+            "none: a coverage's or width's ratio to a baseline's is no skill (neither is "
+            f"better the lower). Of metrics={list(metrics)}, {ratios} have skill ratios. Pass "
+            f"shown={[*shown, *none]} to set the baselines' values beside them without a "
+            "ratio (skill_split(names) splits a list so)."
+        )
 
 
 def _joined(out: pl.DataFrame, part: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
