@@ -52,9 +52,11 @@ quantiles of :func:`~forecaster.evaluation.baselines.seasonal_naive` (``m = 1`` 
 each origin's calibrated on its series' values up to it only, made-up values left out
 (:func:`~forecaster.evaluation.fold_baselines.baseline_forecasts`). An origin whose history
 has no observed difference at some step's lag ``m ceil(h / m)`` (fewer than ``m ceil(H / m) +
-1`` values, which ``seasonal_naive`` refuses) has no baseline forecast at all there, point
-forecast included (NaN, ``n_<baseline>`` 0, with a warning): each baseline's scores are over
-one set of points. With MASE (or MSIS,
+1`` values, which ``seasonal_naive`` refuses) has no baseline intervals there (NaN interval
+and quantile scores, with a warning) but its point forecast (asking for intervals does not
+change the point scores): ``n_interval_<baseline>`` after the ``n_<baseline>`` (``n_interval``
+in ``baselines``) counts the points of the baseline's interval scores, their weight when
+pooled again. With MASE (or MSIS,
 sCRPS) they also set ``n_scaled`` after the counts: the points whose MASE scale is defined,
 those the scaled scores are the mean over (a (fold, series) origin with at most ``m`` values
 has none), their weight when :func:`~forecaster.evaluation.pooling.aggregate` pools the rows

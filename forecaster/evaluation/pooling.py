@@ -13,6 +13,7 @@ from forecaster.data.frames import collect_frame
 from forecaster.evaluation.array_metrics import METRICS
 from forecaster.evaluation.frames import TARGET_COLUMN, align_keys, check_by, checked_frame
 from forecaster.evaluation.intervals import (
+    INTERVAL_COUNT,
     SCALED_COUNT,
     has_skill_ratio,
     is_interval_metric,
@@ -21,6 +22,7 @@ from forecaster.evaluation.intervals import (
 from forecaster.evaluation.score_names import (  # score_columns: also imported from here
     BASELINE_COUNTS,
     BASELINES,
+    INTERVAL_COUNTS,
     score_columns,
 )
 from forecaster.exceptions import DataValidationError
@@ -111,6 +113,8 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
     scored = [*METRICS, *(c for c in frame.columns if is_interval_metric(c))]
     counts = {c: "the count of points a baseline forecast" for c in BASELINE_COUNTS}
     counts[SCALED_COUNT] = "the count of points whose MASE scale is defined"
+    counts.update((c, "the count of points a baseline's interval scores are over")
+                  for c in INTERVAL_COUNTS)  # fmt: skip
     reserved = {"n": "the count of points", **counts, **{m: "a metric" for m in scored}}
     keys = check_by(by, reserved)
     if TARGET_COLUMN in frame.columns and TARGET_COLUMN not in keys:
@@ -125,6 +129,7 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
         )
     _check_scores(scores, present, "scores")
     _check_scaled_count(scores)
+    _check_interval_counts(scores)
     _check_one_model(scores, keys)
     pooled = _pooled(scores, keys, present)
     theirs, ours = _baseline_scores(scores, keys, present)
@@ -152,12 +157,21 @@ def _pooled(
     if counted:
         exprs.append(kept(pl.col(SCALED_COUNT)).sum().cast(pl.Int64).alias(SCALED_COUNT))
     scaled = pl.col(SCALED_COUNT).cast(pl.Float64) if counted else weight
+    banded = INTERVAL_COUNT in scores.columns  # the weight of the interval scores (0: none)
+    band = pl.col(INTERVAL_COUNT).cast(pl.Float64)
+    if banded:
+        exprs.append(kept(pl.col(INTERVAL_COUNT)).sum().cast(pl.Int64).alias(INTERVAL_COUNT))
     for name in present:
         value = pl.col(name).cast(pl.Float64)
         if is_scaled_metric(name):  # over the points whose scale is defined (none: 0/0, NaN)
             defined = value.is_not_nan() if rows is None else value.is_not_nan() & rows
             pooled = (value * scaled).filter(defined).sum() / scaled.filter(defined).sum()
             exprs.append(pooled.alias(name))
+        elif banded and is_interval_metric(name):  # over the points with intervals
+            inside = band > 0 if rows is None else (band > 0) & rows
+            exprs.append(
+                ((value * band).filter(inside).sum() / band.filter(inside).sum()).alias(name)
+            )
         elif name in _MEAN_METRICS or is_interval_metric(name):
             exprs.append((kept(value * weight).sum() / total).alias(name))
         else:  # rmse
@@ -181,18 +195,22 @@ def _baseline_scores(
         if not metrics:
             continue
         scaled = [SCALED_COUNT] if SCALED_COUNT in scores.columns else []
+        count = f"{INTERVAL_COUNT}_{base}"  # its interval scores' points (a backtest's)
+        banded = [pl.col(count).alias(INTERVAL_COUNT)] if count in scores.columns else []
         renamed = scores.select(
-            *keys, "n", *scaled, *(pl.col(f"{m}_{base}").alias(m) for m in metrics)
+            *keys, "n", *scaled, *banded, *(pl.col(f"{m}_{base}").alias(m) for m in metrics)
         )
         _check_scores(renamed, metrics, f"{base} baseline's scores")
         forecast = _forecast_rows(scores, base, metrics)
-        if bool(forecast.all()):
+        every = not banded or bool(scores.select((pl.col(count) == pl.col("n")).all()).item())
+        if bool(forecast.all()) and every:
             theirs[base] = _pooled(renamed, keys, metrics)
             continue
         (flag,) = temporary_names(scores.columns, "__forecast__")
         rows = pl.col(flag)
         theirs[base] = _pooled(renamed.with_columns(forecast.alias(flag)), keys, metrics, rows)
-        ours[base] = _pooled(scores.with_columns(forecast.alias(flag)), keys, metrics, rows)
+        mine = scores.with_columns(forecast.alias(flag), *banded)  # on the same points
+        ours[base] = _pooled(mine, keys, metrics, rows)
     return theirs, ours
 
 
@@ -239,6 +257,34 @@ def _check_scaled_count(scores: pl.DataFrame) -> None:
             f"it, or drop {SCALED_COUNT!r} for rows whose scale covers all n points or none "
             "(as evaluate's)."
         )
+
+
+def _check_interval_counts(scores: pl.DataFrame) -> None:
+    """Refuse an :data:`~forecaster.evaluation.intervals.INTERVAL_COUNT` that is not a whole
+    number from 0 to ``n``, or an ``n_interval_<baseline>`` other than 0 or ``n`` (0 where
+    ``n_<baseline>`` is): the model's interval scores on part of a row are not in it."""
+    checks = []
+    if INTERVAL_COUNT in scores.columns:
+        count = pl.col(INTERVAL_COUNT).cast(pl.Float64)
+        bad = count.is_null() | count.is_nan() | (count < 0) | (count > pl.col("n"))
+        checks.append((INTERVAL_COUNT, bad | (count != count.floor()), "a whole number 0 to n"))
+    for base in BASELINES:
+        column, count = f"{INTERVAL_COUNT}_{base}", pl.col(f"{INTERVAL_COUNT}_{base}")
+        if column in scores.columns:
+            bad = count.is_null() | ((count != 0) & (count != pl.col("n")))
+            if f"n_{base}" in scores.columns:
+                bad = bad | ((count != 0) & (pl.col(f"n_{base}") == 0))
+            checks.append((column, bad, f"0 or n (0 where n_{base} is 0)"))
+    for column, bad, what in checks:
+        wrong = scores.filter(bad)
+        if wrong.height:
+            raise DataValidationError(
+                f"The scores frame's {column!r} counts the points of each row that a "
+                f"baseline's interval scores are over, so must be {what}, but {wrong.height} "
+                f"rows hold another value, e.g. {wrong.row(0, named=True)}. Pass the frame as "
+                "the backtest wrote it (its metrics, one row per fold and series), or pool "
+                "the forecast points instead (BacktestResult.score(by=...))."
+            )
 
 
 def _check_one_model(scores: pl.DataFrame, keys: Sequence[str]) -> None:
@@ -397,7 +443,7 @@ def owa(
         aggregate(frames[name].select(pl.exclude(others, *_interval_scores(frames[name]))), by=by)
         for name in ("scores", "naive2_scores")
     )
-    counts = ("n", SCALED_COUNT, *BASELINE_COUNTS)  # pooled per frame, not keys
+    counts = ("n", SCALED_COUNT, *BASELINE_COUNTS, *INTERVAL_COUNTS)  # per frame, not keys
     keys = [c for c in a.columns if c not in (*counts, "smape", "mase")]
     a, b = (
         a.drop(c for c in counts[1:] if c in a.columns),
@@ -445,10 +491,12 @@ def with_skill(
     ``baselines`` maps a baseline's name to its scores over the points where it has a
     forecast: ``n`` (their count) and the ``metrics`` (or some of them), one row per
     ``keys`` as in ``scores`` (rows are matched on ``keys``; a group it has no row for has
-    ``n_<baseline>`` 0 and NaN scores and skill ratios). ``ours`` maps a baseline that lacks
-    a forecast at some points of ``scores`` to the model's scores over its points (one row
-    per ``keys``), the numerators of its skill ratios; for the others they are the metrics
-    of ``scores``. Other columns of ``scores`` keep their place.
+    ``n_<baseline>`` 0 and NaN scores and skill ratios); its interval scores may be over
+    fewer points, counted in :data:`~forecaster.evaluation.intervals.INTERVAL_COUNT`, set
+    as ``n_interval_<baseline>`` after the ``n_<baseline>``. ``ours`` maps a baseline that
+    lacks a forecast (or intervals) at some points of ``scores`` to the model's scores over
+    the same points (one row per ``keys``), the numerators of its skill ratios; for the
+    others they are the metrics of ``scores``. Other columns of ``scores`` keep their place.
 
     Examples
     --------
@@ -467,7 +515,8 @@ def with_skill(
     out = scores
     for name, frame in baselines.items():
         scored = [m for m in (*metrics, *shown) if m in frame.columns]  # it may score fewer
-        added = {"n": f"n_{name}", **{m: f"{m}_{name}" for m in scored}}
+        counts = ["n", *(c for c in [INTERVAL_COUNT] if c in frame.columns)]
+        added = {**{c: f"{c}_{name}" for c in counts}, **{m: f"{m}_{name}" for m in scored}}
         numerators = {m: m for m in scored}
         parts = [frame.select(*keys, *(pl.col(k).alias(v) for k, v in added.items()))]
         mine = (ours or {}).get(name)
@@ -479,8 +528,8 @@ def with_skill(
             out = _joined(out, part, list(keys))
         nan = pl.lit(float("nan"))  # a group the baseline has no forecast for
         out = out.with_columns(
-            pl.col(added["n"]).fill_null(0),
-            *(pl.col(c).fill_null(nan) for c in list(added.values())[1:]),
+            *(pl.col(added[c]).fill_null(0) for c in counts),
+            *(pl.col(added[m]).fill_null(nan) for m in scored),
             *(pl.col(c).fill_null(nan) for c in numerators.values() if c not in scored),
         )
         out = out.with_columns(
@@ -489,6 +538,7 @@ def with_skill(
             if has_skill_ratio(m)
         )
     counts = [f"n_{name}" for name in baselines]
+    counts += [c for c in (f"{INTERVAL_COUNT}_{name}" for name in baselines) if c in out.columns]
     order: list[str] = [] if "n" in scores.columns else counts
     for column in scores.columns:
         order.append(column)

@@ -10,6 +10,7 @@ from collections.abc import Collection, Iterable, Sequence
 
 from forecaster.evaluation.array_metrics import METRICS
 from forecaster.evaluation.intervals import (
+    INTERVAL_COUNT,
     SCALED_COUNT,
     has_skill_ratio,
     interval_score_names,
@@ -21,6 +22,7 @@ from forecaster.exceptions import DataValidationError
 __all__ = [
     "BASELINES",
     "BASELINE_COUNTS",
+    "INTERVAL_COUNTS",
     "check_score_keys",
     "reads_as_score",
     "score_columns",
@@ -34,6 +36,12 @@ backtest's ``metrics`` and ``score`` set beside each point metric ``<m>``."""
 BASELINE_COUNTS = tuple(f"n_{name}" for name in BASELINES)
 """The columns ``n_<baseline>``: the points of a row that the baseline forecast, those its
 scores and the skill ratios against it are over (see :func:`with_skill`)."""
+
+INTERVAL_COUNTS = (INTERVAL_COUNT, *(f"{INTERVAL_COUNT}_{name}" for name in BASELINES))
+"""The counts of the points that a baseline's interval and quantile scores are over:
+:data:`~forecaster.evaluation.intervals.INTERVAL_COUNT` in a backtest's ``baselines`` frame,
+``n_interval_<baseline>`` beside ``n_<baseline>`` in its other score frames (fewer where an
+origin's history is too short for the baseline's intervals)."""
 
 
 def scored_baselines(m: int) -> tuple[str, ...]:
@@ -52,7 +60,8 @@ def score_columns(
     """The columns that a backtest of the point ``metrics``, seasonal period ``m`` and the
     intervals of ``levels`` and ``quantiles`` (as asked of ``predict``) puts beside the id in
     its score frames (``metrics``, ``baselines``, ``score(by=<id>)``): ``baseline``, ``n``,
-    the counts ``n_<baseline>`` of :func:`scored_baselines`,
+    the counts ``n_<baseline>`` of :func:`scored_baselines` (and of their interval scores'
+    points, :data:`INTERVAL_COUNTS`, with intervals),
     :data:`~forecaster.evaluation.intervals.SCALED_COUNT` when a scaled score is among them,
     each metric with its ``<m>_<baseline>`` and ``<m>_skill_<baseline>``, and the interval
     scores (:func:`~forecaster.evaluation.intervals.interval_score_names`).
@@ -69,7 +78,10 @@ def score_columns(
     parts = ("", "skill_")
     skill = [f"{s}_{p}{b}" for s in [*point, *intervals] for b in bases for p in parts]
     skill = [c for c in skill if "_skill_" not in c or has_skill_ratio(c)]
-    return ["baseline", "n", *(f"n_{b}" for b in bases), *scaled, *point, *intervals, *skill]
+    counts = [f"n_{b}" for b in bases]
+    if intervals:  # the points of the baselines' interval scores: theirs, and in baselines
+        counts += [INTERVAL_COUNT, *(f"{INTERVAL_COUNT}_{b}" for b in bases)]
+    return ["baseline", "n", *counts, *scaled, *point, *intervals, *skill]
 
 
 def reads_as_score(name: str) -> bool:
@@ -87,7 +99,8 @@ def reads_as_score(name: str) -> bool:
     >>> reads_as_score("winkler_80_snaive"), reads_as_score("coverage_80_naive")
     (True, True)
     """
-    if name in ("n", SCALED_COUNT, *BASELINE_COUNTS, *METRICS) or is_interval_metric(name):
+    counts = ("n", SCALED_COUNT, *BASELINE_COUNTS, *INTERVAL_COUNTS)
+    if name in (*counts, *METRICS) or is_interval_metric(name):
         return True
     for suffix in (f"_{part}{b}" for b in BASELINES for part in ("", "skill_")):
         score = name[: -len(suffix)] if name.endswith(suffix) else ""
@@ -108,7 +121,8 @@ def check_score_keys(id_col: str | None, columns: Collection[str]) -> None:
     clash = (
         "a column of the backtest's scores, beside which they hold the id"
         if id_col in columns
-        else "a count or score column that aggregate reads (n, n_scaled, n_<baseline>, a "
+        else "a count or score column that aggregate reads (n, n_scaled, n_<baseline>, "
+        "n_interval_<baseline>, a "
         "metric, a baseline's score or skill ratio, an interval score): pooling the "
         "backtest's score frames (aggregate(result.metrics)) would pool the ids as its values"
     )
