@@ -663,3 +663,68 @@ def test_the_baselines_interval_counts_are_refused_as_id_and_key_names():
             check_score_keys(name, score_columns(["mae"], m=24))
         with pytest.raises(DataValidationError, match=r"count of points a baseline's interval"):
             aggregate(pl.DataFrame({name: [1], "n": [1], "mae": [1.0]}), by=name)
+
+
+def _bounds_sorted_per_origin(values, starts, origins, point, m, levels, quantiles):
+    """conformal_bounds as it was before sorting each series' differences once: every
+    origin's own differences sorted (the reference its values must equal bit for bit)."""
+    from forecaster.evaluation.intervals import conformal_ranks, signed_ranks
+
+    n, horizon, k = point.shape
+    lags = m * (np.arange(horizon) // m + 1)
+    out = np.full((n, horizon, k, 2 * len(levels) + len(quantiles)), np.nan)
+    width = int((origins - starts).max()) + 1
+    rows = origins[:, None] - np.arange(width)[None, :]
+    inside = rows >= starts[:, None]
+    for j in range(k):
+        history = values[:, j][np.where(inside, rows, origins[:, None])]
+        history[~inside] = np.nan
+        for lag in np.unique(lags):
+            if lag >= width:
+                continue
+            steps = np.flatnonzero(lags == lag)
+            diffs = history[:, :-lag] - history[:, lag:]
+            count = (~np.isnan(diffs)).sum(axis=1)
+            some = np.maximum(count, 1)
+            absolute, signed = np.sort(np.abs(diffs), axis=1), np.sort(diffs, axis=1)
+            radius = [absolute[np.arange(n), np.minimum(conformal_ranks(some, v), some) - 1]
+                      for v in levels]  # fmt: skip
+            shift = [signed[np.arange(n), signed_ranks(some, q) - 1] for q in quantiles]
+            base = point[:, steps, j, None]
+            r = np.stack(radius, axis=1)[:, None] if levels else np.empty((n, 1, 0))
+            q = np.stack(shift, axis=1)[:, None] if quantiles else np.empty((n, 1, 0))
+            bounds = np.concatenate([base - r, base + r, base + q], axis=-1)
+            bounds[count == 0] = np.nan
+            out[:, steps, j] = bounds
+    return out
+
+
+@pytest.mark.parametrize("cells", [1 << 22, 7])
+def test_conformal_bounds_equal_those_of_sorting_every_origins_differences(cells, monkeypatch):
+    """conformal_bounds sorts each series' differences once and reads every origin's rank
+    from running counts (it sorted each origin's own): the same values bit for bit on
+    random panels with ties (small integers), NaN values, origins too short for some lags
+    and several targets, in one chunk and in chunks of a few cells."""
+    from forecaster.evaluation import baseline_intervals
+    from forecaster.evaluation.baselines import origin_forecasts
+
+    monkeypatch.setattr(baseline_intervals, "_CHUNK_CELLS", cells)
+    rng = np.random.default_rng(7)
+    for case in range(30):
+        lengths = rng.integers(1, 40, size=rng.integers(1, 6))
+        values = rng.integers(-3, 4, size=(int(lengths.sum()), 2)).astype(np.float64)
+        values[rng.random(values.shape) < 0.1] = np.nan
+        firsts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        series = rng.integers(0, lengths.size, size=12)
+        starts = firsts[series]
+        origins = starts + (rng.random(12) * lengths[series]).astype(np.int64)
+        m, horizon = int(rng.integers(1, 4)), int(rng.integers(1, 8))
+        point = origin_forecasts(values, starts, origins, horizon, 1)
+        levels, quantiles = [50.0, 80.0, 95.0][: case % 4], [0.1, 0.5, 0.9][: (case // 4) % 4]
+        got = baseline_intervals.conformal_bounds(
+            values, starts, origins, point, m, levels=levels, quantiles=quantiles
+        )
+        expected = _bounds_sorted_per_origin(values, starts, origins, point, m, levels, quantiles)
+        assert np.array_equal(np.isnan(got), np.isnan(expected)), case
+        known = ~np.isnan(got)
+        assert np.array_equal(got[known].view(np.int64), expected[known].view(np.int64)), case
