@@ -372,9 +372,12 @@ def test_backtest_scores_interval_columns(fitted, frame):
     ]
     assert forecasts.select(plain.forecasts.columns).equals(plain.forecasts)
     added = ["coverage_80", "width_80", "winkler_80", "msis_80", "pinball", "scrps"]
+    bands = ["n_interval_naive", "n_interval_snaive"]  # the baselines' interval scores' points
     for name in ("metrics", "by_step", "aggregate"):
         table, before = getattr(result, name), getattr(plain, name)
-        assert table.columns == [*before.columns, *[c for s in added for c in _beside(s)]]
+        at = before.columns.index("n_snaive") + 1
+        columns = [*before.columns[:at], *bands, *before.columns[at:]]
+        assert table.columns == [*columns, *[c for s in added for c in _beside(s)]]
         assert table.select(before.columns).equals(before)  # bit for bit
     pooled = result.aggregate.row(0, named=True)
     inside = (forecasts["y_actual"] - forecasts["y"]).abs() <= 1
@@ -387,7 +390,7 @@ def test_backtest_scores_interval_columns(fitted, frame):
     )
     by = result.score("step", metrics=["mae"])
     skill = ["mae_naive", "mae_skill_naive", "mae_snaive", "mae_skill_snaive"]
-    counts = ["n_naive", "n_snaive", "n_scaled"]  # n_scaled: scrps and msis are scaled
+    counts = ["n_naive", "n_snaive", *bands, "n_scaled"]  # n_scaled: scrps, msis are scaled
     assert by.columns == ["step", "target", "n", *counts, "mae", *skill,
                           *[c for s in added for c in _beside(s)]]  # fmt: skip
 
@@ -495,37 +498,62 @@ def test_baseline_intervals_when_no_origin_is_long_enough_for_a_lag_are_nan():
 
 def test_a_backtest_whose_origins_are_all_too_short_for_snaive_intervals_warns(fitted):
     """Every origin has 24 values, fewer than the 25 the seasonal naive's intervals need at
-    m=24: the backtest warns and has no snaive forecast (it raised IndexError)."""
+    m=24: the backtest warns and has no snaive intervals (it raised IndexError); its point
+    forecasts are scored all the same."""
     model = IntervalForecaster(**TINY)
     model.__dict__.update(fitted.__dict__)
     frame = make_frame(lengths=(30, 30))
     with pytest.warns(ForecasterWarning, match=r"2 of the 2 .* snaive baseline .* needs 25"):
         result = backtest(model, frame, folds=1, m=24, metrics=["mae"])
     overall = result.aggregate.row(0, named=True)
-    assert overall["n_snaive"] == 0 and np.isnan(overall["winkler_80_snaive"])
-    assert overall["n_naive"] == 12 and not np.isnan(overall["winkler_80_naive"])
+    assert overall["n_interval_snaive"] == 0 and np.isnan(overall["winkler_80_snaive"])
+    assert overall["n_snaive"] == 12 and not np.isnan(overall["mae_snaive"])
+    assert overall["n_interval_naive"] == 12 and not np.isnan(overall["winkler_80_naive"])
 
 
-def test_an_origin_too_short_for_the_baselines_intervals_has_no_baseline_forecast(fitted):
+def test_asking_for_intervals_leaves_the_baselines_point_scores_as_they_were(fitted):
     """s2's first origin has 24 values: a seasonal-naive forecast at m=24, but no interval
-    (seasonal_naive(level=...) needs 25, a difference at lag 24): no snaive forecast there
-    (NaN scores, n_snaive 0, with a warning), never an interval from fewer values; without
-    level the point forecast is scored there."""
+    (seasonal_naive(level=...) needs 25, a difference at lag 24). With level it had no snaive
+    forecast at all, so mae_snaive, n_snaive and the skill ratios counted fewer origins than
+    the same backtest without level (n_snaive 30, not 36). Its point forecast is now scored
+    (every point score bit for bit as without level) and its interval scores are NaN,
+    n_interval_snaive 0, which pooling weights them by (aggregate, score(), by_step)."""
     model = IntervalForecaster(**TINY)
     model.__dict__.update(fitted.__dict__)
     frame = make_frame(lengths=(200, 200, 36))
-    args = {"folds": 2, "step": 6, "m": 24, "metrics": ["mae"], "origins": "series"}
+    args = {"folds": 2, "step": 6, "m": 24, "metrics": ["mae", "mase"], "origins": "series"}
     with pytest.warns(ForecasterWarning, match=r"1 of the 6 .* snaive baseline .* needs 25"):
         result = backtest(model, frame, **args)
+    plain = backtest(fitted, frame, **args)
+    for name in ("metrics", "by_step", "aggregate"):
+        before = getattr(plain, name)
+        assert getattr(result, name).select(before.columns).equals(before)  # bit for bit
+    assert result.baselines.select(plain.baselines.columns).equals(plain.baselines)
+    assert result.score("fold").select(plain.score("fold").columns).equals(plain.score("fold"))
     short = result.metrics.filter((pl.col("id") == "s2") & (pl.col("fold") == 0)).row(0, named=True)
-    assert short["n_snaive"] == 0 and short["n_naive"] == 6
-    assert np.isnan(short["winkler_80_snaive"]) and np.isnan(short["mae_snaive"])
+    assert short["n_snaive"] == 6 and short["n_interval_snaive"] == 0
+    assert np.isnan(short["winkler_80_snaive"]) and not np.isnan(short["mae_snaive"])
     assert np.isnan(short["coverage_80_snaive"])  # not a coverage of 0
-    snaive = result.baselines.filter((pl.col("baseline") == "snaive") & (pl.col("id") == "s2"))
-    assert np.isnan(snaive.sort("fold")["coverage_80"][0])
-    assert result.aggregate["n_snaive"].item() == 30
-    plain = backtest(fitted, frame, **{k: v for k, v in args.items()})
-    assert plain.aggregate["n_snaive"].item() == 36
+    assert short["n_interval_naive"] == 6 and not np.isnan(short["winkler_80_naive"])
+    snaive = result.baselines.filter(pl.col("baseline") == "snaive")
+    expected = [0 if i == "s2" and f == 0 else 6 for f, i in snaive.select("fold", "id").rows()]
+    assert snaive["n_interval"].to_list() == expected
+    overall = result.aggregate.row(0, named=True)
+    assert (overall["n_snaive"], overall["n_interval_snaive"]) == (36, 30)
+    kept = snaive.filter(pl.col("n_interval") > 0)
+    assert overall["winkler_80_snaive"] == pytest.approx(kept["winkler_80"].mean())
+    model_kept = result.metrics.filter(pl.col("n_interval_snaive") > 0)
+    assert overall["winkler_80_skill_snaive"] == pytest.approx(
+        model_kept["winkler_80"].mean() / kept["winkler_80"].mean()
+    )
+    assert_frame_equal(aggregate(result.metrics), result.aggregate, check_exact=False)
+    assert_frame_equal(result.score([]), result.aggregate, check_exact=False)
+    pooled = aggregate(result.baselines, by="baseline").filter(pl.col("baseline") == "snaive")
+    assert pooled["n_interval"].item() == 30
+    assert pooled["winkler_80"].item() == pytest.approx(overall["winkler_80_snaive"])
+    assert (result.by_step["n_interval_snaive"] == 5).all()  # of 6: the model's on 5 not there
+    with pytest.raises(DataValidationError, match=r"'n_interval_snaive' .* 0 or n"):
+        aggregate(result.by_step)
 
 
 # ---------------------------------------------------------------- baselines and skill
@@ -599,3 +627,104 @@ def test_seasonal_naive_without_m_values_before_an_origin_is_nan_with_a_warning(
     snaive = result.baselines.filter(pl.col("baseline") == "snaive")
     assert snaive.filter(pl.col("fold") == 0)["mae"].is_nan().all()
     assert not snaive.filter(pl.col("fold") == 2)["mae"].is_nan().any()
+
+
+def test_with_skill_refuses_a_score_without_a_skill_ratio_among_metrics():
+    """with_skill(metrics=["coverage_80"]) set the baseline's coverage beside the model's and
+    quietly no skill ratio (a coverage's ratio is no skill); now refused, naming the scores
+    that have ratios, and shown= sets a baseline's value without a ratio."""
+    from forecaster.evaluation.pooling import skill_split, with_skill
+
+    ours = pl.DataFrame({"target": ["y"], "n": [4], "coverage_80": [0.75], "winkler_80": [2.0]})
+    naive = pl.DataFrame({"target": ["y"], "n": [4], "coverage_80": [0.5], "winkler_80": [4.0]})
+    kw = {"keys": ["target"]}
+    with pytest.raises(DataValidationError, match=r"\['coverage_80'\] have none.*\['winkler_80'\]"):
+        with_skill(ours, {"naive": naive}, metrics=["coverage_80", "winkler_80"], **kw)
+    out = with_skill(ours, {"naive": naive}, **skill_split(["coverage_80", "winkler_80"]), **kw)
+    assert out.columns == [
+        "target", "n", "n_naive", "coverage_80", "coverage_80_naive",
+        "winkler_80", "winkler_80_naive", "winkler_80_skill_naive",
+    ]  # fmt: skip
+    assert out.row(0)[-1] == 0.5
+
+
+def test_the_baselines_interval_counts_are_refused_as_id_and_key_names():
+    """n_interval and n_interval_<baseline> are count columns of a backtest's score frames
+    with intervals: an id so named would be pooled as a count by aggregate."""
+    from forecaster.evaluation.score_names import check_score_keys, reads_as_score, score_columns
+
+    names = ("n_interval", "n_interval_naive", "n_interval_snaive")
+    assert all(reads_as_score(c) for c in names) and not reads_as_score("n_intervals")
+    columns = score_columns(["mae"], m=24, levels=[80])
+    assert [c for c in columns if c.startswith("n_interval")] == list(names)
+    assert not any(c.startswith("n_interval") for c in score_columns(["mae"], m=24))
+    for name in names:
+        with pytest.raises(DataValidationError, match=rf"id column '{name}' has the name"):
+            check_score_keys(name, score_columns(["mae"], m=24))
+        with pytest.raises(DataValidationError, match=r"count of points a baseline's interval"):
+            aggregate(pl.DataFrame({name: [1], "n": [1], "mae": [1.0]}), by=name)
+
+
+def _bounds_sorted_per_origin(values, starts, origins, point, m, levels, quantiles):
+    """conformal_bounds as it was before sorting each series' differences once: every
+    origin's own differences sorted (the reference its values must equal bit for bit)."""
+    from forecaster.evaluation.intervals import conformal_ranks, signed_ranks
+
+    n, horizon, k = point.shape
+    lags = m * (np.arange(horizon) // m + 1)
+    out = np.full((n, horizon, k, 2 * len(levels) + len(quantiles)), np.nan)
+    width = int((origins - starts).max()) + 1
+    rows = origins[:, None] - np.arange(width)[None, :]
+    inside = rows >= starts[:, None]
+    for j in range(k):
+        history = values[:, j][np.where(inside, rows, origins[:, None])]
+        history[~inside] = np.nan
+        for lag in np.unique(lags):
+            if lag >= width:
+                continue
+            steps = np.flatnonzero(lags == lag)
+            diffs = history[:, :-lag] - history[:, lag:]
+            count = (~np.isnan(diffs)).sum(axis=1)
+            some = np.maximum(count, 1)
+            absolute, signed = np.sort(np.abs(diffs), axis=1), np.sort(diffs, axis=1)
+            radius = [absolute[np.arange(n), np.minimum(conformal_ranks(some, v), some) - 1]
+                      for v in levels]  # fmt: skip
+            shift = [signed[np.arange(n), signed_ranks(some, q) - 1] for q in quantiles]
+            base = point[:, steps, j, None]
+            r = np.stack(radius, axis=1)[:, None] if levels else np.empty((n, 1, 0))
+            q = np.stack(shift, axis=1)[:, None] if quantiles else np.empty((n, 1, 0))
+            bounds = np.concatenate([base - r, base + r, base + q], axis=-1)
+            bounds[count == 0] = np.nan
+            out[:, steps, j] = bounds
+    return out
+
+
+@pytest.mark.parametrize("cells", [1 << 22, 7])
+def test_conformal_bounds_equal_those_of_sorting_every_origins_differences(cells, monkeypatch):
+    """conformal_bounds sorts each series' differences once and reads every origin's rank
+    from running counts (it sorted each origin's own): the same values bit for bit on
+    random panels with ties (small integers), NaN values, origins too short for some lags
+    and several targets, in one chunk and in chunks of a few cells."""
+    from forecaster.evaluation import baseline_intervals
+    from forecaster.evaluation.baselines import origin_forecasts
+
+    monkeypatch.setattr(baseline_intervals, "_CHUNK_CELLS", cells)
+    rng = np.random.default_rng(7)
+    for case in range(30):
+        lengths = rng.integers(1, 40, size=rng.integers(1, 6))
+        values = rng.integers(-3, 4, size=(int(lengths.sum()), 2)).astype(np.float64)
+        values[rng.random(values.shape) < 0.1] = np.nan
+        firsts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        series = rng.integers(0, lengths.size, size=12)
+        starts = firsts[series]
+        origins = starts + (rng.random(12) * lengths[series]).astype(np.int64)
+        m, horizon = int(rng.integers(1, 4)), int(rng.integers(1, 8))
+        point = origin_forecasts(values, starts, origins, horizon, 1)
+        levels, quantiles = [50.0, 80.0, 95.0][: case % 4], [0.1, 0.5, 0.9][: (case // 4) % 4]
+        got = baseline_intervals.conformal_bounds(
+            values, starts, origins, point, m, levels=levels, quantiles=quantiles
+        )
+        expected = _bounds_sorted_per_origin(values, starts, origins, point, m, levels, quantiles)
+        assert np.array_equal(np.isnan(got), np.isnan(expected)), case
+        known = ~np.isnan(got)
+        assert np.array_equal(got[known].view(np.int64), expected[known].view(np.int64)), case

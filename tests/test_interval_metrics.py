@@ -11,6 +11,7 @@ from statistics import NormalDist
 import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from forecaster import DataValidationError
 from forecaster.estimators.conformal_ranks import signed_quantile
@@ -430,3 +431,23 @@ def test_exact_bounds_on_a_flat_history_score_zero_as_mase_does():
     row = scores.row(0, named=True)
     assert (row["mase"], row["msis_80"], row["scrps"]) == (0.0, 0.0, 0.0)
     assert aggregate(scores).row(0, named=True)["msis_80"] == 0.0
+
+
+def test_seasonal_naive_intervals_leave_out_the_values_missing_made_up():
+    """seasonal_naive(missing="ffill"/"interpolate", level=...) calibrated its intervals on
+    the differences of values the policy made up (the gap 3, 4 below), while a backtest's
+    baseline intervals leave them out: made-up values are not observations. The observed
+    lag-1 differences are 1, 2, 1, 4, 1, 1 (none across the gap, where the made-up values
+    climbed 36), so the 95 % radius is the largest absolute one (rank ceil(7 * 0.95) = 7 >
+    6), 4, and the quantile 0.9 the largest signed one (was 36 with ffill, 12 interpolated)."""
+    frame = pl.DataFrame({"t": [0, 1, 2, 5, 6, 7, 8, 9], "y": [1.0, 2, 4, 40, 41, 45, 46, 47]})
+    kw = {"m": 1, "target": "y", "time_col": "t", "level": [95], "quantiles": [0.9]}
+    expected = [(10, 47.0, 43.0, 51.0, 51.0)]
+    with_nulls = frame.join(pl.DataFrame({"t": range(10)}), on="t", how="right")
+    for missing in ("ffill", "interpolate"):
+        for data in (frame, with_nulls.select("t", "y")):
+            assert seasonal_naive(data, 1, missing=missing, **kw).rows() == expected
+    # missing="zero" says an absent value is 0: data, calibrated on as if the frame held it
+    zeros = with_nulls.select("t", pl.col("y").fill_null(0.0))
+    zero = seasonal_naive(frame, 1, missing="zero", **kw)
+    assert_frame_equal(zero, seasonal_naive(zeros, 1, **kw))

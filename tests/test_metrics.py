@@ -270,6 +270,19 @@ def test_evaluate_refuses_an_insample_that_reaches_into_the_forecasts():
         evaluate(forecast, future, insample=one_late, **kw)
 
 
+def test_evaluate_names_the_first_late_series_by_the_text_of_its_id():
+    """An Enum id whose categories list "b" first named series 'b' as the first series whose
+    insample reaches into the forecasts; series are ordered by their ids' text everywhere
+    (forecaster.data.frames.id_order), so it is 'a', as with String ids."""
+    history, future, forecast = two_series()
+    kw = {"target": "y", "time_col": "t", "id_col": "id", "metrics": ["mae", "mase"]}
+    as_enum = pl.col("id").cast(pl.Enum(["b", "a"]))
+    frames = [f.with_columns(as_enum) for f in (forecast, future, pl.concat([history, future]))]
+    assert frames[2]["id"].sort()[0] == "b"  # the Enum's order
+    with pytest.raises(DataValidationError, match=r"for 2 series \(series 'a': insample"):
+        evaluate(frames[0], frames[1], insample=frames[2], **kw)
+
+
 def test_evaluate_unmatched_rows():
     history, future, forecast = two_series()
     kw = {"target": "y", "time_col": "t", "id_col": "id"}

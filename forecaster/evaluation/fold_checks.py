@@ -14,7 +14,7 @@ from forecaster._validation import check, check_allocation
 from forecaster.data.checks import check_output_names
 from forecaster.data.panel import Panel
 from forecaster.evaluation.metrics import TARGET_COLUMN
-from forecaster.evaluation.pooling import check_score_keys
+from forecaster.evaluation.score_names import check_score_keys
 from forecaster.exceptions import DataValidationError, TooFewRowsError
 
 __all__ = [
@@ -80,7 +80,7 @@ def check_reserved(
     :data:`~forecaster._columns.TRAIN_COLUMNS`), as ``fit`` refuses them
     (:func:`~forecaster.data.checks.check_output_names`); and, for a backtest that scores, an
     id or time column named ``target`` or an id named like a column of its score frames
-    ``scores`` (:func:`~forecaster.evaluation.pooling.score_columns`; None: it scores nothing,
+    ``scores`` (:func:`~forecaster.evaluation.score_names.score_columns`; None: it scores nothing,
     as ``calibrate``'s). Covariates and static columns are in none of these frames: any name
     of theirs is accepted."""
     ids = () if id_col is None else (id_col,)

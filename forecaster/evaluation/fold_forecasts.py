@@ -159,7 +159,7 @@ def forecast_backtest(
     warnings summed up by fold, as the ``label``'s: "In 2 of 5 backtest folds"), the panel
     of the frame's exact values they are scored against, the folds placed, the folds frame
     and the models. ``scores``: the columns of the score frames that will hold the id
-    (:func:`~forecaster.evaluation.pooling.score_columns`; None when nothing is scored),
+    (:func:`~forecaster.evaluation.score_names.score_columns`; None when nothing is scored),
     refused as its name before any fit. Scored forecasts from origins at steps whose targets
     (or past covariates) ``missing=`` made up are named in one warning (see
     :func:`~forecaster.evaluation.fitted.forecast_folds`)."""

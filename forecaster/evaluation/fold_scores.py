@@ -26,13 +26,14 @@ from forecaster.data.panel import Panel
 from forecaster.evaluation.fold_baselines import baseline_forecasts
 from forecaster.evaluation.folds import Folds, fold_points, mase_scales, unscored_points
 from forecaster.evaluation.frames import summarize_key_sets, warn_infinite_scores
-from forecaster.evaluation.intervals import IntervalColumns, is_interval_metric
+from forecaster.evaluation.intervals import INTERVAL_COUNT, IntervalColumns, is_interval_metric
 from forecaster.evaluation.metrics import (
     TARGET_COLUMN,
     PointColumns,
     error_scale_frame,
 )
-from forecaster.evaluation.pooling import BASELINES, with_skill
+from forecaster.evaluation.pooling import skill_split, with_skill
+from forecaster.evaluation.score_names import BASELINES
 from forecaster.exceptions import ForecasterWarning, UnscoredPointsWarning, warn_at_caller
 
 __all__ = [
@@ -103,7 +104,7 @@ def score_folds(
     points = fold_points(forecasts, *scored, intervals, block=block, unscored=unscored)
     baselines = baseline_forecasts(panel, where, horizon, m, intervals, made_up)
     base_points = baseline_points(points, baselines, columns, intervals)
-    compared = skill_names(names, intervals)
+    compared = skill_split(skill_names(names, intervals))
     keys = series_keys(folds_frame, id_col, id_name, targets)
 
     def named(scores: pl.DataFrame) -> pl.DataFrame:  # the block's keys for its number
@@ -113,14 +114,14 @@ def score_folds(
     pooled = pooled_scores(points, base_points, key_sets, names, columns, intervals)
     (by_block, theirs, ours), *summaries = pooled
     by_step, aggregate = (
-        with_skill(frame, their, keys=by, metrics=compared, ours=mine)
+        with_skill(frame, their, keys=by, **compared, ours=mine)
         for (frame, their, mine), by in zip(summaries, key_sets[1:], strict=True)
     )
     shown = {  # every block the model scored, NaN where the baseline has no forecast
         name: _every_block(frame, by_block, block) if name in ours else frame
         for name, frame in theirs.items()
     }
-    metrics = named(with_skill(by_block, theirs, keys=[block], metrics=compared, ours=ours))
+    metrics = named(with_skill(by_block, theirs, keys=[block], **compared, ours=ours))
     history = "values up to the origin"
     warn_infinite_scores(
         metrics, id_name, id_col is not None, m, baselines=BASELINES, history=history
@@ -177,11 +178,12 @@ def _every_block(theirs: pl.DataFrame, by_block: pl.DataFrame, block: str) -> pl
     """A baseline's scores by block ``theirs`` (over the blocks it forecast) with a row for
     every block of the model's ``by_block``: its ``n`` and NaN scores where the baseline has
     no forecast."""
-    scores = [c for c in theirs.columns if c not in (block, "n")]
+    counts = [c for c in theirs.columns if c == INTERVAL_COUNT]  # 0 where no forecast
+    scores = [c for c in theirs.columns if c not in (block, "n", *counts)]
     joined = by_block.select(block, "n").join(
         theirs.drop("n"), on=block, how="left", maintain_order="left"
     )
-    return joined.with_columns(pl.col(scores).fill_null(float("nan")))
+    return joined.with_columns(pl.col(counts).fill_null(0), pl.col(scores).fill_null(float("nan")))
 
 
 def baseline_scores(
@@ -213,19 +215,78 @@ def _apart_scores(
 ) -> list[tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame]]]:
     """:func:`baseline_scores` by each key set of ``key_sets``, each baseline's points (and
     the model's on them) scored once for all of them
-    (:func:`~forecaster.evaluation.frames.summarize_key_sets`)."""
+    (:func:`~forecaster.evaluation.frames.summarize_key_sets`). With ``intervals``, its
+    interval and quantile scores are over the points where it has intervals (an origin too
+    short for them has none, its point forecast all the same), counted in
+    :data:`~forecaster.evaluation.intervals.INTERVAL_COUNT` (after ``n``)."""
     out: list[tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame]]]
     out = [({}, {}) for _ in key_sets]
     for name, frame in base_points.items():
         forecast = ~frame[columns.forecast].is_nan()
-        scored = [(0, frame)]
-        if not forecast.all():
-            scored = [(0, frame.filter(forecast)), (1, points.filter(forecast))]
-        for side, part in scored:
-            pooled = summarize_key_sets(part, key_sets, names, columns, intervals)
-            for (frames, _), target in zip(pooled, out, strict=True):
-                target[side][name] = frames
+        bounded = None if intervals is None else ~frame[intervals.temporary()[0]].is_nan()
+        parts = (points, frame, key_sets, columns)
+        if bounded is None or bounded.equals(forecast):
+            theirs, ours = _scored_where(parts, forecast, names, intervals)
+            if intervals is not None:
+                theirs = [_with_interval_count(f, f["n"], None) for f in theirs]
+        else:  # intervals at fewer points than point forecasts; the model's on the same
+            theirs, ours = _scored_where(parts, forecast, names, None, model=True)
+            bands, mine = _scored_where(parts, bounded, [], intervals, model=True)
+            theirs = [
+                _with_interval_count(f, None, (b, k))
+                for f, b, k in zip(theirs, bands, key_sets, strict=True)
+            ]
+            ours = [
+                f.join(m.drop("n"), on=k, how="left", maintain_order="left", nulls_equal=True)
+                for f, m, k in zip(ours or [], mine or [], key_sets, strict=True)
+            ]
+        for side, frames in ((0, theirs), (1, ours)):
+            for scores, target in zip(frames, out, strict=True) if frames is not None else ():
+                target[side][name] = scores
     return out
+
+
+def _scored_where(
+    parts: tuple[pl.DataFrame, pl.DataFrame, list[list[str]], PointColumns],
+    rows: pl.Series,
+    names: list[str],
+    intervals: IntervalColumns | None,
+    *,
+    model: bool = False,
+) -> tuple[list[pl.DataFrame], list[pl.DataFrame] | None]:
+    """A baseline's scores (``names`` and ``intervals``') over its points ``rows`` by each
+    key set, and the model's over the same points (None where ``rows`` are all of them,
+    unless ``model``)."""
+    points, frame, key_sets, columns = parts
+    if rows.all() and not model:
+        pooled = summarize_key_sets(frame, key_sets, names, columns, intervals)
+        return [f for f, _ in pooled], None
+    theirs, ours = (
+        [f for f, _ in summarize_key_sets(p.filter(rows), key_sets, names, columns, intervals)]
+        for p in (frame, points)
+    )
+    return theirs, ours
+
+
+def _with_interval_count(
+    scores: pl.DataFrame, count: pl.Series | None, bands: tuple[pl.DataFrame, list[str]] | None
+) -> pl.DataFrame:
+    """A baseline's ``scores`` with :data:`~forecaster.evaluation.intervals.INTERVAL_COUNT`
+    after ``n``: ``count``, or from ``bands`` (its interval scores by the keys, over fewer
+    points, joined: a group without any has 0 and NaN scores)."""
+    if bands is not None:
+        frame, keys = bands
+        joined = frame.rename({"n": INTERVAL_COUNT})
+        scores = scores.join(joined, on=keys, how="left", maintain_order="left", nulls_equal=True)
+        added = [c for c in joined.columns if c not in keys and c != INTERVAL_COUNT]
+        scores = scores.with_columns(
+            pl.col(INTERVAL_COUNT).fill_null(0), pl.col(added).fill_null(float("nan"))
+        )
+    else:
+        scores = scores.with_columns(pl.Series(INTERVAL_COUNT, count))
+    order = [c for c in scores.columns if c != INTERVAL_COUNT]
+    at = order.index("n") + 1
+    return scores.select(*order[:at], INTERVAL_COUNT, *order[at:])
 
 
 def pooled_scores(
@@ -280,7 +341,8 @@ def pooled_with_skill(
     has a forecast (:func:`pooled_scores`), the interval and quantile scores too
     (:func:`skill_names`)."""
     ((ours, theirs, mine),) = pooled_scores(points, base_points, [keys], names, columns, intervals)
-    return with_skill(ours, theirs, keys=keys, metrics=skill_names(names, intervals), ours=mine)
+    compared = skill_split(skill_names(names, intervals))
+    return with_skill(ours, theirs, keys=keys, **compared, ours=mine)
 
 
 def _same_points(points: pl.DataFrame, frame: pl.DataFrame, forecast: str) -> bool:

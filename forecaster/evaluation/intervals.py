@@ -36,6 +36,7 @@ from forecaster.data.checks import check_values
 from forecaster.exceptions import DataValidationError
 
 __all__ = [
+    "INTERVAL_COUNT",
     "INTERVAL_METRICS",
     "SCALED_COUNT",
     "IntervalColumns",
@@ -63,6 +64,14 @@ SCALED_COUNT = "n_scaled"
 defined: those its scaled scores (:func:`is_scaled_metric`) are the mean over, fewer than
 ``n`` where a row pools (fold, series) forecasts of which some have no scale. It is their
 weight in :func:`~forecaster.evaluation.pooling.aggregate`."""
+
+INTERVAL_COUNT = "n_interval"
+"""The column counting the points of a row that a baseline's interval and quantile scores are
+over: a backtest's ``baselines`` frame holds it, and its ``metrics``, ``by_step``,
+``aggregate`` and ``score()`` frames hold ``n_interval_<baseline>`` beside ``n_<baseline>``.
+Fewer than the baseline's points where an origin's history is too short for its intervals
+(its point forecast is scored all the same). It is the interval scores' weight in
+:func:`~forecaster.evaluation.pooling.aggregate` (0: NaN scores, left out)."""
 
 _PER_LEVEL = re.compile(rf"^(?:{'|'.join(INTERVAL_METRICS)})_\d+(?:\.\d+)?$")
 

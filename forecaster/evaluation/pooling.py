@@ -4,7 +4,7 @@ baselines' scores and skill ratios beside a model's."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import polars as pl
 
@@ -13,11 +13,17 @@ from forecaster.data.frames import collect_frame
 from forecaster.evaluation.array_metrics import METRICS
 from forecaster.evaluation.frames import TARGET_COLUMN, align_keys, check_by, checked_frame
 from forecaster.evaluation.intervals import (
+    INTERVAL_COUNT,
     SCALED_COUNT,
     has_skill_ratio,
-    interval_score_names,
     is_interval_metric,
     is_scaled_metric,
+)
+from forecaster.evaluation.score_names import (  # score_columns: also imported from here
+    BASELINE_COUNTS,
+    BASELINES,
+    INTERVAL_COUNTS,
+    score_columns,
 )
 from forecaster.exceptions import DataValidationError
 
@@ -26,11 +32,9 @@ __all__ = [
     "BASELINE_COUNTS",
     "MODEL_COLUMNS",
     "aggregate",
-    "check_score_keys",
     "owa",
-    "reads_as_score",
     "score_columns",
-    "scored_baselines",
+    "skill_split",
     "with_skill",
 ]
 
@@ -39,14 +43,6 @@ _MEAN_METRICS = ("mae", "mse", "mape", "smape", "mase")
 MODEL_COLUMNS = ("model", "baseline")
 """Columns that name the model a score row belongs to (``evaluate(..., by="model")``, a
 backtest's ``baselines``): :func:`aggregate` pools several models only per model."""
-
-BASELINES = ("naive", "snaive")
-"""The baselines whose scores ``<m>_<baseline>`` (and skill ``<m>_skill_<baseline>``) a
-backtest's ``metrics`` and ``score`` set beside each point metric ``<m>``."""
-
-BASELINE_COUNTS = tuple(f"n_{name}" for name in BASELINES)
-"""The columns ``n_<baseline>``: the points of a row that the baseline forecast, those its
-scores and the skill ratios against it are over (see :func:`with_skill`)."""
 
 
 def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) -> pl.DataFrame:
@@ -73,8 +69,9 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
     A backtest's baseline scores beside a metric (``mae_naive``, ``mae_snaive``, or beside
     an interval score ``winkler_80_naive``: its ``metrics``) are pooled over the rows where
     the baseline has a forecast (the seasonal naive has none from an origin with fewer than
-    ``m`` values): those whose ``n_<baseline>`` (:data:`BASELINE_COUNTS`) is not 0, or
-    without that column those where some score of the baseline is not NaN. Their skill
+    ``m`` values): those whose ``n_<baseline>``
+    (:data:`~forecaster.evaluation.score_names.BASELINE_COUNTS`) is not 0, or without that
+    column those where some score of the baseline is not NaN. Their skill
     ratios (``mae_skill_naive``) are recomputed from the pooled scores, the model's pooled
     over the same rows, so that both compare the same points; ``n_<baseline>`` counts them
     (``n`` minus the points left out), and a group without any has NaN baseline scores and
@@ -116,6 +113,8 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
     scored = [*METRICS, *(c for c in frame.columns if is_interval_metric(c))]
     counts = {c: "the count of points a baseline forecast" for c in BASELINE_COUNTS}
     counts[SCALED_COUNT] = "the count of points whose MASE scale is defined"
+    counts.update((c, "the count of points a baseline's interval scores are over")
+                  for c in INTERVAL_COUNTS)  # fmt: skip
     reserved = {"n": "the count of points", **counts, **{m: "a metric" for m in scored}}
     keys = check_by(by, reserved)
     if TARGET_COLUMN in frame.columns and TARGET_COLUMN not in keys:
@@ -130,12 +129,13 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
         )
     _check_scores(scores, present, "scores")
     _check_scaled_count(scores)
+    _check_interval_counts(scores)
     _check_one_model(scores, keys)
     pooled = _pooled(scores, keys, present)
     theirs, ours = _baseline_scores(scores, keys, present)
     if not theirs:
         return pooled
-    return with_skill(pooled, theirs, keys=keys, metrics=present, ours=ours)
+    return with_skill(pooled, theirs, keys=keys, **skill_split(present), ours=ours)
 
 
 def _pooled(
@@ -157,12 +157,21 @@ def _pooled(
     if counted:
         exprs.append(kept(pl.col(SCALED_COUNT)).sum().cast(pl.Int64).alias(SCALED_COUNT))
     scaled = pl.col(SCALED_COUNT).cast(pl.Float64) if counted else weight
+    banded = INTERVAL_COUNT in scores.columns  # the weight of the interval scores (0: none)
+    band = pl.col(INTERVAL_COUNT).cast(pl.Float64)
+    if banded:
+        exprs.append(kept(pl.col(INTERVAL_COUNT)).sum().cast(pl.Int64).alias(INTERVAL_COUNT))
     for name in present:
         value = pl.col(name).cast(pl.Float64)
         if is_scaled_metric(name):  # over the points whose scale is defined (none: 0/0, NaN)
             defined = value.is_not_nan() if rows is None else value.is_not_nan() & rows
             pooled = (value * scaled).filter(defined).sum() / scaled.filter(defined).sum()
             exprs.append(pooled.alias(name))
+        elif banded and is_interval_metric(name):  # over the points with intervals
+            inside = band > 0 if rows is None else (band > 0) & rows
+            exprs.append(
+                ((value * band).filter(inside).sum() / band.filter(inside).sum()).alias(name)
+            )
         elif name in _MEAN_METRICS or is_interval_metric(name):
             exprs.append((kept(value * weight).sum() / total).alias(name))
         else:  # rmse
@@ -186,18 +195,22 @@ def _baseline_scores(
         if not metrics:
             continue
         scaled = [SCALED_COUNT] if SCALED_COUNT in scores.columns else []
+        count = f"{INTERVAL_COUNT}_{base}"  # its interval scores' points (a backtest's)
+        banded = [pl.col(count).alias(INTERVAL_COUNT)] if count in scores.columns else []
         renamed = scores.select(
-            *keys, "n", *scaled, *(pl.col(f"{m}_{base}").alias(m) for m in metrics)
+            *keys, "n", *scaled, *banded, *(pl.col(f"{m}_{base}").alias(m) for m in metrics)
         )
         _check_scores(renamed, metrics, f"{base} baseline's scores")
         forecast = _forecast_rows(scores, base, metrics)
-        if bool(forecast.all()):
+        every = not banded or bool(scores.select((pl.col(count) == pl.col("n")).all()).item())
+        if bool(forecast.all()) and every:
             theirs[base] = _pooled(renamed, keys, metrics)
             continue
         (flag,) = temporary_names(scores.columns, "__forecast__")
         rows = pl.col(flag)
         theirs[base] = _pooled(renamed.with_columns(forecast.alias(flag)), keys, metrics, rows)
-        ours[base] = _pooled(scores.with_columns(forecast.alias(flag)), keys, metrics, rows)
+        mine = scores.with_columns(forecast.alias(flag), *banded)  # on the same points
+        ours[base] = _pooled(mine, keys, metrics, rows)
     return theirs, ours
 
 
@@ -244,6 +257,34 @@ def _check_scaled_count(scores: pl.DataFrame) -> None:
             f"it, or drop {SCALED_COUNT!r} for rows whose scale covers all n points or none "
             "(as evaluate's)."
         )
+
+
+def _check_interval_counts(scores: pl.DataFrame) -> None:
+    """Refuse an :data:`~forecaster.evaluation.intervals.INTERVAL_COUNT` that is not a whole
+    number from 0 to ``n``, or an ``n_interval_<baseline>`` other than 0 or ``n`` (0 where
+    ``n_<baseline>`` is): the model's interval scores on part of a row are not in it."""
+    checks = []
+    if INTERVAL_COUNT in scores.columns:
+        count = pl.col(INTERVAL_COUNT).cast(pl.Float64)
+        bad = count.is_null() | count.is_nan() | (count < 0) | (count > pl.col("n"))
+        checks.append((INTERVAL_COUNT, bad | (count != count.floor()), "a whole number 0 to n"))
+    for base in BASELINES:
+        column, count = f"{INTERVAL_COUNT}_{base}", pl.col(f"{INTERVAL_COUNT}_{base}")
+        if column in scores.columns:
+            bad = count.is_null() | ((count != 0) & (count != pl.col("n")))
+            if f"n_{base}" in scores.columns:
+                bad = bad | ((count != 0) & (pl.col(f"n_{base}") == 0))
+            checks.append((column, bad, f"0 or n (0 where n_{base} is 0)"))
+    for column, bad, what in checks:
+        wrong = scores.filter(bad)
+        if wrong.height:
+            raise DataValidationError(
+                f"The scores frame's {column!r} counts the points of each row that a "
+                f"baseline's interval scores are over, so must be {what}, but {wrong.height} "
+                f"rows hold another value, e.g. {wrong.row(0, named=True)}. Pass the frame as "
+                "the backtest wrote it (its metrics, one row per fold and series), or pool "
+                "the forecast points instead (BacktestResult.score(by=...))."
+            )
 
 
 def _check_one_model(scores: pl.DataFrame, keys: Sequence[str]) -> None:
@@ -402,7 +443,7 @@ def owa(
         aggregate(frames[name].select(pl.exclude(others, *_interval_scores(frames[name]))), by=by)
         for name in ("scores", "naive2_scores")
     )
-    counts = ("n", SCALED_COUNT, *BASELINE_COUNTS)  # pooled per frame, not keys
+    counts = ("n", SCALED_COUNT, *BASELINE_COUNTS, *INTERVAL_COUNTS)  # per frame, not keys
     keys = [c for c in a.columns if c not in (*counts, "smape", "mase")]
     a, b = (
         a.drop(c for c in counts[1:] if c in a.columns),
@@ -434,22 +475,28 @@ def with_skill(
     *,
     keys: Sequence[str],
     metrics: Sequence[str],
+    shown: Sequence[str] = (),
     ours: Mapping[str, pl.DataFrame] | None = None,
 ) -> pl.DataFrame:
     """``scores`` with every baseline's count of points ``n_<baseline>`` after ``n`` and,
-    after each metric ``<m>``, every baseline's score ``<m>_<baseline>`` and the skill ratio
-    ``<m>_skill_<baseline>`` (ours / baseline on the same points: below 1 the model is
-    better; null where the baseline's score is 0, as there is no ratio to an exact baseline,
-    or infinite: a MAPE or MASE of inf has none either, inf / inf was NaN and 5 / inf 0;
-    none beside coverage and width: :func:`~forecaster.evaluation.intervals.has_skill_ratio`).
+    after each metric ``<m>`` of ``metrics``, every baseline's score ``<m>_<baseline>`` and
+    the skill ratio ``<m>_skill_<baseline>`` (ours / baseline on the same points: below 1 the
+    model is better; null where the baseline's score is 0, as there is no ratio to an exact
+    baseline, or infinite: a MAPE or MASE of inf has none either, inf / inf was NaN and
+    5 / inf 0); after each score of ``shown`` the baselines' scores only. Coverage and width
+    have no skill ratio (:func:`~forecaster.evaluation.intervals.has_skill_ratio`: their
+    ratio to a baseline's is no skill): in ``metrics`` they are refused, pass them in
+    ``shown`` (:func:`skill_split` splits a list of scores so).
 
     ``baselines`` maps a baseline's name to its scores over the points where it has a
     forecast: ``n`` (their count) and the ``metrics`` (or some of them), one row per
     ``keys`` as in ``scores`` (rows are matched on ``keys``; a group it has no row for has
-    ``n_<baseline>`` 0 and NaN scores and skill ratios). ``ours`` maps a baseline that lacks
-    a forecast at some points of ``scores`` to the model's scores over its points (one row
-    per ``keys``), the numerators of its skill ratios; for the others they are the metrics
-    of ``scores``. Other columns of ``scores`` keep their place.
+    ``n_<baseline>`` 0 and NaN scores and skill ratios); its interval scores may be over
+    fewer points, counted in :data:`~forecaster.evaluation.intervals.INTERVAL_COUNT`, set
+    as ``n_interval_<baseline>`` after the ``n_<baseline>``. ``ours`` maps a baseline that
+    lacks a forecast (or intervals) at some points of ``scores`` to the model's scores over
+    the same points (one row per ``keys``), the numerators of its skill ratios; for the
+    others they are the metrics of ``scores``. Other columns of ``scores`` keep their place.
 
     Examples
     --------
@@ -458,11 +505,18 @@ def with_skill(
     >>> naive = pl.DataFrame({"target": ["y"], "n": [4], "mae": [2.0]})
     >>> with_skill(ours, {"naive": naive}, keys=["target"], metrics=["mae"]).row(0)
     ('y', 4, 4, 1.0, 2.0, 0.5)
+
+    Raises
+    ------
+    DataValidationError
+        For a score without a skill ratio (``coverage_80``, ``width_80``) in ``metrics``.
     """
+    _check_ratios(metrics, shown)
     out = scores
     for name, frame in baselines.items():
-        scored = [m for m in metrics if m in frame.columns]  # a baseline may score fewer
-        added = {"n": f"n_{name}", **{m: f"{m}_{name}" for m in scored}}
+        scored = [m for m in (*metrics, *shown) if m in frame.columns]  # it may score fewer
+        counts = ["n", *(c for c in [INTERVAL_COUNT] if c in frame.columns)]
+        added = {**{c: f"{c}_{name}" for c in counts}, **{m: f"{m}_{name}" for m in scored}}
         numerators = {m: m for m in scored}
         parts = [frame.select(*keys, *(pl.col(k).alias(v) for k, v in added.items()))]
         mine = (ours or {}).get(name)
@@ -474,8 +528,8 @@ def with_skill(
             out = _joined(out, part, list(keys))
         nan = pl.lit(float("nan"))  # a group the baseline has no forecast for
         out = out.with_columns(
-            pl.col(added["n"]).fill_null(0),
-            *(pl.col(c).fill_null(nan) for c in list(added.values())[1:]),
+            *(pl.col(added[c]).fill_null(0) for c in counts),
+            *(pl.col(added[m]).fill_null(nan) for m in scored),
             *(pl.col(c).fill_null(nan) for c in numerators.values() if c not in scored),
         )
         out = out.with_columns(
@@ -484,15 +538,47 @@ def with_skill(
             if has_skill_ratio(m)
         )
     counts = [f"n_{name}" for name in baselines]
+    counts += [c for c in (f"{INTERVAL_COUNT}_{name}" for name in baselines) if c in out.columns]
     order: list[str] = [] if "n" in scores.columns else counts
     for column in scores.columns:
         order.append(column)
         if column == "n":
             order += counts
-        if column in metrics:
+        if column in metrics or column in shown:
             for name in baselines:
                 order += [c for c in (f"{column}_{name}", f"{column}_skill_{name}") if c in out]
     return out.select(order)
+
+
+def skill_split(names: Sequence[str]) -> dict[str, list[str]]:
+    """The ``metrics`` and ``shown`` arguments of :func:`with_skill` for the scores
+    ``names``: those with a skill ratio, and coverage and width, which have none
+    (:func:`~forecaster.evaluation.intervals.has_skill_ratio`).
+
+    Examples
+    --------
+    >>> skill_split(["mae", "coverage_80", "winkler_80"])
+    {'metrics': ['mae', 'winkler_80'], 'shown': ['coverage_80']}
+    """
+    return {
+        "metrics": [n for n in names if has_skill_ratio(n)],
+        "shown": [n for n in names if not has_skill_ratio(n)],
+    }
+
+
+def _check_ratios(metrics: Sequence[str], shown: Sequence[str]) -> None:
+    """Refuse a score without a skill ratio (coverage, width) among ``metrics``: with_skill
+    set none beside it, with no word."""
+    none = [m for m in metrics if not has_skill_ratio(m)]
+    if none:
+        ratios = [m for m in metrics if has_skill_ratio(m)]
+        raise DataValidationError(
+            f"with_skill sets a skill ratio beside every score of metrics, but {none} have "
+            "none: a coverage's or width's ratio to a baseline's is no skill (neither is "
+            f"better the lower). Of metrics={list(metrics)}, {ratios} have skill ratios. Pass "
+            f"shown={[*shown, *none]} to set the baselines' values beside them without a "
+            "ratio (skill_split(names) splits a list so)."
+        )
 
 
 def _joined(out: pl.DataFrame, part: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
@@ -504,86 +590,3 @@ def _joined(out: pl.DataFrame, part: pl.DataFrame, keys: list[str]) -> pl.DataFr
     if part.select(keys).equals(out.select(keys)):
         return pl.concat([out, part.drop(keys)], how="horizontal")
     return out.join(part, on=keys, how="left", maintain_order="left", nulls_equal=True)
-
-
-def scored_baselines(m: int) -> tuple[str, ...]:
-    """The baselines a backtest of seasonal period ``m`` scores beside the model: the naive
-    forecast, and with ``m > 1`` the seasonal naive (of :data:`BASELINES`)."""
-    return BASELINES if m > 1 else BASELINES[:1]
-
-
-def score_columns(
-    metrics: Sequence[str],
-    *,
-    m: int = 1,
-    levels: Iterable[float] = (),
-    quantiles: Iterable[float] = (),
-) -> list[str]:
-    """The columns that a backtest of the point ``metrics``, seasonal period ``m`` and the
-    intervals of ``levels`` and ``quantiles`` (as asked of ``predict``) puts beside the id in
-    its score frames (``metrics``, ``baselines``, ``score(by=<id>)``): ``baseline``, ``n``,
-    the counts ``n_<baseline>`` of :func:`scored_baselines`,
-    :data:`~forecaster.evaluation.intervals.SCALED_COUNT` when a scaled score is among them,
-    each metric with its ``<m>_<baseline>`` and ``<m>_skill_<baseline>``, and the interval
-    scores (:func:`~forecaster.evaluation.intervals.interval_score_names`).
-
-    Examples
-    --------
-    >>> score_columns(["mae"])
-    ['baseline', 'n', 'n_naive', 'mae', 'mae_naive', 'mae_skill_naive']
-    """
-    point = [name for name in metrics if not is_interval_metric(name)]
-    bases = scored_baselines(m)
-    intervals = interval_score_names(levels, quantiles, scaled=True)
-    scaled = [SCALED_COUNT] if any(map(is_scaled_metric, [*point, *intervals])) else []
-    parts = ("", "skill_")
-    skill = [f"{s}_{p}{b}" for s in [*point, *intervals] for b in bases for p in parts]
-    skill = [c for c in skill if "_skill_" not in c or has_skill_ratio(c)]
-    return ["baseline", "n", *(f"n_{b}" for b in bases), *scaled, *point, *intervals, *skill]
-
-
-def reads_as_score(name: str) -> bool:
-    """Whether :func:`aggregate` reads a column ``name`` as a count or a score, whatever a
-    frame's other columns: ``n``, :data:`~forecaster.evaluation.intervals.SCALED_COUNT`,
-    :data:`BASELINE_COUNTS`, a metric of :data:`METRICS`, a baseline's score or skill ratio
-    of one (``mae_naive``, ``mae_skill_snaive``) and an interval score (``coverage_80``,
-    ``pinball``). A key column of a score frame so named (an id ``mse`` beside the scores of
-    ``metrics=["mae"]``) would be pooled as one, the keys summed or averaged into the result.
-
-    Examples
-    --------
-    >>> [reads_as_score(c) for c in ("n_scaled", "mse", "mae_skill_naive", "fold", "model")]
-    [True, True, True, False, False]
-    >>> reads_as_score("winkler_80_snaive"), reads_as_score("coverage_80_naive")
-    (True, True)
-    """
-    if name in ("n", SCALED_COUNT, *BASELINE_COUNTS, *METRICS) or is_interval_metric(name):
-        return True
-    for suffix in (f"_{part}{b}" for b in BASELINES for part in ("", "skill_")):
-        score = name[: -len(suffix)] if name.endswith(suffix) else ""
-        if score in METRICS or is_interval_metric(score):
-            return True
-    return False
-
-
-def check_score_keys(id_col: str | None, columns: Collection[str]) -> None:
-    """Refuse an id column named like one of ``columns``, those of a backtest's score frames
-    (:func:`score_columns`): those frames put the id beside them, and polars refused the
-    duplicate name; or like a column that :func:`aggregate` reads as a count or score
-    (:func:`reads_as_score`), which no score frame of the call holds (``mse`` beside
-    ``metrics=["mae"]``, ``mae_snaive`` with ``m = 1``, ``coverage_80`` without intervals):
-    ``aggregate(result.metrics)`` pooled the ids as that score."""
-    if id_col is None or (id_col not in columns and not reads_as_score(id_col)):
-        return
-    clash = (
-        "a column of the backtest's scores, beside which they hold the id"
-        if id_col in columns
-        else "a count or score column that aggregate reads (n, n_scaled, n_<baseline>, a "
-        "metric, a baseline's score or skill ratio, an interval score): pooling the "
-        "backtest's score frames (aggregate(result.metrics)) would pool the ids as its values"
-    )
-    raise DataValidationError(
-        f"The id column {id_col!r} has the name of {clash} (this backtest's score columns: "
-        f"{list(columns)}). Rename it: e.g. frame.rename({{{id_col!r}: 'series'}}) and "
-        "id_col='series' (in a pipeline, the data's column and [series] id)."
-    )

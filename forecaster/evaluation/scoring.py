@@ -14,7 +14,7 @@ import polars as pl
 from forecaster._columns import temporary_names
 from forecaster._validation import Real, check, describe_value
 from forecaster.data.checks import check_values
-from forecaster.data.frames import SERIES_ID
+from forecaster.data.frames import SERIES_ID, id_order
 from forecaster.data.validate import validate_frame
 from forecaster.evaluation.array_metrics import mase_scales
 from forecaster.evaluation.frames import (
@@ -29,7 +29,7 @@ from forecaster.evaluation.frames import (
     warn_infinite_scores,
 )
 from forecaster.evaluation.intervals import IntervalColumns
-from forecaster.evaluation.pooling import reads_as_score
+from forecaster.evaluation.score_names import reads_as_score
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
 __all__ = ["error_scale_frame", "evaluate"]
@@ -51,8 +51,10 @@ def _mase_scales(
 ) -> pl.DataFrame:
     """Per (id, target): the mean of ``|y_t - y_{t-m}|`` over the in-sample rows in time order
     (NaN values count as missing, like nulls), in the column ``column`` (see
-    :func:`~forecaster.evaluation.array_metrics.mase_scales`)."""
-    data = insample.select(id_name, time_col, *targets).sort(id_name, time_col)
+    :func:`~forecaster.evaluation.array_metrics.mase_scales`); series in the order of
+    :func:`~forecaster.data.frames.id_order` (text ids by their text, an Enum's too)."""
+    data = insample.select(id_name, time_col, *targets)
+    data = data.sort(id_order(data[id_name]), data[time_col])
     values = data.select(pl.col(t).cast(pl.Float64).fill_nan(None) for t in targets).to_numpy()
     runs = data[id_name].rle().struct.unnest()
     offsets = np.concatenate([[0], np.cumsum(runs["len"].to_numpy())])
@@ -74,7 +76,7 @@ def _checked_keys(
     """The ``by`` columns, checked; key columns named like a column of the result (the
     target column, ``n``, a metric, an interval score: polars refused the duplicate) or one
     that :func:`~forecaster.evaluation.pooling.aggregate` reads as a count or score
-    (:func:`~forecaster.evaluation.pooling.reads_as_score`) are refused."""
+    (:func:`~forecaster.evaluation.score_names.reads_as_score`) are refused."""
     if TARGET_COLUMN in (id_col, time_col):
         raise DataValidationError(
             f"'{TARGET_COLUMN}' is the name of an output column; rename that key column."
@@ -113,11 +115,14 @@ def _check_insample_before(
 ) -> None:
     """Refuse in-sample rows at or after a series' first forecast time: MASE's scale (and
     MSIS's, sCRPS's) would be measured on the values being scored, and on later ones, a
-    look-ahead that no forecast had (``insample=frame`` for ``insample=history``)."""
+    look-ahead that no forecast had (``insample=frame`` for ``insample=history``). The series
+    named is the first by :func:`~forecaster.data.frames.id_order` (text ids by their text,
+    whatever their dtype), as everywhere else."""
     last, first = temporary_names([id_name, time_col], "__last__", "__first__")
     ends = frames["insample"].group_by(id_name).agg(pl.col(time_col).max().alias(last))
     starts = frames["forecast"].group_by(id_name).agg(pl.col(time_col).min().alias(first))
-    late = ends.join(starts, on=id_name).filter(pl.col(last) >= pl.col(first)).sort(id_name)
+    late = ends.join(starts, on=id_name).filter(pl.col(last) >= pl.col(first))
+    late = late.sort(id_order(late[id_name]))
     if late.height:
         row = late.row(0, named=True)
         which = f"series {row[id_name]!r}: " if has_id else ""
