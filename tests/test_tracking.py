@@ -630,9 +630,11 @@ def test_backtest_result_by_step_and_pooled_aggregate():
 
 def test_backtest_metrics_leave_out_the_baselines_counts_of_points():
     """n_naive and n_snaive (the points a baseline forecast) are counts beside n, not scores:
-    they were logged as backtest_n_naive, by step and overall."""
+    they were logged as backtest_n_naive, by step and overall; so were n_interval_<baseline>
+    (the points of a baseline's interval scores)."""
     by_step = pl.DataFrame(
         {"step": [1, 2], "n": [4, 4], "n_naive": [4, 4], "n_snaive": [2, 4],
+         "n_interval_naive": [4, 4], "n_interval_snaive": [0, 4], "n_scaled": [4, 4],
          "mae": [1.0, 2.0], "mae_snaive": [2.0, 2.0]}
     )  # fmt: skip
     logged = {key for key, _, _ in tracking_records.backtest_metrics(by_step)}

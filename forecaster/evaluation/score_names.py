@@ -22,6 +22,7 @@ from forecaster.exceptions import DataValidationError
 __all__ = [
     "BASELINES",
     "BASELINE_COUNTS",
+    "COUNTS",
     "INTERVAL_COUNTS",
     "check_score_keys",
     "reads_as_score",
@@ -42,6 +43,10 @@ INTERVAL_COUNTS = (INTERVAL_COUNT, *(f"{INTERVAL_COUNT}_{name}" for name in BASE
 :data:`~forecaster.evaluation.intervals.INTERVAL_COUNT` in a backtest's ``baselines`` frame,
 ``n_interval_<baseline>`` beside ``n_<baseline>`` in its other score frames (fewer where an
 origin's history is too short for the baseline's intervals)."""
+
+COUNTS = ("n", SCALED_COUNT, *BASELINE_COUNTS, *INTERVAL_COUNTS)
+"""Every column of a score frame that counts points rather than scores them (what a tracked
+backtest leaves out of its metrics)."""
 
 
 def scored_baselines(m: int) -> tuple[str, ...]:
@@ -99,8 +104,7 @@ def reads_as_score(name: str) -> bool:
     >>> reads_as_score("winkler_80_snaive"), reads_as_score("coverage_80_naive")
     (True, True)
     """
-    counts = ("n", SCALED_COUNT, *BASELINE_COUNTS, *INTERVAL_COUNTS)
-    if name in (*counts, *METRICS) or is_interval_metric(name):
+    if name in (*COUNTS, *METRICS) or is_interval_metric(name):
         return True
     for suffix in (f"_{part}{b}" for b in BASELINES for part in ("", "skill_")):
         score = name[: -len(suffix)] if name.endswith(suffix) else ""

@@ -26,8 +26,7 @@ from typing import Any
 
 import polars as pl
 
-from forecaster.evaluation.intervals import SCALED_COUNT
-from forecaster.evaluation.pooling import BASELINE_COUNTS
+from forecaster.evaluation.score_names import COUNTS
 from forecaster.exceptions import ForecasterWarning, warn_at_caller
 from forecaster.jobs.spec import Spec, first_line
 
@@ -408,7 +407,7 @@ def _log_run_outputs(mlflow: Any, run_id: str, metrics: dict[str, float], folder
     ]
     if (folder / "backtest_by_step.parquet").is_file():  # metrics by horizon step
         by_step = pl.read_parquet(folder / "backtest_by_step.parquet")
-        counts = ("step", "target", "n", *BASELINE_COUNTS, SCALED_COUNT)  # keys and counts
+        counts = ("step", "target", *COUNTS)  # keys and counts
         names = [c for c in by_step.columns if c not in counts]
         several = "target" in by_step.columns and by_step["target"].n_unique() > 1
         targets = by_step["target"].unique(maintain_order=True).to_list() if several else []

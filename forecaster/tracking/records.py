@@ -40,8 +40,7 @@ from forecaster._interrupts import uninterrupted
 from forecaster._polars import collect
 from forecaster._version import __version__
 from forecaster.estimators.blend_partners import partner_name
-from forecaster.evaluation.intervals import SCALED_COUNT
-from forecaster.evaluation.pooling import BASELINE_COUNTS
+from forecaster.evaluation.score_names import COUNTS
 from forecaster.exceptions import DataValidationError
 from forecaster.tracking.config import describe_kind
 from forecaster.tracking.fingerprint import fingerprint_params
@@ -93,7 +92,7 @@ MAX_METRICS_PER_BATCH = 1000
 _STEP_COLUMNS = ("step", "horizon_step", "h", "horizon")
 
 
-_NOT_METRICS = ("fold", "cutoff", "series", "window", "n", *BASELINE_COUNTS, SCALED_COUNT, "model")
+_NOT_METRICS = ("fold", "cutoff", "series", "window", *COUNTS, "model")
 """Columns of a backtest table that are keys or counts of points, not scores."""
 
 
