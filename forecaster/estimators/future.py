@@ -364,7 +364,8 @@ class FutureInputs:
         have its next ``horizon`` rows where the model reads future covariates from them (not
         with ``future``: ``future=`` gives them, and the frame's after the cutoff are held
         as its targets are, not read). Named here: the series that end before the cutoff
-        (forecast from their end) and made-up values at the origins."""
+        (forecast from their end) and made-up values at the origins. Where those rows are
+        ``panel``'s own (:meth:`_reads_history_only`), ``panel`` is reused: validated once."""
         point = to_time_point(cutoff, panel.time.dtype, name="cutoff")
         whole = panel  # the rows up to the cutoff are all it reads: validated once
         if not self._reads_history_only(panel, frame, point, future):
