@@ -364,10 +364,14 @@ class FutureInputs:
         have its next ``horizon`` rows where the model reads future covariates from them (not
         with ``future``: ``future=`` gives them, and the frame's after the cutoff are held
         as its targets are, not read). Named here: the series that end before the cutoff
-        (forecast from their end) and made-up values at the origins."""
+        (forecast from their end) and made-up values at the origins. Where those rows are
+        ``panel``'s own (:meth:`_reads_history_only`), ``panel`` is reused: validated once."""
         point = to_time_point(cutoff, panel.time.dtype, name="cutoff")
-        rows_read = self._rows_read_after(panel, frame, point, future)
-        whole = self._frame_panel(rows_read, point, future)
+        whole = panel  # the rows up to the cutoff are all it reads: validated once
+        if not self._reads_history_only(panel, frame, point, future):
+            whole = self._frame_panel(
+                self._rows_read_after(panel, frame, point, future), point, future
+            )
         ids = panel.keys[panel.id_name]
         pairs = pl.DataFrame([pl.Series(self.time_col, [point] * len(ids), panel.time.dtype)])
         if self.id_col is not None:
@@ -382,6 +386,27 @@ class FutureInputs:
         self._warn_stale_series(held.time, held.offsets, held.keys[held.id_name], point, cutoff)
         warn_made_up_origins(whole, frame, series, rows, self.missing, at="cutoff")
         return whole, series, rows
+
+    def _reads_history_only(self, panel: Panel, frame: Any, point: Any, future: bool) -> bool:
+        """Whether the origins of ``predict(frame, cutoff=point)`` read nothing of ``frame``
+        after ``point`` but what ``panel`` (its rows up to ``point``) holds, so that
+        :meth:`_cutoff_origins` reuses it (the same bits as the panel :meth:`_rows_read_after`
+        gives, which adds no row then): the model reads no future covariates from the rows
+        after ``point`` (none, or ``future`` gives them), and no series is inside a gap at
+        ``point`` (each has a row at it, or none after it: it ended before it)."""
+        if column_tuple(self.future_covariates) and not future:
+            return False
+        at = pl.lit(point, dtype=panel.time.dtype)
+        ends = panel.time.gather(panel.offsets[1:] - 1).to_frame("t")
+        stale = ends.select(pl.col("t") < at).to_series().to_numpy()  # each series' last row
+        if not stale.any():
+            return True
+        keys = [c for c in (self.id_col, self.time_col) if c]
+        after = collect_frame(frame, columns=keys).filter(pl.col(self.time_col) > at)
+        if self.id_col is None or after.is_empty():  # one series: it ended before point
+            return after.is_empty()
+        ended = panel.keys.filter(pl.Series(stale)).select(pl.col(panel.id_name).alias(self.id_col))
+        return after.join(ended, on=self.id_col, how="semi").is_empty()  # (as _rows_read_after)
 
     def _rows_read_after(
         self, panel: Panel, frame: Any, point: Any, future: bool = False
