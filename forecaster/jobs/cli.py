@@ -104,7 +104,8 @@ While a command runs, Ctrl-C and ``SIGTERM`` are raised as an interrupt (a ``Key
 were), the MLflow run of a tracked ``run`` or ``fit`` ends KILLED, and the checkpoints of an
 interrupted fit stay for ``--resume``. Either waits for the end of a short tracking write it
 lands in (:mod:`forecaster._interrupts`), and once a run's outputs are published, for
-their logging to MLflow (a rerun skips them, so it would never log them; a second Ctrl-C
+their logging to MLflow and the latest-model pointer (a rerun skips them, so it would never
+write them; a second Ctrl-C
 stops it, as does a second ``SIGTERM``: each tracking request gives up after
 ``request_timeout`` s and ``max_retries`` retries, :mod:`forecaster.tracking.config`, but the
 logging makes several, so a scheduler's single ``SIGTERM`` may wait past its grace period and
