@@ -22,6 +22,7 @@ from forecaster.evaluation.intervals import (
 from forecaster.evaluation.score_names import (  # score_columns: also imported from here
     BASELINE_COUNTS,
     BASELINES,
+    COUNTS,
     INTERVAL_COUNTS,
     score_columns,
 )
@@ -443,7 +444,7 @@ def owa(
         aggregate(frames[name].select(pl.exclude(others, *_interval_scores(frames[name]))), by=by)
         for name in ("scores", "naive2_scores")
     )
-    counts = ("n", SCALED_COUNT, *BASELINE_COUNTS, *INTERVAL_COUNTS)  # per frame, not keys
+    counts = COUNTS  # pooled per frame, not keys ("n" first)
     keys = [c for c in a.columns if c not in (*counts, "smape", "mase")]
     a, b = (
         a.drop(c for c in counts[1:] if c in a.columns),
