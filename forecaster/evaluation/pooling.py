@@ -282,9 +282,10 @@ def _check_interval_counts(scores: pl.DataFrame) -> None:
             raise DataValidationError(
                 f"The scores frame's {column!r} counts the points of each row that a "
                 f"baseline's interval scores are over, so must be {what}, but {wrong.height} "
-                f"rows hold another value, e.g. {wrong.row(0, named=True)}. Pass the frame as "
-                "the backtest wrote it (its metrics, one row per fold and series), or pool "
-                "the forecast points instead (BacktestResult.score(by=...))."
+                f"rows hold another value, e.g. {wrong.row(0, named=True)}. Pass a "
+                "backtest's metrics (one row per fold and series; the rows of its by_step "
+                "and score() pool several origins, some without intervals), or pool the "
+                "forecast points instead (BacktestResult.score(by=...))."
             )
 
 
