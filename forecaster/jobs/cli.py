@@ -103,14 +103,13 @@ While a command runs, Ctrl-C and ``SIGTERM`` are raised as an interrupt (a ``Key
 (a run's staging folder and temporary files are removed; the published outputs stay as they
 were), the MLflow run of a tracked ``run`` or ``fit`` ends KILLED, and the checkpoints of an
 interrupted fit stay for ``--resume``. Either waits for the end of a short tracking write it
-lands in (:mod:`forecaster._interrupts`), and once a run's outputs are published, for
-their logging to MLflow and the latest-model pointer (a rerun skips them, so it would never
-write them; a second Ctrl-C
-stops it, as does a second ``SIGTERM``: each tracking request gives up after
-``request_timeout`` s and ``max_retries`` retries, :mod:`forecaster.tracking.config`, but the
+lands in (:mod:`forecaster._interrupts`), and once a run's outputs are published, for their
+logging to MLflow and the latest-model pointer (a rerun skips them, so it would never write
+them). A second Ctrl-C or ``SIGTERM`` stops that wait: each tracking request gives up after
+``request_timeout`` s and ``max_retries`` retries (:mod:`forecaster.tracking.config`), but the
 logging makes several, so a scheduler's single ``SIGTERM`` may wait past its grace period and
-end in its ``SIGKILL``). A second ``SIGTERM`` while it unwinds is ignored; the
-previous handler is put back when the command returns (importing forecaster installs none).
+end in its ``SIGKILL``. A second ``SIGTERM`` while it unwinds is ignored; the previous
+handler is put back when the command returns (importing forecaster installs none).
 Every command goes through one error wrapping
 (:func:`forecaster.jobs.translated_errors`): a failure prints one line on stderr, and
 ``--verbose`` adds the traceback without changing the exit code.
