@@ -554,6 +554,8 @@ def test_asking_for_intervals_leaves_the_baselines_point_scores_as_they_were(fit
     assert (result.by_step["n_interval_snaive"] == 5).all()  # of 6: the model's on 5 not there
     with pytest.raises(DataValidationError, match=r"'n_interval_snaive' .* 0 or n"):
         aggregate(result.by_step)
+    with pytest.raises(DataValidationError, match=r"metrics .* by_step .* pool several"):
+        aggregate(result.by_step)  # it said "as the backtest wrote it": by_step is
 
 
 # ---------------------------------------------------------------- baselines and skill

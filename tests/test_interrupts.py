@@ -254,3 +254,38 @@ def test_a_run_created_as_a_ctrl_c_comes_ends_killed(
         "deleted" if creator == "trial" else "active"
     ]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_second_sigterm_while_the_first_is_held_raises_it_at_once():
+    """A SIGTERM held by a block that waits (a run's outputs published, their MLflow logging
+    against a tracking server that hangs) set SIGTERM to be ignored: a second SIGTERM (``kill``
+    again, a scheduler's second try) could not stop the wait, though a second Ctrl-C could.
+    It now raises the held one at once; one during the cleanups that follow is still
+    ignored."""
+    steps = []
+    with pytest.raises(Terminated, match="SIGTERM"), _sigterm_interrupts():
+        try:
+            with uninterrupted():
+                os.kill(os.getpid(), signal.SIGTERM)
+                steps.append("held")
+                os.kill(os.getpid(), signal.SIGTERM)  # stops the wait
+                steps.append("not stopped")
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)  # while it unwinds: ignored
+            steps.append("cleanups")
+    assert steps == ["held", "cleanups"]
+
+
+def test_a_sigterm_held_to_the_end_of_a_block_is_raised_once():
+    """Held to the end of the block, the SIGTERM is raised there; another one during the
+    cleanups that follow is ignored."""
+    steps = []
+    with pytest.raises(Terminated, match="SIGTERM"), _sigterm_interrupts():
+        try:
+            with uninterrupted():
+                os.kill(os.getpid(), signal.SIGTERM)
+                steps.append("held")
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)  # while it unwinds: ignored
+            steps.append("cleanups")
+    assert steps == ["held", "cleanups"]

@@ -827,6 +827,38 @@ def test_a_tracked_spec_logs_the_run_model_into_its_run(tmp_path, capsys, monkey
     assert forecasts["run_id"].unique().to_list() == [run.info.run_id]
 
 
+def test_a_ctrl_c_once_the_outputs_are_published_still_points_latest_at_the_model(
+    tmp_path, capsys, monkeypatch
+):
+    """A Ctrl-C (or a scheduler's SIGTERM) once a run's outputs are published waits for
+    their logging, then stopped the command before it pointed models/<name>/latest.json at
+    the run's model: the rerun skips the published outputs, so no run ever recorded it, and
+    reuse_model went on reusing the model before (or retrained). The pointer is now written
+    in the same wait."""
+    import json
+    import signal
+
+    import forecaster._io as io_module
+
+    spec = scheduled_project(
+        tmp_path, uneven_rows({"a": 12, "b": 12}), training={"reuse_model": True}
+    )
+    publish = io_module.publish_directory
+
+    def publish_then_ctrl_c(*args: Any, **kwargs: Any) -> Any:
+        done = publish(*args, **kwargs)
+        if kwargs.get("kind") == "run":  # the run's outputs (not the model saved in them)
+            os.kill(os.getpid(), signal.SIGINT)  # the handler runs here, in the main thread
+        return done
+
+    monkeypatch.setattr(io_module, "publish_directory", publish_then_ctrl_c)
+    code, err = run_cli(capsys, "run", str(spec), "--as-of", "2024-01-10")
+    assert code == 130 and "interrupted (Ctrl-C)" in err, err
+    assert (tmp_path / "outputs" / "mini" / "2024-01-10" / "forecasts.parquet").is_file()
+    pointer = json.loads((tmp_path / "models" / "mini" / "latest.json").read_text())
+    assert pointer["as_of"] == "2024-01-10" and pointer["model_dir"].endswith("2024-01-10/model")
+
+
 @pytest.mark.slow
 def test_a_ctrl_c_once_the_outputs_are_published_waits_for_their_logging(
     tmp_path, capsys, monkeypatch

@@ -22,6 +22,7 @@ from forecaster.evaluation.intervals import (
 from forecaster.evaluation.score_names import (  # score_columns: also imported from here
     BASELINE_COUNTS,
     BASELINES,
+    COUNTS,
     INTERVAL_COUNTS,
     score_columns,
 )
@@ -281,9 +282,10 @@ def _check_interval_counts(scores: pl.DataFrame) -> None:
             raise DataValidationError(
                 f"The scores frame's {column!r} counts the points of each row that a "
                 f"baseline's interval scores are over, so must be {what}, but {wrong.height} "
-                f"rows hold another value, e.g. {wrong.row(0, named=True)}. Pass the frame as "
-                "the backtest wrote it (its metrics, one row per fold and series), or pool "
-                "the forecast points instead (BacktestResult.score(by=...))."
+                f"rows hold another value, e.g. {wrong.row(0, named=True)}. Pass a "
+                "backtest's metrics (one row per fold and series; the rows of its by_step "
+                "and score() pool several origins, some without intervals), or pool the "
+                "forecast points instead (BacktestResult.score(by=...))."
             )
 
 
@@ -443,7 +445,7 @@ def owa(
         aggregate(frames[name].select(pl.exclude(others, *_interval_scores(frames[name]))), by=by)
         for name in ("scores", "naive2_scores")
     )
-    counts = ("n", SCALED_COUNT, *BASELINE_COUNTS, *INTERVAL_COUNTS)  # per frame, not keys
+    counts = COUNTS  # pooled per frame, not keys ("n" first)
     keys = [c for c in a.columns if c not in (*counts, "smape", "mase")]
     a, b = (
         a.drop(c for c in counts[1:] if c in a.columns),

@@ -103,10 +103,13 @@ While a command runs, Ctrl-C and ``SIGTERM`` are raised as an interrupt (a ``Key
 (a run's staging folder and temporary files are removed; the published outputs stay as they
 were), the MLflow run of a tracked ``run`` or ``fit`` ends KILLED, and the checkpoints of an
 interrupted fit stay for ``--resume``. Either waits for the end of a short tracking write it
-lands in (:mod:`forecaster._interrupts`), and once a run's outputs are published, for
-their logging to MLflow (a rerun skips them, so it would never log them; a second Ctrl-C
-stops it). A second ``SIGTERM`` while it unwinds is ignored; the
-previous handler is put back when the command returns (importing forecaster installs none).
+lands in (:mod:`forecaster._interrupts`), and once a run's outputs are published, for their
+logging to MLflow and the latest-model pointer (a rerun skips them, so it would never write
+them). A second Ctrl-C or ``SIGTERM`` stops that wait: each tracking request gives up after
+``request_timeout`` s and ``max_retries`` retries (:mod:`forecaster.tracking.config`), but the
+logging makes several, so a scheduler's single ``SIGTERM`` may wait past its grace period and
+end in its ``SIGKILL``. A second ``SIGTERM`` while it unwinds is ignored; the previous
+handler is put back when the command returns (importing forecaster installs none).
 Every command goes through one error wrapping
 (:func:`forecaster.jobs.translated_errors`): a failure prints one line on stderr, and
 ``--verbose`` adds the traceback without changing the exit code.
@@ -174,8 +177,10 @@ class Terminated(KeyboardInterrupt):
 @contextlib.contextmanager
 def _sigterm_interrupts() -> Iterator[None]:
     """Within the block, ``SIGTERM`` raises :class:`Terminated` in the main thread (once: a
-    second ``SIGTERM`` while it unwinds is ignored, so its cleanups run to the end); the
-    previous handler is put back afterwards. Nothing changes outside the main thread, where
+    second ``SIGTERM`` while it unwinds is ignored, so its cleanups run to the end; one while
+    the first is held by :func:`~forecaster._interrupts.uninterrupted` raises it at once, so a
+    wait on a tracking server that hangs can be stopped); the previous handler is put back
+    afterwards. Nothing changes outside the main thread, where
     Python cannot set a handler."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -183,8 +188,16 @@ def _sigterm_interrupts() -> Iterator[None]:
 
     def terminate(signum: int, frame: Any) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        interrupt = Terminated(f"terminated by signal {signum} (SIGTERM)")
         # after a tracking write that it lands in (forecaster._interrupts)
-        raise_or_defer(Terminated(f"terminated by signal {signum} (SIGTERM)"))
+        raise_or_defer(interrupt)
+        # held: a second SIGTERM before the wait ends stops it, as a second Ctrl-C does
+        signal.signal(signal.SIGTERM, lambda *_: stop_waiting(interrupt))
+
+    def stop_waiting(interrupt: Terminated) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if interrupt.__traceback__ is None:  # still held (raised: its cleanups are running)
+            raise_or_defer(interrupt)
 
     previous = signal.signal(signal.SIGTERM, terminate)
     try:

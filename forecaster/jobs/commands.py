@@ -146,12 +146,12 @@ def _parquet_name_problem(path: Path, given: str | None = None) -> str | None:
     share the summary of ``f.parquet``, ``f.pq.parquet`` or ``f.PARQUET.parquet``, and one
     file's record would replace the other's. A folder is named as one (a file goes inside
     it), as is a ``given`` path ending with a separator or ``.`` (``y.parquet/`` would be
-    written as the file ``y.parquet``), and a name that is only ``.parquet`` (a hidden file
+    written as the file ``y.parquet``), and a name of only dots before ``.parquet`` (a hidden file
     beside a hidden ``.summary.json``)."""
-    if path.name == ".parquet":
-        return (
-            "its name has nothing before '.parquet' (a hidden file, its summary the hidden "
-            f"{summary_file(path).name}): name the file, such as "
+    if path.name.endswith(".parquet") and not path.name[: -len(".parquet")].strip("."):
+        return (  # .parquet, ..parquet: a hidden file beside a hidden summary
+            "its name has nothing but dots before '.parquet' (a hidden file, its summary the "
+            f"hidden {summary_file(path).name}): name the file, such as "
             f"{path.parent / 'forecasts.parquet'}"
         )
     if given is not None and (given.endswith(("/", os.sep)) or os.path.basename(given) == "."):

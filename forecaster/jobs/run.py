@@ -437,14 +437,15 @@ def _write_outputs(
             summary = write_summary(staging / "summary.json", summary)  # as read back
             # published before the MLflow run ends FINISHED (interrupted before: KILLED)
             _io.write_manifest(staging, "run", manifest_details(job, reused))
-            with uninterrupted():  # a Ctrl-C once published waits for the logging (a rerun
-                # skips published outputs: it would never log them); a second one stops it
+            with uninterrupted():  # a Ctrl-C once published waits for the logging and the
+                # pointer (a rerun skips published outputs: it would never write them); a
+                # second one stops it
                 _publish_and_log(job, staging, tracking[0], metrics, calibration)
+                if reused is None:  # a reused model stays the pointer's (data to its as-of)
+                    remember_model(job)
     except BaseException:
         _io.discard_staging(staging)
         raise
-    if reused is None:  # a reused model stays the pointer's (data to its as-of)
-        remember_model(job)
     if fitted_in is not None:  # only the checkpoints of this run's fit (a reused model: none)
         remove_checkpoints(fitted_in)
     elif own_checkpoint_folder(job.out_dir, checkpoints) is not None:

@@ -475,8 +475,9 @@ def test_predict_out_never_replaces_what_forecaster_did_not_write(
     [
         ("y.parquet/", "it ends with a path separator (or '.'), which names a folder"),
         ("y.parquet/.", "name the file without it, such as"),
-        (".parquet", "its name has nothing before '.parquet' (a hidden file"),
+        (".parquet", "its name has nothing but dots before '.parquet' (a hidden file"),
         ("sub/.parquet", "its summary the hidden .summary.json"),
+        ("..parquet", "its name has nothing but dots before '.parquet'"),  # was: written
     ],
 )
 def test_out_naming_a_folder_or_a_hidden_file_exits_2_before_any_work(
