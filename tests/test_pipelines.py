@@ -5210,6 +5210,34 @@ def test_rows_without_an_id_are_refused_beside_a_series_dropped_for_an_empty_tar
     assert code == 3 and "Id column 'id' has 16 null" in err, err
 
 
+@pytest.mark.parametrize("tail", ["\n", ",,,\n", "\n,,,\n"])
+def test_blank_lines_of_a_csv_are_skipped_and_named(tmp_path, capsys, tail):
+    """A CSV ending in an empty line (or a line of separators only) was read as a row with no
+    id and no value, dropped as a series named None: every command then failed with exit 1,
+    "Unexpected ValidationError ... a bug in forecaster". Such rows are skipped, named in a
+    warning, and the run forecasts what it forecasts without them."""
+    data = two_target_rows({})
+    clean = scheduled_project(tmp_path / "clean", data, series={"targets": ["y", "z"]})
+    blank = scheduled_project(tmp_path / "blank", data + tail, series={"targets": ["y", "z"]})
+    assert run_cli(capsys, "run", str(clean))[0] == 0
+    code, err = run_cli(capsys, "run", str(blank))
+    assert code == 0 and "with no value in any column" in err, err
+    written = [sorted((root / "outputs").rglob("forecasts.parquet")) for root in
+               (tmp_path / "clean", tmp_path / "blank")]  # fmt: skip
+    assert pl.read_parquet(written[0][0]).equals(pl.read_parquet(written[1][0]))
+
+
+def test_a_row_without_an_id_or_a_target_is_refused_naming_the_file(tmp_path, capsys):
+    """A row with a time but no id and no target (",2024-01-05,,") was dropped as a series
+    named None, and the run failed with exit 1 as a bug in forecaster: exit 3, naming the
+    id column, the file and the row's time."""
+    data = two_target_rows({}) + ",2024-01-05,,\n"
+    spec = scheduled_project(tmp_path, data, series={"targets": ["y", "z"]})
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 3 and "Id column 'id' has 1 null" in err and "source.path" in err, err
+    assert "2024-01-05" in err, err
+
+
 def test_predict_refuses_rows_without_an_id_beside_an_excluded_series(tmp_path, capsys):
     """A series excluded as stale (e) and 16 rows with no id: predict dropped the rows without
     an id with e (a filter's is_in of a null is null), then failed building its summary, exit

@@ -84,7 +84,7 @@ from forecaster.jobs.schedule import (
     stale_steps,
     without_empty_targets,
 )
-from forecaster.jobs.sources import read_files, source_files
+from forecaster.jobs.sources import read_files, rows_with_ids, source_files
 from forecaster.jobs.spec import MfccSpec, Spec, logret_column
 from forecaster.jobs.stale import stale_fields, warn_stale
 
@@ -138,7 +138,7 @@ def _read_source(spec: Spec, root: Path) -> pl.DataFrame:
     else:
         frame = read_files(spec, root)
     _check_columns(frame, spec)
-    return frame
+    return rows_with_ids(frame, spec)
 
 
 def _check_columns(frame: pl.DataFrame, spec: Spec) -> None:

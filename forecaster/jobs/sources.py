@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from forecaster._polars import collect
-from forecaster.exceptions import DataValidationError
+from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 from forecaster.jobs.source_schemas import (
     column_list,
     csv_data_files,
@@ -28,7 +28,7 @@ from forecaster.jobs.source_schemas import (
 )
 from forecaster.jobs.spec import Spec, first_line, spec_path
 
-__all__ = ["as_fitted_ids", "read_files", "source_files", "text_ids"]
+__all__ = ["as_fitted_ids", "read_files", "rows_with_ids", "source_files", "text_ids"]
 
 
 def source_files(spec: Spec, root: Path) -> list[Path]:
@@ -461,3 +461,34 @@ def _with_file_ids(lazy: pl.LazyFrame, spec: Spec, name: str) -> pl.LazyFrame:
     pattern = rf"(?i)([^/\\]+?)(?:\.{extension})?$"
     stem = pl.col("__path__").str.extract(pattern, 1)
     return lazy.with_columns(stem.alias(name))
+
+
+def rows_with_ids(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
+    """``frame`` (the source as read) without its blank rows, each column null (a CSV's
+    empty lines or lines of separators only: ``,,,``), named in a ``ForecasterWarning``;
+    a ``DataValidationError`` when some other row has no series id. Such a row had no
+    series: with no target value it was dropped as a series named None, and the run then
+    failed as a bug in forecaster (exit 1); with future covariates the error blamed those of
+    a series None."""
+    blank = pl.all_horizontal(pl.all().is_null())
+    skipped = frame.select(blank.sum()).item() if frame.width else 0
+    if skipped:
+        warn_at_caller(
+            f"Skipped {skipped} row(s) of source.path {spec.source.path!r} with no value in any "
+            "column (empty lines, or lines of separators only).",
+            ForecasterWarning,
+        )
+        frame = frame.filter(~blank)
+    id_col, time_col = spec.series.id, spec.series.time
+    if id_col is None or id_col not in frame.columns:
+        return frame
+    no_id = frame.filter(pl.col(id_col).is_null())
+    if no_id.height:
+        first = no_id[time_col][0] if time_col in no_id.columns else None
+        raise DataValidationError(
+            f"Id column {id_col!r} has {no_id.height} null values in source.path "
+            f"{spec.source.path!r} (rows without a series id; the first at {time_col} "
+            f"{first}). Every row needs a series id: fill those ids in the source, or remove "
+            "those rows."
+        )
+    return frame
