@@ -5238,6 +5238,22 @@ def test_a_row_without_an_id_or_a_target_is_refused_naming_the_file(tmp_path, ca
     assert "2024-01-05" in err, err
 
 
+@pytest.mark.parametrize(
+    ("series", "key"),
+    [({"targets": ["y", "revenue"]}, "[series] targets"),
+     ({"targets": ["y"], "future_covariates": ["promo"]}, "[series] future_covariates")],
+)  # fmt: skip
+def test_a_spec_column_the_source_lacks_is_told_the_spec_key_and_the_file(
+    tmp_path, capsys, series, key
+):
+    """A target or future covariate the CSV lacks was told "rename the frame's columns",
+    which a pipeline user cannot do, naming neither the spec key nor the file."""
+    spec = scheduled_project(tmp_path, two_target_rows({}), series=series)
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 3 and f"Fix {key} in the spec" in err and "source.path" in err, err
+    assert "rename the frame" not in err, err
+
+
 def test_predict_refuses_rows_without_an_id_beside_an_excluded_series(tmp_path, capsys):
     """A series excluded as stale (e) and 16 rows with no id: predict dropped the rows without
     an id with e (a filter's is_in of a null is null), then failed building its summary, exit

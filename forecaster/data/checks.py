@@ -192,9 +192,16 @@ def _check_target_outputs(
         )
 
 
-def missing_columns_message(missing: list[str], available: list[str], role: str) -> str:
+_RENAME_COLUMNS = "Pass the right column names or rename the frame's columns."
+"""The fix :func:`missing_columns_message` gives by default (a library call's)."""
+
+
+def missing_columns_message(
+    missing: list[str], available: list[str], role: str, fix: str | None = None
+) -> str:
     """The message for columns of ``role`` missing from a frame: close names, the available
-    columns and a hint when the file looks read with the wrong delimiter."""
+    columns, ``fix`` (default: pass the right names or rename the frame's columns) and a hint
+    when the file looks read with the wrong delimiter."""
     hints = []
     for name in missing:
         close = difflib.get_close_matches(name, available, n=1)
@@ -214,7 +221,7 @@ def missing_columns_message(missing: list[str], available: list[str], role: str)
     return (
         f"The frame has no {role} column {', '.join(hints)}. "
         f"Available columns: {format_list(available, 20)}. "
-        f"Pass the right column names or rename the frame's columns.{delimiter}"
+        f"{fix or _RENAME_COLUMNS}{delimiter}"
     )
 
 

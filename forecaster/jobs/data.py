@@ -146,17 +146,19 @@ def _check_columns(frame: pl.DataFrame, spec: Spec) -> None:
     columns are positive finite numbers (NaN: missing), and the source has no column that
     log_returns adds."""
     series = spec.series
-    roles = {
-        "id": [series.id] if series.id else [],
-        "time": [series.time],
-        "target": series.targets,
-        "covariate": [*series.covariates, *spec.features.log_returns],
-        "future covariate": series.future_covariates,
+    roles = {  # role: its columns, the spec keys that name them
+        "id": ([series.id] if series.id else [], "[series] id"),
+        "time": ([series.time], "[series] time"),
+        "target": (series.targets, "[series] targets"),
+        "covariate": (series.covariates, "[series] covariates"),
+        "log-return": (spec.features.log_returns, "[features] log_returns"),
+        "future covariate": (series.future_covariates, "[series] future_covariates"),
     }
-    for role, names in roles.items():
+    for role, (names, key) in roles.items():
         missing = [c for c in names if c not in frame.columns]
         if missing:
-            raise DataValidationError(missing_columns_message(missing, frame.columns, role))
+            fix = f"Fix {key} in the spec, or the column names of source.path {spec.source.path!r}."
+            raise DataValidationError(missing_columns_message(missing, frame.columns, role, fix))
     for column in spec.features.log_returns:
         dtype = frame.schema[column]
         if not dtype.is_numeric():
