@@ -19,22 +19,18 @@ from forecaster.evaluation.intervals import (
     is_interval_metric,
     is_scaled_metric,
 )
-from forecaster.evaluation.score_names import (  # score_columns: also imported from here
+from forecaster.evaluation.score_names import (
     BASELINE_COUNTS,
     BASELINES,
     COUNTS,
     INTERVAL_COUNTS,
-    score_columns,
 )
 from forecaster.exceptions import DataValidationError
 
 __all__ = [
-    "BASELINES",
-    "BASELINE_COUNTS",
     "MODEL_COLUMNS",
     "aggregate",
     "owa",
-    "score_columns",
     "skill_split",
     "with_skill",
 ]

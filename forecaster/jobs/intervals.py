@@ -63,7 +63,7 @@ from forecaster.evaluation.backtest import backtest
 from forecaster.evaluation.fold_checks import check_reserved
 from forecaster.evaluation.folds import fold_rows
 from forecaster.evaluation.origins import calendar_cutoffs, uses_calendar
-from forecaster.evaluation.pooling import score_columns
+from forecaster.evaluation.score_names import score_columns
 from forecaster.exceptions import (
     CalendarFoldsWarning,
     CrossSeriesWarning,

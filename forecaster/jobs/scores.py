@@ -35,7 +35,7 @@ from forecaster._validation import MIN_LEVEL
 from forecaster.estimators.forecaster import DEFAULT_QUANTILES, RNNForecaster
 from forecaster.evaluation.array_metrics import METRICS
 from forecaster.evaluation.intervals import INTERVAL_METRICS, level_bounds
-from forecaster.evaluation.pooling import BASELINES
+from forecaster.evaluation.score_names import BASELINES
 from forecaster.exceptions import SpecError
 from forecaster.tracking.records import backtest_key, target_key_parts
 
