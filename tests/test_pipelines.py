@@ -5116,7 +5116,8 @@ def test_a_summary_too_large_to_read_back_is_written_with_its_lists_cut(tmp_path
     written whole, over the 4 MiB read_summary reads: the package refused its own record (a
     rerun could not report the outputs). The writer keeps it within the limit: each list
     of series holds its first entries, listed_counts their lengths, and a warning says so."""
-    from forecaster.jobs.outputs import SUMMARY_LIMIT, PipelineResult, read_summary
+    from forecaster.jobs.orphans import SUMMARY_LIMIT
+    from forecaster.jobs.outputs import PipelineResult, read_summary
     from forecaster.jobs.summaries import write_summary
 
     n = 200_000 if width == 8 else 1_000

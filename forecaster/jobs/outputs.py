@@ -72,7 +72,6 @@ from forecaster.jobs.spec import COLUMN_PARAMS, Spec, first_line, normal_path
 from forecaster.tracking.fingerprint import dataset_fingerprint
 
 __all__ = [
-    "SUMMARY_LIMIT",
     "Job",
     "PipelineResult",
     "adopt_legacy",
