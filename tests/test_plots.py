@@ -133,7 +133,8 @@ def test_plot_backtest_draws_every_fold(fitted):
     assert len(fig.axes) == 3
     ax = fig.axes[0]
     lines = ax.get_lines()
-    assert lines[0].get_label() == "actual" and lines[0].get_xdata().size == 18 + 24
+    # the 24 points of tail before the first cutoff, the cutoff, the 18 forecast times
+    assert lines[0].get_label() == "actual" and lines[0].get_xdata().size == 24 + 1 + 18
     labels = [line.get_label() for line in lines]
     assert labels[1] == "forecast" and all(label.startswith("_") for label in labels[2:])
     assert len(lines) == 1 + 3 and len(bands(ax)) == 3  # a line and a band per fold
@@ -465,3 +466,115 @@ def test_a_tail_without_a_history_is_refused():
     with pytest.raises(DataValidationError, match=r"tail=5 counts history points .* frame is"):
         plot_backtest(types.SimpleNamespace(forecasts=folds), tail=5)
     assert len(plot_backtest(types.SimpleNamespace(forecasts=folds)).axes) == 1  # without: drawn
+
+
+def two_origins(history: pl.DataFrame, origins: tuple[int, int]) -> pl.DataFrame:
+    """A forecast frame of two origins (as predict(..., cutoff=[...]) makes one), seasonal
+    naive forecasts of 6 steps from each."""
+    return pl.concat(
+        seasonal_naive(
+            history.filter(pl.col("time") <= origin), 6, m=24, target="y", id_col="id", freq=1
+        ).with_columns(pl.lit(origin).alias("origin"))
+        for origin in origins
+    )
+
+
+def test_forecasts_of_several_origins_are_refused_where_their_times_do_not_overlap():
+    """predict(frame, cutoff=[80, 100]): forecasts of times 81-86 and 101-106 were drawn as
+    one line joined across the gap, titled with the first origin, the history stopping at
+    it. Any forecast frame with several origins of a series is refused, not only one whose
+    times overlap."""
+    history = panel(2)
+    many = two_origins(history, (80, 100))
+    refusal = r"forecasts from 2 origins .*e.g. 80 and 100.*pl.col\('origin'\) == 100"
+    with pytest.raises(DataValidationError, match=refusal):
+        plot_forecast(history, many, id_col="id")
+    one = many.filter(pl.col("id") == "s0").drop("id")  # one series, id_col=None
+    with pytest.raises(DataValidationError, match=refusal):
+        plot_forecast(history.filter(pl.col("id") == "s0").drop("id"), one)
+    fig = plot_forecast(history, many.filter(pl.col("origin") == 100), id_col="id")
+    assert [ax.get_title() for ax in fig.axes] == ["y · s0 · as of 100", "y · s1 · as of 100"]
+    assert fig.axes[0].get_lines()[1].get_xdata().tolist() == list(range(100, 107))
+    # one origin per series, different between series (a pipeline's series of other ends)
+    mixed = pl.concat(
+        [many.filter((pl.col("id") == "s0") & (pl.col("origin") == 80)),
+         many.filter((pl.col("id") == "s1") & (pl.col("origin") == 100))]
+    )  # fmt: skip
+    fig = plot_forecast(history, mixed, id_col="id")
+    assert [ax.get_title() for ax in fig.axes] == ["y · s0 · as of 80", "y · s1 · as of 100"]
+
+
+def integer_ids_panel() -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Two stores with integer ids (7 and 9), their history and seasonal naive forecasts."""
+    t = np.arange(48)
+    history = pl.concat(
+        pl.DataFrame({"store": k, "time": t, "y": 100.0 * k + np.sin(2 * np.pi * t / 12)})
+        for k in (7, 9)
+    )
+    fc = seasonal_naive(history, 6, m=12, target="y", id_col="store", freq=1)
+    return history, fc.select("store", "time", "y")
+
+
+def test_integer_series_ids_are_not_taken_for_the_target():
+    """The default target was the first numeric column: with integer store ids, one store's
+    forecast (filtered from a panel, id_col=None) was drawn as the store number (7, 7, 7),
+    and two stores without id_col were refused as 'none of its text or integer columns tells
+    them apart', as the id column was the drawn target."""
+    history, fc = integer_ids_panel()
+    seven = pl.col("store") == 7
+    fig = plot_forecast(history.filter(seven), fc.filter(seven))
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "y" and ax.get_title() == "y · as of 47"
+    assert ax.get_lines()[1].get_ydata()[1:].tolist() == fc.filter(seven)["y"].to_list()
+    with pytest.raises(DataValidationError, match=r"holds several series.*id_col='store'"):
+        plot_forecast(history, fc)
+    assert plot_forecast(history, fc, id_col="store").axes[1].get_ylabel() == "y"
+
+
+def test_the_default_target_is_the_column_with_bounds_or_else_refused_when_unclear():
+    forecast = pl.DataFrame(
+        {"time": [10, 11, 12], "count": [3, 1, 2], "y": [1.0, 2.0, 3.0],
+         "y_lo_80": [0.0, 1.0, 2.0], "y_hi_80": [2.0, 3.0, 4.0]}
+    )  # fmt: skip
+    assert plot_forecast(None, forecast).axes[0].get_ylabel() == "y"  # y has bounds
+    with pytest.raises(DataValidationError, match=r"numeric columns \['count', 'y'\] mix "
+                       r"integers and floats.*Pass target=<column>, e.g. target='y'"):  # fmt: skip
+        plot_forecast(None, forecast.drop("y_lo_80", "y_hi_80"))
+    constant = forecast.select("time", pl.lit(7).alias("store"), pl.lit(2).alias("w"))
+    with pytest.raises(DataValidationError, match=r"integer columns \['store', 'w'\] look "
+                       r"like series ids.*Pass target=<column>"):  # fmt: skip
+        plot_forecast(None, constant)
+    assert plot_forecast(None, constant, target="w").axes[0].get_ylabel() == "w"
+    counts = forecast.select("time", "count")  # an integer forecast alone is drawn
+    assert plot_forecast(None, counts).axes[0].get_ylabel() == "count"
+
+
+def test_plot_backtest_joins_every_fold_of_every_series_to_its_cutoff():
+    """With frame=, the first fold was not joined to its cutoff (the actual line started one
+    step after it), and the actual line of a series that ends before the last forecast time
+    counted back from the series' end (series b: from 17 instead of 19)."""
+    rows = []
+    for series in ("a", "b"):
+        for fold, cutoff in enumerate((19, 22)):
+            for step in (1, 2, 3):
+                rows.append({"fold": fold, "cutoff": cutoff, "id": series,
+                             "time": cutoff + step, "step": step, "y": 50.0 + step,
+                             "y_actual": float(cutoff + step)})  # fmt: skip
+    forecasts = pl.DataFrame(rows)
+    frame = pl.concat(
+        [pl.DataFrame({"id": "a", "time": range(26), "y": np.arange(26.0)}),
+         pl.DataFrame({"id": "b", "time": range(24), "y": np.arange(24.0)})]
+    )  # fmt: skip
+    result = types.SimpleNamespace(forecasts=forecasts)
+    for tail, start in ((None, 19), (2, 17)):
+        fig = plot_backtest(result, frame, tail=tail)
+        for ax, end in zip(fig.axes, (25, 23), strict=True):
+            actual, *folds = ax.get_lines()
+            assert actual.get_xdata().tolist() == list(range(start, end + 1))
+            assert actual.get_ydata().tolist() == [float(t) for t in range(start, end + 1)]
+            for fold, cutoff in zip(folds, (19, 22), strict=True):
+                assert fold.get_xdata().tolist() == [cutoff, cutoff + 1, cutoff + 2, cutoff + 3]
+                assert fold.get_ydata().tolist() == [float(cutoff), 51.0, 52.0, 53.0]
+    # without frame: the second fold starts at its cutoff, a time the first fold forecast
+    fig = plot_backtest(result)
+    assert [line.get_xdata()[0] for line in fig.axes[1].get_lines()] == [20, 20, 22]

@@ -135,6 +135,7 @@ PARAMETERS: dict[str, Rule] = {
     "cell": Choice(choices=CELLS),
     "head": Choice(choices=HEADS),
     "normalization": Choice(choices=NORMALIZATIONS),
+    "target_feature": _size(low=0),
     "nonlinearity": Choice(choices=NONLINEARITIES),
     "hidden_size": _size(),
     "num_layers": _size(),

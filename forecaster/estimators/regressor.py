@@ -41,7 +41,8 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
     ----------
     cell : {"lstm", "gru", "rnn"}, default "lstm"
     head : {"direct", "seq2seq", "recursive", "segment"}, default "direct"
-        ``"segment"`` and ``"recursive"`` assume the target is the first feature of ``X``.
+        ``"segment"`` and ``"recursive"`` feed their forecast back as the target's feature
+        (``target_feature``).
     hidden_size : int, default 64
     num_layers : int, default 1
     dropout : float, default 0.0
@@ -50,6 +51,17 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
         :class:`~forecaster.estimators.forecaster.RNNForecaster` (from ``X``'s window length).
         ``fit`` refuses a number with another head, which would ignore it.
     normalization : {"none", "last", "revin"}, default "none"
+        Per-window normalization of each feature: ``"last"`` subtracts the window's last
+        value, ``"revin"`` standardises the window (with a learnt affine); the output is
+        mapped back with the statistics of the target's feature (``target_feature``).
+    target_feature : int, default 0
+        The index of the forecast series among ``X``'s features (its last axis): the
+        feature ``y`` continues. ``normalization="last"`` and ``"revin"`` add its window
+        statistics back to the output, and the ``"segment"`` and ``"recursive"`` heads feed
+        their forecast back in its place, so another index than the target's gives wrong
+        forecasts. ``fit`` refuses an index beyond the features of ``X``. The features are
+        given to the network target first (the others in their order); ``predict`` takes
+        ``X`` in the order of ``fit``.
     nonlinearity : {"tanh", "relu"}, default "tanh"
     loss : {"mse", "mae", "huber"}, default "mse"
     lr : float, default 1e-3
@@ -123,9 +135,21 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
     >>> model = RNNRegressor(hidden_size=16, max_epochs=5, random_state=0).fit(X, y)
     >>> model.predict(X).shape
     (64,)
+
+    With a covariate first and the series forecast second, ``target_feature=1`` says so:
+
+    >>> level = 100 + np.cumsum(rng.normal(size=80))  # the series, its next value is y
+    >>> other = rng.normal(size=80)  # a covariate
+    >>> X = np.stack([np.stack([other[i:i + 12], level[i:i + 12]], -1) for i in range(68)])
+    >>> y = level[12:80]
+    >>> model = RNNRegressor(normalization="last", target_feature=1, hidden_size=8,
+    ...                      max_epochs=2, random_state=0).fit(X, y)
+    >>> bool(np.abs(model.predict(X) - y).mean() < 5)  # near the level, not the covariate
+    True
     """
 
     _VALIDATION_PARAM = "validation_fraction"
+    _PREDICTION_PARAMS = ("target_feature",)
 
     def __init__(
         self,
@@ -137,6 +161,7 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
         dropout: float = 0.0,
         segment_length: int | str = "auto",
         normalization: str = "none",
+        target_feature: int = 0,
         nonlinearity: str = "tanh",
         loss: str = "mse",
         lr: float = 1e-3,
@@ -164,6 +189,7 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
         self.dropout = dropout
         self.segment_length = segment_length
         self.normalization = normalization
+        self.target_feature = target_feature
         self.nonlinearity = nonlinearity
         self.loss = loss
         self.lr = lr
@@ -233,7 +259,7 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
         self._begin_fit(resume)
         device = self._device()
         X, y = checked_arrays(self, X, y)
-        X3 = as_3d(X)
+        X3 = self._target_first(as_3d(X))
         epoch_callbacks = run.start(self, (X, y), callbacks)
         y2 = y.reshape(len(y), -1)
         n = len(X3)
@@ -293,6 +319,22 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
         run.end(self)
         return self
 
+    def _target_first(self, X3: np.ndarray) -> np.ndarray:
+        """``X3`` (``(n, lookback, n_features)``) with the feature ``target_feature`` first
+        and the others after it in their order: the network's normalization and heads take
+        the first feature for the target."""
+        index, n_features = int(self.target_feature), X3.shape[2]
+        if index >= n_features:
+            raise DataValidationError(
+                f"target_feature={index} is the index of the target among the features of X "
+                f"(its last axis), but X has {n_features} feature(s) per step: an index from "
+                f"0 to {n_features - 1}. Pass the index of the feature that y continues, e.g. "
+                "target_feature=0 when it is the first."
+            )
+        if index == 0:
+            return X3
+        return X3[:, :, [index, *range(index), *range(index + 1, n_features)]]
+
     def _scale_x(self, X3: np.ndarray) -> np.ndarray:
         return scaled(X3, self.x_mean_, self.x_scale_)
 
@@ -326,7 +368,7 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
             )
         device = self._device()
         network = self._network_on(device)
-        xs = torch.from_numpy(self._scale_x(X3))
+        xs = torch.from_numpy(self._scale_x(self._target_first(X3)))
         out = predict_batched(network, xs, device=device, batch_size=PREDICT_BATCH)
         pred = out.numpy()[..., 0].astype(np.float64) * self.y_scale_ + self.y_mean_
         bad = ~np.isfinite(pred)

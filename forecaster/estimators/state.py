@@ -75,6 +75,7 @@ _SAVED_ONLY_WHEN_SET: dict[str, Any] = {
     "linear_skip": False,
     "baseline": "none",  # the network alone
     "ema_decay": None,
+    "target_feature": 0,  # RNNRegressor: the target is X's first feature
 }
 """Parameters added after models were first saved, left out of a saved model that has the
 value every model had before them (its files stay byte for byte those of older versions)."""

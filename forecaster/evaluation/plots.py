@@ -25,8 +25,7 @@ import numpy as np
 import polars as pl
 
 from forecaster._columns import BACKTEST_KEYS, actual_column
-from forecaster.data.checks import check_unique_keys
-from forecaster.data.frames import collect_frame, text_like
+from forecaster.data.frames import collect_frame
 from forecaster.evaluation.frames import align_keys
 from forecaster.evaluation.intervals import (
     IntervalColumns,
@@ -34,6 +33,7 @@ from forecaster.evaluation.intervals import (
     level_name,
     quantile_name,
 )
+from forecaster.evaluation.plot_frames import check_one_row_per_time, default_target, time_text
 from forecaster.exceptions import DataValidationError, MissingExtraError
 
 if TYPE_CHECKING:
@@ -226,90 +226,6 @@ def _series_ids(frame: pl.DataFrame, id_col: str | None, series: Any, max_series
     return chosen
 
 
-def _check_one_row_per_time(
-    frame: pl.DataFrame, name: str, keys: list[str], drawn: Sequence[str] = ()
-) -> None:
-    """Refuse a frame with several rows per (id, time): a series' rows are drawn as one line,
-    which would zigzag between the forecasts of several origins (a list of cutoffs) or,
-    with ``id_col=None``, between the series of a panel (``drawn``: the target columns drawn,
-    never taken for a column naming series)."""
-    if frame.height < 2 or not frame.select(pl.struct(keys).is_duplicated().any()).item():
-        return
-    id_col = keys[0] if len(keys) == 2 else None
-    if "origin" in frame.columns:
-        counts = frame.group_by(id_col or pl.lit(0)).agg(pl.col("origin").n_unique())
-        if counts["origin"].max() > 1:  # type: ignore[operator]
-            origins = frame["origin"].unique().sort()
-            raise DataValidationError(
-                f"The {name} frame holds forecasts from {origins.len()} origins (its 'origin' "
-                f"column, e.g. {_text(origins[0])} and {_text(origins[-1])}), and a series "
-                "is drawn with one forecast. Pick one origin, e.g. "
-                f"forecast.filter(pl.col('origin') == {origins[-1]!r}), or draw "
-                "rolling origins with plot_backtest(backtest(...))."
-            )
-    if id_col is None:
-        raise DataValidationError(_rows_at_one_time(frame, name, keys[0], drawn))
-    check_unique_keys(frame, keys, what=f"{name} frame")
-
-
-def _rows_at_one_time(
-    frame: pl.DataFrame, name: str, time_col: str, drawn: Sequence[str] = ()
-) -> str:
-    """Why a frame drawn with ``id_col=None`` is refused: several series (a text or integer
-    column names each: one row per time in each, and no more names than the most rows at
-    one time; not a ``drawn`` target), or rows at one time that no column tells apart (one
-    series with a repeated time, such as a daylight saving time hour, or series without a
-    column naming them). An integer target or covariate, whose values differ at a repeated
-    time, tells those rows apart without naming series: one name per row, or nearly."""
-    times = frame.filter(pl.col(time_col).is_duplicated())[time_col].unique().sort()
-    most = int(frame.group_by(time_col).len()["len"].max())  # type: ignore[arg-type]
-    labels = [
-        c
-        for c in frame.columns
-        if c not in (time_col, "origin", *drawn)
-        and (text_like(frame.schema[c]) or frame.schema[c].is_integer())
-        and frame[c].n_unique() <= most
-        and not frame.select(pl.struct(c, time_col).is_duplicated().any()).item()
-    ]
-    if labels:
-        return (
-            f"The {name} frame has several rows at one {time_col!r} (e.g. {_text(times[0])}): "
-            "it holds several series, which id_col=None would draw as one line zigzagging "
-            f"between them. Pass id_col, the column naming each series (e.g. "
-            f"id_col={labels[0]!r})."
-        )
-    more = f" and {times.len() - 1} other times" if times.len() > 1 else ""
-    return (
-        f"The {name} frame has several rows at one {time_col!r}: {_text(times[0])}{more}, and "
-        "none of its text or integer columns tells them apart as series. One series has one "
-        "row per time (a clock time repeated as daylight saving time ends gives two): keep "
-        "one, e.g. "
-        f"{name}.unique(subset=[{time_col!r}], keep='last'), or give the times in UTC. The "
-        "rows of several series need a column naming each series, passed as id_col."
-    )
-
-
-def _default_target(forecast: pl.DataFrame, keys: Sequence[str]) -> str:
-    """The first numeric column that is not a key, the ``origin`` of a forecast (integer
-    steps), a bound or a quantile of another."""
-    numeric = [
-        c
-        for c in forecast.columns
-        if c not in (*keys, "origin") and forecast.schema[c].is_numeric()
-    ]
-
-    def derived(c: str) -> bool:
-        return any(c.startswith((f"{t}_lo_", f"{t}_hi_", f"{t}_q")) for t in numeric if t != c)
-
-    targets = [c for c in numeric if not derived(c)]
-    if not targets:
-        raise DataValidationError(
-            f"The forecast frame has no numeric column to draw besides {list(keys)}; pass "
-            "target=<column>."
-        )
-    return targets[0]
-
-
 def _mask(id_col: str | None, key: Any) -> pl.Expr:
     return pl.lit(True) if id_col is None else pl.col(id_col) == key
 
@@ -319,13 +235,6 @@ def _title(target: str, key: Any, as_of: str | None) -> str:
     if as_of is not None:
         parts.append(f"as of {as_of}")
     return " · ".join(parts)
-
-
-def _text(value: Any) -> str:
-    """A time as a title shows it: a midnight datetime as its date."""
-    if hasattr(value, "hour") and not (value.hour or value.minute or value.second):
-        return str(value.date())
-    return str(value)
 
 
 def _is_temporal(frame: pl.DataFrame, time_col: str) -> bool:
@@ -355,10 +264,17 @@ def plot_forecast(
     forecast : polars.DataFrame or polars.LazyFrame
         From ``predict``, possibly with ``<target>_lo_<L>`` / ``<target>_hi_<L>`` bounds or
         ``<target>_q<100 q>`` quantiles (symmetric quantile pairs are shaded as intervals when
-        there are no bounds), and an ``origin`` column (a pipeline's forecasts).
+        there are no bounds), and an ``origin`` column (a pipeline's forecasts). One origin
+        per series: forecasts of several (``predict(..., cutoff=[...])``) are refused, as
+        a series is drawn with one forecast; filter one, or use :func:`plot_backtest`.
     target : str or list of str, optional
-        The column drawn; default the forecast frame's first target. A list draws each of
-        them in a column of its own (one row per series).
+        The column drawn; default the forecast frame's first target: the first numeric
+        column with interval bounds or quantiles, else the first numeric column that is not
+        a key, the ``origin`` or an integer column naming series (the same value in every
+        row, as the id of one series filtered from a panel, or one per series at each
+        time); a frame where that is unclear (integer and float columns left) is refused,
+        naming ``target=``. A list draws each of them in a column of its own (one row per
+        series).
     id_col : str, optional
         None for one series.
     time_col : str, optional
@@ -405,7 +321,7 @@ def plot_forecast(
     if missing:
         raise DataValidationError(f"The forecast frame lacks the columns {missing}.")
     if target is None:
-        targets = [_default_target(fc, keys)]
+        targets = [default_target(fc, keys)]
     else:
         targets = [target] if isinstance(target, str) else list(target)
     absent = [t for t in targets if t not in fc.columns]
@@ -417,7 +333,7 @@ def plot_forecast(
     bands = {t: _bands(IntervalColumns.find(fc.columns, [t]), levels) for t in targets}
     _check_tail(tail, history is not None, "history")
     ids = _series_ids(fc, id_col, series, max_series)
-    _check_one_row_per_time(fc, "forecast", keys, targets)
+    check_one_row_per_time(fc, "forecast", keys, targets)
     frames = {
         name: _drawn_frame(f, name, keys, targets)
         for name, f in (("history", history), ("actual", actual))
@@ -477,7 +393,7 @@ def _drawn_frame(frame: Any, name: str, keys: list[str], targets: list[str]) -> 
             f"The {name} frame lacks the columns {missing} (it has {data.columns[:10]}); pass "
             "the frame the forecast was made from, with the same id, time and target columns."
         )
-    _check_one_row_per_time(data, name, keys, targets)
+    check_one_row_per_time(data, name, keys, targets)
     return data.sort(keys)
 
 
@@ -485,9 +401,9 @@ def _as_of(rows: pl.DataFrame, anchor: pl.DataFrame | None, time_col: str) -> st
     """The as-of of one series' forecast: its ``origin`` column, else the time of the last
     observation before it, else None."""
     if "origin" in rows.columns and rows.height and rows["origin"][0] is not None:
-        return _text(rows["origin"][0])
+        return time_text(rows["origin"][0])
     if anchor is not None and anchor.height:
-        return _text(anchor[time_col][0])
+        return time_text(anchor[time_col][0])
     return None
 
 
@@ -503,20 +419,24 @@ def plot_backtest(
 ) -> Figure:
     """A figure of a backtest: per series, the actual values and each fold's forecast (its own
     colour) with its interval bands, over the origins; each fold's forecast starts at the
-    actual value at its cutoff.
+    actual value at its cutoff (the series' last value before it). With ``frame`` that holds
+    for every fold of every series: the actual line runs from the series' first cutoff to
+    its last forecast time. Without ``frame`` the actual values are the folds' own, so the
+    first fold, whose cutoff is before every forecast time, starts at its first forecast
+    (and so does a fold whose cutoff no other fold forecast).
 
     Parameters
     ----------
     result : BacktestResult
         From :func:`~forecaster.evaluation.backtest.backtest`.
     frame : polars.DataFrame or polars.LazyFrame, optional
-        The history the backtest ran on, to draw the values before the first fold too
-        (``tail`` points before it; default the span of the folds).
+        The history the backtest ran on: the actual values from each series' first cutoff
+        on, and ``tail`` values before it.
     target, levels, series, max_series
         As in :func:`plot_forecast`.
     tail : int, optional
-        History points of ``frame`` drawn per series before the span of the folds' forecast
-        times, >= 0 (only with ``frame``); default none: the span of the folds alone.
+        History points of ``frame`` drawn per series before its first cutoff, >= 0 (only
+        with ``frame``); default none: the actual line starts at the first cutoff.
 
     Returns
     -------
@@ -535,6 +455,12 @@ def plot_backtest(
     'y · cutoffs 3 to 5'
     >>> fig.axes[0].get_lines()[2].get_xdata().tolist()  # fold 1 starts at its cutoff
     [5, 6, 7]
+    >>> frame = pl.DataFrame({"time": range(8), "y": [0.0, 1.0, 2.0, 3.5, 1.5, 2.5, 3.5, 4.5]})
+    >>> fig = plot_backtest(SimpleNamespace(forecasts=forecasts), frame)
+    >>> fig.axes[0].get_lines()[1].get_xdata().tolist()  # with frame, fold 0 too
+    [3, 4, 5]
+    >>> fig.axes[0].get_lines()[0].get_xdata().tolist()  # the actual line: from cutoff 3
+    [3, 4, 5, 6, 7]
     """
     forecasts = getattr(result, "forecasts", None)
     if not isinstance(forecasts, pl.DataFrame) or not set(BACKTEST_KEYS) <= set(forecasts.columns):
@@ -568,11 +494,8 @@ def plot_backtest(
     actual = actual_column(target)
     for ax, key in zip(grid[:, 0], ids, strict=True):
         rows = forecasts.filter(_mask(id_col, key)).sort(_FOLD, time_col)
-        truth = rows.unique(time_col, keep="first").sort(time_col).select(time_col, actual)
-        if history is not None:
-            past = history.filter(_mask(id_col, key) & (pl.col(time_col) <= truth[time_col].max()))
-            span = truth.height if tail is None else truth.height + int(tail)
-            truth = past.tail(span).select(time_col, pl.col(target).alias(actual))
+        mine = None if history is None else history.filter(_mask(id_col, key))
+        truth = _actual_values(rows, mine, target, time_col, tail)
         _line(ax, truth, time_col, actual, "actual", color=ACTUAL_COLOR)
         known = truth.rename({actual: target})
         folds = rows[_FOLD].unique(maintain_order=True).to_list()
@@ -585,7 +508,26 @@ def plot_backtest(
                 label=label,
             )  # fmt: skip
         cutoffs = rows[_CUTOFF]
-        origins = f"cutoffs {_text(cutoffs.min())} to {_text(cutoffs.max())}"
+        origins = f"cutoffs {time_text(cutoffs.min())} to {time_text(cutoffs.max())}"
         ax.set_title(_title(target, key, None) + f" · {origins}", fontsize=9)
         ax.set_ylabel(target, fontsize=8)
     return _finish(fig, grid, time_col, _is_temporal(forecasts, time_col))
+
+
+def _actual_values(
+    rows: pl.DataFrame, history: pl.DataFrame | None, target: str, time_col: str, tail: Any
+) -> pl.DataFrame:
+    """The actual line of one series of a backtest (``rows``: its forecasts of every fold),
+    ``time_col`` and ``<target>_actual``: the folds' actual values; or, from the series'
+    ``history``, its values from the first fold's cutoff (so that every fold starts at the
+    value at its cutoff) to the last forecast time, after ``tail`` values before it."""
+    actual = actual_column(target)
+    truth = rows.unique(time_col, keep="first").sort(time_col).select(time_col, actual)
+    if history is None:
+        return truth
+    first, last = rows[_CUTOFF].min(), truth[time_col].max()
+    past = history.filter(pl.col(time_col) <= last).select(
+        time_col, pl.col(target).cast(pl.Float64).alias(actual)
+    )
+    before = past.filter(pl.col(time_col) < first).tail(0 if tail is None else int(tail))
+    return pl.concat([before, past.filter(pl.col(time_col) >= first)])

@@ -45,6 +45,7 @@ PARAMS_ADDED = {
     "on_oom": "raise",
     "quantiles": None,
     "static_covariates": None,
+    "target_feature": 0,  # RNNRegressor: the target was X's first feature
     "target_transform": "none",
 }
 """Estimator parameters added after models were first saved, with the value that reproduces
