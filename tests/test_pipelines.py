@@ -5830,3 +5830,88 @@ def test_a_backfill_reads_the_targets_as_the_run_on_its_as_of_did(tmp_path):
     assert backfill.series == live.series == 3
     assert backfill.dropped_reasons == {"x": "after_as_of"}
     assert "x (first 2024-01-21)" in told, told
+
+
+# numbers written with a decimal comma, CSV read errors (scheduler hunt leftovers)
+# ------------------------------------------------------------------------------------------
+
+
+def decimal_comma_rows(sep: str = ",", future: bool = False) -> str:
+    """Daily rows of a and b from 2024-01-01, y written with a decimal comma (``"9,868"``,
+    quoted when ``sep`` is ','); with ``future``, a promo column and two rows per series of
+    promo only (the target written as the empty text ``""``, as such exports write it)."""
+    quote = '"' if sep == "," else ""
+    lines = [sep.join(["id", "date", "y", *(["promo"] if future else [])])]
+    for k, key in enumerate(("a", "b")):
+        for i in range(14 if future else 12):
+            y = f"{quote}{10 * k + i % 5},{868 + i}{quote}" if i < 12 else '""'
+            promo = [str(i % 3)] if future else []
+            lines.append(
+                sep.join([key, f"{dt.date(2024, 1, 1) + dt.timedelta(days=i)}", y, *promo])
+            )
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("future", [False, True])
+def test_decimal_comma_targets_are_refused_naming_the_column_and_the_spec_key(
+    tmp_path, capsys, future
+):
+    """Targets written "9,868" with future covariates were refused blaming the future
+    covariates (the rows of promo only, "" as their target, moved the as-of to the last of
+    them); without, the message offered only a Python fix. Both name the target column, a few
+    of its texts and source.decimal_comma, before any as-of is taken."""
+    series = {"future_covariates": ["promo"]} if future else {}
+    spec = scheduled_project(tmp_path, decimal_comma_rows(future=future), series=series)
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 3, err
+    assert "Target column 'y' must be numeric, got String" in err, err
+    assert "e.g. '0,868', '1,869'" in err and "decimal_comma = true" in err, err
+    assert "future covariates" not in err and "pl.col" not in err, err
+
+
+@pytest.mark.parametrize("sep", [",", ";"])
+@pytest.mark.parametrize("future", [False, True])
+def test_source_decimal_comma_reads_csv_numbers_with_a_comma(tmp_path, capsys, sep, future):
+    """source.decimal_comma = true reads 9,868 as 9.868 (polars' decimal_comma): unquoted
+    with separator ';', quoted with ','. The empty texts of the rows ahead are listed in
+    null_values, as the refusal says."""
+    series = {"future_covariates": ["promo"]} if future else {}
+    source = {"separator": sep, "decimal_comma": True, "null_values": [""] if future else None}
+    data = decimal_comma_rows(sep, future)
+    spec = scheduled_project(tmp_path, data, source=source, series=series)
+    loaded, root = load_spec(spec)
+    frame, when = prepare_data(loaded, root, None)
+    assert frame.schema["y"] == pl.Float64 and when.label == "2024-01-12"
+    assert frame.filter(pl.col("id") == "b")["y"].head(2).to_list() == [10.868, 11.869]
+    assert run_cli(capsys, "run", str(spec), "--dry-run")[0] == 0
+
+
+def test_source_decimal_comma_tells_its_limits_and_keeps_the_spec_hash(tmp_path, capsys):
+    """With decimal_comma = true a number with a thousands separator (1.234,5) is not read
+    as one: the refusal says how such numbers are written. Written false, the key leaves the
+    spec's hash as it was (outputs, models and studies stay the spec's)."""
+    data = decimal_comma_rows(";").replace("b;2024-01-03;12,870", "b;2024-01-03;1.234,5")
+    source = {"separator": ";", "decimal_comma": True}
+    spec = scheduled_project(tmp_path, data, source=source)
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 3 and "e.g. '1.234,5'" in err and "without a thousands separator" in err, err
+    assert "'0,868'" not in err, err  # the numbers it reads are not named
+    keys: list[dict[str, object]] = [{}, {"decimal_comma": False}, {"decimal_comma": True}]
+    hashes = [
+        spec_hash(load_spec(scheduled_project(tmp_path / str(k), "", source=key))[0])
+        for k, key in enumerate(keys)
+    ]
+    assert hashes[0] == hashes[1] == "6036297bb8e1" != hashes[2]  # the hash before the key
+
+
+def test_source_decimal_comma_is_refused_for_parquet(tmp_path, capsys, tree_guard):
+    """Parquet columns have their types: decimal_comma there would be ignored, so it is
+    refused (exit 2) naming the key and format = 'csv', before any data is read."""
+    spec = scheduled_project(
+        tmp_path, "", source={"path": "data/*.parquet", "format": "parquet", "decimal_comma": True}
+    )
+    guard = tree_guard(tmp_path)
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 2, err
+    assert "key 'source.decimal_comma' is used only with format = 'csv'" in err, err
+    guard.assert_unchanged()

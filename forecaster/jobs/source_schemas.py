@@ -70,9 +70,14 @@ _TIME_UNITS = ("ns", "us", "ms")
 
 
 def csv_options(spec: Spec) -> dict[str, Any]:
-    """The reader options of the spec's CSV files (separator and null markers), for every
-    read of them: the files are read alike wherever they are read."""
-    return {"separator": spec.source.separator, "null_values": spec.source.null_values or None}
+    """The reader options of the spec's CSV files (separator, null markers and decimal
+    comma), for every read of them: the files are read alike wherever they are read."""
+    source = spec.source
+    return {
+        "separator": source.separator,
+        "null_values": source.null_values or None,
+        "decimal_comma": source.decimal_comma,
+    }
 
 
 def column_list(columns: Sequence[str], limit: int = 8) -> str:
