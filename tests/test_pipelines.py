@@ -5915,3 +5915,25 @@ def test_source_decimal_comma_is_refused_for_parquet(tmp_path, capsys, tree_guar
     assert code == 2, err
     assert "key 'source.decimal_comma' is used only with format = 'csv'" in err, err
     guard.assert_unchanged()
+
+
+@pytest.mark.slow
+def test_the_dry_run_of_a_tuning_counts_the_trials_the_study_has(tmp_path, capsys):
+    """`run --tune --dry-run` planned "3 trials" whatever the study held, though its resume
+    runs only the trials still missing (none once it has them all). The plan counts the
+    study's finished trials as the resume does, and says how many would run."""
+    pytest.importorskip("optuna")
+    training = {**TUNED, "trials": 3}
+    spec = scheduled_project(tmp_path, rows(24), training=training)
+    assert "tune RNNForecaster (3 trials, no time limit, " in plan_of(capsys, spec, "--tune")
+    code, err = run_cli(capsys, "tune", str(spec), "--trials", "2")
+    assert code == 0, err
+    tuned = plan_of(capsys, spec, "--tune")
+    assert "(1 more trial: the study has 2 of the 3 finished, no time limit, " in tuned, tuned
+    spec.write_text(spec.read_text().replace("trials = 3", "trials = 2"))
+    tuned = plan_of(capsys, spec, "--tune")
+    assert "(no trial: the study has 2 finished trials of the 2 wanted, " in tuned, tuned
+    code, err = run_cli(capsys, "run", str(spec), "--tune")
+    assert code == 0, err
+    (trials,) = _study_trials(tmp_path).values()
+    assert len(trials) == 2  # the run ran none, as planned
