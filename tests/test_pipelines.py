@@ -5937,3 +5937,28 @@ def test_the_dry_run_of_a_tuning_counts_the_trials_the_study_has(tmp_path, capsy
     assert code == 0, err
     (trials,) = _study_trials(tmp_path).values()
     assert len(trials) == 2  # the run ran none, as planned
+
+
+def test_the_backtest_log_and_summary_name_the_same_series_left_unscored(tmp_path, capsys):
+    """Series too short for the folds: the backtest's summary listed them in unscored_series
+    (dropped_series: []), while its log said "Dropped 3 series shorter than 6 rows (lookback
+    + horizon before the panel's validation hold-out time)": the warning of a check of all the
+    data, which the backtest never fits, by another rule than its folds'. The log names them
+    as the summary does: left out of the folds, unscored_series."""
+    lengths = {"a": 30, "b": 30, "c": 5, "d": 3, "e": 7}
+    lines = ["id,date,y"] + [
+        f"{key},{dt.date(2024, 1, 30) - dt.timedelta(days=n - 1 - i)},{k + i % 5 + 0.5}"
+        for k, (key, n) in enumerate(lengths.items())
+        for i in range(n)
+    ]
+    spec = scheduled_project(tmp_path, "\n".join(lines) + "\n", evaluation={"backtest_folds": 2})
+    code = main(["backtest", str(spec), "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "Dropped" not in err, err
+    assert "Left out 3 series shorter than the 8 rows that 2 folds need: ['c', 'd', 'e']" in err
+    assert "; no fold scored 3 series (unscored_series): 'c', 'd', 'e'\n" in out, out
+    summary = json.loads(
+        (tmp_path / "outputs" / "mini" / "2024-01-30.backtest.summary.json").read_text()
+    )
+    assert summary["unscored_series"] == ["c", "d", "e"] and summary["dropped_series"] == []
