@@ -5962,3 +5962,41 @@ def test_the_backtest_log_and_summary_name_the_same_series_left_unscored(tmp_pat
         (tmp_path / "outputs" / "mini" / "2024-01-30.backtest.summary.json").read_text()
     )
     assert summary["unscored_series"] == ["c", "d", "e"] and summary["dropped_series"] == []
+
+
+def rows_with_line(line: int, text: str, n: int = 150) -> str:
+    """:func:`rows` of ``n`` days per series, the line ``line`` (1: the header) replaced by
+    ``text``."""
+    lines = rows(n).splitlines()
+    lines[line - 1] = text
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("line", "text", "told"),
+    [
+        (181, "b,2024-01-31,3.5,7", "line 181 has 4 fields, where the header has 3"),
+        (281, "b,2024-05-09,abc", "line 281 has 'abc' in column 'y', read as f64"),
+        (221, 'b,2024-03-11,"5', "line 221: a quoted field starts on it and is never closed"),
+    ],
+    ids=["ragged", "text-in-numbers", "unclosed-quote"],
+)
+@pytest.mark.parametrize("files", [1, 2])
+def test_csv_read_errors_name_the_file_and_the_line(tmp_path, capsys, line, text, told, files):
+    """A CSV read error named source.path and the reader's words only ("found more fields
+    than defined in 'Schema'", "CSV malformed: ... in chunk starting at row_offset 219"):
+    it names the file and the line (counted from the header, line 1), exit 3 as before; with
+    two files, the one that holds it (b's rows in b.csv)."""
+    data = rows_with_line(line, text)
+    spec = scheduled_project(tmp_path, data)
+    name = "data/prices.csv"
+    if files == 2:
+        header, *body = data.splitlines()
+        (tmp_path / name).unlink()
+        for key in "ab":
+            kept = [row for row in body if row.startswith(f"{key},")]
+            (tmp_path / "data" / f"{key}.csv").write_text("\n".join([header, *kept]) + "\n")
+        name, told = "data/b.csv", told.replace(f"line {line}", f"line {line - 150}")
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 3, err
+    assert f"In {name}, {told}" in err, err
