@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 import os
 import re
@@ -6000,3 +6001,23 @@ def test_csv_read_errors_name_the_file_and_the_line(tmp_path, capsys, line, text
     code, err = run_cli(capsys, "run", str(spec), "--dry-run")
     assert code == 3, err
     assert f"In {name}, {told}" in err, err
+
+
+def test_bad_line_reads_gzip_files_and_long_unclosed_quotes(tmp_path):
+    """The line of a gzip CSV is named too, and a quote left open above a long tail (more
+    than the csv module's field limit) is named as never closed, not as a long field."""
+    from forecaster.jobs.csv_lines import bad_line
+
+    spec, _ = load_spec(scheduled_project(tmp_path, rows()))
+    packed = tmp_path / "data" / "p.csv.gz"
+    with gzip.open(packed, "wt") as file:
+        file.write("id,date,y\na,2024-01-01,1\na,2024-01-02,2,3\n")
+    assert bad_line(packed, spec, "found more fields") == (
+        "line 3 has 4 fields, where the header has 3 (','-separated; a value holding ',' is quoted)"
+    )
+    tail = "".join(f"a,2024-01-01,{i}\n" for i in range(20_000))
+    long = tmp_path / "data" / "long.csv"
+    long.write_text(f'id,date,y\na,2024-01-01,1\na,2024-01-02,"2\n{tail}')
+    assert bad_line(long, spec, "CSV malformed") == (
+        "line 3: a quoted field starts on it and is never closed (a '\"' missing)"
+    )

@@ -92,7 +92,7 @@ def _records(reader: Any) -> Iterator[tuple[int, list[str]]]:
             return
         except csv.Error as exc:
             reason = str(exc)
-            if "unexpected end of data" in reason:
+            if "unexpected end of data" in reason or "field larger than field limit" in reason:
                 reason = "a quoted field starts on it and is never closed (a '\"' missing)"
             raise _Unreadable(start, reason) from None
         yield start, fields

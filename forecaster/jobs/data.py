@@ -142,9 +142,10 @@ def _read_source(spec: Spec, root: Path) -> pl.DataFrame:
 
 
 def _check_columns(frame: pl.DataFrame, spec: Spec) -> None:
-    """The columns the spec names exist (with a hint for a wrong separator), the log-return
-    columns are positive finite numbers (NaN: missing), and the source has no column that
-    log_returns adds."""
+    """The columns the spec names exist (with a hint for a wrong separator), the targets and
+    covariates are numbers (a column of text is refused naming a few of its texts and the
+    spec's fix, before any as-of is taken from the rows), the log-return columns are positive
+    finite numbers (NaN: missing), and the source has no column that log_returns adds."""
     series = spec.series
     roles = {  # role: its columns, the spec keys that name them
         "id": ([series.id] if series.id else [], "[series] id"),
