@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 import os
 import re
@@ -5830,3 +5831,193 @@ def test_a_backfill_reads_the_targets_as_the_run_on_its_as_of_did(tmp_path):
     assert backfill.series == live.series == 3
     assert backfill.dropped_reasons == {"x": "after_as_of"}
     assert "x (first 2024-01-21)" in told, told
+
+
+# numbers written with a decimal comma, CSV read errors (scheduler hunt leftovers)
+# ------------------------------------------------------------------------------------------
+
+
+def decimal_comma_rows(sep: str = ",", future: bool = False) -> str:
+    """Daily rows of a and b from 2024-01-01, y written with a decimal comma (``"9,868"``,
+    quoted when ``sep`` is ','); with ``future``, a promo column and two rows per series of
+    promo only (the target written as the empty text ``""``, as such exports write it)."""
+    quote = '"' if sep == "," else ""
+    lines = [sep.join(["id", "date", "y", *(["promo"] if future else [])])]
+    for k, key in enumerate(("a", "b")):
+        for i in range(14 if future else 12):
+            y = f"{quote}{10 * k + i % 5},{868 + i}{quote}" if i < 12 else '""'
+            promo = [str(i % 3)] if future else []
+            lines.append(
+                sep.join([key, f"{dt.date(2024, 1, 1) + dt.timedelta(days=i)}", y, *promo])
+            )
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("future", [False, True])
+def test_decimal_comma_targets_are_refused_naming_the_column_and_the_spec_key(
+    tmp_path, capsys, future
+):
+    """Targets written "9,868" with future covariates were refused blaming the future
+    covariates (the rows of promo only, "" as their target, moved the as-of to the last of
+    them); without, the message offered only a Python fix. Both name the target column, a few
+    of its texts and source.decimal_comma, before any as-of is taken."""
+    series = {"future_covariates": ["promo"]} if future else {}
+    spec = scheduled_project(tmp_path, decimal_comma_rows(future=future), series=series)
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 3, err
+    assert "Target column 'y' must be numeric, got String" in err, err
+    assert "e.g. '0,868', '1,869'" in err and "decimal_comma = true" in err, err
+    assert "future covariates" not in err and "pl.col" not in err, err
+
+
+@pytest.mark.parametrize("sep", [",", ";"])
+@pytest.mark.parametrize("future", [False, True])
+def test_source_decimal_comma_reads_csv_numbers_with_a_comma(tmp_path, capsys, sep, future):
+    """source.decimal_comma = true reads 9,868 as 9.868 (polars' decimal_comma): unquoted
+    with separator ';', quoted with ','. The empty texts of the rows ahead are listed in
+    null_values, as the refusal says."""
+    series = {"future_covariates": ["promo"]} if future else {}
+    source = {"separator": sep, "decimal_comma": True, "null_values": [""] if future else None}
+    data = decimal_comma_rows(sep, future)
+    spec = scheduled_project(tmp_path, data, source=source, series=series)
+    loaded, root = load_spec(spec)
+    frame, when = prepare_data(loaded, root, None)
+    assert frame.schema["y"] == pl.Float64 and when.label == "2024-01-12"
+    assert frame.filter(pl.col("id") == "b")["y"].head(2).to_list() == [10.868, 11.869]
+    assert run_cli(capsys, "run", str(spec), "--dry-run")[0] == 0
+
+
+def test_source_decimal_comma_tells_its_limits_and_keeps_the_spec_hash(tmp_path, capsys):
+    """With decimal_comma = true a number with a thousands separator (1.234,5) is not read
+    as one: the refusal says how such numbers are written. Written false, the key leaves the
+    spec's hash as it was (outputs, models and studies stay the spec's)."""
+    data = decimal_comma_rows(";").replace("b;2024-01-03;12,870", "b;2024-01-03;1.234,5")
+    source = {"separator": ";", "decimal_comma": True}
+    spec = scheduled_project(tmp_path, data, source=source)
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 3 and "e.g. '1.234,5'" in err and "without a thousands separator" in err, err
+    assert "'0,868'" not in err, err  # the numbers it reads are not named
+    keys: list[dict[str, object]] = [{}, {"decimal_comma": False}, {"decimal_comma": True}]
+    hashes = [
+        spec_hash(load_spec(scheduled_project(tmp_path / str(k), "", source=key))[0])
+        for k, key in enumerate(keys)
+    ]
+    assert hashes[0] == hashes[1] == "6036297bb8e1" != hashes[2]  # the hash before the key
+
+
+def test_source_decimal_comma_is_refused_for_parquet(tmp_path, capsys, tree_guard):
+    """Parquet columns have their types: decimal_comma there would be ignored, so it is
+    refused (exit 2) naming the key and format = 'csv', before any data is read."""
+    spec = scheduled_project(
+        tmp_path, "", source={"path": "data/*.parquet", "format": "parquet", "decimal_comma": True}
+    )
+    guard = tree_guard(tmp_path)
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 2, err
+    assert "key 'source.decimal_comma' is used only with format = 'csv'" in err, err
+    guard.assert_unchanged()
+
+
+@pytest.mark.slow
+def test_the_dry_run_of_a_tuning_counts_the_trials_the_study_has(tmp_path, capsys):
+    """`run --tune --dry-run` planned "3 trials" whatever the study held, though its resume
+    runs only the trials still missing (none once it has them all). The plan counts the
+    study's finished trials as the resume does, and says how many would run."""
+    pytest.importorskip("optuna")
+    training = {**TUNED, "trials": 3}
+    spec = scheduled_project(tmp_path, rows(24), training=training)
+    assert "tune RNNForecaster (3 trials, no time limit, " in plan_of(capsys, spec, "--tune")
+    code, err = run_cli(capsys, "tune", str(spec), "--trials", "2")
+    assert code == 0, err
+    tuned = plan_of(capsys, spec, "--tune")
+    assert "(1 more trial: the study has 2 of the 3 finished, no time limit, " in tuned, tuned
+    spec.write_text(spec.read_text().replace("trials = 3", "trials = 2"))
+    tuned = plan_of(capsys, spec, "--tune")
+    assert "(no trial: the study has 2 finished trials of the 2 wanted, " in tuned, tuned
+    code, err = run_cli(capsys, "run", str(spec), "--tune")
+    assert code == 0, err
+    (trials,) = _study_trials(tmp_path).values()
+    assert len(trials) == 2  # the run ran none, as planned
+
+
+def test_the_backtest_log_and_summary_name_the_same_series_left_unscored(tmp_path, capsys):
+    """Series too short for the folds: the backtest's summary listed them in unscored_series
+    (dropped_series: []), while its log said "Dropped 3 series shorter than 6 rows (lookback
+    + horizon before the panel's validation hold-out time)": the warning of a check of all the
+    data, which the backtest never fits, by another rule than its folds'. The log names them
+    as the summary does: left out of the folds, unscored_series."""
+    lengths = {"a": 30, "b": 30, "c": 5, "d": 3, "e": 7}
+    lines = ["id,date,y"] + [
+        f"{key},{dt.date(2024, 1, 30) - dt.timedelta(days=n - 1 - i)},{k + i % 5 + 0.5}"
+        for k, (key, n) in enumerate(lengths.items())
+        for i in range(n)
+    ]
+    spec = scheduled_project(tmp_path, "\n".join(lines) + "\n", evaluation={"backtest_folds": 2})
+    code = main(["backtest", str(spec), "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "Dropped" not in err, err
+    assert "Left out 3 series shorter than the 8 rows that 2 folds need: ['c', 'd', 'e']" in err
+    assert "; no fold scored 3 series (unscored_series): 'c', 'd', 'e'\n" in out, out
+    summary = json.loads(
+        (tmp_path / "outputs" / "mini" / "2024-01-30.backtest.summary.json").read_text()
+    )
+    assert summary["unscored_series"] == ["c", "d", "e"] and summary["dropped_series"] == []
+
+
+def rows_with_line(line: int, text: str, n: int = 150) -> str:
+    """:func:`rows` of ``n`` days per series, the line ``line`` (1: the header) replaced by
+    ``text``."""
+    lines = rows(n).splitlines()
+    lines[line - 1] = text
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("line", "text", "told"),
+    [
+        (181, "b,2024-01-31,3.5,7", "line 181 has 4 fields, where the header has 3"),
+        (281, "b,2024-05-09,abc", "line 281 has 'abc' in column 'y', read as f64"),
+        (221, 'b,2024-03-11,"5', "line 221: a quoted field starts on it and is never closed"),
+    ],
+    ids=["ragged", "text-in-numbers", "unclosed-quote"],
+)
+@pytest.mark.parametrize("files", [1, 2])
+def test_csv_read_errors_name_the_file_and_the_line(tmp_path, capsys, line, text, told, files):
+    """A CSV read error named source.path and the reader's words only ("found more fields
+    than defined in 'Schema'", "CSV malformed: ... in chunk starting at row_offset 219"):
+    it names the file and the line (counted from the header, line 1), exit 3 as before; with
+    two files, the one that holds it (b's rows in b.csv)."""
+    data = rows_with_line(line, text)
+    spec = scheduled_project(tmp_path, data)
+    name = "data/prices.csv"
+    if files == 2:
+        header, *body = data.splitlines()
+        (tmp_path / name).unlink()
+        for key in "ab":
+            kept = [row for row in body if row.startswith(f"{key},")]
+            (tmp_path / "data" / f"{key}.csv").write_text("\n".join([header, *kept]) + "\n")
+        name, told = "data/b.csv", told.replace(f"line {line}", f"line {line - 150}")
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 3, err
+    assert f"In {name}, {told}" in err, err
+
+
+def test_bad_line_reads_gzip_files_and_long_unclosed_quotes(tmp_path):
+    """The line of a gzip CSV is named too, and a quote left open above a long tail (more
+    than the csv module's field limit) is named as never closed, not as a long field."""
+    from forecaster.jobs.csv_lines import bad_line
+
+    spec, _ = load_spec(scheduled_project(tmp_path, rows()))
+    packed = tmp_path / "data" / "p.csv.gz"
+    with gzip.open(packed, "wt") as file:
+        file.write("id,date,y\na,2024-01-01,1\na,2024-01-02,2,3\n")
+    assert bad_line(packed, spec, "found more fields") == (
+        "line 3 has 4 fields, where the header has 3 (','-separated; a value holding ',' is quoted)"
+    )
+    tail = "".join(f"a,2024-01-01,{i}\n" for i in range(20_000))
+    long = tmp_path / "data" / "long.csv"
+    long.write_text(f'id,date,y\na,2024-01-01,1\na,2024-01-02,"2\n{tail}')
+    assert bad_line(long, spec, "CSV malformed") == (
+        "line 3: a quoted field starts on it and is never closed (a '\"' missing)"
+    )

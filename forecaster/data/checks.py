@@ -225,25 +225,42 @@ def missing_columns_message(
     )
 
 
-def not_numeric_message(frame: pl.DataFrame | pl.LazyFrame, name: str, dtype: Any) -> str:
-    """Why a value column is not numeric, with a few offending values for text columns."""
-    fix = (
+def not_numeric_message(
+    frame: pl.DataFrame | pl.LazyFrame,
+    name: str,
+    dtype: Any,
+    *,
+    role: str = "",
+    fix: str | None = None,
+    decimal_comma: bool = False,
+) -> str:
+    """Why a value column is not numeric, with a few offending values for text columns.
+    ``role``: what the column is (``"target"``: "Target column 'y' ..."); ``fix``: how to
+    make it numbers (default: how to convert a frame's column); ``decimal_comma``: a text
+    with a decimal comma (``9,868``) is a number too, not an offending value."""
+    column = f"{role.capitalize()} column {name!r}" if role else f"Column {name!r}"
+    fix = fix or (
         f"Convert it, e.g. pl.col({name!r}).cast(pl.Float64, strict=False) (unparseable "
         "values become null), read the file with null_values=[...] for placeholders such as "
         "'n/a', or drop the column from the columns."
     )
     if not (dtype in (pl.String, pl.Categorical, pl.Null) or isinstance(dtype, pl.Enum)):
         return (
-            f"Column {name!r} must be numeric, got {dtype}. Convert it to a number column "
+            f"{column} must be numeric, got {dtype}. Convert it to a number column "
             "(integer, float or boolean) or drop it from the columns."
         )
     if dtype == pl.Null:
         return (
-            f"Column {name!r} must be numeric, got Null: every value is missing. Cast it, e.g. "
+            f"{column} must be numeric, got Null: every value is missing. Cast it, e.g. "
             f"pl.col({name!r}).cast(pl.Float64), and choose a missing= policy, or drop it."
         )
     text = pl.col(name).cast(pl.String)
-    bad = text.filter(text.is_not_null() & text.cast(pl.Float64, strict=False).is_null())
+    number = text.cast(pl.Float64, strict=False)
+    if decimal_comma:
+        number = number.fill_null(
+            text.str.replace(",", ".", literal=True).cast(pl.Float64, strict=False)
+        )
+    bad = text.filter(text.is_not_null() & number.is_null())
     try:
         lazy = frame.lazy().select(bad.unique(maintain_order=True).head(MAX_EXAMPLES))
         examples = collect(lazy, streaming=True).to_series().to_list()
@@ -251,10 +268,10 @@ def not_numeric_message(frame: pl.DataFrame | pl.LazyFrame, name: str, dtype: An
         examples = []
     if examples:
         return (
-            f"Column {name!r} must be numeric, got {dtype} with values that are not "
+            f"{column} must be numeric, got {dtype} with values that are not "
             f"numbers, e.g. {format_list(examples)}. {fix}"
         )
-    return f"Column {name!r} must be numeric, got {dtype}. {fix}"
+    return f"{column} must be numeric, got {dtype}. {fix}"
 
 
 def row_examples(

@@ -17,8 +17,15 @@ import polars as pl
 import forecaster._io as _io
 import forecaster.datasets as datasets
 import forecaster.jobs.run as run_module
+from forecaster.data.frames import format_list
 from forecaster.estimators.base import RESUME_FREE_PARAMS
-from forecaster.exceptions import ArgumentError, ForecasterError, OwnershipError
+from forecaster.exceptions import (
+    ArgumentError,
+    ForecasterError,
+    ForecasterWarning,
+    OwnershipError,
+    silenced,
+)
 from forecaster.jobs.data import prepare_data
 from forecaster.jobs.fitting import (
     fit_with_checkpoints,
@@ -459,7 +466,11 @@ def backtest_command(args: argparse.Namespace, log: Log) -> int:
         check_fitted_before(model, first, args.model, f"the origin of the first of {folds} folds")
     else:
         model = without_checkpoints(build_estimator(spec, args.progress))
-        spec_panel(spec, model, frame)  # columns the backtest refuses: before its first fit
+        # columns the backtest refuses: before its first fit. Its warning about the series
+        # too short for a fit of all the data is not the backtest's, which never fits them
+        # all: the backtest names those too short for its folds (unscored_series)
+        with silenced(ForecasterWarning, r"^Dropped \d+ series"):
+            spec_panel(spec, model, frame)
         if levels and is_quantile_model(spec):  # a spec's own levels were checked at load
             problem = unfit_levels(model, levels)
             if problem is not None:
@@ -476,8 +487,11 @@ def backtest_command(args: argparse.Namespace, log: Log) -> int:
         write_parquet, result.metrics, out, "backtest", spec, when, args.model
     )
     done = write_with_summary(write, done, spec, root, out)
+    unscored = done.unscored_series or []
+    told = f"; no fold scored {len(unscored)} series (unscored_series): {format_list(unscored)}"
     log(  # the record's summary is the summary file's, as predict's and run's are
-        f"backtest over {folds} folds written to {out} (summary: {summary_file(out)})",
+        f"backtest over {folds} folds written to {out} (summary: {summary_file(out)})"
+        + (told if unscored else ""),
         summary=done.model_dump(),
     )
     with pl.Config(tbl_hide_dataframe_shape=True, tbl_cols=-1):

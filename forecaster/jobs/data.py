@@ -59,7 +59,7 @@ import numpy as np
 import polars as pl
 
 from forecaster.data.audio import MfccSettings, import_audio_backend, mfcc_frames, mfcc_settings
-from forecaster.data.checks import missing_columns_message
+from forecaster.data.checks import missing_columns_message, not_numeric_message
 from forecaster.data.times import plain_time, to_time_point
 from forecaster.datasets import load_audio_mfcc, load_stocks
 from forecaster.exceptions import (
@@ -142,9 +142,10 @@ def _read_source(spec: Spec, root: Path) -> pl.DataFrame:
 
 
 def _check_columns(frame: pl.DataFrame, spec: Spec) -> None:
-    """The columns the spec names exist (with a hint for a wrong separator), the log-return
-    columns are positive finite numbers (NaN: missing), and the source has no column that
-    log_returns adds."""
+    """The columns the spec names exist (with a hint for a wrong separator), the targets and
+    covariates are numbers (a column of text is refused naming a few of its texts and the
+    spec's fix, before any as-of is taken from the rows), the log-return columns are positive
+    finite numbers (NaN: missing), and the source has no column that log_returns adds."""
     series = spec.series
     roles = {  # role: its columns, the spec keys that name them
         "id": ([series.id] if series.id else [], "[series] id"),
@@ -159,6 +160,19 @@ def _check_columns(frame: pl.DataFrame, spec: Spec) -> None:
         if missing:
             fix = f"Fix {key} in the spec, or the column names of source.path {spec.source.path!r}."
             raise DataValidationError(missing_columns_message(missing, frame.columns, role, fix))
+    for role in ("target", "covariate", "future covariate"):
+        for column in roles[role][0]:
+            dtype = frame.schema[column]
+            if not (dtype.is_numeric() or dtype == pl.Boolean or _all_null(frame, column)):
+                message = not_numeric_message(
+                    frame,
+                    column,
+                    dtype,
+                    role=role,
+                    fix=_numbers_fix(spec, roles[role][1]),
+                    decimal_comma=spec.source.decimal_comma,
+                )
+                raise DataValidationError(message)
     for column in spec.features.log_returns:
         dtype = frame.schema[column]
         if not dtype.is_numeric():
@@ -181,6 +195,41 @@ def _check_columns(frame: pl.DataFrame, spec: Spec) -> None:
                 f"{bad[series.time][0]}). Expected positive finite prices (NaN and empty: "
                 "missing); remove log_returns or clean those rows."
             )
+
+
+def _all_null(frame: pl.DataFrame, column: str) -> bool:
+    """Whether ``column`` holds no value (a CSV column left empty is read as text): a series
+    without a target value is dropped and named, not refused as text."""
+    return frame[column].null_count() == frame.height
+
+
+_DECIMAL_COMMA = "1234,5 (or \"1234,5\" in quotes when source.separator is ',')"
+"""How a number with a decimal comma is written, for messages."""
+
+
+def _numbers_fix(spec: Spec, key: str) -> str:
+    """How to make the spec read a column of ``key`` (``"[series] targets"``) that its source
+    holds as text as numbers: the spec's fix first (``source.decimal_comma`` for CSV numbers
+    written with a decimal comma, ``source.null_values`` for placeholders), or the files'."""
+    source = spec.source
+    fix = f"or fix those values in source.path {source.path!r}, or the column in {key}."
+    placeholders = (
+        "list placeholders such as 'n/a' in source.null_values ('' for values written as \"\"), "
+    )
+    if source.format == "csv" and not source.decimal_comma:
+        return (
+            f"Numbers written with a decimal comma, as {_DECIMAL_COMMA}, are read with "
+            f"decimal_comma = true in the spec's [source]; {placeholders}{fix}"
+        )
+    if source.format == "csv":
+        return (
+            "With source.decimal_comma = true a number is written with a comma and without a "
+            f"thousands separator, as {_DECIMAL_COMMA}: not 1.234,5, nor 1234.5; "
+            f"{placeholders}{fix}"
+        )
+    if source.format == "parquet":
+        return f"Write the column as numbers (integers or floats) in the Parquet files, {fix}"
+    return f"Fix the column in {key}."
 
 
 @dataclasses.dataclass(frozen=True)

@@ -317,11 +317,12 @@ def model_plan(
                 f"{exc}; the run would tune (--tune or training.tune = true). Install it, or "
                 "run without tuning."
             ) from None
+        study = tuning_study(spec, job.root, job.when, lambda _: None)
+        trials = _trials_text(training.trials, finished_trials(storage_url(spec, job.root), study))
         plan = (
-            f"tune {type(estimator).__name__} ({training.trials} trials, {limit}, {searched}; "
-            f"minimising {training.objective}) in the study "
-            f"{tuning_study(spec, job.root, job.when, lambda _: None)} "
-            f"({_storage_text(spec, job.root)}), then fit its best parameters on all the data"
+            f"tune {type(estimator).__name__} ({trials}, {limit}, {searched}; minimising "
+            f"{training.objective}) in the study {study} ({_storage_text(spec, job.root)}), "
+            "then fit its best parameters on all the data"
         )
         if resume:
             plan += " (--resume: nothing to resume, tuning writes no checkpoints)"
@@ -342,6 +343,21 @@ def model_plan(
             f"data up to {job.when.label}, else {plan}"
         )
     return plan
+
+
+def _trials_text(wanted: int, finished: int) -> str:
+    """The trials a tuning that wants ``wanted`` finished trials runs in a study that has
+    ``finished`` (complete or pruned, as its resume counts them:
+    :func:`~forecaster.tuning.storage.finished_trials`), in words."""
+    if not finished:
+        return f"{wanted} trials"
+    if finished >= wanted:
+        return f"no trial: the study has {finished} finished trials of the {wanted} wanted"
+    more = wanted - finished
+    return (
+        f"{more} more trial{'s' if more > 1 else ''}: the study has {finished} of the "
+        f"{wanted} finished"
+    )
 
 
 def _storage_text(spec: Spec, root: Path) -> str:

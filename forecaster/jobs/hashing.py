@@ -25,6 +25,7 @@ _LATER_KEYS: dict[tuple[str, str], Any] = {
     ("series", "max_staleness"): None,
     ("series", "stale"): "exclude",
     ("series", "holidays"): [],
+    ("source", "decimal_comma"): False,
 }
 """Keys added after the first release, with their defaults: left out of :func:`spec_hash` when
 a spec keeps the default, so a spec without them keeps the hash it always had."""

@@ -43,6 +43,7 @@ import polars as pl
 
 from forecaster._polars import collect
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
+from forecaster.jobs.csv_lines import bad_line
 from forecaster.jobs.spec import Spec, first_line, normal_path
 
 __all__ = [
@@ -70,9 +71,14 @@ _TIME_UNITS = ("ns", "us", "ms")
 
 
 def csv_options(spec: Spec) -> dict[str, Any]:
-    """The reader options of the spec's CSV files (separator and null markers), for every
-    read of them: the files are read alike wherever they are read."""
-    return {"separator": spec.source.separator, "null_values": spec.source.null_values or None}
+    """The reader options of the spec's CSV files (separator, null markers and decimal
+    comma), for every read of them: the files are read alike wherever they are read."""
+    source = spec.source
+    return {
+        "separator": source.separator,
+        "null_values": source.null_values or None,
+        "decimal_comma": source.decimal_comma,
+    }
 
 
 def column_list(columns: Sequence[str], limit: int = 8) -> str:
@@ -135,10 +141,12 @@ def csv_data_files(
                 "file."
             ) from None
         except pl.exceptions.PolarsError as exc:
+            line = bad_line(path, spec, first_line(exc))
             raise DataValidationError(
                 f"Cannot read {shown_path(path, root)}, matched by source.path "
-                f"{source.path!r}, as csv: {first_line(exc)}. Check the file (format, "
-                "separator, a consistent number of fields per line)."
+                f"{source.path!r}, as csv: {first_line(exc)}."
+                + (f" In {shown_path(path, root)}, {line}." if line else "")
+                + " Check the file (format, separator, a consistent number of fields per line)."
             ) from exc
         headers.setdefault(tuple(first.columns), []).append(path)
         if first.height == 0:

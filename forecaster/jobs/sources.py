@@ -17,6 +17,7 @@ import polars as pl
 
 from forecaster._polars import collect
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
+from forecaster.jobs.csv_lines import bad_line
 from forecaster.jobs.source_schemas import (
     column_list,
     csv_data_files,
@@ -25,6 +26,7 @@ from forecaster.jobs.source_schemas import (
     csv_unreadable_file,
     overlap_message,
     parquet_schema,
+    shown_path,
 )
 from forecaster.jobs.spec import Spec, first_line, spec_path
 
@@ -95,11 +97,10 @@ def read_files(spec: Spec, root: Path) -> pl.DataFrame:
     except pl.exceptions.PolarsError as exc:
         several = len(paths) > 1 and source.format == "csv"
         conflicts = csv_type_conflicts(paths, spec, root, _text_columns(spec)) if several else ""
-        where = (
-            csv_unreadable_file(paths, spec, root, {**(types or {}), **_text_columns(spec)})
-            if several
-            else ""
-        )
+        where = _csv_error_line(paths, spec, root, exc) if source.format == "csv" else ""
+        if several and not where:
+            overrides = {**(types or {}), **_text_columns(spec)}
+            where = csv_unreadable_file(paths, spec, root, overrides)
         raise DataValidationError(
             f"Cannot read source.path {source.path!r} as {source.format}: {first_line(exc)}."
             f"{where} {_read_hint(exc, source.format)}{conflicts}"
@@ -117,6 +118,19 @@ def read_files(spec: Spec, root: Path) -> pl.DataFrame:
             "per series."
         )
     return frame
+
+
+def _csv_error_line(
+    paths: list[Path], spec: Spec, root: Path, exc: pl.exceptions.PolarsError
+) -> str:
+    """The file of ``paths`` and its line where the CSV reader's error ``exc`` is
+    (:func:`~forecaster.jobs.csv_lines.bad_line`), as a sentence for a message; "" when no
+    line is found."""
+    for path in paths:
+        line = bad_line(path, spec, first_line(exc))
+        if line is not None:
+            return f" In {shown_path(path, root)}, {line}."
+    return ""
 
 
 def _read_hint(exc: pl.exceptions.PolarsError, fmt: str | None) -> str:

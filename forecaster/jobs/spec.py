@@ -114,6 +114,7 @@ class SourceSpec(_Strict):
     time_format: str | None = None
     separator: str = Field(",", min_length=1, max_length=1)
     null_values: list[str] = []
+    decimal_comma: bool = False  # CSV numbers written 9,868 (polars' read_csv decimal_comma)
 
     @field_validator("path")
     @classmethod

@@ -12,6 +12,7 @@ source.format               ``source.path`` (a bundled ``dataset`` has its own f
 source.tickers              ``dataset = "stocks"``
 source.separator            ``format = "csv"``
 source.null_values          ``format = "csv"``
+source.decimal_comma        ``format = "csv"`` (Parquet columns have their types)
 source.time_format          ``format = "csv"`` or ``"parquet"`` (files with a time column)
 source.id_from_filename     ``format = "csv"`` or ``"parquet"``, and the column it names as
                             ``series.id`` or among ``series.static_covariates``
@@ -65,6 +66,7 @@ def check_unused_keys(file: Path, spec: Spec) -> None:
         ("source.tickers", source.dataset == "stocks", "dataset = 'stocks'", read),
         ("source.separator", source.format == "csv", "format = 'csv'", read),
         ("source.null_values", source.format == "csv", "format = 'csv'", read),
+        ("source.decimal_comma", source.format == "csv", "format = 'csv'", read),
         ("source.time_format", files, "format = 'csv' or 'parquet'", read),
         ("source.id_from_filename", files, "format = 'csv' or 'parquet'", read),
         ("source.id_from_filename", named in (series.id, *series.static_covariates),

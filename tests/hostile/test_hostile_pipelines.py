@@ -747,14 +747,17 @@ def test_a_csv_value_that_does_not_parse_is_not_blamed_on_the_layout(tmp_path):
 
 
 def test_a_csv_value_that_does_not_parse_names_its_file_among_several(tmp_path):
-    # was: polars' "could not parse `n/a` as dtype `f64` at column 'y'" with no file
+    # was: polars' "could not parse `n/a` as dtype `f64` at column 'y'" with no file; then
+    # "The value is in data/b.csv." with no line
     good = _rows("a", 200, lambda i: i)
     bad = _rows("b", 200, lambda i: i).replace(",150.5,", ",n/a,")
     spec = _files(tmp_path, {"a.csv": good, "b.csv": bad, "c.csv": _rows("c", 200, str)})
     with pytest.raises(DataValidationError) as raised:
         read_files(*load_spec(spec))
     message = str(raised.value)
-    assert "could not parse `n/a`" in message and "The value is in data/b.csv." in message
+    assert "could not parse `n/a`" in message, message
+    line = next(n for n, text in enumerate(bad.splitlines(), 1) if ",n/a," in text)
+    assert f"In data/b.csv, line {line} has 'n/a' in column 'y', read as f64." in message
 
 
 def test_csv_times_with_and_without_a_time_zone_name_the_files(tmp_path):

@@ -1,0 +1,109 @@
+"""Where a CSV file the reader refused goes wrong: :func:`bad_line` names the line.
+
+Polars' CSV reader says *what* failed (a line with more fields than the header, a value that
+does not fit its column's type, a quoted field never closed), but not the line: "found more
+fields than defined in 'Schema'", "could not parse `abc` as dtype `i64` at column 'y'", "CSV
+malformed: ... in chunk starting at row_offset 219". Once a read has failed, the file is read
+again record by record with Python's :mod:`csv` module (the same separator and quote
+character), which counts the physical lines (a quoted field may span several), up to the
+first record that fails the same way. Only an error path reads it: a read that succeeds never
+comes here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import gzip
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from forecaster.jobs.spec import Spec
+
+__all__ = ["bad_line"]
+
+_PARSE = re.compile(
+    r"could not parse `(?P<value>.*)` as dtype `(?P<dtype>[^`]*)` at column '(?P<column>.*)' "
+    r"\(column number (?P<number>\d+)\)"
+)
+"""Polars' message for a value that does not fit its column's type."""
+
+
+def bad_line(path: Path, spec: Spec, message: str) -> str | None:
+    """Where the CSV file ``path`` (read with the spec's separator) fails as the reader's
+    error ``message`` says, as ``"line 182: ..."``: the first line (1 is the header) that
+    starts a record with more fields than the header, a quoted field never closed, or, for a
+    value that does not fit its column's type, that value in that column. None when the
+    file cannot be opened here (a ``.zst`` file), or no line fails that way."""
+    parse = _PARSE.search(message)
+    try:
+        with _open_text(path) as text:
+            if text is None:
+                return None
+            return _first_bad_record(text, spec.source.separator, parse)
+    except (OSError, EOFError, gzip.BadGzipFile):
+        return None
+
+
+def _first_bad_record(text: IO[str], separator: str, parse: re.Match[str] | None) -> str | None:
+    """The first record of ``text`` that fails (see :func:`bad_line`), in words."""
+    reader = csv.reader(text, delimiter=separator, quotechar='"', strict=True)
+    records = _records(reader)
+    try:
+        _, header = next(records)
+    except (StopIteration, _Unreadable):
+        return None
+    index = int(parse["number"]) - 1 if parse else -1
+    try:
+        for line, fields in records:
+            if len(fields) > len(header):
+                return (
+                    f"line {line} has {len(fields)} fields, where the header has {len(header)} "
+                    f"({separator!r}-separated; a value holding {separator!r} is quoted)"
+                )
+            if parse and 0 <= index < len(fields) and fields[index] == parse["value"]:
+                return (
+                    f"line {line} has {parse['value']!r} in column {parse['column']!r}, read "
+                    f"as {parse['dtype']}"
+                )
+    except _Unreadable as exc:
+        return f"line {exc.line}: {exc.reason}"
+    return None
+
+
+class _Unreadable(Exception):
+    """A record the :mod:`csv` module cannot read: its first ``line`` and why."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(line, reason)
+        self.line, self.reason = line, reason
+
+
+def _records(reader: Any) -> Iterator[tuple[int, list[str]]]:
+    """Each record of ``reader`` with the line it starts on (a quoted field may span lines);
+    a record it cannot read raises :class:`_Unreadable`."""
+    while True:
+        start = reader.line_num + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            reason = str(exc)
+            if "unexpected end of data" in reason or "field larger than field limit" in reason:
+                reason = "a quoted field starts on it and is never closed (a '\"' missing)"
+            raise _Unreadable(start, reason) from None
+        yield start, fields
+
+
+def _open_text(path: Path) -> Any:
+    """``path`` opened as text (UTF-8, undecodable bytes replaced; a ``.gz`` file
+    decompressed), or a context of None for a compression read here does not read."""
+    suffix = path.suffix.lower()
+    if suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace", newline="")
+    if suffix in (".zst", ".zstd"):
+        return contextlib.nullcontext(None)
+    return open(path, encoding="utf-8", errors="replace", newline="")
