@@ -3543,3 +3543,47 @@ def test_one_cutoff_validates_the_rows_up_to_it_once_unless_a_series_is_in_a_gap
     holed = model.predict(_gap_over(ended, cutoff, drop=True), cutoff=cutoff)
     first = holed.filter(pl.col("id") == "s0")["time"].min()
     assert len(calls) == 2 and first == cutoff + dt.timedelta(hours=1)
+
+
+@pytest.mark.parametrize("future_covariates", [None, "hour"])
+def test_a_gap_after_the_cutoffs_horizons_is_forecast_by_both_forms_under_missing_error(
+    future_covariates,
+):
+    """predict(frame, cutoff=[t]) under missing='error' refused a gap anywhere in the frame
+    ("2 time steps are missing ... (gaps after ...)"), one long after t too, where
+    predict(frame, cutoff=t) forecast it: a gap after the rows the forecasts read plays no
+    part in them. Both forms now read the rows up to t (and, with future covariates, the
+    horizon's rows after it), forecast the same, and both still refuse a gap in them."""
+    frame = seasonal_frame(n_series=2, length=160)
+    model = forecaster(max_epochs=1, baseline="none", future_covariates=future_covariates)
+    model.fit(frame.head(100))
+    times = frame["time"].unique().sort()
+    cutoff = times[100]
+    later = frame.filter(pl.col("time") != times[140])  # 27 steps after the horizon's end
+    one = model.predict(later, cutoff=cutoff)
+    assert_frame_equal(one, model.predict(frame, cutoff=cutoff))
+    assert_frame_equal(model.predict(later, cutoff=[cutoff]).drop("origin"), one)
+    earlier = frame.filter(pl.col("time") != times[90])
+    for cutoffs in (cutoff, [cutoff], [times[80], cutoff]):
+        with pytest.raises(DataValidationError, match=r"missing from the regular 1h grid"):
+            model.predict(earlier, cutoff=cutoffs)
+    if future_covariates:  # a gap inside the horizon: its future covariates are read there
+        inside = frame.filter(pl.col("time") != times[105])
+        for cutoffs in (cutoff, [cutoff]):
+            with pytest.raises(DataValidationError, match=r"missing from the regular 1h grid"):
+                model.predict(inside, cutoff=cutoffs)
+
+
+def test_a_list_of_cutoffs_leaves_out_series_that_start_after_them_with_one_warning():
+    """The rows of a series that starts after every cutoff of a list are not read (a gap in
+    them is not refused): it is named as one cutoff names it, as origins left out."""
+    frame = seasonal_frame(n_series=2, length=160)
+    model = forecaster(max_epochs=1, baseline="none").fit(frame.head(100))
+    times = frame["time"].unique().sort()
+    late = frame.filter(pl.col("id") == "s1").with_columns(
+        id=pl.lit("s9"), time=pl.col("time") + dt.timedelta(days=30)
+    )
+    late = late.filter(pl.col("time") != late["time"][10])  # a gap in the late series
+    with pytest.warns(ForecasterWarning, match=r"Left out 2 forecast origins .*\['s9'\]"):
+        out = model.predict(pl.concat([frame, late]), cutoff=[times[90], times[100]])
+    assert out["id"].unique().sort().to_list() == ["s0", "s1"]

@@ -106,6 +106,8 @@ class CutoffPanels:
     id_col: str | None
     lookback_: int
     missing: str
+    horizon: int
+    future_covariates: Any
     schema_: dict[str, str]
     freq_: Frequency
     column_roles: Callable[[], dict[str, Any]]
@@ -115,10 +117,59 @@ class CutoffPanels:
         """The validated panel of ``frame`` (every row) and the series and global row of each
         origin of ``cutoff`` (a list of time points or a frame of (id, time) pairs)."""
         schema = check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
-        raw = self._frame_panel(frame, latest_cutoff(cutoff, schema[self.time_col], self.time_col))
+        point = latest_cutoff(cutoff, schema[self.time_col], self.time_col)
+        if point is not None:  # (None: origin_rows refuses the cutoff)
+            frame = collect_frame(frame, columns=list(self.schema_))
+            read = self._rows_read_after(frame, point)
+            if self.id_col is not None and not isinstance(cutoff, pl.DataFrame):
+                later = frame.join(read, on=self.id_col, how="anti")[self.id_col].unique(
+                    maintain_order=True
+                )  # no origin: they start after every cutoff (as one cutoff warns)
+                if len(later):
+                    warn_short_origins(later.to_list(), len(later) * len(cutoff), self.lookback_)
+            frame = read
+        raw = self._frame_panel(frame, point)
         roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
         series, rows = origin_rows(raw, cutoff, **roles, lookback=self.lookback_, freq=self.freq_)
         return raw, series, rows
+
+    def _rows_read_after(
+        self,
+        frame: Any,
+        point: Any,
+        future: bool = False,
+        *,
+        series: pl.DataFrame | None = None,
+    ) -> pl.DataFrame:
+        """The rows of ``frame`` that the forecasts from the time ``point`` (the cutoff, the
+        latest of a list) or earlier read, the only ones validated: a gap after them plays no
+        part in those forecasts, and ``missing="error"`` forecasts it, from one cutoff or a
+        list. The rows of ``series`` (a frame of ids in its ``id_col`` column; None: every
+        series with a row at or before ``point``, as a series that starts after it has no
+        origin). A model with future covariates (not given by ``future=``: ``future``) reads
+        them from the rows after the origins: with ``missing="error"`` the first ``horizon``
+        rows of each series after ``point`` (a gap among them is refused); with a filling
+        policy every row (``"interpolate"`` fills the horizon's last steps from the rows
+        after it). Without, the rows up to ``point`` and each series' first row after it
+        where it has none at ``point``: that the series goes on tells that its origin is
+        inside a gap (filled up to ``point``, or refused by ``missing="error"``)."""
+        rows = collect_frame(frame, columns=list(self.schema_))
+        time, at = pl.col(self.time_col), pl.lit(point, dtype=rows.schema[self.time_col])
+        after = time > at
+        if self.id_col is not None:
+            if series is None:
+                series = rows.filter(~after.fill_null(True)).select(self.id_col).unique()
+            rows = rows.join(
+                series, on=self.id_col, how="semi", nulls_equal=True, maintain_order="left"
+            )
+        reads_future = bool(column_tuple(self.future_covariates)) and not future
+        if reads_future and self.missing != "error":
+            return rows
+        rank, held = pl.when(after).then(time).rank("min"), (time == at).any()
+        if self.id_col is not None:
+            rank, held = rank.over(self.id_col), held.over(self.id_col)
+        kept = rank <= int(self.horizon) if reads_future else (rank == 1) & ~held
+        return rows.filter((~after | kept).fill_null(True))
 
     def _reads_as_held(self, panel: Panel, rows: np.ndarray) -> bool:
         """Whether ``panel``, a frame read whole (``read_frame``), forecasts the origins at

@@ -102,6 +102,7 @@ class FutureInputs:
     schema_: dict[str, str]
     freq_: Frequency
     _frame_panel: Callable[..., Panel]
+    _rows_read_after: Callable[..., pl.DataFrame]
     _warn_stale_series: Callable[..., None]
 
     def _future_covariates(
@@ -369,9 +370,11 @@ class FutureInputs:
         point = to_time_point(cutoff, panel.time.dtype, name="cutoff")
         whole = panel  # the rows up to the cutoff are all it reads: validated once
         if not self._reads_history_only(panel, frame, point, future):
-            whole = self._frame_panel(
-                self._rows_read_after(panel, frame, point, future), point, future
-            )
+            series = None  # the series of the history up to the cutoff: a later one is not read
+            if self.id_col is not None:
+                series = panel.keys.select(pl.col(panel.id_name).alias(self.id_col))
+            read = self._rows_read_after(frame, point, future, series=series)
+            whole = self._frame_panel(read, point, future)
         ids = panel.keys[panel.id_name]
         pairs = pl.DataFrame([pl.Series(self.time_col, [point] * len(ids), panel.time.dtype)])
         if self.id_col is not None:
@@ -407,34 +410,6 @@ class FutureInputs:
             return after.is_empty()
         ended = panel.keys.filter(pl.Series(stale)).select(pl.col(panel.id_name).alias(self.id_col))
         return after.join(ended, on=self.id_col, how="semi").is_empty()  # (as _rows_read_after)
-
-    def _rows_read_after(
-        self, panel: Panel, frame: Any, point: Any, future: bool = False
-    ) -> pl.DataFrame:
-        """The rows of ``frame`` of the series of ``panel`` (the history up to ``point``): a
-        series that starts after it is neither read nor validated. A model with future
-        covariates reads every row of those series (``missing="interpolate"`` reads the rows
-        after the horizon, and a gap at its last step is filled, as the list path fills it);
-        one without (or given ``future=``, ``future``) reads the rows up to ``point`` and
-        each series' first row after it, which tells that the series goes on (a gap up to
-        ``point`` is filled up to it), none for a series with a row at ``point``, its origin
-        (a gap after it is not read: ``missing="error"`` forecasts it)."""
-        rows = collect_frame(frame, columns=list(self.schema_))
-        if self.id_col is not None:
-            rows = rows.join(
-                panel.keys.select(pl.col(panel.id_name).alias(self.id_col)),
-                on=self.id_col,
-                how="semi",
-                maintain_order="left",
-            )
-        if column_tuple(self.future_covariates) and not future:
-            return rows
-        time, at = pl.col(self.time_col), pl.lit(point, dtype=rows.schema[self.time_col])
-        after = time > at
-        first, held = time.filter(after).min(), (time == at).any()  # a row at the point: its
-        if self.id_col is not None:  # origin, a gap after it not read (missing='error')
-            first, held = first.over(self.id_col), held.over(self.id_col)
-        return rows.filter((~after | ((time == first) & ~held)).fill_null(True))
 
     def _check_rows_after(
         self, panel: Panel, series: np.ndarray, rows: np.ndarray, cutoff: Any = None
