@@ -2124,6 +2124,22 @@ def test_fit_on_a_pandas_frame_advises_in_pandas_code():
         small(time_col="time").fit(pl.from_pandas(texts))  # polars: polars advice
 
 
+def test_backtest_with_refit_advises_in_pandas_code_as_fit_does():
+    """backtest(pandas frame, refit=True), whose folds' models fit on it, said "Parse it
+    first, e.g. pl.col('time').str.to_datetime()" for text dates where fit says
+    pd.to_datetime: it now reads the frame as fit reads it (the one conversion)."""
+    pd = pytest.importorskip("pandas")
+    pdf = daily("a", 0, 30).to_pandas()
+    texts = pdf.assign(time=pdf["time"].astype(str))
+    periods = pdf.assign(time=pd.to_datetime(pdf["time"]).dt.to_period("D"))
+    for refit in (True, 2):
+        with pytest.raises(DataValidationError, match=r"pd\.to_datetime\(frame\['time'\]\)") as caught:
+            small(time_col="time").backtest(texts, folds=2, refit=refit)
+        assert "pl.col" not in str(caught.value)
+        with pytest.raises(DataValidationError, match=r"frame\['time'\]\.dt\.to_timestamp\(\)"):
+            small(time_col="time").backtest(periods, folds=2, refit=refit)
+
+
 def test_pandas_frames_of_a_date_column_are_read_as_their_dates():
     """pandas has no date type: ``to_pandas()`` of a Date column gives midnight datetimes,
     which every fitted-model entry (predict and its future= and cutoff= frames, score,

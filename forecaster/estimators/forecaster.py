@@ -19,6 +19,7 @@ import polars as pl
 
 from forecaster._validation import check
 from forecaster.data import calendar_for_freq, trained_frame
+from forecaster.data.dtypes import training_frame
 from forecaster.data.checks import check_output_names, check_roles
 from forecaster.data.frames import check_schema, collect_frame, column_tuple
 from forecaster.data.frequency import Frequency
@@ -482,7 +483,11 @@ class RNNForecaster(
             ``forecasts``, ``metrics`` (by fold and series), ``by_step``, ``aggregate``.
         """
         known = {} if kwargs.get("refit") else self.__dict__.get("schema_", {})  # fitted: dtypes
-        return run_backtest(self, trained_frame(frame, known, self.id_col, self.time_col), **kwargs)
+        if known:  # read by the fitted model: pandas dtypes restored, checked against fit's
+            frame = trained_frame(frame, known, self.id_col, self.time_col)
+        else:  # the folds' models fit on it: read as fit reads it (pandas advice too)
+            frame = training_frame(frame, self.time_col)
+        return run_backtest(self, frame, **kwargs)
 
 
 LSTMForecaster = fixed_cell(RNNForecaster, "lstm", "LSTM")
