@@ -3603,3 +3603,34 @@ def test_a_list_of_cutoffs_leaves_out_series_that_start_after_them_with_one_warn
     with pytest.warns(ForecasterWarning, match=r"Left out 2 forecast origins .*\['s9'\]"):
         out = model.predict(pl.concat([frame, late]), cutoff=[times[90], times[100]])
     assert out["id"].unique().sort().to_list() == ["s0", "s1"]
+
+
+def test_fit_on_a_frame_with_rows_ahead_names_the_frame_to_fit_not_a_filling_policy():
+    """fit(frame) under missing='error' of a frame ending with rows ahead (targets null,
+    future covariates given) advised "Pass missing='ffill', 'zero' or 'interpolate'", which
+    trains on made-up targets. It now names the rows to fit on (up to the last observed
+    targets, each series' own where they differ) and the predict call from there, with
+    predict's code for the split; followed, both run."""
+    frame = seasonal_frame(n_series=2, length=200)
+    times = frame["time"].unique().sort()
+    end = times[-13]
+    ahead = frame.with_columns(y=pl.when(pl.col("time") > end).then(None).otherwise("y"))
+    model = forecaster(future_covariates="hour", max_epochs=1, baseline="none")
+    with pytest.raises(DataValidationError) as caught:
+        model.fit(ahead)
+    told = str(caught.value)
+    assert "missing='ffill', 'zero'" not in told and "rows ahead, after" in told, told
+    assert f"fit(frame.filter(pl.col('time') <= {end!r}))" in told, told
+    assert f"predict(frame, cutoff={end!r})" in told, told
+    model.fit(ahead.filter(pl.col("time") <= end))
+    assert model.predict(ahead, cutoff=end)["time"].min() == end + dt.timedelta(hours=1)
+    early = times[-18]
+    last = pl.when(pl.col("id") == "s0").then(pl.lit(end)).otherwise(pl.lit(early))
+    apart = frame.with_columns(y=pl.when(pl.col("time") > last).then(None).otherwise("y"))
+    with pytest.raises(DataValidationError) as caught:
+        forecaster(max_epochs=1).fit(apart)
+    told = str(caught.value)
+    own = "pl.col('time').filter(pl.col('y').is_not_null()).max().over('id')"
+    assert f"own = {own}; fit(frame.filter(pl.col('time') <= own))" in told, told
+    assert "then predict(frame.filter(pl.col('time') <= own)) forecasts" in told, told
+    forecaster(max_epochs=1, baseline="none").fit(apart.filter(pl.col("time") <= eval(own)))

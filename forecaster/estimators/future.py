@@ -40,6 +40,7 @@ from forecaster.data.panel import Panel
 from forecaster.data.steps import future_times
 from forecaster.data.times import to_time_point
 from forecaster.estimators.origins import origin_rows, step_sources, step_times
+from forecaster.estimators.rows_ahead import observed_split, rows_ahead_span
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
 __all__ = ["FutureInputs", "hold_after", "warn_made_up_future"]
@@ -192,7 +193,9 @@ class FutureInputs:
             f"with columns {keys} + {names}; or forecast from inside the frame with "
             "predict(frame, cutoff=...), which reads them from its rows after the cutoff."
         )
-        span = None if frame is None else self._last_observed_before_rows_ahead(frame, names)
+        roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
+        targets = column_tuple(self.target)
+        span = None if frame is None else rows_ahead_span(frame, targets, names, **roles)
         if span is None:
             return DataValidationError(message)
         first, last = span
@@ -214,13 +217,7 @@ class FutureInputs:
         targets that differ (``first`` to ``last``): each series split at its own (the
         history up to it, ``future=`` after it), since one cutoff leaves the series observed
         up to an earlier time without the future covariates after it."""
-        targets = list(column_tuple(self.target))
-        observed = (
-            f"pl.col({targets[0]!r}).is_not_null()"
-            if len(targets) == 1
-            else f"pl.all_horizontal(pl.col({targets!r}).is_not_null())"
-        )
-        own = f"pl.col({self.time_col!r}).filter({observed}).max().over({self.id_col!r})"
+        own = observed_split(column_tuple(self.target), id_col=self.id_col, time_col=self.time_col)
         return (
             f"The frame ends with rows whose targets are missing and whose future covariates "
             f"{names} are given (the rows ahead), after last observed targets that differ "
@@ -231,39 +228,6 @@ class FutureInputs:
             f"predict(frame.filter(pl.col({self.time_col!r}) <= own), "
             f"future=frame.filter(pl.col({self.time_col!r}) > own))."
         )
-
-    def _last_observed_before_rows_ahead(self, frame: Any, names: list[str]) -> Any:
-        """The earliest and latest times at which a series of ``frame`` has every target
-        observed last, where after them (in some series) only rows with every target missing
-        and every future covariate ``names`` given follow (the rows ahead of a forecast);
-        None otherwise (or for a frame that predict's checks refuse for another reason)."""
-        targets = list(column_tuple(self.target))
-        schema = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
-        if any(c not in schema for c in [self.time_col, *targets, *names]):
-            return None
-        if self.id_col is not None and self.id_col not in schema:
-            return None
-
-        def given(c: str) -> pl.Expr:
-            value = pl.col(c)
-            return (value.cast(pl.Float64, strict=False).fill_nan(None)).is_not_null()
-
-        time = pl.col(self.time_col)
-        observed = pl.all_horizontal(given(c) for c in targets)
-        ahead = pl.all_horizontal(~given(c) for c in targets) & pl.all_horizontal(
-            given(c) for c in names
-        )
-        last = time.filter(observed).max()
-        if self.id_col is not None:
-            last = last.over(self.id_col)
-        end, is_ahead = temporary_names([self.time_col], "_last", "_ahead")
-        rows = frame.lazy().select(time, last.alias(end), ahead.alias(is_ahead))
-        after = rows.filter(pl.col(self.time_col) > pl.col(end))
-        found = collect(after.select(pl.len(), pl.col(is_ahead).all())).row(0)
-        if not found[0] or not found[1]:
-            return None
-        span = rows.select(pl.col(end).min().alias(is_ahead), pl.col(end).max())
-        return collect(span).row(0)
 
     def _future_values(
         self, future: pl.DataFrame, horizon_times: pl.DataFrame, id_name: str, names: list[str]
