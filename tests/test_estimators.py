@@ -3634,3 +3634,34 @@ def test_fit_on_a_frame_with_rows_ahead_names_the_frame_to_fit_not_a_filling_pol
     assert f"own = {own}; fit(frame.filter(pl.col('time') <= own))" in told, told
     assert "then predict(frame.filter(pl.col('time') <= own)) forecasts" in told, told
     forecaster(max_epochs=1, baseline="none").fit(apart.filter(pl.col("time") <= eval(own)))
+
+
+def test_forecasts_come_back_in_the_time_dtype_of_the_frame_given():
+    """A model fitted on microseconds, given nanoseconds (pandas' unit) or an equivalent time
+    zone, read the frame cast to its own dtype and returned the forecasts in it: a join on
+    the frame's time column failed ("datatypes of join keys don't match"). predict (one
+    cutoff or a list, polars or pandas) and a backtest now return the frame's dtype."""
+    frame = seasonal_frame(n_series=2, length=120)
+    model = forecaster(max_epochs=1, baseline="none").fit(frame)
+    cutoff = frame["time"].unique().sort()[90]
+    expected = model.predict(frame, cutoff=[cutoff])
+    ns = frame.with_columns(pl.col("time").dt.cast_time_unit("ns"))
+    got = model.predict(ns, cutoff=[cutoff])
+    assert got.schema["time"] == got.schema["origin"] == pl.Datetime("ns")
+    assert_frame_equal(got.with_columns(pl.col("time", "origin").dt.cast_time_unit("us")), expected)
+    joined = ns.join(got, on=["id", "time"], suffix="_forecast")
+    assert joined.height == got.height == 24  # every forecast beside its actual value
+    pd = pytest.importorskip("pandas")
+    pdf = ns.to_pandas()
+    forecasts = model.predict(pdf)
+    assert forecasts["time"].dtype == pdf["time"].dtype
+    assert len(pdf.merge(model.predict(pdf, cutoff=cutoff), on=["id", "time"])) == 24
+    result = model.backtest(ns, folds=2)
+    assert result.forecasts.schema["time"] == result.folds.schema["cutoff"] == pl.Datetime("ns")
+    assert ns.join(result.forecasts, on=["id", "time"]).height == result.forecasts.height
+    assert result.score(by="cutoff").height == 2
+    zoned = forecaster(max_epochs=1, baseline="none").fit(
+        frame.with_columns(pl.col("time").dt.replace_time_zone("UTC"))
+    )
+    etc = frame.with_columns(pl.col("time").dt.replace_time_zone("Etc/UTC"))
+    assert zoned.predict(etc).schema["time"] == pl.Datetime("us", "Etc/UTC")

@@ -12,6 +12,7 @@ non-polars object is a :class:`~forecaster.exceptions.DataValidationError`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,7 +20,7 @@ import polars as pl
 
 from forecaster._validation import check
 from forecaster.data import calendar_for_freq, trained_frame
-from forecaster.data.dtypes import training_frame
+from forecaster.data.dtypes import as_given_time, given_time_dtype, training_frame
 from forecaster.data.checks import check_output_names, check_roles
 from forecaster.data.frames import check_schema, collect_frame, column_tuple
 from forecaster.data.frequency import Frequency
@@ -480,14 +481,20 @@ class RNNForecaster(
         Returns
         -------
         forecaster.evaluation.backtest.BacktestResult
-            ``forecasts``, ``metrics`` (by fold and series), ``by_step``, ``aggregate``.
+            ``forecasts``, ``metrics`` (by fold and series), ``by_step``, ``aggregate``. Their
+            times are in ``frame``'s time dtype where a fitted model read it cast to the
+            trained one (another unit, or an equivalent zone): they join back on ``frame``.
         """
         known = {} if kwargs.get("refit") else self.__dict__.get("schema_", {})  # fitted: dtypes
-        if known:  # read by the fitted model: pandas dtypes restored, checked against fit's
-            frame = trained_frame(frame, known, self.id_col, self.time_col)
-        else:  # the folds' models fit on it: read as fit reads it (pandas advice too)
-            frame = training_frame(frame, self.time_col)
-        return run_backtest(self, frame, **kwargs)
+        if not known:  # the folds' models fit on it: read as fit reads it (pandas advice too)
+            return run_backtest(self, training_frame(frame, self.time_col), **kwargs)
+        given = given_time_dtype(frame, self.time_col)  # its times come back as given
+        frame = trained_frame(frame, known, self.id_col, self.time_col)  # pandas dtypes restored
+        result = run_backtest(self, frame, **kwargs)
+        tables = ("forecasts", "metrics", "folds", "baselines")
+        trained = known.get(self.time_col)
+        moved = {name: as_given_time(getattr(result, name), given, trained) for name in tables}
+        return dataclasses.replace(result, **moved)
 
 
 LSTMForecaster = fixed_cell(RNNForecaster, "lstm", "LSTM")

@@ -24,6 +24,7 @@ import torch
 from forecaster._busy import uses_fitted_state
 from forecaster._validation import check
 from forecaster.data import is_pandas_frame, same_kind, trained_frame
+from forecaster.data.dtypes import as_given_time, given_time_dtype
 from forecaster.data.frames import column_tuple, match_keys, read_once
 from forecaster.data.frequency import Frequency
 from forecaster.data.made_up import warn_made_up_origins
@@ -172,7 +173,9 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
         Returns
         -------
         polars.DataFrame (pandas.DataFrame for a pandas ``frame``)
-            Columns id (when the model has one), time (the next ``horizon`` steps of each series)
+            Columns id (when the model has one), time (the next ``horizon`` steps of each series;
+            ``time`` and ``origin`` in the frame's time dtype, where it holds the trained times
+            in another unit or an equivalent zone, so that they join back on it)
             and one per target, sorted by (id, time) whatever the frame's order (text ids by
             their text, an Enum's too: the same rows for any text dtype); with a list
             of cutoffs ``origin`` first, the rows in the order described under ``cutoff``.
@@ -182,6 +185,7 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
         """
         self.check_fitted("predict with")
         pandas = is_pandas_frame(frame)
+        given = given_time_dtype(frame, self.time_col)  # the forecasts' times: as given
         roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
         frame = trained_frame(frame, self.schema_, **roles)  # pandas: its dates restored, ...
         frame = read_once(frame, list(self.schema_))  # forecast and checked on the same rows
@@ -196,8 +200,10 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
                 "refit with future_covariates=[...] naming the columns known ahead."
             )
         if is_cutoff_list(cutoff):
-            return same_kind(self._predict_origins(frame, cutoff, future, level, quantiles), pandas)
-        return same_kind(self._predict_cutoff(frame, cutoff, future, level, quantiles), pandas)
+            out = self._predict_origins(frame, cutoff, future, level, quantiles)
+        else:
+            out = self._predict_cutoff(frame, cutoff, future, level, quantiles)
+        return same_kind(as_given_time(out, given, self.schema_.get(self.time_col)), pandas)
 
     def _predict_cutoff(
         self, frame: Any, cutoff: Any, future: Any, level: Any, quantiles: Any
