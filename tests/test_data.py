@@ -1418,7 +1418,9 @@ def test_a_stray_row_alone_in_its_month_is_named_not_read_as_on_the_grid(dates, 
     frame = pl.DataFrame({"t": times, "y": np.arange(len(times), dtype=float)})
     day = "their months' last day" if dates[0].day > 1 else "day 1"
     for freq in ("auto", declared):
-        with pytest.raises(DataValidationError, match=rf"^1 timestamps are off .*\(t={stray}\)\.") as caught:
+        with pytest.raises(
+            DataValidationError, match=rf"^1 timestamps are off .*\(t={stray}\)\."
+        ) as caught:
             validate_frame(frame, target="y", time_col="t", freq=freq)
         told = str(caught.value)
         assert f"usual day of the month (e.g. {stray}, whose series' rows are on {day})" in told

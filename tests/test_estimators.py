@@ -2133,7 +2133,9 @@ def test_backtest_with_refit_advises_in_pandas_code_as_fit_does():
     texts = pdf.assign(time=pdf["time"].astype(str))
     periods = pdf.assign(time=pd.to_datetime(pdf["time"]).dt.to_period("D"))
     for refit in (True, 2):
-        with pytest.raises(DataValidationError, match=r"pd\.to_datetime\(frame\['time'\]\)") as caught:
+        with pytest.raises(
+            DataValidationError, match=r"pd\.to_datetime\(frame\['time'\]\)"
+        ) as caught:
             small(time_col="time").backtest(texts, folds=2, refit=refit)
         assert "pl.col" not in str(caught.value)
         with pytest.raises(DataValidationError, match=r"frame\['time'\]\.dt\.to_timestamp\(\)"):
@@ -3651,7 +3653,7 @@ def test_forecasts_come_back_in_the_time_dtype_of_the_frame_given():
     assert_frame_equal(got.with_columns(pl.col("time", "origin").dt.cast_time_unit("us")), expected)
     joined = ns.join(got, on=["id", "time"], suffix="_forecast")
     assert joined.height == got.height == 24  # every forecast beside its actual value
-    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pandas")
     pdf = ns.to_pandas()
     forecasts = model.predict(pdf)
     assert forecasts["time"].dtype == pdf["time"].dtype

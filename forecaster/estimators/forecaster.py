@@ -20,8 +20,8 @@ import polars as pl
 
 from forecaster._validation import check
 from forecaster.data import calendar_for_freq, trained_frame
-from forecaster.data.dtypes import as_given_time, given_time_dtype, training_frame
 from forecaster.data.checks import check_output_names, check_roles
+from forecaster.data.dtypes import as_given_time, given_time_dtype, training_frame
 from forecaster.data.frames import check_schema, collect_frame, column_tuple
 from forecaster.data.frequency import Frequency
 from forecaster.data.panel import Panel

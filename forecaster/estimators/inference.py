@@ -173,12 +173,11 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
         Returns
         -------
         polars.DataFrame (pandas.DataFrame for a pandas ``frame``)
-            Columns id (when the model has one), time (the next ``horizon`` steps of each series;
-            ``time`` and ``origin`` in the frame's time dtype, where it holds the trained times
-            in another unit or an equivalent zone, so that they join back on it)
-            and one per target, sorted by (id, time) whatever the frame's order (text ids by
-            their text, an Enum's too: the same rows for any text dtype); with a list
-            of cutoffs ``origin`` first, the rows in the order described under ``cutoff``.
+            Columns id (when the model has one), time (the next ``horizon`` steps of each series,
+            in the frame's time dtype: another unit or zone than fit's, to join back on it) and
+            one per target, sorted by (id, time) whatever the frame's order (text ids by their
+            text, an Enum's too: the same rows for any text dtype); with a list of cutoffs
+            ``origin`` first, the rows in the order described under ``cutoff``.
             The forecasts, interval and quantile columns are Float64 whatever the target's
             dtype (Float32 and integer targets too): the network computes in float32 relative
             to each series' scale, the inverse scaling runs in float64.
@@ -199,10 +198,8 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
                 "(future_covariates=None), so the frame would be ignored. Drop future=..., or "
                 "refit with future_covariates=[...] naming the columns known ahead."
             )
-        if is_cutoff_list(cutoff):
-            out = self._predict_origins(frame, cutoff, future, level, quantiles)
-        else:
-            out = self._predict_cutoff(frame, cutoff, future, level, quantiles)
+        forecast = self._predict_origins if is_cutoff_list(cutoff) else self._predict_cutoff
+        out = forecast(frame, cutoff, future, level, quantiles)
         return same_kind(as_given_time(out, given, self.schema_.get(self.time_col)), pandas)
 
     def _predict_cutoff(

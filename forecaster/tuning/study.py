@@ -344,8 +344,7 @@ def tune(
         validation split (``validation_size`` or ``validation_fraction`` > 0).
     frame : polars.DataFrame, polars.LazyFrame or pandas.DataFrame, or tuple (X, y)
         The training data *without the test span* (its validation hold-out, see above,
-        validates every trial); ``(X, y)`` for an RNNRegressor. A pandas frame is converted
-        once, as ``fit`` converts it (a metric callable receives the polars frame).
+        validates every trial; pandas: converted as by ``fit``); ``(X, y)``: RNNRegressor.
     n_trials : int or None, default 20
         Finished (complete or pruned) trials wanted in the study, counting those of earlier
         runs (failed trials do not count); None: until ``timeout``.
@@ -511,12 +510,10 @@ def _objective(
     n_workers: int,
 ) -> Objective:
     """The trials' objective, after the checks of the frame, the search space and the data
-    that every trial would otherwise fail the same way. A pandas frame of a frame estimator
-    (one with a ``time_col``) is converted once, as ``fit`` converts it (with its pandas
-    advice for a time column to parse: :func:`~forecaster.data.dtypes.training_frame`)."""
-    time_col = getattr(estimator, "time_col", None)
-    if time_col is not None:
-        frame = training_frame(frame, time_col)
+    that every trial would otherwise fail the same way; a frame estimator's pandas frame
+    converted once, as ``fit`` does (:func:`~forecaster.data.dtypes.training_frame`)."""
+    if getattr(estimator, "time_col", None) is not None:  # (pandas advice for its times too)
+        frame = training_frame(frame, estimator.time_col)
     check_frame(estimator, frame)
     if isinstance(frame, pl.LazyFrame) and (n_workers > 1 or score_column(metric) is not None):
         frame = collect_frame(frame)  # once for every trial: workers and scores read a DataFrame
