@@ -16,7 +16,7 @@ import polars as pl
 
 from forecaster._validation import describe_value
 from forecaster.data import trained_frame
-from forecaster.data.frames import check_schema, collect_frame, column_tuple
+from forecaster.data.frames import check_schema, collect_frame, column_tuple, id_cast
 from forecaster.data.frequency import Frequency
 from forecaster.data.panel import Panel
 from forecaster.data.steps import steps_behind
@@ -114,24 +114,41 @@ class CutoffPanels:
     _fitted_transform: Callable[[], str]
 
     def _origin_panel(self, frame: Any, cutoff: Any) -> tuple[Panel, np.ndarray, np.ndarray]:
-        """The validated panel of ``frame`` (every row) and the series and global row of each
-        origin of ``cutoff`` (a list of time points or a frame of (id, time) pairs)."""
+        """The validated panel of ``frame`` (the rows its origins read:
+        :meth:`_rows_read_after` the latest) and the series and global row of each origin of
+        ``cutoff`` (a list of time points or a frame of (id, time) pairs)."""
         schema = check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
         point = latest_cutoff(cutoff, schema[self.time_col], self.time_col)
         if point is not None:  # (None: origin_rows refuses the cutoff)
             frame = collect_frame(frame, columns=list(self.schema_))
             read = self._rows_read_after(frame, point)
-            if self.id_col is not None and not isinstance(cutoff, pl.DataFrame):
-                later = frame.join(read, on=self.id_col, how="anti")[self.id_col].unique(
-                    maintain_order=True
-                )  # no origin: they start after every cutoff (as one cutoff warns)
-                if len(later):
-                    warn_short_origins(later.to_list(), len(later) * len(cutoff), self.lookback_)
+            cutoff = self._without_later_series(frame, read, cutoff)
             frame = read
         raw = self._frame_panel(frame, point)
         roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
         series, rows = origin_rows(raw, cutoff, **roles, lookback=self.lookback_, freq=self.freq_)
         return raw, series, rows
+
+    def _without_later_series(self, frame: pl.DataFrame, read: pl.DataFrame, cutoff: Any) -> Any:
+        """``cutoff`` without the pairs of the series of ``frame`` that ``read`` (its rows
+        that the origins read) leaves out, as they start after every cutoff, named in the
+        warning of one cutoff (:func:`warn_short_origins`): origins without ``lookback`` rows
+        up to them, not forecast (a list of time points: each such series at each point)."""
+        if self.id_col is None:
+            return cutoff
+        later = frame.join(read, on=self.id_col, how="anti", nulls_equal=True)[self.id_col]
+        later = later.unique(maintain_order=True)
+        if not len(later):
+            return cutoff
+        count = len(later) * len(cutoff)
+        if isinstance(cutoff, pl.DataFrame) and self.id_col in cutoff.columns:
+            source = cutoff.schema[self.id_col]
+            named = cutoff.select(id_cast(self.id_col, source, later.dtype).is_in(later.implode()))
+            count = int(named.to_series().sum())
+            cutoff = cutoff.filter(~named.to_series())
+        if count:
+            warn_short_origins(later.to_list(), count, self.lookback_)
+        return cutoff
 
     def _rows_read_after(
         self,
