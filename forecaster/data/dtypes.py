@@ -233,7 +233,7 @@ def given_time_dtype(value: Any, time_col: str | None) -> Any:
         if time_col not in value.columns:
             return None
         with contextlib.suppress(Exception):  # a column polars cannot read: refused later
-            return pl.from_pandas(value[time_col].head(0)).dtype
+            return pl.from_pandas(value[[time_col]].head(0)).schema[time_col]
         return None
     if isinstance(value, pl.DataFrame | pl.LazyFrame):
         with contextlib.suppress(Exception):  # a source that is gone: refused later

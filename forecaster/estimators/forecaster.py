@@ -491,10 +491,14 @@ class RNNForecaster(
         given = given_time_dtype(frame, self.time_col)  # its times come back as given
         frame = trained_frame(frame, known, self.id_col, self.time_col)  # pandas dtypes restored
         result = run_backtest(self, frame, **kwargs)
-        tables = ("forecasts", "metrics", "folds", "baselines")
         trained = known.get(self.time_col)
-        moved = {name: as_given_time(getattr(result, name), given, trained) for name in tables}
-        return dataclasses.replace(result, **moved)
+        return dataclasses.replace(
+            result,
+            forecasts=as_given_time(result.forecasts, given, trained),
+            metrics=as_given_time(result.metrics, given, trained),
+            folds=as_given_time(result.folds, given, trained),
+            baselines=as_given_time(result.baselines, given, trained),
+        )
 
 
 LSTMForecaster = fixed_cell(RNNForecaster, "lstm", "LSTM")
