@@ -148,8 +148,8 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
             the values after the cutoff, known ahead). Values the frame lacks over a horizon
             (null, NaN or no row) are made up by ``missing=``, where ``future=`` refuses
             them: a :class:`~forecaster.exceptions.ForecasterWarning` counts them (one per
-            call, a list's and a backtest's included). The targets and past covariates of
-            the rows after the (latest) cutoff are not read and may be missing.
+            call, a list's and a backtest's included). Of the rows after the (latest) cutoff,
+            only a horizon's future covariates are read and checked: the rest may be missing.
         future : polars.DataFrame, polars.LazyFrame or pandas.DataFrame, optional
             The future covariates over the horizon (id, time and those columns): required when
             the model has any and no cutoff is given, refused for a model without any and with
