@@ -3667,6 +3667,8 @@ def test_forecasts_come_back_in_the_time_dtype_of_the_frame_given():
     )
     etc = frame.with_columns(pl.col("time").dt.replace_time_zone("Etc/UTC"))
     assert zoned.predict(etc).schema["time"] == pl.Datetime("us", "Etc/UTC")
+    stream = model.stream(ns)  # a stream's forecasts, as predict's
+    assert stream.forecast().schema["time"] == pl.Datetime("ns")
 
 
 def test_a_cutoff_frame_naming_a_series_that_starts_after_every_cutoff_leaves_it_out():
