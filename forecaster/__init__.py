@@ -67,8 +67,6 @@ _ORIGINS = {
     "tune": "forecaster.tuning",
     "validate_frame": "forecaster.data",
 }
-# ``load`` builds a saved model's class from the registry that the estimators fill at import.
-_REQUIRES = {"load": "forecaster.estimators"}
 
 __all__ = [
     "MISSING_POLICIES",
@@ -109,7 +107,7 @@ __all__ = [
     "validate_frame",
 ]
 
-__getattr__, __dir__ = lazy_attributes(__name__, _ORIGINS, __all__, _REQUIRES)
+__getattr__, __dir__ = lazy_attributes(__name__, _ORIGINS, __all__)
 
 # Diagnostics go to the logger "forecaster" and its children (one per module); the library
 # configures no output of its own (the ``forecaster`` command does: forecaster.jobs.cli).

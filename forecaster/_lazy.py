@@ -26,7 +26,6 @@ def lazy_attributes(
     package: str,
     origins: Mapping[str, str],
     public: Iterable[str],
-    requires: Mapping[str, str] | None = None,
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """The module ``__getattr__`` and ``__dir__`` of a package with lazily imported names.
 
@@ -39,25 +38,19 @@ def lazy_attributes(
         itself for a submodule (the name is then the module's last component).
     public : Iterable[str]
         The package's ``__all__`` (listed by ``dir``).
-    requires : Mapping[str, str], optional
-        Public name -> a module imported before the name's own, for a name that works only
-        once that module ran (``load`` builds the estimator classes that register themselves
-        when :mod:`forecaster.estimators` is imported).
 
     Returns
     -------
     tuple of callables
         ``(__getattr__, __dir__)``, to be assigned to those names in the package.
     """
-    names, before = dict(origins), dict(requires or {})
+    names = dict(origins)
     listed = sorted(set(public) | set(names))
 
     def __getattr__(name: str) -> Any:
         namespace = vars(sys.modules[package])
         origin = names.get(name)
         if origin is not None:
-            if name in before:
-                importlib.import_module(before[name])
             module = importlib.import_module(origin)
             value = module if origin == f"{package}.{name}" else getattr(module, name)
         elif not name.startswith("__") and _is_submodule(f"{package}.{name}"):

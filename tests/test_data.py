@@ -1392,25 +1392,39 @@ def test_month_starts_with_a_stray_row_every_quarter_are_monthly_naming_them():
         validate_frame(frame, target="y", time_col="t", missing="ffill")
 
 
+_YEAR_STARTS = pl.date_range(dt.date(1990, 1, 1), dt.date(2022, 1, 1), "1y", eager=True)
+
+
 @pytest.mark.parametrize(
-    ("dates", "stray"),
+    ("dates", "stray", "declared"),
     [
-        (_MONTH_STARTS, dt.date(2022, 7, 17)),  # month-to-date: a partial month after the last
-        (_MONTH_STARTS.dt.month_end(), dt.date(2022, 7, 12)),
-        (_QUARTER_STARTS, dt.date(2022, 7, 20)),
-        (_MONTH_STARTS, dt.date(2018, 6, 15)),  # beside 06-01 in its month: named before too
+        (_MONTH_STARTS, dt.date(2022, 7, 17), "1mo"),  # a partial month after the last
+        (_MONTH_STARTS.dt.month_end(), dt.date(2022, 7, 12), "1mo"),
+        (_QUARTER_STARTS, dt.date(2022, 7, 20), "1q"),
+        (_QUARTER_STARTS, dt.date(2022, 7, 20), "3mo"),
+        (_MONTH_STARTS, dt.date(2018, 6, 15), "1mo"),  # beside 06-01 in its month: named before
+        (_YEAR_STARTS, dt.date(2023, 1, 17), "1y"),
     ],
 )
-def test_a_stray_row_alone_in_its_month_is_named_not_read_as_on_the_grid(dates, stray):
+def test_a_stray_row_alone_in_its_month_is_named_not_read_as_on_the_grid(dates, stray, declared):
     """Month starts up to 2022-06-01 with a partial month's row 2022-07-17 (data pulled mid-
     month) were read as "1mo" by freq="auto" and accepted without a word: the partial month
     fitted as a whole one and the forecasts dated on the 17th (the series' largest day). The
     rows off the grid that made the month reading are named, as for a stray in a month with
-    another row; a declared freq="1mo" still reads any day of a month as that month."""
+    another row. A declared freq="1mo" (or "1q", "1y") read any day of a month as that
+    month, silently: it now applies the day rule of freq="auto", naming the row, the day its
+    series' rows are on, and what to do."""
     times = pl.concat([dates, pl.Series([stray])]).sort()
     frame = pl.DataFrame({"t": times, "y": np.arange(len(times), dtype=float)})
-    with pytest.raises(DataValidationError, match=rf"^1 timestamps are off .*\(t={stray}\)\."):
-        validate_frame(frame, target="y", time_col="t")
+    day = "their months' last day" if dates[0].day > 1 else "day 1"
+    for freq in ("auto", declared):
+        with pytest.raises(
+            DataValidationError, match=rf"^1 timestamps are off .*\(t={stray}\)\."
+        ) as caught:
+            validate_frame(frame, target="y", time_col="t", freq=freq)
+        told = str(caught.value)
+        assert f"usual day of the month (e.g. {stray}, whose series' rows are on {day})" in told
+        assert "Drop or move those rows" in told
 
 
 def test_calendar_data_with_days_a_few_apart_is_still_read_on_its_grid():

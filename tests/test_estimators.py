@@ -2177,6 +2177,24 @@ def test_fit_on_a_pandas_frame_advises_in_pandas_code():
         small(time_col="time").fit(pl.from_pandas(texts))  # polars: polars advice
 
 
+def test_backtest_with_refit_advises_in_pandas_code_as_fit_does():
+    """backtest(pandas frame, refit=True), whose folds' models fit on it, said "Parse it
+    first, e.g. pl.col('time').str.to_datetime()" for text dates where fit says
+    pd.to_datetime: it now reads the frame as fit reads it (the one conversion)."""
+    pd = pytest.importorskip("pandas")
+    pdf = daily("a", 0, 30).to_pandas()
+    texts = pdf.assign(time=pdf["time"].astype(str))
+    periods = pdf.assign(time=pd.to_datetime(pdf["time"]).dt.to_period("D"))
+    for refit in (True, 2):
+        with pytest.raises(
+            DataValidationError, match=r"pd\.to_datetime\(frame\['time'\]\)"
+        ) as caught:
+            small(time_col="time").backtest(texts, folds=2, refit=refit)
+        assert "pl.col" not in str(caught.value)
+        with pytest.raises(DataValidationError, match=r"frame\['time'\]\.dt\.to_timestamp\(\)"):
+            small(time_col="time").backtest(periods, folds=2, refit=refit)
+
+
 def test_pandas_frames_of_a_date_column_are_read_as_their_dates():
     """pandas has no date type: ``to_pandas()`` of a Date column gives midnight datetimes,
     which every fitted-model entry (predict and its future= and cutoff= frames, score,
@@ -2244,7 +2262,7 @@ def test_a_time_column_of_another_unit_is_read_as_the_same_instants():
     for unit in ("us", "ms"):
         other = frame.with_columns(pl.col("time").dt.cast_time_unit(unit))
         assert model.predict(other).equals(expected)
-        assert model.predict(other.lazy()).equals(expected)
+        assert model.predict(other.lazy()).schema["time"] == pl.Datetime(unit)
         cut = pairs.with_columns(pl.col("time").dt.cast_time_unit(unit))
         assert model.predict(other, cutoff=cut).equals(model.predict(frame, cutoff=pairs))
         assert model.score(other) == model.score(frame)
@@ -2258,7 +2276,7 @@ def test_a_time_column_of_another_unit_is_read_as_the_same_instants():
         assert streamed.select("id", "time").equals(expected.select("id", "time"))
         np.testing.assert_allclose(streamed["y"], expected["y"], rtol=1e-5)
     micro = small().fit(frame.with_columns(pl.col("time").dt.cast_time_unit("us")))
-    assert micro.predict(frame).schema["time"] == pl.Datetime("us")
+    assert micro.predict(frame).schema["time"] == pl.Datetime("ns")  # the frame's (session 36)
     odd = frame.with_columns(pl.col("time") + pl.duration(nanoseconds=1))
     with pytest.raises(DataValidationError, match=r"would round 80 of its times \(e.g. "
                        r"2024-01-01 00:00:00.000000001\) to the microsecond"):  # fmt: skip
@@ -3596,3 +3614,126 @@ def test_one_cutoff_validates_the_rows_up_to_it_once_unless_a_series_is_in_a_gap
     holed = model.predict(_gap_over(ended, cutoff, drop=True), cutoff=cutoff)
     first = holed.filter(pl.col("id") == "s0")["time"].min()
     assert len(calls) == 2 and first == cutoff + dt.timedelta(hours=1)
+
+
+@pytest.mark.parametrize("future_covariates", [None, "hour"])
+def test_a_gap_after_the_cutoffs_horizons_is_forecast_by_both_forms_under_missing_error(
+    future_covariates,
+):
+    """predict(frame, cutoff=[t]) under missing='error' refused a gap anywhere in the frame
+    ("2 time steps are missing ... (gaps after ...)"), one long after t too, where
+    predict(frame, cutoff=t) forecast it: a gap after the rows the forecasts read plays no
+    part in them. Both forms now read the rows up to t (and, with future covariates, the
+    horizon's rows after it), forecast the same, and both still refuse a gap in them."""
+    frame = seasonal_frame(n_series=2, length=160)
+    model = forecaster(max_epochs=1, baseline="none", future_covariates=future_covariates)
+    model.fit(frame.head(100))
+    times = frame["time"].unique().sort()
+    cutoff = times[100]
+    later = frame.filter(pl.col("time") != times[140])  # 27 steps after the horizon's end
+    one = model.predict(later, cutoff=cutoff)
+    assert_frame_equal(one, model.predict(frame, cutoff=cutoff))
+    assert_frame_equal(model.predict(later, cutoff=[cutoff]).drop("origin"), one)
+    earlier = frame.filter(pl.col("time") != times[90])
+    for cutoffs in (cutoff, [cutoff], [times[80], cutoff]):
+        with pytest.raises(DataValidationError, match=r"missing from the regular 1h grid"):
+            model.predict(earlier, cutoff=cutoffs)
+    if future_covariates:  # a gap inside the horizon: its future covariates are read there
+        inside = frame.filter(pl.col("time") != times[105])
+        for cutoffs in (cutoff, [cutoff]):
+            with pytest.raises(DataValidationError, match=r"missing from the regular 1h grid"):
+                model.predict(inside, cutoff=cutoffs)
+
+
+def test_a_list_of_cutoffs_leaves_out_series_that_start_after_them_with_one_warning():
+    """The rows of a series that starts after every cutoff of a list are not read (a gap in
+    them is not refused): it is named as one cutoff names it, as origins left out."""
+    frame = seasonal_frame(n_series=2, length=160)
+    model = forecaster(max_epochs=1, baseline="none").fit(frame.head(100))
+    times = frame["time"].unique().sort()
+    late = frame.filter(pl.col("id") == "s1").with_columns(
+        id=pl.lit("s9"), time=pl.col("time") + dt.timedelta(days=30)
+    )
+    late = late.filter(pl.col("time") != late["time"][10])  # a gap in the late series
+    with pytest.warns(ForecasterWarning, match=r"Left out 2 forecast origins .*\['s9'\]"):
+        out = model.predict(pl.concat([frame, late]), cutoff=[times[90], times[100]])
+    assert out["id"].unique().sort().to_list() == ["s0", "s1"]
+
+
+def test_fit_on_a_frame_with_rows_ahead_names_the_frame_to_fit_not_a_filling_policy():
+    """fit(frame) under missing='error' of a frame ending with rows ahead (targets null,
+    future covariates given) advised "Pass missing='ffill', 'zero' or 'interpolate'", which
+    trains on made-up targets. It now names the rows to fit on (up to the last observed
+    targets, each series' own where they differ) and the predict call from there, with
+    predict's code for the split; followed, both run."""
+    frame = seasonal_frame(n_series=2, length=200)
+    times = frame["time"].unique().sort()
+    end = times[-13]
+    ahead = frame.with_columns(y=pl.when(pl.col("time") > end).then(None).otherwise("y"))
+    model = forecaster(future_covariates="hour", max_epochs=1, baseline="none")
+    with pytest.raises(DataValidationError) as caught:
+        model.fit(ahead)
+    told = str(caught.value)
+    assert "missing='ffill', 'zero'" not in told and "rows ahead, after" in told, told
+    assert f"fit(frame.filter(pl.col('time') <= {end!r}))" in told, told
+    assert f"predict(frame, cutoff={end!r})" in told, told
+    model.fit(ahead.filter(pl.col("time") <= end))
+    assert model.predict(ahead, cutoff=end)["time"].min() == end + dt.timedelta(hours=1)
+    early = times[-18]
+    last = pl.when(pl.col("id") == "s0").then(pl.lit(end)).otherwise(pl.lit(early))
+    apart = frame.with_columns(y=pl.when(pl.col("time") > last).then(None).otherwise("y"))
+    with pytest.raises(DataValidationError) as caught:
+        forecaster(max_epochs=1).fit(apart)
+    told = str(caught.value)
+    own = "pl.col('time').filter(pl.col('y').is_not_null()).max().over('id')"
+    assert f"own = {own}; fit(frame.filter(pl.col('time') <= own))" in told, told
+    assert "then predict(frame.filter(pl.col('time') <= own)) forecasts" in told, told
+    forecaster(max_epochs=1, baseline="none").fit(apart.filter(pl.col("time") <= eval(own)))
+
+
+def test_forecasts_come_back_in_the_time_dtype_of_the_frame_given():
+    """A model fitted on microseconds, given nanoseconds (pandas' unit) or an equivalent time
+    zone, read the frame cast to its own dtype and returned the forecasts in it: a join on
+    the frame's time column failed ("datatypes of join keys don't match"). predict (one
+    cutoff or a list, polars or pandas) and a backtest now return the frame's dtype."""
+    frame = seasonal_frame(n_series=2, length=120)
+    model = forecaster(max_epochs=1, baseline="none").fit(frame)
+    cutoff = frame["time"].unique().sort()[90]
+    expected = model.predict(frame, cutoff=[cutoff])
+    ns = frame.with_columns(pl.col("time").dt.cast_time_unit("ns"))
+    got = model.predict(ns, cutoff=[cutoff])
+    assert got.schema["time"] == got.schema["origin"] == pl.Datetime("ns")
+    assert_frame_equal(got.with_columns(pl.col("time", "origin").dt.cast_time_unit("us")), expected)
+    joined = ns.join(got, on=["id", "time"], suffix="_forecast")
+    assert joined.height == got.height == 24  # every forecast beside its actual value
+    pytest.importorskip("pandas")
+    pdf = ns.to_pandas()
+    forecasts = model.predict(pdf)
+    assert forecasts["time"].dtype == pdf["time"].dtype
+    assert len(pdf.merge(model.predict(pdf, cutoff=cutoff), on=["id", "time"])) == 24
+    result = model.backtest(ns, folds=2)
+    assert result.forecasts.schema["time"] == result.folds.schema["cutoff"] == pl.Datetime("ns")
+    assert ns.join(result.forecasts, on=["id", "time"]).height == result.forecasts.height
+    assert result.score(by="cutoff").height == 2
+    zoned = forecaster(max_epochs=1, baseline="none").fit(
+        frame.with_columns(pl.col("time").dt.replace_time_zone("UTC"))
+    )
+    etc = frame.with_columns(pl.col("time").dt.replace_time_zone("Etc/UTC"))
+    assert zoned.predict(etc).schema["time"] == pl.Datetime("us", "Etc/UTC")
+    stream = model.stream(ns)  # a stream's forecasts, as predict's
+    assert stream.forecast().schema["time"] == pl.Datetime("ns")
+
+
+def test_a_cutoff_frame_naming_a_series_that_starts_after_every_cutoff_leaves_it_out():
+    """A cutoff frame's pair of a series that starts after the latest cutoff: left out with
+    the warning of one cutoff (its rows are not read), the other pairs forecast."""
+    frame = seasonal_frame(n_series=2, length=160)
+    model = forecaster(max_epochs=1, baseline="none").fit(frame.head(100))
+    times = frame["time"].unique().sort()
+    late = frame.filter(pl.col("id") == "s1").with_columns(
+        id=pl.lit("s9"), time=pl.col("time") + dt.timedelta(days=30)
+    )
+    pairs = pl.DataFrame({"id": ["s0", "s9"], "time": [times[100], times[100]]})
+    with pytest.warns(ForecasterWarning, match=r"Left out 1 forecast origins .*\['s9'\]"):
+        out = model.predict(pl.concat([frame, late]), cutoff=pairs)
+    assert out["id"].unique().to_list() == ["s0"]

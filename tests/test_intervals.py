@@ -842,31 +842,62 @@ def test_a_per_series_calibration_names_the_series_that_use_the_pooled_residuals
     del point_model.conformal_
 
 
+@pytest.mark.parametrize(("origins", "end", "why"), [
+    ("calendar", 125, "they end at or before its calendar folds' cutoffs, 131 to 155"),
+    ("series", 40, "they are too short for its folds"),
+])  # fmt: skip
+def test_a_series_without_residuals_is_named_once_by_a_scaled_per_series_calibration(
+    point_model, frame, origins, end, why
+):
+    """calibrate(per_series=True, normalize="series") of a series too short for any fold
+    warned three times about it: the backtest's warning (no calendar fold forecasts it, or
+    it is shorter than the folds need), NoResidualsWarning (no scale: predict refuses it),
+    then the per-series warning ("1 has no calibration rows ... gets no intervals"). It is
+    named once: by NoResidualsWarning, which says why."""
+    short = frame.filter((pl.col("id") == "a") | (pl.col("time") < end))
+    options = {"folds": 25, "step": 1, "origins": origins, "normalize": "series"}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        point_model.calibrate(short, per_series=True, **options)
+    told = [w for w in caught if "'b'" in str(w.message)]
+    assert len(told) == 1, [str(w.message) for w in told]
+    assert issubclass(told[0].category, NoResidualsWarning)
+    assert f"has no residuals: ['b']. The backtest forecast none of their folds ({why}" in str(
+        told[0].message
+    )
+    with pytest.raises(DataValidationError, match=r"\('b'\) has no calibration residuals"):
+        point_model.predict(frame, level=80)
+    del point_model.conformal_
+
+
 @pytest.mark.parametrize("normalize", ["series", None])
 def test_a_per_series_calibration_names_fitted_series_absent_from_its_frame(
     point_model, frame, normalize
 ):
     """calibrate(per_series=True, folds=25) on 'a' alone: of 'b', fitted but absent from the
     calibration frame, the warning said nothing (it counted only series with calibration
-    rows). It names it and says what predict gives it, truly: no intervals under
-    normalize="series" (no scale: predict refuses it), else the pooled ones (those of
-    per_series=False)."""
+    rows). It names it and says what predict gives it, truly: the pooled ones (those of
+    per_series=False); under normalize="series" calibrate's NoResidualsWarning names it
+    alone, once (no scale: predict refuses it), not the per-series warning too."""
     alone = frame.filter(pl.col("id") == "a")
     options = {"folds": 25, "step": 1, "normalize": normalize}
     with pytest.warns(ForecasterWarning) as caught:
         point_model.calibrate(alone, per_series=True, **options)
     said = [str(w.message) for w in caught if "per_series=True" in str(w.message)]
-    assert len(said) == 1, said
-    assert "1 of the 2 fitted series has fewer than the 20 residuals" in said[0]
-    assert "('b': 0): 1 has no calibration rows (not in the calibration frame" in said[0]
-    assert "the other 1 uses its own" in said[0] and "'a'" not in said[0]
     is_b = pl.col("id") == "b"
-    if normalize == "series":
-        assert "so it gets no intervals: predict(level=...) refuses" in said[0]
+    if normalize == "series":  # named once, by calibrate's own warning of its scale
+        assert not said, said
+        (told,) = [str(w.message) for w in caught if "'b'" in str(w.message)]
+        assert "1 series seen in fit is not in the calibration frame: ['b']" in told
+        assert "predict(level=...) refuses their forecasts" in told
         with pytest.raises(DataValidationError, match=r"\('b'\) has no calibration residuals"):
             point_model.predict(frame, level=80)
         point_model.predict(alone, level=80)
     else:
+        assert len(said) == 1, said
+        assert "1 of the 2 fitted series has fewer than the 20 residuals" in said[0]
+        assert "('b': 0): 1 has no calibration rows (not in the calibration frame" in said[0]
+        assert "the other 1 uses its own" in said[0] and "'a'" not in said[0]
         assert "so it gets intervals from the pooled residuals of the calibration" in said[0]
         own = point_model.predict(frame, level=80)
         point_model.calibrate(alone, **options)  # pooled

@@ -1391,3 +1391,37 @@ def test_quantiles_given_as_an_array_are_saved_as_a_list_and_load_back(frame, tm
     assert loaded.get_params()["quantiles"] == [0.1, 0.5, 0.9]
     asked = {"level": 80, "quantiles": [0.1, 0.5, 0.9]}
     assert loaded.predict(frame, **asked).equals(model.predict(frame, **asked))
+
+
+@pytest.mark.slow
+def test_persistence_load_in_a_fresh_process_knows_the_packages_classes(
+    saved: Path, tmp_path: Path
+) -> None:
+    """forecaster.persistence.load in an interpreter that had imported no estimator (the
+    registry is filled when they are imported; only forecaster.load imported them first)
+    refused a saved RNNForecaster as "an unknown estimator class 'RNNForecaster'; this
+    version knows " with an empty list. The registry imports the package's estimators when
+    first asked: the model loads, and another class is refused naming the known ones."""
+    unknown = tmp_path / "unknown"
+    shutil.copytree(saved, unknown)
+    edit_saved_config(unknown, lambda c: c.update(estimator="ProphetForecaster"))
+    code = (
+        "import sys\n"
+        "from forecaster.persistence import load\n"
+        "print(type(load(sys.argv[1])).__name__)\n"
+        "try:\n"
+        "    load(sys.argv[2])\n"
+        "except Exception as exc:\n"
+        "    print(exc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(saved), str(unknown)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    loaded, refused = result.stdout.splitlines()[:2]
+    assert loaded == "RNNForecaster"
+    known = "GRUForecaster, LSTMForecaster, RNNForecaster, RNNRegressor, SimpleRNNForecaster"
+    assert f"unknown estimator class 'ProphetForecaster'; this version knows {known} (" in refused

@@ -362,6 +362,27 @@ def test_tune_refuses_a_seed_with_the_estimators_message(frame, seed):
     assert "far beyond" not in str(by_tune.value)
 
 
+def test_tune_reads_a_pandas_frame_as_fit_does(frame):
+    """tune refused any pandas frame ("must be a polars DataFrame or LazyFrame ... Convert
+    it with pl.from_pandas(frame)"), where fit converts it and advises in pandas code for a
+    time column to parse: tune now converts it as fit does, with the same advice."""
+    pd = pytest.importorskip("pandas")
+    dated = frame.with_columns(pl.datetime(2024, 1, 1) + pl.duration(hours=pl.col("time")))
+    pdf = dated.to_pandas()
+    texts = pdf.assign(time=pdf["time"].astype(str))
+    with pytest.raises(DataValidationError) as by_fit:
+        tiny_model().fit(texts)
+    with pytest.raises(DataValidationError) as by_tune:
+        quick(frame=texts)
+    assert str(by_tune.value) == str(by_fit.value)
+    assert "pd.to_datetime(frame['time'])" in str(by_tune.value)
+    periods = pdf.assign(time=pd.to_datetime(pdf["time"]).dt.to_period("h"))
+    with pytest.raises(DataValidationError, match=r"frame\['time'\]\.dt\.to_timestamp\(\)"):
+        quick(frame=periods)
+    result = quick(frame=pdf, n_trials=1)
+    assert result.n_trials_finished == 1
+
+
 def test_default_space_end_to_end(frame):
     model = tiny_model(LSTMForecaster, max_epochs=1, windows_per_epoch=64)
     result = tune(model, frame, n_trials=2, storage=None, random_state=3, track=False, refit=False)

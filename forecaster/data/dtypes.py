@@ -30,7 +30,15 @@ from forecaster.data.frames import (
 from forecaster.data.times import check_time_dtype
 from forecaster.exceptions import DataValidationError
 
-__all__ = ["align_time", "parse_dtype", "restore_dtypes", "trained_frame", "training_frame"]
+__all__ = [
+    "align_time",
+    "as_given_time",
+    "given_time_dtype",
+    "parse_dtype",
+    "restore_dtypes",
+    "trained_frame",
+    "training_frame",
+]
 
 
 def parse_dtype(name: str) -> Any:
@@ -205,6 +213,62 @@ def align_time(frame: Any, schema: Mapping[str, str], time_col: str | None) -> A
     zone = pl.col(time_col).dt.convert_time_zone(dtype.time_zone) if dtype.time_zone else None
     moved = pl.col(time_col) if zone is None else zone
     return frame.with_columns(moved.dt.cast_time_unit(dtype.time_unit))
+
+
+def given_time_dtype(value: Any, time_col: str | None) -> Any:
+    """The dtype of the time column ``time_col`` of ``value`` as given, before
+    :func:`align_time` casts it to the training one (a pandas frame's as polars reads it:
+    ``datetime64[ns]`` is ``Datetime("ns")``); None where it has none (or is no frame). What
+    :func:`as_given_time` casts a result's times back to.
+
+    Examples
+    --------
+    >>> frame = pl.DataFrame({"t": [1]}).cast({"t": pl.Datetime("ns")})
+    >>> given_time_dtype(frame, "t")
+    Datetime(time_unit='ns', time_zone=None)
+    """
+    if time_col is None:
+        return None
+    if is_pandas_frame(value):
+        if time_col not in value.columns:
+            return None
+        with contextlib.suppress(Exception):  # a column polars cannot read: refused later
+            return pl.from_pandas(value[[time_col]].head(0)).schema[time_col]
+        return None
+    if isinstance(value, pl.DataFrame | pl.LazyFrame):
+        with contextlib.suppress(Exception):  # a source that is gone: refused later
+            return frame_schema(value).get(time_col)
+    return None
+
+
+def as_given_time(result: pl.DataFrame, given: Any, trained: str | None) -> pl.DataFrame:
+    """``result`` (forecasts, scores keyed by time) with its columns of the ``trained`` time
+    dtype (``str(dtype)`` of the model's time column) in the ``given`` one of the frame it
+    was computed from (:func:`given_time_dtype`), where :func:`align_time` cast that frame's
+    times (another unit, or a zone with the same local times): the same instants, so that
+    the result joins back on the frame's time column. Anything else is returned as it is.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> out = pl.DataFrame({"t": [dt.datetime(2024, 1, 1)]})  # microseconds
+    >>> as_given_time(out, pl.Datetime("ns"), str(out.schema["t"])).schema["t"]
+    Datetime(time_unit='ns', time_zone=None)
+    """
+    dtype = None if trained is None else parse_dtype(trained)
+    if not (isinstance(given, pl.Datetime) and isinstance(dtype, pl.Datetime)) or given == dtype:
+        return result
+    if (given.time_zone is None) != (dtype.time_zone is None):  # not cast by align_time
+        return result
+    moved = []
+    for name, found in result.schema.items():
+        if found != dtype:
+            continue
+        column = pl.col(name)
+        if given.time_zone is not None and given.time_zone != dtype.time_zone:
+            column = column.dt.convert_time_zone(given.time_zone)
+        moved.append(column.dt.cast_time_unit(given.time_unit))
+    return result.with_columns(moved) if moved else result
 
 
 _UNIT_NAMES = {"ms": "millisecond", "us": "microsecond", "ns": "nanosecond"}

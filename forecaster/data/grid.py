@@ -20,7 +20,7 @@ from forecaster.data.duplicates import duplicate_rows_message
 from forecaster.data.frames import SERIES_ID
 from forecaster.data.frequency import Frequency, simplest_frequency
 from forecaster.data.frequency_inference import infer_from_steps, step_layout, wall_clock
-from forecaster.data.steps import grid_periods, off_usual_day, on_usual_day
+from forecaster.data.steps import grid_periods, off_usual_day, on_usual_day, usual_days
 from forecaster.data.times import local_day_grid, on_day_grid
 from forecaster.exceptions import DataValidationError
 
@@ -98,7 +98,7 @@ def check_grid(
     frequency.check_dtype(times.dtype, time_col)
 
     periods: np.ndarray | None = None
-    clock_rows = np.empty(0, np.int64)
+    clock_rows = stray_rows = np.empty(0, np.int64)
     if frequency.is_calendar:
         on_grid = times if local is None else local
         periods, off_rows, gap_rows, n_missing, counts = calendar_grid_steps(
@@ -106,8 +106,9 @@ def check_grid(
         )
         clock_rows = off_clock_rows(times, offsets)
         off_rows = np.union1d(off_rows, clock_rows)
-        if inferred and frequency.unit != "bd":  # the strays a month reading was read over
-            off_rows = np.union1d(off_rows, off_usual_day(on_grid, offsets))
+        if frequency.unit != "bd":  # the strays a month reading is read over, declared too
+            stray_rows = off_usual_day(on_grid, offsets)
+            off_rows = np.union1d(off_rows, stray_rows)
     else:
         if wall is not None and frequency.unit in ("d", "w"):
             t = on_day_grid(wall, offsets, times.dtype)
@@ -121,6 +122,8 @@ def check_grid(
     del diffs, within
     if off_rows.size:
         hint = clock_hint(str(frequency), times) if clock_rows.size else ""
+        if stray_rows.size:  # a day of the month unlike its series' others
+            hint += stray_hint(data[time_col], usual_days(on_grid, offsets), stray_rows, frequency)
         raise DataValidationError(
             f"{off_rows.size} timestamps are off the regular {frequency} grid that starts "
             f"at each series' first time, e.g. "
@@ -205,4 +208,20 @@ def check_own_step(counts: np.ndarray, freq: Frequency, id_col: str | None) -> N
         f"{fix} (e.g. frame.upsample(time_col, every=..., group_by=id_col), then fill). A fitted "
         f"model (predict, score) forecasts {freq} steps: give it data sampled every {freq}, or "
         "refit it on these data."
+    )
+
+
+def stray_hint(times: pl.Series, usual: np.ndarray, rows: np.ndarray, freq: Frequency) -> str:
+    """What the error of rows off a month, quarter or year grid adds for ``rows`` more than 3
+    days from their series' usual day of the month (``usual``, per row:
+    :func:`~forecaster.data.steps.off_usual_day`), ``freq`` declared or inferred: each would
+    stand for its whole period. Names the first, its day expected, and what to do."""
+    row = int(rows[0])
+    day = "their months' last day" if usual[row] == 31 else f"day {int(usual[row])}"
+    return (
+        f" {rows.size} of them lie more than 3 days from their series' usual day of the month "
+        f"(e.g. {times[row]}, whose series' rows are on {day}): a {freq} row stands for its "
+        "whole period, so a row on another day is not a step of that grid. Drop or move "
+        "those rows (a partial period's row after the last, a stray reading), or aggregate "
+        "the data to one row per period first."
     )

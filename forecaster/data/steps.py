@@ -40,6 +40,7 @@ __all__ = [
     "on_usual_day",
     "stepped_times",
     "steps_behind",
+    "usual_days",
 ]
 
 
@@ -146,6 +147,21 @@ def _usual_days(times: pl.Series, offsets: np.ndarray) -> tuple[np.ndarray, np.n
     )
     usual_day = rows.join(usual, on="series", how="left", maintain_order="left")["usual"]
     return rows["key"].to_numpy(), usual_day.to_numpy()
+
+
+def usual_days(times: pl.Series, offsets: np.ndarray) -> np.ndarray:
+    """Each date's series' usual day of the month (``offsets``: the series' rows), as
+    :func:`on_usual_day` reads it: the day most of its rows have (the earliest on a tie), 31
+    for its months' last days.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> t = pl.Series([dt.date(2024, 1, 1), dt.date(2024, 2, 1), dt.date(2024, 3, 17)])
+    >>> usual_days(t, np.array([0, 3])).tolist()
+    [1, 1, 1]
+    """
+    return _usual_days(times, offsets)[1]
 
 
 def on_usual_day(times: pl.Series, offsets: np.ndarray, tolerance: int = 0) -> np.ndarray:

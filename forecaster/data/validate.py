@@ -38,10 +38,21 @@ from forecaster.data.suspicious import warn_trailing_missing
 from forecaster.data.times import check_time_dtype, check_time_span
 from forecaster.exceptions import DataValidationError
 
-__all__ = ["MISSING_POLICIES", "ValidatedFrame", "validate_frame", "validate_frame_cells"]
+__all__ = [
+    "MISSING_POLICIES",
+    "MISSING_VALUES_ERROR",
+    "ValidatedFrame",
+    "validate_frame",
+    "validate_frame_cells",
+]
 
 # MISSING_POLICIES (from the parameter table): how gaps in the time grid and missing values
 # (NaN / null) are handled.
+
+MISSING_VALUES_ERROR = "Missing values (NaN or null) in "
+"""What the error of ``missing="error"`` about missing values in a frame begins with: where
+``fit`` gives a frame's rows ahead its own advice
+(:func:`~forecaster.estimators.rows_ahead.rows_ahead_fit_error`)."""
 
 
 def validate_frame_cells(
@@ -419,7 +430,7 @@ def _handle_missing(
             bad = {c: n for c, n in zip(value_cols, null_counts, strict=True) if n}
             mask = data.select(pl.any_horizontal(pl.col(list(bad)).is_null())).to_series()
             raise DataValidationError(
-                f"Missing values (NaN or null) in {bad}, e.g. at "
+                f"{MISSING_VALUES_ERROR}{bad}, e.g. at "
                 f"{row_examples(data, mask, id_name, time_col)}. Pass missing='ffill', 'zero' or "
                 "'interpolate' to fill them, or clean the data first."
             )

@@ -37,9 +37,11 @@ from forecaster.estimators.origins import origin_rows
 from forecaster.estimators.own_residuals import warn_without_own
 from forecaster.evaluation.fitted import in_sample_ends
 from forecaster.evaluation.fold_forecasts import backtest_forecasts
+from forecaster.evaluation.folds import SHORT_FOR_FOLDS
 from forecaster.evaluation.intervals import quantile_name
-from forecaster.evaluation.origins import uses_calendar
+from forecaster.evaluation.origins import UNFORECAST_SERIES, uses_calendar
 from forecaster.exceptions import (
+    CalendarFoldsWarning,
     DataValidationError,
     ForecasterWarning,
     InfiniteScoreWarning,
@@ -267,7 +269,16 @@ class ForecastIntervals:
         # a quantile model's own quantiles come with each fold's forecasts (out of sample);
         # made-up actual values: left out below; in-sample origins (refit=False): refused below
         in_sample = silenced(InSampleWarning) if refit is False else nullcontext()
-        with silenced(UnscoredPointsWarning), silenced(InfiniteScoreWarning), in_sample:
+        scaled = normalize == "series"  # the series without residuals: named below, once
+        unforecast = silenced(CalendarFoldsWarning, UNFORECAST_SERIES) if scaled else nullcontext()
+        short = silenced(ForecasterWarning, SHORT_FOR_FOLDS) if scaled else nullcontext()
+        with (
+            silenced(UnscoredPointsWarning),
+            silenced(InfiniteScoreWarning),
+            in_sample,
+            unforecast,
+            short,
+        ):
             result = backtest_forecasts(  # no score: the id may be named like one (n, mae)
                 self._backtested(refit),
                 frame,
@@ -297,9 +308,10 @@ class ForecastIntervals:
         series = self._series_rows(ids, len(residuals))
         forecasts = result.forecasts
         if normalize == "series":
-            self._warn_without_residuals(
-                frame, series, uses_calendar(origins, result.folds["cutoff"])
-            )
+            cutoffs = result.folds["cutoff"]
+            calendar = uses_calendar(origins, cutoffs)
+            span = (cutoffs.min(), cutoffs.max()) if calendar and len(cutoffs) else None
+            self._warn_without_residuals(frame, series, span)
         if normalize == "series" and (series < 0).any():
             keep = self._without_unseen(ids, series)
             residuals, series = residuals[keep], series[keep]
@@ -413,11 +425,15 @@ class ForecastIntervals:
             "origin."
         )
 
-    def _warn_without_residuals(self, frame: Any, series: np.ndarray, calendar: bool) -> None:
+    def _warn_without_residuals(
+        self, frame: Any, series: np.ndarray, calendar: tuple[Any, Any] | None
+    ) -> None:
         """Warn (``normalize="series"``) about the series of the calibration ``frame`` seen in
         fit that got no residual (``series``: the residuals' rows of ``keys_``): the backtest
-        left them out (too short, or, with ``calendar`` folds, ending at or before them), and
-        ``predict(level=...)`` refuses their forecasts, which have no series scale."""
+        left them out (too short, or, with calendar folds, whose first and last cutoffs are
+        ``calendar``, ending at or before them; its own warning of those is silenced: this
+        one names them once), and ``predict(level=...)`` refuses their forecasts, which have
+        no series scale."""
         if self.id_col is None:
             return
         ids = frame.lazy().select(pl.col(self.id_col).unique())
@@ -428,18 +444,19 @@ class ForecastIntervals:
         if left.len() == 0:
             return
         why, remedy = (
-            ("they end at or before its calendar folds' cutoffs, or are too short",
+            (f"they end at or before its calendar folds' cutoffs, {calendar[0]} to "
+             f"{calendar[1]}, or are too short",
              ", or with origins='series' (each series' folds counted from its own end: their "
              "residuals then come from models that saw other series' later data, so they are "
              "optimistic)")
-            if calendar
+            if calendar is not None
             else ("they are too short for its folds: lookback + horizon + (folds - 1) * step "
                   "rows", "")
         )  # fmt: skip
         warn_at_caller(
             f"calibrate(normalize='series'): {left.len()} series of the calibration frame "
             f"{'has' if left.len() == 1 else 'have'} no residuals: {left.head(10).to_list()}. "
-            f"The backtest forecast none of their folds ({why}; see its warning), so "
+            f"The backtest forecast none of their folds ({why}), so "
             "predict(level=...) refuses their forecasts (no series scale). Drop them from "
             f"predict's frame, calibrate with normalize='window' or normalize=None{remedy}.",
             NoResidualsWarning,

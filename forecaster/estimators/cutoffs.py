@@ -16,13 +16,13 @@ import polars as pl
 
 from forecaster._validation import describe_value
 from forecaster.data import trained_frame
-from forecaster.data.frames import check_schema, collect_frame, column_tuple
+from forecaster.data.frames import check_schema, collect_frame, column_tuple, id_cast
 from forecaster.data.frequency import Frequency
 from forecaster.data.panel import Panel
 from forecaster.data.steps import steps_behind
 from forecaster.data.times import to_time_point
 from forecaster.data.transforms import domain_bound
-from forecaster.estimators.future import hold_after
+from forecaster.estimators.future import hold_after, series_sorted
 from forecaster.estimators.origins import (
     is_cutoff_list,
     latest_cutoff,
@@ -106,19 +106,107 @@ class CutoffPanels:
     id_col: str | None
     lookback_: int
     missing: str
+    horizon: int
+    future_covariates: Any
     schema_: dict[str, str]
     freq_: Frequency
     column_roles: Callable[[], dict[str, Any]]
     _fitted_transform: Callable[[], str]
 
     def _origin_panel(self, frame: Any, cutoff: Any) -> tuple[Panel, np.ndarray, np.ndarray]:
-        """The validated panel of ``frame`` (every row) and the series and global row of each
-        origin of ``cutoff`` (a list of time points or a frame of (id, time) pairs)."""
+        """The validated panel of ``frame`` (the rows its origins read:
+        :meth:`_rows_read_after` the latest) and the series and global row of each origin of
+        ``cutoff`` (a list of time points or a frame of (id, time) pairs)."""
         schema = check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
-        raw = self._frame_panel(frame, latest_cutoff(cutoff, schema[self.time_col], self.time_col))
+        point = latest_cutoff(cutoff, schema[self.time_col], self.time_col)
+        later: tuple[list[Any], int] = ([], 0)
+        if point is not None:  # (None, or no row up to it: origin_rows refuses the cutoff)
+            frame = collect_frame(frame, columns=list(self.schema_))
+            read = self._rows_read_after(frame, point)
+            if read.height:
+                cutoff, later = self._without_later_series(frame, read, cutoff)
+                frame = read
+        raw = self._frame_panel(frame, point, min_length=1)  # short: named by origin_rows
         roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
-        series, rows = origin_rows(raw, cutoff, **roles, lookback=self.lookback_, freq=self.freq_)
+        series, rows = origin_rows(
+            raw, cutoff, **roles, lookback=self.lookback_, freq=self.freq_, later=later
+        )
         return raw, series, rows
+
+    def _without_later_series(
+        self, frame: pl.DataFrame, read: pl.DataFrame, cutoff: Any
+    ) -> tuple[Any, tuple[list[Any], int]]:
+        """``cutoff`` without the pairs of the series of ``frame`` that ``read`` (its rows
+        that the origins read) leaves out, as they start after every cutoff, and those series
+        with the count of their origins (a list of time points: each such series at each
+        point), for the warning of origins without ``lookback`` rows up to them
+        (:func:`~forecaster.estimators.origins.origin_rows`), as one cutoff names them."""
+        if self.id_col is None:
+            return cutoff, ([], 0)
+        later = frame.join(read, on=self.id_col, how="anti", nulls_equal=True)[self.id_col]
+        later = later.unique(maintain_order=True)
+        if not len(later):
+            return cutoff, ([], 0)
+        count = len(later) * len(cutoff)
+        if isinstance(cutoff, pl.DataFrame) and self.id_col in cutoff.columns:
+            source = cutoff.schema[self.id_col]
+            named = cutoff.select(id_cast(self.id_col, source, later.dtype).is_in(later.implode()))
+            count = int(named.to_series().sum())
+            cutoff = cutoff.filter(~named.to_series())
+        return cutoff, (later.to_list() if count else [], count)
+
+    def _rows_read_after(
+        self,
+        frame: Any,
+        point: Any,
+        future: bool = False,
+        *,
+        series: pl.DataFrame | None = None,
+    ) -> pl.DataFrame:
+        """The rows of ``frame`` that the forecasts from the time ``point`` (the cutoff, the
+        latest of a list) or earlier read, the only ones validated: a gap after them plays no
+        part in those forecasts, and ``missing="error"`` forecasts it, from one cutoff or a
+        list. The rows of ``series`` (a frame of ids in its ``id_col`` column; None: every
+        series with a row at or before ``point``, as a series that starts after it has no
+        origin). A model with future covariates (not given by ``future=``: ``future``) reads
+        them from the rows after the origins: with ``missing="error"`` the first ``horizon``
+        rows of each series after ``point`` (a gap among them is refused); with a filling
+        policy every row (``"interpolate"`` fills the horizon's last steps from the rows
+        after it). Without, the rows up to ``point`` and each series' first row after it
+        where it has none at ``point``: that the series goes on tells that its origin is
+        inside a gap (filled up to ``point``, or refused by ``missing="error"``)."""
+        rows = collect_frame(frame, columns=list(self.schema_))
+        if self.id_col is not None and series is not None:
+            rows = rows.join(
+                series, on=self.id_col, how="semi", nulls_equal=True, maintain_order="left"
+            )
+        reads_future = bool(column_tuple(self.future_covariates)) and not future
+        keys = [c for c in (self.id_col, self.time_col) if c]
+        if any(rows[c].null_count() for c in keys):  # refused by the validation that follows
+            return rows
+        rows = series_sorted(rows, id_col=self.id_col, time_col=self.time_col)  # (as held)
+        t = rows[self.time_col].to_physical().to_numpy()
+        at = pl.Series([point], dtype=rows.schema[self.time_col]).to_physical().item()
+        n, after = len(t), t > at
+        series_of = np.zeros(n, np.int64)
+        if self.id_col is not None:
+            series_of = rows[self.id_col].rle_id().cast(pl.Int64).to_numpy()
+        new_series = np.r_[True, series_of[1:] != series_of[:-1]] if n else np.zeros(0, bool)
+        starts = np.flatnonzero(new_series)
+        keep = ~after
+        if reads_future and self.missing != "error":
+            keep[:] = True
+        elif n:  # a series' rows after the point come last: the first is where they begin
+            first_after = after & (new_series | np.r_[True, ~after[:-1]])
+            if reads_future:  # its first horizon rows after the point
+                begins = np.maximum.accumulate(np.where(first_after, np.arange(n), 0))
+                keep |= after & (np.arange(n) - begins < int(self.horizon))
+            else:  # the first, where the series has no row at the point
+                held = np.logical_or.reduceat(t == at, starts)[series_of]
+                keep |= first_after & ~held
+        if series is None and n:  # a series without a row up to the point: no origin
+            keep &= ~after[starts][series_of]
+        return rows.filter(pl.Series(keep))
 
     def _reads_as_held(self, panel: Panel, rows: np.ndarray) -> bool:
         """Whether ``panel``, a frame read whole (``read_frame``), forecasts the origins at
@@ -141,11 +229,14 @@ class CutoffPanels:
         last = np.maximum.reduceat(marked, panel.offsets[:-1])  # each series' last row by then
         return not panel.interpolated[last[last >= 0]].any()
 
-    def _frame_panel(self, frame: Any, point: Any, future: bool = False) -> Panel:
+    def _frame_panel(
+        self, frame: Any, point: Any, future: bool = False, min_length: int | None = None
+    ) -> Panel:
         """The validated panel of every row of ``frame`` read up to the time ``point`` (the
         latest cutoff, a value of the time column's dtype): the targets and past covariates of
         its rows after it are not read (:func:`~forecaster.estimators.future.hold_after`), its
-        future covariates are (not with ``future``: ``future=`` gives them)."""
+        future covariates are (not with ``future``: ``future=`` gives them). Series shorter
+        than ``min_length`` rows (default ``lookback``) are dropped with Panel's warning."""
         check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
         past = [*column_tuple(self.target), *column_tuple(getattr(self, "covariates", None))]
         if future:
@@ -156,7 +247,7 @@ class CutoffPanels:
             **self.column_roles(),
             freq=str(self.freq_),
             missing=self.missing,
-            min_length=self.lookback_,
+            min_length=min_length or self.lookback_,
             length_reason=_LOOKBACK_REASON,
             ends="origins",  # the forecasts start at the cutoffs: warn_made_up_origins
         )

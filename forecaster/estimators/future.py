@@ -40,9 +40,10 @@ from forecaster.data.panel import Panel
 from forecaster.data.steps import future_times
 from forecaster.data.times import to_time_point
 from forecaster.estimators.origins import origin_rows, step_sources, step_times
+from forecaster.estimators.rows_ahead import observed_split, rows_ahead_span
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
-__all__ = ["FutureInputs", "hold_after", "warn_made_up_future"]
+__all__ = ["FutureInputs", "hold_after", "series_sorted", "warn_made_up_future"]
 
 
 def hold_after(
@@ -56,9 +57,7 @@ def hold_after(
     its own; ``point`` None returns ``frame`` as it is."""
     if point is None or not columns:
         return frame
-    keys = [c for c in (id_col, time_col) if c]
-    if not _sorted_by(frame, id_col, time_col):
-        frame = frame.sort(keys, nulls_last=True, maintain_order=True)
+    frame = series_sorted(frame, id_col=id_col, time_col=time_col)
     after = (pl.col(time_col) > pl.lit(point, dtype=frame.schema[time_col])).fill_null(False)
     held = []
     for name in columns:
@@ -70,6 +69,15 @@ def hold_after(
             own = pl.when(known.is_not_null()).then(series).forward_fill() == series
         held.append(pl.when(after & own).then(last).otherwise(name).alias(name))
     return frame.with_columns(held)
+
+
+def series_sorted(frame: pl.DataFrame, *, id_col: str | None, time_col: str) -> pl.DataFrame:
+    """``frame`` sorted by series and time (nulls last, a stable sort), or as it is where it
+    is sorted (checked: a tenth of a sort)."""
+    if _sorted_by(frame, id_col, time_col):
+        return frame
+    keys = [c for c in (id_col, time_col) if c]
+    return frame.sort(keys, nulls_last=True, maintain_order=True)
 
 
 def _sorted_by(frame: pl.DataFrame, id_col: str | None, time_col: str) -> bool:
@@ -102,6 +110,7 @@ class FutureInputs:
     schema_: dict[str, str]
     freq_: Frequency
     _frame_panel: Callable[..., Panel]
+    _rows_read_after: Callable[..., pl.DataFrame]
     _warn_stale_series: Callable[..., None]
 
     def _future_covariates(
@@ -191,7 +200,9 @@ class FutureInputs:
             f"with columns {keys} + {names}; or forecast from inside the frame with "
             "predict(frame, cutoff=...), which reads them from its rows after the cutoff."
         )
-        span = None if frame is None else self._last_observed_before_rows_ahead(frame, names)
+        roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
+        targets = column_tuple(self.target)
+        span = None if frame is None else rows_ahead_span(frame, targets, names, **roles)
         if span is None:
             return DataValidationError(message)
         first, last = span
@@ -213,13 +224,7 @@ class FutureInputs:
         targets that differ (``first`` to ``last``): each series split at its own (the
         history up to it, ``future=`` after it), since one cutoff leaves the series observed
         up to an earlier time without the future covariates after it."""
-        targets = list(column_tuple(self.target))
-        observed = (
-            f"pl.col({targets[0]!r}).is_not_null()"
-            if len(targets) == 1
-            else f"pl.all_horizontal(pl.col({targets!r}).is_not_null())"
-        )
-        own = f"pl.col({self.time_col!r}).filter({observed}).max().over({self.id_col!r})"
+        own = observed_split(column_tuple(self.target), id_col=self.id_col, time_col=self.time_col)
         return (
             f"The frame ends with rows whose targets are missing and whose future covariates "
             f"{names} are given (the rows ahead), after last observed targets that differ "
@@ -230,39 +235,6 @@ class FutureInputs:
             f"predict(frame.filter(pl.col({self.time_col!r}) <= own), "
             f"future=frame.filter(pl.col({self.time_col!r}) > own))."
         )
-
-    def _last_observed_before_rows_ahead(self, frame: Any, names: list[str]) -> Any:
-        """The earliest and latest times at which a series of ``frame`` has every target
-        observed last, where after them (in some series) only rows with every target missing
-        and every future covariate ``names`` given follow (the rows ahead of a forecast);
-        None otherwise (or for a frame that predict's checks refuse for another reason)."""
-        targets = list(column_tuple(self.target))
-        schema = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
-        if any(c not in schema for c in [self.time_col, *targets, *names]):
-            return None
-        if self.id_col is not None and self.id_col not in schema:
-            return None
-
-        def given(c: str) -> pl.Expr:
-            value = pl.col(c)
-            return (value.cast(pl.Float64, strict=False).fill_nan(None)).is_not_null()
-
-        time = pl.col(self.time_col)
-        observed = pl.all_horizontal(given(c) for c in targets)
-        ahead = pl.all_horizontal(~given(c) for c in targets) & pl.all_horizontal(
-            given(c) for c in names
-        )
-        last = time.filter(observed).max()
-        if self.id_col is not None:
-            last = last.over(self.id_col)
-        end, is_ahead = temporary_names([self.time_col], "_last", "_ahead")
-        rows = frame.lazy().select(time, last.alias(end), ahead.alias(is_ahead))
-        after = rows.filter(pl.col(self.time_col) > pl.col(end))
-        found = collect(after.select(pl.len(), pl.col(is_ahead).all())).row(0)
-        if not found[0] or not found[1]:
-            return None
-        span = rows.select(pl.col(end).min().alias(is_ahead), pl.col(end).max())
-        return collect(span).row(0)
 
     def _future_values(
         self, future: pl.DataFrame, horizon_times: pl.DataFrame, id_name: str, names: list[str]
@@ -369,9 +341,11 @@ class FutureInputs:
         point = to_time_point(cutoff, panel.time.dtype, name="cutoff")
         whole = panel  # the rows up to the cutoff are all it reads: validated once
         if not self._reads_history_only(panel, frame, point, future):
-            whole = self._frame_panel(
-                self._rows_read_after(panel, frame, point, future), point, future
-            )
+            history = None  # the series of the history up to the cutoff: a later one unread
+            if self.id_col is not None:
+                history = panel.keys.select(pl.col(panel.id_name).alias(self.id_col))
+            read = self._rows_read_after(frame, point, future, series=history)
+            whole = self._frame_panel(read, point, future)
         ids = panel.keys[panel.id_name]
         pairs = pl.DataFrame([pl.Series(self.time_col, [point] * len(ids), panel.time.dtype)])
         if self.id_col is not None:
@@ -407,34 +381,6 @@ class FutureInputs:
             return after.is_empty()
         ended = panel.keys.filter(pl.Series(stale)).select(pl.col(panel.id_name).alias(self.id_col))
         return after.join(ended, on=self.id_col, how="semi").is_empty()  # (as _rows_read_after)
-
-    def _rows_read_after(
-        self, panel: Panel, frame: Any, point: Any, future: bool = False
-    ) -> pl.DataFrame:
-        """The rows of ``frame`` of the series of ``panel`` (the history up to ``point``): a
-        series that starts after it is neither read nor validated. A model with future
-        covariates reads every row of those series (``missing="interpolate"`` reads the rows
-        after the horizon, and a gap at its last step is filled, as the list path fills it);
-        one without (or given ``future=``, ``future``) reads the rows up to ``point`` and
-        each series' first row after it, which tells that the series goes on (a gap up to
-        ``point`` is filled up to it), none for a series with a row at ``point``, its origin
-        (a gap after it is not read: ``missing="error"`` forecasts it)."""
-        rows = collect_frame(frame, columns=list(self.schema_))
-        if self.id_col is not None:
-            rows = rows.join(
-                panel.keys.select(pl.col(panel.id_name).alias(self.id_col)),
-                on=self.id_col,
-                how="semi",
-                maintain_order="left",
-            )
-        if column_tuple(self.future_covariates) and not future:
-            return rows
-        time, at = pl.col(self.time_col), pl.lit(point, dtype=rows.schema[self.time_col])
-        after = time > at
-        first, held = time.filter(after).min(), (time == at).any()  # a row at the point: its
-        if self.id_col is not None:  # origin, a gap after it not read (missing='error')
-            first, held = first.over(self.id_col), held.over(self.id_col)
-        return rows.filter((~after | ((time == first) & ~held)).fill_null(True))
 
     def _check_rows_after(
         self, panel: Panel, series: np.ndarray, rows: np.ndarray, cutoff: Any = None

@@ -24,6 +24,7 @@ import torch
 from forecaster._busy import uses_fitted_state
 from forecaster._validation import check
 from forecaster.data import is_pandas_frame, same_kind, trained_frame
+from forecaster.data.dtypes import as_given_time, given_time_dtype
 from forecaster.data.frames import column_tuple, match_keys, read_once
 from forecaster.data.frequency import Frequency
 from forecaster.data.made_up import warn_made_up_origins
@@ -147,8 +148,8 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
             the values after the cutoff, known ahead). Values the frame lacks over a horizon
             (null, NaN or no row) are made up by ``missing=``, where ``future=`` refuses
             them: a :class:`~forecaster.exceptions.ForecasterWarning` counts them (one per
-            call, a list's and a backtest's included). The targets and past covariates of
-            the rows after the (latest) cutoff are not read and may be missing.
+            call, a list's and a backtest's included). Of the rows after the (latest) cutoff,
+            only a horizon's future covariates are read and checked: the rest may be missing.
         future : polars.DataFrame, polars.LazyFrame or pandas.DataFrame, optional
             The future covariates over the horizon (id, time and those columns): required when
             the model has any and no cutoff is given, refused for a model without any and with
@@ -172,16 +173,18 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
         Returns
         -------
         polars.DataFrame (pandas.DataFrame for a pandas ``frame``)
-            Columns id (when the model has one), time (the next ``horizon`` steps of each series)
-            and one per target, sorted by (id, time) whatever the frame's order (text ids by
-            their text, an Enum's too: the same rows for any text dtype); with a list
-            of cutoffs ``origin`` first, the rows in the order described under ``cutoff``.
+            Columns id (when the model has one), time (the next ``horizon`` steps of each series,
+            in the frame's time dtype: another unit or zone than fit's, to join back on it) and
+            one per target, sorted by (id, time) whatever the frame's order (text ids by their
+            text, an Enum's too: the same rows for any text dtype); with a list of cutoffs
+            ``origin`` first, the rows in the order described under ``cutoff``.
             The forecasts, interval and quantile columns are Float64 whatever the target's
             dtype (Float32 and integer targets too): the network computes in float32 relative
             to each series' scale, the inverse scaling runs in float64.
         """
         self.check_fitted("predict with")
         pandas = is_pandas_frame(frame)
+        given = given_time_dtype(frame, self.time_col)  # the forecasts' times: as given
         roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
         frame = trained_frame(frame, self.schema_, **roles)  # pandas: its dates restored, ...
         frame = read_once(frame, list(self.schema_))  # forecast and checked on the same rows
@@ -195,9 +198,9 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
                 "(future_covariates=None), so the frame would be ignored. Drop future=..., or "
                 "refit with future_covariates=[...] naming the columns known ahead."
             )
-        if is_cutoff_list(cutoff):
-            return same_kind(self._predict_origins(frame, cutoff, future, level, quantiles), pandas)
-        return same_kind(self._predict_cutoff(frame, cutoff, future, level, quantiles), pandas)
+        forecast = self._predict_origins if is_cutoff_list(cutoff) else self._predict_cutoff
+        out = forecast(frame, cutoff, future, level, quantiles)
+        return same_kind(as_given_time(out, given, self.schema_.get(self.time_col)), pandas)
 
     def _predict_cutoff(
         self, frame: Any, cutoff: Any, future: Any, level: Any, quantiles: Any

@@ -84,6 +84,7 @@ def origin_rows(
     time_col: str,
     lookback: int,
     freq: Frequency | None = None,
+    later: tuple[list[Any], int] = ([], 0),
 ) -> tuple[np.ndarray, np.ndarray]:
     """The series and global panel row of every forecast origin of ``cutoff``: the last row of
     the series at or before the time point. ``cutoff`` is a sequence of time points (every
@@ -96,7 +97,8 @@ def origin_rows(
     ended before it), forecast from there (as ``predict(frame, cutoff=point)`` warns). An
     origin that repeats an earlier one (the same row of the same series, for several time
     points) is left out with a warning: each (series, origin) is forecast once, under its
-    earliest time point."""
+    earliest time point. ``later``: the series of the frame left out of ``panel`` as they
+    start after every time point, and their origins' count, named in the same warning."""
     dtype = panel.time.dtype
     if isinstance(cutoff, pl.DataFrame):
         series, times = _pair_series(panel, cutoff, id_col=id_col, time_col=time_col)
@@ -122,10 +124,13 @@ def origin_rows(
     rows = _last_rows_at_or_before(panel, series, times.to_physical().to_numpy())
     local = rows - panel.offsets[series]
     short = (rows < 0) | (local < lookback - 1)
+    named, count = list(later[0]), later[1]
     if short.any():
         ids = panel.keys[panel.id_name].gather(series[short]).unique(maintain_order=True)
-        warn_short_origins(ids.to_list(), int(short.sum()), lookback)
+        named, count = [*named, *ids.to_list()], count + int(short.sum())
         series, rows, times = series[~short], rows[~short], times.filter(pl.Series(~short))
+    if count:
+        warn_short_origins(named, count, lookback)
     series, rows, times = _first_of_repeated_origins(panel, series, rows, times)
     if freq is not None and len(rows):
         _warn_early_origins(panel, series, rows, times, freq)

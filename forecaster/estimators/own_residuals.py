@@ -20,32 +20,30 @@ def warn_without_own(conformal: dict[str, Any], folds: int, ids: pl.Series) -> N
     :data:`MIN_PER_SERIES` residuals at every horizon step (of every target, and model
     quantile) that intervals from their own residuals need: those calibrated with too few and
     those with no calibration rows (not in the calibration frame, or too short for any fold).
-    ``predict`` gives them intervals from the pooled residuals, but none under
-    ``normalize="series"`` to a series without calibration rows (it has no scale): the
-    warning says which. One warning, naming them when
-    others have enough (the fewest first, and how many), else saying that every series uses
-    the pooled ones, as with ``per_series=False``. A fold gives a series one residual per
-    step, so fewer than :data:`MIN_PER_SERIES` folds never give any series enough.
+    ``predict`` gives them intervals from the pooled residuals. Under
+    ``normalize="series"`` a series without calibration rows gets none (it has no scale):
+    ``calibrate``'s :class:`~forecaster.exceptions.NoResidualsWarning` names it, so it is
+    not named again here (one warning per series). One warning, naming them when others
+    have enough (the fewest first, and how many), else saying that every series uses the
+    pooled ones, as with ``per_series=False``. A fold gives a series one residual per step,
+    so fewer than :data:`MIN_PER_SERIES` folds never give any series enough.
     ``conformal``: the calibration's entries; ``folds``: its folds; ``ids``: the fitted
     series' ids (``keys_``)."""
     fewest = own_residuals(conformal, len(ids))  # per row of keys_: -1 for none at all
     calibrated = int((fewest >= 0).sum())
-    pooled = np.flatnonzero(fewest < MIN_PER_SERIES)
+    scaled = conformal.get("normalize") == "series"
+    named = (fewest < 0) & scaled  # told by calibrate's NoResidualsWarning
+    pooled = np.flatnonzero((fewest < MIN_PER_SERIES) & ~named)
     if len(pooled) == 0:
         return
     need = f"the {MIN_PER_SERIES} residuals per horizon step that intervals from its own"
-    if len(pooled) == len(ids):  # no series has its own: all pooled
-        most, absent = int(fewest.max(initial=0)), int((fewest < 0).sum())
-        none = (
-            f" (but {absent} without calibration rows {'gets' if absent == 1 else 'get'} "
-            f"no intervals: normalize='series' has no scale for {'it' if absent == 1 else 'them'})"
-            if absent and conformal.get("normalize") == "series"
-            else ""
-        )
+    own = len(ids) - int(named.sum()) - len(pooled)
+    if own == 0:  # no series has its own: all pooled
+        most = int(fewest.max(initial=0))
         warn_at_caller(
             f"calibrate(per_series=True): no series has {need} residuals need (the "
             f"most: {most}; {why_few(folds, calibrated)}), so every "
-            f"series will use the pooled residuals, as with per_series=False{none}. Pass "
+            f"series will use the pooled residuals, as with per_series=False. Pass "
             f"folds={MIN_PER_SERIES} or more (on series long enough for them) for "
             "per-series intervals, or per_series=False.",
             ForecasterWarning,
@@ -55,9 +53,8 @@ def warn_without_own(conformal: dict[str, Any], folds: int, ids: pl.Series) -> N
     shown = ", ".join(f"{ids[int(i)]!r}: {max(int(fewest[i]), 0)}" for i in order[:5])
     more = f", and {len(pooled) - 5} more" if len(pooled) > 5 else ""
     absent, short = int((fewest[pooled] < 0).sum()), int((fewest[pooled] >= 0).sum())
-    scaled = conformal.get("normalize") == "series"
     said = _what_they_get(short, absent, why_few(folds, calibrated), scaled)
-    one, own = len(pooled) == 1, len(ids) - len(pooled)
+    one = len(pooled) == 1
     need = need.replace("its own", "its own" if one else "their own")
     warn_at_caller(
         f"calibrate(per_series=True): {len(pooled)} of the {len(ids)} fitted series "
@@ -73,8 +70,8 @@ def warn_without_own(conformal: dict[str, Any], folds: int, ids: pl.Series) -> N
 def _what_they_get(short: int, absent: int, why: str, scaled: bool) -> str:
     """What the warning of :func:`warn_without_own` says of the ``short`` fitted series
     with too few residuals of their own (``why``) and the ``absent`` ones without calibration
-    rows, and the intervals predict gives them (``scaled``: ``normalize="series"``, where a
-    series without calibration rows has no scale, and gets none)."""
+    rows (never under ``normalize="series"``, ``scaled``: named by ``calibrate``), and the
+    intervals predict gives them: the pooled ones (scaled by a series' own spread)."""
     pooled = "intervals from the pooled residuals of the calibration frame" + (
         f", scaled by {'its' if short == 1 else 'their'} own spread" if scaled else ""
     )
@@ -85,16 +82,10 @@ def _what_they_get(short: int, absent: int, why: str, scaled: bool) -> str:
             f"{'it' if short == 1 else 'them'} {pooled}"
         )
     if absent:
-        it, its = ("it", "its") if absent == 1 else ("them", "their")
-        gets = (
-            f"no intervals: predict(level=...) refuses {its} forecasts, which have no series "
-            f"scale (normalize='series'; normalize='window' or None gives {it} the pooled ones)"
-            if scaled
-            else "intervals from the pooled residuals of the calibration frame"
-        )
         parts.append(
             f"{absent} {_has(absent)} no calibration rows (not in the calibration frame, or "
-            f"too short for any fold), so {'it gets' if absent == 1 else 'they get'} {gets}"
+            f"too short for any fold), so {'it gets' if absent == 1 else 'they get'} "
+            "intervals from the pooled residuals of the calibration frame"
         )
     return "; ".join(parts)
 

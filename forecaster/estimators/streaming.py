@@ -22,7 +22,7 @@ import polars as pl
 
 from forecaster._busy import uses_fitted_state
 from forecaster._columns import temporary_names
-from forecaster.data.dtypes import trained_frame
+from forecaster.data.dtypes import as_given_time, given_time_dtype, trained_frame
 from forecaster.data.frames import (
     check_schema,
     collect_frame,
@@ -110,6 +110,7 @@ class ForecastStream:
         self._model = model
         self._network = model.network_  # a refit replaces it: the stream then refuses
         self._pandas = is_pandas_frame(frame)  # pandas in, pandas out
+        self._given = given_time_dtype(frame, model.time_col)  # its times out, as predict's
         frame = trained_frame(frame, model.schema_, id_col=model.id_col, time_col=model.time_col)
         if model.freq_.is_calendar and model.freq_.unit != "bd":  # months, quarters, years
             raise DataValidationError(
@@ -313,7 +314,8 @@ class ForecastStream:
         Returns
         -------
         polars.DataFrame
-            A pandas.DataFrame when the stream was started from one.
+            A pandas.DataFrame when the stream was started from one; the times in the time
+            dtype of the frame it was started from, as ``predict`` returns them.
         """
         model = self._fitted_model("forecast with")
         horizon = int(model.horizon)
@@ -336,6 +338,7 @@ class ForecastStream:
             out = out.drop(self._id_name)
         else:  # sorted by (id, time), as predict returns them
             out = out.sort(id_order(out[model.id_col]), model.time_col)
+        out = as_given_time(out, self._given, model.schema_.get(model.time_col))
         return out.to_pandas() if self._pandas else out
 
 

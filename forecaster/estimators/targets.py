@@ -32,6 +32,8 @@ from forecaster.data.transforms import (
     resolve_target_transform,
     transform_targets,
 )
+from forecaster.data.validate import MISSING_VALUES_ERROR
+from forecaster.estimators.rows_ahead import rows_ahead_fit_error, rows_ahead_span
 from forecaster.estimators.sampling import rows_before_holdout, validation_holdout
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
@@ -44,6 +46,8 @@ class TargetPanels:
 
     target: Any
     id_col: str | None
+    time_col: str
+    future_covariates: Any
     target_transform: str
     head: str
     horizon: int
@@ -78,7 +82,17 @@ class TargetPanels:
         hold-out, the Box-Cox lambdas fitted on those rows (None for other transforms), the
         calendar features and the lookback (``"auto"`` resolved on the panel)."""
         options = {**self.column_roles(), "freq": self.freq, "missing": self.missing}
-        raw, lookback = self.windowed_panel(frame, **options, ends="training")
+        try:
+            raw, lookback = self.windowed_panel(frame, **options, ends="training")
+        except DataValidationError as refused:  # rows ahead: not "pass missing='ffill'"
+            if not str(refused).startswith(MISSING_VALUES_ERROR):
+                raise
+            targets, future = column_tuple(self.target), column_tuple(self.future_covariates)
+            roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
+            span = rows_ahead_span(frame, targets, (), **roles)
+            if span is None:
+                raise
+            raise rows_ahead_fit_error(span, targets, future, **roles) from None
         calendar = calendar_features(self.calendar, raw.freq, raw.time.dtype)
         holdout = validation_holdout(self.validation_size, raw, int(self.horizon))
         fit_rows = rows_before_holdout(raw, holdout)

@@ -25,6 +25,7 @@ from forecaster.training.checkpoint_directory import clone_without_checkpoints
 
 __all__ = [
     "LOOKBACK_ROUNDS",
+    "SHORT_FOR_FOLDS",
     "Folds",
     "beyond_ends",
     "first_fit_lookback",
@@ -40,6 +41,11 @@ __all__ = [
     "unscored_cells",
     "unscored_points",
 ]
+
+SHORT_FOR_FOLDS = r"^Left out \d+ series shorter than the \d+ rows that \d+ folds? needs?:"
+"""What the backtest's warning about the series too short for its folds begins with (a
+regular expression): what ``calibrate`` silences where it names those series itself
+(``normalize="series"``: they get no residuals, and no intervals)."""
 
 _FOLD, _CUTOFF, _STEP = BACKTEST_KEYS  # the columns of the forecasts beside the id and time
 

@@ -39,6 +39,7 @@ from forecaster.data.steps import steps_behind
 from forecaster.exceptions import CalendarFoldsWarning, CrossSeriesWarning, warn_at_caller
 
 __all__ = [
+    "UNFORECAST_SERIES",
     "calendar_cutoffs",
     "calendar_cuts",
     "series_cuts",
@@ -47,6 +48,12 @@ __all__ = [
     "warn_absent",
     "warn_cross_series",
 ]
+
+UNFORECAST_SERIES = r"^Left out \d+ series that no calendar fold forecasts"
+"""What the backtest's :class:`~forecaster.exceptions.CalendarFoldsWarning` about the series
+that no calendar fold forecasts begins with (a regular expression): what ``calibrate``
+silences where it names those series itself (``normalize="series"``: they get no residuals,
+and no intervals)."""
 
 
 def uses_calendar(origins: Any, times: pl.Series) -> bool:

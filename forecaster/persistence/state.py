@@ -13,7 +13,8 @@ estimator class that can be saved provides
   so that nothing is read beyond what the config announces;
 - ``cls._from_state(state) -> estimator``: the fitted estimator.
 
-and registers itself with :func:`register_model_class` (the estimators do so at import).
+and registers itself with :func:`register_model_class` (the estimators do so at import;
+:func:`registered_model_classes` imports the package's own first: :data:`BUILT_IN_MODULES`).
 A problem with the saved values found by these methods is raised as :class:`StateError`, which
 :func:`~forecaster.persistence.load` reports as a
 :class:`~forecaster.exceptions.ModelFormatError` naming the folder and its format version.
@@ -31,6 +32,8 @@ __all__ = [
     "tensor_specs",
 ]
 
+import importlib
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -123,6 +126,13 @@ def tensor_specs(tensors: Mapping[str, Any]) -> dict[str, TensorSpec]:
 
 _CLASSES: dict[str, type] = {}
 
+BUILT_IN_MODULES = ("forecaster.estimators",)
+"""The modules whose import registers the package's own model classes (``RNNForecaster``,
+its cell aliases, ``RNNRegressor``): :func:`registered_model_classes` imports them by name
+when first asked (this layer sits below the estimators, which import it), so that
+``forecaster.persistence.load`` in an interpreter that has not imported them yet builds the
+package's classes, and names them when it refuses another."""
+
 
 def register_model_class(cls: type) -> type:
     """Make ``cls`` (by its name) one that :func:`~forecaster.persistence.save` writes and
@@ -135,5 +145,10 @@ def register_model_class(cls: type) -> type:
 
 
 def registered_model_classes() -> dict[str, type]:
-    """Name -> class of every class registered with :func:`register_model_class`."""
+    """Name -> class of every class registered with :func:`register_model_class`: the
+    package's own (the modules :data:`BUILT_IN_MODULES` imported first, once) and any
+    registered since."""
+    for module in BUILT_IN_MODULES:
+        if module not in sys.modules:  # (an import of one already imported is a lookup)
+            importlib.import_module(module)
     return dict(_CLASSES)

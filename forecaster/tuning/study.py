@@ -179,6 +179,7 @@ from typing import Any
 
 import polars as pl
 
+from forecaster.data.dtypes import training_frame
 from forecaster.data.frames import collect_frame
 from forecaster.exceptions import (
     DataValidationError,
@@ -341,9 +342,9 @@ def tune(
     estimator : RNNForecaster, LSTMForecaster, ..., or RNNRegressor
         The template: each trial clones it and sets the sampled parameters. It needs a
         validation split (``validation_size`` or ``validation_fraction`` > 0).
-    frame : polars.DataFrame or polars.LazyFrame, or tuple (X, y)
+    frame : polars.DataFrame, polars.LazyFrame or pandas.DataFrame, or tuple (X, y)
         The training data *without the test span* (its validation hold-out, see above,
-        validates every trial); ``(X, y)`` for an RNNRegressor.
+        validates every trial; pandas: converted as by ``fit``); ``(X, y)``: RNNRegressor.
     n_trials : int or None, default 20
         Finished (complete or pruned) trials wanted in the study, counting those of earlier
         runs (failed trials do not count); None: until ``timeout``.
@@ -509,7 +510,10 @@ def _objective(
     n_workers: int,
 ) -> Objective:
     """The trials' objective, after the checks of the frame, the search space and the data
-    that every trial would otherwise fail the same way."""
+    that every trial would otherwise fail the same way; a frame estimator's pandas frame
+    converted once, as ``fit`` does (:func:`~forecaster.data.dtypes.training_frame`)."""
+    if getattr(estimator, "time_col", None) is not None:  # (pandas advice for its times too)
+        frame = training_frame(frame, estimator.time_col)
     check_frame(estimator, frame)
     if isinstance(frame, pl.LazyFrame) and (n_workers > 1 or score_column(metric) is not None):
         frame = collect_frame(frame)  # once for every trial: workers and scores read a DataFrame

@@ -1,0 +1,114 @@
+"""Rows ahead: the rows at the end of a frame after each series' last observed targets, whose
+targets are missing (and whose future covariates, where a model reads them, are given), a
+common layout for the future-known values of a forecast. :func:`rows_ahead_span` finds them
+and :func:`observed_split` writes the code that splits a frame there, for the errors of
+``predict`` without ``cutoff=`` nor ``future=``
+(:meth:`~forecaster.estimators.future.FutureInputs._no_future_error`) and of ``fit`` under
+``missing="error"`` (:func:`rows_ahead_fit_error`), which would otherwise advise a filling
+policy that makes up the targets of those rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import polars as pl
+
+from forecaster._columns import temporary_names
+from forecaster._polars import collect
+from forecaster.exceptions import DataValidationError
+
+__all__ = ["observed_split", "rows_ahead_fit_error", "rows_ahead_span"]
+
+
+def rows_ahead_span(
+    frame: pl.DataFrame | pl.LazyFrame,
+    targets: Sequence[str],
+    given: Sequence[str],
+    *,
+    id_col: str | None,
+    time_col: str,
+) -> tuple[Any, Any] | None:
+    """The earliest and latest times at which a series of ``frame`` has every target
+    observed last, where after them (in some series) only rows with every target missing
+    (NaN or null) and every column of ``given`` observed follow: the rows ahead; None where
+    there are none (or ``frame`` lacks a column it reads: left for the callers' checks).
+
+    Examples
+    --------
+    >>> frame = pl.DataFrame({"t": [1, 2, 3, 4], "y": [1.0, 2.0, None, None]})
+    >>> rows_ahead_span(frame, ["y"], [], id_col=None, time_col="t")
+    (2, 2)
+    """
+    schema = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
+    keys = [time_col] if id_col is None else [id_col, time_col]
+    if any(c not in schema for c in [*keys, *targets, *given]):
+        return None
+
+    def observed(c: str) -> pl.Expr:
+        return pl.col(c).cast(pl.Float64, strict=False).fill_nan(None).is_not_null()
+
+    time = pl.col(time_col)
+    every = pl.all_horizontal(observed(c) for c in targets)
+    ahead = pl.all_horizontal([~observed(c) for c in targets] + [observed(c) for c in given])
+    last = time.filter(every).max()
+    if id_col is not None:
+        last = last.over(id_col)
+    end, is_ahead = temporary_names([time_col], "_last", "_ahead")
+    rows = frame.lazy().select(time, last.alias(end), ahead.alias(is_ahead))
+    after = rows.filter(time > pl.col(end))
+    found = collect(after.select(pl.len(), pl.col(is_ahead).all())).row(0)
+    if not found[0] or not found[1]:
+        return None
+    span = rows.select(pl.col(end).min().alias(is_ahead), pl.col(end).max())
+    first, latest = collect(span).row(0)
+    return first, latest
+
+
+def observed_split(targets: Sequence[str], *, id_col: str | None, time_col: str) -> str:
+    """The code of each series' last time with every target observed (an expression over
+    the frame's rows), where :func:`rows_ahead_span` finds rows ahead after times that differ
+    between series: the frame split there takes each series up to its own."""
+    names = list(targets)
+    observed = (
+        f"pl.col({names[0]!r}).is_not_null()"
+        if len(names) == 1
+        else f"pl.all_horizontal(pl.col({names!r}).is_not_null())"
+    )
+    own = f"pl.col({time_col!r}).filter({observed}).max()"
+    return own if id_col is None else f"{own}.over({id_col!r})"
+
+
+def rows_ahead_fit_error(
+    span: tuple[Any, Any],
+    targets: Sequence[str],
+    future_covariates: Sequence[str],
+    *,
+    id_col: str | None,
+    time_col: str,
+) -> DataValidationError:
+    """The error of ``fit(frame)`` under ``missing="error"`` where ``frame`` ends with rows
+    ahead after the times ``span`` (:func:`rows_ahead_span`): their targets are no training
+    data, and ``missing="ffill"`` would train on made-up ones. It names the frame to fit on
+    (the rows up to the last observed targets: each series' own where they differ) and the
+    ``predict`` call that then forecasts from them (reading the ``future_covariates`` from
+    the rows ahead)."""
+    first, last = span
+    time = f"pl.col({time_col!r})"
+    if first == last:
+        split, upto, when = "", repr(last), f"after {last}"
+        forecast = f"predict(frame, cutoff={last!r})"
+    else:
+        own = observed_split(targets, id_col=id_col, time_col=time_col)
+        split, upto, when = f"own = {own}; ", "own", f"after {first} to {last} by series"
+        ahead = f", future=frame.filter({time} > own)" if future_covariates else ""
+        forecast = f"predict(frame.filter({time} <= own){ahead})"
+    reads = " (reading the future covariates from the rows ahead)" if future_covariates else ""
+    return DataValidationError(
+        f"The frame ends with rows whose targets are missing (rows ahead, {when}), which "
+        "fit cannot train on: missing='error' refuses them, and missing='ffill' would train "
+        "on made-up targets there. Fit on the rows up to each series' last observed targets: "
+        f"{split}fit(frame.filter({time} <= {upto})); then {forecast} forecasts from "
+        f"them{reads}."
+    )
