@@ -866,11 +866,14 @@ def test_a_ctrl_c_once_the_outputs_are_published_waits_for_their_logging(
     """A Ctrl-C between publishing a run's outputs and logging them left the MLflow run KILLED
     without its metrics and artifacts, and the rerun of the as-of skipped (its outputs exist),
     so nothing ever logged them. The logging now finishes first, then the Ctrl-C stops the
-    command (exit 130, the run KILLED with its outputs logged)."""
+    command (exit 130, its outputs logged). The run ends FINISHED, as its summary.json says
+    completed (it ended KILLED), tagged with the interruption."""
+    import json
     import signal
 
     pytest.importorskip("mlflow")
     import forecaster._io as io_module
+    from forecaster.jobs.tracked import INTERRUPTED_TAG
 
     reset_mlflow_state(monkeypatch, tmp_path)
     spec = _tracked_project(tmp_path, monkeypatch)
@@ -887,7 +890,10 @@ def test_a_ctrl_c_once_the_outputs_are_published_waits_for_their_logging(
     assert code == 130 and "interrupted (Ctrl-C)" in err, err
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     (run,) = _runs(tmp_path)
-    assert run.info.status == "KILLED"
+    (written,) = tmp_path.glob(f"outputs/*/{run.data.tags['as_of']}/summary.json")
+    summary = json.loads(written.read_text())
+    assert summary["status"] == "completed" and run.info.status == "FINISHED"
+    assert run.data.tags[INTERRUPTED_TAG].startswith("KeyboardInterrupt once the outputs were")
     assert "pipeline_backtest_mae" in run.data.metrics, err
     from mlflow.tracking import MlflowClient
 
