@@ -145,7 +145,7 @@ def test_a_tracked_spec_without_mlflow_or_matplotlib_warns(tmp_path, monkeypatch
     spec = load_spec(write(tmp_path, MINIMAL))[0]  # [tracking] enabled by default
     monkeypatch.setitem(sys.modules, "mlflow", None)
     warned = pytest.warns(ForecasterWarning, match=r"not tracked: .*forecaster-rnn\[track\]")
-    with warned, tracked_run(spec, "2024-01-01", lambda line: None) as ids:
+    with warned, tracked_run(spec, "2024-01-01", lambda line: None, kind="run") as ids:
         assert ids == (None, None)
 
     def no_matplotlib(*args, **kwargs):
@@ -818,6 +818,7 @@ def test_a_tracked_spec_logs_the_run_model_into_its_run(tmp_path, capsys, monkey
     assert run.info.run_name == "hostile-2024-01-16" and run.info.status == "FINISHED"
     assert run.data.tags["pipeline"] == "hostile" and run.data.tags["as_of"] == "2024-01-16"
     assert run.data.params["hidden_size"] == "4"  # the fit logged its parameters into the run
+    assert run.data.tags["forecaster.kind"] == "run"  # its own kind (was "fit", as fit's)
     assert "pipeline_backtest_mae" in run.data.metrics
     assert "pipeline_backtest_mae_skill_naive" in run.data.metrics  # beside it, its baseline's
     assert "backtest_mae_naive_by_step" in run.data.metrics
@@ -960,6 +961,7 @@ def test_a_tracked_spec_logs_the_fit_command_into_its_run(tmp_path, capsys, monk
     assert code == 0, err
     runs = _runs(tmp_path)
     assert len(runs) == 1 and runs[0].data.params["hidden_size"] == "4"
+    assert runs[0].data.tags["forecaster.kind"] == "fit"
 
 
 @pytest.mark.slow
@@ -1182,7 +1184,7 @@ def test_a_ctrl_c_as_a_tracked_run_starts_ends_its_run_killed(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     spec = load_spec(write(tmp_path, MINIMAL + '[tracking]\nexperiment = "ctrl-c"\n'))[0]
     ctrl_c_as_runs_are_created(monkeypatch)
-    with pytest.raises(KeyboardInterrupt), tracked_run(spec, "2024-01-02", lambda line: None):
+    with pytest.raises(KeyboardInterrupt), tracked_run(spec, "2024-01-02", lambda line: None, kind="run"):
         pass  # not reached
     client = mlflow.MlflowClient(uri)
     runs = client.search_runs([client.get_experiment_by_name("ctrl-c").experiment_id])
@@ -1209,18 +1211,18 @@ def test_a_tracked_run_puts_back_the_mlflow_logger_level_and_progress_bar_settin
     before = logger.level
     logger.setLevel(logging.DEBUG)  # the user's own choice
     try:
-        with tracked_run(spec, "2024-01-02", lambda line: None) as (run_id, _):
+        with tracked_run(spec, "2024-01-02", lambda line: None, kind="run") as (run_id, _):
             assert run_id is not None
             assert logger.level == logging.WARNING
             assert os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] == "false"
         assert logger.level == logging.DEBUG
         assert "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR" not in os.environ
         monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "true")  # the user's, kept
-        with tracked_run(spec, "2024-01-03", lambda line: None):
+        with tracked_run(spec, "2024-01-03", lambda line: None, kind="run"):
             assert os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] == "true"
         assert os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] == "true"
         logger.setLevel(logging.ERROR)  # stricter than the run's WARNING: kept (was lowered)
-        with tracked_run(spec, "2024-01-04", lambda line: None):
+        with tracked_run(spec, "2024-01-04", lambda line: None, kind="run"):
             assert logger.level == logging.ERROR
         assert logger.level == logging.ERROR
     finally:
@@ -1243,7 +1245,7 @@ def test_only_runs_of_dead_processes_of_this_host_pipeline_and_as_of_are_closed(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     spec = load_spec(write(tmp_path, MINIMAL + '[tracking]\nexperiment = "kills"\n'))[0]
     lines: list[str] = []
-    with tracked_run(spec, "2024-01-02", lines.append) as (first, _):
+    with tracked_run(spec, "2024-01-02", lines.append, kind="run") as (first, _):
         pass
     client = MlflowClient(uri)
     host = client.get_run(first).data.tags[HOST_TAG]
@@ -1264,7 +1266,7 @@ def test_only_runs_of_dead_processes_of_this_host_pipeline_and_as_of_are_closed(
         ).info.run_id
         for what, tags in left.items()
     }
-    with tracked_run(spec, "2024-01-02", lines.append) as (second, _):
+    with tracked_run(spec, "2024-01-02", lines.append, kind="run") as (second, _):
         assert client.get_run(second).info.status == "RUNNING"  # its own run: not closed
     status = {what: client.get_run(run_id).info.status for what, run_id in ids.items()}
     assert status == {
@@ -5460,7 +5462,7 @@ def test_dead_runs_are_closed_only_on_a_machine_that_tells_itself_apart(tmp_path
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     spec = load_spec(write(tmp_path, MINIMAL + '[tracking]\nexperiment = "kills"\n'))[0]
     lines: list[str] = []
-    with tracked.tracked_run(spec, "2024-01-02", lines.append) as (first, _):
+    with tracked.tracked_run(spec, "2024-01-02", lines.append, kind="run") as (first, _):
         pass
     client = MlflowClient(uri)
     experiment = client.get_run(first).info.experiment_id
@@ -5475,11 +5477,11 @@ def test_dead_runs_are_closed_only_on_a_machine_that_tells_itself_apart(tmp_path
         for what, value in (("twin", twin), ("mine", mine), ("bare", bare))
     }
     monkeypatch.setattr(tracked, "MACHINE_ID_FILES", (str(tmp_path / "none"),))
-    with tracked.tracked_run(spec, "2024-01-02", lines.append):
+    with tracked.tracked_run(spec, "2024-01-02", lines.append, kind="run"):
         pass  # no machine identity: nothing closed, not even a run tagged as this host was
     assert {client.get_run(r).info.status for r in ids.values()} == {"RUNNING"}
     monkeypatch.setattr(tracked, "MACHINE_ID_FILES", (str(identity),))
-    with tracked.tracked_run(spec, "2024-01-02", lines.append):
+    with tracked.tracked_run(spec, "2024-01-02", lines.append, kind="run"):
         pass
     status = {what: client.get_run(run_id).info.status for what, run_id in ids.items()}
     assert status == {"twin": "RUNNING", "mine": "KILLED", "bare": "RUNNING"}

@@ -1353,7 +1353,9 @@ def test_fit_fingerprint_is_of_the_model_columns_whatever_the_input(isolated):
             make_model(lookback=6, horizon=2, max_epochs=1, windows_per_epoch=16).fit(
                 data, callbacks=[tracking.FitLogger(plot=False)]
             )
-        return mlflow.get_run(run.info.run_id).data.params
+        found = mlflow.get_run(run.info.run_id).data
+        assert found.tags["forecaster.kind"] == "fit"  # the user's run had no kind
+        return found.params
 
     whole = logged(frame)
     assert whole["data.columns"] == "id,date,y"

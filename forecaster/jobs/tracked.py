@@ -22,7 +22,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
@@ -136,14 +136,16 @@ def tracked_run(
     as_of: str,
     log: Callable[[str], None],
     *,
+    kind: Literal["run", "fit"],
     complete: Callable[[], bool] = lambda: False,
 ) -> Any:
     """An active MLflow run for the pipeline, yielding ``(run_id, tracking_uri)``, or
     ``(None, None)`` when tracking is off or mlflow is not installed. Fits inside it log into
     it only within :func:`logged_fits`.
 
-    The run is tagged ``pipeline``, ``as_of`` and with its process (:data:`HOST_TAG`,
-    :data:`PID_TAG`); it ends FINISHED, FAILED after an error, or KILLED after a
+    The run is tagged ``pipeline``, ``as_of``, ``forecaster.kind`` = ``kind`` (the command:
+    ``run`` or ``fit``; the fit logged into it keeps it) and with its process
+    (:data:`HOST_TAG`, :data:`PID_TAG`); it ends FINISHED, FAILED after an error, or KILLED after a
     ``KeyboardInterrupt`` (Ctrl-C, or ``SIGTERM`` under the ``forecaster`` command) - unless
     ``complete()`` is then true (the run's outputs are published: they are complete, and its
     ``summary.json`` says "completed"): FINISHED, tagged :data:`INTERRUPTED_TAG`, and the
@@ -153,7 +155,7 @@ def tracked_run(
     if not spec.tracking.enabled:
         yield None, None
         return
-    with _mlflow_run(spec, as_of, log, complete) as found:
+    with _mlflow_run(spec, as_of, log, kind, complete) as found:
         yield found
 
 
@@ -182,13 +184,13 @@ def _quiet_mlflow() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _mlflow_run(
-    spec: Spec, as_of: str, log: Callable[[str], None], complete: Callable[[], bool]
+    spec: Spec, as_of: str, log: Callable[[str], None], kind: str, complete: Callable[[], bool]
 ) -> Any:
     """:func:`tracked_run` of a spec that asks for tracking."""
     try:
         import forecaster.tracking as tracking
         import mlflow
-        from forecaster.tracking.records import created_run, tracking_write
+        from forecaster.tracking.records import KIND_TAG, created_run, tracking_write
         from forecaster.tracking.store import store_client
         from forecaster.tracking.target import environment_run_id
     except ImportError:  # a warning, not only a step line: the spec asked for tracking
@@ -201,7 +203,7 @@ def _mlflow_run(
         yield None, None
         return
     # tagged as it starts: a process killed at any later moment leaves a run it can be found by
-    tags = {"pipeline": spec.pipeline.name, "as_of": as_of, **_process_tags()}
+    tags = {"pipeline": spec.pipeline.name, "as_of": as_of, KIND_TAG: kind, **_process_tags()}
 
     def kill(run_id: str) -> None:  # a run started as Ctrl-C came: not active, and KILLED
         tracking_write(mlflow.end_run, status="KILLED")

@@ -39,7 +39,14 @@ from forecaster.tracking.config import (
     short_error,
 )
 from forecaster.tracking.fingerprint import fingerprint_params, training_data
-from forecaster.tracking.records import end_run, log_params, log_tags, now_ms, tracking_write
+from forecaster.tracking.records import (
+    KIND_TAG,
+    end_run,
+    log_params,
+    log_tags,
+    now_ms,
+    tracking_write,
+)
 from forecaster.tracking.store import store_client
 from forecaster.tracking.target import create_run, experiment_for_new_run, surrounding_run
 
@@ -258,7 +265,7 @@ def _study_run(
     if found is not None:
         return found, False
     tags = {"forecaster.study": study.study_name, "forecaster.study_key": key}
-    tags["forecaster.kind"] = "study"
+    tags[KIND_TAG] = "study"
     name = f"study-{study.study_name}"
     made = [] if made is None else made
     mine = create_run(mlflow, client, experiment_id, name, parent_run_id, tags, made)
