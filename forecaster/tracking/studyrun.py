@@ -336,7 +336,7 @@ def check_study_args(
 ) -> Any:
     """Refuse arguments of :func:`~forecaster.tracking.log_study` that are not what it needs;
     the frame (as :func:`~forecaster.tracking.fingerprint.training_data` returns it when there
-    is a best estimator).
+    is a best estimator, which needs one; None is kept without one: no fingerprint).
 
     Raises
     ------
@@ -372,6 +372,13 @@ def check_study_args(
             f"got an unfitted {type(best_estimator).__name__}."
         )
     best_estimator.check_fitted("log")  # parameters that shape predictions changed since fit
+    if frame is None:
+        raise DataValidationError(
+            "log_study(best_estimator=...) needs frame, the data the best model was refitted "
+            "on (its dataset fingerprint, forecast plot and input example describe the "
+            "model); got frame=None. Pass that frame, or leave best_estimator out to log the "
+            "study without its data (its trials, best params and value)."
+        )
     return training_data(best_estimator, frame, "log_study")
 
 
