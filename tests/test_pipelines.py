@@ -2436,6 +2436,7 @@ def test_backtest_level_scores_the_intervals_as_the_run_does(tmp_path, capsys):
     scores = ["coverage_80", "width_80", "winkler_80", "msis_80", "pinball", "scrps"]
     baselines = ["mae_naive", "mae_skill_naive"]  # seasonality 1: the naive baseline only
     listed = ["mae", *baselines, *scores[:-1]]  # scrps is not listed: not reported
+    listed.append("n_interval_naive")  # the points of the naive's interval scores
     assert sorted(summary) == sorted(f"backtest_{s}" for s in listed)
     table = pl.read_parquet(out)  # the backtest's table: every score it computed
     assert set(scores) <= set(table.columns) and table["fold"].n_unique() == 2
@@ -4509,11 +4510,19 @@ def test_backtest_scores_are_those_the_spec_lists(tmp_path):
     spec, _ = load_spec(path)
     per_level = ["coverage_80", "width_80", "winkler_80", "msis_80"]
     scores = ["mae", "mae_naive", "mae_skill_naive", "rmse", *per_level, "pinball", "scrps"]
-    result = SimpleNamespace(aggregate=pl.DataFrame({"target": ["y"]} | {n: [2.0] for n in scores}))
+    counts = {"n": [9], "n_naive": [9], "n_interval_naive": [7]}  # as the library's scores
+    result = SimpleNamespace(
+        aggregate=pl.DataFrame({"target": ["y"]} | counts | {n: [2.0] for n in scores})
+    )
     got = backtest_scores(spec, result)
-    expected = ["mae", "mae_naive", "mae_skill_naive", *per_level, "pinball"]
+    # the baselines' interval counts beside the interval scores (were left out)
+    expected = ["mae", "mae_naive", "mae_skill_naive", *per_level, "pinball", "n_interval_naive"]
     assert list(got) == [f"backtest_{n}" for n in expected]
-    assert got["backtest_pinball"] == 2.0
+    assert got["backtest_pinball"] == 2.0 and got["backtest_n_interval_naive"] == 7
+    points = result.aggregate.drop(*per_level, "pinball", "scrps")  # no interval scores
+    assert list(backtest_scores(spec, SimpleNamespace(aggregate=points))) == [
+        "backtest_mae", "backtest_mae_naive", "backtest_mae_skill_naive",
+    ]  # fmt: skip
     metrics = {"metrics": ["mae", "scrps"]}
     spec = spec.model_copy(update={"evaluation": spec.evaluation.model_copy(update=metrics)})
     assert "backtest_scrps" in backtest_scores(spec, result)
