@@ -1184,7 +1184,10 @@ def test_a_ctrl_c_as_a_tracked_run_starts_ends_its_run_killed(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     spec = load_spec(write(tmp_path, MINIMAL + '[tracking]\nexperiment = "ctrl-c"\n'))[0]
     ctrl_c_as_runs_are_created(monkeypatch)
-    with pytest.raises(KeyboardInterrupt), tracked_run(spec, "2024-01-02", lambda line: None, kind="run"):
+    with (
+        pytest.raises(KeyboardInterrupt),
+        tracked_run(spec, "2024-01-02", lambda line: None, kind="run"),
+    ):
         pass  # not reached
     client = mlflow.MlflowClient(uri)
     runs = client.search_runs([client.get_experiment_by_name("ctrl-c").experiment_id])

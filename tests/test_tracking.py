@@ -1337,7 +1337,6 @@ def test_dataset_fingerprint():
     assert arrays["rows"] == 4 and arrays["hash"] != tracking.dataset_fingerprint((X + 1,))["hash"]
 
 
-
 def test_fit_fingerprint_is_of_the_model_columns_whatever_the_input(isolated):
     """The logged fingerprint identifies the data the model trained on: a DataFrame with a
     column the model does not use, a LazyFrame of it (fit reads the model's columns only) and

@@ -2340,7 +2340,6 @@ def test_a_dead_trial_of_another_machine_in_a_storage_without_heartbeat_never_ke
     assert [r.info.status for r in parents] == ["KILLED"]
 
 
-
 def test_the_check_for_trials_running_elsewhere_gives_up_on_a_storage_that_hangs(monkeypatch):
     """running_elsewhere, which runs as a tracked tune is interrupted, read the storage with
     no bound: a database that did not answer held up the Ctrl-C for as long. It waits

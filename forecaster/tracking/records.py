@@ -46,9 +46,9 @@ from forecaster.tracking.config import describe_kind
 from forecaster.tracking.fingerprint import fingerprint_params
 
 __all__ = [
-    "KIND_TAG",
     "FIT_ARTIFACTS",
     "FIT_METRICS",
+    "KIND_TAG",
     "MAX_METRICS_PER_BATCH",
     "MAX_PARAMS_PER_BATCH",
     "MAX_PARAM_CHARS",
