@@ -120,25 +120,16 @@ def log_study(
     study : optuna.Study
     estimator : RNNForecaster or RNNRegressor
         The estimator being tuned (its parameters are the base of every trial).
-        For a study made by ``forecaster tune``, the spec's:
-        ``forecaster.jobs.build_estimator(spec, progress=False)`` (its parameters are the
-        ``template.<name>`` tags).
     frame : polars.DataFrame or polars.LazyFrame, optional
-        The tuning data: its fingerprint is logged (tags ``data.*``, params ``data.<n>.*``
-        of each data version, artifact ``dataset.json``). Without it (None: e.g. a study
-        made by ``forecaster tune``, whose data you never held) those are not logged, an
-        INFO record of the ``forecaster.tracking.optuna`` logger says so, and all the rest
-        is (the study's params, template tags, trial counts, best value and params, a
-        child run per finished trial, the status).
+        The tuning data, for its fingerprint (tags ``data.*``, params ``data.<n>.*``,
+        ``dataset.json``): not logged without it (an INFO record says so), all else is.
     best_estimator : fitted estimator, optional
         The best trial's estimator refitted on ``frame``: logged on the parent run like
         :func:`log_fit` (its parameters as tags ``best.<name>``, history, metrics, plot and
-        model). ``frame`` must be the data it was fitted on (see :func:`log_fit`), and is
-        then required (its fingerprint, plot and input example describe the model).
+        model). ``frame`` must be the data it was fitted on (see :func:`log_fit`): required.
     experiment : str, optional
         Experiment name of a top-level study run; default the experiment a fit's run goes
-        to. With a run to nest in (see above) it must name that run's experiment, or be
-        left out.
+        to. With a run to nest in (see above): that run's experiment, or left out.
     register_as : str, optional
         Register the best model under this name.
     storage : str, optional
@@ -167,8 +158,7 @@ def log_study(
     ------
     DataValidationError
         Before anything is logged: ``study`` is no Optuna study, ``estimator`` no
-        estimator, ``frame`` not the data ``best_estimator`` was fitted on (or None with a
-        ``best_estimator``), a
+        estimator, ``frame`` not the data ``best_estimator`` was fitted on (or None), a
         ``best_estimator`` whose parameters that shape predictions were changed since its fit
         (``set_params``; it could not be saved), an argument of the wrong type, a
         ``MLFLOW_RUN_ID`` that names a run the store does not have (or has deleted), or an
