@@ -2,9 +2,9 @@
 
 A fingerprint (:func:`dataset_fingerprint`) describes a training set cheaply and identifies
 its content: columns, dtypes, rows, series count, time span and a content hash (logged as the
-params ``data.*`` and the artifact ``dataset.json``; a forecaster's, of the columns its fit reads:
-:func:`fingerprint_for`). :func:`training_data` refuses, before
-anything is logged or written, a frame that is not the data a fitted estimator was trained on.
+params ``data.*`` and the artifact ``dataset.json``; a forecaster's is of the columns its fit
+reads: :func:`fingerprint_for`). :func:`training_data` refuses, before anything is logged or
+written, a frame that is not the data a fitted estimator was trained on.
 """
 
 from __future__ import annotations
