@@ -1346,6 +1346,7 @@ def test_fit_fingerprint_is_of_the_model_columns_whatever_the_input(isolated):
 
     frame = make_frame(2, 60).with_columns(pl.lit("note").alias("comment"))
     frame = frame.select("comment", *make_frame(2, 60).columns)  # unused column first
+    mlflow.set_experiment("fingerprints")  # of this test's store (not an earlier test's ID)
 
     def logged(data) -> dict:
         with mlflow.start_run() as run:
