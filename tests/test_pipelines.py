@@ -146,7 +146,7 @@ def test_a_tracked_spec_without_mlflow_or_matplotlib_warns(tmp_path, monkeypatch
     spec = load_spec(write(tmp_path, MINIMAL))[0]  # [tracking] enabled by default
     monkeypatch.setitem(sys.modules, "mlflow", None)
     warned = pytest.warns(ForecasterWarning, match=r"not tracked: .*forecaster-rnn\[track\]")
-    with warned, tracked_run(spec, "2024-01-01", lambda line: None) as ids:
+    with warned, tracked_run(spec, "2024-01-01", lambda line: None, kind="run") as ids:
         assert ids == (None, None)
 
     def no_matplotlib(*args, **kwargs):
@@ -819,6 +819,7 @@ def test_a_tracked_spec_logs_the_run_model_into_its_run(tmp_path, capsys, monkey
     assert run.info.run_name == "hostile-2024-01-16" and run.info.status == "FINISHED"
     assert run.data.tags["pipeline"] == "hostile" and run.data.tags["as_of"] == "2024-01-16"
     assert run.data.params["hidden_size"] == "4"  # the fit logged its parameters into the run
+    assert run.data.tags["forecaster.kind"] == "run"  # its own kind (was "fit", as fit's)
     assert "pipeline_backtest_mae" in run.data.metrics
     assert "pipeline_backtest_mae_skill_naive" in run.data.metrics  # beside it, its baseline's
     assert "backtest_mae_naive_by_step" in run.data.metrics
@@ -867,11 +868,14 @@ def test_a_ctrl_c_once_the_outputs_are_published_waits_for_their_logging(
     """A Ctrl-C between publishing a run's outputs and logging them left the MLflow run KILLED
     without its metrics and artifacts, and the rerun of the as-of skipped (its outputs exist),
     so nothing ever logged them. The logging now finishes first, then the Ctrl-C stops the
-    command (exit 130, the run KILLED with its outputs logged)."""
+    command (exit 130, its outputs logged). The run ends FINISHED, as its summary.json says
+    completed (it ended KILLED), tagged with the interruption."""
+    import json
     import signal
 
     pytest.importorskip("mlflow")
     import forecaster._io as io_module
+    from forecaster.jobs.tracked import INTERRUPTED_TAG
 
     reset_mlflow_state(monkeypatch, tmp_path)
     spec = _tracked_project(tmp_path, monkeypatch)
@@ -888,7 +892,10 @@ def test_a_ctrl_c_once_the_outputs_are_published_waits_for_their_logging(
     assert code == 130 and "interrupted (Ctrl-C)" in err, err
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     (run,) = _runs(tmp_path)
-    assert run.info.status == "KILLED"
+    (written,) = tmp_path.glob(f"outputs/*/{run.data.tags['as_of']}/summary.json")
+    summary = json.loads(written.read_text())
+    assert summary["status"] == "completed" and run.info.status == "FINISHED"
+    assert run.data.tags[INTERRUPTED_TAG].startswith("KeyboardInterrupt once the outputs were")
     assert "pipeline_backtest_mae" in run.data.metrics, err
     from mlflow.tracking import MlflowClient
 
@@ -955,6 +962,7 @@ def test_a_tracked_spec_logs_the_fit_command_into_its_run(tmp_path, capsys, monk
     assert code == 0, err
     runs = _runs(tmp_path)
     assert len(runs) == 1 and runs[0].data.params["hidden_size"] == "4"
+    assert runs[0].data.tags["forecaster.kind"] == "fit"
 
 
 @pytest.mark.slow
@@ -1177,7 +1185,10 @@ def test_a_ctrl_c_as_a_tracked_run_starts_ends_its_run_killed(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     spec = load_spec(write(tmp_path, MINIMAL + '[tracking]\nexperiment = "ctrl-c"\n'))[0]
     ctrl_c_as_runs_are_created(monkeypatch)
-    with pytest.raises(KeyboardInterrupt), tracked_run(spec, "2024-01-02", lambda line: None):
+    with (
+        pytest.raises(KeyboardInterrupt),
+        tracked_run(spec, "2024-01-02", lambda line: None, kind="run"),
+    ):
         pass  # not reached
     client = mlflow.MlflowClient(uri)
     runs = client.search_runs([client.get_experiment_by_name("ctrl-c").experiment_id])
@@ -1204,18 +1215,18 @@ def test_a_tracked_run_puts_back_the_mlflow_logger_level_and_progress_bar_settin
     before = logger.level
     logger.setLevel(logging.DEBUG)  # the user's own choice
     try:
-        with tracked_run(spec, "2024-01-02", lambda line: None) as (run_id, _):
+        with tracked_run(spec, "2024-01-02", lambda line: None, kind="run") as (run_id, _):
             assert run_id is not None
             assert logger.level == logging.WARNING
             assert os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] == "false"
         assert logger.level == logging.DEBUG
         assert "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR" not in os.environ
         monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "true")  # the user's, kept
-        with tracked_run(spec, "2024-01-03", lambda line: None):
+        with tracked_run(spec, "2024-01-03", lambda line: None, kind="run"):
             assert os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] == "true"
         assert os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] == "true"
         logger.setLevel(logging.ERROR)  # stricter than the run's WARNING: kept (was lowered)
-        with tracked_run(spec, "2024-01-04", lambda line: None):
+        with tracked_run(spec, "2024-01-04", lambda line: None, kind="run"):
             assert logger.level == logging.ERROR
         assert logger.level == logging.ERROR
     finally:
@@ -1238,7 +1249,7 @@ def test_only_runs_of_dead_processes_of_this_host_pipeline_and_as_of_are_closed(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     spec = load_spec(write(tmp_path, MINIMAL + '[tracking]\nexperiment = "kills"\n'))[0]
     lines: list[str] = []
-    with tracked_run(spec, "2024-01-02", lines.append) as (first, _):
+    with tracked_run(spec, "2024-01-02", lines.append, kind="run") as (first, _):
         pass
     client = MlflowClient(uri)
     host = client.get_run(first).data.tags[HOST_TAG]
@@ -1259,7 +1270,7 @@ def test_only_runs_of_dead_processes_of_this_host_pipeline_and_as_of_are_closed(
         ).info.run_id
         for what, tags in left.items()
     }
-    with tracked_run(spec, "2024-01-02", lines.append) as (second, _):
+    with tracked_run(spec, "2024-01-02", lines.append, kind="run") as (second, _):
         assert client.get_run(second).info.status == "RUNNING"  # its own run: not closed
     status = {what: client.get_run(run_id).info.status for what, run_id in ids.items()}
     assert status == {
@@ -2429,6 +2440,7 @@ def test_backtest_level_scores_the_intervals_as_the_run_does(tmp_path, capsys):
     scores = ["coverage_80", "width_80", "winkler_80", "msis_80", "pinball", "scrps"]
     baselines = ["mae_naive", "mae_skill_naive"]  # seasonality 1: the naive baseline only
     listed = ["mae", *baselines, *scores[:-1]]  # scrps is not listed: not reported
+    listed.append("n_interval_naive")  # the points of the naive's interval scores
     assert sorted(summary) == sorted(f"backtest_{s}" for s in listed)
     table = pl.read_parquet(out)  # the backtest's table: every score it computed
     assert set(scores) <= set(table.columns) and table["fold"].n_unique() == 2
@@ -4502,11 +4514,19 @@ def test_backtest_scores_are_those_the_spec_lists(tmp_path):
     spec, _ = load_spec(path)
     per_level = ["coverage_80", "width_80", "winkler_80", "msis_80"]
     scores = ["mae", "mae_naive", "mae_skill_naive", "rmse", *per_level, "pinball", "scrps"]
-    result = SimpleNamespace(aggregate=pl.DataFrame({"target": ["y"]} | {n: [2.0] for n in scores}))
+    counts = {"n": [9], "n_naive": [9], "n_interval_naive": [7]}  # as the library's scores
+    result = SimpleNamespace(
+        aggregate=pl.DataFrame({"target": ["y"]} | counts | {n: [2.0] for n in scores})
+    )
     got = backtest_scores(spec, result)
-    expected = ["mae", "mae_naive", "mae_skill_naive", *per_level, "pinball"]
+    # the baselines' interval counts beside the interval scores (were left out)
+    expected = ["mae", "mae_naive", "mae_skill_naive", *per_level, "pinball", "n_interval_naive"]
     assert list(got) == [f"backtest_{n}" for n in expected]
-    assert got["backtest_pinball"] == 2.0
+    assert got["backtest_pinball"] == 2.0 and got["backtest_n_interval_naive"] == 7
+    points = result.aggregate.drop(*per_level, "pinball", "scrps")  # no interval scores
+    assert list(backtest_scores(spec, SimpleNamespace(aggregate=points))) == [
+        "backtest_mae", "backtest_mae_naive", "backtest_mae_skill_naive",
+    ]  # fmt: skip
     metrics = {"metrics": ["mae", "scrps"]}
     spec = spec.model_copy(update={"evaluation": spec.evaluation.model_copy(update=metrics)})
     assert "backtest_scrps" in backtest_scores(spec, result)
@@ -5455,7 +5475,7 @@ def test_dead_runs_are_closed_only_on_a_machine_that_tells_itself_apart(tmp_path
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     spec = load_spec(write(tmp_path, MINIMAL + '[tracking]\nexperiment = "kills"\n'))[0]
     lines: list[str] = []
-    with tracked.tracked_run(spec, "2024-01-02", lines.append) as (first, _):
+    with tracked.tracked_run(spec, "2024-01-02", lines.append, kind="run") as (first, _):
         pass
     client = MlflowClient(uri)
     experiment = client.get_run(first).info.experiment_id
@@ -5470,11 +5490,11 @@ def test_dead_runs_are_closed_only_on_a_machine_that_tells_itself_apart(tmp_path
         for what, value in (("twin", twin), ("mine", mine), ("bare", bare))
     }
     monkeypatch.setattr(tracked, "MACHINE_ID_FILES", (str(tmp_path / "none"),))
-    with tracked.tracked_run(spec, "2024-01-02", lines.append):
+    with tracked.tracked_run(spec, "2024-01-02", lines.append, kind="run"):
         pass  # no machine identity: nothing closed, not even a run tagged as this host was
     assert {client.get_run(r).info.status for r in ids.values()} == {"RUNNING"}
     monkeypatch.setattr(tracked, "MACHINE_ID_FILES", (str(identity),))
-    with tracked.tracked_run(spec, "2024-01-02", lines.append):
+    with tracked.tracked_run(spec, "2024-01-02", lines.append, kind="run"):
         pass
     status = {what: client.get_run(run_id).info.status for what, run_id in ids.items()}
     assert status == {"twin": "RUNNING", "mine": "KILLED", "bare": "RUNNING"}

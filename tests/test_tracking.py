@@ -1337,6 +1337,36 @@ def test_dataset_fingerprint():
     assert arrays["rows"] == 4 and arrays["hash"] != tracking.dataset_fingerprint((X + 1,))["hash"]
 
 
+def test_fit_fingerprint_is_of_the_model_columns_whatever_the_input(isolated):
+    """The logged fingerprint identifies the data the model trained on: a DataFrame with a
+    column the model does not use, a LazyFrame of it (fit reads the model's columns only) and
+    the frame without it log the same one; a change in the unused column leaves it as it is,
+    a change in the target does not."""
+    import mlflow
+
+    frame = make_frame(2, 60).with_columns(pl.lit("note").alias("comment"))
+    frame = frame.select("comment", *make_frame(2, 60).columns)  # unused column first
+    mlflow.set_experiment("fingerprints")  # of this test's store (not an earlier test's ID)
+
+    def logged(data) -> dict:
+        with mlflow.start_run() as run:
+            make_model(lookback=6, horizon=2, max_epochs=1, windows_per_epoch=16).fit(
+                data, callbacks=[tracking.FitLogger(plot=False)]
+            )
+        found = mlflow.get_run(run.info.run_id).data
+        assert found.tags["forecaster.kind"] == "fit"  # the user's run had no kind
+        return found.params
+
+    whole = logged(frame)
+    assert whole["data.columns"] == "id,date,y"
+    expected = tracking.dataset_fingerprint(frame.drop("comment"), id_col="id", time_col="date")
+    assert whole["data.hash"] == expected["hash"]
+    for other in (frame.lazy(), frame.with_columns(pl.lit("other").alias("comment"))):
+        assert logged(other)["data.hash"] == whole["data.hash"]
+    changed = frame.with_columns(pl.col("y") + 1.0)
+    assert logged(changed)["data.hash"] != whole["data.hash"]
+
+
 def test_without_mlflow_fit_works_and_tracking_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "mlflow", None)  # "import mlflow" raises ImportError
     from forecaster.tracking import pyfunc

@@ -6,6 +6,7 @@ meanwhile, a process whose best trial another one has overtaken."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 import warnings
 
@@ -477,3 +478,24 @@ def test_a_stopped_process_never_reopens_a_study_run_another_process_finished(st
     run = mlflow.MlflowClient().get_run(run_id)
     stopped = [k for k in run.data.tags if k.startswith("forecaster.stopped.")]
     assert (run.info.status, len(stopped), _earlier_ends(run)) == ("FINISHED", 1, {})
+
+
+def test_log_study_without_a_frame_logs_all_but_the_dataset_fingerprint(store, caplog):
+    """A study made by ``forecaster tune``: the user never held its frame, which log_study
+    required for the fingerprint alone. Without it, the study is logged (params, trials,
+    best value and params) but no data.* tags or dataset.json, and an INFO record says so;
+    a best model still needs its frame."""
+    frame, study = sine_panel(2, 80), study_of([1.0, 0.5])
+    with caplog.at_level(logging.INFO, logger="forecaster.tracking.optuna"):
+        parent = tracking.log_study(study, make_model())
+    assert parent is not None
+    assert "dataset fingerprint (tags data.*" in caplog.text
+    run = mlflow.MlflowClient().get_run(parent)
+    assert run.info.status == "FINISHED" and run.data.params["study_name"] == "shared"
+    assert run.data.metrics["n_complete"] == 2 and run.data.tags["best.hidden_size"] == "3"
+    assert not [k for k in (*run.data.tags, *run.data.params) if k.startswith("data.")]
+    logged = {a.path for a in mlflow.MlflowClient().list_artifacts(parent)}
+    assert "dataset.json" not in logged and "best_params.json" in logged
+    best = make_model().fit(frame)
+    with pytest.raises(DataValidationError, match="needs frame, the data the best model"):
+        tracking.log_study(study, make_model(), best_estimator=best)

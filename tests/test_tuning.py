@@ -2361,6 +2361,26 @@ def test_a_dead_trial_of_another_machine_in_a_storage_without_heartbeat_never_ke
     assert [r.info.status for r in parents] == ["KILLED"]
 
 
+def test_the_check_for_trials_running_elsewhere_gives_up_on_a_storage_that_hangs(monkeypatch):
+    """running_elsewhere, which runs as a tracked tune is interrupted, read the storage with
+    no bound: a database that did not answer held up the Ctrl-C for as long. It waits
+    ``timeout`` seconds, then warns that it cannot tell and returns None (unknown)."""
+    from forecaster.tuning.study_log import running_elsewhere
+
+    study = optuna.create_study(study_name="hung")
+    study.ask().set_user_attr("host", "another-machine")
+    assert running_elsewhere(study, heartbeat=True) == [0]  # it answers: that trial
+    released = threading.Event()
+    monkeypatch.setattr(study, "get_trials", lambda **kwargs: released.wait(60))
+    started = time.perf_counter()
+    try:
+        with pytest.warns(ForecasterWarning, match=r"'hung' \(its storage did not answer within"):
+            assert running_elsewhere(study, heartbeat=True, timeout=0.3) is None
+        assert time.perf_counter() - started < 10
+    finally:
+        released.set()  # the reader thread ends
+
+
 def test_the_refit_folder_of_a_long_non_ascii_study_name_can_be_created(tmp_path):
     """The refit's folder kept the study name's first 80 characters, any letters: 80 CJK
     characters are 240 bytes in UTF-8, and the folder name went over the 255 bytes a file

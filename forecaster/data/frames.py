@@ -329,14 +329,16 @@ def read_once(frame: Any, columns: Sequence[str]) -> Any:
     the baselines on its exact targets; ``predict`` forecasts, then looks for the values
     ``missing=`` made up): a LazyFrame collected once, only ``columns``, so that every read
     sees the same rows (collected again after training, a scan of a file that an upstream
-    job replaced meanwhile gave other data, or failed). A LazyFrame that lacks some of
+    job replaced meanwhile gave other data, or failed). The columns keep the frame's order
+    (the order of ``columns`` does not matter), so that a DataFrame and a LazyFrame of the
+    same data give the same columns in the same order. A LazyFrame that lacks some of
     ``columns``, and anything else, is returned as it is: the caller's checks refuse it,
     naming the frame's own columns.
 
     Examples
     --------
     >>> lazy = pl.LazyFrame({"t": [1], "y": [2.0], "unused": ["a"]})
-    >>> read_once(lazy, ["t", "y"]).columns
+    >>> read_once(lazy, ["y", "t"]).columns
     ['t', 'y']
     >>> type(read_once(lazy, ["t", "z"])).__name__
     'LazyFrame'
@@ -346,7 +348,8 @@ def read_once(frame: Any, columns: Sequence[str]) -> Any:
     schema = frame_schema(frame)
     if any(name not in schema for name in columns):
         return frame
-    return collect_frame(frame, columns=list(dict.fromkeys(columns)))
+    wanted = set(columns)
+    return collect_frame(frame, columns=[name for name in schema.names() if name in wanted])
 
 
 def id_order(ids: pl.Series) -> pl.Series:

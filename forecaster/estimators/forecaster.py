@@ -445,6 +445,21 @@ class RNNForecaster(
             "static_covariates": self.static_covariates,
         }
 
+    def model_columns(self) -> tuple[str, ...]:
+        """The columns ``fit`` reads, one each: targets, covariates, future covariates, id,
+        time and static covariates (the parameters checked: a column with two roles is
+        refused). ``fit`` reads no other column of its frame, and the dataset fingerprint
+        that tracking logs is of these columns only.
+
+        Examples
+        --------
+        >>> from forecaster import RNNForecaster
+        >>> RNNForecaster(target="y", time_col="t", id_col="id", covariates="x").model_columns()
+        ('y', 'x', 'id', 't')
+        """
+        roles = check_roles(**self.column_roles())
+        return tuple(dict.fromkeys(name for names in roles.values() for name in names))
+
     def read_frame(self, frame: Any, *, as_fitted: bool) -> tuple[pl.DataFrame, Panel]:
         """``frame`` collected, and its panel as this estimator reads it (for
         :func:`~forecaster.evaluation.backtest.backtest`: forecasts from origins inside it, so

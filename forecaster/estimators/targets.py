@@ -18,7 +18,6 @@ import numpy as np
 import polars as pl
 
 from forecaster.data.calendar import calendar_features, calendar_values
-from forecaster.data.checks import check_roles
 from forecaster.data.frames import column_tuple, read_once
 from forecaster.data.panel import Panel
 from forecaster.data.scaling import PanelScaler
@@ -57,6 +56,7 @@ class TargetPanels:
     scaling: str
     validation_size: int | float
     column_roles: Callable[[], dict[str, Any]]
+    model_columns: Callable[[], tuple[str, ...]]
     windowed_panel: Callable[..., tuple[Panel, int]]
     target_lambdas_: np.ndarray | None
     _with_statics: Callable[[Panel], Panel]
@@ -107,8 +107,7 @@ class TargetPanels:
         """``frame`` as ``fit`` reads it: a LazyFrame collected once, the columns of the
         model's roles (:func:`~forecaster.data.frames.read_once`), so that the training panel
         and the baseline check after training read the same rows."""
-        roles = check_roles(**self.column_roles())
-        return read_once(frame, [name for names in roles.values() for name in names])
+        return read_once(frame, self.model_columns())
 
     def _fit_scaler(self, panel: Panel, fit_rows: np.ndarray) -> PanelScaler:
         """The scaler of ``scaling`` fitted on the ``fit_rows`` of the network's ``panel``,

@@ -325,7 +325,7 @@ def fit_command(args: argparse.Namespace, log: Log) -> int:
     )
     _model_destination(out, model, provenance, fix)
     with output_lock(out, args.wait, f"a fit that saves to {out}"):
-        with tracked_run(spec, when.label, logger.info) as (run_id, _):
+        with tracked_run(spec, when.label, logger.info, kind="fit") as (run_id, _):
             with logged_fits(run_id):
                 fit_with_checkpoints(model, frame, checkpoints, args.resume, logger.info)
                 # [output] levels: intervals at predict (in the block: the logged model has them)

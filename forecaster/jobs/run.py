@@ -36,6 +36,7 @@ import math
 import numbers
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -415,8 +416,11 @@ def _write_outputs(
     """Fit, evaluate and forecast into a staging folder; publish it with its manifest."""
     checkpoints = checkpoint_folder(job.out_dir, job.spec, job.root)
     staging = _io.staging_directory(job.out_dir)
+    published = threading.Event()  # the outputs exist: an interrupt ends the run FINISHED
     try:
-        with tracked_run(job.spec, job.when.label, job.log) as tracking:
+        with tracked_run(
+            job.spec, job.when.label, job.log, kind="run", complete=published.is_set
+        ) as tracking:
             # the run's model (not the backtest's) logs, as the block ends: calibrated
             with logged_fits(tracking[0]):
                 model, how, fitted_in = make_model(
@@ -435,12 +439,13 @@ def _write_outputs(
                 update={"seconds": round(time.perf_counter() - job.started, 2)}
             )
             summary = write_summary(staging / "summary.json", summary)  # as read back
-            # published before the MLflow run ends FINISHED (interrupted before: KILLED)
+            # published before the MLflow run ends FINISHED (interrupted before: KILLED; once
+            # published: FINISHED, tagged INTERRUPTED_TAG)
             _io.write_manifest(staging, "run", manifest_details(job, reused))
             with uninterrupted():  # a Ctrl-C once published waits for the logging and the
                 # pointer (a rerun skips published outputs: it would never write them); a
                 # second one stops it
-                _publish_and_log(job, staging, tracking[0], metrics, calibration)
+                _publish_and_log(job, staging, tracking[0], metrics, calibration, published)
                 if reused is None:  # a reused model stays the pointer's (data to its as-of)
                     remember_model(job)
     except BaseException:
@@ -459,11 +464,12 @@ def _publish_and_log(
     run_id: str | None,
     metrics: dict[str, float],
     calibration: dict[str, Any] | None,
+    published: threading.Event,
 ) -> None:
-    """Publish the ``staging`` folder as the run's outputs, then log them into the MLflow run
-    ``run_id`` and register its model: logged once published, so that a "completed"
-    ``summary.json`` is logged only of outputs that exist, and a run that fails adds no
-    version to the registry."""
+    """Publish the ``staging`` folder as the run's outputs (then set ``published``), then log
+    them into the MLflow run ``run_id`` and register its model: logged once published, so that
+    a "completed" ``summary.json`` is logged only of outputs that exist, and a run that fails
+    adds no version to the registry."""
     _io.publish_directory(
         staging,
         job.out_dir,
@@ -471,6 +477,7 @@ def _publish_and_log(
         same=same_pipeline(job.name),
         adopt=adopt_legacy(job.name),
     )
+    published.set()
     log_outputs(run_id, metrics, calibration, job.out_dir)
     register_run_model(run_id, job.spec.tracking.register_as, job.log)
 

@@ -35,7 +35,7 @@ from forecaster._validation import MIN_LEVEL
 from forecaster.estimators.forecaster import DEFAULT_QUANTILES, RNNForecaster
 from forecaster.evaluation.array_metrics import METRICS
 from forecaster.evaluation.intervals import INTERVAL_METRICS, level_bounds
-from forecaster.evaluation.score_names import BASELINES
+from forecaster.evaluation.score_names import BASELINES, INTERVAL_COUNTS
 from forecaster.exceptions import SpecError
 from forecaster.tracking.records import backtest_key, target_key_parts
 
@@ -251,16 +251,21 @@ def backtest_scores(spec: Any, result: Any) -> dict[str, float]:
     ``_skill_snaive``: see :func:`forecaster.evaluation.backtest.backtest`; a skill ratio is
     left out where the baseline's score is 0), then the interval scores it computed: every
     per-level score (``coverage_80``, ...) of every level, and ``pinball`` and ``scrps`` each
-    only when listed (the backtest computes both from the same quantiles). With several
+    only when listed (the backtest computes both from the same quantiles), and with them the
+    counts of the points the baselines' interval scores are over
+    (``backtest_n_interval_naive``, ``_snaive``: of
+    :data:`~forecaster.evaluation.score_names.INTERVAL_COUNTS`; fewer than the model's where
+    an origin's history is too short for the baseline's intervals). With several
     targets, each target's own scores, ``backtest_<target>_<name>`` (the target as its MLflow
     keys write it, :func:`~forecaster.tracking.records.target_key_parts`): targets of other
     units are never pooled or averaged into one score."""
     listed = spec.evaluation.metrics
     overall = result.aggregate  # one row per target
     names = [f"{n}{suffix}" for n in point_metrics(listed) for suffix in ("", *_BASELINE_SUFFIXES)]
-    names += [n for n in overall.columns if score_level(n) is not None]
-    names += [n for n in QUANTILE_SCORES if n in listed]
-    names = [n for n in names if n in overall.columns]
+    intervals = [n for n in overall.columns if score_level(n) is not None]
+    intervals += [n for n in QUANTILE_SCORES if n in listed and n in overall.columns]
+    counts = [n for n in INTERVAL_COUNTS if n in overall.columns] if intervals else []
+    names = [n for n in names if n in overall.columns] + intervals + counts
     targets = overall["target"].to_list()
     parts = target_key_parts(targets) if len(targets) > 1 else {}
     return {

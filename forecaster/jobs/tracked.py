@@ -22,7 +22,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
@@ -32,6 +32,7 @@ from forecaster.jobs.spec import Spec, first_line
 
 __all__ = [
     "HOST_TAG",
+    "INTERRUPTED_TAG",
     "PID_TAG",
     "RUN_ARTIFACTS",
     "close_dead_runs",
@@ -56,6 +57,11 @@ and process-id namespaces cannot tell two machines apart: no run is closed as de
 
 PID_TAG = "forecaster.pid"
 """The MLflow tag of a pipeline run holding the id of its process on :data:`HOST_TAG`."""
+
+INTERRUPTED_TAG = "forecaster.interrupted"
+"""The MLflow tag of a pipeline run interrupted (Ctrl-C, ``SIGTERM``) once its outputs were
+published: the run ends FINISHED, as its ``summary.json`` says "completed" (the outputs are
+complete), and the command exits as interrupted; the value says what came and when."""
 
 RUN_ARTIFACTS = ("forecasts.parquet", "backtest.parquet", "forecast.png", "summary.json")
 """The files of a run's outputs logged as artifacts of its MLflow run, under ``outputs/``
@@ -125,21 +131,31 @@ def tracking_deferred() -> contextlib.AbstractContextManager[None]:
 
 
 @contextlib.contextmanager
-def tracked_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
+def tracked_run(
+    spec: Spec,
+    as_of: str,
+    log: Callable[[str], None],
+    *,
+    kind: Literal["run", "fit"],
+    complete: Callable[[], bool] = lambda: False,
+) -> Any:
     """An active MLflow run for the pipeline, yielding ``(run_id, tracking_uri)``, or
     ``(None, None)`` when tracking is off or mlflow is not installed. Fits inside it log into
     it only within :func:`logged_fits`.
 
-    The run is tagged ``pipeline``, ``as_of`` and with its process (:data:`HOST_TAG`,
-    :data:`PID_TAG`); it ends FINISHED, FAILED after an error, or KILLED after a
-    ``KeyboardInterrupt`` (Ctrl-C, or ``SIGTERM`` under the ``forecaster`` command). Callers
-    hold the lock of what the run writes: runs of the same pipeline and as-of left RUNNING by a
-    process of this host that is gone (killed outright) are marked KILLED, with a ``log`` line
-    (:func:`close_dead_runs`)."""
+    The run is tagged ``pipeline``, ``as_of``, ``forecaster.kind`` = ``kind`` (the command:
+    ``run`` or ``fit``; the fit logged into it keeps it) and with its process
+    (:data:`HOST_TAG`, :data:`PID_TAG`); it ends FINISHED, FAILED after an error, or KILLED after a
+    ``KeyboardInterrupt`` (Ctrl-C, or ``SIGTERM`` under the ``forecaster`` command) - unless
+    ``complete()`` is then true (the run's outputs are published: they are complete, and its
+    ``summary.json`` says "completed"): FINISHED, tagged :data:`INTERRUPTED_TAG`, and the
+    interrupt goes on. Callers hold the lock of what the run writes: runs of the same pipeline
+    and as-of left RUNNING by a process of this host that is gone (killed outright) are marked
+    KILLED, with a ``log`` line (:func:`close_dead_runs`)."""
     if not spec.tracking.enabled:
         yield None, None
         return
-    with _mlflow_run(spec, as_of, log) as found:
+    with _mlflow_run(spec, as_of, log, kind, complete) as found:
         yield found
 
 
@@ -167,12 +183,14 @@ def _quiet_mlflow() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _mlflow_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
+def _mlflow_run(
+    spec: Spec, as_of: str, log: Callable[[str], None], kind: str, complete: Callable[[], bool]
+) -> Any:
     """:func:`tracked_run` of a spec that asks for tracking."""
     try:
         import forecaster.tracking as tracking
         import mlflow
-        from forecaster.tracking.records import created_run, tracking_write
+        from forecaster.tracking.records import KIND_TAG, created_run, tracking_write
         from forecaster.tracking.store import store_client
         from forecaster.tracking.target import environment_run_id
     except ImportError:  # a warning, not only a step line: the spec asked for tracking
@@ -185,7 +203,7 @@ def _mlflow_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
         yield None, None
         return
     # tagged as it starts: a process killed at any later moment leaves a run it can be found by
-    tags = {"pipeline": spec.pipeline.name, "as_of": as_of, **_process_tags()}
+    tags = {"pipeline": spec.pipeline.name, "as_of": as_of, KIND_TAG: kind, **_process_tags()}
 
     def kill(run_id: str) -> None:  # a run started as Ctrl-C came: not active, and KILLED
         tracking_write(mlflow.end_run, status="KILLED")
@@ -216,12 +234,31 @@ def _mlflow_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
             close_dead_runs(store_client(mlflow, uri), run.info, log)
             yield run.info.run_id, uri
             status = "FINISHED"
-        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stopped by its user, as MLflow says
-            status = "KILLED"
+        except KeyboardInterrupt as interrupt:  # Ctrl-C or SIGTERM: stopped by its user
+            status = "KILLED"  # as MLflow says; FINISHED once the outputs are published
+            if complete():
+                status = "FINISHED"
+                _tag_interrupted(mlflow, run.info.run_id, interrupt)
             raise
         finally:
             with contextlib.suppress(Exception):
                 tracking_write(mlflow.end_run, status=status)
+
+
+def _tag_interrupted(mlflow: Any, run_id: str, interrupt: KeyboardInterrupt) -> None:
+    """Tag the run ``run_id`` :data:`INTERRUPTED_TAG`: ``interrupt`` came once its outputs
+    were published (a store that fails to take it costs the tag only)."""
+    from forecaster.tracking.records import log_tags
+    from forecaster.tracking.store import store_client
+
+    what = type(interrupt).__name__ + (f" ({interrupt})" if str(interrupt) else "")
+    value = (
+        f"{what} once the outputs were published: they are complete and summary.json says "
+        "completed; the command exited as interrupted (a second interrupt may have cut the "
+        "logging of the outputs short)"
+    )
+    with contextlib.suppress(Exception):
+        log_tags(store_client(mlflow, mlflow.get_tracking_uri()), run_id, {INTERRUPTED_TAG: value})
 
 
 def _process_tags() -> dict[str, str]:

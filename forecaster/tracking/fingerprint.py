@@ -2,8 +2,9 @@
 
 A fingerprint (:func:`dataset_fingerprint`) describes a training set cheaply and identifies
 its content: columns, dtypes, rows, series count, time span and a content hash (logged as the
-params ``data.*`` and the artifact ``dataset.json``). :func:`training_data` refuses, before
-anything is logged or written, a frame that is not the data a fitted estimator was trained on.
+params ``data.*`` and the artifact ``dataset.json``; a forecaster's is of the columns its fit
+reads: :func:`fingerprint_for`). :func:`training_data` refuses, before anything is logged or
+written, a frame that is not the data a fitted estimator was trained on.
 """
 
 from __future__ import annotations
@@ -155,8 +156,20 @@ def _frame_digest(
 
 
 def fingerprint_for(estimator: Any, data: Any) -> dict[str, Any]:
-    """The fingerprint of ``estimator``'s training data (its id and time columns)."""
+    """The fingerprint of ``estimator``'s training data (its id and time columns).
+
+    For a forecaster, only the columns its fit reads count (``estimator.model_columns()``:
+    targets, covariates, id, time, statics; in the frame's order): a DataFrame with other
+    columns and a LazyFrame of the same data, of which fit reads those columns only, get the
+    same fingerprint, and a change in a column the model does not use leaves it as it is
+    (the model trained on the same data). It equals ``dataset_fingerprint`` of the frame
+    restricted to those columns.
+    """
     if isinstance(data, pl.DataFrame | pl.LazyFrame):
+        model_columns = getattr(estimator, "model_columns", None)
+        if model_columns is not None:
+            used = set(model_columns())
+            data = data.select([name for name in frame_schema(data) if name in used])
         return dataset_fingerprint(
             data,
             id_col=getattr(estimator, "id_col", None),

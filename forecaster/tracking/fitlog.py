@@ -197,7 +197,7 @@ def _remote_steps(
     if not inputs_logged and fingerprint is not None:
         inputs = functools.partial(
             log_inputs, client, run_id, estimator, fingerprint, prefix=param_prefix,
-            params_as_tags=params_as_tags,
+            params_as_tags=params_as_tags, own_run=own_run,
         )  # fmt: skip
         steps.append(("params and dataset fingerprint", None, inputs))
     chosen = resolved_params(estimator, param_prefix)

@@ -141,6 +141,7 @@ class TrackedFit:
             self.outcome.run_id,
             estimator,
             self.fingerprint,
+            own_run=self.own_run,
         )
         self.inputs_logged = len(self.outcome.not_logged) == failures
 

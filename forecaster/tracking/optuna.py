@@ -33,6 +33,7 @@ attributes.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -76,11 +77,13 @@ from forecaster.tracking.trialruns import backfill_trials
 
 __all__ = ["log_study"]
 
+logger = logging.getLogger(__name__)
+
 
 def log_study(
     study: Any,
     estimator: Any,
-    frame: Any,
+    frame: Any = None,
     best_estimator: Any = None,
     experiment: str | None = None,
     *,
@@ -117,16 +120,16 @@ def log_study(
     study : optuna.Study
     estimator : RNNForecaster or RNNRegressor
         The estimator being tuned (its parameters are the base of every trial).
-    frame : polars.DataFrame or polars.LazyFrame
-        The tuning data (its fingerprint is logged).
+    frame : polars.DataFrame or polars.LazyFrame, optional
+        The tuning data, for its fingerprint (tags ``data.*``, params ``data.<n>.*``,
+        ``dataset.json``): not logged without it (an INFO record says so), all else is.
     best_estimator : fitted estimator, optional
         The best trial's estimator refitted on ``frame``: logged on the parent run like
         :func:`log_fit` (its parameters as tags ``best.<name>``, history, metrics, plot and
-        model). ``frame`` must be the data it was fitted on (see :func:`log_fit`).
+        model). ``frame`` must be the data it was fitted on (see :func:`log_fit`): required.
     experiment : str, optional
         Experiment name of a top-level study run; default the experiment a fit's run goes
-        to. With a run to nest in (see above) it must name that run's experiment, or be
-        left out.
+        to. With a run to nest in (see above): that run's experiment, or left out.
     register_as : str, optional
         Register the best model under this name.
     storage : str, optional
@@ -155,7 +158,7 @@ def log_study(
     ------
     DataValidationError
         Before anything is logged: ``study`` is no Optuna study, ``estimator`` no
-        estimator, ``frame`` not the data ``best_estimator`` was fitted on, a
+        estimator, ``frame`` not the data ``best_estimator`` was fitted on (or None), a
         ``best_estimator`` whose parameters that shape predictions were changed since its fit
         (``set_params``; it could not be saved), an argument of the wrong type, a
         ``MLFLOW_RUN_ID`` that names a run the store does not have (or has deleted), or an
@@ -187,7 +190,7 @@ def log_study(
         with _killed_when_interrupted(mlflow, outcome) as made:
             experiment_id = open_study_run(mlflow, outcome, study, experiment, made)
             client, run_id = outcome.client(mlflow), outcome.run_id
-            fingerprint = outcome.local("dataset fingerprint", fingerprint_for, estimator, frame)
+            fingerprint = _study_fingerprint(outcome, estimator, frame)
             if run_id is None or experiment_id is None:
                 _keep_locally(best_estimator, frame, mlflow, client, outcome, fingerprint)
                 return None
@@ -197,6 +200,19 @@ def log_study(
                 experiment_id=experiment_id, fingerprint=fingerprint,
                 intermediate=(intermediate_key, bool(negate_intermediate)), status=status,
             )  # fmt: skip
+
+
+def _study_fingerprint(outcome: Outcome, estimator: Any, frame: Any) -> dict[str, Any] | None:
+    """The fingerprint of the study's ``frame`` (None when the step fails: recorded in
+    ``outcome``), or None without a frame, with an INFO record saying what is not logged."""
+    if frame is None:
+        logger.info(
+            "log_study without frame: the study's dataset fingerprint (tags data.*, params "
+            "data.<n>.*, artifact dataset.json) is not logged; the rest is. Pass the tuning "
+            "data as frame to log it."
+        )
+        return None
+    return outcome.local("dataset fingerprint", fingerprint_for, estimator, frame)
 
 
 @contextlib.contextmanager

@@ -48,6 +48,7 @@ from forecaster.tracking.fingerprint import fingerprint_params
 __all__ = [
     "FIT_ARTIFACTS",
     "FIT_METRICS",
+    "KIND_TAG",
     "MAX_METRICS_PER_BATCH",
     "MAX_PARAMS_PER_BATCH",
     "MAX_PARAM_CHARS",
@@ -79,6 +80,12 @@ __all__ = [
 
 _T = TypeVar("_T")
 
+
+KIND_TAG = "forecaster.kind"
+"""The MLflow tag that says what a run of forecaster's is: ``fit`` (a fit's own run, or a
+fit logged into a run without a kind), ``study`` and ``trial`` (tuning), ``run`` (a
+``forecaster run`` pipeline run, with the fit of its model in it; ``forecaster fit``'s
+run is ``fit``). Find them with ``filter_string="tags.`forecaster.kind` = 'run'"``."""
 
 MAX_PARAM_CHARS = 6000
 
@@ -500,15 +507,21 @@ def log_inputs(
     *,
     prefix: str = "",
     params_as_tags: bool = False,
+    own_run: bool = True,
 ) -> None:
-    """Params, tags and the dataset fingerprint (what goes in before training)."""
+    """Params, tags and the dataset fingerprint (what goes in before training). The run is
+    tagged :data:`KIND_TAG` ``fit`` when it is the fit's ``own_run``, or a run of someone
+    else's (the user's active run) that has no kind yet: a pipeline's run (``run``) or a
+    study's keeps its own."""
     params = {**estimator_params(estimator, prefix), **fingerprint_params(fingerprint)}
     tags = {"forecaster.version": __version__}
     if params_as_tags:
         log_tags(client, run_id, {**params, **tags})
     else:
         log_params(client, run_id, params)
-        log_tags(client, run_id, {**tags, "forecaster.kind": "fit"})
+        if own_run or KIND_TAG not in client.get_run(run_id).data.tags:
+            tags[KIND_TAG] = "fit"
+        log_tags(client, run_id, tags)
     client.log_dict(run_id, dict(fingerprint), "dataset.json")
 
 

@@ -39,7 +39,14 @@ from forecaster.tracking.config import (
     short_error,
 )
 from forecaster.tracking.fingerprint import fingerprint_params, training_data
-from forecaster.tracking.records import end_run, log_params, log_tags, now_ms, tracking_write
+from forecaster.tracking.records import (
+    KIND_TAG,
+    end_run,
+    log_params,
+    log_tags,
+    now_ms,
+    tracking_write,
+)
 from forecaster.tracking.store import store_client
 from forecaster.tracking.target import create_run, experiment_for_new_run, surrounding_run
 
@@ -258,7 +265,7 @@ def _study_run(
     if found is not None:
         return found, False
     tags = {"forecaster.study": study.study_name, "forecaster.study_key": key}
-    tags["forecaster.kind"] = "study"
+    tags[KIND_TAG] = "study"
     name = f"study-{study.study_name}"
     made = [] if made is None else made
     mine = create_run(mlflow, client, experiment_id, name, parent_run_id, tags, made)
@@ -329,7 +336,7 @@ def check_study_args(
 ) -> Any:
     """Refuse arguments of :func:`~forecaster.tracking.log_study` that are not what it needs;
     the frame (as :func:`~forecaster.tracking.fingerprint.training_data` returns it when there
-    is a best estimator).
+    is a best estimator, which needs one; None is kept without one: no fingerprint).
 
     Raises
     ------
@@ -365,6 +372,13 @@ def check_study_args(
             f"got an unfitted {type(best_estimator).__name__}."
         )
     best_estimator.check_fitted("log")  # parameters that shape predictions changed since fit
+    if frame is None:
+        raise DataValidationError(
+            "log_study(best_estimator=...) needs frame, the data the best model was refitted "
+            "on (its dataset fingerprint, forecast plot and input example describe the "
+            "model); got frame=None. Pass that frame, or leave best_estimator out to log the "
+            "study without its data (its trials, best params and value)."
+        )
     return training_data(best_estimator, frame, "log_study")
 
 

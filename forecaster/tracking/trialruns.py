@@ -34,6 +34,7 @@ from forecaster.tracking.config import (
     state,
 )
 from forecaster.tracking.records import (
+    KIND_TAG,
     created_run,
     end_run,
     log_metrics,
@@ -84,7 +85,7 @@ def log_trial(
         "optuna.study_name": study.study_name,
         "optuna.trial_number": str(trial.number),
         "optuna.trial_state": state,
-        "forecaster.kind": "trial",
+        KIND_TAG: "trial",
     }
     for key, value in (trial.user_attrs or {}).items():
         tags[f"optuna.user_attr.{key}"] = param_value(value)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import threading
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -21,6 +22,7 @@ from forecaster.tuning.common import import_optuna
 from forecaster.tuning.storage import fail_stale_trials
 
 __all__ = [
+    "ELSEWHERE_TIMEOUT",
     "TRACK_HINT",
     "TRIAL_METRIC",
     "StudyLogger",
@@ -53,25 +55,57 @@ def require_tracking() -> None:
         ) from exc
 
 
-def running_elsewhere(study: Any, heartbeat: bool) -> list[int]:
+ELSEWHERE_TIMEOUT = 10.0
+"""Seconds :func:`running_elsewhere` waits for the study's storage (it runs as ``tune`` is
+interrupted: a database that does not answer must not hold up the Ctrl-C)."""
+
+
+def running_elsewhere(
+    study: Any, heartbeat: bool, timeout: float = ELSEWHERE_TIMEOUT
+) -> list[int] | None:
     """The numbers of the trials of ``study`` RUNNING on another machine (their ``host``
     user attribute, set as a trial of ``tune`` starts) once the stale ones, whose process
     died, are failed (:func:`~forecaster.tuning.storage.fail_stale_trials`). This machine's
     are not counted: a Ctrl-C stops its processes together (the caller terminates its
-    workers). Empty when the storage cannot be read, and without ``heartbeat`` (the storage
-    records none: :func:`~forecaster.tuning.storage.has_heartbeat`): a trial of a dead
-    process stays RUNNING there for good, and counted it would keep the study's run RUNNING
-    for good too (``tune`` counts no such trial either: ``warn_unjudged_trials``)."""
+    workers). Empty without ``heartbeat`` (the storage records none:
+    :func:`~forecaster.tuning.storage.has_heartbeat`): a trial of a dead process stays
+    RUNNING there for good, and counted it would keep the study's run RUNNING for good too
+    (``tune`` counts no such trial either: ``warn_unjudged_trials``).
+
+    None (unknown), with a ``ForecasterWarning`` saying so, when the storage cannot be read
+    or does not answer within ``timeout`` seconds: it is read in a daemon thread, which is
+    left to finish or to end with the process (a hung database holds no more than that)."""
     if not heartbeat:
         return []
-    try:
-        fail_stale_trials(study)
-        running = import_optuna().trial.TrialState.RUNNING
-        trials = study.get_trials(deepcopy=False, states=(running,))
-    except Exception:
-        return []
+    answer: list[Any] = []
+
+    def read() -> None:
+        try:
+            fail_stale_trials(study)
+            running = import_optuna().trial.TrialState.RUNNING
+            answer.append(study.get_trials(deepcopy=False, states=(running,)))
+        except Exception as exc:
+            answer.append(exc)
+
+    reader = threading.Thread(target=read, name="forecaster-running-elsewhere", daemon=True)
+    reader.start()
+    reader.join(timeout)
+    found = answer[0] if answer else None
+    if found is None or isinstance(found, Exception):
+        why = (
+            f"its storage did not answer within {timeout:g} s"
+            if found is None
+            else f"its storage could not be read: {type(found).__name__}: {found}"
+        )
+        warn_at_caller(
+            f"Cannot tell whether other machines still run trials of the study "
+            f"{study.study_name!r} ({why}): its MLflow run ends as if none did. A process "
+            "still tuning it logs its summary and ends the run again as it finishes.",
+            ForecasterWarning,
+        )
+        return None
     here = socket.gethostname()
-    return [t.number for t in trials if t.user_attrs.get("host") not in (None, here)]
+    return [t.number for t in found if t.user_attrs.get("host") not in (None, here)]
 
 
 def refit_context(track: bool) -> Any:
@@ -232,7 +266,7 @@ class StudyLogger:
             from forecaster.tracking.studyrun import end_study_run
 
             elsewhere = running_elsewhere(self.kwargs["study"], self.heartbeat)
-            end_study_run(self.run_id, "KILLED", elsewhere)
+            end_study_run(self.run_id, "KILLED", elsewhere or ())  # unknown: as if none
 
     def _log_end(self, **kwargs: Any) -> None:
         """The final ``log_study`` call; interrupted (Ctrl-C in the summary, in the best
