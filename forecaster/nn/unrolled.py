@@ -18,11 +18,11 @@ fused call cannot see:
 On the default network (GRU, hidden 128, 4 input segments, 1 output segment) that is about a
 fifth of the forward's arithmetic. A batch of fewer than :data:`MIN_BATCH_ROWS` windows runs
 as copies of them (:func:`row_copies`), so that a window's forecast is the same bits in a
-batch of any size (BLAS adds up products of a few rows in another order). Validation passes during training (eval mode, no
-gradients) take this path too, with the same values. Anything else takes the fused call:
-gradients (training is unchanged), training mode, another device or dtype, CPU autocast, and
-the LSTM, whose CPU kernel is oneDNN's (another summation order: unrolling it would change its
-forecasts in the last bits).
+batch of any size (BLAS adds up products of a few rows in another order). Validation passes
+during training (eval mode, no gradients) take this path too, with the same values. Anything
+else takes the fused call: gradients (training is unchanged), training mode, another device or
+dtype, CPU autocast, and the LSTM, whose CPU kernel is oneDNN's (another summation order:
+unrolling it would change its forecasts in the last bits).
 """
 
 from __future__ import annotations
