@@ -54,10 +54,29 @@ def test_unrolled_forecasts_are_the_fused_calls_bit_for_bit(monkeypatch, cell, c
 
 @pytest.mark.parametrize("batch", [1, 2, 3, 5, 16, 17])
 def test_inference_mode_and_small_batches_unroll_too(monkeypatch, batch):
+    """A batch under MIN_BATCH_ROWS runs as copies of its windows: the fused call's forecasts
+    of those copies (its first)."""
     net = _net("gru")
     x = torch.randn(batch, 48, 2)
+    copies = unrolled.row_copies(batch)
+    assert copies * batch >= unrolled.MIN_BATCH_ROWS
     with torch.inference_mode():
-        assert torch.equal(net(x), _fused(monkeypatch, net, x))
+        expected = _fused(monkeypatch, net, x.repeat(copies, 1, 1))[:batch]
+        assert torch.equal(net(x), expected)
+
+
+@pytest.mark.parametrize("cell", ["gru", "rnn"])
+def test_a_windows_forecast_is_the_same_bits_in_a_batch_of_any_size(cell):
+    """The first windows of a large batch forecast alone, or a few together, give the large
+    batch's bits: BLAS's kernels for products of a few rows add up in another order, and a
+    panel of a few series forecast from one cutoff differed in the last bits from the same
+    origins in a backtest (one batch of all its folds' windows)."""
+    net = _net(cell, n_features=1, lookback=96, hidden_size=128)
+    x = torch.randn(64, 96, 1) * 5 + 20
+    with torch.inference_mode():
+        whole = net(x)
+        differ = [n for n in range(1, 16) if not torch.equal(net(x[:n]), whole[:n])]
+    assert differ == []
 
 
 def test_the_fused_call_runs_where_unrolling_does_not_apply(monkeypatch):

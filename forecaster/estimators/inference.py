@@ -279,7 +279,8 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
         if not self._reads_network():
             return self._partner_alone(x, lambdas, observed)
         nt = len(column_tuple(self.target))
-        xs = (x.double() - center[:, None, :]) / scale[:, None, :]
+        xs = x.to(torch.float64, copy=True)  # scaled in place: ``x`` is read again by the blend
+        xs.sub_(center[:, None, :]).div_(scale[:, None, :])
         network, device = on
         outputs = predict_batched(network, xs.float(), future, device=device, batch_size=batch_size)
         if outputs.ndim == 4:  # one forecast per quantile: each unscaled like a point forecast
@@ -287,7 +288,7 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
             unscaled = (p.double() * scale[:, None, :nt] + center[:, None, :nt] for p in parts)
             out = np.stack([self._forecast_values(p.numpy(), lambdas, ids) for p in unscaled], -1)
             return self._blend_baseline(out, x, lambdas, observed)  # baseline="auto"
-        pred = outputs.double() * scale[:, None, :nt] + center[:, None, :nt]
+        pred = outputs.double().mul_(scale[:, None, :nt]).add_(center[:, None, :nt])
         values = self._forecast_values(pred.numpy(), lambdas, ids)
         return self._blend_baseline(values, x, lambdas, observed)
 

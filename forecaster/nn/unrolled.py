@@ -16,16 +16,27 @@ fused call cannot see:
   of once per (window, channel, segment).
 
 On the default network (GRU, hidden 128, 4 input segments, 1 output segment) that is about a
-fifth of the forward's arithmetic. Validation passes during training (eval mode, no
-gradients) take this path too, with the same values. Anything else takes the fused call:
-gradients (training is unchanged), training mode, another device or dtype, CPU autocast, and
-the LSTM, whose CPU kernel is oneDNN's (another summation order: unrolling it would change its
-forecasts in the last bits).
+fifth of the forward's arithmetic. A batch of fewer than :data:`MIN_BATCH_ROWS` windows runs
+as copies of them (:func:`row_copies`), so that a window's forecast is the same bits in a
+batch of any size (BLAS adds up products of a few rows in another order). Validation passes
+during training (eval mode, no gradients) take this path too, with the same values. Anything
+else takes the fused call: gradients (training is unchanged), training mode, another device or
+dtype, CPU autocast, and the LSTM, whose CPU kernel is oneDNN's (another summation order:
+unrolling it would change its forecasts in the last bits).
 """
 
 from __future__ import annotations
 
-__all__ = ["BLOCK_ROWS", "MIN_PROJECTION_ROWS", "decode", "encode", "row_blocks", "unrolls"]
+__all__ = [
+    "BLOCK_ROWS",
+    "MIN_BATCH_ROWS",
+    "MIN_PROJECTION_ROWS",
+    "decode",
+    "encode",
+    "row_blocks",
+    "row_copies",
+    "unrolls",
+]
 
 import itertools
 from collections.abc import Callable
@@ -50,7 +61,29 @@ row, and no block has fewer than :data:`MIN_PROJECTION_ROWS` rows), so that the 
 block stay in the CPU's cache between the cell's element-wise operations (about a fifth less
 time per window than one block of 5,000 windows for the default network)."""
 
+MIN_BATCH_ROWS = 16
+"""Fewest windows a head runs through its unrolled cell at once: a smaller batch runs as
+copies of its windows up to at least this many rows (:func:`row_copies`), the forecasts read
+from the first copy. BLAS takes other kernels for products of a few rows (another summation
+order), so without the copies the last bits of a window's forecast depended on how many
+windows it was forecast with: ``predict(frame, cutoff=t)`` of a panel of 5 series differed
+from the same origins in a backtest or a list of cutoffs (one batch of all their windows);
+with them every batch size gives the bits of a large batch (checked for 1 to 40 windows, one
+and two threads)."""
+
 Step = Callable[[Tensor, Tensor, Tensor], Tensor]
+
+
+def row_copies(rows: int) -> int:
+    """How many copies of a batch of ``rows`` windows a head runs (:data:`MIN_BATCH_ROWS`):
+    1 for a batch that has as many rows, or none.
+
+    Examples
+    --------
+    >>> [row_copies(n) for n in (0, 1, 5, 15, 16, 100)]
+    [1, 16, 4, 2, 1, 1]
+    """
+    return -(-MIN_BATCH_ROWS // rows) if 0 < rows < MIN_BATCH_ROWS else 1
 
 
 def row_blocks(rows: int) -> list[slice]:
