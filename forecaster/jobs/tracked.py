@@ -67,16 +67,20 @@ the MLflow run sees the series it dropped, left out or found stale, and why."""
 def study_tracking(spec: Spec) -> Iterator[bool]:
     """Within the block, a study of the spec logs to its experiment (``tracking.experiment_scope``;
     the process's own MLflow experiment is unchanged after it): yields True, or False when
-    tracking is off, unavailable (a warning says why) or mlflow is not installed."""
+    tracking is off, unavailable (a warning says why) or mlflow is not installed. MLflow's
+    INFO records are kept out within the block, as in :func:`tracked_run`."""
     if not spec.tracking.enabled:
         yield False
         return
     try:
         import forecaster.tracking as tracking
+        import mlflow  # noqa: F401  (imported before _quiet_mlflow: its import resets the level)
     except ImportError:
         yield False
         return
     with contextlib.ExitStack() as scope:
+        # MLflow's INFO records kept out, as in a run's tracking
+        scope.enter_context(_quiet_mlflow())
         try:
             with tracking.bounded_requests():
                 experiment = spec.tracking.experiment or spec.pipeline.name
