@@ -983,6 +983,26 @@ def test_a_tracked_run_without_its_store_warns_at_the_callers_line(tmp_path, mon
     assert {Path(w.filename).name for w in unavailable} == {Path(__file__).name}
 
 
+def test_a_tracked_run_leaves_a_deleted_experiment_deleted_and_warns(tmp_path, monkeypatch):
+    """A scheduled run restored the MLflow experiment its user had deleted (and every run in
+    it), silently. It is left deleted now, as mlflow.set_experiment leaves it: a tracking
+    warning names the experiment and the ways out, the outputs are published untracked."""
+    mlflow = pytest.importorskip("mlflow")
+    reset_mlflow_state(monkeypatch, tmp_path)
+    spec = _tracked_project(tmp_path, monkeypatch)
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}")
+    experiment_id = client.create_experiment("tracked")
+    client.delete_experiment(experiment_id)
+    with pytest.warns(ForecasterWarning, match="'tracked'.* is deleted") as got:
+        result = forecaster.jobs.run_pipeline(spec, progress=False, log=lambda line: None)
+    assert result.status == "completed" and result.run_id is None
+    message = next(str(w.message) for w in got if "is deleted" in str(w.message))
+    assert "Restore it" in message and "delete it permanently" in message
+    assert client.get_experiment(experiment_id).lifecycle_stage == "deleted"
+    summary = json.loads((Path(result.output_dir) / "summary.json").read_text())
+    assert summary["run_id"] is None
+
+
 @pytest.mark.slow
 def test_a_tracked_run_leaves_the_users_mlflow_experiment_as_it_was(tmp_path, capsys, monkeypatch):
     mlflow = pytest.importorskip("mlflow")
