@@ -2100,6 +2100,35 @@ def test_a_registering_run_prints_nothing_with_quiet_and_only_json_with_json_log
     assert _versions(tmp_path) == [("1", "FINISHED"), ("2", "FINISHED")]
 
 
+@pytest.mark.slow
+def test_a_backfill_registers_no_version_and_versions_carry_their_as_of(
+    tmp_path, capsys, monkeypatch
+):
+    """A backfill (--as-of before the latest run's) registered a new version, so
+    models:/<name>/latest served the model fitted on older data while latest.json kept the
+    later one. It registers none now (a step line and the summary's registration say why),
+    and the version a run registers is tagged with its as-of and kind."""
+    mlflow = pytest.importorskip("mlflow")
+    spec = _registered_project(tmp_path, monkeypatch)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    code, err = run_cli(capsys, "run", str(spec), "--as-of", "2024-01-12")
+    assert code == 0, err
+    assert "no new version of 'hostile-registered' registered" in err, err
+    assert _versions(tmp_path) == [("1", "FINISHED")]
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}")
+    tags = client.get_model_version("hostile-registered", "1").tags
+    assert (tags["forecaster.as_of"], tags["forecaster.run_kind"]) == ("2024-01-16", "fit")
+    summaries = sorted((tmp_path / "outputs").rglob("summary.json"))
+    plans = {
+        json.loads(p.read_text())["as_of"]: json.loads(p.read_text())["registration"]
+        for p in summaries
+    }
+    assert plans["2024-01-16"] == {"name": "hostile-registered", "new_version": True, "reason": None}
+    backfill = plans["2024-01-12"]
+    assert (backfill["new_version"], backfill["latest_as_of"]) == (False, "2024-01-16")
+
+
 def test_registrations_in_two_threads_log_their_own_lines_and_leave_stderr_alone(monkeypatch):
     """Two in-process runs registering at once (A starts, B starts, A ends, B ends): the
     registration's contextlib.redirect_stderr swapped the process's stream, so B's MLflow
@@ -2119,7 +2148,7 @@ def test_registrations_in_two_threads_log_their_own_lines_and_leave_stderr_alone
     monkeypatch.setattr(tracking, "last_fit", lambda: SimpleNamespace(run_id="r", model_uri="m"))
     a_in, b_in, a_done, other_done = (threading.Event() for _ in range(4))
 
-    def register(uri: str, name: str) -> None:  # MLflow prints its lines on sys.stderr
+    def register(uri: str, name: str, tags: Any = None) -> None:  # prints on sys.stderr
         if name == "a":
             a_in.set()
             b_in.wait(5)
@@ -2133,7 +2162,8 @@ def test_registrations_in_two_threads_log_their_own_lines_and_leave_stderr_alone
     logs: dict[str, list[str]] = {"a": [], "b": []}
 
     def run(name: str) -> None:
-        register_run_model("r", name, logs[name].append)
+        plan = {"name": name, "new_version": True, "reason": None}
+        register_run_model("r", plan, {}, logs[name].append)
         if name == "a":
             a_done.set()
 

@@ -430,15 +430,25 @@ def _log_run_outputs(mlflow: Any, run_id: str, metrics: dict[str, float], folder
 
 
 def register_run_model(
-    run_id: str | None, register_as: str | None, log: Callable[[str], None]
+    run_id: str | None,
+    plan: dict[str, Any] | None,
+    tags: dict[str, str],
+    log: Callable[[str], None],
 ) -> None:
-    """Register the model fitted and logged in the MLflow run ``run_id`` as ``register_as``
-    (nothing when either is None). Called once the run's outputs are published, so a run
+    """Register the model fitted and logged in the MLflow run ``run_id`` as ``plan["name"]``,
+    the version tagged with ``tags`` (the run's as-of and kind), as the run's
+    :func:`~forecaster.jobs.pointer.registration_plan` says (nothing when ``plan`` or
+    ``run_id`` is None; a ``log`` line saying why not when its ``new_version`` is False: a
+    backfill, or a reused model). Called once the run's outputs are published, so a run
     that fails adds no version to the registry (a scheduler's retries would add one each).
     MLflow's own lines ("Created version '3' of model ...", which it prints on standard
     error) go to ``log``: ``--quiet`` prints nothing, ``--json-logs`` JSON only. A failure is
     a warning: the outputs are written."""
-    if run_id is None or not register_as:
+    if run_id is None or plan is None:
+        return
+    register_as = plan["name"]
+    if not plan["new_version"]:
+        log(f"tracking: no new version of {register_as!r} registered: {plan['reason']}")
         return
     try:
         import forecaster.tracking as tracking
@@ -455,7 +465,9 @@ def register_run_model(
         with _STDERR.of_this_thread() as printed:
             try:
                 with tracking.bounded_requests():
-                    tracking_write(mlflow.register_model, fitted.model_uri, register_as)
+                    tracking_write(
+                        mlflow.register_model, fitted.model_uri, register_as, tags=tags
+                    )
             finally:
                 for line in printed.getvalue().splitlines():
                     if line.strip():
