@@ -1703,6 +1703,56 @@ def test_unscaled_series_names_the_forecast_series_without_an_observed_residual(
     assert unscaled_series(model, frame, None) == ([], [])
 
 
+def test_the_calibration_record_says_what_the_intervals_use_not_what_was_asked():
+    """summary.json and the MLflow param calibration.per_series said true where calibrate
+    warned that no series had enough residuals of its own (the filled steps' residuals are
+    left out): every series used the pooled ones. The record is read from the calibrated
+    model now: how many series use their own residuals and how many the pooled ones."""
+    from types import SimpleNamespace
+
+    from forecaster.jobs.calibration_plan import Plan, with_own_counts
+
+    spec = SimpleNamespace(output=SimpleNamespace(levels=[80.0]))
+    residuals = np.ones((40, 2, 1))  # 20 folds of 2 series, horizon 2, one target
+    residuals[[0, 1, 20], 1, 0] = np.nan  # filled steps: series 0 keeps 18, 1 keeps 19
+    conformal = {"residuals": residuals, "series": np.repeat([0, 1], 20)}
+    model = SimpleNamespace(keys_=pl.Series(["a", "b"]), conformal_=conformal)
+    plan = with_own_counts(Plan(20, True, per_series=True), spec, model)
+    assert (plan.own_series, plan.pooled_series) == (0, 2)
+    assert plan.record()["per_series"] is False
+    assert plan.where().startswith("pooled across series (per series asked for, but no series")
+    residuals[[0, 1], 1, 0] = 1.0  # series 0 whole again: its own residuals
+    plan = with_own_counts(Plan(20, True, per_series=True), spec, model)
+    assert (plan.own_series, plan.pooled_series, plan.record()["per_series"]) == (1, 1, True)
+
+
+@pytest.mark.slow
+def test_a_run_asks_for_more_folds_where_filled_steps_leave_series_short_of_their_own(tmp_path):
+    """1bd with missing='ffill': the residuals of filled holidays are left out, and the plan
+    asked for exactly the 20 folds per-series intervals need, so every series kept 18 and all
+    used the pooled residuals (while the summary said per_series true). The run asks for
+    more folds when the data have room, and the series get their own."""
+    spec = tmp_path / "pipelines" / "cal.toml"
+    spec.parent.mkdir()
+    spec.write_text(
+        '[pipeline]\nname = "cal"\n[source]\ndataset = "stocks"\n[series]\nid = "ticker"\n'
+        'time = "date"\ntargets = ["close"]\nfreq = "1bd"\nmissing = "ffill"\n[model]\n'
+        "hidden_size = 4\nmax_epochs = 1\nwindows_per_epoch = 64\nhorizon = 5\nlookback = 30\n"
+        "random_state = 0\n[evaluation]\nbacktest_folds = 0\n[tracking]\nenabled = false\n"
+        "[output]\nlevels = [80]\nplot_series = 0\n"
+    )
+    lines: list[str] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = forecaster.jobs.run_pipeline(
+            spec, as_of="2017-06-30", progress=False, log=lines.append
+        )
+    recorded = result.calibration
+    assert recorded is not None and recorded["folds"] > 20, recorded
+    assert recorded["own_series"] > 0 and recorded["per_series"] is True, recorded
+    assert any(line.startswith("calibrate conformal intervals per series") for line in lines)
+
+
 @pytest.mark.slow
 def test_a_tracked_run_records_how_it_calibrated(tmp_path, capsys, monkeypatch):
     """The plan of a run's calibration (normalize, folds, refit, per_series, origins and why
@@ -1719,6 +1769,8 @@ def test_a_tracked_run_records_how_it_calibrated(tmp_path, capsys, monkeypatch):
         "folds": 3,
         "refit": True,
         "per_series": False,
+        "own_series": 0,
+        "pooled_series": 2,
         "origins": "auto",
         "window_reason": "",
     }
