@@ -445,4 +445,3 @@ def test_a_summary_naming_the_refit_gives_the_refits_own_numbers():
         "In 2 of 2 tuning trials (trials 0, 1) and the refit of the best trial: "
         "error 1.5x, network weight 0"
     ]
-

@@ -2176,7 +2176,8 @@ def test_a_backfill_registers_no_version_and_versions_carry_their_as_of(
         json.loads(p.read_text())["as_of"]: json.loads(p.read_text())["registration"]
         for p in summaries
     }
-    assert plans["2024-01-16"] == {"name": "hostile-registered", "new_version": True, "reason": None}
+    registered = {"name": "hostile-registered", "new_version": True, "reason": None}
+    assert plans["2024-01-16"] == registered
     backfill = plans["2024-01-12"]
     assert (backfill["new_version"], backfill["latest_as_of"]) == (False, "2024-01-16")
 

@@ -1682,8 +1682,8 @@ def test_a_deleted_experiment_is_refused_not_restored(isolated):
     client = mlflow.MlflowClient()
     experiment_id = client.create_experiment("gone")
     client.delete_experiment(experiment_id)
-    with pytest.raises(ForecasterError, match=r"'gone' \(ID .*\) is deleted") as refused:
-        with tracking.experiment_scope("gone"):
-            pass  # not reached
+    refusal = pytest.raises(ForecasterError, match=r"'gone' \(ID .*\) is deleted")
+    with refusal as refused, tracking.experiment_scope("gone"):
+        pass  # not reached
     assert "Restore it" in str(refused.value) and "delete it permanently" in str(refused.value)
     assert client.get_experiment(experiment_id).lifecycle_stage == "deleted"

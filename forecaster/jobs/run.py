@@ -437,9 +437,8 @@ def _write_outputs(
             )
             # a backfill registers no version, as it leaves latest.json (the pointer's rule)
             registration = registration_plan(job, tracking[0], reused)
-            result = result.model_copy(
-                update={"metrics": metrics, "calibration": calibration, "registration": registration}
-            )
+            recorded = {"metrics": metrics, "calibration": calibration}
+            result = result.model_copy(update={**recorded, "registration": registration})
             summary = result.model_copy(
                 update={"seconds": round(time.perf_counter() - job.started, 2)}
             )

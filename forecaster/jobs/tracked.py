@@ -465,9 +465,7 @@ def register_run_model(
         with _STDERR.of_this_thread() as printed:
             try:
                 with tracking.bounded_requests():
-                    tracking_write(
-                        mlflow.register_model, fitted.model_uri, register_as, tags=tags
-                    )
+                    tracking_write(mlflow.register_model, fitted.model_uri, register_as, tags=tags)
             finally:
                 for line in printed.getvalue().splitlines():
                     if line.strip():
