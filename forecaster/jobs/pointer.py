@@ -174,9 +174,8 @@ def _update_pointer(job: Job, pointer: Path) -> tuple[str | None, str | None]:
 def _names_a_later_model(job: Job, saved: dict[str, str]) -> bool:
     """Whether the pointer ``saved`` names a model of this spec fitted on data of a later
     as-of than ``job``'s (the backfill rule of :func:`remember_model`)."""
-    return job.same_spec(saved["spec_hash"]) and is_later(
-        saved.get("effective_as_of"), job.when.effective
-    )
+    later = is_later(saved.get("effective_as_of"), job.when.effective)  # None: unknown
+    return job.same_spec(saved["spec_hash"]) and bool(later)
 
 
 def _names_this_folder(job: Job, saved: dict[str, str]) -> bool:
