@@ -229,7 +229,7 @@ class _Group:
     """The warnings of one kind (category and message with its numbers masked)."""
 
     first: str
-    units: dict[int | str, None] = field(default_factory=dict)  # in order, once each
+    units: dict[int | str, str] = field(default_factory=dict)  # in order: each one's first text
 
 
 @dataclass
@@ -247,25 +247,35 @@ class _Collector:
         """Keep a warning of a unit for the summary (one repeating the call's own: not)."""
         if (category, text) not in self.shown:
             group = self.groups.setdefault((category, _NUMBER.sub("#", text)), _Group(text))
-            group.units[unit] = None
+            group.units.setdefault(unit, text)
 
     def summaries(self) -> list[tuple[str, type[Warning], str]]:
-        """One message per kind: the units it came from, and its first full message (also
-        the third item: the fact it tells, for :func:`each_warning_once`)."""
+        """One message per kind: the units it came from, and the full message of one of them
+        (also the third item: the fact it tells, for :func:`each_warning_once`). That message
+        is a named unit's own where one warned (the last: ``"the refit of the best trial"``,
+        whose numbers are those of the model the call returns), else the first unit's. Where
+        the other units' numbers differ from a named unit's, the summary says whose it gives."""
         out = []
         for (category, _), group in self.groups.items():
             numbered = [u for u in group.units if isinstance(u, int)]
-            parts = [u for u in group.units if isinstance(u, str)]
-            if len(self.numbers) == 1 and not parts:  # one fit: nothing repeated
+            named = [u for u in group.units if isinstance(u, str)]
+            if len(self.numbers) == 1 and not named:  # one fit: nothing repeated
                 out.append((group.first, category, group.first))
                 continue
+            own = named[-1] if named else numbered[0]
+            text = group.units[own]
+            varied = len(set(group.units.values())) > 1
+            parts = [f"{name} (the numbers below are its own)" if varied and numbered else name
+                     for name in named]  # fmt: skip
             if numbered:
                 shown = ", ".join(str(u) for u in numbered[:_SHOWN_UNITS])
                 shown += ", ..." if len(numbered) > _SHOWN_UNITS else ""
                 plural = "s" if len(numbered) > 1 else ""
+                if varied and named:  # a named unit's numbers are given, not theirs
+                    shown += "; their numbers not shown"
                 units = f"{self.label} {self.unit}s ({self.key}{plural} {shown})"
                 parts.insert(0, f"{len(numbered)} of {len(self.numbers)} {units}")
-            out.append((f"In {' and '.join(parts)}: {group.first}", category, group.first))
+            out.append((f"In {' and '.join(parts)}: {text}", category, text))
         return out
 
 
@@ -291,9 +301,13 @@ def collect_warnings(label: str, unit: str, key: str | None = None) -> Iterator[
     :func:`warnings_unit` is held; at the end, each kind (category, and message with its
     numbers masked, so that near-copies group) is warned once, at the caller's line
     (:func:`warn_at_caller`), with its category: ``"In 6 of 10 backtest folds (folds 2, 3,
-    5, ...): <the first message>"``. A unit repeating a warning the call already showed
-    adds nothing. ForecasterWarnings outside any unit (the call's own) and all other
-    warnings (torch's, Polars', the user's) are shown as they come. The user's filters apply
+    5, ...): <the first message>"``; a named unit's own message where one warned (``"In 4 of 4
+    tuning trials (...) and the refit of the best trial: <the refit's message>"``), saying so
+    where the numbered units' numbers differ from it (``"(trials 0, 1; their numbers not
+    shown) and the refit of the best trial (the numbers below are its own)"``). A unit
+    repeating a warning the call already showed adds nothing. ForecasterWarnings outside any
+    unit (the call's own) and all other warnings (torch's, Polars', the user's) are shown as
+    they come. The user's filters apply
     where a warning is raised: ``"error"`` raises it in its unit, ``"ignore"`` drops it.
     Should an exception leave the block, the summaries are warned before it propagates; one
     that a filter turns into an error is added to the exception's notes instead.

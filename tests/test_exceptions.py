@@ -417,3 +417,31 @@ def test_warning_classes_live_in_their_public_module():
     )  # fmt: skip
     assert "Invalid -W option" not in run.stderr
     assert "forecaster.exceptions.StaleSeriesWarning: x" in run.stderr
+
+
+def _summaries(messages: dict[int | str, str]) -> list[str]:
+    """The summaries of a tuning-like block whose units warn ``messages`` (unit -> text)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with collect_warnings("tuning", "trial"):
+            for unit, text in messages.items():
+                with warnings_unit(unit):
+                    warn_at_caller(text, BaselineWarning)
+    return [str(w.message) for w in caught]
+
+
+def test_a_summary_naming_the_refit_gives_the_refits_own_numbers():
+    """tune()'s summary "In 4 of 4 tuning trials ... and the refit of the best trial: ...
+    network weight 0" gave the first trial's numbers, false of the returned model (its weight
+    was 0.5). The refit's own message is given now, and the trials' differing numbers said."""
+    trials = {n: f"error 1.{n}x, network weight 0" for n in range(4)}
+    refit = "the refit of the best trial"
+    assert _summaries({**trials, refit: "error 1.7x, network weight 0.5"}) == [
+        "In 4 of 4 tuning trials (trials 0, 1, 2, 3; their numbers not shown) and the refit of "
+        "the best trial (the numbers below are its own): error 1.7x, network weight 0.5"
+    ]
+    same = {n: "error 1.5x, network weight 0" for n in range(2)}
+    assert _summaries({**same, refit: "error 1.5x, network weight 0"}) == [
+        "In 2 of 2 tuning trials (trials 0, 1) and the refit of the best trial: "
+        "error 1.5x, network weight 0"
+    ]

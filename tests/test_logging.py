@@ -347,3 +347,38 @@ def test_the_cron_line_of_a_tracked_spec_keeps_a_json_log_without_mlflows_own_li
     ]
     done = subprocess.run(quiet, cwd=tmp_path, env=env, timeout=300, capture_output=True, text=True)
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+
+
+@pytest.mark.slow
+def test_plain_tune_of_a_tracked_spec_shows_none_of_mlflows_info_lines(tmp_path: Path):
+    """Plain-mode ``forecaster tune`` on a spec with tracking on and a fresh SQLite store
+    printed MLflow's INFO lines ("Creating initial MLflow database tables...", "Validating
+    input example ...") on standard error, which ``run`` and ``fit`` keep out: the study's
+    tracking now quiets MLflow the way a run's does."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "data").mkdir()
+    lines = ["id,date,y"] + [
+        f"{key},{dt.date(2024, 1, 1) + dt.timedelta(days=i)},{(i * (k + 3)) % 7}.5"
+        for k, key in enumerate(("a", "b"))
+        for i in range(40)
+    ]
+    (tmp_path / "data" / "prices.csv").write_text("\n".join(lines) + "\n")
+    spec = tmp_path / "spec.toml"
+    spec.write_text(mini_spec(tracking={"enabled": True}, training={"trials": 1}))
+    repo = str(Path(forecaster.__file__).parents[1])  # this checkout's code
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")},
+        "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")])),
+        "OMP_NUM_THREADS": "1",
+    }
+    command = [sys.executable, "-m", "forecaster", "tune", str(spec), "--no-progress"]
+    done = subprocess.run(
+        command, cwd=tmp_path, env=env, timeout=300, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "mlflow" / "mlflow.db").is_file()  # a fresh store, tracked
+    assert "best model refitted and saved" in done.stdout + done.stderr
+    assert " INFO mlflow" not in done.stdout + done.stderr

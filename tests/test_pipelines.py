@@ -992,6 +992,26 @@ def test_a_tracked_run_without_its_store_warns_at_the_callers_line(tmp_path, mon
     assert {Path(w.filename).name for w in unavailable} == {Path(__file__).name}
 
 
+def test_a_tracked_run_leaves_a_deleted_experiment_deleted_and_warns(tmp_path, monkeypatch):
+    """A scheduled run restored the MLflow experiment its user had deleted (and every run in
+    it), silently. It is left deleted now, as mlflow.set_experiment leaves it: a tracking
+    warning names the experiment and the ways out, the outputs are published untracked."""
+    mlflow = pytest.importorskip("mlflow")
+    reset_mlflow_state(monkeypatch, tmp_path)
+    spec = _tracked_project(tmp_path, monkeypatch)
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}")
+    experiment_id = client.create_experiment("tracked")
+    client.delete_experiment(experiment_id)
+    with pytest.warns(ForecasterWarning, match="'tracked'.* is deleted") as got:
+        result = forecaster.jobs.run_pipeline(spec, progress=False, log=lambda line: None)
+    assert result.status == "completed" and result.run_id is None
+    message = next(str(w.message) for w in got if "is deleted" in str(w.message))
+    assert "Restore it" in message and "delete it permanently" in message
+    assert client.get_experiment(experiment_id).lifecycle_stage == "deleted"
+    summary = json.loads((Path(result.output_dir) / "summary.json").read_text())
+    assert summary["run_id"] is None
+
+
 @pytest.mark.slow
 def test_a_tracked_run_leaves_the_users_mlflow_experiment_as_it_was(tmp_path, capsys, monkeypatch):
     mlflow = pytest.importorskip("mlflow")
@@ -1437,7 +1457,10 @@ def test_per_series_levels_with_a_filled_step_keep_a_calibration_with_no_room_fo
     )
     code, err = run_cli(capsys, "run", str(write(tmp_path, text)), "--no-progress")
     assert code == 0, err
-    assert "per series from 20 calibration folds (40 forecast windows of 2 series; " in err
+    assert (  # the series short of its own (b) uses the pooled residuals, and the line says so
+        "per series for 1 series, pooled for the 1 with too few residuals of their own from 20 "
+        "calibration folds (40 forecast windows of 2 series; "
+    ) in err
 
 
 def test_the_calibration_log_line_counts_the_windows_its_residuals_came_from(tmp_path, capsys):
@@ -1695,6 +1718,56 @@ def test_unscaled_series_names_the_forecast_series_without_an_observed_residual(
     assert unscaled_series(model, frame, None) == ([], [])
 
 
+def test_the_calibration_record_says_what_the_intervals_use_not_what_was_asked():
+    """summary.json and the MLflow param calibration.per_series said true where calibrate
+    warned that no series had enough residuals of its own (the filled steps' residuals are
+    left out): every series used the pooled ones. The record is read from the calibrated
+    model now: how many series use their own residuals and how many the pooled ones."""
+    from types import SimpleNamespace
+
+    from forecaster.jobs.calibration_plan import Plan, with_own_counts
+
+    spec = SimpleNamespace(output=SimpleNamespace(levels=[80.0]))
+    residuals = np.ones((40, 2, 1))  # 20 folds of 2 series, horizon 2, one target
+    residuals[[0, 1, 20], 1, 0] = np.nan  # filled steps: series 0 keeps 18, 1 keeps 19
+    conformal = {"residuals": residuals, "series": np.repeat([0, 1], 20)}
+    model = SimpleNamespace(keys_=pl.Series(["a", "b"]), conformal_=conformal)
+    plan = with_own_counts(Plan(20, True, per_series=True), spec, model)
+    assert (plan.own_series, plan.pooled_series) == (0, 2)
+    assert plan.record()["per_series"] is False
+    assert plan.where().startswith("pooled across series (per series asked for, but no series")
+    residuals[[0, 1], 1, 0] = 1.0  # series 0 whole again: its own residuals
+    plan = with_own_counts(Plan(20, True, per_series=True), spec, model)
+    assert (plan.own_series, plan.pooled_series, plan.record()["per_series"]) == (1, 1, True)
+
+
+@pytest.mark.slow
+def test_a_run_asks_for_more_folds_where_filled_steps_leave_series_short_of_their_own(tmp_path):
+    """1bd with missing='ffill': the residuals of filled holidays are left out, and the plan
+    asked for exactly the 20 folds per-series intervals need, so every series kept 18 and all
+    used the pooled residuals (while the summary said per_series true). The run asks for
+    more folds when the data have room, and the series get their own."""
+    spec = tmp_path / "pipelines" / "cal.toml"
+    spec.parent.mkdir()
+    spec.write_text(
+        '[pipeline]\nname = "cal"\n[source]\ndataset = "stocks"\n[series]\nid = "ticker"\n'
+        'time = "date"\ntargets = ["close"]\nfreq = "1bd"\nmissing = "ffill"\n[model]\n'
+        "hidden_size = 4\nmax_epochs = 1\nwindows_per_epoch = 64\nhorizon = 5\nlookback = 30\n"
+        "random_state = 0\n[evaluation]\nbacktest_folds = 0\n[tracking]\nenabled = false\n"
+        "[output]\nlevels = [80]\nplot_series = 0\n"
+    )
+    lines: list[str] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = forecaster.jobs.run_pipeline(
+            spec, as_of="2017-06-30", progress=False, log=lines.append
+        )
+    recorded = result.calibration
+    assert recorded is not None and recorded["folds"] > 20, recorded
+    assert recorded["own_series"] > 0 and recorded["per_series"] is True, recorded
+    assert any(line.startswith("calibrate conformal intervals per series") for line in lines)
+
+
 @pytest.mark.slow
 def test_a_tracked_run_records_how_it_calibrated(tmp_path, capsys, monkeypatch):
     """The plan of a run's calibration (normalize, folds, refit, per_series, origins and why
@@ -1711,6 +1784,8 @@ def test_a_tracked_run_records_how_it_calibrated(tmp_path, capsys, monkeypatch):
         "folds": 3,
         "refit": True,
         "per_series": False,
+        "own_series": 0,
+        "pooled_series": 2,
         "origins": "auto",
         "window_reason": "",
     }
@@ -2092,6 +2167,36 @@ def test_a_registering_run_prints_nothing_with_quiet_and_only_json_with_json_log
     assert _versions(tmp_path) == [("1", "FINISHED"), ("2", "FINISHED")]
 
 
+@pytest.mark.slow
+def test_a_backfill_registers_no_version_and_versions_carry_their_as_of(
+    tmp_path, capsys, monkeypatch
+):
+    """A backfill (--as-of before the latest run's) registered a new version, so
+    models:/<name>/latest served the model fitted on older data while latest.json kept the
+    later one. It registers none now (a step line and the summary's registration say why),
+    and the version a run registers is tagged with its as-of and kind."""
+    mlflow = pytest.importorskip("mlflow")
+    spec = _registered_project(tmp_path, monkeypatch)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    code, err = run_cli(capsys, "run", str(spec), "--as-of", "2024-01-12")
+    assert code == 0, err
+    assert "no new version of 'hostile-registered' registered" in err, err
+    assert _versions(tmp_path) == [("1", "FINISHED")]
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}")
+    tags = client.get_model_version("hostile-registered", "1").tags
+    assert (tags["forecaster.as_of"], tags["forecaster.run_kind"]) == ("2024-01-16", "fit")
+    summaries = sorted((tmp_path / "outputs").rglob("summary.json"))
+    plans = {
+        json.loads(p.read_text())["as_of"]: json.loads(p.read_text())["registration"]
+        for p in summaries
+    }
+    registered = {"name": "hostile-registered", "new_version": True, "reason": None}
+    assert plans["2024-01-16"] == registered
+    backfill = plans["2024-01-12"]
+    assert (backfill["new_version"], backfill["latest_as_of"]) == (False, "2024-01-16")
+
+
 def test_registrations_in_two_threads_log_their_own_lines_and_leave_stderr_alone(monkeypatch):
     """Two in-process runs registering at once (A starts, B starts, A ends, B ends): the
     registration's contextlib.redirect_stderr swapped the process's stream, so B's MLflow
@@ -2111,7 +2216,7 @@ def test_registrations_in_two_threads_log_their_own_lines_and_leave_stderr_alone
     monkeypatch.setattr(tracking, "last_fit", lambda: SimpleNamespace(run_id="r", model_uri="m"))
     a_in, b_in, a_done, other_done = (threading.Event() for _ in range(4))
 
-    def register(uri: str, name: str) -> None:  # MLflow prints its lines on sys.stderr
+    def register(uri: str, name: str, tags: Any = None) -> None:  # prints on sys.stderr
         if name == "a":
             a_in.set()
             b_in.wait(5)
@@ -2125,7 +2230,8 @@ def test_registrations_in_two_threads_log_their_own_lines_and_leave_stderr_alone
     logs: dict[str, list[str]] = {"a": [], "b": []}
 
     def run(name: str) -> None:
-        register_run_model("r", name, logs[name].append)
+        plan = {"name": name, "new_version": True, "reason": None}
+        register_run_model("r", plan, {}, logs[name].append)
         if name == "a":
             a_done.set()
 

@@ -29,7 +29,12 @@ from conftest import answers, forget_mlflow_state, free_port, reset_mlflow_state
 
 import forecaster
 from forecaster import RNNForecaster, RNNRegressor, tracking
-from forecaster.exceptions import BaselineWarning, DataValidationError, ForecasterWarning
+from forecaster.exceptions import (
+    BaselineWarning,
+    DataValidationError,
+    ForecasterError,
+    ForecasterWarning,
+)
 from forecaster.tracking import records as tracking_records
 
 pytestmark = pytest.mark.slow  # a real MLflow server, fresh processes
@@ -1696,3 +1701,19 @@ def test_a_tracked_fit_on_a_lazy_frame_logs_the_rows_it_trained_on(isolated, tmp
     run = mlflow.MlflowClient().get_run(tracking.last_fit().run_id)
     assert run.data.params["data.end"] == str(model.train_end_.max())
     assert run.data.params["data.rows"] == "320"  # the rows trained on, not the 400 now
+
+
+def test_a_deleted_experiment_is_refused_not_restored(isolated):
+    """experiment_scope (the experiment of a pipeline) restored an experiment its user had
+    deleted, and every run in it, silently. Refused now, as mlflow.set_experiment refuses it,
+    naming the experiment and the ways out; the experiment stays deleted."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    experiment_id = client.create_experiment("gone")
+    client.delete_experiment(experiment_id)
+    refusal = pytest.raises(ForecasterError, match=r"'gone' \(ID .*\) is deleted")
+    with refusal as refused, tracking.experiment_scope("gone"):
+        pass  # not reached
+    assert "Restore it" in str(refused.value) and "delete it permanently" in str(refused.value)
+    assert client.get_experiment(experiment_id).lifecycle_stage == "deleted"

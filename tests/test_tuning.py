@@ -17,6 +17,7 @@ import threading
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -889,6 +890,95 @@ def test_sigkill_mid_study_then_resume(tmp_path):
     assert retry.state == COMPLETE and retry.params == lost.params  # run again, same params
     assert sum(t.state == COMPLETE for t in after.values()) == 3
     assert f"finished 3 run {len(after) - len(before)}" in rerun.stdout  # the retry included
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+@pytest.mark.slow
+def test_sigint_mid_trial_then_resume_runs_its_parameters_again_once(tmp_path):
+    """Ctrl-C (a real SIGINT) in a process's second trial left it FAIL, and a rerun never
+    evaluated its parameters (a SIGKILLed trial's run again through the heartbeat). The rerun
+    queues them again, once, through Optuna's retry callback, and runs no more than n_trials."""
+    url, name = f"sqlite:///{tmp_path}/optuna.db", "interrupted"
+    storage = optuna.storages.RDBStorage(url)  # the tables exist before two processes open it
+    command = [sys.executable, str(WORKER), url, name, "3", "0.25"]
+    env = _worker_env()
+    log = tmp_path / "first.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            trials = _trials(storage, name)
+            complete = [t for t in trials if t.state == COMPLETE]
+            running = [t for t in trials if t.state == RUNNING and "params" in t.user_attrs]
+            if complete and running:
+                break
+            assert process.poll() is None, f"the worker ended early:\n{log.read_text()}"
+            assert time.monotonic() < deadline, f"no trial completed in time:\n{log.read_text()}"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        process.wait(60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode != 0, log.read_text()
+    before = {t.number: t for t in _trials(storage, name)}
+    (lost,) = [t for t in before.values() if t.state == FAIL]
+    assert lost.user_attrs["forecaster.interrupted"] is True
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    after = _trials(storage, name)
+    (retry,) = [
+        t
+        for t in after
+        if optuna.storages.RetryFailedTrialCallback.retried_trial_number(t) == lost.number
+    ]
+    assert retry.state == COMPLETE and retry.params == lost.params  # run again, same params
+    assert sum(t.state == COMPLETE for t in after) == 3  # n_trials, not one more
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and len(_trials(storage, name)) == len(after)  # once only
+
+
+def test_an_interrupted_trial_is_queued_again_once_within_the_trials_missing():
+    """The rule of retry_interrupted_trials: a FAIL trial marked interrupted is queued again
+    as a WAITING trial with its parameters (Optuna's retry callback: failed_trial and
+    retry_history name it), once; not a trial that failed of its own error, nor more trials
+    than ``limit``, nor a retry that was interrupted too (MAX_RETRY = 1)."""
+    from forecaster.tuning.storage import INTERRUPTED_ATTR, retry_interrupted_trials
+
+    study = optuna.create_study()
+    distributions = {"x": optuna.distributions.FloatDistribution(0.0, 1.0)}
+
+    def failed(x: float, **attrs: Any) -> None:
+        study.add_trial(
+            optuna.trial.create_trial(
+                state=FAIL, params={"x": x}, distributions=distributions, user_attrs=attrs
+            )
+        )
+
+    failed(0.1, **{INTERRUPTED_ATTR: True})
+    failed(0.2, error="a lookback too long for the data")  # its own failure: not queued
+    failed(0.3, **{INTERRUPTED_ATTR: True})
+    assert retry_interrupted_trials(study, limit=0) == []
+    assert retry_interrupted_trials(study, limit=1) == [0]
+    assert retry_interrupted_trials(study, limit=1) == [2]  # 0 is queued already
+    assert retry_interrupted_trials(study) == []
+    waiting = [t for t in study.get_trials() if t.state == optuna.trial.TrialState.WAITING]
+    assert [(t.params, t.system_attrs["failed_trial"]) for t in waiting] == [
+        ({"x": 0.1}, 0),
+        ({"x": 0.3}, 2),
+    ]
+    study.add_trial(  # the retry of trial 0, interrupted too: not queued a second time
+        optuna.trial.create_trial(
+            state=FAIL,
+            params={"x": 0.1},
+            distributions=distributions,
+            user_attrs={INTERRUPTED_ATTR: True},
+            system_attrs={"failed_trial": 0, "retry_history": [0]},
+        )
+    )
+    assert retry_interrupted_trials(study) == []
 
 
 def test_workers_refuse_what_does_not_pickle_before_the_storage_is_opened(

@@ -13,11 +13,12 @@ from typing import Any
 import polars as pl
 
 from forecaster.estimators.intervals import MIN_PER_SERIES, residuals_needed
+from forecaster.estimators.own_residuals import own_residuals
 from forecaster.evaluation.folds import fold_rows
 from forecaster.jobs.schedule import id_text
 from forecaster.jobs.spec import Spec
 
-__all__ = ["Plan", "calibration_plan", "folds_plan", "scaled_plan"]
+__all__ = ["Plan", "calibration_plan", "folds_plan", "scaled_plan", "with_own_counts"]
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,9 @@ class Plan:
     (True: every fold), conformal quantiles per series or pooled across series, residuals
     normalised by each series' scale (``normalize="series"``) or, when ``short`` (why, for
     the log line) says that some series the run forecasts get none, by each input window's
-    spread (``"window"``)."""
+    spread (``"window"``). Once calibrated: ``own_series`` and ``pooled_series``, how many
+    fitted series use their own residuals and the pooled ones, and ``pooled_reason``, why no
+    more folds were asked for where per-series intervals fell short (for the log line)."""
 
     folds: int
     refit: bool | int
@@ -34,20 +37,46 @@ class Plan:
     normalize: str = "series"
     short: str = ""
     origins: str = "auto"
+    own_series: int | None = None
+    pooled_series: int | None = None
+    pooled_reason: str = ""
 
     def record(self) -> dict[str, Any]:
         """The plan as a run records it (``summary.json``'s ``calibration``, and the MLflow
-        params ``calibration.<key>``): ``normalize``, ``folds``, ``refit``, ``per_series``,
-        ``origins`` and why the residuals are scaled by the window (``window_reason``, empty
-        under ``normalize="series"``)."""
+        params ``calibration.<key>``): ``normalize``, ``folds``, ``refit``, ``origins``, why
+        the residuals are scaled by the window (``window_reason``, empty under
+        ``normalize="series"``) and what the intervals use, read from the calibrated model
+        (``own_series``, ``pooled_series``: how many fitted series have enough residuals of
+        their own, and how many use the pooled ones; ``per_series``: whether any series uses
+        its own, False when per-series intervals were asked for but no series got enough)."""
+        per_series = self.per_series if self.own_series is None else self.own_series > 0
         return {
             "normalize": self.normalize,
             "folds": self.folds,
             "refit": self.refit,
-            "per_series": self.per_series,
+            "per_series": per_series,
+            "own_series": self.own_series,
+            "pooled_series": self.pooled_series,
             "origins": self.origins,
             "window_reason": self.short,
         }
+
+    def where(self) -> str:
+        """Where the intervals' residuals come from, as the calibration's log line says."""
+        if not self.per_series:
+            return "pooled across series"
+        if self.own_series is None or self.pooled_series == 0:
+            return "per series"
+        why = f": {self.pooled_reason}" if self.pooled_reason else ""
+        if self.own_series == 0:
+            return (
+                f"pooled across series (per series asked for, but no series has the "
+                f"{MIN_PER_SERIES} residuals per step of its own it needs{why})"
+            )
+        return (
+            f"per series for {self.own_series} series, pooled for the {self.pooled_series} "
+            f"with too few residuals of their own{why}"
+        )
 
 
 def calibration_plan(
@@ -109,3 +138,15 @@ def scaled_plan(
         f"{plan.folds} folds need (or unseen in fit), so {'it gets' if short == 1 else 'they get'} "
         "no residual and no series scale",
     )
+
+
+def with_own_counts(plan: Plan, spec: Spec, model: Any) -> Plan:
+    """``plan`` with what the calibrated ``model``'s intervals use: how many fitted series
+    have the residuals of their own that the spec's highest level needs at every step
+    (``own_series``, 0 when pooled), and how many use the pooled ones (``pooled_series``)."""
+    n_keys = len(model.keys_)
+    if not plan.per_series:
+        return replace(plan, own_series=0, pooled_series=n_keys)
+    minimum = max(residuals_needed(max(spec.output.levels or [80.0])), MIN_PER_SERIES)
+    own = int((own_residuals(model.conformal_, n_keys) >= minimum).sum())
+    return replace(plan, own_series=own, pooled_series=n_keys - own)

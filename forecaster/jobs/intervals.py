@@ -58,7 +58,8 @@ import numpy as np
 import polars as pl
 from sklearn.base import clone
 
-from forecaster.estimators.intervals import residuals_needed
+from forecaster.estimators.intervals import MIN_PER_SERIES, residuals_needed
+from forecaster.estimators.own_residuals import own_residuals, warn_without_own
 from forecaster.evaluation.backtest import backtest
 from forecaster.evaluation.fold_checks import check_reserved
 from forecaster.evaluation.folds import fold_rows
@@ -68,11 +69,18 @@ from forecaster.exceptions import (
     CalendarFoldsWarning,
     CrossSeriesWarning,
     DataValidationError,
+    ForecasterWarning,
     NoResidualsWarning,
     TooFewRowsError,
     silenced,
 )
-from forecaster.jobs.calibration_plan import Plan, calibration_plan, folds_plan, scaled_plan
+from forecaster.jobs.calibration_plan import (
+    Plan,
+    calibration_plan,
+    folds_plan,
+    scaled_plan,
+    with_own_counts,
+)
 from forecaster.jobs.schedule import excluded_ids, id_text, sorted_by_series, stale_steps
 from forecaster.jobs.scores import (
     backtest_metrics,
@@ -147,10 +155,11 @@ def _calibrate_forecast(
     plan = _calibrate(
         spec, model, frame, replace(plan, origins="series" if stale else "auto"), excluded
     )
+    plan = with_own_counts(plan, spec, model)  # what the intervals use: the model's state
     if log is None:
         return plan
     how = "a refit every fold" if plan.refit is True else f"a refit every {plan.refit} folds"
-    where = "per series" if plan.per_series else "pooled across series"
+    where = plan.where()
     folds = (
         f" counted from each series' own end (the stale series {stale[:5]}, which the run "
         "forecasts, end at or before the first common cutoff)"
@@ -234,8 +243,12 @@ def _calibrate(
             silenced(CrossSeriesWarning),
             silenced(CalendarFoldsWarning),
         ):
-            _calibrate_by(model, frame, plan)
+            with silenced(ForecasterWarning, _OWN_WARNING):  # told of the calibration kept
+                _calibrate_by(model, frame, plan)
+            asked = plan
             plan = _made_up_for(spec, model, frame, plan, excluded)
+            if plan.per_series and plan.folds == asked.folds:  # the first calibration stays
+                warn_without_own(model.conformal_, plan.folds, model.keys_.to_series())
             plan = _scaled_every(spec, model, frame, plan, excluded)
     except TooFewRowsError as exc:
         raise TooFewRowsError(
@@ -249,6 +262,12 @@ def _calibrate(
     finally:
         model.set_params(**original)
     return plan
+
+
+_OWN_WARNING = r"^calibrate\(per_series=True\): "
+"""The start of ``calibrate``'s warning about the series short of residuals of their own
+(:func:`~forecaster.estimators.own_residuals.warn_without_own`): a run tells it of the
+calibration it keeps, not of a first one that :func:`_made_up_for` replaces with more folds."""
 
 
 def _cannot(spec: Spec) -> str:
@@ -266,19 +285,37 @@ def _made_up_for(
 ) -> Plan:
     """The plan of ``model``'s calibration: ``plan``, or one of more folds when residuals at
     steps the ``missing=`` policy filled were left out and the pooled ones fell short of the
-    highest level's (a series short of its own falls back to them), if the data have room
-    for it (else the calibration of ``plan`` stays: ``calibrate`` restores it)."""
+    highest level's (a series short of its own falls back to them), or, per series, when
+    every series fell short of the residuals of its own it needs (the plan asks for just
+    :data:`~forecaster.estimators.intervals.MIN_PER_SERIES` folds), if the data have room
+    for it (else the calibration of ``plan`` stays, ``calibrate`` restores it, and its
+    ``pooled_reason`` says why)."""
     needed = residuals_needed(max(spec.output.levels or [80.0]))
     kept = _fewest_kept(model.conformal_)
-    if kept >= needed or kept == 0:
+    factor = needed / kept if 0 < kept < needed else 1.0
+    minimum = max(needed, MIN_PER_SERIES)
+    best = int(own_residuals(model.conformal_, len(model.keys_)).max(initial=0))
+    own_short = plan.per_series and 0 < best < minimum and plan.folds >= minimum
+    if own_short:  # every series short of its own because filled steps' residuals are left out
+        factor = max(factor, minimum / best)
+    if factor == 1.0:
         return plan
-    more = folds_plan(spec, math.ceil(plan.folds * needed / kept), plan.per_series)
+    more = folds_plan(spec, math.ceil(plan.folds * factor), plan.per_series)
     more = replace(more, normalize=plan.normalize, short=plan.short, origins=plan.origins)
     more = scaled_plan(more, spec, model, frame, excluded)  # more folds: longer series
     try:
         _calibrate_by(model, frame, more)
     except TooFewRowsError:  # no room for more origins (any other error is raised)
-        return plan
+        if not own_short:
+            return plan
+        return replace(
+            plan,
+            pooled_reason=(
+                f"missing={spec.series.missing!r} filled steps whose residuals are left out, "
+                f"so {plan.folds} folds gave a series {best} at most, and the series are too "
+                f"short for the {more.folds} folds {minimum} would need"
+            ),
+        )
     return more
 
 

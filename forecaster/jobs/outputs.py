@@ -106,6 +106,9 @@ class PipelineResult(BaseModel):
     sha256 of the Parquet file the summary describes, as it was written: a file whose size or
     sha256 differs is not the one this summary records (another command's, written in
     between). None for a run (its ``manifest.json`` records the sha256 of every file).
+    ``registration``: with ``tracking.register_as`` and a tracked run, what the run does in
+    the model registry (:func:`forecaster.jobs.pointer.registration_plan`: ``name``,
+    ``new_version``, ``reason`` why not, ``latest_as_of`` of a backfill); else None.
     ``listed_counts``: None when every list of series is whole; else the summary would have
     been larger than :data:`SUMMARY_LIMIT`, so its lists of series hold their first entries
     only, and this gives the length of each list cut (``forecaster.jobs.summaries.fitted``;
@@ -126,6 +129,7 @@ class PipelineResult(BaseModel):
     run_id: str | None = None
     tracking_uri: str | None = None
     model_version: str | None = None
+    registration: dict[str, Any] | None = None
     resolved_params: dict[str, Any] = {}
     metrics: dict[str, float] = {}
     calibration: dict[str, Any] | None = None

@@ -37,7 +37,9 @@ from forecaster.persistence import load as load_model
 __all__ = [
     "POINTER_LIMIT",
     "REUSED",
+    "later_model_as_of",
     "latest_pointer",
+    "registration_plan",
     "remember_model",
     "remember_skipped",
     "reused_label",
@@ -134,12 +136,8 @@ def _update_pointer(job: Job, pointer: Path) -> tuple[str | None, str | None]:
         if why is not None:
             problem = _pointer_blocker(pointer) or _foreign_pointer(pointer)
             unreadable = why
-        elif (
-            saved is not None
-            and job.same_spec(saved["spec_hash"])
-            and is_later(saved.get("effective_as_of"), job.when.effective)
-        ):
-            if normal_path(job.root / saved["model_dir"]) != normal_path(job.out_dir / "model"):
+        elif saved is not None and _names_a_later_model(job, saved):
+            if not _names_this_folder(job, saved):
                 job.log(
                     f"model    {pointer} keeps the model as of {saved.get('as_of')}, later "
                     f"than this run's {job.when.label}"
@@ -171,6 +169,55 @@ def _update_pointer(job: Job, pointer: Path) -> tuple[str | None, str | None]:
         f"{pointer} could not be read as a latest-model pointer ({_clause(unreadable)}); "
         f"rewrote it to point at this run's model {model_dir}"
     )
+
+
+def _names_a_later_model(job: Job, saved: dict[str, str]) -> bool:
+    """Whether the pointer ``saved`` names a model of this spec fitted on data of a later
+    as-of than ``job``'s (the backfill rule of :func:`remember_model`)."""
+    later = is_later(saved.get("effective_as_of"), job.when.effective)  # None: unknown
+    return job.same_spec(saved["spec_hash"]) and bool(later)
+
+
+def _names_this_folder(job: Job, saved: dict[str, str]) -> bool:
+    """Whether the pointer ``saved`` names the model folder of ``job``'s outputs."""
+    return normal_path(job.root / saved["model_dir"]) == normal_path(job.out_dir / "model")
+
+
+def later_model_as_of(job: Job) -> str | None:
+    """The as-of of the later model ``models/<name>/latest.json`` keeps rather than naming
+    this run's (:func:`remember_model`'s rule: a backfill does not move it back), else None
+    (also for a pointer that is missing or cannot be read). The registry follows the same
+    rule: such a run registers no version of ``tracking.register_as``."""
+    pointer = latest_pointer(job.root, job.name)
+    if not pointer.is_file() or pointer.is_symlink():
+        return None
+    saved = _read_pointer(pointer)[0]
+    if saved is None or not _names_a_later_model(job, saved) or _names_this_folder(job, saved):
+        return None
+    return saved.get("as_of") or saved.get("effective_as_of")
+
+
+def registration_plan(job: Job, run_id: str | None, reused: str | None) -> dict[str, Any] | None:
+    """What the run does with ``tracking.register_as`` (the summary's ``registration``):
+    None without it or without a tracked run (``run_id`` None); else ``name``,
+    ``new_version`` (True: a version is registered once the outputs are published, tagged
+    with the run's as-of) and ``reason`` (why not: a reused model, registered by the run that
+    fitted it, whose as-of is ``reused``; or a later model the pointer and registry keep,
+    whose as-of is ``latest_as_of``)."""
+    name = job.spec.tracking.register_as
+    if not name or run_id is None:
+        return None
+    if reused is not None:
+        reason = f"the model is reused from the run of {reused}, which registered it"
+        return {"name": name, "new_version": False, "reason": reason}
+    later = later_model_as_of(job)
+    if later is not None:
+        reason = (
+            f"the latest model is as of {later}, later than this run's {job.when.label}: a "
+            f"backfill registers no version, as it does not move models/{job.name}/latest.json"
+        )
+        return {"name": name, "new_version": False, "reason": reason, "latest_as_of": later}
+    return {"name": name, "new_version": True, "reason": None}
 
 
 def _pointer_blocker(pointer: Path) -> str | None:

@@ -94,7 +94,12 @@ from forecaster.jobs.placement import (
     checkpoint_folder,
     load_spec,
 )
-from forecaster.jobs.pointer import remember_model, remember_skipped, reused_label
+from forecaster.jobs.pointer import (
+    registration_plan,
+    remember_model,
+    remember_skipped,
+    reused_label,
+)
 from forecaster.jobs.reuse import data_provenance
 from forecaster.jobs.schedule import drop_excluded, finish_forecast
 from forecaster.jobs.scores import backtest_scores, score_lines
@@ -434,7 +439,10 @@ def _write_outputs(
             result = _write_files(
                 job, staging, model, backtest, panel, tracking, reused or job.when.label
             )
-            result = result.model_copy(update={"metrics": metrics, "calibration": calibration})
+            # a backfill registers no version, as it leaves latest.json (the pointer's rule)
+            registration = registration_plan(job, tracking[0], reused)
+            recorded = {"metrics": metrics, "calibration": calibration}
+            result = result.model_copy(update={**recorded, "registration": registration})
             summary = result.model_copy(
                 update={"seconds": round(time.perf_counter() - job.started, 2)}
             )
@@ -445,7 +453,9 @@ def _write_outputs(
             with uninterrupted():  # a Ctrl-C once published waits for the logging and the
                 # pointer (a rerun skips published outputs: it would never write them); a
                 # second one stops it
+                tags = _version_tags(job, "fit" if fitted_in is not None else "tune")
                 _publish_and_log(job, staging, tracking[0], metrics, calibration, published)
+                register_run_model(tracking[0], registration, tags, job.log)
                 if reused is None:  # a reused model stays the pointer's (data to its as-of)
                     remember_model(job)
     except BaseException:
@@ -467,9 +477,9 @@ def _publish_and_log(
     published: threading.Event,
 ) -> None:
     """Publish the ``staging`` folder as the run's outputs (then set ``published``), then log
-    them into the MLflow run ``run_id`` and register its model: logged once published, so that
-    a "completed" ``summary.json`` is logged only of outputs that exist, and a run that fails
-    adds no version to the registry."""
+    them into the MLflow run ``run_id``: logged once published, so that a "completed"
+    ``summary.json`` is logged only of outputs that exist (the model is registered after this,
+    so a run that fails adds no version to the registry)."""
     _io.publish_directory(
         staging,
         job.out_dir,
@@ -479,7 +489,17 @@ def _publish_and_log(
     )
     published.set()
     log_outputs(run_id, metrics, calibration, job.out_dir)
-    register_run_model(run_id, job.spec.tracking.register_as, job.log)
+
+
+def _version_tags(job: Job, kind: str) -> dict[str, str]:
+    """The tags of the model version a run registers: its pipeline, its as-of (label and
+    effective) and its ``kind`` (``fit``, or ``tune``: the model was tuned)."""
+    return {
+        "forecaster.pipeline": job.name,
+        "forecaster.as_of": job.when.label,
+        "forecaster.effective_as_of": job.when.effective,
+        "forecaster.run_kind": kind,
+    }
 
 
 def forecast_as_of(

@@ -73,16 +73,20 @@ the MLflow run sees the series it dropped, left out or found stale, and why."""
 def study_tracking(spec: Spec) -> Iterator[bool]:
     """Within the block, a study of the spec logs to its experiment (``tracking.experiment_scope``;
     the process's own MLflow experiment is unchanged after it): yields True, or False when
-    tracking is off, unavailable (a warning says why) or mlflow is not installed."""
+    tracking is off, unavailable (a warning says why) or mlflow is not installed. MLflow's
+    INFO records are kept out within the block, as in :func:`tracked_run`."""
     if not spec.tracking.enabled:
         yield False
         return
     try:
         import forecaster.tracking as tracking
+        import mlflow  # noqa: F401  (imported before _quiet_mlflow: its import resets the level)
     except ImportError:
         yield False
         return
     with contextlib.ExitStack() as scope:
+        # MLflow's INFO records kept out, as in a run's tracking
+        scope.enter_context(_quiet_mlflow())
         try:
             with tracking.bounded_requests():
                 experiment = spec.tracking.experiment or spec.pipeline.name
@@ -463,15 +467,25 @@ def _log_run_outputs(mlflow: Any, run_id: str, metrics: dict[str, float], folder
 
 
 def register_run_model(
-    run_id: str | None, register_as: str | None, log: Callable[[str], None]
+    run_id: str | None,
+    plan: dict[str, Any] | None,
+    tags: dict[str, str],
+    log: Callable[[str], None],
 ) -> None:
-    """Register the model fitted and logged in the MLflow run ``run_id`` as ``register_as``
-    (nothing when either is None). Called once the run's outputs are published, so a run
+    """Register the model fitted and logged in the MLflow run ``run_id`` as ``plan["name"]``,
+    the version tagged with ``tags`` (the run's as-of and kind), as the run's
+    :func:`~forecaster.jobs.pointer.registration_plan` says (nothing when ``plan`` or
+    ``run_id`` is None; a ``log`` line saying why not when its ``new_version`` is False: a
+    backfill, or a reused model). Called once the run's outputs are published, so a run
     that fails adds no version to the registry (a scheduler's retries would add one each).
     MLflow's own lines ("Created version '3' of model ...", which it prints on standard
     error) go to ``log``: ``--quiet`` prints nothing, ``--json-logs`` JSON only. A failure is
     a warning: the outputs are written."""
-    if run_id is None or not register_as:
+    if run_id is None or plan is None:
+        return
+    register_as = plan["name"]
+    if not plan["new_version"]:
+        log(f"tracking: no new version of {register_as!r} registered: {plan['reason']}")
         return
     try:
         import forecaster.tracking as tracking
@@ -488,7 +502,7 @@ def register_run_model(
         with _STDERR.of_this_thread() as printed:
             try:
                 with tracking.bounded_requests():
-                    tracking_write(mlflow.register_model, fitted.model_uri, register_as)
+                    tracking_write(mlflow.register_model, fitted.model_uri, register_as, tags=tags)
             finally:
                 for line in printed.getvalue().splitlines():
                     if line.strip():

@@ -268,9 +268,22 @@ def _ensure_experiment(client: Any, name: str, artifact_location: str | None) ->
             found = client.get_experiment_by_name(name)
             if found is None:
                 raise
-    if found.lifecycle_stage == "deleted":
-        tracking_write(client.restore_experiment, found.experiment_id)
+    if found.lifecycle_stage == "deleted":  # never undone silently: refused, as MLflow does
+        raise ForecasterError(_deleted_experiment_message(name, found.experiment_id))
     return found.experiment_id
+
+
+def _deleted_experiment_message(name: str, experiment_id: str) -> str:
+    """Why a run cannot go to the deleted experiment ``name`` and the two ways out (one line:
+    a pipeline run's tracking warning quotes the first line of its error)."""
+    return (
+        f"The MLflow experiment {name!r} (ID {experiment_id}) is deleted, and forecaster does not "
+        "undo a deletion (mlflow.set_experiment refuses a deleted experiment too). Restore it "
+        f"(mlflow experiments restore --experiment-id {experiment_id}, or "
+        f"MlflowClient().restore_experiment({experiment_id!r})), or log to another experiment "
+        "(a pipeline spec's [tracking] experiment, or another name) or delete it permanently "
+        "(mlflow gc) so that the name can be created anew."
+    )
 
 
 def _experiment_location(uri: str, name: str) -> str | None:

@@ -35,6 +35,7 @@ from forecaster.tuning.common import import_optuna
 __all__ = [
     "GRACE_PERIOD",
     "HEARTBEAT_INTERVAL",
+    "INTERRUPTED_ATTR",
     "MAX_RETRY",
     "RUNNING_POLL",
     "StorageError",
@@ -45,6 +46,7 @@ __all__ = [
     "has_heartbeat",
     "is_storage_error",
     "make_storage",
+    "retry_interrupted_trials",
     "storage_errors",
     "storage_label",
     "storage_url",
@@ -226,6 +228,41 @@ def _retry_callback(optuna: Any, max_retry: int) -> dict[str, Any]:
             return {"heartbeat_stale_trial_callback": retry(max_retry=max_retry)}
         callback = optuna.storages.RetryFailedTrialCallback(max_retry=max_retry)
     return {"failed_trial_callback": callback}
+
+
+INTERRUPTED_ATTR = "forecaster.interrupted"
+"""The user attribute (True) of a trial that Ctrl-C (or ``SIGTERM`` under the ``forecaster``
+command) interrupted: Optuna marks it FAIL, and :func:`retry_interrupted_trials` queues its
+parameters again as a killed trial's are."""
+
+
+def retry_interrupted_trials(study: Any, limit: int | None = None) -> list[int]:
+    """Queue again, with the same parameters, the trials of ``study`` that an interrupt failed
+    (:data:`INTERRUPTED_ATTR`), as the heartbeat queues a killed process's trial: through the
+    storage's retry callback (Optuna's ``RetryHeartbeatStaleTrialCallback``, at most
+    :data:`MAX_RETRY` times), a ``WAITING`` trial whose system attributes ``failed_trial``
+    and ``retry_history`` name the interrupted trial, which the next trial of any process
+    runs. A trial already queued again (named in a trial's ``retry_history``) is not queued
+    twice. ``limit``: at most that many (the trials the study still misses, so that no more
+    than ``n_trials`` run). The numbers of the trials queued again."""
+    optuna = import_optuna()
+    retry = next(iter(_retry_callback(optuna, MAX_RETRY).values()), None)
+    if retry is None or (limit is not None and limit <= 0):
+        return []
+    trials = study.get_trials(deepcopy=False)
+    queued = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
+    interrupted = [
+        t
+        for t in trials
+        if t.state.name == "FAIL" and t.user_attrs.get(INTERRUPTED_ATTR) and t.number not in queued
+    ]
+    retried = []
+    for trial in interrupted[:limit]:
+        before = len(study.get_trials(deepcopy=False))
+        retry(study, trial)  # nothing past MAX_RETRY retries
+        if len(study.get_trials(deepcopy=False)) > before:
+            retried.append(trial.number)
+    return retried
 
 
 def fail_stale_trials(study: Any) -> None:

@@ -36,7 +36,13 @@ from forecaster.tuning.conditions import check_run_settings, trial_params
 from forecaster.tuning.data_checks import ValidationSpan, check_trial_scale
 from forecaster.tuning.scores import probabilistic_score, score_column
 from forecaster.tuning.space import sample_params
-from forecaster.tuning.storage import await_running_trials, fail_stale_trials, is_storage_error
+from forecaster.tuning.storage import (
+    INTERRUPTED_ATTR,
+    await_running_trials,
+    fail_stale_trials,
+    is_storage_error,
+    retry_interrupted_trials,
+)
 
 __all__ = [
     "MAX_CONSECUTIVE_FAILURES",
@@ -154,6 +160,10 @@ class Objective:
                 return self._run(trial, reporter)
         except optuna.TrialPruned:
             trial.set_user_attr("history", reporter.history)
+            raise
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: FAIL, and queued again on resume
+            with contextlib.suppress(Exception):
+                trial.set_user_attr(INTERRUPTED_ATTR, True)
             raise
         except StudyStopError as exc:  # the space or metric is wrong, not this trial: stop
             trial.set_user_attr("error", str(exc))
@@ -319,6 +329,8 @@ def run_trials(
     study is still short of ``n_trials`` (such a retry, or a trial that failed elsewhere), so
     that every process ends with the study complete and its best trial final."""
     fail_stale_trials(study)  # trials of a killed process: FAIL, queued again
+    missing = None if n_trials is None else n_trials - sum(trial_counts(study, ignore))
+    retry_interrupted_trials(study, missing)  # interrupted trials: queued again, once
     stopper = _Stopper(n_trials, bar, ignore)
     while not stopper.gave_up:
         timeout = None if deadline is None else deadline - time.time()
