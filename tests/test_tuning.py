@@ -2369,9 +2369,11 @@ def test_a_search_space_sampling_target_feature_is_refused(callable_space):
     ranked them with the others. It is refused, naming the estimator's parameter instead."""
     x, y = _series_second()
     model = RNNRegressor(hidden_size=4, max_epochs=1, normalization="last", target_feature=1)
-    space = (lambda trial: {"target_feature": trial.suggest_int("tf", 0, 1)}) if (
-        callable_space
-    ) else {"target_feature": [0, 1]}
+    space = (
+        (lambda trial: {"target_feature": trial.suggest_int("tf", 0, 1)})
+        if (callable_space)
+        else {"target_feature": [0, 1]}
+    )
     with pytest.raises(DataValidationError, match=r"samples 'target_feature', the index of the "):
         tune(model, (x, y), n_trials=2, search_space=space, storage=None, show_progress=False)
 

@@ -61,7 +61,8 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
         their forecast back in its place, so another index than the target's gives wrong
         forecasts. ``fit`` refuses an index beyond the features of ``X``. The features are
         given to the network target first (the others in their order); ``predict`` takes
-        ``X`` in the order of ``fit``.
+        ``X`` in the order of ``fit``. A search space of :func:`~forecaster.tuning.tune` may
+        not sample it (a fact of the data, not a setting).
     nonlinearity : {"tanh", "relu"}, default "tanh"
     loss : {"mse", "mae", "huber"}, default "mse"
     lr : float, default 1e-3
