@@ -2398,3 +2398,24 @@ def test_a_regressors_study_recorded_before_target_feature_resumes_quietly(tmp_p
         tune(model, (x, y), n_trials=2, show_progress=False, **run)
     with pytest.warns(ForecasterWarning, match=r"target_feature: the study has 0, this call 1"):
         tune(clone(model).set_params(target_feature=1), (x, y), n_trials=3, **run)
+
+
+def test_a_regressors_target_feature_beyond_x_is_refused_before_any_trial(tmp_path):
+    """RNNRegressor(target_feature=5) on X of 2 features: ten trials failed as every fit
+    refuses it, and stayed in the study, before tune said so. It is refused before any."""
+    x, y = _series_second(60)
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    with pytest.raises(
+        DataValidationError, match=r"every trial would fail as fit does: target_feature=5 is the"
+    ):
+        tune(
+            RNNRegressor(hidden_size=4, max_epochs=1, target_feature=5), (x, y), n_trials=2,
+            search_space={"hidden_size": [4, 8]}, storage=url, show_progress=False,
+        )  # fmt: skip
+    studies = optuna.get_all_study_summaries(url) if (tmp_path / "optuna.db").exists() else []
+    assert all(summary.n_trials == 0 for summary in studies)
+    with pytest.raises(DataValidationError, match=r"target_feature must be an integer >= 0"):
+        tune(
+            RNNRegressor(hidden_size=4, max_epochs=1, target_feature="1"), (x, y), n_trials=1,
+            search_space={"hidden_size": [4, 8]}, storage=None, show_progress=False,
+        )  # fmt: skip
