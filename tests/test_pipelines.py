@@ -6147,3 +6147,33 @@ def test_bad_line_reads_gzip_files_and_long_unclosed_quotes(tmp_path):
     assert bad_line(long, spec, "CSV malformed") == (
         "line 3: a quoted field starts on it and is never closed (a '\"' missing)"
     )
+
+
+def test_source_decimal_comma_names_the_numbers_written_with_a_point(tmp_path, capsys):
+    """With decimal_comma = true the reader does not read 1234.5 (a decimal point) as a
+    number: the column stays text. The refusal named no value then ("got String." alone, the
+    check took 1234.5 for a number), though such values are what is to be fixed."""
+    data = decimal_comma_rows(";").replace("b;2024-01-03;12,870", "b;2024-01-03;1234.5")
+    spec = scheduled_project(tmp_path, data, source={"separator": ";", "decimal_comma": True})
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 3, err
+    assert "got String with values that are not numbers, e.g. '1234.5'." in err, err
+    assert "'0,868'" not in err, err  # the numbers it reads are not named
+
+
+@pytest.mark.parametrize(
+    ("text", "told"),
+    [
+        ('b,2024-05-09,"n/a"', "line 281 has 'n/a' in column 'y', read as f64"),
+        ('b,2024-05-09,"1""5"', "line 281 has '1\"5' in column 'y', read as f64"),
+    ],
+    ids=["quoted", "quoted-quote"],
+)
+def test_csv_read_errors_name_the_line_of_a_quoted_value(tmp_path, capsys, text, told):
+    """The reader names a quoted value that does not fit its column with its quotes
+    ("could not parse `"n/a"`"), the csv module reads it without them: no line was named
+    (exports that quote every field, numbers written "9,868" with decimal_comma)."""
+    spec = scheduled_project(tmp_path, rows_with_line(281, text))
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 3, err
+    assert f"In data/prices.csv, {told}." in err, err

@@ -2482,3 +2482,71 @@ def test_the_refit_folder_of_a_long_non_ascii_study_name_can_be_created(tmp_path
     folder = Path(model.checkpoint_dir)
     assert folder.parent == tmp_path and len(folder.name.encode()) <= 255
     folder.mkdir()
+
+
+def _series_second(n: int = 120) -> tuple[np.ndarray, np.ndarray]:
+    """Windows of a covariate (X's first feature) and a level (its second), y the level's
+    next value."""
+    rng = np.random.default_rng(0)
+    level, other = 100 + np.cumsum(rng.normal(size=n + 8)), rng.normal(size=n + 8)
+    x = np.stack([np.stack([other[i : i + 8], level[i : i + 8]], -1) for i in range(n)])
+    return x.astype("float32"), level[8 : n + 8]
+
+
+@pytest.mark.parametrize("callable_space", [False, True])
+def test_a_search_space_sampling_target_feature_is_refused(callable_space):
+    """target_feature says which feature of X the series y continues: a space sampling it
+    ran trials reading another feature as the target's level (normalization='last') and
+    ranked them with the others. It is refused, naming the estimator's parameter instead."""
+    x, y = _series_second()
+    model = RNNRegressor(hidden_size=4, max_epochs=1, normalization="last", target_feature=1)
+    space = (
+        (lambda trial: {"target_feature": trial.suggest_int("tf", 0, 1)})
+        if (callable_space)
+        else {"target_feature": [0, 1]}
+    )
+    with pytest.raises(DataValidationError, match=r"samples 'target_feature', the index of the "):
+        tune(model, (x, y), n_trials=2, search_space=space, storage=None, show_progress=False)
+
+
+def test_a_regressors_study_recorded_before_target_feature_resumes_quietly(tmp_path):
+    """A study of an RNNRegressor recorded before target_feature existed (no such fixed
+    parameter) warned on its resume "target_feature: the study has none, this call 0",
+    though its trials had the target first. Such a study resumes quietly with 0, and warns
+    naming the value it had with another."""
+    import json
+
+    x, y = _series_second()
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    model = RNNRegressor(hidden_size=4, max_epochs=1, random_state=0)
+    run = dict(search_space={"hidden_size": [4, 8]}, storage=url, study_name="old")
+    study = tune(model, (x, y), n_trials=1, show_progress=False, **run).study
+    fixed = json.loads(study.user_attrs["forecaster.fixed_params"])
+    del fixed["target_feature"]  # the record as it was written before
+    study.set_user_attr("forecaster.fixed_params", json.dumps(fixed, sort_keys=True))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", "The study .* other fixed parameters", ForecasterWarning)
+        tune(model, (x, y), n_trials=2, show_progress=False, **run)
+    with pytest.warns(ForecasterWarning, match=r"target_feature: the study has 0, this call 1"):
+        tune(clone(model).set_params(target_feature=1), (x, y), n_trials=3, **run)
+
+
+def test_a_regressors_target_feature_beyond_x_is_refused_before_any_trial(tmp_path):
+    """RNNRegressor(target_feature=5) on X of 2 features: ten trials failed as every fit
+    refuses it, and stayed in the study, before tune said so. It is refused before any."""
+    x, y = _series_second(60)
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    with pytest.raises(
+        DataValidationError, match=r"every trial would fail as fit does: target_feature=5 is the"
+    ):
+        tune(
+            RNNRegressor(hidden_size=4, max_epochs=1, target_feature=5), (x, y), n_trials=2,
+            search_space={"hidden_size": [4, 8]}, storage=url, show_progress=False,
+        )  # fmt: skip
+    studies = optuna.get_all_study_summaries(url) if (tmp_path / "optuna.db").exists() else []
+    assert all(summary.n_trials == 0 for summary in studies)
+    with pytest.raises(DataValidationError, match=r"target_feature must be an integer >= 0"):
+        tune(
+            RNNRegressor(hidden_size=4, max_epochs=1, target_feature="1"), (x, y), n_trials=1,
+            search_space={"hidden_size": [4, 8]}, storage=None, show_progress=False,
+        )  # fmt: skip

@@ -236,8 +236,9 @@ def not_numeric_message(
 ) -> str:
     """Why a value column is not numeric, with a few offending values for text columns.
     ``role``: what the column is (``"target"``: "Target column 'y' ..."); ``fix``: how to
-    make it numbers (default: how to convert a frame's column); ``decimal_comma``: a text
-    with a decimal comma (``9,868``) is a number too, not an offending value."""
+    make it numbers (default: how to convert a frame's column); ``decimal_comma``: the
+    numbers are written with a decimal comma, as the CSV reader's ``decimal_comma`` reads them
+    (``9,868`` is a number, ``1234.5`` and ``1.234,5`` are offending values)."""
     column = f"{role.capitalize()} column {name!r}" if role else f"Column {name!r}"
     fix = fix or (
         f"Convert it, e.g. pl.col({name!r}).cast(pl.Float64, strict=False) (unparseable "
@@ -256,10 +257,9 @@ def not_numeric_message(
         )
     text = pl.col(name).cast(pl.String)
     number = text.cast(pl.Float64, strict=False)
-    if decimal_comma:
-        number = number.fill_null(
-            text.str.replace(",", ".", literal=True).cast(pl.Float64, strict=False)
-        )
+    if decimal_comma:  # a point is not read there: 1234.5 is text, as 1.234,5
+        written = text.str.replace(",", ".", literal=True).cast(pl.Float64, strict=False)
+        number = pl.when(text.str.contains(".", literal=True)).then(None).otherwise(written)
     bad = text.filter(text.is_not_null() & number.is_null())
     try:
         lazy = frame.lazy().select(bad.unique(maintain_order=True).head(MAX_EXAMPLES))

@@ -4,6 +4,7 @@ scikit-learn estimator contract (tested with ``sklearn.utils.estimator_checks``)
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -61,7 +62,8 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
         their forecast back in its place, so another index than the target's gives wrong
         forecasts. ``fit`` refuses an index beyond the features of ``X``. The features are
         given to the network target first (the others in their order); ``predict`` takes
-        ``X`` in the order of ``fit``.
+        ``X`` in the order of ``fit``. A search space of :func:`~forecaster.tuning.tune` may
+        not sample it (a fact of the data, not a setting).
     nonlinearity : {"tanh", "relu"}, default "tanh"
     loss : {"mse", "mae", "huber"}, default "mse"
     lr : float, default 1e-3
@@ -324,16 +326,26 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
         and the others after it in their order: the network's normalization and heads take
         the first feature for the target."""
         index, n_features = int(self.target_feature), X3.shape[2]
-        if index >= n_features:
+        self._check_target_feature(n_features)
+        if index == 0:
+            return X3
+        return X3[:, :, [index, *range(index), *range(index + 1, n_features)]]
+
+    def _check_target_feature(self, n_features: int) -> None:
+        """Refuse a ``target_feature`` that is no index of ``X``'s ``n_features`` features
+        (one that is no integer is the parameter table's to refuse: ``validate_params``)."""
+        index = self.target_feature
+        if (
+            isinstance(index, numbers.Integral)
+            and not isinstance(index, bool)
+            and (index >= n_features)
+        ):
             raise DataValidationError(
                 f"target_feature={index} is the index of the target among the features of X "
                 f"(its last axis), but X has {n_features} feature(s) per step: an index from "
                 f"0 to {n_features - 1}. Pass the index of the feature that y continues, e.g. "
                 "target_feature=0 when it is the first."
             )
-        if index == 0:
-            return X3
-        return X3[:, :, [index, *range(index), *range(index + 1, n_features)]]
 
     def _scale_x(self, X3: np.ndarray) -> np.ndarray:
         return scaled(X3, self.x_mean_, self.x_scale_)
@@ -472,5 +484,7 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
 def check_fit_arrays(estimator: RNNRegressor, X: Any, y: Any) -> None:
     """Refuse (:class:`DataValidationError`) the ``(X, y)`` that ``estimator.fit`` would
     refuse, checked on a clone (``estimator`` keeps no state): for a check made once before
-    many fits, as ``tune`` does before its trials."""
-    checked_arrays(clone(estimator), X, y)
+    many fits, as ``tune`` does before its trials: the arrays, and ``target_feature`` among
+    the features of ``X``."""
+    X, _ = checked_arrays(clone(estimator), X, y)
+    estimator._check_target_feature(as_3d(X).shape[2])

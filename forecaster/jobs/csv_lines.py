@@ -56,6 +56,7 @@ def _first_bad_record(text: IO[str], separator: str, parse: re.Match[str] | None
     except (StopIteration, _Unreadable):
         return None
     index = int(parse["number"]) - 1 if parse else -1
+    values = _as_read(parse["value"]) if parse else ()
     try:
         for line, fields in records:
             if len(fields) > len(header):
@@ -63,14 +64,23 @@ def _first_bad_record(text: IO[str], separator: str, parse: re.Match[str] | None
                     f"line {line} has {len(fields)} fields, where the header has {len(header)} "
                     f"({separator!r}-separated; a value holding {separator!r} is quoted)"
                 )
-            if parse and 0 <= index < len(fields) and fields[index] == parse["value"]:
+            if parse and 0 <= index < len(fields) and fields[index] in values:
                 return (
-                    f"line {line} has {parse['value']!r} in column {parse['column']!r}, read "
+                    f"line {line} has {fields[index]!r} in column {parse['column']!r}, read "
                     f"as {parse['dtype']}"
                 )
     except _Unreadable as exc:
         return f"line {exc.line}: {exc.reason}"
     return None
+
+
+def _as_read(value: str) -> tuple[str, ...]:
+    """The field that the reader's error names as ``value``, as the :mod:`csv` module reads
+    it: the reader names a quoted field with its quotes (``"n/a"``), the csv module
+    without them (and ``""`` inside as one ``"``)."""
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return value, value[1:-1].replace('""', '"')
+    return (value,)
 
 
 class _Unreadable(Exception):

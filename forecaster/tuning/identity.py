@@ -22,6 +22,7 @@ from forecaster.exceptions import (
     ForecasterWarning,
     warn_at_caller,
 )
+from forecaster.persistence.migration import PARAMS_ADDED
 from forecaster.tuning.common import import_optuna, plain, qualname
 from forecaster.tuning.conditions import RUN_PARAMS
 from forecaster.tuning.space import TASK_PARAMS, UNIT_PARAMS, same_kind
@@ -219,7 +220,9 @@ def _compare_fixed(
 ) -> None:
     """Warn when the template's fixed parameters (not sampled, not part of the identity)
     differ from those the study was created with: its earlier trials were measured in the same
-    units but with other settings. A study without the record gets this call's."""
+    units but with other settings. A study without the record gets this call's; a parameter
+    added since the study was recorded (:data:`~forecaster.persistence.migration.PARAMS_ADDED`)
+    counts as the value it had before, e.g. ``target_feature=0``."""
     old_text = recorded.get(_FIXED_ATTR)
     if old_text is None:
         study.set_user_attr(_FIXED_ATTR, fixed)
@@ -236,6 +239,9 @@ def _compare_fixed(
     for key in _RECORDED_LATER:  # not recorded by the version that created the study
         if key not in old:
             new.pop(key, None)
+    for key, before in PARAMS_ADDED.items():  # a parameter added since: the study's trials
+        if key in new and key not in old:  # were fitted with the value older versions had
+            old[key] = before
     changed = [
         f"{k}: the study has {_show(old[k]) if k in old else 'none'}, this call "
         f"{_show(new[k]) if k in new else 'none'}"

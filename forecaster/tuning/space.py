@@ -286,6 +286,9 @@ def _check_names(names: Iterable[str], estimator: Any) -> None:
 # Parameters a search space may not sample: they change the task each trial solves (which
 # series, which column, how far ahead), so trial values answer different questions.
 TASK_PARAMS = ("target", "id_col", "time_col", "horizon", "freq", "missing")
+# Parameters that describe the data, not the network: refused in a search space (a trial of
+# another value fits a model that reads its inputs wrongly); not in the study identity.
+_LAYOUT_PARAMS = ("target_feature",)
 # Parameters that change the units of the validation loss, or the steps it is measured on:
 # refused with metric="val_loss" (a metric callable on the original scale may rank them).
 UNIT_PARAMS = (
@@ -314,8 +317,9 @@ _SCORED_PARAMS = ("loss", "quantiles", "validation_size", "validation_fraction")
 
 
 def _check_sampled_names(names: Iterable[str], metric: Any, where: str = "search_space") -> None:
-    """Refuse a space that samples the task (always) or the objective's units (with the
-    validation loss as the objective): its trial values could not be ranked."""
+    """Refuse a space that samples the task or the data's layout (always) or the objective's
+    units (with the validation loss as the objective): its trial values could not be ranked,
+    or a trial would misread its inputs."""
     for name in names:
         if name in TASK_PARAMS:
             raise DataValidationError(
@@ -324,6 +328,15 @@ def _check_sampled_names(names: Iterable[str], metric: Any, where: str = "search
                 f"and their values cannot be ranked in one study. Tune each {name} in a study "
                 f"of its own (one tune call per value, with its own study_name), and compare "
                 f"their best models on a common test set."
+            )
+        if name in _LAYOUT_PARAMS:
+            raise DataValidationError(
+                f"{where} samples {name!r}, the index of the forecast series among the "
+                "features of X: a fact of the data, not a setting to tune (with normalization "
+                "'last' or 'revin', or a 'segment' or 'recursive' head, a trial of another index "
+                "forecasts from another feature's level). Leave it out of the search space and "
+                f"pass it to the estimator, e.g. RNNRegressor({name}=1) when y continues X's "
+                "second feature."
             )
         if score_column(metric) is not None and name in _SCORED_PARAMS:
             raise DataValidationError(
