@@ -616,7 +616,7 @@ def test_a_template_parameter_no_fit_accepts_is_refused_before_any_trial(tmp_pat
 @pytest.mark.parametrize(
     ("frame", "match"),
     [
-        ("pandas", "pl.from_pandas"),
+        ("pandas with text times", r"pd\.to_datetime\(frame\['time'\]\)"),
         ("no target", r"lacks the columns \['y'\]"),
         ("a list", "must be a polars DataFrame"),
         ("arrays", "must be a polars DataFrame"),
@@ -625,10 +625,11 @@ def test_a_template_parameter_no_fit_accepts_is_refused_before_any_trial(tmp_pat
 def test_a_frame_the_estimator_cannot_fit_on_is_refused_before_any_trial(
     tmp_path, tree_guard, frame, match
 ):
-    """Was: a pandas frame refused only after ten failed trials."""
+    """Was: a pandas frame refused only after ten failed trials (tune now reads pandas as fit
+    does: one whose times are text is refused with fit's pandas advice)."""
     guard = tree_guard(tmp_path)
     data = {
-        "pandas": FRAME.to_pandas(),
+        "pandas with text times": FRAME.to_pandas().astype({"time": str}),
         "no target": FRAME.drop("y"),
         "a list": FRAME.rows(),
         "arrays": (np.zeros((4, 3)), np.zeros(4)),
