@@ -1461,3 +1461,21 @@ def test_a_backtests_scores_are_the_same_bits_in_every_run_and_at_any_thread_cou
     runs = [_reproduced_scores(threads) for threads in (2, 2, 1)]
     different = {name: len({d for run in runs for d in run[name]}) for name in runs[0]}
     assert {name: n for name, n in different.items() if n > 1} == {}  # frames: how many
+
+
+def test_backtest_of_a_fitted_model_returns_the_time_dtype_of_the_frame_given():
+    """forecaster.backtest(model, frame) of a model fitted on microseconds, given
+    nanoseconds (pandas' unit) or milliseconds, returned its tables in microseconds where
+    model.backtest(frame) returned the frame's unit (session 36): a join on the frame's time
+    column failed. Both are one call now, with the frame's dtype in every table."""
+    frame = _frame(n_series=2)
+    model = RNNForecaster(target="y", id_col="id", baseline="none", **TINY)
+    model.fit(frame.filter(pl.int_range(pl.len()).over("id") < 90))
+    for unit in ("ns", "ms"):
+        given = frame.with_columns(pl.col("time").dt.cast_time_unit(unit))
+        for result in (backtest(model, given, folds=2), model.backtest(given.lazy(), folds=2)):
+            tables = (result.forecasts, result.metrics, result.folds, result.baselines)
+            assert {t.schema["cutoff"] for t in tables} == {pl.Datetime(unit)}
+            assert result.forecasts.schema["time"] == pl.Datetime(unit)
+            joined = given.join(result.forecasts, on=["id", "time"], suffix="_forecast")
+            assert joined.height == result.forecasts.height == 2 * 2 * 6
