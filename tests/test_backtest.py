@@ -1476,3 +1476,21 @@ def test_a_backtest_of_a_few_series_forecasts_each_origin_as_predict_bit_for_bit
         own = model.predict(frame, cutoff=cutoff)
         got = result.forecasts.filter(pl.col("cutoff") == cutoff)
         assert got["y"].equals(own["y"]), cutoff
+
+
+def test_backtest_of_a_fitted_model_returns_the_time_dtype_of_the_frame_given():
+    """forecaster.backtest(model, frame) of a model fitted on microseconds, given
+    nanoseconds (pandas' unit) or milliseconds, returned its tables in microseconds where
+    model.backtest(frame) returned the frame's unit (session 36): a join on the frame's time
+    column failed. Both are one call now, with the frame's dtype in every table."""
+    frame = _frame(n_series=2)
+    model = RNNForecaster(target="y", id_col="id", baseline="none", **TINY)
+    model.fit(frame.filter(pl.int_range(pl.len()).over("id") < 90))
+    for unit in ("ns", "ms"):
+        given = frame.with_columns(pl.col("time").dt.cast_time_unit(unit))
+        for result in (backtest(model, given, folds=2), model.backtest(given.lazy(), folds=2)):
+            tables = (result.forecasts, result.metrics, result.folds, result.baselines)
+            assert {t.schema["cutoff"] for t in tables} == {pl.Datetime(unit)}
+            assert result.forecasts.schema["time"] == pl.Datetime(unit)
+            joined = given.join(result.forecasts, on=["id", "time"], suffix="_forecast")
+            assert joined.height == result.forecasts.height == 2 * 2 * 6

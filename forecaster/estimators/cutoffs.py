@@ -122,9 +122,9 @@ class CutoffPanels:
         later: tuple[list[Any], int] = ([], 0)
         if point is not None:  # (None, or no row up to it: origin_rows refuses the cutoff)
             frame = collect_frame(frame, columns=list(self.schema_))
-            read = self._rows_read_after(frame, point)
+            read, starting_later = self._read_rows(frame, point)
             if read.height:
-                cutoff, later = self._without_later_series(frame, read, cutoff)
+                cutoff, later = self._without_later_series(frame, starting_later, cutoff)
                 frame = read
         raw = self._frame_panel(frame, point, min_length=1)  # short: named by origin_rows
         roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
@@ -134,19 +134,19 @@ class CutoffPanels:
         return raw, series, rows
 
     def _without_later_series(
-        self, frame: pl.DataFrame, read: pl.DataFrame, cutoff: Any
+        self, frame: pl.DataFrame, starting_later: pl.Series, cutoff: Any
     ) -> tuple[Any, tuple[list[Any], int]]:
-        """``cutoff`` without the pairs of the series of ``frame`` that ``read`` (its rows
-        that the origins read) leaves out, as they start after every cutoff, and those series
-        with the count of their origins (a list of time points: each such series at each
-        point), for the warning of origins without ``lookback`` rows up to them
+        """``cutoff`` without the pairs of the series ``starting_later`` (their ids: the
+        series of ``frame`` that start after every cutoff, whose rows the origins do not
+        read, :meth:`_read_rows`), and those series in the order of ``frame`` with the count
+        of their origins (a list of time points: each such series at each point), for the
+        warning of origins without ``lookback`` rows up to them
         (:func:`~forecaster.estimators.origins.origin_rows`), as one cutoff names them."""
-        if self.id_col is None:
+        if self.id_col is None or not len(starting_later):
             return cutoff, ([], 0)
-        later = frame.join(read, on=self.id_col, how="anti", nulls_equal=True)[self.id_col]
-        later = later.unique(maintain_order=True)
-        if not len(later):
-            return cutoff, ([], 0)
+        in_frame = pl.col(self.id_col).is_in(starting_later.implode(), nulls_equal=True)
+        later = frame[self.id_col].filter(frame.select(in_frame).to_series())
+        later = later.unique(maintain_order=True)  # as one cutoff names them: the frame's order
         count = len(later) * len(cutoff)
         if isinstance(cutoff, pl.DataFrame) and self.id_col in cutoff.columns:
             source = cutoff.schema[self.id_col]
@@ -163,6 +163,18 @@ class CutoffPanels:
         *,
         series: pl.DataFrame | None = None,
     ) -> pl.DataFrame:
+        """The rows of ``frame`` that the forecasts from the time ``point`` or earlier read:
+        :meth:`_read_rows`, without the ids of the series it leaves out."""
+        return self._read_rows(frame, point, future, series=series)[0]
+
+    def _read_rows(
+        self,
+        frame: Any,
+        point: Any,
+        future: bool = False,
+        *,
+        series: pl.DataFrame | None = None,
+    ) -> tuple[pl.DataFrame, pl.Series]:
         """The rows of ``frame`` that the forecasts from the time ``point`` (the cutoff, the
         latest of a list) or earlier read, the only ones validated: a gap after them plays no
         part in those forecasts, and ``missing="error"`` forecasts it, from one cutoff or a
@@ -174,8 +186,12 @@ class CutoffPanels:
         policy every row (``"interpolate"`` fills the horizon's last steps from the rows
         after it). Without, the rows up to ``point`` and each series' first row after it
         where it has none at ``point``: that the series goes on tells that its origin is
-        inside a gap (filled up to ``point``, or refused by ``missing="error"``)."""
+        inside a gap (filled up to ``point``, or refused by ``missing="error"``). Returned
+        with the ids of the series left out as they start after ``point`` (``series`` None;
+        found in the same pass over the sorted rows: no join of the frame's rows)."""
         rows = collect_frame(frame, columns=list(self.schema_))
+        id_dtype = pl.Null if self.id_col is None else rows.schema[self.id_col]
+        none = pl.Series(self.id_col or "id", [], dtype=id_dtype)  # no series left out
         if self.id_col is not None and series is not None:
             rows = rows.join(
                 series, on=self.id_col, how="semi", nulls_equal=True, maintain_order="left"
@@ -183,7 +199,7 @@ class CutoffPanels:
         reads_future = bool(column_tuple(self.future_covariates)) and not future
         keys = [c for c in (self.id_col, self.time_col) if c]
         if any(rows[c].null_count() for c in keys):  # refused by the validation that follows
-            return rows
+            return rows, none
         rows = series_sorted(rows, id_col=self.id_col, time_col=self.time_col)  # (as held)
         t = rows[self.time_col].to_physical().to_numpy()
         at = pl.Series([point], dtype=rows.schema[self.time_col]).to_physical().item()
@@ -204,9 +220,13 @@ class CutoffPanels:
             else:  # the first, where the series has no row at the point
                 held = np.logical_or.reduceat(t == at, starts)[series_of]
                 keep |= first_after & ~held
+        later = none
         if series is None and n:  # a series without a row up to the point: no origin
-            keep &= ~after[starts][series_of]
-        return rows.filter(pl.Series(keep))
+            starts_after = after[starts]
+            keep &= ~starts_after[series_of]
+            if self.id_col is not None:
+                later = rows[self.id_col].gather(starts[starts_after])
+        return rows.filter(pl.Series(keep)), later
 
     def _reads_as_held(self, panel: Panel, rows: np.ndarray) -> bool:
         """Whether ``panel``, a frame read whole (``read_frame``), forecasts the origins at

@@ -12,7 +12,6 @@ non-polars object is a :class:`~forecaster.exceptions.DataValidationError`.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,7 +20,7 @@ import polars as pl
 from forecaster._validation import check
 from forecaster.data import calendar_for_freq, trained_frame
 from forecaster.data.checks import check_output_names, check_roles
-from forecaster.data.dtypes import as_given_time, given_time_dtype, training_frame
+from forecaster.data.dtypes import training_frame
 from forecaster.data.frames import check_schema, collect_frame, column_tuple
 from forecaster.data.frequency import Frequency
 from forecaster.data.panel import Panel
@@ -500,20 +499,9 @@ class RNNForecaster(
             times are in ``frame``'s time dtype where a fitted model read it cast to the
             trained one (another unit, or an equivalent zone): they join back on ``frame``.
         """
-        known = {} if kwargs.get("refit") else self.__dict__.get("schema_", {})  # fitted: dtypes
-        if not known:  # the folds' models fit on it: read as fit reads it (pandas advice too)
-            return run_backtest(self, training_frame(frame, self.time_col), **kwargs)
-        given = given_time_dtype(frame, self.time_col)  # its times come back as given
-        frame = trained_frame(frame, known, self.id_col, self.time_col)  # pandas dtypes restored
-        result = run_backtest(self, frame, **kwargs)
-        trained = known.get(self.time_col)
-        return dataclasses.replace(
-            result,
-            forecasts=as_given_time(result.forecasts, given, trained),
-            metrics=as_given_time(result.metrics, given, trained),
-            folds=as_given_time(result.folds, given, trained),
-            baselines=as_given_time(result.baselines, given, trained),
-        )
+        if kwargs.get("refit") or not self.__dict__.get("schema_"):  # the folds' models fit
+            return run_backtest(self, training_frame(frame, self.time_col), **kwargs)  # as fit
+        return run_backtest(self, frame, **kwargs)  # read_frame: the fitted dtypes, times as given
 
 
 LSTMForecaster = fixed_cell(RNNForecaster, "lstm", "LSTM")

@@ -71,6 +71,7 @@ units (float32 steps of 8 there) is scored on its true changes.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,6 +81,7 @@ import polars as pl
 
 from forecaster._busy import using
 from forecaster._validation import WINDOWS
+from forecaster.data.dtypes import as_given_time, given_time_dtype
 from forecaster.data.panel import Panel
 from forecaster.evaluation.fitted import asked_intervals
 from forecaster.evaluation.fold_forecasts import (
@@ -351,7 +353,7 @@ def backtest(
     -------
     BacktestResult
         ``forecasts``, ``metrics`` (by fold and series), ``by_step``, ``aggregate``, ``folds``,
-        the fitted ``estimators`` and the ``baselines`` (see the module docstring).
+        the fitted ``estimators``, ``baselines`` (module docstring), times in ``frame``'s dtype.
 
     Raises
     ------
@@ -385,7 +387,23 @@ def backtest(
         levels, qs = asked.get("level", ()), asked.get("quantiles", ())
         scores = score_columns(args.names, m=args.m, levels=levels, quantiles=qs)
         made = forecast_backtest(estimator, frame, args, scale, asked, scores)
-    return _scored(*made, args, scale, estimator.id_col)
+    return _in_given_time(_scored(*made, args, scale, estimator.id_col), frame, estimator.time_col)
+
+
+def _in_given_time(result: BacktestResult, frame: Any, time_col: str) -> BacktestResult:
+    """``result`` with the times of its tables in the time dtype of ``frame`` as given (its
+    ``time_col``), where a fitted model read it cast to its own (another unit, or an
+    equivalent zone; :func:`~forecaster.data.dtypes.as_given_time`), so that they join back
+    on the frame's time column."""
+    given = given_time_dtype(frame, time_col)  # (the caller's frame: not cast)
+    read_as = str(result.forecasts.schema[time_col])  # the fitted model's, where it cast it
+    return dataclasses.replace(
+        result,
+        forecasts=as_given_time(result.forecasts, given, read_as),
+        metrics=as_given_time(result.metrics, given, read_as),
+        folds=as_given_time(result.folds, given, read_as),
+        baselines=as_given_time(result.baselines, given, read_as),
+    )
 
 
 def _scored(
