@@ -878,3 +878,32 @@ def test_linear_skip_learns_a_linear_autoregression_the_head_alone_misses() -> N
 def test_a_network_needs_auto_sizes_resolved(name: str) -> None:
     with pytest.raises(DataValidationError, match=f"estimators resolve {name}='auto'"):
         make_net(**{name: "auto"})
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"head": "segment", "cell": "rnn", "n_static_numeric": 2},  # the statics' encoder
+        {"head": "segment", "cell": "lstm"},
+        {"head": "seq2seq", "cell": "gru"},
+        {"head": "seq2seq", "cell": "rnn"},
+        {"head": "recursive", "cell": "lstm"},
+        {"head": "recursive", "cell": "rnn"},
+    ],
+    ids=lambda config: "-".join(str(v) for v in config.values()),
+)
+def test_a_few_windows_forecast_at_inference_give_a_large_batchs_bits(config) -> None:
+    """Every head and cell: a window forecast alone or with a few others (predict from one
+    cutoff of a small panel) gives the bits it has in a large batch (a backtest), though BLAS
+    and oneDNN add up products of a few rows in another order; fewer than 16 windows run as
+    copies of them before the statics are encoded."""
+    torch.manual_seed(0)
+    base = {"n_features": 1, "n_targets": 1, "lookback": 96, "horizon": 24, "hidden_size": 64}
+    net = RecurrentNet(**{**base, "segment_length": 24, **config}).eval()
+    torch.manual_seed(1)
+    x = torch.randn(300, 96, 1 + net.n_static) * 5 + 20
+    x[..., 1:] = torch.randn(300, 1, net.n_static)  # a window's statics: one value per column
+    with torch.inference_mode():
+        whole = net(x)
+        differ = [n for n in range(1, 16) if not torch.equal(net(x[:n]), whole[:n])]
+    assert differ == []

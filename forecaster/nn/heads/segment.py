@@ -92,14 +92,6 @@ class SegmentHead(Head):
                     for rows in unrolled.row_blocks(x.shape[0])
                 ]
             )
-        copies = unrolled.row_copies(x.shape[0])
-        if copies > 1 and unrolled.unrolls(net.rnn, x):  # a few windows: a large batch's bits
-            return self.forward(
-                net,
-                x.repeat(copies, 1, 1),
-                None if future is None else future.repeat(copies, 1, 1),
-                None if static is None else static.repeat(1, copies, 1),  # (layers, B, H)
-            )[: x.shape[0]]
         batch, seg = x.shape[0], net.segment_length
         n_ch = net.n_targets
         n_cov = covariate_channels(net.n_past, n_ch, net.past_covariates)
