@@ -70,17 +70,17 @@ MIN_BATCH_ROWS = 16
 <forecaster.nn.heads.segment.SegmentHead.copies_few_windows>`): a smaller batch runs as copies
 of its windows up to at least this many rows (:func:`row_copies`, before the statics are
 encoded), the forecasts read from the first copy. BLAS and oneDNN take other kernels for
-products of a few rows (another summation order), so without the copies the last bits of a window's
-forecast depended on how many windows it was forecast with: ``predict(frame, cutoff=t)`` of a
-panel of 5 series differed from the same origins in a backtest or a list of cutoffs (one
-batch of all their windows). With them every batch gives the bits of a large batch: checked
-for 1 to 64 windows and blocks of 1,000 to 5,000 at one, two, four and eight threads (GRU and
-RNN, with future covariates), and for 1 to 40 windows with numeric statics and with the LSTM
-at one and two threads. Fewer copies do not suffice: at two threads batches of 9 to 11 windows differ from a
-large batch. The copies cost the forward of 16 windows (on the default network about 0.3 ms
-more for one window); the streaming forecasts (:mod:`~forecaster.nn.streaming`) make their own
-cell calls, without them. The other heads make no copies (they would multiply the forward's
-time; see :meth:`Head.copies_few_windows
+products of a few rows (another summation order), so without the copies the last bits of a
+window's forecast depended on how many windows it was forecast with: ``predict(frame,
+cutoff=t)`` of a panel of 5 series differed from the same origins in a backtest or a list of
+cutoffs (one batch of all their windows). With them every batch gives the bits of a large
+batch: checked for 1 to 64 windows and blocks of 1,000 to 5,000 at one, two, four and eight
+threads (GRU and RNN, with future covariates), and for 1 to 40 windows with numeric statics and
+with the LSTM at one and two threads. Fewer copies do not suffice: at two threads batches of 9
+to 11 windows differ from a large batch. The copies cost the forward of 16 windows (on the
+default network about 0.3 ms more for one window); the streaming forecasts
+(:mod:`~forecaster.nn.streaming`) make their own cell calls, without them. The other heads make
+no copies (they would multiply the forward's time; see :meth:`Head.copies_few_windows
 <forecaster.nn.heads.base.Head.copies_few_windows>`)."""
 
 Step = Callable[[Tensor, Tensor, Tensor], Tensor]
