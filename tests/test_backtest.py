@@ -1486,7 +1486,7 @@ def test_a_backtest_with_statics_or_the_lstm_forecasts_each_origin_as_predict(op
     too: predict from one cutoff of a 3-series panel gives the backtest's bits."""
     frame = _frame(n_series=3, n=160)
     static = options.get("static", False)
-    if static:  # one number per series, read by the statics' encoder (products of a few rows)
+    if static:  # two numbers per series, read by the statics' encoder (products of a few rows)
         number = pl.col("id").str.slice(1).cast(pl.Float64)
         frame = frame.with_columns(size=number * 1.7 + 0.3, weight=(number - 1.2) ** 2)
     hidden = options.get("hidden_size", 64)
