@@ -1494,3 +1494,35 @@ def test_backtest_of_a_fitted_model_returns_the_time_dtype_of_the_frame_given():
             assert result.forecasts.schema["time"] == pl.Datetime(unit)
             joined = given.join(result.forecasts, on=["id", "time"], suffix="_forecast")
             assert joined.height == result.forecasts.height == 2 * 2 * 6
+
+
+@pytest.mark.parametrize(
+    "options", [{"cell": "rnn", "static": True}, {"cell": "lstm", "hidden_size": 128}]
+)
+def test_a_backtest_with_statics_or_the_lstm_forecasts_each_origin_as_predict(options):
+    """The copies of a few windows are made before the statics are encoded, and with the LSTM
+    too: predict from one cutoff of a 3-series panel gives the backtest's bits."""
+    frame = _frame(n_series=3, n=160)
+    static = options.get("static", False)
+    if static:  # two numbers per series, read by the statics' encoder (products of a few rows)
+        number = pl.col("id").str.slice(1).cast(pl.Float64)
+        frame = frame.with_columns(size=number * 1.7 + 0.3, weight=(number - 1.2) ** 2)
+    hidden = options.get("hidden_size", 64)
+    tiny = {**TINY, "hidden_size": hidden, "lookback": 48, "horizon": 12, "segment_length": 12}
+    model = RNNForecaster(
+        target="y",
+        id_col="id",
+        baseline="none",
+        cell=options["cell"],
+        static_covariates=["size", "weight"] if static else None,
+        **tiny,
+    )
+    model.fit(frame.filter(pl.col("time") < dt.datetime(2024, 1, 4)))
+    result = backtest(model, frame, folds=6)
+    differ = []
+    for cutoff in result.folds["cutoff"].unique().sort():
+        own = model.predict(frame, cutoff=cutoff)
+        got = result.forecasts.filter(pl.col("cutoff") == cutoff)
+        if not got["y"].equals(own["y"]):
+            differ.append(cutoff)
+    assert differ == []

@@ -878,3 +878,47 @@ def test_linear_skip_learns_a_linear_autoregression_the_head_alone_misses() -> N
 def test_a_network_needs_auto_sizes_resolved(name: str) -> None:
     with pytest.raises(DataValidationError, match=f"estimators resolve {name}='auto'"):
         make_net(**{name: "auto"})
+
+
+def _batch_and_its_first_windows(config: dict) -> tuple[RecurrentNet, torch.Tensor]:
+    torch.manual_seed(0)
+    base = {"n_features": 1, "n_targets": 1, "lookback": 96, "horizon": 24, "hidden_size": 64}
+    net = RecurrentNet(**{**base, "segment_length": 24, **config}).eval()
+    torch.manual_seed(1)
+    x = torch.randn(300, 96, 1 + net.n_static) * 5 + 20
+    x[..., 1:] = torch.randn(300, 1, net.n_static)  # a window's statics: one value per column
+    return net, x
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"cell": "rnn", "n_static_numeric": 2},  # the statics' encoder: before the copies
+        {"cell": "gru", "n_static_numeric": 2},
+        {"cell": "lstm"},  # not unrolled, copied too
+        {"cell": "lstm", "n_static_numeric": 1},
+    ],
+    ids=lambda config: "-".join(str(v) for v in config.values()),
+)
+def test_a_few_windows_of_a_segment_network_give_a_large_batchs_bits(config) -> None:
+    """A window forecast alone or with a few others (predict from one cutoff of a small
+    panel) gives the bits it has in a large batch (a backtest), with statics and the LSTM too,
+    though BLAS and oneDNN add up products of a few rows in another order: fewer than 16
+    windows run as copies of them, before the statics are encoded."""
+    net, x = _batch_and_its_first_windows({"head": "segment", **config})
+    with torch.inference_mode():
+        whole = net(x)
+        differ = [n for n in range(1, 16) if not torch.equal(net(x[:n]), whole[:n])]
+    assert differ == []
+
+
+@pytest.mark.parametrize("head", ["direct", "seq2seq", "recursive"])
+def test_the_other_heads_forecast_a_few_windows_without_copies(head: str) -> None:
+    """Their cell runs over every step of the window: 16 copies of one window would take 2 to
+    11 times its forward (Head.copies_few_windows); one window runs as one row."""
+    net, x = _batch_and_its_first_windows({"head": head, "cell": "lstm"})
+    rows: list[int] = []
+    net.rnn.register_forward_hook(lambda module, args, out: rows.append(args[0].shape[0]))
+    with torch.inference_mode():
+        net(x[:1])
+    assert rows and set(rows) == {1}

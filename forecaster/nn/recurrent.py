@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+import forecaster.nn.unrolled as unrolled
 from forecaster._validation import describe_value
 from forecaster.exceptions import DataValidationError
 from forecaster.nn.cells import make_cell
@@ -420,6 +421,15 @@ class RecurrentNet(nn.Module):
         torch.Tensor
             The forecast, shape ``(batch, horizon, n_targets)``.
 
+        Notes
+        -----
+        At inference on the CPU, the ``"segment"`` head runs a batch of fewer than
+        :data:`~forecaster.nn.unrolled.MIN_BATCH_ROWS` (16) windows as copies of them
+        (:func:`~forecaster.nn.unrolled.row_copies`), so that a window's forecast is the same
+        bits in a batch of any size. The other heads do not (the copies would multiply their
+        forward's time): a few windows' forecasts may differ from a large batch's in the last
+        bits (about 1e-7 relative).
+
         Examples
         --------
         >>> import torch
@@ -431,6 +441,12 @@ class RecurrentNet(nn.Module):
         x = as_input(self, "x", x)
         future = None if future is None else as_input(self, "future", future)
         future = check_window(self, x, future)
+        batch, copies = x.shape[0], unrolled.row_copies(x.shape[0])
+        if copies > 1 and self._head.copies_few_windows(self, x):  # a large batch's bits
+            x = x.repeat(copies, 1, 1)  # before the statics' encoder: its products too
+            future = None if future is None else future.repeat(copies, 1, 1)
+            core, static = self.split_static(x)
+            return self.forecast(core, future, static)[:batch]
         x, static = self.split_static(x)
         return self.forecast(x, future, static)
 

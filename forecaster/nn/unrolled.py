@@ -16,9 +16,11 @@ fused call cannot see:
   of once per (window, channel, segment).
 
 On the default network (GRU, hidden 128, 4 input segments, 1 output segment) that is about a
-fifth of the forward's arithmetic. A batch of fewer than :data:`MIN_BATCH_ROWS` windows runs
-as copies of them (:func:`row_copies`), so that a window's forecast is the same bits in a
-batch of any size (BLAS adds up products of a few rows in another order). Validation passes
+fifth of the forward's arithmetic. At inference on the CPU, a segment network (any cell) runs
+a batch of fewer than :data:`MIN_BATCH_ROWS` windows as copies of them (:func:`row_copies`, in
+:meth:`RecurrentNet.forward <forecaster.nn.recurrent.RecurrentNet.forward>`, before the
+statics are encoded), so that a window's forecast is the same bits in a batch of any size
+(BLAS and oneDNN add up products of a few rows in another order). Validation passes
 during training (eval mode, no gradients) take this path too, with the same values. Anything
 else takes the fused call: gradients (training is unchanged), training mode, another device or
 dtype, CPU autocast, and the LSTM, whose CPU kernel is oneDNN's (another summation order:
@@ -31,6 +33,7 @@ __all__ = [
     "BLOCK_ROWS",
     "MIN_BATCH_ROWS",
     "MIN_PROJECTION_ROWS",
+    "cpu_inference",
     "decode",
     "encode",
     "row_blocks",
@@ -62,20 +65,29 @@ block stay in the CPU's cache between the cell's element-wise operations (about 
 time per window than one block of 5,000 windows for the default network)."""
 
 MIN_BATCH_ROWS = 16
-"""Fewest windows a head runs through its unrolled cell at once: a smaller batch runs as
-copies of its windows up to at least this many rows (:func:`row_copies`), the forecasts read
-from the first copy. BLAS takes other kernels for products of a few rows (another summation
-order), so without the copies the last bits of a window's forecast depended on how many
-windows it was forecast with: ``predict(frame, cutoff=t)`` of a panel of 5 series differed
-from the same origins in a backtest or a list of cutoffs (one batch of all their windows);
-with them every batch size gives the bits of a large batch (checked for 1 to 40 windows, one
-and two threads)."""
+"""Fewest windows a segment network runs at once at inference on the CPU (:func:`cpu_inference`;
+:meth:`SegmentHead.copies_few_windows
+<forecaster.nn.heads.segment.SegmentHead.copies_few_windows>`): a smaller batch runs as copies
+of its windows up to at least this many rows (:func:`row_copies`, before the statics are
+encoded), the forecasts read from the first copy. BLAS and oneDNN take other kernels for
+products of a few rows (another summation order), so without the copies the last bits of a
+window's forecast depended on how many windows it was forecast with: ``predict(frame,
+cutoff=t)`` of a panel of 5 series differed from the same origins in a backtest or a list of
+cutoffs (one batch of all their windows). With them every batch gives the bits of a large
+batch: checked for 1 to 64 windows and blocks of 1,000 to 5,000 at one, two, four and eight
+threads (GRU and RNN, with future covariates), and for 1 to 40 windows with numeric statics and
+with the LSTM at one and two threads. Fewer copies do not suffice: at two threads batches of 9
+to 11 windows differ from a large batch. The copies cost the forward of 16 windows (on the
+default network about 0.3 ms more for one window); the streaming forecasts
+(:mod:`~forecaster.nn.streaming`) make their own cell calls, without them. The other heads make
+no copies (they would multiply the forward's time; see :meth:`Head.copies_few_windows
+<forecaster.nn.heads.base.Head.copies_few_windows>`)."""
 
 Step = Callable[[Tensor, Tensor, Tensor], Tensor]
 
 
 def row_copies(rows: int) -> int:
-    """How many copies of a batch of ``rows`` windows a head runs (:data:`MIN_BATCH_ROWS`):
+    """How many copies of a batch of ``rows`` windows a network runs (:data:`MIN_BATCH_ROWS`):
     1 for a batch that has as many rows, or none.
 
     Examples
@@ -101,16 +113,24 @@ def row_blocks(rows: int) -> list[slice]:
     return [slice(lo, hi) for lo, hi in itertools.pairwise(bounds)]
 
 
-def unrolls(rnn: nn.Module, x: Tensor) -> bool:
-    """Whether :func:`encode` and :func:`decode` unroll ``rnn`` for the input ``x`` (else they
-    make the fused call): no gradients, eval mode, float32 on the CPU without autocast, a
-    one-way GRU or RNN with biases."""
+def cpu_inference(module: nn.Module, x: Tensor) -> bool:
+    """Whether ``module`` runs ``x`` at inference on the CPU: no gradients, eval mode, float32
+    on the CPU without autocast."""
     return (
         not torch.is_grad_enabled()
-        and not rnn.training
+        and not module.training
         and x.device.type == "cpu"
         and not torch.is_autocast_enabled("cpu")  # its casts would differ from the fused call's
         and x.dtype == torch.float32
+    )
+
+
+def unrolls(rnn: nn.Module, x: Tensor) -> bool:
+    """Whether :func:`encode` and :func:`decode` unroll ``rnn`` for the input ``x`` (else they
+    make the fused call): at inference on the CPU (:func:`cpu_inference`), a one-way GRU or
+    RNN with biases."""
+    return (
+        cpu_inference(rnn, x)
         and isinstance(rnn, nn.RNNBase)
         and rnn.mode in _STEPS
         and rnn.batch_first

@@ -63,6 +63,16 @@ class Head:
         random initialisation)."""
         raise NotImplementedError
 
+    def copies_few_windows(self, net: Any, x: Tensor) -> bool:
+        """Whether ``net`` runs a batch ``x`` of fewer than
+        :data:`~forecaster.nn.unrolled.MIN_BATCH_ROWS` windows as copies of them (in
+        :meth:`RecurrentNet.forward <forecaster.nn.recurrent.RecurrentNet.forward>`, before
+        the statics are encoded), so that a window's forecast is the same bits in a batch of
+        any size. False: the copies would multiply the forward's time (a fused cell over
+        every step of the window: for one window of 96 steps at hidden size 128, 2 to 3 times
+        with a GRU, 8 to 11 times with an LSTM)."""
+        return False
+
     def forward(
         self, net: Any, x: Tensor, future: Tensor | None, static: Tensor | None = None
     ) -> Tensor:
