@@ -34,6 +34,21 @@ def _one_torch_thread():
     torch.set_num_threads(previous)
 
 
+@pytest.fixture(autouse=True)
+def _sigint_as_in_a_terminal():
+    """Every test gets Ctrl-C as in a terminal or notebook (Python's handler raising
+    KeyboardInterrupt): a test run started in the background by a non-interactive shell (a CI
+    job, ``nohup ... &``) inherits an ignored SIGINT, Python then installs no handler, and a
+    test that sends itself a SIGINT saw nothing (it passed or failed by where it was run). A
+    test may still set another disposition: it is put back after each test."""
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    if signal.getsignal(signal.SIGINT) is not previous and previous is not None:
+        signal.signal(signal.SIGINT, previous)
+
+
 @pytest.fixture
 def device_seeding_calls(monkeypatch) -> list[str]:
     """The calls that seed a device's generator (CUDA, MPS, XPU), recorded instead of run;
