@@ -22,6 +22,7 @@ from forecaster.data.panel import Panel
 from forecaster.data.steps import steps_behind
 from forecaster.data.times import to_time_point
 from forecaster.data.transforms import domain_bound
+from forecaster.data.validate import MISSING_VALUES_ERROR
 from forecaster.estimators.future import hold_after, series_sorted
 from forecaster.estimators.origins import (
     is_cutoff_list,
@@ -30,6 +31,7 @@ from forecaster.estimators.origins import (
     origin_rows,
     warn_short_origins,
 )
+from forecaster.estimators.rows_ahead import rows_ahead_predict_error, rows_ahead_span
 from forecaster.exceptions import DataValidationError, StaleSeriesWarning, warn_at_caller
 
 __all__ = ["CUTOFF_KINDS", "SHORT_SERIES", "CutoffPanels", "cutoff_argument"]
@@ -271,7 +273,7 @@ class CutoffPanels:
             "length_reason": _LOOKBACK_REASON,
         }
         if cutoff is None:
-            panel = Panel.from_frame(frame, **options)
+            panel = self._panel_up_to_last_row(frame, options)
             ids, last = panel.keys[panel.id_name], frame[self.time_col].max()
             self._warn_stale_series(panel.time, panel.offsets, ids, last, cutoff)
             return panel
@@ -303,6 +305,23 @@ class CutoffPanels:
         if later:
             warn_short_origins(later, len(later), self.lookback_)
         return panel
+
+    def _panel_up_to_last_row(self, frame: pl.DataFrame, options: dict[str, Any]) -> Panel:
+        """The panel ``predict(frame)`` forecasts from (its series up to their last rows).
+        Where ``missing="error"`` refuses the missing targets of rows ahead at the end of
+        ``frame`` (:mod:`~forecaster.estimators.rows_ahead`), the error names the cutoff (or
+        the rows) that forecasts from the last observed targets, not a filling policy."""
+        try:
+            return Panel.from_frame(frame, **options)
+        except DataValidationError as refused:
+            if not str(refused).startswith(MISSING_VALUES_ERROR):
+                raise
+            targets = column_tuple(self.target)
+            roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
+            span = rows_ahead_span(frame, targets, (), **roles)
+            if span is None:
+                raise
+            raise rows_ahead_predict_error(span, targets, **roles) from None
 
     def _warn_stale_series(
         self,
