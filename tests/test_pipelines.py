@@ -3217,7 +3217,7 @@ def test_tune_without_a_validation_split_exits_2_before_the_data(tmp_path, capsy
         assert code == 2, (args, err)
         assert "tune ranks the trials by 'val_loss', measured on the validation split" in err
         assert "validation_size=0 disables it" in err and "metric callable" not in err, err
-        assert "Set it > 0 in [model] (e.g. 0.1), or run without --tune" in err, err
+        assert "Set validation_size > 0 (e.g. 0.1), or run without --tune" in err, err
     guard.assert_unchanged()
     spec.write_text(spec.read_text() + "\n[training]\ntune = true\n")
     guard = tree_guard(tmp_path)

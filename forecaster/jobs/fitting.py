@@ -192,12 +192,10 @@ def search_plan(spec: Spec, estimator: Any, frame: pl.DataFrame | None = None) -
         objective needs the validation split and ``[model]`` disables it
         (:func:`forecaster.tuning.arguments.validation_split_problem`, tune's own rule).
     """
-    problem = validation_split_problem(estimator, spec.training.objective)  # tune's own rule
+    objective = spec.training.objective  # tune's own rule: the model's validation split
+    problem = validation_split_problem(estimator, objective, "run without --tune / training.tune")
     if problem is not None:
-        raise SpecError(
-            f"{problem} (training.objective = {spec.training.objective!r}). Set it > 0 in "
-            "[model] (e.g. 0.1), or run without --tune / training.tune."
-        )
+        raise SpecError(problem)
     space = tuning.default_search_space(estimator, frame)
     fixed = {name: spec.model[name] for name in space if name in spec.model}
     searched = {name: dist for name, dist in space.items() if name not in fixed}

@@ -94,27 +94,27 @@ def _check_objective(estimator: Any, direction: Any, metric: Any) -> None:
         _check_metric_signature(metric)
     elif direction != "minimize":  # val_loss
         raise DataValidationError("metric='val_loss' is minimized; use direction='minimize'.")
-    problem = validation_split_problem(estimator, metric)
+    problem = validation_split_problem(
+        estimator, metric, "pass a metric callable that scores the fitted model"
+    )
     if problem is not None:
-        raise DataValidationError(
-            f"{problem}. Set it > 0 (e.g. 0.1), or pass a metric callable that scores the "
-            "fitted model."
-        )
+        raise DataValidationError(problem)
 
 
-def validation_split_problem(estimator: Any, metric: Any) -> str | None:
-    """Why :func:`tune` cannot rank trials of ``estimator`` by ``metric``: ``"val_loss"`` and
-    the probabilistic scores are measured on the validation split, which a validation-split
-    parameter (``validation_size``, ``validation_fraction``) of 0 disables; None when it can
-    (a callable metric scores the fitted model itself). The one rule of tune's own check and
-    of a pipeline spec's (:func:`forecaster.jobs.fitting.search_plan`), which each add the fix
-    in their own terms.
+def validation_split_problem(estimator: Any, metric: Any, otherwise: str) -> str | None:
+    """Why :func:`tune` cannot rank trials of ``estimator`` by ``metric``, or None when it
+    can: ``"val_loss"`` and the probabilistic scores are measured on the validation split,
+    which a validation-split parameter (``validation_size``, ``validation_fraction``) of 0
+    disables (a callable metric scores the fitted model itself). The one rule of tune's own
+    check and of a pipeline spec's (:func:`forecaster.jobs.fitting.search_plan`); the
+    message ends with the fix, a split > 0 or ``otherwise``, in the caller's terms.
 
     Examples
     --------
     >>> from forecaster import RNNForecaster
-    >>> validation_split_problem(RNNForecaster(target="y", validation_size=0), "val_loss")[-33:]
-    'and validation_size=0 disables it'
+    >>> model = RNNForecaster(target="y", validation_size=0)
+    >>> validation_split_problem(model, "val_loss", "do not tune").split("and ")[-1]
+    'validation_size=0 disables it. Set validation_size > 0 (e.g. 0.1), or do not tune.'
     """
     if callable(metric):
         return None
@@ -124,7 +124,7 @@ def validation_split_problem(estimator: Any, metric: Any) -> str | None:
         return None
     return (
         f"tune ranks the trials by {metric!r}, measured on the validation split, and "
-        f"{name}=0 disables it"
+        f"{name}=0 disables it. Set {name} > 0 (e.g. 0.1), or {otherwise}."
     )
 
 
