@@ -117,28 +117,33 @@ def rows_ahead_fit_error(
 
 
 def rows_ahead_predict_error(
-    span: tuple[Any, Any], targets: Sequence[str], *, id_col: str | None, time_col: str
+    span: tuple[Any, Any],
+    targets: Sequence[str],
+    *,
+    id_col: str | None,
+    time_col: str,
+    call: str = "predict",
 ) -> DataValidationError:
-    """The error of ``predict(frame)`` (no ``cutoff=``) under ``missing="error"`` where
-    ``frame`` ends with rows ahead after the times ``span`` (:func:`rows_ahead_span`): the
-    forecast would start from their missing targets, and ``missing="ffill"`` would make them
-    up. It names the call that forecasts from the last observed targets instead: the
-    ``cutoff=`` there (one time for every series), else the frame up to each series' own."""
+    """The error of ``predict(frame)`` (no ``cutoff=``), or of ``stream(frame)`` (``call``),
+    under ``missing="error"`` where ``frame`` ends with rows ahead after the times ``span``
+    (:func:`rows_ahead_span`): the forecast would start from their missing targets, and
+    ``missing="ffill"`` would make them up. It names the call that starts from the last
+    observed targets instead: ``predict``'s ``cutoff=`` there (one time for every series) or
+    the frame up to it, else the frame up to each series' own."""
     first, last = span
     time = f"pl.col({time_col!r})"
     if first == last:
         when = f"after {last}"
-        forecast = (
-            f"predict(frame, cutoff={last!r}), or drop those rows: "
-            f"predict(frame.filter({time} <= {last!r}))"
-        )
+        forecast = f"{call}(frame.filter({time} <= {last!r}))"
+        if call == "predict":
+            forecast = f"predict(frame, cutoff={last!r}), or drop those rows: {forecast}"
     else:
         own = observed_split(targets, id_col=id_col, time_col=time_col)
         when = f"after {first} to {last} by series"
-        forecast = f"own = {own}; predict(frame.filter({time} <= own))"
+        forecast = f"own = {own}; {call}(frame.filter({time} <= own))"
     return DataValidationError(
         f"The frame ends with rows whose targets are missing (rows ahead, {when}), which "
-        "predict(frame) would forecast from: missing='error' refuses them, and "
+        f"{call}(frame) would forecast from: missing='error' refuses them, and "
         "missing='ffill' would forecast from made-up targets there. To forecast from each "
         f"series' last observed targets, pass {forecast}."
     )
