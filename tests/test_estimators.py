@@ -3739,3 +3739,63 @@ def test_a_cutoff_frame_naming_a_series_that_starts_after_every_cutoff_leaves_it
     with pytest.warns(ForecasterWarning, match=r"Left out 1 forecast origins .*\['s9'\]"):
         out = model.predict(pl.concat([frame, late]), cutoff=pairs)
     assert out["id"].unique().to_list() == ["s0"]
+
+
+def test_predict_without_future_covariates_of_rows_ahead_names_the_cutoff_not_a_filling_policy():
+    """predict(frame) of a model without future covariates, the frame ending with rows ahead
+    (targets null) under missing='error', advised "Pass missing='ffill'", which forecasts
+    from made-up targets. It now names the cutoff at the last observed targets (or the rows
+    up to it), each series' own where they differ; followed, each forecasts from there."""
+    frame = seasonal_frame(n_series=2, length=200)
+    times = frame["time"].unique().sort()
+    end, early = times[-13], times[-18]
+    ahead = frame.with_columns(y=pl.when(pl.col("time") > end).then(None).otherwise("y"))
+    model = forecaster(max_epochs=1).fit(frame.filter(pl.col("time") <= end))
+    with pytest.raises(DataValidationError) as caught:
+        model.predict(ahead)
+    told = str(caught.value)
+    assert "Pass missing='ffill'" not in told and "rows ahead, after" in told, told
+    assert f"predict(frame, cutoff={end!r})" in told, told
+    assert f"predict(frame.filter(pl.col('time') <= {end!r}))" in told, told
+    at_cutoff = model.predict(ahead, cutoff=end)
+    assert at_cutoff["time"].min() == end + dt.timedelta(hours=1)
+    assert_frame_equal(model.predict(ahead.filter(pl.col("time") <= end)), at_cutoff)
+    last = pl.when(pl.col("id") == "s0").then(pl.lit(end)).otherwise(pl.lit(early))
+    apart = frame.with_columns(y=pl.when(pl.col("time") > last).then(None).otherwise("y"))
+    with pytest.raises(DataValidationError) as caught:
+        model.predict(apart)
+    told = str(caught.value)
+    own = "pl.col('time').filter(pl.col('y').is_not_null()).max().over('id')"
+    assert f"own = {own}; predict(frame.filter(pl.col('time') <= own))" in told, told
+    with pytest.warns(StaleSeriesWarning, match=r"\['s1'\]"):  # each from its own last time
+        forecasts = model.predict(apart.filter(pl.col("time") <= eval(own)))
+    firsts = forecasts.group_by("id").agg(pl.col("time").min()).sort("id")["time"].to_list()
+    assert firsts == [end + dt.timedelta(hours=1), early + dt.timedelta(hours=1)]
+
+
+def test_on_oom_split_with_device_auto_warns_on_a_machine_without_a_gpu():
+    """on_oom='split' with device='auto' on a machine without CUDA was accepted without a
+    word (the rule tested the string 'cpu' only) though it never acts on the CPU; and the
+    refusal of device='cpu' advised 'auto', which is the CPU there too. A fit with 'auto'
+    now warns where it resolves to the CPU (not refused: 'auto' keeps one set of parameters
+    usable on machines with and without a GPU), and no longer where it finds one; a
+    torch.device('cpu') is refused as 'cpu' is, without advising 'auto'."""
+    X = np.random.default_rng(0).normal(size=(40, 12, 1)).astype(np.float32)
+    settings = {"on_oom": "split", "device": "auto", "max_epochs": 1}
+    models = (
+        (forecaster(**settings), (seasonal_frame(n_series=1),)),
+        (RNNRegressor(**{**TINY, **settings}), (X, X[:, -1, 0])),
+    )
+    for model, data in models:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.fit(*data)
+        told = [str(w.message) for w in caught if "on_oom" in str(w.message)]
+        if torch.cuda.is_available():
+            assert told == [], told
+        else:
+            assert len(told) == 1 and "device='auto' trains on the CPU" in told[0], told
+            assert "no effect on this fit" in told[0], told
+        with pytest.raises(DataValidationError, match="never acts") as refused:
+            clone(model).set_params(device=torch.device("cpu")).fit(*data)
+        assert "'auto'" not in str(refused.value) and "device='cuda'" in str(refused.value)

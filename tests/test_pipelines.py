@@ -3274,6 +3274,65 @@ def test_history_days_on_an_integer_time_column_exits_2(tmp_path, capsys, tree_g
     guard.assert_unchanged()
 
 
+@pytest.mark.parametrize(
+    ("times", "dtype"),
+    [
+        (pl.col("date").str.to_date(), "Date"),
+        (pl.col("date").str.to_datetime(time_unit="us"), "Datetime(time_unit='us'"),
+        (pl.col("date").str.to_date().dt.day().cast(pl.Int64), "Int64"),
+    ],
+)
+def test_time_format_with_a_typed_parquet_time_column_exits_2(
+    tmp_path, capsys, tree_guard, times, dtype
+):
+    """source.time_format with Parquet files whose time column is already typed (dates,
+    datetimes, integer steps) was silently unused; a key is used or refused, even at a value
+    that reads as right. Refused where the files' schema is known (--dry-run too), naming the
+    key, the column's dtype and the fix; a time column of text is still parsed with it."""
+    import io
+
+    (tmp_path / "data").mkdir()
+    text = pl.read_csv(io.StringIO(rows()), schema_overrides={"date": pl.String})
+    spec = write(tmp_path, PARQUET_SPEC)
+    text.write_parquet(tmp_path / "data" / "prices.parquet")
+    assert run_cli(capsys, "run", str(spec), "--dry-run")[0] == 0  # text: parsed
+    text.with_columns(times).write_parquet(tmp_path / "data" / "prices.parquet")
+    guard = tree_guard(tmp_path)
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 2, err
+    assert "key 'source.time_format' = '%Y-%m-%d' parses a time column of text" in err, err
+    where = "time column 'date' of the files of source.path 'data/*.parquet' is of type"
+    assert f"{where} {dtype}" in err, err
+    assert "Remove source.time_format" in err, err
+    guard.assert_unchanged()
+
+
+PARQUET_SPEC = CSV_SPEC.format(source='time_format = "%Y-%m-%d"', series="", model="").replace(
+    'path = "data/*.csv"\nformat = "csv"', 'path = "data/*.parquet"\nformat = "parquet"'
+)
+
+
+def test_tune_without_a_validation_split_exits_2_before_the_data(tmp_path, capsys, tree_guard):
+    """[model] validation_size = 0 with [training] tune = true passed --dry-run, and the run
+    read the data and exited 3 advising "pass a metric callable", which a spec cannot. The
+    spec check refuses it (tune's own rule), as do run --tune and the tune command."""
+    spec = csv_project(tmp_path, rows(), model="validation_size = 0")
+    guard = tree_guard(tmp_path)
+    for args in (("run", "--tune", "--dry-run"), ("run", "--tune"), ("tune",)):
+        code, err = run_cli(capsys, args[0], str(spec), *args[1:])
+        assert code == 2, (args, err)
+        assert "tune ranks the trials by 'val_loss', measured on the validation split" in err
+        assert "validation_size=0 disables it" in err and "metric callable" not in err, err
+        assert "Set validation_size > 0 (e.g. 0.1), or run without --tune" in err, err
+    guard.assert_unchanged()
+    spec.write_text(spec.read_text() + "\n[training]\ntune = true\n")
+    guard = tree_guard(tmp_path)
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 2, err
+    assert "key 'training.tune' is true, but tune ranks the trials by 'val_loss'" in err, err
+    guard.assert_unchanged()
+
+
 def plan_of(capsys: pytest.CaptureFixture[str], spec: Path, *flags: str) -> str:
     code, err = run_cli(capsys, "run", str(spec), "--dry-run", *flags)
     assert code == 0, err

@@ -11,6 +11,7 @@ import numpy as np
 import polars as pl
 import pytest
 from conftest import for_head
+from polars.testing import assert_frame_equal
 
 from forecaster import RNNForecaster
 from forecaster.exceptions import DataValidationError, StaleSeriesWarning
@@ -414,3 +415,20 @@ def test_a_stream_at_network_weight_zero_forecasts_as_predict_without_the_networ
     for forecast in (model.stream(data).forecast, lambda: model.predict(data)):
         with pytest.raises(DataValidationError, match="not a finite number"):
             forecast()
+
+
+def test_a_stream_of_a_frame_with_rows_ahead_names_the_rows_to_start_from():
+    """stream(frame) of a frame ending with rows ahead (targets null) under missing='error'
+    advised "Pass missing='ffill'", which starts the stream from made-up targets; it now
+    names the frame up to the last observed targets (as predict's error does), which
+    streams."""
+    data = panel()
+    model = fitted(data.filter(pl.col("t") < 70))
+    ahead = data.with_columns(y=pl.when(pl.col("t") >= 70).then(None).otherwise("y"))
+    with pytest.raises(DataValidationError) as caught:
+        model.stream(ahead)
+    told = str(caught.value)
+    assert "Pass missing='ffill'" not in told and "rows ahead, after 69" in told, told
+    assert "pass stream(frame.filter(pl.col('t') <= 69))" in told and "cutoff" not in told
+    state = model.stream(ahead.filter(pl.col("t") <= 69))
+    assert_frame_equal(state.forecast(), model.predict(ahead, cutoff=69))

@@ -32,8 +32,13 @@ from forecaster.estimators.network_training import (  # the first two: importabl
     RESUME_FREE_PARAMS,
     NetworkTraining,
 )
-from forecaster.estimators.unused import unused_parameter
-from forecaster.exceptions import DataValidationError, NotFittedError
+from forecaster.estimators.unused import on_oom_without_gpu, unused_parameter
+from forecaster.exceptions import (
+    DataValidationError,
+    ForecasterWarning,
+    NotFittedError,
+    warn_at_caller,
+)
 from forecaster.nn.checks import check_memory, check_network_config
 from forecaster.nn.config import auto_segment_length
 from forecaster.nn.ensemble import EnsembleNet
@@ -314,6 +319,9 @@ class RecurrentEstimator(NetworkTraining, BaseEstimator):
                 "run1'). Fit without resume=True to start from scratch."
             )
         self.check_used_params()
+        no_gpu = on_oom_without_gpu(self)  # device='auto' on this machine: warned, not refused
+        if no_gpu is not None:
+            warn_at_caller(no_gpu, ForecasterWarning)
 
     def check_used_params(self) -> None:
         """Refuse (in ``fit``, and in a pipeline spec's check) a parameter set away from its

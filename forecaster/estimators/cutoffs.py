@@ -22,6 +22,7 @@ from forecaster.data.panel import Panel
 from forecaster.data.steps import steps_behind
 from forecaster.data.times import to_time_point
 from forecaster.data.transforms import domain_bound
+from forecaster.data.validate import MISSING_VALUES_ERROR
 from forecaster.estimators.future import hold_after, series_sorted
 from forecaster.estimators.origins import (
     is_cutoff_list,
@@ -30,6 +31,7 @@ from forecaster.estimators.origins import (
     origin_rows,
     warn_short_origins,
 )
+from forecaster.estimators.rows_ahead import rows_ahead_predict_error, rows_ahead_span
 from forecaster.exceptions import DataValidationError, StaleSeriesWarning, warn_at_caller
 
 __all__ = ["CUTOFF_KINDS", "SHORT_SERIES", "CutoffPanels", "cutoff_argument"]
@@ -272,7 +274,7 @@ class CutoffPanels:
             ends="origins",  # the forecasts start at the cutoffs: warn_made_up_origins
         )
 
-    def _panel_for_predict(self, frame: Any, cutoff: Any) -> Panel:
+    def _panel_for_predict(self, frame: Any, cutoff: Any, *, call: str = "predict") -> Panel:
         """The prediction panel: ``frame``'s rows up to ``cutoff`` (all when None), series
         with at least ``lookback`` rows. Shorter ones are dropped with a warning: without a
         cutoff Panel's, with one that of a list of cutoffs (:func:`warn_short_origins`),
@@ -280,7 +282,8 @@ class CutoffPanels:
         series that starts after it) included. With a cutoff, neither the series that end
         before it nor made-up values at their last rows are named here: the origins that
         :meth:`~forecaster.estimators.future.FutureInputs._cutoff_origins` finds in the
-        whole frame are, where they lie (a gap up to the cutoff filled)."""
+        whole frame are, where they lie (a gap up to the cutoff filled). ``call``: the method
+        whose error names the rows ahead (``"predict"``, ``"stream"``)."""
         schema = check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
         frame = collect_frame(frame, columns=list(self.schema_))
         options: dict[str, Any] = {
@@ -291,7 +294,7 @@ class CutoffPanels:
             "length_reason": _LOOKBACK_REASON,
         }
         if cutoff is None:
-            panel = Panel.from_frame(frame, **options)
+            panel = self._panel_up_to_last_row(frame, options, call)
             ids, last = panel.keys[panel.id_name], frame[self.time_col].max()
             self._warn_stale_series(panel.time, panel.offsets, ids, last, cutoff)
             return panel
@@ -323,6 +326,26 @@ class CutoffPanels:
         if later:
             warn_short_origins(later, len(later), self.lookback_)
         return panel
+
+    def _panel_up_to_last_row(
+        self, frame: pl.DataFrame, options: dict[str, Any], call: str
+    ) -> Panel:
+        """The panel ``predict(frame)`` (or ``stream(frame)``: ``call``) forecasts from (its
+        series up to their last rows).
+        Where ``missing="error"`` refuses the missing targets of rows ahead at the end of
+        ``frame`` (:mod:`~forecaster.estimators.rows_ahead`), the error names the cutoff (or
+        the rows) that forecasts from the last observed targets, not a filling policy."""
+        try:
+            return Panel.from_frame(frame, **options)
+        except DataValidationError as refused:
+            if not str(refused).startswith(MISSING_VALUES_ERROR):
+                raise
+            targets = column_tuple(self.target)
+            roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
+            span = rows_ahead_span(frame, targets, (), **roles)
+            if span is None:
+                raise
+            raise rows_ahead_predict_error(span, targets, **roles, call=call) from None
 
     def _warn_stale_series(
         self,

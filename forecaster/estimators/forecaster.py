@@ -217,7 +217,10 @@ class RNNForecaster(
         When a training batch runs out of GPU memory: raise
         :class:`~forecaster.training.loop.GPUOutOfMemoryError`, which names a batch size that fits,
         or split every batch into parts and accumulate their gradients (the same effective
-        batch, slower). Prediction and validation batches are split automatically.
+        batch, slower). Prediction and validation batches are split automatically. It acts
+        on a GPU only: ``"split"`` with a CPU ``device`` is refused in ``fit``, and with
+        ``device="auto"`` on a machine without a GPU the fit warns that it has no effect
+        (the same parameters keep it where ``auto`` finds a GPU).
     device : str, default "auto"
         ``"auto"`` trains on CUDA when available; the fitted network is kept on the CPU.
     random_state : int or None, default None

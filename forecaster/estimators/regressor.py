@@ -93,6 +93,8 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
     checkpoint_every : int, default 1
         Epochs between checkpoints (another value without ``checkpoint_dir`` is refused).
     on_oom : {"raise", "split"}, default "raise"
+        As in :class:`RNNForecaster`: refused with a CPU ``device``, and warned about in
+        ``fit`` with ``device="auto"`` on a machine without a GPU.
     device : str or torch.device, default "auto"
         A ``torch.device`` is kept as given (``get_params``); it trains, and is saved, as its text
         (``torch.device("cpu")``: ``"cpu"``).

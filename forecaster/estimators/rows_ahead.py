@@ -4,8 +4,10 @@ common layout for the future-known values of a forecast. :func:`rows_ahead_span`
 and :func:`observed_split` writes the code that splits a frame there, for the errors of
 ``predict`` without ``cutoff=`` nor ``future=``
 (:meth:`~forecaster.estimators.future.FutureInputs._no_future_error`) and of ``fit`` under
-``missing="error"`` (:func:`rows_ahead_fit_error`), which would otherwise advise a filling
-policy that makes up the targets of those rows.
+``missing="error"`` (:func:`rows_ahead_fit_error`), and of ``predict`` under
+``missing="error"`` of a model that reads no future covariates
+(:func:`rows_ahead_predict_error`), which would otherwise advise a filling policy that makes
+up the targets of those rows.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from forecaster._columns import temporary_names
 from forecaster._polars import collect
 from forecaster.exceptions import DataValidationError
 
-__all__ = ["observed_split", "rows_ahead_fit_error", "rows_ahead_span"]
+__all__ = ["observed_split", "rows_ahead_fit_error", "rows_ahead_predict_error", "rows_ahead_span"]
 
 
 def rows_ahead_span(
@@ -111,4 +113,37 @@ def rows_ahead_fit_error(
         "on made-up targets there. Fit on the rows up to each series' last observed targets: "
         f"{split}fit(frame.filter({time} <= {upto})); then {forecast} forecasts from "
         f"them{reads}."
+    )
+
+
+def rows_ahead_predict_error(
+    span: tuple[Any, Any],
+    targets: Sequence[str],
+    *,
+    id_col: str | None,
+    time_col: str,
+    call: str = "predict",
+) -> DataValidationError:
+    """The error of ``predict(frame)`` (no ``cutoff=``), or of ``stream(frame)`` (``call``),
+    under ``missing="error"`` where ``frame`` ends with rows ahead after the times ``span``
+    (:func:`rows_ahead_span`): the forecast would start from their missing targets, and
+    ``missing="ffill"`` would make them up. It names the call that starts from the last
+    observed targets instead: ``predict``'s ``cutoff=`` there (one time for every series) or
+    the frame up to it, else the frame up to each series' own."""
+    first, last = span
+    time = f"pl.col({time_col!r})"
+    if first == last:
+        when = f"after {last}"
+        forecast = f"{call}(frame.filter({time} <= {last!r}))"
+        if call == "predict":
+            forecast = f"predict(frame, cutoff={last!r}), or drop those rows: {forecast}"
+    else:
+        own = observed_split(targets, id_col=id_col, time_col=time_col)
+        when = f"after {first} to {last} by series"
+        forecast = f"own = {own}; {call}(frame.filter({time} <= own))"
+    return DataValidationError(
+        f"The frame ends with rows whose targets are missing (rows ahead, {when}), which "
+        f"{call}(frame) would forecast from: missing='error' refuses them, and "
+        "missing='ffill' would forecast from made-up targets there. To forecast from each "
+        f"series' last observed targets, pass {forecast}."
     )

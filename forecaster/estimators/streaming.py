@@ -118,7 +118,7 @@ class ForecastStream:
                 f"model's freq is {model.freq_}, whose forecast times follow each series' whole "
                 "history of times (its anchor and month ends). Use predict(frame) for it."
             )
-        raw = model._panel_for_predict(frame, None)
+        raw = model._panel_for_predict(frame, None, call="stream")
         fitted, known = model._fitted_rows(raw)
         if not known.all():
             unseen = raw.keys[raw.id_name].filter(pl.Series(~known)).to_list()

@@ -26,7 +26,11 @@ parameter                      without effect when
                                lowered rate would never train
 ``lr_schedule="plateau"``      ``max_epochs`` at most its patience + 2: the earliest halving
                                comes after the last epoch
-``on_oom="split"``             ``device="cpu"``: it acts on a GPU's out-of-memory error only
+``on_oom="split"``             a device that is the CPU (``"cpu"``, ``torch.device("cpu")``): it
+                               acts on a GPU's out-of-memory error only. ``device="auto"`` on a
+                               machine without a GPU is not refused, but warned about in ``fit``
+                               (:func:`on_oom_without_gpu`): ``auto`` keeps one set of
+                               parameters usable on machines with and without one
 ``baseline="best"``            there is no validation split: no window to choose a blend on
                                (the default ``"auto"`` then forecasts with the network alone)
 =============================  =================================================================
@@ -37,9 +41,10 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from forecaster._validation import resolve_device
 from forecaster.training.schedules import plateau_patience
 
-__all__ = ["unused_parameter"]
+__all__ = ["on_oom_without_gpu", "unused_parameter"]
 
 
 def unused_parameter(estimator: Any, validation: str) -> str | None:
@@ -131,10 +136,35 @@ def _training_rule(params: dict[str, Any]) -> str | None:
             f"Pass max_epochs >= {earliest + 1}, or another lr_schedule."
         )
     device = params.get("device")
-    if params.get("on_oom") == "split" and isinstance(device, str) and device.startswith("cpu"):
+    if params.get("on_oom") == "split" and device != "auto" and _on_the_cpu(device):
         return (
             f"on_oom='split' retries a batch in halves after a GPU out-of-memory error, and "
             f"device={device!r} trains on the CPU, where it never acts. Leave on_oom='raise', "
-            "or train on a GPU (device='cuda' or 'auto')."
+            "or train on a GPU: device='cuda' on a machine that has one."
         )
     return None
+
+
+def on_oom_without_gpu(estimator: Any) -> str | None:
+    """The warning of a fit with ``on_oom="split"`` and ``device="auto"`` on a machine
+    without a GPU (``auto`` resolves to the CPU), or None. Not refused, unlike an explicit
+    ``device="cpu"`` (the module's table): ``auto`` is how one set of parameters trains on
+    the GPU of a machine that has one, where ``on_oom`` acts, and on the CPU of one that has
+    none, so only this machine's fit goes without it."""
+    params = estimator.get_params(deep=False)
+    if params.get("on_oom") != "split" or params.get("device") != "auto":
+        return None
+    if not _on_the_cpu("auto"):
+        return None
+    return (
+        "on_oom='split' retries a batch in halves after a GPU out-of-memory error, and "
+        "device='auto' trains on the CPU on this machine (it has no CUDA GPU), so it has no "
+        "effect on this fit. It acts where device='auto' finds a GPU; leave on_oom='raise' "
+        "(the default) for fits that only run on the CPU."
+    )
+
+
+def _on_the_cpu(device: Any) -> bool:
+    """Whether ``device`` (a ``device`` parameter: ``"auto"`` as this machine resolves it)
+    is the CPU."""
+    return bool(resolve_device(device).type == "cpu")

@@ -50,6 +50,7 @@ from forecaster.jobs.spec import (
 from forecaster.jobs.tracked import study_tracking
 from forecaster.training import distributed
 from forecaster.training.loop import latest_checkpoint
+from forecaster.tuning.arguments import validation_split_problem
 from forecaster.tuning.conditions import CONDITIONS, applies
 from forecaster.tuning.storage import finished_trials
 
@@ -187,8 +188,14 @@ def search_plan(spec: Spec, estimator: Any, frame: pl.DataFrame | None = None) -
     Raises
     ------
     SpecError
-        When ``[model]`` fixes every parameter of the default search space.
+        When ``[model]`` fixes every parameter of the default search space, or when the
+        objective needs the validation split and ``[model]`` disables it
+        (:func:`forecaster.tuning.arguments.validation_split_problem`, tune's own rule).
     """
+    objective = spec.training.objective  # tune's own rule: the model's validation split
+    problem = validation_split_problem(estimator, objective, "run without --tune / training.tune")
+    if problem is not None:
+        raise SpecError(problem)
     space = tuning.default_search_space(estimator, frame)
     fixed = {name: spec.model[name] for name in space if name in spec.model}
     searched = {name: dist for name, dist in space.items() if name not in fixed}

@@ -29,6 +29,7 @@ from forecaster.jobs.source_schemas import (
     shown_path,
 )
 from forecaster.jobs.spec import Spec, first_line, spec_path
+from forecaster.jobs.unused import check_time_format
 
 __all__ = ["as_fitted_ids", "read_files", "rows_with_ids", "source_files", "text_ids"]
 
@@ -221,8 +222,8 @@ def _scan(
     if source.id_from_filename:
         lazy = _with_file_ids(lazy, spec, source.id_from_filename)
         lazy = lazy if with_paths else lazy.drop("__path__")
-    # a Parquet time column that is already a date or datetime needs no parsing
-    if source.time_format and lazy.collect_schema().get(time_col) == pl.String:
+    if source.time_format:  # a Parquet time column already typed has nothing to parse
+        check_time_format(spec, lazy.collect_schema().get(time_col))
         lazy = lazy.with_columns(_parse_times(pl.col(time_col), source.time_format))
     return lazy
 

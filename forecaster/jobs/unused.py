@@ -2,8 +2,8 @@
 
 A key written in a spec is either used or refused (``SpecError``, exit 2) naming the key,
 what it needs and what the spec has instead. :func:`check_unused_keys` holds the one table of
-these rules, checked before any data is read; :func:`check_history_days` the one rule that
-needs the data (the dtype of the time column):
+these rules, checked before any data is read; :func:`check_history_days` and
+:func:`check_time_format` the rules that need the data (the dtype of the time column):
 
 ==========================  ===================================================================
 key                         used only with
@@ -13,7 +13,10 @@ source.tickers              ``dataset = "stocks"``
 source.separator            ``format = "csv"``
 source.null_values          ``format = "csv"``
 source.decimal_comma        ``format = "csv"`` (Parquet columns have their types)
-source.time_format          ``format = "csv"`` or ``"parquet"`` (files with a time column)
+source.time_format          ``format = "csv"`` or ``"parquet"`` (files with a time column), and
+                            a time column of text: a Parquet column already of dates,
+                            datetimes or numbers has nothing to parse (a CSV time column is
+                            read as text when the key is given)
 source.id_from_filename     ``format = "csv"`` or ``"parquet"``, and the column it names as
                             ``series.id`` or among ``series.static_covariates``
 features.mfcc               audio: ``dataset = "audio"`` or ``format = "wav"``
@@ -33,15 +36,13 @@ A key counts as written when the spec file has it, even at its default value
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+
+import polars as pl
 
 from forecaster.exceptions import SpecError
 from forecaster.jobs.spec import Spec
 
-if TYPE_CHECKING:
-    import polars as pl
-
-__all__ = ["check_history_days", "check_unused_keys"]
+__all__ = ["check_history_days", "check_time_format", "check_unused_keys"]
 
 
 def check_unused_keys(file: Path, spec: Spec) -> None:
@@ -104,6 +105,27 @@ def check_history_days(spec: Spec, dtype: pl.DataType) -> None:
     raise SpecError(
         _message("features.history_days", _DATED, actual)
         + " To read text times as dates, give their format as source.time_format."
+    )
+
+
+def check_time_format(spec: Spec, dtype: pl.DataType | None) -> None:
+    """Refuse ``source.time_format`` when the time column the files have (``dtype``; None
+    where they lack it, left for the column check) is not text: it parses text times, and a
+    Parquet column of dates, datetimes or numbers has none to parse.
+
+    Raises
+    ------
+    SpecError
+        Naming the key, the time column and its dtype, and the fix.
+    """
+    time_format = spec.source.time_format
+    if time_format is None or dtype is None or dtype == pl.String:
+        return
+    raise SpecError(
+        f"key 'source.time_format' = {time_format!r} parses a time column of text, and the "
+        f"time column {spec.series.time!r} of the files of source.path {spec.source.path!r} "
+        f"is of type {dtype}: there is nothing to parse, so it would be ignored. Remove "
+        "source.time_format (the files store the times typed)."
     )
 
 

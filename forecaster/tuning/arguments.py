@@ -16,7 +16,7 @@ from forecaster.exceptions import DataValidationError
 from forecaster.tuning.common import is_int, qualname
 from forecaster.tuning.scores import check_probabilistic, score_column
 
-__all__ = ["check_tune_args"]
+__all__ = ["check_tune_args", "validation_split_problem"]
 
 
 def check_tune_args(
@@ -84,25 +84,48 @@ def _check_objective(estimator: Any, direction: Any, metric: Any) -> None:
         raise DataValidationError(f"direction must be 'minimize' or 'maximize', got {direction!r}.")
     if score_column(metric) is not None:  # a probabilistic score (forecaster.tuning.scores)
         check_probabilistic(estimator, metric, direction)
-        return
-    if not callable(metric) and metric != "val_loss":
+    elif not callable(metric) and metric != "val_loss":
         raise DataValidationError(
             f"metric={metric!r} is not supported. Use 'val_loss', a probabilistic score of a "
             "quantile model ('pinball', 'scrps', 'msis', 'winkler', 'msis_80', ...) or a "
             "callable metric(fitted_estimator, frame) -> float."
         )
-    if callable(metric):
+    elif callable(metric):
         _check_metric_signature(metric)
-    if metric == "val_loss" and direction != "minimize":
+    elif direction != "minimize":  # val_loss
         raise DataValidationError("metric='val_loss' is minimized; use direction='minimize'.")
+    problem = validation_split_problem(
+        estimator, metric, "pass a metric callable that scores the fitted model"
+    )
+    if problem is not None:
+        raise DataValidationError(problem)
+
+
+def validation_split_problem(estimator: Any, metric: Any, otherwise: str) -> str | None:
+    """Why :func:`tune` cannot rank trials of ``estimator`` by ``metric``, or None when it
+    can: ``"val_loss"`` and the probabilistic scores are measured on the validation split,
+    which a validation-split parameter (``validation_size``, ``validation_fraction``) of 0
+    disables (a callable metric scores the fitted model itself). The one rule of tune's own
+    check and of a pipeline spec's (:func:`forecaster.jobs.fitting.search_plan`); the
+    message ends with the fix, a split > 0 or ``otherwise``, in the caller's terms.
+
+    Examples
+    --------
+    >>> from forecaster import RNNForecaster
+    >>> model = RNNForecaster(target="y", validation_size=0)
+    >>> validation_split_problem(model, "val_loss", "do not tune").split("and ")[-1]
+    'validation_size=0 disables it. Set validation_size > 0 (e.g. 0.1), or do not tune.'
+    """
+    if callable(metric):
+        return None
     params = estimator.get_params(deep=False)
-    validation = params.get("validation_size", params.get("validation_fraction"))
-    if metric == "val_loss" and validation == 0:
-        name = "validation_size" if "validation_size" in params else "validation_fraction"
-        raise DataValidationError(
-            f"tune selects parameters on the validation split, but {name}=0 disables it. Set "
-            f"{name} > 0 (e.g. 0.1), or pass a metric callable that scores the fitted model."
-        )
+    name = "validation_size" if "validation_size" in params else "validation_fraction"
+    if params.get(name) != 0:
+        return None
+    return (
+        f"tune ranks the trials by {metric!r}, measured on the validation split, and "
+        f"{name}=0 disables it. Set {name} > 0 (e.g. 0.1), or {otherwise}."
+    )
 
 
 def _check_metric_signature(metric: Callable[..., Any]) -> None:

@@ -78,7 +78,8 @@ def _quantiles(estimator: Any) -> list[float]:
 def check_probabilistic(estimator: Any, metric: str, direction: str) -> None:
     """Refuse a probabilistic ``metric`` that ``estimator`` cannot be scored on (before any
     trial): a model without quantiles, a level whose bounds are not among them, a maximized
-    score, no validation span."""
+    score (no validation split: :func:`forecaster.tuning.arguments.validation_split_problem`,
+    the rule of every metric)."""
     params = estimator.get_params(deep=False)
     if direction != "minimize":
         raise DataValidationError(f"metric={metric!r} is minimized; use direction='minimize'.")
@@ -100,11 +101,6 @@ def check_probabilistic(estimator: Any, metric: str, direction: str) -> None:
                 f"{tail:g} and {1 - tail:g}, which the estimator does not emit (quantiles="
                 f"{_quantiles(estimator)}). Add them to quantiles."
             )
-    if params.get("validation_size") == 0:
-        raise DataValidationError(
-            f"metric={metric!r} is measured on the validation span, but validation_size=0 "
-            "disables it. Set validation_size > 0 (e.g. 0.1)."
-        )
 
 
 def probabilistic_score(model: Any, frame: Any, metric: str) -> float:
