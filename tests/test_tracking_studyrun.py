@@ -10,6 +10,7 @@ import logging
 import time
 import warnings
 
+import polars as pl
 import pytest
 from conftest import forget_mlflow_state, reset_mlflow_state, sine_panel
 
@@ -499,3 +500,19 @@ def test_log_study_without_a_frame_logs_all_but_the_dataset_fingerprint(store, c
     best = make_model().fit(frame)
     with pytest.raises(DataValidationError, match="needs frame, the data the best model"):
         tracking.log_study(study, make_model(), best_estimator=best)
+
+
+def test_log_study_refuses_a_frame_without_a_column_the_model_reads(store):
+    """The fingerprint is of the columns the model reads: a frame that lacks one (not the
+    tuning data) was fingerprinted on the columns it has, logged as the study's data (a
+    frame without the target logged data.columns "id,date"). It is refused before anything
+    is logged, naming the column; a frame with an extra column is taken (that column does
+    not count)."""
+    frame, study = sine_panel(2, 80), study_of([1.0, 0.5])
+    with pytest.raises(DataValidationError, match=r"the frame lacks 'y' \(its columns: \["):
+        tracking.log_study(study, make_model(), frame.drop("y"))
+    client = mlflow.MlflowClient()
+    assert len(client.search_runs([e.experiment_id for e in client.search_experiments()])) == 0
+    parent = tracking.log_study(study, make_model(), frame.with_columns(pl.lit(1).alias("z")))
+    params = client.get_run(parent).data.params
+    assert params["data.0.columns"] == "id,date,y", params

@@ -158,7 +158,8 @@ def log_study(
     ------
     DataValidationError
         Before anything is logged: ``study`` is no Optuna study, ``estimator`` no
-        estimator, ``frame`` not the data ``best_estimator`` was fitted on (or None), a
+        estimator, ``frame`` not the data ``best_estimator`` was fitted on (or None; without
+        ``best_estimator``: a frame that lacks a column ``estimator`` reads), a
         ``best_estimator`` whose parameters that shape predictions were changed since its fit
         (``set_params``; it could not be saved), an argument of the wrong type, a
         ``MLFLOW_RUN_ID`` that names a run the store does not have (or has deleted), or an
