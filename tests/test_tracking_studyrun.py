@@ -502,17 +502,18 @@ def test_log_study_without_a_frame_logs_all_but_the_dataset_fingerprint(store, c
         tracking.log_study(study, make_model(), best_estimator=best)
 
 
-def test_log_study_refuses_a_frame_without_a_column_the_model_reads(store):
-    """The fingerprint is of the columns the model reads: a frame that lacks one (not the
-    tuning data) was fingerprinted on the columns it has, logged as the study's data (a
-    frame without the target logged data.columns "id,date"). It is refused before anything
-    is logged, naming the column; a frame with an extra column is taken (that column does
-    not count)."""
+def test_a_study_fingerprint_covers_the_covariates_its_space_chose(store):
+    """A study whose space chooses the covariates (the template names none): its
+    fingerprint was of the template's columns only (id, date, y), so the covariate its best
+    model reads was in no data.hash, and a change in it went unrecorded (a resumed study on
+    the changed data logged no new data version). A study's fingerprint is of the whole
+    tuning frame, a DataFrame's and a LazyFrame's alike."""
     frame, study = sine_panel(2, 80), study_of([1.0, 0.5])
-    with pytest.raises(DataValidationError, match=r"the frame lacks 'y' \(its columns: \["):
-        tracking.log_study(study, make_model(), frame.drop("y"))
+    frame = frame.with_columns((pl.col("y") * 2).alias("x"))  # covariates=["x"] in a trial
+    parent = tracking.log_study(study, make_model(), frame)
     client = mlflow.MlflowClient()
-    assert len(client.search_runs([e.experiment_id for e in client.search_experiments()])) == 0
-    parent = tracking.log_study(study, make_model(), frame.with_columns(pl.lit(1).alias("z")))
     params = client.get_run(parent).data.params
-    assert params["data.0.columns"] == "id,date,y", params
+    assert params["data.0.columns"] == "id,date,y,x", params
+    tracking.log_study(study, make_model(), frame.with_columns(pl.col("x") + 1).lazy())
+    params = client.get_run(parent).data.params
+    assert params["data.1.hash"] != params["data.0.hash"]  # the covariate changed: recorded

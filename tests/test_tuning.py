@@ -2415,7 +2415,6 @@ def test_a_storage_that_hangs_as_stale_trials_are_failed_holds_no_warnings_lock(
         assert running_elsewhere(study, heartbeat=True) == []  # Optuna's warning still hidden
 
 
-
 def test_the_refit_folder_of_a_long_non_ascii_study_name_can_be_created(tmp_path):
     """The refit's folder kept the study name's first 80 characters, any letters: 80 CJK
     characters are 240 bytes in UTF-8, and the folder name went over the 255 bytes a file

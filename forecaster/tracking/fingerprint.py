@@ -184,7 +184,7 @@ def model_frame(estimator: Any, data: Any, caller: str) -> Any:
     ------
     DataValidationError
         ``data`` lacks some of those columns: it is not the data the model was (or is to be)
-        fitted on; ``caller`` names what needed it.
+        fitted on; ``caller`` names what needed it (a fit refuses such a frame first).
     """
     model_columns = getattr(estimator, "model_columns", None)
     if model_columns is None:
@@ -196,7 +196,7 @@ def model_frame(estimator: Any, data: Any, caller: str) -> Any:
         raise DataValidationError(
             f"{caller} needs the columns the model reads ({', '.join(map(repr, needed))}); "
             f"the frame lacks {', '.join(map(repr, missing))} (its columns: "
-            f"{list(schema.names())}). Pass the data the model was fitted or tuned on."
+            f"{list(schema.names())}). Pass the data the model was fitted on."
         )
     used = set(needed)
     return data.select([name for name in schema.names() if name in used])

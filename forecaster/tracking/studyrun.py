@@ -24,8 +24,6 @@ import socket
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-import polars as pl
-
 from forecaster._hashing import sha256_bytes
 from forecaster.exceptions import (
     DataValidationError,
@@ -40,7 +38,7 @@ from forecaster.tracking.config import (
     import_mlflow,
     short_error,
 )
-from forecaster.tracking.fingerprint import fingerprint_params, model_frame, training_data
+from forecaster.tracking.fingerprint import fingerprint_params, training_data
 from forecaster.tracking.records import (
     KIND_TAG,
     end_run,
@@ -367,8 +365,6 @@ def check_study_args(
     check_best_trial(study, best_trial, best_estimator)
     _check_status(status, best_estimator)
     if best_estimator is None:
-        if isinstance(frame, pl.DataFrame | pl.LazyFrame):  # else arrays, or None: no check
-            model_frame(estimator, frame, "log_study(frame=...)")  # the tuning data's columns
         return frame
     if not all(hasattr(best_estimator, a) for a in ("network_", "get_params", "check_fitted")):
         raise NotFittedError(
