@@ -1372,6 +1372,17 @@ def test_fit_fingerprint_is_of_the_model_columns_whatever_the_input(isolated):
     assert logged(changed)["data.hash"] != whole["data.hash"]
 
 
+def test_a_fit_fingerprint_refuses_a_frame_without_a_column_the_model_reads():
+    """fingerprint_for fingerprinted the model's columns the frame had: a frame without the
+    target gave a fingerprint of id and date, as if it were the training data."""
+    from forecaster.tracking.fingerprint import fingerprint_for
+
+    frame = make_frame(2, 20)
+    assert fingerprint_for(make_model(), frame)["columns"] == ["id", "date", "y"]
+    with pytest.raises(DataValidationError, match=r"the frame lacks 'y' \(its columns: "):
+        fingerprint_for(make_model(), frame.drop("y").lazy())
+
+
 def test_without_mlflow_fit_works_and_tracking_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "mlflow", None)  # "import mlflow" raises ImportError
     from forecaster.tracking import pyfunc

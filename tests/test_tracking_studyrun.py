@@ -10,6 +10,7 @@ import logging
 import time
 import warnings
 
+import polars as pl
 import pytest
 from conftest import forget_mlflow_state, reset_mlflow_state, sine_panel
 
@@ -499,3 +500,20 @@ def test_log_study_without_a_frame_logs_all_but_the_dataset_fingerprint(store, c
     best = make_model().fit(frame)
     with pytest.raises(DataValidationError, match="needs frame, the data the best model"):
         tracking.log_study(study, make_model(), best_estimator=best)
+
+
+def test_a_study_fingerprint_covers_the_covariates_its_space_chose(store):
+    """A study whose space chooses the covariates (the template names none): its
+    fingerprint was of the template's columns only (id, date, y), so the covariate its best
+    model reads was in no data.hash, and a change in it went unrecorded (a resumed study on
+    the changed data logged no new data version). A study's fingerprint is of the whole
+    tuning frame, a DataFrame's and a LazyFrame's alike."""
+    frame, study = sine_panel(2, 80), study_of([1.0, 0.5])
+    frame = frame.with_columns((pl.col("y") * 2).alias("x"))  # covariates=["x"] in a trial
+    parent = tracking.log_study(study, make_model(), frame)
+    client = mlflow.MlflowClient()
+    params = client.get_run(parent).data.params
+    assert params["data.0.columns"] == "id,date,y,x", params
+    tracking.log_study(study, make_model(), frame.with_columns(pl.col("x") + 1).lazy())
+    params = client.get_run(parent).data.params
+    assert params["data.1.hash"] != params["data.0.hash"]  # the covariate changed: recorded

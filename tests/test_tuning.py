@@ -2471,6 +2471,40 @@ def test_the_check_for_trials_running_elsewhere_gives_up_on_a_storage_that_hangs
         released.set()  # the reader thread ends
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
+def test_a_storage_that_hangs_as_stale_trials_are_failed_holds_no_warnings_lock(tmp_path):
+    """running_elsewhere's reader thread, left blocked on a storage that hangs as its stale
+    trials are failed, held forecaster's process-wide warnings lock (fail_stale_trials read
+    the storage inside a catching_warnings block): every later catching_warnings block of
+    the process (a fit, a calibration, an in-process command) waited for that storage,
+    forever. The storage is now read outside any warnings block."""
+    from forecaster._warnings import catching_warnings
+    from forecaster.tuning.study_log import running_elsewhere
+
+    storage = make_storage(f"sqlite:///{tmp_path}/optuna.db", heartbeat_interval=1, grace_period=1)
+    study = optuna.create_study(storage=storage, study_name="hung")
+    released = threading.Event()
+    # the storage hangs as the stale trials are failed (after its stale trials were read)
+    storage.get_heartbeat_stale_trial_callback = lambda: released.wait(60)
+    entered = threading.Event()
+
+    def enter_a_warnings_block() -> None:
+        with catching_warnings():
+            entered.set()
+
+    try:
+        with pytest.warns(ForecasterWarning, match=r"'hung' \(its storage did not answer within"):
+            assert running_elsewhere(study, heartbeat=True, timeout=0.3) is None
+        other = threading.Thread(target=enter_a_warnings_block, daemon=True)
+        other.start()
+        assert entered.wait(10), "a catching_warnings block waited for the hung storage"
+    finally:
+        released.set()  # the reader thread ends
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", optuna.exceptions.ExperimentalWarning)
+        assert running_elsewhere(study, heartbeat=True) == []  # Optuna's warning still hidden
+
+
 def test_the_refit_folder_of_a_long_non_ascii_study_name_can_be_created(tmp_path):
     """The refit's folder kept the study name's first 80 characters, any letters: 80 CJK
     characters are 240 bytes in UTF-8, and the folder name went over the 255 bytes a file

@@ -375,7 +375,13 @@ def data_record(job: Job) -> dict[str, Any]:
     """What identifies the data a run used (``summary.json``'s ``data``): rows, series, first
     and last time, and a content hash (stable for one Polars version, which is recorded); with
     future covariates also ``future``, the content hash of their values over the horizon,
-    read beyond the as-of (the forecasts depend on them as much as on the history)."""
+    read beyond the as-of (the forecasts depend on them as much as on the history).
+
+    The hash is of every column of ``job.frame``, those the model does not read too: a
+    tracked run's MLflow ``data.hash`` (the fit's fingerprint,
+    :func:`~forecaster.tracking.fingerprint.fingerprint_for`) is of the model's columns
+    only, so the two differ where the source has other columns. Kept so: the records of
+    outputs written before are compared with it as a rerun skips them."""
     series = job.spec.series
     fingerprint = dataset_fingerprint(job.frame, id_col=series.id, time_col=series.time)
     record = {k: fingerprint[k] for k in ("rows", "series", "start", "end", "hash")}

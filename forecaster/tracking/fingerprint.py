@@ -28,6 +28,7 @@ __all__ = [
     "dataset_fingerprint",
     "fingerprint_for",
     "fingerprint_params",
+    "model_frame",
     "target_names",
     "training_data",
 ]
@@ -166,16 +167,39 @@ def fingerprint_for(estimator: Any, data: Any) -> dict[str, Any]:
     restricted to those columns.
     """
     if isinstance(data, pl.DataFrame | pl.LazyFrame):
-        model_columns = getattr(estimator, "model_columns", None)
-        if model_columns is not None:
-            used = set(model_columns())
-            data = data.select([name for name in frame_schema(data) if name in used])
         return dataset_fingerprint(
-            data,
+            model_frame(estimator, data, "the dataset fingerprint"),
             id_col=getattr(estimator, "id_col", None),
             time_col=getattr(estimator, "time_col", None),
         )
     return dataset_fingerprint(data)
+
+
+def model_frame(estimator: Any, data: Any, caller: str) -> Any:
+    """The polars frame ``data`` restricted to the columns a forecaster ``estimator`` reads
+    (``estimator.model_columns()``, in the frame's order); ``data`` as it is for an estimator
+    without them (:class:`~forecaster.RNNRegressor`).
+
+    Raises
+    ------
+    DataValidationError
+        ``data`` lacks some of those columns: it is not the data the model was (or is to be)
+        fitted on; ``caller`` names what needed it (a fit refuses such a frame first).
+    """
+    model_columns = getattr(estimator, "model_columns", None)
+    if model_columns is None:
+        return data
+    needed = model_columns()
+    schema = frame_schema(data)
+    missing = [name for name in needed if name not in schema]
+    if missing:
+        raise DataValidationError(
+            f"{caller} needs the columns the model reads ({', '.join(map(repr, needed))}); "
+            f"the frame lacks {', '.join(map(repr, missing))} (its columns: "
+            f"{list(schema.names())}). Pass the data the model was fitted on."
+        )
+    used = set(needed)
+    return data.select([name for name in schema.names() if name in used])
 
 
 def training_data(estimator: Any, data: Any, caller: str) -> Any:

@@ -46,7 +46,7 @@ from forecaster.tracking.config import (
     import_mlflow,
     mask_uri,
 )
-from forecaster.tracking.fingerprint import fingerprint_for, fingerprint_params
+from forecaster.tracking.fingerprint import dataset_fingerprint, fingerprint_params
 from forecaster.tracking.fitlog import log_fitted
 from forecaster.tracking.records import (
     end_run,
@@ -204,7 +204,10 @@ def log_study(
 
 def _study_fingerprint(outcome: Outcome, estimator: Any, frame: Any) -> dict[str, Any] | None:
     """The fingerprint of the study's ``frame`` (None when the step fails: recorded in
-    ``outcome``), or None without a frame, with an INFO record saying what is not logged."""
+    ``outcome``), or None without a frame, with an INFO record saying what is not logged.
+    Of all its columns, unlike a fit's (:func:`~forecaster.tracking.fingerprint.fingerprint_for`,
+    the columns the model reads): the trials of a space that chooses the covariates read
+    columns the template ``estimator`` does not name, and the best model's are among them."""
     if frame is None:
         logger.info(
             "log_study without frame: the study's dataset fingerprint (tags data.*, params "
@@ -212,7 +215,10 @@ def _study_fingerprint(outcome: Outcome, estimator: Any, frame: Any) -> dict[str
             "data as frame to log it."
         )
         return None
-    return outcome.local("dataset fingerprint", fingerprint_for, estimator, frame)
+    roles = {"id_col": getattr(estimator, "id_col", None)}
+    roles["time_col"] = getattr(estimator, "time_col", None)
+    # every column: a trial may read columns the template does not (a space over covariates)
+    return outcome.local("dataset fingerprint", dataset_fingerprint, frame, **roles)
 
 
 @contextlib.contextmanager

@@ -269,11 +269,22 @@ def fail_stale_trials(study: Any) -> None:
     """Mark FAIL the running trials of ``study`` that sent no heartbeat for the storage's grace
     period (their process was killed, or its machine lost), and queue them again through the
     storage's retry callback (:func:`make_storage`): ``optuna.storages.fail_stale_trials``.
-    A storage without heartbeats (in memory, journal) has no stale trials."""
+    A storage without heartbeats (in memory, journal) has no stale trials.
+
+    The storage is read outside any :func:`~forecaster._warnings.catching_warnings` block
+    (Optuna's function unwrapped from the decorator that warns it is experimental): a storage
+    that hangs would hold that process-wide lock, and every later block of the process would
+    wait for the storage (:func:`~forecaster.tuning.study_log.running_elsewhere` leaves a
+    thread blocked on it). An Optuna whose function is not so wrapped is called inside one."""
     optuna = import_optuna()
+    failing = optuna.storages.fail_stale_trials
+    unwrapped = getattr(failing, "__wrapped__", None)  # functools.wraps of @experimental_func
+    if callable(unwrapped):
+        unwrapped(study)
+        return
     with catching_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
+        failing(study)
 
 
 def await_running_trials(study: Any, storage: Any, ignore: Collection[int] = ()) -> None:
