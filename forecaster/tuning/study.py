@@ -204,6 +204,7 @@ from forecaster.tuning.storage import (
     finished_trials,
     has_heartbeat,
     make_storage,
+    retry_interrupted_trials,
     storage_errors,
     storage_label,
     storage_url,
@@ -421,6 +422,8 @@ def tune(
                 n_existing = len(study.get_trials(deepcopy=False))  # a retry is this call's
                 fail_stale_trials(study)  # trials of a killed process: FAIL, and queued again
                 unjudged = warn_unjudged_trials(study, storage_obj, label)  # not counted
+                counted = sum(trial_counts(study, unjudged))  # interrupted: queued once, here
+                retry_interrupted_trials(study, None if n_trials is None else n_trials - counted)
                 workers = bounded_workers(int(n_workers), n_trials, trial_counts(study)[0])
                 study.sampler = make_sampler(random_state)
                 deadline = None if timeout is None else time.time() + float(timeout)
@@ -482,8 +485,7 @@ def _prepare(
 ) -> tuple[Objective, Any, Any, str]:
     """What the study needs, checked before its storage is opened: the objective (see
     :func:`_objective`), the pruner, the storage and the study's name; when worker processes
-    would start (:func:`~forecaster.tuning.trials.check_picklable`), that what they receive
-    pickles."""
+    would start, that all they get pickles (:func:`~forecaster.tuning.trials.check_picklable`)."""
     if track:
         require_tracking()
     objective = _objective(

@@ -41,7 +41,6 @@ from forecaster.tuning.storage import (
     await_running_trials,
     fail_stale_trials,
     is_storage_error,
-    retry_interrupted_trials,
 )
 
 __all__ = [
@@ -329,8 +328,6 @@ def run_trials(
     study is still short of ``n_trials`` (such a retry, or a trial that failed elsewhere), so
     that every process ends with the study complete and its best trial final."""
     fail_stale_trials(study)  # trials of a killed process: FAIL, queued again
-    missing = None if n_trials is None else n_trials - sum(trial_counts(study, ignore))
-    retry_interrupted_trials(study, missing)  # interrupted trials: queued again, once
     stopper = _Stopper(n_trials, bar, ignore)
     while not stopper.gave_up:
         timeout = None if deadline is None else deadline - time.time()
