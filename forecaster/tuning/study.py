@@ -200,15 +200,12 @@ from forecaster.tuning.storage import (
     GRACE_PERIOD,
     HEARTBEAT_INTERVAL,
     MAX_RETRY,
-    fail_stale_trials,
     finished_trials,
     has_heartbeat,
     make_storage,
-    retry_interrupted_trials,
     storage_errors,
     storage_label,
     storage_url,
-    warn_unjudged_trials,
 )
 from forecaster.tuning.study_log import (
     TRIAL_METRIC,
@@ -226,6 +223,7 @@ from forecaster.tuning.trials import (
     make_pruner,
     make_sampler,
     refit_clone,
+    requeue_lost_trials,
     study_snapshot,
     trial_counts,
     trial_threads,
@@ -420,10 +418,7 @@ def tune(
         with collect_warnings("tuning", "trial"):  # one summary of the trials' warnings
             with storage_errors(url, "tuning"):
                 n_existing = len(study.get_trials(deepcopy=False))  # a retry is this call's
-                fail_stale_trials(study)  # trials of a killed process: FAIL, and queued again
-                unjudged = warn_unjudged_trials(study, storage_obj, label)  # not counted
-                counted = sum(trial_counts(study, unjudged))  # interrupted: queued once, here
-                retry_interrupted_trials(study, None if n_trials is None else n_trials - counted)
+                unjudged = requeue_lost_trials(study, storage_obj, label, n_trials)  # once, here
                 workers = bounded_workers(int(n_workers), n_trials, trial_counts(study)[0])
                 study.sampler = make_sampler(random_state)
                 deadline = None if timeout is None else time.time() + float(timeout)
@@ -485,7 +480,8 @@ def _prepare(
 ) -> tuple[Objective, Any, Any, str]:
     """What the study needs, checked before its storage is opened: the objective (see
     :func:`_objective`), the pruner, the storage and the study's name; when worker processes
-    would start, that all they get pickles (:func:`~forecaster.tuning.trials.check_picklable`)."""
+    would start (:func:`~forecaster.tuning.trials.check_picklable`), that what they receive
+    pickles."""
     if track:
         require_tracking()
     objective = _objective(
