@@ -6236,3 +6236,19 @@ def test_csv_read_errors_name_the_line_of_a_quoted_value(tmp_path, capsys, text,
     code, err = run_cli(capsys, "run", str(spec), "--dry-run")
     assert code == 3, err
     assert f"In data/prices.csv, {told}." in err, err
+
+
+def test_the_registration_of_a_reused_model_claims_no_version_it_cannot_know():
+    """A run reusing a model (training.reuse_model) said in summary.json's registration that
+    the run that fitted it "registered it", which is false where that run was untracked or
+    had no register_as: no version of it exists. The reason says who registers, not that
+    a version exists."""
+    from types import SimpleNamespace
+
+    from forecaster.jobs.pointer import registration_plan
+
+    job = SimpleNamespace(spec=SimpleNamespace(tracking=SimpleNamespace(register_as="m")))
+    plan = registration_plan(job, "run-id", "2024-01-16")  # type: ignore[arg-type]
+    assert plan is not None and plan["new_version"] is False
+    assert "which registered it" not in plan["reason"]
+    assert plan["reason"].startswith("the model is reused from the run of 2024-01-16: "), plan

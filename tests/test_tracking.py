@@ -1728,3 +1728,28 @@ def test_a_deleted_experiment_is_refused_not_restored(isolated):
         pass  # not reached
     assert "Restore it" in str(refused.value) and "delete it permanently" in str(refused.value)
     assert client.get_experiment(experiment_id).lifecycle_stage == "deleted"
+
+
+def test_a_fit_refuses_a_deleted_experiment_that_mlflow_experiment_name_names(
+    isolated, monkeypatch
+):
+    """MLFLOW_EXPERIMENT_NAME naming a deleted experiment (a tracking URI set): the fit's
+    warning gave MLflow's "The experiment 1 must be in the 'active' state", not the refusal
+    that names the experiment and the ways out. It gives that refusal now, creates no run, and
+    the experiment stays deleted."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    experiment_id = client.create_experiment("gone")
+    client.delete_experiment(experiment_id)
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "gone")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        make_model(max_epochs=1, baseline="none").fit(
+            make_frame(2, 160), callbacks=[tracking.FitLogger(plot=False)]
+        )
+    (failed,) = [str(w.message) for w in caught if "MLflow tracking failed" in str(w.message)]
+    assert "'gone' (ID 1) is deleted" in failed and "Restore it" in failed, failed
+    assert tracking.last_fit().run_id is None
+    assert client.get_experiment(experiment_id).lifecycle_stage == "deleted"
+    assert client.search_runs([experiment_id], run_view_type=3) == []

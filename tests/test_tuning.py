@@ -962,7 +962,8 @@ def test_an_interrupted_trial_is_queued_again_once_within_the_trials_missing():
     failed(0.3, **{INTERRUPTED_ATTR: True})
     assert retry_interrupted_trials(study, limit=0) == []
     assert retry_interrupted_trials(study, limit=1) == [0]
-    assert retry_interrupted_trials(study, limit=1) == [2]  # 0 is queued already
+    assert retry_interrupted_trials(study, limit=1) == []  # the WAITING retry of 0 fills it
+    assert retry_interrupted_trials(study, limit=2) == [2]  # 0 is queued already
     assert retry_interrupted_trials(study) == []
     waiting = [t for t in study.get_trials() if t.state == optuna.trial.TrialState.WAITING]
     assert [(t.params, t.system_attrs["failed_trial"]) for t in waiting] == [
@@ -979,6 +980,54 @@ def test_an_interrupted_trial_is_queued_again_once_within_the_trials_missing():
         )
     )
     assert retry_interrupted_trials(study) == []
+
+
+def _interrupted_study(n_complete: int) -> Any:
+    """An in-memory study of ``n_complete`` COMPLETE trials and one interrupted FAIL trial."""
+    from forecaster.tuning.storage import INTERRUPTED_ATTR
+
+    study = optuna.create_study()
+    distributions = {"x": optuna.distributions.FloatDistribution(0.0, 1.0)}
+    for n in range(n_complete):
+        study.add_trial(
+            optuna.trial.create_trial(params={"x": n / 10}, distributions=distributions, value=n)
+        )
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=FAIL,
+            params={"x": 0.9},
+            distributions=distributions,
+            user_attrs={INTERRUPTED_ATTR: True},
+        )
+    )
+    return study
+
+
+def test_waiting_trials_take_the_missing_trials_before_an_interrupted_ones_retry():
+    """retry_interrupted_trials counted the trials missing from n_trials without the WAITING
+    ones (a killed process's trial that fail_stale_trials had just queued again, or the
+    user's enqueue_trial): both were queued for the one trial missing, and one was left
+    WAITING in the storage once the study had its n_trials."""
+    from forecaster.tuning.storage import retry_interrupted_trials
+
+    study = _interrupted_study(2)
+    study.enqueue_trial({"x": 0.5})  # queued already: the one trial of 3 missing
+    assert retry_interrupted_trials(study, limit=1) == []
+    waiting = [t for t in study.get_trials() if t.state == optuna.trial.TrialState.WAITING]
+    assert [t.system_attrs["fixed_params"] for t in waiting] == [{"x": 0.5}]
+
+
+def test_the_trial_loop_of_each_worker_process_queues_no_interrupted_trial():
+    """run_trials, which each of tune(n_workers=N)'s worker processes runs, queued the
+    interrupted trials again: N workers resuming at the same moment each read the study
+    before another queued, so the same parameters were queued (and run) up to N times.
+    tune() queues them once, before any worker starts; the loop does not."""
+    from forecaster.tuning.trials import run_trials
+
+    study = _interrupted_study(1)
+    run_trials(study, lambda trial: trial.suggest_float("x", 0.0, 1.0), 2, None, [])
+    assert [t.system_attrs.get("failed_trial") for t in study.get_trials()] == [None] * 3
+    assert sum(t.state == COMPLETE for t in study.get_trials()) == 2
 
 
 def test_workers_refuse_what_does_not_pickle_before_the_storage_is_opened(

@@ -201,14 +201,17 @@ def registration_plan(job: Job, run_id: str | None, reused: str | None) -> dict[
     """What the run does with ``tracking.register_as`` (the summary's ``registration``):
     None without it or without a tracked run (``run_id`` None); else ``name``,
     ``new_version`` (True: a version is registered once the outputs are published, tagged
-    with the run's as-of) and ``reason`` (why not: a reused model, registered by the run that
-    fitted it, whose as-of is ``reused``; or a later model the pointer and registry keep,
-    whose as-of is ``latest_as_of``)."""
+    with the run's as-of) and ``reason`` (why not: a reused model, whose as-of is ``reused``,
+    which only the run that fitted it may have registered; or a later model the pointer and
+    registry keep, whose as-of is ``latest_as_of``)."""
     name = job.spec.tracking.register_as
     if not name or run_id is None:
         return None
     if reused is not None:
-        reason = f"the model is reused from the run of {reused}, which registered it"
+        reason = (
+            f"the model is reused from the run of {reused}: a version is registered by the "
+            "run that fits a model (none where that run was untracked or registered none)"
+        )
         return {"name": name, "new_version": False, "reason": reason}
     later = later_model_as_of(job)
     if later is not None:

@@ -352,7 +352,8 @@ def _scope_on(mlflow: Any) -> str | None:
 def _chosen_experiment(mlflow: Any) -> str | None:
     """The experiment ID chosen by the user on MLflow's current store
     (:func:`_chosen_id`), else the experiment named by ``MLFLOW_EXPERIMENT_NAME`` (created
-    when missing, as MLflow does); None when neither."""
+    when missing, as MLflow does; a deleted one is refused, as :func:`_ensure_experiment`
+    refuses it); None when neither."""
     uri = mlflow.get_tracking_uri()
     client = store_client(mlflow, uri)
     chosen = _chosen_id(mlflow, client, uri)
@@ -361,10 +362,7 @@ def _chosen_experiment(mlflow: Any) -> str | None:
     name = os.environ.get("MLFLOW_EXPERIMENT_NAME")
     if not name:
         return None
-    found = client.get_experiment_by_name(name)
-    if found is not None:
-        return found.experiment_id
-    return tracking_write(client.create_experiment, name)
+    return _ensure_experiment(client, name, None)  # a deleted one: refused
 
 
 def _chosen_id(mlflow: Any, client: Any, uri: str) -> str | None:

@@ -243,13 +243,19 @@ def retry_interrupted_trials(study: Any, limit: int | None = None) -> list[int]:
     :data:`MAX_RETRY` times), a ``WAITING`` trial whose system attributes ``failed_trial``
     and ``retry_history`` name the interrupted trial, which the next trial of any process
     runs. A trial already queued again (named in a trial's ``retry_history``) is not queued
-    twice. ``limit``: at most that many (the trials the study still misses, so that no more
-    than ``n_trials`` run). The numbers of the trials queued again."""
+    twice. ``limit``: the trials the study still misses (``n_trials`` less those finished or
+    running), of which the trials already ``WAITING`` (a killed process's, queued again by
+    :func:`fail_stale_trials`, or the user's) take their share first, so that no more than
+    ``n_trials`` are queued to run. Call it once per call of ``tune``, before any worker
+    process starts: two processes reading the study at the same moment would both queue a
+    trial. The numbers of the trials queued again."""
     optuna = import_optuna()
     retry = next(iter(_retry_callback(optuna, MAX_RETRY).values()), None)
+    trials = study.get_trials(deepcopy=False)
+    if limit is not None:
+        limit -= sum(t.state.name == "WAITING" for t in trials)
     if retry is None or (limit is not None and limit <= 0):
         return []
-    trials = study.get_trials(deepcopy=False)
     queued = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
     interrupted = [
         t

@@ -200,14 +200,12 @@ from forecaster.tuning.storage import (
     GRACE_PERIOD,
     HEARTBEAT_INTERVAL,
     MAX_RETRY,
-    fail_stale_trials,
     finished_trials,
     has_heartbeat,
     make_storage,
     storage_errors,
     storage_label,
     storage_url,
-    warn_unjudged_trials,
 )
 from forecaster.tuning.study_log import (
     TRIAL_METRIC,
@@ -225,6 +223,7 @@ from forecaster.tuning.trials import (
     make_pruner,
     make_sampler,
     refit_clone,
+    requeue_lost_trials,
     study_snapshot,
     trial_counts,
     trial_threads,
@@ -419,8 +418,7 @@ def tune(
         with collect_warnings("tuning", "trial"):  # one summary of the trials' warnings
             with storage_errors(url, "tuning"):
                 n_existing = len(study.get_trials(deepcopy=False))  # a retry is this call's
-                fail_stale_trials(study)  # trials of a killed process: FAIL, and queued again
-                unjudged = warn_unjudged_trials(study, storage_obj, label)  # not counted
+                unjudged = requeue_lost_trials(study, storage_obj, label, n_trials)  # once, here
                 workers = bounded_workers(int(n_workers), n_trials, trial_counts(study)[0])
                 study.sampler = make_sampler(random_state)
                 deadline = None if timeout is None else time.time() + float(timeout)

@@ -42,6 +42,7 @@ from forecaster.tuning.storage import (
     fail_stale_trials,
     is_storage_error,
     retry_interrupted_trials,
+    warn_unjudged_trials,
 )
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "make_pruner",
     "make_sampler",
     "refit_clone",
+    "requeue_lost_trials",
     "run_trials",
     "study_snapshot",
     "trial_counts",
@@ -310,6 +312,23 @@ def trial_counts(study: Any, ignore: Collection[int] = ()) -> tuple[int, int]:
     return counts["COMPLETE"] + counts["PRUNED"], counts["RUNNING"]
 
 
+def requeue_lost_trials(
+    study: Any, storage: Any, label: str, n_trials: int | None
+) -> frozenset[int]:
+    """What a call of ``tune`` does with the trials earlier calls lost, before it runs any (and
+    before its worker processes start, so that they do not each queue the same trial): the
+    trials of a killed process are failed and queued again (:func:`fail_stale_trials`), the
+    running trials a storage without heartbeat cannot judge are warned of
+    (:func:`warn_unjudged_trials`: returned, not counted) and the interrupted trials are
+    queued again once, within the ``n_trials`` still missing (:func:`retry_interrupted_trials`;
+    ``label``: the storage as warnings name it)."""
+    fail_stale_trials(study)
+    unjudged = warn_unjudged_trials(study, storage, label)
+    counted = sum(trial_counts(study, unjudged))  # finished or running
+    retry_interrupted_trials(study, None if n_trials is None else n_trials - counted)
+    return unjudged
+
+
 def run_trials(
     study: Any,
     objective: Objective,
@@ -329,8 +348,6 @@ def run_trials(
     study is still short of ``n_trials`` (such a retry, or a trial that failed elsewhere), so
     that every process ends with the study complete and its best trial final."""
     fail_stale_trials(study)  # trials of a killed process: FAIL, queued again
-    missing = None if n_trials is None else n_trials - sum(trial_counts(study, ignore))
-    retry_interrupted_trials(study, missing)  # interrupted trials: queued again, once
     stopper = _Stopper(n_trials, bar, ignore)
     while not stopper.gave_up:
         timeout = None if deadline is None else deadline - time.time()
