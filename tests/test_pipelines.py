@@ -3307,6 +3307,43 @@ def test_time_format_with_a_typed_parquet_time_column_exits_2(
     guard.assert_unchanged()
 
 
+@pytest.mark.parametrize("kind", ["categorical", "enum"])
+def test_time_format_parses_a_parquet_time_column_of_categorical_text(tmp_path, capsys, kind):
+    """A Parquet time column of text stored as Categorical or Enum (e.g. written by pandas)
+    with source.time_format was refused as "nothing to parse ... Remove source.time_format",
+    which left times of text no check reads. It is text: parsed with the key, as String is,
+    into the same forecasts."""
+    import io
+
+    (tmp_path / "data").mkdir()
+    text = pl.read_csv(io.StringIO(rows()), schema_overrides={"date": pl.String})
+    spec = write(tmp_path, PARQUET_SPEC)
+    dtype = pl.Categorical() if kind == "categorical" else pl.Enum(text["date"].unique())
+    text.with_columns(pl.col("date").cast(dtype)).write_parquet(tmp_path / "data" / "p.parquet")
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 0, err
+    assert "source.time_format" not in err, err
+
+
+@pytest.mark.parametrize("times", [pl.col("date").str.replace_all("-", "").cast(pl.Int64)])
+def test_time_format_with_parquet_integer_times_does_not_call_them_typed(
+    tmp_path, capsys, times
+):
+    """Integers such as 20240101 with time_format = "%Y%m%d" in Parquet are refused (a CSV
+    column is read as text, a Parquet one is not), and the fix said the files "store the
+    times typed": removing the key reads them as integer steps. The refusal says so."""
+    import io
+
+    (tmp_path / "data").mkdir()
+    text = pl.read_csv(io.StringIO(rows()), schema_overrides={"date": pl.String})
+    spec = write(tmp_path, PARQUET_SPEC.replace("%Y-%m-%d", "%Y%m%d"))
+    text.with_columns(times).write_parquet(tmp_path / "data" / "prices.parquet")
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 2, err
+    assert "of type Int64" in err and "the files store the times typed" not in err, err
+    assert "integers are read as steps; to parse them as times, write them as text" in err
+
+
 PARQUET_SPEC = CSV_SPEC.format(source='time_format = "%Y-%m-%d"', series="", model="").replace(
     'path = "data/*.csv"\nformat = "csv"', 'path = "data/*.parquet"\nformat = "parquet"'
 )
