@@ -2421,7 +2421,6 @@ QUANTILE_MODEL = '\n[model]\nloss = "quantile"\n'
         ("winkler_95", QUANTILE_MODEL, "[80]", r"scores the 95 % interval.*levels is \['80'\]"),
         ("msis_80", QUANTILE_MODEL, None, r"levels is not set"),
         ("pinball", "", "[80]", r"the model emits none \(loss = 'mae'"),
-        ("pinball", QUANTILE_MODEL + "validation_size = 0\n", None, r"validation_size = 0"),
         ("loss", QUANTILE_MODEL, None, r"expected one of \['val_loss', 'pinball'"),
         (3, QUANTILE_MODEL, None, r"expected one of .*got 3"),
     ],
@@ -2437,6 +2436,25 @@ def test_bad_tuning_objective_exits_2_naming_the_key(
     assert re.search(message, str(info.value)), info.value
     code, err = run_cli(capsys, "run", str(path), "--dry-run")
     assert code == 2 and "training.objective" in err, err
+
+
+def test_a_score_objective_without_a_validation_split_is_refused_by_tunes_one_rule(
+    tmp_path, capsys
+):
+    """objective = "pinball" with [model] validation_size = 0 was refused at load by a copy
+    of tune's rule with its own message, also in a spec that does not tune (while
+    "val_loss" was not). Tune's one rule refuses it, for every objective, where the spec
+    tunes (training.tune, run --tune, tune): one message; a spec that does not tune loads."""
+    model = QUANTILE_MODEL + "validation_size = 0\n"
+    path = write(tmp_path, MINIMAL + model + '\n[training]\nobjective = "pinball"\n')
+    load_spec(path)  # no tuning: the objective is not read
+    for args in (("run", "--tune", "--dry-run"), ("tune",)):
+        code, err = run_cli(capsys, args[0], str(path), *args[1:])
+        assert code == 2, (args, err)
+        assert "tune ranks the trials by 'pinball', measured on the validation split" in err
+    path.write_text(path.read_text() + "tune = true\n")
+    code, err = run_cli(capsys, "run", str(path), "--dry-run")
+    assert code == 2 and "key 'training.tune' is true, but tune ranks the trials" in err, err
 
 
 def test_the_tuning_objective_reaches_the_study_and_its_name(tmp_path, monkeypatch):
