@@ -3344,9 +3344,7 @@ def test_time_format_parses_a_parquet_time_column_of_categorical_text(tmp_path, 
 
 
 @pytest.mark.parametrize("times", [pl.col("date").str.replace_all("-", "").cast(pl.Int64)])
-def test_time_format_with_parquet_integer_times_does_not_call_them_typed(
-    tmp_path, capsys, times
-):
+def test_time_format_with_parquet_integer_times_does_not_call_them_typed(tmp_path, capsys, times):
     """Integers such as 20240101 with time_format = "%Y%m%d" in Parquet are refused (a CSV
     column is read as text, a Parquet one is not), and the fix said the files "store the
     times typed": removing the key reads them as integer steps. The refusal says so."""

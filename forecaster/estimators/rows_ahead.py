@@ -22,11 +22,11 @@ from forecaster._polars import collect
 from forecaster.exceptions import DataValidationError
 
 __all__ = [
+    "missing_before_rows_ahead",
     "observed_split",
     "rows_ahead_fit_error",
     "rows_ahead_predict_error",
     "rows_ahead_span",
-    "missing_before_rows_ahead",
 ]
 
 
