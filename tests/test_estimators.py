@@ -3802,7 +3802,8 @@ def test_on_oom_split_with_device_auto_warns_on_a_machine_without_a_gpu():
 
 
 def test_rows_ahead_advice_does_not_hide_a_missing_target_before_them():
-    """A frame with a missing target mid-series and rows ahead at its end (missing='error'):
+    """A frame with a missing target (or covariate) mid-series and rows ahead at its end
+    (missing='error'):
     fit's and predict's rows-ahead advice named a cutoff (or the rows up to it) that still
     holds the gap, so following it failed on an error the first one hid. The error now
     names the missing values, the mid-series one first (the advice is given only where the
@@ -3819,4 +3820,17 @@ def test_rows_ahead_advice_does_not_hide_a_missing_target_before_them():
             call(ahead)
         told = str(caught.value)
         assert "rows ahead" not in told and told.startswith("Missing values"), told
+        assert f"e.g. at ('s0', {gap})" in told, told
+    # a covariate missing before the rows ahead: the same (missing='error' refuses it too)
+    frame = frame.with_columns(x=pl.col("y") * 2)
+    ahead = frame.with_columns(
+        y=pl.when(pl.col("time") > end).then(None).otherwise("y"),
+        x=pl.when(pl.col("time") == gap).then(None).otherwise("x"),
+    )
+    model = forecaster(max_epochs=1, covariates="x").fit(frame.filter(pl.col("time") <= end))
+    for call in (model.predict, clone(model).fit):
+        with pytest.raises(DataValidationError) as caught:
+            call(ahead)
+        told = str(caught.value)
+        assert "rows ahead" not in told and "'x': 1" in told, told
         assert f"e.g. at ('s0', {gap})" in told, told

@@ -80,27 +80,28 @@ def _observed(column: str) -> pl.Expr:
 def missing_before_rows_ahead(
     frame: pl.DataFrame | pl.LazyFrame,
     targets: Sequence[str],
+    covariates: Sequence[str],
     *,
     id_col: str | None,
     time_col: str,
 ) -> bool:
-    """Whether a target of ``frame`` is missing (NaN or null) at a row before its series'
-    last time with every target observed: a gap that ``missing="error"`` refuses in the
-    frame up to the rows ahead too, which the rows-ahead advice of ``fit`` and ``predict``
-    would otherwise hide behind a cutoff that still fails.
+    """Whether a target or one of ``covariates`` of ``frame`` is missing (NaN or null) at a
+    row up to its series' last time with every target observed: a gap that
+    ``missing="error"`` refuses in the frame up to the rows ahead too, which the rows-ahead
+    advice of ``fit`` and ``predict`` would otherwise hide behind a cutoff that still fails.
 
     Examples
     --------
     >>> frame = pl.DataFrame({"t": [1, 2, 3, 4], "y": [1.0, None, 3.0, None]})
-    >>> missing_before_rows_ahead(frame, ["y"], id_col=None, time_col="t")
+    >>> missing_before_rows_ahead(frame, ["y"], [], id_col=None, time_col="t")
     True
     """
     time = pl.col(time_col)
-    every = pl.all_horizontal(_observed(c) for c in targets)
-    last = time.filter(every).max()
+    last = time.filter(pl.all_horizontal(_observed(c) for c in targets)).max()
     if id_col is not None:
         last = last.over(id_col)
-    before = (time <= last) & ~every
+    complete = pl.all_horizontal(_observed(c) for c in [*targets, *covariates])
+    before = (time <= last) & ~complete
     return bool(collect(frame.lazy().select(before.any())).item())
 
 
