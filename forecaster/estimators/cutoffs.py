@@ -347,7 +347,8 @@ class CutoffPanels:
             targets = column_tuple(self.target)
             roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
             span = rows_ahead_span(frame, targets, (), **roles)
-            checked = (*column_tuple(self.covariates), *column_tuple(self.future_covariates))
+            kinds = ("covariates", "future_covariates")  # refused up to there too
+            checked = [c for kind in kinds for c in column_tuple(options[kind])]
             if span is None or missing_before_rows_ahead(frame, targets, checked, **roles):
                 raise  # a gap before the rows ahead: the error names it
             raise rows_ahead_predict_error(span, targets, **roles, call=call) from None

@@ -94,7 +94,7 @@ class TargetPanels:
             targets, future = column_tuple(self.target), column_tuple(self.future_covariates)
             roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
             span = rows_ahead_span(frame, targets, (), **roles)
-            checked = (*column_tuple(self.covariates), *future)  # refused up to there too
+            checked = (*column_tuple(options["covariates"]), *future)  # refused up to there too
             if span is None or missing_before_rows_ahead(frame, targets, checked, **roles):
                 raise  # a gap before the rows ahead: the error names it
             raise rows_ahead_fit_error(span, targets, future, **roles) from None
