@@ -3799,3 +3799,38 @@ def test_on_oom_split_with_device_auto_warns_on_a_machine_without_a_gpu():
         with pytest.raises(DataValidationError, match="never acts") as refused:
             clone(model).set_params(device=torch.device("cpu")).fit(*data)
         assert "'auto'" not in str(refused.value) and "device='cuda'" in str(refused.value)
+
+
+def test_rows_ahead_advice_does_not_hide_a_missing_target_before_them():
+    """A frame with a missing target (or covariate) mid-series and rows ahead at its end
+    (missing='error'):
+    fit's and predict's rows-ahead advice named a cutoff (or the rows up to it) that still
+    holds the gap, so following it failed on an error the first one hid. The error now
+    names the missing values, the mid-series one first (the advice is given only where the
+    rows up to the last observed targets are complete)."""
+    frame = seasonal_frame(n_series=1, length=120)
+    times = frame["time"].sort()
+    end, gap = times[-3], times[60]
+    ahead = frame.with_columns(
+        y=pl.when((pl.col("time") > end) | (pl.col("time") == gap)).then(None).otherwise("y")
+    )
+    model = forecaster(max_epochs=1).fit(frame.filter(pl.col("time") <= end))
+    for call in (model.predict, clone(model).fit):
+        with pytest.raises(DataValidationError) as caught:
+            call(ahead)
+        told = str(caught.value)
+        assert "rows ahead" not in told and told.startswith("Missing values"), told
+        assert f"e.g. at ('s0', {gap})" in told, told
+    # a covariate missing before the rows ahead: the same (missing='error' refuses it too)
+    frame = frame.with_columns(x=pl.col("y") * 2)
+    ahead = frame.with_columns(
+        y=pl.when(pl.col("time") > end).then(None).otherwise("y"),
+        x=pl.when(pl.col("time") == gap).then(None).otherwise("x"),
+    )
+    model = forecaster(max_epochs=1, covariates="x").fit(frame.filter(pl.col("time") <= end))
+    for call in (model.predict, clone(model).fit):
+        with pytest.raises(DataValidationError) as caught:
+            call(ahead)
+        told = str(caught.value)
+        assert "rows ahead" not in told and "'x': 1" in told, told
+        assert f"e.g. at ('s0', {gap})" in told, told

@@ -2421,7 +2421,6 @@ QUANTILE_MODEL = '\n[model]\nloss = "quantile"\n'
         ("winkler_95", QUANTILE_MODEL, "[80]", r"scores the 95 % interval.*levels is \['80'\]"),
         ("msis_80", QUANTILE_MODEL, None, r"levels is not set"),
         ("pinball", "", "[80]", r"the model emits none \(loss = 'mae'"),
-        ("pinball", QUANTILE_MODEL + "validation_size = 0\n", None, r"validation_size = 0"),
         ("loss", QUANTILE_MODEL, None, r"expected one of \['val_loss', 'pinball'"),
         (3, QUANTILE_MODEL, None, r"expected one of .*got 3"),
     ],
@@ -2437,6 +2436,25 @@ def test_bad_tuning_objective_exits_2_naming_the_key(
     assert re.search(message, str(info.value)), info.value
     code, err = run_cli(capsys, "run", str(path), "--dry-run")
     assert code == 2 and "training.objective" in err, err
+
+
+def test_a_score_objective_without_a_validation_split_is_refused_by_tunes_one_rule(
+    tmp_path, capsys
+):
+    """objective = "pinball" with [model] validation_size = 0 was refused at load by a copy
+    of tune's rule with its own message, also in a spec that does not tune (while
+    "val_loss" was not). Tune's one rule refuses it, for every objective, where the spec
+    tunes (training.tune, run --tune, tune): one message; a spec that does not tune loads."""
+    model = QUANTILE_MODEL + "validation_size = 0\n"
+    path = write(tmp_path, MINIMAL + model + '\n[training]\nobjective = "pinball"\n')
+    load_spec(path)  # no tuning: the objective is not read
+    for args in (("run", "--tune", "--dry-run"), ("tune",)):
+        code, err = run_cli(capsys, args[0], str(path), *args[1:])
+        assert code == 2, (args, err)
+        assert "tune ranks the trials by 'pinball', measured on the validation split" in err
+    path.write_text(path.read_text() + "tune = true\n")
+    code, err = run_cli(capsys, "run", str(path), "--dry-run")
+    assert code == 2 and "key 'training.tune' is true, but tune ranks the trials" in err, err
 
 
 def test_the_tuning_objective_reaches_the_study_and_its_name(tmp_path, monkeypatch):
@@ -3305,6 +3323,41 @@ def test_time_format_with_a_typed_parquet_time_column_exits_2(
     assert f"{where} {dtype}" in err, err
     assert "Remove source.time_format" in err, err
     guard.assert_unchanged()
+
+
+@pytest.mark.parametrize("kind", ["categorical", "enum"])
+def test_time_format_parses_a_parquet_time_column_of_categorical_text(tmp_path, capsys, kind):
+    """A Parquet time column of text stored as Categorical or Enum (e.g. written by pandas)
+    with source.time_format was refused as "nothing to parse ... Remove source.time_format",
+    which left times of text no check reads. It is text: parsed with the key, as String is,
+    into the same forecasts."""
+    import io
+
+    (tmp_path / "data").mkdir()
+    text = pl.read_csv(io.StringIO(rows()), schema_overrides={"date": pl.String})
+    spec = write(tmp_path, PARQUET_SPEC)
+    dtype = pl.Categorical() if kind == "categorical" else pl.Enum(text["date"].unique())
+    text.with_columns(pl.col("date").cast(dtype)).write_parquet(tmp_path / "data" / "p.parquet")
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 0, err
+    assert "source.time_format" not in err, err
+
+
+@pytest.mark.parametrize("times", [pl.col("date").str.replace_all("-", "").cast(pl.Int64)])
+def test_time_format_with_parquet_integer_times_does_not_call_them_typed(tmp_path, capsys, times):
+    """Integers such as 20240101 with time_format = "%Y%m%d" in Parquet are refused (a CSV
+    column is read as text, a Parquet one is not), and the fix said the files "store the
+    times typed": removing the key reads them as integer steps. The refusal says so."""
+    import io
+
+    (tmp_path / "data").mkdir()
+    text = pl.read_csv(io.StringIO(rows()), schema_overrides={"date": pl.String})
+    spec = write(tmp_path, PARQUET_SPEC.replace("%Y-%m-%d", "%Y%m%d"))
+    text.with_columns(times).write_parquet(tmp_path / "data" / "prices.parquet")
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 2, err
+    assert "of type Int64" in err and "the files store the times typed" not in err, err
+    assert "integers are read as steps; to parse them as times, write them as text" in err
 
 
 PARQUET_SPEC = CSV_SPEC.format(source='time_format = "%Y-%m-%d"', series="", model="").replace(

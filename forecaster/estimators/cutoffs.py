@@ -31,7 +31,11 @@ from forecaster.estimators.origins import (
     origin_rows,
     warn_short_origins,
 )
-from forecaster.estimators.rows_ahead import rows_ahead_predict_error, rows_ahead_span
+from forecaster.estimators.rows_ahead import (
+    missing_before_rows_ahead,
+    rows_ahead_predict_error,
+    rows_ahead_span,
+)
 from forecaster.exceptions import DataValidationError, StaleSeriesWarning, warn_at_caller
 
 __all__ = ["CUTOFF_KINDS", "SHORT_SERIES", "CutoffPanels", "cutoff_argument"]
@@ -343,8 +347,10 @@ class CutoffPanels:
             targets = column_tuple(self.target)
             roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
             span = rows_ahead_span(frame, targets, (), **roles)
-            if span is None:
-                raise
+            kinds = ("covariates", "future_covariates")  # refused up to there too
+            checked = [c for kind in kinds for c in column_tuple(options[kind])]
+            if span is None or missing_before_rows_ahead(frame, targets, checked, **roles):
+                raise  # a gap before the rows ahead: the error names it
             raise rows_ahead_predict_error(span, targets, **roles, call=call) from None
 
     def _warn_stale_series(

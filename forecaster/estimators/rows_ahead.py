@@ -21,7 +21,13 @@ from forecaster._columns import temporary_names
 from forecaster._polars import collect
 from forecaster.exceptions import DataValidationError
 
-__all__ = ["observed_split", "rows_ahead_fit_error", "rows_ahead_predict_error", "rows_ahead_span"]
+__all__ = [
+    "missing_before_rows_ahead",
+    "observed_split",
+    "rows_ahead_fit_error",
+    "rows_ahead_predict_error",
+    "rows_ahead_span",
+]
 
 
 def rows_ahead_span(
@@ -48,10 +54,8 @@ def rows_ahead_span(
     if any(c not in schema for c in [*keys, *targets, *given]):
         return None
 
-    def observed(c: str) -> pl.Expr:
-        return pl.col(c).cast(pl.Float64, strict=False).fill_nan(None).is_not_null()
-
     time = pl.col(time_col)
+    observed = _observed
     every = pl.all_horizontal(observed(c) for c in targets)
     ahead = pl.all_horizontal([~observed(c) for c in targets] + [observed(c) for c in given])
     last = time.filter(every).max()
@@ -66,6 +70,39 @@ def rows_ahead_span(
     span = rows.select(pl.col(end).min().alias(is_ahead), pl.col(end).max())
     first, latest = collect(span).row(0)
     return first, latest
+
+
+def _observed(column: str) -> pl.Expr:
+    """Whether a target ``column``'s value is observed (neither NaN nor null)."""
+    return pl.col(column).cast(pl.Float64, strict=False).fill_nan(None).is_not_null()
+
+
+def missing_before_rows_ahead(
+    frame: pl.DataFrame | pl.LazyFrame,
+    targets: Sequence[str],
+    covariates: Sequence[str],
+    *,
+    id_col: str | None,
+    time_col: str,
+) -> bool:
+    """Whether a target or one of ``covariates`` of ``frame`` is missing (NaN or null) at a
+    row up to its series' last time with every target observed: a gap that
+    ``missing="error"`` refuses in the frame up to the rows ahead too, which the rows-ahead
+    advice of ``fit`` and ``predict`` would otherwise hide behind a cutoff that still fails.
+
+    Examples
+    --------
+    >>> frame = pl.DataFrame({"t": [1, 2, 3, 4], "y": [1.0, None, 3.0, None]})
+    >>> missing_before_rows_ahead(frame, ["y"], [], id_col=None, time_col="t")
+    True
+    """
+    time = pl.col(time_col)
+    last = time.filter(pl.all_horizontal(_observed(c) for c in targets)).max()
+    if id_col is not None:
+        last = last.over(id_col)
+    complete = pl.all_horizontal(_observed(c) for c in [*targets, *covariates])
+    before = (time <= last) & ~complete
+    return bool(collect(frame.lazy().select(before.any())).item())
 
 
 def observed_split(targets: Sequence[str], *, id_col: str | None, time_col: str) -> str:

@@ -32,7 +32,11 @@ from forecaster.data.transforms import (
     transform_targets,
 )
 from forecaster.data.validate import MISSING_VALUES_ERROR
-from forecaster.estimators.rows_ahead import rows_ahead_fit_error, rows_ahead_span
+from forecaster.estimators.rows_ahead import (
+    missing_before_rows_ahead,
+    rows_ahead_fit_error,
+    rows_ahead_span,
+)
 from forecaster.estimators.sampling import rows_before_holdout, validation_holdout
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
@@ -90,8 +94,9 @@ class TargetPanels:
             targets, future = column_tuple(self.target), column_tuple(self.future_covariates)
             roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
             span = rows_ahead_span(frame, targets, (), **roles)
-            if span is None:
-                raise
+            checked = (*column_tuple(options["covariates"]), *future)  # refused up to there too
+            if span is None or missing_before_rows_ahead(frame, targets, checked, **roles):
+                raise  # a gap before the rows ahead: the error names it
             raise rows_ahead_fit_error(span, targets, future, **roles) from None
         calendar = calendar_features(self.calendar, raw.freq, raw.time.dtype)
         holdout = validation_holdout(self.validation_size, raw, int(self.horizon))

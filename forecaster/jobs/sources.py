@@ -224,7 +224,8 @@ def _scan(
         lazy = lazy if with_paths else lazy.drop("__path__")
     if source.time_format:  # a Parquet time column already typed has nothing to parse
         check_time_format(spec, lazy.collect_schema().get(time_col))
-        lazy = lazy.with_columns(_parse_times(pl.col(time_col), source.time_format))
+        text = pl.col(time_col).cast(pl.String)  # Categorical and Enum text too
+        lazy = lazy.with_columns(_parse_times(text, source.time_format))
     return lazy
 
 

@@ -14,9 +14,9 @@ source.separator            ``format = "csv"``
 source.null_values          ``format = "csv"``
 source.decimal_comma        ``format = "csv"`` (Parquet columns have their types)
 source.time_format          ``format = "csv"`` or ``"parquet"`` (files with a time column), and
-                            a time column of text: a Parquet column already of dates,
-                            datetimes or numbers has nothing to parse (a CSV time column is
-                            read as text when the key is given)
+                            a time column of text (``String``, ``Categorical``, ``Enum``): a
+                            Parquet column already of dates, datetimes or numbers has nothing
+                            to parse (a CSV time column is read as text when the key is given)
 source.id_from_filename     ``format = "csv"`` or ``"parquet"``, and the column it names as
                             ``series.id`` or among ``series.static_covariates``
 features.mfcc               audio: ``dataset = "audio"`` or ``format = "wav"``
@@ -110,8 +110,9 @@ def check_history_days(spec: Spec, dtype: pl.DataType) -> None:
 
 def check_time_format(spec: Spec, dtype: pl.DataType | None) -> None:
     """Refuse ``source.time_format`` when the time column the files have (``dtype``; None
-    where they lack it, left for the column check) is not text: it parses text times, and a
-    Parquet column of dates, datetimes or numbers has none to parse.
+    where they lack it, left for the column check) is not text (``String``, ``Categorical``
+    or ``Enum``, parsed as ``String``): it parses text times, and a Parquet column of dates,
+    datetimes or numbers has none to parse.
 
     Raises
     ------
@@ -119,13 +120,19 @@ def check_time_format(spec: Spec, dtype: pl.DataType | None) -> None:
         Naming the key, the time column and its dtype, and the fix.
     """
     time_format = spec.source.time_format
-    if time_format is None or dtype is None or dtype == pl.String:
+    text = dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum)
+    if time_format is None or dtype is None or text:
         return
+    kept = (
+        "the integers are read as steps; to parse them as times, write them as text"
+        if dtype is not None and dtype.is_integer()
+        else "the files store the times typed"
+    )
     raise SpecError(
         f"key 'source.time_format' = {time_format!r} parses a time column of text, and the "
         f"time column {spec.series.time!r} of the files of source.path {spec.source.path!r} "
         f"is of type {dtype}: there is nothing to parse, so it would be ignored. Remove "
-        "source.time_format (the files store the times typed)."
+        f"source.time_format ({kept})."
     )
 
 
