@@ -121,7 +121,7 @@ class CutoffPanels:
 
     def _origin_panel(self, frame: Any, cutoff: Any) -> tuple[Panel, np.ndarray, np.ndarray]:
         """The validated panel of ``frame`` (the rows its origins read:
-        :meth:`_rows_read_after` the latest) and the series and global row of each origin of
+        :meth:`_read_rows` the latest) and the series and global row of each origin of
         ``cutoff`` (a list of time points or a frame of (id, time) pairs)."""
         schema = check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
         point = latest_cutoff(cutoff, schema[self.time_col], self.time_col)
@@ -160,18 +160,6 @@ class CutoffPanels:
             count = int(named.to_series().sum())
             cutoff = cutoff.filter(~named.to_series())
         return cutoff, (later.to_list() if count else [], count)
-
-    def _rows_read_after(
-        self,
-        frame: Any,
-        point: Any,
-        future: bool = False,
-        *,
-        series: pl.DataFrame | None = None,
-    ) -> pl.DataFrame:
-        """The rows of ``frame`` that the forecasts from the time ``point`` or earlier read:
-        :meth:`_read_rows`, without the ids of the series it leaves out."""
-        return self._read_rows(frame, point, future, series=series)[0]
 
     def _read_rows(
         self,

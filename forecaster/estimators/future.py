@@ -110,7 +110,7 @@ class FutureInputs:
     schema_: dict[str, str]
     freq_: Frequency
     _frame_panel: Callable[..., Panel]
-    _rows_read_after: Callable[..., pl.DataFrame]
+    _read_rows: Callable[..., tuple[pl.DataFrame, pl.Series]]
     _warn_stale_series: Callable[..., None]
 
     def _future_covariates(
@@ -344,7 +344,7 @@ class FutureInputs:
             history = None  # the series of the history up to the cutoff: a later one unread
             if self.id_col is not None:
                 history = panel.keys.select(pl.col(panel.id_name).alias(self.id_col))
-            read = self._rows_read_after(frame, point, future, series=history)
+            read, _ = self._read_rows(frame, point, future, series=history)
             whole = self._frame_panel(read, point, future)
         ids = panel.keys[panel.id_name]
         pairs = pl.DataFrame([pl.Series(self.time_col, [point] * len(ids), panel.time.dtype)])
@@ -364,10 +364,11 @@ class FutureInputs:
     def _reads_history_only(self, panel: Panel, frame: Any, point: Any, future: bool) -> bool:
         """Whether the origins of ``predict(frame, cutoff=point)`` read nothing of ``frame``
         after ``point`` but what ``panel`` (its rows up to ``point``) holds, so that
-        :meth:`_cutoff_origins` reuses it (the same bits as the panel :meth:`_rows_read_after`
-        gives, which adds no row then): the model reads no future covariates from the rows
-        after ``point`` (none, or ``future`` gives them), and no series is inside a gap at
-        ``point`` (each has a row at it, or none after it: it ended before it)."""
+        :meth:`_cutoff_origins` reuses it (the same bits as the panel of the rows
+        :meth:`_read_rows` gives, which adds no row then): the model reads no future
+        covariates from the rows after ``point`` (none, or ``future`` gives them), and no
+        series is inside a gap at ``point`` (each has a row at it, or none after it: it ended
+        before it)."""
         if column_tuple(self.future_covariates) and not future:
             return False
         at = pl.lit(point, dtype=panel.time.dtype)
@@ -380,7 +381,7 @@ class FutureInputs:
         if self.id_col is None or after.is_empty():  # one series: it ended before point
             return after.is_empty()
         ended = panel.keys.filter(pl.Series(stale)).select(pl.col(panel.id_name).alias(self.id_col))
-        return after.join(ended, on=self.id_col, how="semi").is_empty()  # (as _rows_read_after)
+        return after.join(ended, on=self.id_col, how="semi").is_empty()  # (as _read_rows)
 
     def _check_rows_after(
         self, panel: Panel, series: np.ndarray, rows: np.ndarray, cutoff: Any = None

@@ -96,69 +96,56 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
         ----------
         frame : polars.DataFrame, polars.LazyFrame or pandas.DataFrame
             History with the training columns (a pandas frame is converted once); each series
-            needs ``lookback`` rows up to the cutoff (shorter ones are dropped with a warning);
-            series unseen in ``fit`` are scaled with their own history.
+            needs ``lookback`` rows up to the cutoff (up to each origin of a list: shorter ones,
+            none included, are dropped with a warning); series unseen in ``fit`` are scaled with
+            their own history.
         cutoff : time point, list of time points or frame of (id, time) pairs, optional
-            A time point is a date, datetime (a pandas Timestamp too), ISO text,
-            numpy.datetime64, pl.date(...) or int. Any other kind (a set, a dict, an
-            iterator) is refused with a :class:`~forecaster.exceptions.DataValidationError`
-            naming these (:func:`~forecaster.estimators.cutoffs.cutoff_argument`).
-            Forecast from this time instead of each series' end: only rows with
-            ``time <= cutoff`` are used, so each series is forecast from its last time at or
-            before the cutoff (a cutoff between two steps of the grid, e.g. a Saturday for
-            business days, forecasts from the step before it). It is converted to the time
-            column's dtype by :func:`forecaster.data.times.to_time_point` (a value of another kind
-            raises :class:`~forecaster.exceptions.DataValidationError`); a cutoff before the
-            first time of the data is an error; series that end before the cutoff are
-            forecast from their last time, with a
-            :class:`~forecaster.exceptions.StaleSeriesWarning` that names them. Without a
-            cutoff, series that end before the frame's last time get the same warning. Series
-            with fewer than ``lookback`` rows up to it (or none) are left out as with a list.
+            Forecast from this time instead of each series' end, as a list of one would
+            (``cutoff=t`` equals ``cutoff=[t]`` without its ``origin`` column, and a backtest's
+            forecasts from ``t``). A time point is a date, datetime (a pandas Timestamp too),
+            ISO text, numpy.datetime64, pl.date(...) or int, converted to the time column's
+            dtype by :func:`forecaster.data.times.to_time_point`; another kind (a set, a dict,
+            an iterator), or a value that does not convert, is refused with a
+            :class:`~forecaster.exceptions.DataValidationError` naming the kinds
+            (:func:`~forecaster.estimators.cutoffs.cutoff_argument`). Only rows with
+            ``time <= cutoff`` are used: each series is forecast from its last time at or before
+            the cutoff (a cutoff between two steps of the grid, e.g. a Saturday for business
+            days, forecasts from the step before it; a series that goes on after a cutoff inside
+            a gap of its rows, from the cutoff, the gap filled by ``missing=``). A cutoff before
+            the first time of the data is an error; series that end before the cutoff (without
+            one: before the frame's last time) are forecast from their last time, with a
+            :class:`~forecaster.exceptions.StaleSeriesWarning` that names them.
 
-            A list (tuple, range, array, polars or pandas Series or Index) of time points forecasts
-            every series from each of them, in one batched computation: the result has an
-            ``origin`` column (the time of the last input row) and a block of ``horizon`` rows per
-            (cutoff, series), cutoff after cutoff, each by id. A frame of (id, time) pairs
-            (the model's id and time columns; a polars DataFrame or LazyFrame, collected, or a
-            pandas DataFrame) forecasts each series from its own time point,
-            in the frame's row order. A point (pair) given twice is refused. Each origin is
-            the series' last row at or before its time
-            point on the grid of the whole frame (the ``origin`` column shows a series that
-            ended before it, and a warning names them); each (series, origin) is forecast
-            once, under its earliest time point: a series that ended before several of them has
-            one block, and a warning names the points left out for it. A point inside a gap that
-            ``missing=`` fills is itself an origin, its gap filled up to it as known there
-            (the made-up values there named by a warning; ``missing="error"`` refuses the
-            gap), as with one cutoff. Each is forecast as
+            A list (tuple, range, array, polars or pandas Series or Index) of time points
+            forecasts every series from each of them, in one batched computation: the result has
+            an ``origin`` column (the time of the last input row) and a block of ``horizon``
+            rows per (cutoff, series), cutoff after cutoff, each by id. A frame of (id, time)
+            pairs (the model's id and time columns, in a polars DataFrame or LazyFrame or a
+            pandas DataFrame) forecasts each series from its own time point, in the frame's row
+            order. A point (pair) given twice is refused. Each origin is the series' last row at
+            or before its time point on the grid of the whole frame (the ``origin`` column shows
+            a series that ended before it, and a warning names them); each (series, origin) is
+            forecast once, under its earliest time point (a warning names the points left out
+            for it). A point inside a gap that ``missing=`` fills is itself an origin, its gap
+            filled up to it as known there (the made-up values named by a warning;
+            ``missing="error"`` refuses the gap). Each is forecast as
             ``predict(frame, cutoff=point)`` would (series unseen in ``fit`` are scaled with
-            their history up to each origin; their Box-Cox lambdas
-            come from the history up to their earliest origin); origins with fewer than
-            ``lookback`` rows up to them are left out with a warning. The future covariates
-            over each horizon are read from ``frame`` itself (its rows after the origin, which
-            must be there), so ``future`` is refused with a list; the calendar features come
-            from the steps' times (an origin at the end of the data is fine).
-
-            One cutoff is forecast as a list of one (``cutoff=t`` equals ``cutoff=[t]``
-            without its ``origin`` column, and a backtest's forecasts from ``t``; with
-            ``future=`` too, read instead of the frame's rows after ``t``): a series that goes
-            on after ``t`` is forecast from ``t``, a gap of its rows there filled by
-            ``missing=``. Without ``future``, a model's future covariates are read from the rows
-            of ``frame`` after each series' origin, filled by ``missing=`` like the rest of the
-            frame (with ``"interpolate"``, a gap at the end of the history is filled towards
-            the values after the cutoff, known ahead). Values the frame lacks over a horizon
-            (null, NaN or no row) are made up by ``missing=``, where ``future=`` refuses
-            them: a :class:`~forecaster.exceptions.ForecasterWarning` counts them (one per
-            call, a list's and a backtest's included). Of the rows after the (latest) cutoff,
-            only a horizon's future covariates are read and checked: the rest may be missing.
+            their history up to each origin, their Box-Cox lambdas from it up to their earliest
+            origin). The future covariates over each horizon are read from the frame's rows
+            after the origin, which must be there (``future`` is refused); the calendar features
+            come from the steps' times (an origin at the end of the data is fine).
         future : polars.DataFrame, polars.LazyFrame or pandas.DataFrame, optional
             The future covariates over the horizon (id, time and those columns): required when
-            the model has any and no cutoff is given, refused for a model without any and with
-            a list of cutoffs. With one cutoff it is read instead of the frame's rows after
-            the cutoff. Checked like the history: training id and
-            time dtypes, one row per (id, time), a finite value at every forecast step (it is
-            not filled by ``missing=``). Only
-            the forecast steps are read: rows at other times (the history, a longer calendar)
-            are left unread, rows of series not in ``frame`` too, with a ForecasterWarning.
+            the model has any and no cutoff is given, refused for a model without any and with a
+            list of cutoffs. With a cutoff and without ``future``, they are read from the
+            frame's rows after each origin, filled by ``missing=`` (a
+            :class:`~forecaster.exceptions.ForecasterWarning` counts the values made up; the
+            other columns of those rows are not read: ``docs/concepts.md``, "Future covariates
+            at predict"); with one cutoff, ``future`` is read instead. Checked like the history:
+            training id and time dtypes, one row per (id, time), a finite value at every
+            forecast step (it is not filled by ``missing=``). Only the forecast steps are read:
+            rows at other times (the history, a longer calendar) are left unread, rows of series
+            not in ``frame`` too, with a ForecasterWarning.
         level : number or list of numbers in (1, 100), optional
             Add the prediction intervals of these levels: ``<target>_lo_80`` and
             ``<target>_hi_80`` for ``level=[80]``. A point model needs :meth:`calibrate`
@@ -177,30 +164,46 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
             in the frame's time dtype: another unit or zone than fit's, to join back on it) and
             one per target, sorted by (id, time) whatever the frame's order (text ids by their
             text, an Enum's too: the same rows for any text dtype); with a list of cutoffs
-            ``origin`` first, the rows in the order described under ``cutoff``.
-            The forecasts, interval and quantile columns are Float64 whatever the target's
-            dtype (Float32 and integer targets too): the network computes in float32 relative
-            to each series' scale, the inverse scaling runs in float64.
+            ``origin`` first, the rows in the order described under ``cutoff``. The forecasts,
+            interval and quantile columns are Float64 whatever the target's dtype (Float32 and
+            integer targets too): the network computes in float32 relative to each series'
+            scale, the inverse scaling runs in float64.
         """
         self.check_fitted("predict with")
         pandas = is_pandas_frame(frame)
         given = given_time_dtype(frame, self.time_col)  # the forecasts' times: as given
-        roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
-        frame = trained_frame(frame, self.schema_, **roles)  # pandas: its dates restored, ...
-        frame = read_once(frame, list(self.schema_))  # forecast and checked on the same rows
-        keys = {c: t for c, t in self.schema_.items() if c in (self.id_col, self.time_col)}
-        future = trained_frame(future, keys, what="future frame", **roles)  # keys: the rest
-        cutoff = cutoff_argument(cutoff, keys, **roles)  # a point or a list is checked later
+        frame, future, cutoff = self._predict_inputs(frame, future, cutoff)
         level, quantiles = check("level", level), check("quantiles", quantiles)
+        self._refuse_unread_future(future)
+        forecast = self._predict_origins if is_cutoff_list(cutoff) else self._predict_cutoff
+        out = forecast(frame, cutoff, future, level, quantiles)
+        return same_kind(as_given_time(out, given, self.schema_.get(self.time_col)), pandas)
+
+    def _predict_inputs(
+        self, frame: Any, future: Any, cutoff: Any
+    ) -> tuple[pl.DataFrame, Any, Any]:
+        """``predict``'s first step: ``frame`` with the training dtypes (a pandas frame's dates
+        restored, ...: :func:`~forecaster.data.trained_frame`), read once so that it is
+        forecast and checked on the same rows; ``future`` with the training id and time dtypes
+        (its other columns are checked where it is read); ``cutoff`` as
+        :func:`~forecaster.estimators.cutoffs.cutoff_argument` reads it (a point or a list is
+        checked where the panels are built)."""
+        roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
+        frame = trained_frame(frame, self.schema_, **roles)
+        frame = read_once(frame, list(self.schema_))
+        keys = {c: t for c, t in self.schema_.items() if c in (self.id_col, self.time_col)}
+        future = trained_frame(future, keys, what="future frame", **roles)
+        return frame, future, cutoff_argument(cutoff, keys, **roles)
+
+    def _refuse_unread_future(self, future: Any) -> None:
+        """Refuse ``predict(future=...)`` for a model without future covariates, which would
+        read nothing of it."""
         if future is not None and not column_tuple(self.future_covariates):
             raise DataValidationError(
                 "predict(future=...) was given, but this model has no future covariates "
                 "(future_covariates=None), so the frame would be ignored. Drop future=..., or "
                 "refit with future_covariates=[...] naming the columns known ahead."
             )
-        forecast = self._predict_origins if is_cutoff_list(cutoff) else self._predict_cutoff
-        out = forecast(frame, cutoff, future, level, quantiles)
-        return same_kind(as_given_time(out, given, self.schema_.get(self.time_col)), pandas)
 
     def _predict_cutoff(
         self, frame: Any, cutoff: Any, future: Any, level: Any, quantiles: Any
