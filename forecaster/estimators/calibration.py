@@ -294,8 +294,8 @@ class ForecastIntervals:
             self._check_after_training(folds_frame, origins)
         targets = list(column_tuple(self.target))
         horizon = int(self.horizon)
-        actual = result.forecasts.select([actual_column(t) for t in targets]).to_numpy()
-        actual = actual.astype(np.float64).reshape(-1, horizon, len(targets))
+        actual_columns = result.forecasts.select([actual_column(t) for t in targets])
+        actual = actual_columns.to_numpy().astype(np.float64).reshape(-1, horizon, len(targets))
         if qs is None:
             point = result.forecasts.select(targets).to_numpy().astype(np.float64)
             residuals = (actual - point.reshape(actual.shape))[..., None]
