@@ -2197,6 +2197,63 @@ def test_a_backfill_registers_no_version_and_versions_carry_their_as_of(
     assert (backfill["new_version"], backfill["latest_as_of"]) == (False, "2024-01-16")
 
 
+@pytest.mark.slow
+def test_a_failed_registration_is_what_the_summary_and_its_manifest_say(
+    tmp_path, capsys, monkeypatch
+):
+    """The summary said ``new_version: true`` as it was written before the registration,
+    which MLflow then refused: it says what happened now (no version, and why), and the
+    manifest vouches for the summary rewritten (the outputs are not taken as damaged)."""
+    mlflow = pytest.importorskip("mlflow")
+    import hashlib
+
+    spec = _registered_project(tmp_path, monkeypatch)
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("registry is read-only")
+
+    monkeypatch.setattr(mlflow, "register_model", refused)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    assert "Could not register the run's model as 'hostile-registered'" in err, err
+    out = tmp_path / "outputs" / "hostile" / "2024-01-16"
+    registration = json.loads((out / "summary.json").read_text())["registration"]
+    assert registration["new_version"] is False, registration
+    assert registration["reason"].startswith("the registration in MLflow failed ("), registration
+    assert "registry is read-only" in registration["reason"], registration
+    files = json.loads((out / "manifest.json").read_text())["files"]
+    assert files["summary.json"] == hashlib.sha256((out / "summary.json").read_bytes()).hexdigest()
+    assert _versions(tmp_path) == []
+    (run,) = _runs(tmp_path)  # the summary logged into the MLflow run is the one rewritten
+    logged = mlflow.artifacts.download_artifacts(
+        run_id=run.info.run_id, artifact_path="outputs/summary.json", dst_path=str(tmp_path / "a")
+    )
+    assert json.loads(Path(logged).read_text())["registration"] == registration
+    code, err = run_cli(capsys, "run", str(spec))  # the outputs are whole: skipped
+    assert code == 0 and "damaged" not in err, err
+
+
+def test_an_untracked_run_with_register_as_says_why_it_registered_nothing(tmp_path, monkeypatch):
+    """With MLflow unreachable, the summary's ``registration`` was null, as if the spec had
+    no ``register_as``: it says no version was registered, and why, as the other reasons."""
+    pytest.importorskip("mlflow")
+    reset_mlflow_state(monkeypatch, tmp_path)
+    spec = _registered_project(tmp_path, monkeypatch)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing listens there
+    lines: list[str] = []
+    with pytest.warns(ForecasterWarning, match="tracking is unavailable"):
+        result = forecaster.jobs.run_pipeline(spec, progress=False, log=lines.append)
+    assert result.run_id is None
+    registration = result.registration
+    assert registration is not None, "registration: null says nothing of register_as"
+    assert (registration["name"], registration["new_version"]) == ("hostile-registered", False)
+    assert registration["reason"].startswith("the run is not tracked"), registration
+    out = tmp_path / "outputs" / "hostile" / "2024-01-16"
+    assert json.loads((out / "summary.json").read_text())["registration"] == registration
+    told = "tracking: no new version of 'hostile-registered' registered: the run is not tracked"
+    assert any(line.startswith(told) for line in lines), lines
+
+
 def test_registrations_in_two_threads_log_their_own_lines_and_leave_stderr_alone(monkeypatch):
     """Two in-process runs registering at once (A starts, B starts, A ends, B ends): the
     registration's contextlib.redirect_stderr swapped the process's stream, so B's MLflow

@@ -111,7 +111,7 @@ from forecaster.jobs.spec import (
     spec_file,
 )
 from forecaster.jobs.spec_errors import check_backtest_columns
-from forecaster.jobs.summaries import job_result, unscored, write_summary
+from forecaster.jobs.summaries import job_result, rewrite_run_summary, unscored, write_summary
 from forecaster.jobs.tracked import (
     log_outputs,
     logged_fits,
@@ -454,8 +454,11 @@ def _write_outputs(
                 # pointer (a rerun skips published outputs: it would never write them); a
                 # second one stops it
                 tags = _version_tags(job, "fit" if fitted_in is not None else "tune")
-                _publish_and_log(job, staging, tracking[0], metrics, calibration, published)
-                register_run_model(tracking[0], registration, tags, job.log)
+                _publish(job, staging, published)
+                done = register_run_model(tracking[0], registration, tags, job.log)
+                if done != registration:  # not registered after all: the summary says why
+                    summary = rewrite_run_summary(job, summary, reused, registration=done)
+                log_outputs(tracking[0], metrics, calibration, job.out_dir)  # summary as is
                 if reused is None:  # a reused model stays the pointer's (data to its as-of)
                     remember_model(job)
     except BaseException:
@@ -468,18 +471,11 @@ def _write_outputs(
     return summary
 
 
-def _publish_and_log(
-    job: Job,
-    staging: Path,
-    run_id: str | None,
-    metrics: dict[str, float],
-    calibration: dict[str, Any] | None,
-    published: threading.Event,
-) -> None:
-    """Publish the ``staging`` folder as the run's outputs (then set ``published``), then log
-    them into the MLflow run ``run_id``: logged once published, so that a "completed"
-    ``summary.json`` is logged only of outputs that exist (the model is registered after this,
-    so a run that fails adds no version to the registry)."""
+def _publish(job: Job, staging: Path, published: threading.Event) -> None:
+    """Publish the ``staging`` folder as the run's outputs, then set ``published``. The model
+    is registered and the outputs are logged into the MLflow run after this, so a run that
+    fails adds no version to the registry and logs no "completed" ``summary.json`` of
+    outputs that do not exist."""
     _io.publish_directory(
         staging,
         job.out_dir,
@@ -488,7 +484,6 @@ def _publish_and_log(
         adopt=adopt_legacy(job.name),
     )
     published.set()
-    log_outputs(run_id, metrics, calibration, job.out_dir)
 
 
 def _version_tags(job: Job, kind: str) -> dict[str, str]:
