@@ -106,9 +106,11 @@ class PipelineResult(BaseModel):
     sha256 of the Parquet file the summary describes, as it was written: a file whose size or
     sha256 differs is not the one this summary records (another command's, written in
     between). None for a run (its ``manifest.json`` records the sha256 of every file).
-    ``registration``: with ``tracking.register_as`` and a tracked run, what the run does in
-    the model registry (:func:`forecaster.jobs.pointer.registration_plan`: ``name``,
-    ``new_version``, ``reason`` why not, ``latest_as_of`` of a backfill); else None.
+    ``registration``: with ``tracking.register_as``, what the run did in the model registry
+    (:func:`forecaster.jobs.pointer.registration_plan`, then what
+    :func:`forecaster.jobs.tracked.register_run_model` did: ``name``, ``new_version``,
+    ``reason`` why not, as an untracked run or a failed registration, ``latest_as_of`` of a
+    backfill); else None.
     ``calibration``: how a run's point model was calibrated for the spec's ``levels``
     (:meth:`forecaster.jobs.calibration_plan.Plan.record`); ``backtest_calibration``: the
     same record of the backtest's clone, calibrated by the same rules on the data before the

@@ -393,9 +393,9 @@ def log_outputs(
     ``metrics`` (``pipeline_<name>``), the plan of its model's ``calibration`` (params
     ``calibration.<key>``, when it was calibrated), the metrics by horizon step and the files
     :data:`RUN_ARTIFACTS` in ``folder`` (artifacts under ``outputs/``). Call it once the
-    outputs are published in ``folder``, as the model is registered
-    (:func:`register_run_model`): a run whose publishing fails logs no ``summary.json``
-    saying "completed" (its MLflow run ends FAILED, or KILLED)."""
+    outputs are published in ``folder`` and the model registered (:func:`register_run_model`,
+    whose outcome ``summary.json`` records): a run whose publishing fails logs no
+    ``summary.json`` saying "completed" (its MLflow run ends FAILED, or KILLED)."""
     if run_id is None:
         return
     try:
