@@ -283,7 +283,8 @@ def _made_up_for(
     every series fell short of the residuals of its own it needs (the plan asks for just
     :data:`~forecaster.estimators.intervals.MIN_PER_SERIES` folds), if the data have room
     for it (else the calibration of ``plan`` stays, ``calibrate`` restores it, and its
-    ``pooled_reason`` says why)."""
+    ``pooled_reason`` says why). The plan of more folds counts the calibration and says why
+    it ran, and why ``normalize`` changed where it did (:meth:`Plan.again`)."""
     needed = residuals_needed(max(spec.output.levels or [80.0]))
     kept = fewest_kept(model.conformal_)
     factor = needed / kept if 0 < kept < needed else 1.0
@@ -354,7 +355,8 @@ def _scaled_every(
     the series too short for the folds or unseen in fit, which saves this second calibration
     in the common case; this one also finds the series whose errors in the folds all fall on
     values the ``missing=`` policy filled (left out), or that a ``lookback="auto"`` clone
-    left out (a longer lookback than the model's)."""
+    left out (a longer lookback than the model's). The plan it returns counts this
+    calibration and says why it ran (:meth:`Plan.again`)."""
     if plan.normalize != "series":
         return plan
     filled, absent = unscaled_series(model, frame, spec.series.id, excluded)
