@@ -1741,6 +1741,29 @@ def test_the_calibration_record_says_what_the_intervals_use_not_what_was_asked()
     assert (plan.own_series, plan.pooled_series, plan.record()["per_series"]) == (1, 1, True)
 
 
+def test_a_plan_calibrated_again_counts_its_calibrations_and_says_why_each_ran():
+    """A calibration run again (more folds, or normalize="window") costs about as much as
+    the first and was named nowhere: the plan counts the calibrations, keeps the folds of
+    the first and the reason of each later one, which the record and the log line give."""
+    from forecaster.jobs.calibration_plan import Plan
+
+    first = Plan(20, True, per_series=True)
+    assert (first.record()["calibrations"], first.record()["first_folds"]) == (1, 20)
+    assert first.record()["recalibration_reason"] == "" and first.recalibrated() == ""
+    window = Plan(20, True, per_series=True, normalize="window", short="b has no scale")
+    second = first.again(window, "normalize='window', as b has no scale")
+    third = second.again(Plan(23, 8, per_series=True, normalize="window"), "23 folds, as ...")
+    record = third.record()
+    assert (record["calibrations"], record["first_folds"], record["folds"]) == (3, 20, 23)
+    assert record["recalibration_reason"] == (
+        "normalize='window', as b has no scale; then 23 folds, as ..."
+    )
+    assert third.recalibrated() == (
+        "; 3 calibrations ran, each refitting its clones (the first of 20 folds): "
+        "normalize='window', as b has no scale; then 23 folds, as ..."
+    )
+
+
 @pytest.mark.slow
 def test_a_run_asks_for_more_folds_where_filled_steps_leave_series_short_of_their_own(tmp_path):
     """1bd with missing='ffill': the residuals of filled holidays are left out, and the plan
@@ -1765,7 +1788,13 @@ def test_a_run_asks_for_more_folds_where_filled_steps_leave_series_short_of_thei
     recorded = result.calibration
     assert recorded is not None and recorded["folds"] > 20, recorded
     assert recorded["own_series"] > 0 and recorded["per_series"] is True, recorded
-    assert any(line.startswith("calibrate conformal intervals per series") for line in lines)
+    (line,) = [x for x in lines if x.startswith("calibrate conformal intervals per series")]
+    # the second calibration (about the cost of the first) is named, with its folds and why
+    assert (recorded["calibrations"], recorded["first_folds"]) == (2, 20), recorded
+    why = recorded["recalibration_reason"]
+    assert why.startswith(f"{recorded['folds']} folds, as missing='ffill' filled steps "), why
+    assert "20 folds gave every series fewer than the 20 residuals per step of its own" in why
+    assert f"; 2 calibrations ran, each refitting its clones (the first of 20 folds): {why}" in line
 
 
 @pytest.mark.slow
@@ -1788,10 +1817,44 @@ def test_a_tracked_run_records_how_it_calibrated(tmp_path, capsys, monkeypatch):
         "pooled_series": 2,
         "origins": "auto",
         "window_reason": "",
+        "calibrations": 1,
+        "first_folds": 3,
+        "recalibration_reason": "",
     }
     (run,) = _runs(tmp_path)
     params = {k: v for k, v in run.data.params.items() if k.startswith("calibration.")}
     assert params == {f"calibration.{k}": str(v) for k, v in recorded.items()}
+
+
+@pytest.mark.slow
+def test_the_summary_records_how_the_backtests_intervals_were_calibrated(tmp_path, capsys):
+    """The backtest's clone (fitted on less data) is calibrated by the run's rules, and may
+    come out otherwise (the stocks job: the run's per series, the clone's pooled), so its
+    interval scores scored intervals of a kind the summary did not say: it records the
+    clone's calibration (``backtest_calibration``) beside the run's, as the log lines do.
+    ``forecaster backtest``'s summary records it too."""
+    (tmp_path / "data").mkdir()
+    n, short = 120, 10
+    dates = [dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in range(n)]
+    ids = ["a"] * n + ["b"] * (n - short) + ["c"] * short
+    y = np.random.default_rng(0).normal(5, 1, 2 * n)
+    pl.DataFrame({"id": ids, "date": dates * 2, "y": y}).write_csv(tmp_path / "data" / "a.csv")
+    series = {"id": "id", "time": "date", "targets": ["y"], "freq": "1d"}
+    output, evaluation = {"plot_series": 0, "levels": [80]}, {"backtest_folds": 2}
+    spec = write(tmp_path, mini_spec(series=series, output=output, evaluation=evaluation))
+    code, err = run_cli(capsys, "run", str(spec), "--no-progress")
+    assert code == 0, err
+    summary = _summary(tmp_path)
+    assert (summary["calibration"]["folds"], summary["calibration"]["per_series"]) == (3, False)
+    tested = summary["backtest_calibration"]
+    assert tested is not None, "the backtest's calibration is not recorded"
+    assert set(tested) == set(summary["calibration"]), tested
+    assert (tested["folds"], tested["per_series"], tested["pooled_series"]) == (4, False, 2)
+    out = tmp_path / "b.parquet"
+    code, err = run_cli(capsys, "backtest", str(spec), "--out", str(out), "--no-progress")
+    assert code == 0, err
+    recorded = json.loads((tmp_path / "b.summary.json").read_text())["backtest_calibration"]
+    assert recorded == tested
 
 
 @pytest.mark.slow
@@ -2195,6 +2258,63 @@ def test_a_backfill_registers_no_version_and_versions_carry_their_as_of(
     assert plans["2024-01-16"] == registered
     backfill = plans["2024-01-12"]
     assert (backfill["new_version"], backfill["latest_as_of"]) == (False, "2024-01-16")
+
+
+@pytest.mark.slow
+def test_a_failed_registration_is_what_the_summary_and_its_manifest_say(
+    tmp_path, capsys, monkeypatch
+):
+    """The summary said ``new_version: true`` as it was written before the registration,
+    which MLflow then refused: it says what happened now (no version, and why), and the
+    manifest vouches for the summary rewritten (the outputs are not taken as damaged)."""
+    mlflow = pytest.importorskip("mlflow")
+    import hashlib
+
+    spec = _registered_project(tmp_path, monkeypatch)
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("registry is read-only")
+
+    monkeypatch.setattr(mlflow, "register_model", refused)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    assert "Could not register the run's model as 'hostile-registered'" in err, err
+    out = tmp_path / "outputs" / "hostile" / "2024-01-16"
+    registration = json.loads((out / "summary.json").read_text())["registration"]
+    assert registration["new_version"] is False, registration
+    assert registration["reason"].startswith("the registration in MLflow failed ("), registration
+    assert "registry is read-only" in registration["reason"], registration
+    files = json.loads((out / "manifest.json").read_text())["files"]
+    assert files["summary.json"] == hashlib.sha256((out / "summary.json").read_bytes()).hexdigest()
+    assert _versions(tmp_path) == []
+    (run,) = _runs(tmp_path)  # the summary logged into the MLflow run is the one rewritten
+    logged = mlflow.artifacts.download_artifacts(
+        run_id=run.info.run_id, artifact_path="outputs/summary.json", dst_path=str(tmp_path / "a")
+    )
+    assert json.loads(Path(logged).read_text())["registration"] == registration
+    code, err = run_cli(capsys, "run", str(spec))  # the outputs are whole: skipped
+    assert code == 0 and "damaged" not in err, err
+
+
+def test_an_untracked_run_with_register_as_says_why_it_registered_nothing(tmp_path, monkeypatch):
+    """With MLflow unreachable, the summary's ``registration`` was null, as if the spec had
+    no ``register_as``: it says no version was registered, and why, as the other reasons."""
+    pytest.importorskip("mlflow")
+    reset_mlflow_state(monkeypatch, tmp_path)
+    spec = _registered_project(tmp_path, monkeypatch)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing listens there
+    lines: list[str] = []
+    with pytest.warns(ForecasterWarning, match="tracking is unavailable"):
+        result = forecaster.jobs.run_pipeline(spec, progress=False, log=lines.append)
+    assert result.run_id is None
+    registration = result.registration
+    assert registration is not None, "registration: null says nothing of register_as"
+    assert (registration["name"], registration["new_version"]) == ("hostile-registered", False)
+    assert registration["reason"].startswith("the run is not tracked"), registration
+    out = tmp_path / "outputs" / "hostile" / "2024-01-16"
+    assert json.loads((out / "summary.json").read_text())["registration"] == registration
+    told = "tracking: no new version of 'hostile-registered' registered: the run is not tracked"
+    assert any(line.startswith(told) for line in lines), lines
 
 
 def test_registrations_in_two_threads_log_their_own_lines_and_leave_stderr_alone(monkeypatch):

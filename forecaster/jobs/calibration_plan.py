@@ -1,15 +1,17 @@
 """How a run calibrates the intervals of a point model (see :mod:`forecaster.jobs.intervals`):
 the folds, refits, per-series or pooled residuals and their normalisation of a
 :class:`Plan`, from the series' number and lengths (:func:`calibration_plan`) and the series
-the run forecasts (:func:`scaled_plan`)."""
+the run forecasts (:func:`scaled_plan`), and what a calibration's residuals are made of
+(:func:`describe_windows`, :func:`fewest_kept`)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from forecaster.estimators.intervals import MIN_PER_SERIES, residuals_needed
@@ -18,7 +20,15 @@ from forecaster.evaluation.folds import fold_rows
 from forecaster.jobs.schedule import id_text
 from forecaster.jobs.spec import Spec
 
-__all__ = ["Plan", "calibration_plan", "folds_plan", "scaled_plan", "with_own_counts"]
+__all__ = [
+    "Plan",
+    "calibration_plan",
+    "describe_windows",
+    "fewest_kept",
+    "folds_plan",
+    "scaled_plan",
+    "with_own_counts",
+]
 
 
 @dataclass(frozen=True)
@@ -29,7 +39,11 @@ class Plan:
     the log line) says that some series the run forecasts get none, by each input window's
     spread (``"window"``). Once calibrated: ``own_series`` and ``pooled_series``, how many
     fitted series use their own residuals and the pooled ones, and ``pooled_reason``, why no
-    more folds were asked for where per-series intervals fell short (for the log line)."""
+    more folds were asked for where per-series intervals fell short (for the log line).
+    ``calibrations``: how many calibrations ran (each refits its clones: a second one, of
+    more folds or by the window's spread, costs about as much as the first),
+    ``first_folds`` the folds of the first (None: ``folds``) and ``recalibration_reason``
+    why each later one ran (empty when one did)."""
 
     folds: int
     refit: bool | int
@@ -40,6 +54,9 @@ class Plan:
     own_series: int | None = None
     pooled_series: int | None = None
     pooled_reason: str = ""
+    calibrations: int = 1
+    first_folds: int | None = None
+    recalibration_reason: str = ""
 
     def record(self) -> dict[str, Any]:
         """The plan as a run records it (``summary.json``'s ``calibration``, and the MLflow
@@ -48,7 +65,10 @@ class Plan:
         ``normalize="series"``) and what the intervals use, read from the calibrated model
         (``own_series``, ``pooled_series``: how many fitted series have enough residuals of
         their own, and how many use the pooled ones; ``per_series``: whether any series uses
-        its own, False when per-series intervals were asked for but no series got enough)."""
+        its own, False when per-series intervals were asked for but no series got enough),
+        and how many calibrations ran (``calibrations``: 2 or more when the first was run
+        again, with ``first_folds``, the folds of the first, and ``recalibration_reason``, why
+        each later one ran and why ``normalize`` changed where it did; empty when once)."""
         per_series = self.per_series if self.own_series is None else self.own_series > 0
         return {
             "normalize": self.normalize,
@@ -59,7 +79,32 @@ class Plan:
             "pooled_series": self.pooled_series,
             "origins": self.origins,
             "window_reason": self.short,
+            "calibrations": self.calibrations,
+            "first_folds": self.folds if self.first_folds is None else self.first_folds,
+            "recalibration_reason": self.recalibration_reason,
         }
+
+    def again(self, plan: Plan, reason: str) -> Plan:
+        """``plan``, that of a calibration run after this one's (it replaced it) for
+        ``reason``, with this one's count of calibrations, first folds and reasons."""
+        told = f"{self.recalibration_reason}; then " if self.recalibration_reason else ""
+        return replace(
+            plan,
+            calibrations=self.calibrations + 1,
+            first_folds=self.folds if self.first_folds is None else self.first_folds,
+            recalibration_reason=told + reason,
+        )
+
+    def recalibrated(self) -> str:
+        """What the calibration's log line says of the calibrations run after the first
+        (empty when none ran)."""
+        if self.calibrations == 1:
+            return ""
+        first = self.folds if self.first_folds is None else self.first_folds
+        return (
+            f"; {self.calibrations} calibrations ran, each refitting its clones (the first "
+            f"of {first} folds): {self.recalibration_reason}"
+        )
 
     def where(self) -> str:
         """Where the intervals' residuals come from, as the calibration's log line says."""
@@ -150,3 +195,23 @@ def with_own_counts(plan: Plan, spec: Spec, model: Any) -> Plan:
     minimum = max(residuals_needed(max(spec.output.levels or [80.0])), MIN_PER_SERIES)
     own = int((own_residuals(model.conformal_, n_keys) >= minimum).sum())
     return replace(plan, own_series=own, pooled_series=n_keys - own)
+
+
+def describe_windows(conformal: Mapping[str, Any]) -> str:
+    """What a calibration's residuals came from, as its log line says: the forecast windows
+    of the folds and their series, with the fewest and most of a series where they differ
+    (calendar folds forecast a series that ends early at fewer of them)."""
+    series = conformal["series"]
+    counts = np.unique(series, return_counts=True)[1]
+    text = f"{len(series)} forecast windows of {len(counts)} series"
+    if len(counts) and counts.min() != counts.max():
+        text += f", {counts.min()} to {counts.max()} per series"
+    return text
+
+
+def fewest_kept(conformal: Mapping[str, Any]) -> int:
+    """The fewest residuals a calibration kept at a horizon step (of a target and a model
+    quantile), pooled across series: those at steps the ``missing=`` policy filled are NaN
+    and left out."""
+    kept = np.isfinite(conformal["residuals"])
+    return int(kept.sum(axis=0).min()) if len(kept) else 0

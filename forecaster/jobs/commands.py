@@ -476,12 +476,13 @@ def backtest_command(args: argparse.Namespace, log: Log) -> int:
             if problem is not None:
                 raise ArgumentError(f"argument --level: the spec's model {problem}.")
     with tracking_paused():  # the backtest's fits are not logged models
-        result = spec_backtest(spec, model, frame, fitted=bool(args.model), log=logger.info)
+        result, plan = spec_backtest(spec, model, frame, fitted=bool(args.model), log=logger.info)
     scores = backtest_scores(spec, result)
     model_dir = str(Path(args.model).absolute()) if args.model else None
     done = command_result(
         "backtest", given, spec_file(args.spec), root, frame, when, out, result.folds, started,
         backtest=str(out), model_dir=model_dir, metrics=scores,
+        backtest_calibration=None if plan is None else plan.record(),
     )  # fmt: skip
     write = functools.partial(
         write_parquet, result.metrics, out, "backtest", spec, when, args.model

@@ -34,11 +34,15 @@ Where the intervals come from
     stale series the run forecasts (``[series] stale``, ``max_staleness``) ends at or before
     the first cutoff, which gives it no residual, they are counted from each series' own end:
     it is forecast from its own last time by a model that has seen the other series' later
-    data, as those folds' models have (the log line says so).
+    data, as those folds' models have (the log line says so). A calibration run again (more
+    folds where filled steps' residuals fell short, or ``normalize="window"`` where a series
+    got no scale) costs about as much as the first: its log line and the record
+    (``calibrations``, ``first_folds``, ``recalibration_reason``) say so, and why.
 Scores
     The backtest with levels fits a clone on the data before the first target, calibrates it
-    there the same way (a point model), and forecasts every fold with it as it is, intervals
-    included (a fitted model is used as it is by
+    there by the same rules (a point model; on less data, so it may come out pooled where the
+    run's is per series: ``summary.json``'s ``backtest_calibration`` records which), and
+    forecasts every fold with it as it is, intervals included (a fitted model is used as it is by
     :func:`forecaster.evaluation.backtest.backtest`), so the interval scores are out of
     sample too; the point scores are those of the backtest without levels. ``pinball`` and
     ``scrps`` are scored when ``[evaluation] metrics`` lists them
@@ -50,7 +54,7 @@ Scores
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from typing import Any
 
@@ -77,6 +81,8 @@ from forecaster.exceptions import (
 from forecaster.jobs.calibration_plan import (
     Plan,
     calibration_plan,
+    describe_windows,
+    fewest_kept,
     folds_plan,
     scaled_plan,
     with_own_counts,
@@ -172,24 +178,12 @@ def _calibrate_forecast(
         if plan.normalize == "window"
         else ""
     )
-    made_of = _windows(model.conformal_)
+    made_of = describe_windows(model.conformal_)
     log(
         f"{what} conformal intervals {where} from {plan.folds} calibration folds{folds} "
-        f"({made_of}; {how}){scale}"
+        f"({made_of}; {how}){scale}{plan.recalibrated()}"
     )
     return plan
-
-
-def _windows(conformal: Mapping[str, Any]) -> str:
-    """What a calibration's residuals came from, as its log line says: the forecast windows
-    of the folds and their series, with the fewest and most of a series where they differ
-    (calendar folds forecast a series that ends early at fewer of them)."""
-    series = conformal["series"]
-    counts = np.unique(series, return_counts=True)[1]
-    text = f"{len(series)} forecast windows of {len(counts)} series"
-    if len(counts) and counts.min() != counts.max():
-        text += f", {counts.min()} to {counts.max()} per series"
-    return text
 
 
 def _forecast_before(
@@ -289,9 +283,10 @@ def _made_up_for(
     every series fell short of the residuals of its own it needs (the plan asks for just
     :data:`~forecaster.estimators.intervals.MIN_PER_SERIES` folds), if the data have room
     for it (else the calibration of ``plan`` stays, ``calibrate`` restores it, and its
-    ``pooled_reason`` says why)."""
+    ``pooled_reason`` says why). The plan of more folds counts the calibration and says why
+    it ran, and why ``normalize`` changed where it did (:meth:`Plan.again`)."""
     needed = residuals_needed(max(spec.output.levels or [80.0]))
-    kept = _fewest_kept(model.conformal_)
+    kept = fewest_kept(model.conformal_)
     factor = needed / kept if 0 < kept < needed else 1.0
     minimum = max(needed, MIN_PER_SERIES)
     best = int(own_residuals(model.conformal_, len(model.keys_)).max(initial=0))
@@ -303,6 +298,20 @@ def _made_up_for(
     more = folds_plan(spec, math.ceil(plan.folds * factor), plan.per_series)
     more = replace(more, normalize=plan.normalize, short=plan.short, origins=plan.origins)
     more = scaled_plan(more, spec, model, frame, excluded)  # more folds: longer series
+    filled = f"missing={spec.series.missing!r} filled steps whose residuals are left out"
+    why = []
+    if 0 < kept < needed:
+        why.append(
+            f"{filled}, so {plan.folds} folds kept {kept} pooled residuals at a step, fewer "
+            f"than the {needed} the {max(spec.output.levels or [80.0]):g} % level needs"
+        )
+    if own_short:
+        why.append(
+            f"{filled}, so {plan.folds} folds gave every series fewer than the {minimum} "
+            f"residuals per step of its own that per-series intervals need (the most: {best})"
+        )
+    if more.normalize != plan.normalize:
+        why.append(f"{more.folds} folds need longer series, so normalize='window' ({more.short})")
     try:
         _calibrate_by(model, frame, more)
     except TooFewRowsError:  # no room for more origins (any other error is raised)
@@ -316,7 +325,11 @@ def _made_up_for(
                 f"short for the {more.folds} folds {minimum} would need"
             ),
         )
-    return more
+    reason = f"{more.folds} folds, as {' and '.join(why)}"
+    after = int(own_residuals(model.conformal_, len(model.keys_)).max(initial=0))
+    if own_short and after < minimum:  # more folds are asked for once: say it fell short
+        reason += f"; {more.folds} folds still gave a series {after} at most"
+    return plan.again(more, reason)
 
 
 def _calibrate_by(model: Any, frame: pl.DataFrame, plan: Plan) -> None:
@@ -342,7 +355,8 @@ def _scaled_every(
     the series too short for the folds or unseen in fit, which saves this second calibration
     in the common case; this one also finds the series whose errors in the folds all fall on
     values the ``missing=`` policy filled (left out), or that a ``lookback="auto"`` clone
-    left out (a longer lookback than the model's)."""
+    left out (a longer lookback than the model's). The plan it returns counts this
+    calibration and says why it ran (:meth:`Plan.again`)."""
     if plan.normalize != "series":
         return plan
     filled, absent = unscaled_series(model, frame, spec.series.id, excluded)
@@ -360,13 +374,11 @@ def _scaled_every(
         )
         if ids
     ]
-    plan = replace(
-        plan,
-        normalize="window",
-        short=f"of the series it forecasts, {' and '.join(why)}, so no series scale",
-    )
-    _calibrate_by(model, frame, plan)
-    return _made_up_for(spec, model, frame, plan, excluded)
+    short = f"of the series it forecasts, {' and '.join(why)}, so no series scale"
+    scaled = replace(plan, normalize="window", short=short)
+    _calibrate_by(model, frame, scaled)
+    scaled = plan.again(scaled, f"normalize='window', as under normalize='series' {short}")
+    return _made_up_for(spec, model, frame, scaled, excluded)
 
 
 def _named(ids: list[str]) -> str:
@@ -408,14 +420,6 @@ def unscaled_series(
     filled = [i for i in ids if have.get(i, (False, False)) == (True, False)]
     absent = [i for i in ids if not have.get(i, (False, False))[0]]
     return filled, absent
-
-
-def _fewest_kept(conformal: Mapping[str, Any]) -> int:
-    """The fewest residuals a calibration kept at a horizon step (of a target and a model
-    quantile), pooled across series: those at steps the ``missing=`` policy filled are NaN
-    and left out."""
-    kept = np.isfinite(conformal["residuals"])
-    return int(kept.sum(axis=0).min()) if len(kept) else 0
 
 
 def unfit_levels(model: Any, levels: list[float] | None) -> str | None:
@@ -475,16 +479,23 @@ def spec_backtest(
     *,
     fitted: bool = False,
     log: Callable[[str], None] | None = None,
-) -> Any:
+) -> tuple[Any, Plan | None]:
     """The backtest of ``spec`` (``evaluation.backtest_folds`` folds, its metrics, the
     intervals of its ``levels``): of a clone of the unfitted ``model`` fitted on the data
     before the first fold (:func:`interval_backtest` with levels), or of the ``fitted`` model
     as it is (a saved model: its intervals must be there, see :func:`unfit_levels`); ``log``
-    takes the line of the clone's calibration. The caller pauses tracking."""
+    takes the line of the clone's calibration. The caller pauses tracking.
+
+    Returns
+    -------
+    tuple
+        The backtest's result, and the plan the clone's intervals were calibrated by (a
+        point model with levels; else None): the summary's ``backtest_calibration``.
+    """
     levels = spec.output.levels
     if levels is not None and not fitted:
         return interval_backtest(spec, model, frame, log)
-    return backtest(
+    result = backtest(
         model if fitted else without_checkpoints(clone(model)),
         frame,
         folds=spec.evaluation.backtest_folds,
@@ -494,25 +505,28 @@ def spec_backtest(
         level=list(levels) if levels else None,
         quantiles=score_quantiles(spec, model),
     )
+    return result, None
 
 
 def interval_backtest(
     spec: Spec, model: Any, frame: pl.DataFrame, log: Callable[[str], None] | None = None
-) -> Any:
+) -> tuple[Any, Plan | None]:
     """The run's backtest with the spec's ``levels`` scored (see the module docstring): a clone
     fitted on the data before the first target (and calibrated there, for a point model, by
     the run's rules for the series the backtest forecasts: ``log`` takes its line) forecasts
-    every fold as it is, with its intervals. The caller pauses tracking."""
+    every fold as it is, with its intervals. The caller pauses tracking. Returns the
+    backtest's result and the plan of the clone's calibration (None: a quantile model)."""
     folds = spec.evaluation.backtest_folds
     template = without_checkpoints(clone(model))
     history = before_folds(frame, template, folds)
     template.fit(history)
+    plan = None
     if not is_quantile_model(spec):
         excluded = _not_forecast(spec, frame, history)
-        _calibrate_forecast(
+        plan = _calibrate_forecast(
             spec, template, history, excluded, log, "backtest: calibrate the clone's"
         )
-    return backtest(
+    result = backtest(
         template,
         frame,
         folds=folds,
@@ -522,6 +536,7 @@ def interval_backtest(
         level=list(spec.output.levels or []),
         quantiles=score_quantiles(spec, template),
     )
+    return result, plan
 
 
 def _not_forecast(spec: Spec, frame: pl.DataFrame, history: pl.DataFrame) -> list[str]:

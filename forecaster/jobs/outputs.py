@@ -106,9 +106,16 @@ class PipelineResult(BaseModel):
     sha256 of the Parquet file the summary describes, as it was written: a file whose size or
     sha256 differs is not the one this summary records (another command's, written in
     between). None for a run (its ``manifest.json`` records the sha256 of every file).
-    ``registration``: with ``tracking.register_as`` and a tracked run, what the run does in
-    the model registry (:func:`forecaster.jobs.pointer.registration_plan`: ``name``,
-    ``new_version``, ``reason`` why not, ``latest_as_of`` of a backfill); else None.
+    ``registration``: with ``tracking.register_as``, what the run did in the model registry
+    (:func:`forecaster.jobs.pointer.registration_plan`, then what
+    :func:`forecaster.jobs.tracked.register_run_model` did: ``name``, ``new_version``,
+    ``reason`` why not, as an untracked run or a failed registration, ``latest_as_of`` of a
+    backfill); else None.
+    ``calibration``: how a run's point model was calibrated for the spec's ``levels``
+    (:meth:`forecaster.jobs.calibration_plan.Plan.record`); ``backtest_calibration``: the
+    same record of the backtest's clone, calibrated by the same rules on the data before the
+    first fold (of a run or ``backtest`` with levels and a point model; else None), so the
+    backtest's interval scores say which intervals they scored.
     ``listed_counts``: None when every list of series is whole; else the summary would have
     been larger than :data:`SUMMARY_LIMIT`, so its lists of series hold their first entries
     only, and this gives the length of each list cut (``forecaster.jobs.summaries.fitted``;
@@ -133,6 +140,7 @@ class PipelineResult(BaseModel):
     resolved_params: dict[str, Any] = {}
     metrics: dict[str, float] = {}
     calibration: dict[str, Any] | None = None
+    backtest_calibration: dict[str, Any] | None = None
     rows: int = 0
     series: int = 0
     stale_series: dict[str, str] = {}

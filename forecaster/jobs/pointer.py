@@ -199,14 +199,22 @@ def later_model_as_of(job: Job) -> str | None:
 
 def registration_plan(job: Job, run_id: str | None, reused: str | None) -> dict[str, Any] | None:
     """What the run does with ``tracking.register_as`` (the summary's ``registration``):
-    None without it or without a tracked run (``run_id`` None); else ``name``,
-    ``new_version`` (True: a version is registered once the outputs are published, tagged
-    with the run's as-of) and ``reason`` (why not: a reused model, whose as-of is ``reused``,
-    which only the run that fitted it may have registered; or a later model the pointer and
-    registry keep, whose as-of is ``latest_as_of``)."""
+    None without it; else ``name``, ``new_version`` (True: a version is to be registered once
+    the outputs are published, tagged with the run's as-of; the summary records what the
+    registration did, see :func:`~forecaster.jobs.tracked.register_run_model`) and
+    ``reason`` (why not: the run is not tracked, ``run_id`` None, as when MLflow is
+    unreachable; a reused model, whose as-of is ``reused``, which only the run that fitted
+    it may have registered; or a later model the pointer and registry keep, whose as-of is
+    ``latest_as_of``)."""
     name = job.spec.tracking.register_as
-    if not name or run_id is None:
+    if not name:
         return None
+    if run_id is None:  # register_as needs tracking.enabled: MLflow unavailable (warned)
+        reason = (
+            "the run is not tracked (MLflow was unavailable: see the run's warning), and a "
+            "version is registered only of a model logged in the run's MLflow run"
+        )
+        return {"name": name, "new_version": False, "reason": reason}
     if reused is not None:
         reason = (
             f"the model is reused from the run of {reused}: a version is registered by the "

@@ -57,6 +57,7 @@ from forecaster.exceptions import (
     silenced,
 )
 from forecaster.jobs.backfill import check_not_later
+from forecaster.jobs.calibration_plan import Plan
 from forecaster.jobs.data import AsOf, AsOfLike, as_of_label, as_of_text, prepare_data
 from forecaster.jobs.fitting import (
     fit_with_checkpoints,
@@ -111,7 +112,7 @@ from forecaster.jobs.spec import (
     spec_file,
 )
 from forecaster.jobs.spec_errors import check_backtest_columns
-from forecaster.jobs.summaries import job_result, unscored, write_summary
+from forecaster.jobs.summaries import job_result, rewrite_run_summary, unscored, write_summary
 from forecaster.jobs.tracked import (
     log_outputs,
     logged_fits,
@@ -359,7 +360,7 @@ def _other_rank(job: Job, estimator: Any, tune: bool | None, resume: bool) -> Pi
     checkpoints = checkpoint_folder(job.out_dir, job.spec, job.root)
     model, _, _ = make_model(job, estimator, tune, False, checkpoints, resume)
     calibrate_for_levels(job.spec, model, job.frame, job.log)
-    _evaluate(job.spec, model, job.frame, job.log)
+    _evaluate(job.spec, model, job.frame, job.log)  # (rank 0 records it)
     return PipelineResult(
         name=job.name, as_of=job.when.label, status="completed", output_dir=str(job.out_dir)
     )
@@ -434,14 +435,15 @@ def _write_outputs(
                 job.log(f"model    {how}")
                 plan = calibrate_for_levels(job.spec, model, job.frame, job.log)
             calibration = None if plan is None else plan.record()
-            metrics, backtest = _evaluate(job.spec, model, job.frame, job.log)
+            metrics, backtest, tested = _evaluate(job.spec, model, job.frame, job.log)
             reused = reused_label(job, how)  # the as-of of the run whose model this run reuses
             result = _write_files(
                 job, staging, model, backtest, panel, tracking, reused or job.when.label
             )
             # a backfill registers no version, as it leaves latest.json (the pointer's rule)
             registration = registration_plan(job, tracking[0], reused)
-            recorded = {"metrics": metrics, "calibration": calibration}
+            recorded = {"metrics": metrics, "calibration": calibration}  # and the backtest's:
+            recorded["backtest_calibration"] = None if tested is None else tested.record()
             result = result.model_copy(update={**recorded, "registration": registration})
             summary = result.model_copy(
                 update={"seconds": round(time.perf_counter() - job.started, 2)}
@@ -454,8 +456,11 @@ def _write_outputs(
                 # pointer (a rerun skips published outputs: it would never write them); a
                 # second one stops it
                 tags = _version_tags(job, "fit" if fitted_in is not None else "tune")
-                _publish_and_log(job, staging, tracking[0], metrics, calibration, published)
-                register_run_model(tracking[0], registration, tags, job.log)
+                _publish(job, staging, published)
+                done = register_run_model(tracking[0], registration, tags, job.log)
+                if done != registration:  # not registered after all: the summary says why
+                    summary = rewrite_run_summary(job, summary, reused, registration=done)
+                log_outputs(tracking[0], metrics, calibration, job.out_dir)  # summary as is
                 if reused is None:  # a reused model stays the pointer's (data to its as-of)
                     remember_model(job)
     except BaseException:
@@ -468,18 +473,11 @@ def _write_outputs(
     return summary
 
 
-def _publish_and_log(
-    job: Job,
-    staging: Path,
-    run_id: str | None,
-    metrics: dict[str, float],
-    calibration: dict[str, Any] | None,
-    published: threading.Event,
-) -> None:
-    """Publish the ``staging`` folder as the run's outputs (then set ``published``), then log
-    them into the MLflow run ``run_id``: logged once published, so that a "completed"
-    ``summary.json`` is logged only of outputs that exist (the model is registered after this,
-    so a run that fails adds no version to the registry)."""
+def _publish(job: Job, staging: Path, published: threading.Event) -> None:
+    """Publish the ``staging`` folder as the run's outputs, then set ``published``. The model
+    is registered and the outputs are logged into the MLflow run after this, so a run that
+    fails adds no version to the registry and logs no "completed" ``summary.json`` of
+    outputs that do not exist."""
     _io.publish_directory(
         staging,
         job.out_dir,
@@ -488,7 +486,6 @@ def _publish_and_log(
         adopt=adopt_legacy(job.name),
     )
     published.set()
-    log_outputs(run_id, metrics, calibration, job.out_dir)
 
 
 def _version_tags(job: Job, kind: str) -> dict[str, str]:
@@ -577,8 +574,9 @@ def _write_files(
 
 def _evaluate(
     spec: Spec, model: Any, frame: pl.DataFrame, log: Callable[[str], None]
-) -> tuple[dict[str, float], Any]:
-    """The run's scores (validation, backtest) and its backtest's result (None: no folds)."""
+) -> tuple[dict[str, float], Any, Plan | None]:
+    """The run's scores (validation, backtest), its backtest's result (None: no folds) and
+    the plan its clone's intervals were calibrated by (None: none was)."""
     folds = spec.evaluation.backtest_folds
     metrics: dict[str, float] = {}
     best = [r["val_loss"] for r in model.history_ if r["val_loss"] is not None]
@@ -586,11 +584,11 @@ def _evaluate(
         metrics["val_loss"] = float(min(best))
     metrics.update(validation_metrics(model))  # beside its baselines, on the same windows
     if folds == 0:
-        return metrics, None
+        return metrics, None, None
     # An unfitted clone, fitted once on the data before the first origin: the scores are out of
     # sample (the fitted model has seen every backtest target).
     with tracking_paused():  # the backtest's own fit is not a logged model of the run
-        result = spec_backtest(spec, model, frame, log=log)  # levels: also the intervals
+        result, plan = spec_backtest(spec, model, frame, log=log)  # levels: the intervals
     metrics.update(backtest_scores(spec, result))
     log("backtest " + ", ".join(f"{k} {v}" for k, v in score_lines(metrics)))
-    return metrics, result
+    return metrics, result, plan

@@ -41,7 +41,14 @@ from forecaster.jobs.data import AsOf
 from forecaster.jobs.entries import existing_file
 from forecaster.jobs.hashing import spec_hashes
 from forecaster.jobs.orphans import SUMMARY_LIMIT
-from forecaster.jobs.outputs import Job, PipelineResult, data_record, dropped_series, read_summary
+from forecaster.jobs.outputs import (
+    Job,
+    PipelineResult,
+    data_record,
+    dropped_series,
+    manifest_details,
+    read_summary,
+)
 from forecaster.jobs.placement import out_problem
 from forecaster.jobs.schedule import DropReason, absent_series, id_text, max_staleness
 from forecaster.jobs.spec import Spec, first_line
@@ -54,6 +61,7 @@ __all__ = [
     "command_result",
     "fitted",
     "job_result",
+    "rewrite_run_summary",
     "summary_file",
     "unscored",
     "write_summary",
@@ -223,6 +231,19 @@ def write_summary(
     summary :func:`~forecaster.jobs.outputs.read_summary` refuses. Returns what it wrote."""
     written, data = fitted(result)
     _io.write_atomic(path, lambda tmp: tmp.write_bytes(data), replace_check=check)
+    return written
+
+
+def rewrite_run_summary(
+    job: Job, summary: PipelineResult, model_as_of: str | None = None, **changes: Any
+) -> PipelineResult:
+    """Replace the published ``summary.json`` of ``job``'s run (its ``summary`` with
+    ``changes``, e.g. the ``registration`` that really happened once the outputs were
+    published) and the folder's ``manifest.json`` (the summary's sha256 changed;
+    ``model_as_of`` as :func:`~forecaster.jobs.outputs.manifest_details` takes it), each
+    atomically. The caller holds the outputs' lock. Returns what it wrote."""
+    written = write_summary(job.out_dir / "summary.json", summary.model_copy(update=changes))
+    _io.write_manifest(job.out_dir, "run", manifest_details(job, model_as_of))
     return written
 
 

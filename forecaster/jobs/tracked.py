@@ -393,9 +393,9 @@ def log_outputs(
     ``metrics`` (``pipeline_<name>``), the plan of its model's ``calibration`` (params
     ``calibration.<key>``, when it was calibrated), the metrics by horizon step and the files
     :data:`RUN_ARTIFACTS` in ``folder`` (artifacts under ``outputs/``). Call it once the
-    outputs are published in ``folder``, as the model is registered
-    (:func:`register_run_model`): a run whose publishing fails logs no ``summary.json``
-    saying "completed" (its MLflow run ends FAILED, or KILLED)."""
+    outputs are published in ``folder`` and the model registered (:func:`register_run_model`,
+    whose outcome ``summary.json`` records): a run whose publishing fails logs no
+    ``summary.json`` saying "completed" (its MLflow run ends FAILED, or KILLED)."""
     if run_id is None:
         return
     try:
@@ -471,22 +471,31 @@ def register_run_model(
     plan: dict[str, Any] | None,
     tags: dict[str, str],
     log: Callable[[str], None],
-) -> None:
+) -> dict[str, Any] | None:
     """Register the model fitted and logged in the MLflow run ``run_id`` as ``plan["name"]``,
     the version tagged with ``tags`` (the run's as-of and kind), as the run's
-    :func:`~forecaster.jobs.pointer.registration_plan` says (nothing when ``plan`` or
-    ``run_id`` is None; a ``log`` line saying why not when its ``new_version`` is False: a
+    :func:`~forecaster.jobs.pointer.registration_plan` says (nothing when ``plan`` is None;
+    a ``log`` line saying why not when its ``new_version`` is False: an untracked run, a
     backfill, or a reused model). Called once the run's outputs are published, so a run
     that fails adds no version to the registry (a scheduler's retries would add one each).
     MLflow's own lines ("Created version '3' of model ...", which it prints on standard
     error) go to ``log``: ``--quiet`` prints nothing, ``--json-logs`` JSON only. A failure is
-    a warning: the outputs are written."""
-    if run_id is None or plan is None:
-        return
+    a warning: the outputs are written.
+
+    Returns
+    -------
+    dict or None
+        What really happened, in the shape of ``plan`` (the summary's ``registration``):
+        ``plan`` itself, or, where it asked for a new version that was not registered,
+        ``new_version`` False and the ``reason`` (no model fitted and logged in this run, or
+        the registration failed, with MLflow's error).
+    """
+    if plan is None:
+        return None
     register_as = plan["name"]
-    if not plan["new_version"]:
+    if not plan["new_version"] or run_id is None:
         log(f"tracking: no new version of {register_as!r} registered: {plan['reason']}")
-        return
+        return plan
     try:
         import forecaster.tracking as tracking
         import mlflow
@@ -494,11 +503,12 @@ def register_run_model(
 
         fitted = tracking.last_fit()
         if fitted is None or fitted.run_id != run_id or not fitted.model_uri:
-            log(  # a reused model was fitted (and logged) by an earlier run: not registered again
-                f"tracking: no model fitted in this run to register as {register_as!r} (a "
-                "reused model stays registered from the run that fitted it)"
+            reason = (  # a reused model was fitted (and logged) by an earlier run
+                f"no model fitted in this run to register as {register_as!r} (a reused model "
+                "stays registered from the run that fitted it)"
             )
-            return
+            log(f"tracking: {reason}")
+            return {**plan, "new_version": False, "reason": reason}
         with _STDERR.of_this_thread() as printed:
             try:
                 with tracking.bounded_requests():
@@ -508,11 +518,16 @@ def register_run_model(
                     if line.strip():
                         log(f"tracking: {line.strip()}")
     except Exception as exc:
+        error = masked(first_line(exc))
         warn_at_caller(
-            f"Could not register the run's model as {register_as!r} in MLflow "
-            f"({masked(first_line(exc))}); the outputs are written.",
+            f"Could not register the run's model as {register_as!r} in MLflow ({error}); the "
+            "outputs are written, and their summary.json says so (registration.new_version: "
+            "false).",
             ForecasterWarning,
         )
+        reason = f"the registration in MLflow failed ({error})"
+        return {**plan, "new_version": False, "reason": reason}
+    return plan
 
 
 class _StderrByThread:

@@ -281,8 +281,16 @@ def test_stocks_run_with_prediction_intervals(tmp_path):
     # with 20 folds no series had the 20 of its own that per-series intervals need
     assert "calibrate conformal intervals per series from 23 calibration folds (" in run.stderr
     out = tmp_path / "outputs" / "stocks_daily" / "2017-06-30"
-    calibration = json.loads((out / "summary.json").read_text())["calibration"]
+    summary = json.loads((out / "summary.json").read_text())
+    calibration = summary["calibration"]
     assert (calibration["own_series"], calibration["pooled_series"]) == (3, 0), calibration
+    assert (calibration["calibrations"], calibration["first_folds"]) == (2, 20), calibration
+    # the backtest's clone, on 15 fewer days, by the same rules: its 23 folds reach back over
+    # more Monday holidays (the same step of every fold), so its intervals are pooled, and
+    # the summary says which intervals the interval scores scored
+    tested = summary["backtest_calibration"]
+    assert (tested["folds"], tested["own_series"], tested["pooled_series"]) == (23, 0, 3), tested
+    assert "23 folds still gave a series 19 at most" in tested["recalibration_reason"], tested
     forecasts = pl.read_parquet(out / "forecasts.parquet")
     bounds = ["close_lo_80", "close_hi_80", "close_lo_95", "close_hi_95"]
     assert forecasts.columns == [
