@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import gzip
 import json
@@ -6259,6 +6260,25 @@ def test_bad_line_reads_gzip_files_and_long_unclosed_quotes(tmp_path):
     assert bad_line(long, spec, "CSV malformed") == (
         "line 3: a quoted field starts on it and is never closed (a '\"' missing)"
     )
+
+
+def test_bad_line_reads_past_a_long_quoted_field(tmp_path):
+    """A legal quoted field longer than the csv module's field limit (131,072 characters: a
+    long note, an embedded document) was named as "a quoted field ... never closed" when a
+    line below it failed the read: the line named is the one that fails, the field is read."""
+    from forecaster.jobs.csv_lines import bad_line
+
+    spec, _ = load_spec(scheduled_project(tmp_path, rows()))
+    note = "x" * 200_000
+    data = tmp_path / "data" / "notes.csv"
+    data.write_text(
+        f'id,date,y,note\na,2024-01-01,1,"{note}"\na,2024-01-02,2,"{note}\n{note}"\n'
+        "a,2024-01-03,3,ok,extra\n"
+    )
+    assert bad_line(data, spec, "found more fields") == (
+        "line 5 has 5 fields, where the header has 4 (','-separated; a value holding ',' is quoted)"
+    )
+    assert csv.field_size_limit() == 131_072  # the module's limit is put back
 
 
 def test_source_decimal_comma_names_the_numbers_written_with_a_point(tmp_path, capsys):
