@@ -3298,14 +3298,13 @@ def test_history_days_on_an_integer_time_column_exits_2(tmp_path, capsys, tree_g
     [
         (pl.col("date").str.to_date(), "Date"),
         (pl.col("date").str.to_datetime(time_unit="us"), "Datetime(time_unit='us'"),
-        (pl.col("date").str.to_date().dt.day().cast(pl.Int64), "Int64"),
     ],
 )
 def test_time_format_with_a_typed_parquet_time_column_exits_2(
     tmp_path, capsys, tree_guard, times, dtype
 ):
     """source.time_format with Parquet files whose time column is already typed (dates,
-    datetimes, integer steps) was silently unused; a key is used or refused, even at a value
+    datetimes) was silently unused; a key is used or refused, even at a value
     that reads as right. Refused where the files' schema is known (--dry-run too), naming the
     key, the column's dtype and the fix; a time column of text is still parsed with it."""
     import io
@@ -3344,21 +3343,75 @@ def test_time_format_parses_a_parquet_time_column_of_categorical_text(tmp_path, 
     assert "source.time_format" not in err, err
 
 
-@pytest.mark.parametrize("times", [pl.col("date").str.replace_all("-", "").cast(pl.Int64)])
-def test_time_format_with_parquet_integer_times_does_not_call_them_typed(tmp_path, capsys, times):
-    """Integers such as 20240101 with time_format = "%Y%m%d" in Parquet are refused (a CSV
-    column is read as text, a Parquet one is not), and the fix said the files "store the
-    times typed": removing the key reads them as integer steps. The refusal says so."""
+TIME_FORMAT = 'time_format = "%Y%m%d"'
+
+
+@pytest.mark.parametrize("dtype", [pl.Int64, pl.UInt32, pl.Int32])
+def test_time_format_parses_parquet_integer_times_as_a_csv_file_does(tmp_path, capsys, dtype):
+    """Integers such as 20240101 with time_format = "%Y%m%d" in Parquet were refused ("of
+    type Int64: there is nothing to parse"), while a CSV file of the same values was read
+    (its time column is read as text with the key). Both are parsed by the integers'
+    decimal text: the same panel and as-of, --dry-run and run alike."""
     import io
 
     (tmp_path / "data").mkdir()
     text = pl.read_csv(io.StringIO(rows()), schema_overrides={"date": pl.String})
     spec = write(tmp_path, PARQUET_SPEC.replace("%Y-%m-%d", "%Y%m%d"))
+    times = pl.col("date").str.replace_all("-", "").cast(dtype)
     text.with_columns(times).write_parquet(tmp_path / "data" / "prices.parquet")
+    code, parquet = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 0, parquet
+    csv_spec = csv_project(tmp_path / "csv", rows().replace("-", ""), source=TIME_FORMAT)
+    code, csv_err = run_cli(capsys, "run", str(csv_spec), "--dry-run")
+    assert code == 0, csv_err
+    for prefix in ("data ", "plan "):  # the same panel, and the same as-of (its outputs' name)
+        (line,) = [line for line in parquet.splitlines() if line.startswith(prefix)]
+        (same,) = [line for line in csv_err.splitlines() if line.startswith(prefix)]
+        assert line.replace(str(tmp_path), "") == same.replace(str(tmp_path / "csv"), ""), line
+    assert "freq='1d', length min/max=12/12" in parquet and "hostile/2024-01-12" in parquet
+
+
+def test_time_format_with_parquet_float_times_exits_2(tmp_path, capsys, tree_guard):
+    """Float times (20240101.0) with time_format: a float's text fits no format. Refused
+    before the run, naming the column's type and the fix (integers or text)."""
+    import io
+
+    (tmp_path / "data").mkdir()
+    text = pl.read_csv(io.StringIO(rows()), schema_overrides={"date": pl.String})
+    spec = write(tmp_path, PARQUET_SPEC.replace("%Y-%m-%d", "%Y%m%d"))
+    times = pl.col("date").str.replace_all("-", "").cast(pl.Float64)
+    text.with_columns(times).write_parquet(tmp_path / "data" / "prices.parquet")
+    guard = tree_guard(tmp_path)
     code, err = run_cli(capsys, "run", str(spec), "--dry-run")
     assert code == 2, err
-    assert "of type Int64" in err and "the files store the times typed" not in err, err
-    assert "integers are read as steps; to parse them as times, write them as text" in err
+    assert "source.path 'data/*.parquet' is of type Float64: a float's text" in err, err
+    assert "Write the column as integers (e.g. pl.col(...).cast(pl.Int64)) or as text" in err
+    guard.assert_unchanged()
+
+
+@pytest.mark.parametrize("time_format", [None, "%Y-%m-%d"])
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_a_time_column_without_values_is_named(tmp_path, capsys, fmt, time_format):
+    """A time column with no value (a Parquet column of type Null, a CSV column left empty)
+    was refused as "of type Null: there is nothing to parse" (with time_format) or as "No
+    series has a value of the target" (without): it is named as having no values, with the
+    fix."""
+    frame = pl.DataFrame({"id": ["a"] * 12, "date": [None] * 12, "y": [1.5] * 12})
+    (tmp_path / "data").mkdir()
+    source = f'time_format = "{time_format}"' if time_format else ""
+    spec = write(tmp_path, CSV_SPEC.format(source=source, series="", model=""))
+    if fmt == "parquet":
+        frame.write_parquet(tmp_path / "data" / "p.parquet")
+        spec.write_text(spec.read_text().replace("*.csv", "*.parquet").replace('"csv"', '"parquet"'))
+    else:
+        frame.write_csv(tmp_path / "data" / "p.csv")
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 3, err
+    assert f"Time column 'date' of source.path 'data/*.{fmt}' has no values: all 12 rows are " in (
+        err
+    )
+    assert "write the times into the column, or set [series] time to the column" in err, err
+    assert "of type Null:" not in err and "No series has a value" not in err, err
 
 
 PARQUET_SPEC = CSV_SPEC.format(source='time_format = "%Y-%m-%d"', series="", model="").replace(

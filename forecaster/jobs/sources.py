@@ -224,7 +224,7 @@ def _scan(
         lazy = lazy if with_paths else lazy.drop("__path__")
     if source.time_format:  # a Parquet time column already typed has nothing to parse
         check_time_format(spec, lazy.collect_schema().get(time_col))
-        text = pl.col(time_col).cast(pl.String)  # Categorical and Enum text too
+        text = pl.col(time_col).cast(pl.String)  # Categorical, Enum; integers' decimal text
         lazy = lazy.with_columns(_parse_times(text, source.time_format))
     return lazy
 
