@@ -6315,6 +6315,61 @@ def test_bad_line_reads_gzip_files_and_long_unclosed_quotes(tmp_path):
     )
 
 
+@pytest.mark.parametrize("files", [1, 2])
+@pytest.mark.parametrize(
+    ("text", "told"),
+    [
+        ("b,2024-01-31", "line 181 has 2 fields, where the header has 3 (','-separated)"),
+        ('"b"', "line 181 has 1 field, where the header has 3 (','-separated)"),
+    ],
+    ids=["one-missing", "id-only"],
+)
+def test_a_csv_line_with_too_few_fields_is_refused(tmp_path, capsys, text, told, files):
+    """A line with fewer fields than the header was read with its missing fields as empty
+    values (y null, then filled by missing="ffill" or refused as a gap elsewhere): silently
+    wrong. Refused naming the file, the line and the field counts, exit 3; with two files,
+    the one that holds it. A last column left empty on purpose ('b,2024-01-07,') is still
+    read."""
+    data = rows_with_line(181, text)
+    spec = scheduled_project(tmp_path, data, series={"missing": "ffill"})
+    name = "data/prices.csv"
+    if files == 2:
+        header, *body = data.splitlines()
+        (tmp_path / name).unlink()
+        for key in "ab":
+            kept = [row for row in body if row.startswith((f"{key},", f'"{key}"'))]
+            (tmp_path / "data" / f"{key}.csv").write_text("\n".join([header, *kept]) + "\n")
+        name, told = "data/b.csv", told.replace("line 181", "line 31")
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 3, err
+    assert f"Cannot read source.path 'data/*.csv' as csv: in {name}, {told}. The reader" in err
+    assert "Write every field of the line" in err, err
+    fine = rows().replace("b,2024-01-07,16.5\n", "b,2024-01-07,\n")
+    assert fine != rows()
+    spec = scheduled_project(tmp_path / "fine", fine, series={"missing": "ffill"})
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 0, err
+
+
+def test_csv_read_errors_name_an_empty_extra_field_and_an_unnamed_last_column(tmp_path):
+    """Too many fields where the extra one is empty (a separator at the end of a line), and
+    a header ending with a separator (every line one field short), are named as such."""
+    from forecaster.jobs.csv_lines import bad_line, short_line
+
+    spec, _ = load_spec(scheduled_project(tmp_path, rows()))
+    data = tmp_path / "data" / "p.csv"
+    data.write_text("id,date,y\na,2024-01-01,1\na,2024-01-02,2,\n")
+    assert bad_line(data, spec, "found more fields") == (
+        "line 3 has 4 fields, where the header has 3 (','-separated; a value holding ',' is "
+        "quoted; the extra field is empty: a separator at the end of the line?)"
+    )
+    data.write_text("id,date,y,\na,2024-01-01,1\n")
+    assert short_line(data, spec) == (
+        "line 2 has 3 fields, where the header has 4 (','-separated; the header's last field "
+        "is empty: a separator at the end of it?)"
+    )
+
+
 def test_bad_line_reads_past_a_long_quoted_field(tmp_path):
     """A legal quoted field longer than the csv module's field limit (131,072 characters: a
     long note, an embedded document) was named as "a quoted field ... never closed" when a

@@ -25,7 +25,7 @@ from typing import IO, Any
 
 from forecaster.jobs.spec import Spec
 
-__all__ = ["bad_line"]
+__all__ = ["bad_line", "short_line"]
 
 _PARSE = re.compile(
     r"could not parse `(?P<value>.*)` as dtype `(?P<dtype>[^`]*)` at column '(?P<column>.*)' "
@@ -84,9 +84,19 @@ def _first_bad_record(text: IO[str], separator: str, parse: re.Match[str] | None
     try:
         for line, fields in records:
             if len(fields) > len(header):
+                extra = fields[len(header) :]
+                trailing = (
+                    ""
+                    if any(extra)
+                    else (
+                        f"; the extra field{'s are' if len(extra) > 1 else ' is'} empty: a "
+                        "separator at the end of the line?"
+                    )
+                )
                 return (
                     f"line {line} has {len(fields)} fields, where the header has {len(header)} "
-                    f"({separator!r}-separated; a value holding {separator!r} is quoted)"
+                    f"({separator!r}-separated; a value holding {separator!r} is quoted"
+                    f"{trailing})"
                 )
             if parse and 0 <= index < len(fields) and fields[index] in values:
                 return (
@@ -95,6 +105,37 @@ def _first_bad_record(text: IO[str], separator: str, parse: re.Match[str] | None
                 )
     except _Unreadable as exc:
         return f"line {exc.line}: {exc.reason}"
+    return None
+
+
+def short_line(path: Path, spec: Spec) -> str | None:
+    """The first line of the CSV file ``path`` (1 is the header) that starts a record with
+    fewer fields than the header, as ``"line 182 has 2 fields, where the header has 3"``:
+    the reader reads such a record without a word, its missing fields as empty values. An
+    empty line (no field) is not one: it is skipped as a blank row. None when every record
+    has the header's fields, or the file cannot be read here (a ``.zst`` file; a record
+    the :mod:`csv` module cannot read is left to the reader). Reads the whole file: call it
+    only where a short record may be (a row with its last column empty)."""
+    separator = spec.source.separator
+    try:
+        with _open_text(path) as text, _long_fields():
+            if text is None:
+                return None
+            records = _records(csv.reader(text, delimiter=separator, quotechar='"', strict=True))
+            _, header = next(records)
+            for line, fields in records:
+                if 0 < len(fields) < len(header):
+                    unnamed = (
+                        "; the header's last field is empty: a separator at the end of it?"
+                        if header[-1] == ""
+                        else ""
+                    )
+                    return (
+                        f"line {line} has {len(fields)} field{'s' if len(fields) > 1 else ''}, "
+                        f"where the header has {len(header)} ({separator!r}-separated{unnamed})"
+                    )
+    except (OSError, EOFError, gzip.BadGzipFile, StopIteration, _Unreadable):
+        return None
     return None
 
 
