@@ -3402,7 +3402,8 @@ def test_a_time_column_without_values_is_named(tmp_path, capsys, fmt, time_forma
     spec = write(tmp_path, CSV_SPEC.format(source=source, series="", model=""))
     if fmt == "parquet":
         frame.write_parquet(tmp_path / "data" / "p.parquet")
-        spec.write_text(spec.read_text().replace("*.csv", "*.parquet").replace('"csv"', '"parquet"'))
+        text = spec.read_text().replace("*.csv", "*.parquet")
+        spec.write_text(text.replace('"csv"', '"parquet"'))
     else:
         frame.write_csv(tmp_path / "data" / "p.csv")
     code, err = run_cli(capsys, "run", str(spec), "--dry-run")
@@ -6255,6 +6256,43 @@ def test_the_backtest_log_and_summary_name_the_same_series_left_unscored(tmp_pat
         (tmp_path / "outputs" / "mini" / "2024-01-30.backtest.summary.json").read_text()
     )
     assert summary["unscored_series"] == ["c", "d", "e"] and summary["dropped_series"] == []
+
+
+SHORT_SERIES_LOG = (
+    "The model is fitted without 3 series shorter than a training window (lookback 4 + horizon "
+    "2 rows before the validation hold-out): 'c', 'd', 'e'. It still forecasts 2 of them from "
+    "their last 4 rows (its lookback): 'c', 'e'. 1 has fewer rows than the lookback and is "
+    "neither fitted nor forecast (dropped_series): 'd'."
+)
+
+
+@pytest.mark.parametrize(
+    "args", [("--dry-run",), pytest.param((), marks=pytest.mark.slow)], ids=["dry-run", "run"]
+)
+def test_the_run_log_names_the_short_series_it_still_forecasts(tmp_path, capsys, args):
+    """A run logged the fit's "Dropped 3 series shorter than 6 rows (lookback + horizon before
+    the panel's validation hold-out time): 'c', 'd', 'e'", yet forecast 'c' and 'e' (the
+    fitted model reads a series' last lookback rows: only 'd', shorter than the lookback, is
+    dropped, as summary.json's dropped_series says). The log says what the run does with
+    each: left out of the fit, still forecast, or neither."""
+    lengths = {"a": 30, "b": 30, "c": 5, "d": 3, "e": 7}
+    lines = ["id,date,y"] + [
+        f"{key},{dt.date(2024, 1, 30) - dt.timedelta(days=n - 1 - i)},{k + i % 5 + 0.5}"
+        for k, (key, n) in enumerate(lengths.items())
+        for i in range(n)
+    ]
+    spec = scheduled_project(tmp_path, "\n".join(lines) + "\n")
+    code, err = run_cli(capsys, "run", str(spec), *args)
+    assert code == 0, err
+    assert SHORT_SERIES_LOG in err, err
+    assert "Dropped 3 series" not in err, err
+    if args:
+        return
+    assert "Dropped 1 series shorter than 4 rows (the fitted lookback): 'd'." in err, err
+    (folder,) = (tmp_path / "outputs" / "mini").glob("2024-01-30")
+    forecast = pl.read_parquet(folder / "forecasts.parquet")
+    assert sorted(forecast["id"].unique()) == ["a", "b", "c", "e"]
+    assert json.loads((folder / "summary.json").read_text())["dropped_series"] == ["d"]
 
 
 def rows_with_line(line: int, text: str, n: int = 150) -> str:
