@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import gzip
 import json
@@ -3417,14 +3418,13 @@ def test_history_days_on_an_integer_time_column_exits_2(tmp_path, capsys, tree_g
     [
         (pl.col("date").str.to_date(), "Date"),
         (pl.col("date").str.to_datetime(time_unit="us"), "Datetime(time_unit='us'"),
-        (pl.col("date").str.to_date().dt.day().cast(pl.Int64), "Int64"),
     ],
 )
 def test_time_format_with_a_typed_parquet_time_column_exits_2(
     tmp_path, capsys, tree_guard, times, dtype
 ):
     """source.time_format with Parquet files whose time column is already typed (dates,
-    datetimes, integer steps) was silently unused; a key is used or refused, even at a value
+    datetimes) was silently unused; a key is used or refused, even at a value
     that reads as right. Refused where the files' schema is known (--dry-run too), naming the
     key, the column's dtype and the fix; a time column of text is still parsed with it."""
     import io
@@ -3463,21 +3463,76 @@ def test_time_format_parses_a_parquet_time_column_of_categorical_text(tmp_path, 
     assert "source.time_format" not in err, err
 
 
-@pytest.mark.parametrize("times", [pl.col("date").str.replace_all("-", "").cast(pl.Int64)])
-def test_time_format_with_parquet_integer_times_does_not_call_them_typed(tmp_path, capsys, times):
-    """Integers such as 20240101 with time_format = "%Y%m%d" in Parquet are refused (a CSV
-    column is read as text, a Parquet one is not), and the fix said the files "store the
-    times typed": removing the key reads them as integer steps. The refusal says so."""
+TIME_FORMAT = 'time_format = "%Y%m%d"'
+
+
+@pytest.mark.parametrize("dtype", [pl.Int64, pl.UInt32, pl.Int32])
+def test_time_format_parses_parquet_integer_times_as_a_csv_file_does(tmp_path, capsys, dtype):
+    """Integers such as 20240101 with time_format = "%Y%m%d" in Parquet were refused ("of
+    type Int64: there is nothing to parse"), while a CSV file of the same values was read
+    (its time column is read as text with the key). Both are parsed by the integers'
+    decimal text: the same panel and as-of, --dry-run and run alike."""
     import io
 
     (tmp_path / "data").mkdir()
     text = pl.read_csv(io.StringIO(rows()), schema_overrides={"date": pl.String})
     spec = write(tmp_path, PARQUET_SPEC.replace("%Y-%m-%d", "%Y%m%d"))
+    times = pl.col("date").str.replace_all("-", "").cast(dtype)
     text.with_columns(times).write_parquet(tmp_path / "data" / "prices.parquet")
+    code, parquet = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 0, parquet
+    csv_spec = csv_project(tmp_path / "csv", rows().replace("-", ""), source=TIME_FORMAT)
+    code, csv_err = run_cli(capsys, "run", str(csv_spec), "--dry-run")
+    assert code == 0, csv_err
+    for prefix in ("data ", "plan "):  # the same panel, and the same as-of (its outputs' name)
+        (line,) = [line for line in parquet.splitlines() if line.startswith(prefix)]
+        (same,) = [line for line in csv_err.splitlines() if line.startswith(prefix)]
+        assert line.replace(str(tmp_path), "") == same.replace(str(tmp_path / "csv"), ""), line
+    assert "freq='1d', length min/max=12/12" in parquet and "hostile/2024-01-12" in parquet
+
+
+def test_time_format_with_parquet_float_times_exits_2(tmp_path, capsys, tree_guard):
+    """Float times (20240101.0) with time_format: a float's text fits no format. Refused
+    before the run, naming the column's type and the fix (integers or text)."""
+    import io
+
+    (tmp_path / "data").mkdir()
+    text = pl.read_csv(io.StringIO(rows()), schema_overrides={"date": pl.String})
+    spec = write(tmp_path, PARQUET_SPEC.replace("%Y-%m-%d", "%Y%m%d"))
+    times = pl.col("date").str.replace_all("-", "").cast(pl.Float64)
+    text.with_columns(times).write_parquet(tmp_path / "data" / "prices.parquet")
+    guard = tree_guard(tmp_path)
     code, err = run_cli(capsys, "run", str(spec), "--dry-run")
     assert code == 2, err
-    assert "of type Int64" in err and "the files store the times typed" not in err, err
-    assert "integers are read as steps; to parse them as times, write them as text" in err
+    assert "source.path 'data/*.parquet' is of type Float64: a float's text" in err, err
+    assert "Write the column as integers (e.g. pl.col(...).cast(pl.Int64)) or as text" in err
+    guard.assert_unchanged()
+
+
+@pytest.mark.parametrize("time_format", [None, "%Y-%m-%d"])
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_a_time_column_without_values_is_named(tmp_path, capsys, fmt, time_format):
+    """A time column with no value (a Parquet column of type Null, a CSV column left empty)
+    was refused as "of type Null: there is nothing to parse" (with time_format) or as "No
+    series has a value of the target" (without): it is named as having no values, with the
+    fix."""
+    frame = pl.DataFrame({"id": ["a"] * 12, "date": [None] * 12, "y": [1.5] * 12})
+    (tmp_path / "data").mkdir()
+    source = f'time_format = "{time_format}"' if time_format else ""
+    spec = write(tmp_path, CSV_SPEC.format(source=source, series="", model=""))
+    if fmt == "parquet":
+        frame.write_parquet(tmp_path / "data" / "p.parquet")
+        text = spec.read_text().replace("*.csv", "*.parquet")
+        spec.write_text(text.replace('"csv"', '"parquet"'))
+    else:
+        frame.write_csv(tmp_path / "data" / "p.csv")
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 3, err
+    assert f"Time column 'date' of source.path 'data/*.{fmt}' has no values: all 12 rows are " in (
+        err
+    )
+    assert "write the times into the column, or set [series] time to the column" in err, err
+    assert "of type Null:" not in err and "No series has a value" not in err, err
 
 
 PARQUET_SPEC = CSV_SPEC.format(source='time_format = "%Y-%m-%d"', series="", model="").replace(
@@ -6323,6 +6378,43 @@ def test_the_backtest_log_and_summary_name_the_same_series_left_unscored(tmp_pat
     assert summary["unscored_series"] == ["c", "d", "e"] and summary["dropped_series"] == []
 
 
+SHORT_SERIES_LOG = (
+    "The model is fitted without 3 series shorter than a training window (lookback 4 + horizon "
+    "2 rows before the validation hold-out): 'c', 'd', 'e'. It still forecasts 2 of them from "
+    "their last 4 rows (its lookback): 'c', 'e'. 1 has fewer rows than the lookback and is "
+    "neither fitted nor forecast (dropped_series): 'd'."
+)
+
+
+@pytest.mark.parametrize(
+    "args", [("--dry-run",), pytest.param((), marks=pytest.mark.slow)], ids=["dry-run", "run"]
+)
+def test_the_run_log_names_the_short_series_it_still_forecasts(tmp_path, capsys, args):
+    """A run logged the fit's "Dropped 3 series shorter than 6 rows (lookback + horizon before
+    the panel's validation hold-out time): 'c', 'd', 'e'", yet forecast 'c' and 'e' (the
+    fitted model reads a series' last lookback rows: only 'd', shorter than the lookback, is
+    dropped, as summary.json's dropped_series says). The log says what the run does with
+    each: left out of the fit, still forecast, or neither."""
+    lengths = {"a": 30, "b": 30, "c": 5, "d": 3, "e": 7}
+    lines = ["id,date,y"] + [
+        f"{key},{dt.date(2024, 1, 30) - dt.timedelta(days=n - 1 - i)},{k + i % 5 + 0.5}"
+        for k, (key, n) in enumerate(lengths.items())
+        for i in range(n)
+    ]
+    spec = scheduled_project(tmp_path, "\n".join(lines) + "\n")
+    code, err = run_cli(capsys, "run", str(spec), *args)
+    assert code == 0, err
+    assert SHORT_SERIES_LOG in err, err
+    assert "Dropped 3 series" not in err, err
+    if args:
+        return
+    assert "Dropped 1 series shorter than 4 rows (the fitted lookback): 'd'." in err, err
+    (folder,) = (tmp_path / "outputs" / "mini").glob("2024-01-30")
+    forecast = pl.read_parquet(folder / "forecasts.parquet")
+    assert sorted(forecast["id"].unique()) == ["a", "b", "c", "e"]
+    assert json.loads((folder / "summary.json").read_text())["dropped_series"] == ["d"]
+
+
 def rows_with_line(line: int, text: str, n: int = 150) -> str:
     """:func:`rows` of ``n`` days per series, the line ``line`` (1: the header) replaced by
     ``text``."""
@@ -6379,6 +6471,80 @@ def test_bad_line_reads_gzip_files_and_long_unclosed_quotes(tmp_path):
     assert bad_line(long, spec, "CSV malformed") == (
         "line 3: a quoted field starts on it and is never closed (a '\"' missing)"
     )
+
+
+@pytest.mark.parametrize("files", [1, 2])
+@pytest.mark.parametrize(
+    ("text", "told"),
+    [
+        ("b,2024-01-31", "line 181 has 2 fields, where the header has 3 (','-separated)"),
+        ('"b"', "line 181 has 1 field, where the header has 3 (','-separated)"),
+    ],
+    ids=["one-missing", "id-only"],
+)
+def test_a_csv_line_with_too_few_fields_is_refused(tmp_path, capsys, text, told, files):
+    """A line with fewer fields than the header was read with its missing fields as empty
+    values (y null, then filled by missing="ffill" or refused as a gap elsewhere): silently
+    wrong. Refused naming the file, the line and the field counts, exit 3; with two files,
+    the one that holds it. A last column left empty on purpose ('b,2024-01-07,') is still
+    read."""
+    data = rows_with_line(181, text)
+    spec = scheduled_project(tmp_path, data, series={"missing": "ffill"})
+    name = "data/prices.csv"
+    if files == 2:
+        header, *body = data.splitlines()
+        (tmp_path / name).unlink()
+        for key in "ab":
+            kept = [row for row in body if row.startswith((f"{key},", f'"{key}"'))]
+            (tmp_path / "data" / f"{key}.csv").write_text("\n".join([header, *kept]) + "\n")
+        name, told = "data/b.csv", told.replace("line 181", "line 31")
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 3, err
+    assert f"Cannot read source.path 'data/*.csv' as csv: in {name}, {told}. The reader" in err
+    assert "Write every field of the line" in err, err
+    fine = rows().replace("b,2024-01-07,16.5\n", "b,2024-01-07,\n")
+    assert fine != rows()
+    spec = scheduled_project(tmp_path / "fine", fine, series={"missing": "ffill"})
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 0, err
+
+
+def test_csv_read_errors_name_an_empty_extra_field_and_an_unnamed_last_column(tmp_path):
+    """Too many fields where the extra one is empty (a separator at the end of a line), and
+    a header ending with a separator (every line one field short), are named as such."""
+    from forecaster.jobs.csv_lines import bad_line, short_line
+
+    spec, _ = load_spec(scheduled_project(tmp_path, rows()))
+    data = tmp_path / "data" / "p.csv"
+    data.write_text("id,date,y\na,2024-01-01,1\na,2024-01-02,2,\n")
+    assert bad_line(data, spec, "found more fields") == (
+        "line 3 has 4 fields, where the header has 3 (','-separated; a value holding ',' is "
+        "quoted; the extra field is empty: a separator at the end of the line?)"
+    )
+    data.write_text("id,date,y,\na,2024-01-01,1\n")
+    assert short_line(data, spec) == (
+        "line 2 has 3 fields, where the header has 4 (','-separated; the header's last field "
+        "is empty: a separator at the end of it?)"
+    )
+
+
+def test_bad_line_reads_past_a_long_quoted_field(tmp_path):
+    """A legal quoted field longer than the csv module's field limit (131,072 characters: a
+    long note, an embedded document) was named as "a quoted field ... never closed" when a
+    line below it failed the read: the line named is the one that fails, the field is read."""
+    from forecaster.jobs.csv_lines import bad_line
+
+    spec, _ = load_spec(scheduled_project(tmp_path, rows()))
+    note = "x" * 200_000
+    data = tmp_path / "data" / "notes.csv"
+    data.write_text(
+        f'id,date,y,note\na,2024-01-01,1,"{note}"\na,2024-01-02,2,"{note}\n{note}"\n'
+        "a,2024-01-03,3,ok,extra\n"
+    )
+    assert bad_line(data, spec, "found more fields") == (
+        "line 5 has 5 fields, where the header has 4 (','-separated; a value holding ',' is quoted)"
+    )
+    assert csv.field_size_limit() == 131_072  # the module's limit is put back
 
 
 def test_source_decimal_comma_names_the_numbers_written_with_a_point(tmp_path, capsys):

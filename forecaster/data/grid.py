@@ -125,7 +125,8 @@ def check_grid(
         if stray_rows.size:  # a day of the month unlike its series' others
             hint += stray_hint(data[time_col], usual_days(on_grid, offsets), stray_rows, frequency)
         raise DataValidationError(
-            f"{off_rows.size} timestamps are off the regular {frequency} grid that starts "
+            f"{_counted(off_rows.size, 'timestamp is', 'timestamps are')} off the regular "
+            f"{frequency} grid that starts "
             f"at each series' first time, e.g. "
             f"{row_examples(data, row_mask(len(t), off_rows), id_name, time_col)}. "
             "Expected evenly spaced times. Pass the right freq= or resample the data first "
@@ -218,10 +219,17 @@ def stray_hint(times: pl.Series, usual: np.ndarray, rows: np.ndarray, freq: Freq
     stand for its whole period. Names the first, its day expected, and what to do."""
     row = int(rows[0])
     day = "their months' last day" if usual[row] == 31 else f"day {int(usual[row])}"
+    lie = _counted(rows.size, "of them lies", "of them lie")
     return (
-        f" {rows.size} of them lie more than 3 days from their series' usual day of the month "
+        f" {lie} more than 3 days from their series' usual day of the month "
         f"(e.g. {times[row]}, whose series' rows are on {day}): a {freq} row stands for its "
         "whole period, so a row on another day is not a step of that grid. Drop or move "
-        "those rows (a partial period's row after the last, a stray reading), or aggregate "
-        "the data to one row per period first."
+        f"{'that row' if rows.size == 1 else 'those rows'} (a partial period's row after the "
+        "last, a stray reading), or aggregate the data to one row per period first."
     )
+
+
+def _counted(count: int, one: str, several: str) -> str:
+    """``count`` with the words that agree with it: ``"1 timestamp is"``, ``"2 timestamps
+    are"``."""
+    return f"{count} {one if count == 1 else several}"

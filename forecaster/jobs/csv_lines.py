@@ -7,7 +7,9 @@ malformed: ... in chunk starting at row_offset 219". Once a read has failed, the
 again record by record with Python's :mod:`csv` module (the same separator and quote
 character), which counts the physical lines (a quoted field may span several), up to the
 first record that fails the same way. Only an error path reads it: a read that succeeds never
-comes here.
+comes here. A quoted field may be as long as the reader reads it: the :mod:`csv` module's own
+limit on a field (131,072 characters) is lifted while a file is read here, so a long legal
+field is read past, and a quote never closed runs to the end of the file.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ import contextlib
 import csv
 import gzip
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from forecaster.jobs.spec import Spec
 
-__all__ = ["bad_line"]
+__all__ = ["bad_line", "short_line"]
 
 _PARSE = re.compile(
     r"could not parse `(?P<value>.*)` as dtype `(?P<dtype>[^`]*)` at column '(?P<column>.*)' "
@@ -39,12 +42,33 @@ def bad_line(path: Path, spec: Spec, message: str) -> str | None:
     file cannot be opened here (a ``.zst`` file), or no line fails that way."""
     parse = _PARSE.search(message)
     try:
-        with _open_text(path) as text:
+        with _open_text(path) as text, _long_fields():
             if text is None:
                 return None
             return _first_bad_record(text, spec.source.separator, parse)
     except (OSError, EOFError, gzip.BadGzipFile):
         return None
+
+
+_FIELD_LIMIT = 2**31 - 1
+"""The longest field read here (characters): the most the :mod:`csv` module takes on every
+platform (a C ``long``), where its default is 131,072."""
+
+_LIMIT_LOCK = threading.Lock()
+"""Held while a file is read with :data:`_FIELD_LIMIT` (the module's limit is process-wide)."""
+
+
+@contextlib.contextmanager
+def _long_fields() -> Iterator[None]:
+    """The :mod:`csv` module's limit on a field raised to :data:`_FIELD_LIMIT` in the block,
+    then put back: a long field is legal (the reader reads it), not a sign of a quote never
+    closed. One block at a time (the limit is the process's)."""
+    with _LIMIT_LOCK:
+        before = csv.field_size_limit(_FIELD_LIMIT)
+        try:
+            yield
+        finally:
+            csv.field_size_limit(before)
 
 
 def _first_bad_record(text: IO[str], separator: str, parse: re.Match[str] | None) -> str | None:
@@ -60,9 +84,19 @@ def _first_bad_record(text: IO[str], separator: str, parse: re.Match[str] | None
     try:
         for line, fields in records:
             if len(fields) > len(header):
+                extra = fields[len(header) :]
+                trailing = (
+                    ""
+                    if any(extra)
+                    else (
+                        f"; the extra field{'s are' if len(extra) > 1 else ' is'} empty: a "
+                        "separator at the end of the line?"
+                    )
+                )
                 return (
                     f"line {line} has {len(fields)} fields, where the header has {len(header)} "
-                    f"({separator!r}-separated; a value holding {separator!r} is quoted)"
+                    f"({separator!r}-separated; a value holding {separator!r} is quoted"
+                    f"{trailing})"
                 )
             if parse and 0 <= index < len(fields) and fields[index] in values:
                 return (
@@ -71,6 +105,37 @@ def _first_bad_record(text: IO[str], separator: str, parse: re.Match[str] | None
                 )
     except _Unreadable as exc:
         return f"line {exc.line}: {exc.reason}"
+    return None
+
+
+def short_line(path: Path, spec: Spec) -> str | None:
+    """The first line of the CSV file ``path`` (1 is the header) that starts a record with
+    fewer fields than the header, as ``"line 182 has 2 fields, where the header has 3"``:
+    the reader reads such a record without a word, its missing fields as empty values. An
+    empty line (no field) is not one: it is skipped as a blank row. None when every record
+    has the header's fields, or the file cannot be read here (a ``.zst`` file; a record
+    the :mod:`csv` module cannot read is left to the reader). Reads the whole file: call it
+    only where a short record may be (a row with its last column empty)."""
+    separator = spec.source.separator
+    try:
+        with _open_text(path) as text, _long_fields():
+            if text is None:
+                return None
+            records = _records(csv.reader(text, delimiter=separator, quotechar='"', strict=True))
+            _, header = next(records)
+            for line, fields in records:
+                if 0 < len(fields) < len(header):
+                    unnamed = (
+                        "; the header's last field is empty: a separator at the end of it?"
+                        if header[-1] == ""
+                        else ""
+                    )
+                    return (
+                        f"line {line} has {len(fields)} field{'s' if len(fields) > 1 else ''}, "
+                        f"where the header has {len(header)} ({separator!r}-separated{unnamed})"
+                    )
+    except (OSError, EOFError, gzip.BadGzipFile, StopIteration, _Unreadable):
+        return None
     return None
 
 
@@ -102,8 +167,13 @@ def _records(reader: Any) -> Iterator[tuple[int, list[str]]]:
             return
         except csv.Error as exc:
             reason = str(exc)
-            if "unexpected end of data" in reason or "field larger than field limit" in reason:
+            if "unexpected end of data" in reason:
                 reason = "a quoted field starts on it and is never closed (a '\"' missing)"
+            elif "field larger than field limit" in reason:
+                reason = (
+                    f"a field starts on it and runs past {_FIELD_LIMIT:,} characters (a quote "
+                    "never closed, or not a text file)"
+                )
             raise _Unreadable(start, reason) from None
         yield start, fields
 

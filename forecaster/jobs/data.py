@@ -160,6 +160,7 @@ def _check_columns(frame: pl.DataFrame, spec: Spec) -> None:
         if missing:
             fix = f"Fix {key} in the spec, or the column names of source.path {spec.source.path!r}."
             raise DataValidationError(missing_columns_message(missing, frame.columns, role, fix))
+    _check_time_values(frame, spec)
     for role in ("target", "covariate", "future covariate"):
         for column in roles[role][0]:
             dtype = frame.schema[column]
@@ -195,6 +196,24 @@ def _check_columns(frame: pl.DataFrame, spec: Spec) -> None:
                 f"{bad[series.time][0]}). Expected positive finite prices (NaN and empty: "
                 "missing); remove log_returns or clean those rows."
             )
+
+
+def _check_time_values(frame: pl.DataFrame, spec: Spec) -> None:
+    """Refuse a time column without any value (every row null: a column left empty, a
+    Parquet column of type ``Null``): no row has a time to order or forecast from, and the
+    checks after this one would blame the targets ("no value of the target") or the column's
+    type."""
+    time_col = spec.series.time
+    if frame.height == 0 or frame[time_col].null_count() < frame.height:
+        return
+    source = spec.source
+    where = f"source.path {source.path!r}" if source.path else "the source"
+    typed = " (a Parquet column of type Null)" if frame.schema[time_col] == pl.Null else ""
+    raise DataValidationError(
+        f"Time column {time_col!r} of {where} has no values: all {frame.height} rows are "
+        f"null{typed}. Expected a time in every row: write the times into the column, or set "
+        "[series] time to the column that holds them."
+    )
 
 
 def _all_null(frame: pl.DataFrame, column: str) -> bool:

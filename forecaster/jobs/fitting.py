@@ -33,8 +33,15 @@ import polars as pl
 
 import forecaster.tuning as tuning
 from forecaster._hashing import sha256_bytes
-from forecaster.exceptions import CheckpointError, ForecasterError, SpecError
+from forecaster.exceptions import (
+    CheckpointError,
+    ForecasterError,
+    ForecasterWarning,
+    SpecError,
+    silenced,
+)
 from forecaster.jobs.data import AsOf
+from forecaster.jobs.fit_short import SHORT_FOR_FIT
 from forecaster.jobs.hashing import spec_hashes
 from forecaster.jobs.outputs import Job, output_lock
 from forecaster.jobs.pointer import reused_model
@@ -294,10 +301,13 @@ def make_model(
         reused = reused_model(job)
         if reused is not None:
             return (*reused, None)
-    if _tunes(spec, tune):
-        return (*_tuned(job, progress), None)
-    t0 = time.perf_counter()
-    folder = fit_with_checkpoints(estimator, job.frame, checkpoints, resume, job.log)
+    # the series too short for the fit were named by the run's panel, with how it forecasts
+    # them (forecaster.jobs.fit_short): the fit's "Dropped" would call them all dropped
+    with silenced(ForecasterWarning, SHORT_FOR_FIT):
+        if _tunes(spec, tune):
+            return (*_tuned(job, progress), None)
+        t0 = time.perf_counter()
+        folder = fit_with_checkpoints(estimator, job.frame, checkpoints, resume, job.log)
     epochs = len(estimator.history_)
     return estimator, f"fitted in {time.perf_counter() - t0:.1f} s ({epochs} epochs)", folder
 

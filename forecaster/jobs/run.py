@@ -59,6 +59,7 @@ from forecaster.exceptions import (
 from forecaster.jobs.backfill import check_not_later
 from forecaster.jobs.calibration_plan import Plan
 from forecaster.jobs.data import AsOf, AsOfLike, as_of_label, as_of_text, prepare_data
+from forecaster.jobs.fit_short import run_panel
 from forecaster.jobs.fitting import (
     fit_with_checkpoints,
     make_model,
@@ -69,11 +70,7 @@ from forecaster.jobs.fitting import (
     tuned_model_dir,
 )
 from forecaster.jobs.hashing import spec_hash, spec_hashes
-from forecaster.jobs.intervals import (
-    calibrate_for_levels,
-    spec_backtest,
-    spec_panel,
-)
+from forecaster.jobs.intervals import calibrate_for_levels, spec_backtest
 from forecaster.jobs.leftovers import own_checkpoint_folder, remove_leftovers
 from forecaster.jobs.lockstep import follow_rank_zero, join_ranks, rank_zero_decides
 from forecaster.jobs.outputs import (
@@ -338,7 +335,7 @@ def _run_pipeline(
             remove_leftovers(job, checkpoint_folder(out_dir, spec, root), locked=True)
             decision.skip(skipped)
             return skipped
-        panel = spec_panel(spec, estimator, frame)  # bad data: exit 3 before any fit or write
+        panel = run_panel(job, estimator)  # bad data: exit 3 before any fit or write
         log(f"data     {panel}")
         if not force:
             check_not_later(job)
@@ -355,7 +352,7 @@ def _other_rank(job: Job, estimator: Any, tune: bool | None, resume: bool) -> Pi
     skipped = follow_rank_zero()
     if skipped is not None:
         return skipped
-    panel = spec_panel(job.spec, estimator, job.frame)
+    panel = run_panel(job, estimator)
     job.log(f"data     {panel}")
     checkpoints = checkpoint_folder(job.out_dir, job.spec, job.root)
     model, _, _ = make_model(job, estimator, tune, False, checkpoints, resume)
@@ -383,7 +380,7 @@ def _dry_run(
     """Log the data and the plan of the run ``--tune``, ``--force`` and ``--resume`` ask for,
     after the checks the run makes before it fits (outputs damaged, or not forecaster's to
     replace: the same errors); write nothing."""
-    panel = spec_panel(job.spec, estimator, job.frame)
+    panel = run_panel(job, estimator)
     job.log(f"data     {panel}")
     checkpoints = checkpoint_folder(job.out_dir, job.spec, job.root)
     lookback = estimator.lookback_for(panel)

@@ -17,7 +17,7 @@ import polars as pl
 
 from forecaster._polars import collect
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
-from forecaster.jobs.csv_lines import bad_line
+from forecaster.jobs.csv_lines import bad_line, short_line
 from forecaster.jobs.source_schemas import (
     column_list,
     csv_data_files,
@@ -86,6 +86,8 @@ def read_files(spec: Spec, root: Path) -> pl.DataFrame:
             # files leave empty there: only that column is typed otherwise
             types = _types_that_fit(spec, paths, types)
             frame = collect(_scan(spec, paths, types))
+        if source.format == "csv":
+            _check_short_lines(frame, spec, paths, types, root)
         if spec.series.id and _text_columns(spec).get(spec.series.id) == pl.String:
             frame = _typed_ids(frame, spec.series.id)
         if len(paths) > 1 and frame.height:
@@ -132,6 +134,36 @@ def _csv_error_line(
         if line is not None:
             return f" In {shown_path(path, root)}, {line}."
     return ""
+
+
+def _check_short_lines(
+    frame: pl.DataFrame,
+    spec: Spec,
+    paths: list[Path],
+    types: dict[str, pl.DataType] | None,
+    root: Path,
+) -> None:
+    """Refuse a CSV line with fewer fields than the header, naming its file and line
+    (:func:`~forecaster.jobs.csv_lines.short_line`): the reader reads its missing fields as
+    empty values, which the missing-value policy would then fill. Such a line leaves its
+    last column empty, so only the files of ``paths`` with a row of ``frame`` (their rows,
+    read with ``types``) whose last column is empty are read again, line by line."""
+    columns = [c for c in frame.columns if c != spec.source.id_from_filename]
+    if not columns or frame.height == 0 or frame[columns[-1]].null_count() == 0:
+        return
+    empty = frame[columns[-1]].is_null().to_numpy()
+    counts = _row_counts(frame, spec, paths, types) if len(paths) > 1 else [frame.height]
+    offsets = np.cumsum([0, *counts])
+    for path, start, end in zip(paths, offsets[:-1], offsets[1:], strict=True):
+        line = short_line(path, spec) if empty[start:end].any() else None
+        if line is not None:
+            raise DataValidationError(
+                f"Cannot read source.path {spec.source.path!r} as csv: in "
+                f"{shown_path(path, root)}, {line}. The reader would read its missing fields "
+                "as empty values (then filled by the missing-value policy). Write every field "
+                "of the line (an empty value as nothing between two separators), or remove "
+                "the line."
+            )
 
 
 def _read_hint(exc: pl.exceptions.PolarsError, fmt: str | None) -> str:
@@ -224,7 +256,7 @@ def _scan(
         lazy = lazy if with_paths else lazy.drop("__path__")
     if source.time_format:  # a Parquet time column already typed has nothing to parse
         check_time_format(spec, lazy.collect_schema().get(time_col))
-        text = pl.col(time_col).cast(pl.String)  # Categorical and Enum text too
+        text = pl.col(time_col).cast(pl.String)  # Categorical, Enum; integers' decimal text
         lazy = lazy.with_columns(_parse_times(text, source.time_format))
     return lazy
 

@@ -14,9 +14,12 @@ source.separator            ``format = "csv"``
 source.null_values          ``format = "csv"``
 source.decimal_comma        ``format = "csv"`` (Parquet columns have their types)
 source.time_format          ``format = "csv"`` or ``"parquet"`` (files with a time column), and
-                            a time column of text (``String``, ``Categorical``, ``Enum``): a
-                            Parquet column already of dates, datetimes or numbers has nothing
-                            to parse (a CSV time column is read as text when the key is given)
+                            a time column of text (``String``, ``Categorical``, ``Enum``) or of
+                            integers (``Int8`` to ``UInt64``, parsed by their decimal text:
+                            ``20240131`` with ``"%Y%m%d"``, as a CSV file's): a Parquet column
+                            already of dates or datetimes has nothing to parse, and a float's
+                            text (``20240131.0``) is no time's (a CSV time column is read as
+                            text when the key is given)
 source.id_from_filename     ``format = "csv"`` or ``"parquet"``, and the column it names as
                             ``series.id`` or among ``series.static_covariates``
 features.mfcc               audio: ``dataset = "audio"`` or ``format = "wav"``
@@ -110,9 +113,12 @@ def check_history_days(spec: Spec, dtype: pl.DataType) -> None:
 
 def check_time_format(spec: Spec, dtype: pl.DataType | None) -> None:
     """Refuse ``source.time_format`` when the time column the files have (``dtype``; None
-    where they lack it, left for the column check) is not text (``String``, ``Categorical``
-    or ``Enum``, parsed as ``String``): it parses text times, and a Parquet column of dates,
-    datetimes or numbers has none to parse.
+    where they lack it, left for the column check) is neither text (``String``,
+    ``Categorical`` or ``Enum``, parsed as ``String``) nor integers (``Int8`` to ``UInt64``,
+    parsed by their decimal text, as a CSV file's ``20240131`` is): a Parquet column of
+    dates or datetimes has none to parse, and a float's text (``20240131.0``) fits no
+    format. A column without any value (``Null``) is left for the data's check, which names
+    it.
 
     Raises
     ------
@@ -121,18 +127,23 @@ def check_time_format(spec: Spec, dtype: pl.DataType | None) -> None:
     """
     time_format = spec.source.time_format
     text = dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum)
-    if time_format is None or dtype is None or text:
+    if time_format is None or dtype is None or text or dtype == pl.Null or dtype.is_integer():
         return
-    kept = (
-        "the integers are read as steps; to parse them as times, write them as text"
-        if dtype is not None and dtype.is_integer()
-        else "the files store the times typed"
+    where = (
+        f"the time column {spec.series.time!r} of the files of source.path "
+        f"{spec.source.path!r} is of type {dtype}"
     )
+    if dtype.is_float():
+        raise SpecError(
+            f"key 'source.time_format' = {time_format!r} parses times written as text or as "
+            f"integers (20240131 with '%Y%m%d'), and {where}: a float's text (20240131.0) "
+            "fits no format, and a float may not hold the integer exactly. Write the column "
+            "as integers (e.g. pl.col(...).cast(pl.Int64)) or as text in the files."
+        )
     raise SpecError(
-        f"key 'source.time_format' = {time_format!r} parses a time column of text, and the "
-        f"time column {spec.series.time!r} of the files of source.path {spec.source.path!r} "
-        f"is of type {dtype}: there is nothing to parse, so it would be ignored. Remove "
-        f"source.time_format ({kept})."
+        f"key 'source.time_format' = {time_format!r} parses a time column of text or "
+        f"integers, and {where}: there is nothing to parse, so it would be ignored. Remove "
+        "source.time_format (the files store the times typed)."
     )
 
 

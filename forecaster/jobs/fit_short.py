@@ -1,0 +1,70 @@
+"""The series a run's fit leaves out for being short, named as the run treats them.
+
+A series shorter than one training window (``lookback + horizon`` rows, before the
+validation hold-out) is left out of the fit: the estimator's ``fit`` says "Dropped N series
+shorter than ...". A run forecasts such a series all the same when it has the lookback's rows
+(the fitted model reads its last ``lookback`` rows; ``predict`` drops only those shorter than
+the lookback, named in its own warning and in ``summary.json``'s ``dropped_series``). So the
+run names them in its own words (:func:`run_panel`): left out of the fit, and which of them
+are still forecast; the fit's warning, which would call them all dropped, is silenced in the
+run (:data:`SHORT_FOR_FIT`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from forecaster.data.frames import format_list
+from forecaster.exceptions import ForecasterWarning, silenced, warn_at_caller
+from forecaster.jobs.intervals import spec_panel
+from forecaster.jobs.outputs import Job, forecast_ids
+from forecaster.jobs.schedule import absent_series
+
+__all__ = ["SHORT_FOR_FIT", "run_panel"]
+
+SHORT_FOR_FIT = r"^Dropped \d+ series(?::| shorter than \d+ rows \((?!the fitted lookback\)))"
+"""The fit's warning about the series too short for a training window (not ``predict``'s,
+"(the fitted lookback)", which names series that are not forecast)."""
+
+
+def run_panel(job: Job, estimator: Any) -> Any:
+    """The panel the run's fit reads (:func:`~forecaster.jobs.intervals.spec_panel`), the
+    series it leaves out named in a ``ForecasterWarning`` with what the run does with them:
+    forecast from their last ``lookback`` rows, or, shorter than the lookback, neither fitted
+    nor forecast."""
+    with silenced(ForecasterWarning, SHORT_FOR_FIT):
+        panel = spec_panel(job.spec, estimator, job.frame)
+    id_col = job.spec.series.id
+    if id_col is None:
+        return panel
+    fitted = pl.DataFrame({id_col: panel.keys[panel.id_name]})
+    left_out = absent_series(job.frame, fitted, id_col)
+    if not left_out:
+        return panel
+    lookback = estimator.lookback_for(panel)
+    made = forecast_ids(job, estimator, lookback)
+    dropped = set(absent_series(job.frame, made, id_col)) if made is not None else set()
+    forecast = [key for key in left_out if key not in dropped]
+    lost = [key for key in left_out if key in dropped]
+    window = f"lookback {lookback} + horizon {int(estimator.horizon)} rows"
+    if estimator.validation_size:
+        window += " before the validation hold-out"
+    told = [
+        f"The model is fitted without {len(left_out)} series shorter than a training window "
+        f"({window}): {format_list(left_out, 10)}."
+    ]
+    if forecast:
+        told.append(
+            f"It still forecasts {len(forecast)} of them from their last {lookback} rows (its "
+            f"lookback): {format_list(forecast, 10)}."
+        )
+    if lost:
+        told.append(
+            f"{len(lost)} {'has' if len(lost) == 1 else 'have'} fewer rows than the lookback "
+            f"and {'is' if len(lost) == 1 else 'are'} neither fitted nor forecast "
+            f"(dropped_series): {format_list(lost, 10)}."
+        )
+    warn_at_caller(" ".join(told), ForecasterWarning)
+    return panel
