@@ -449,7 +449,7 @@ def backtest_command(args: argparse.Namespace, log: Log) -> int:
     folds = args.folds if args.folds is not None else max(given.evaluation.backtest_folds, 1)
     levels = _levels(args.level, given)
     if args.level:  # the spec's own levels were checked against its metrics at load
-        check_given_levels(given, levels)
+        check_given_levels(given, args.level)
     spec = with_levels(given, levels, folds)
     check_backtest_columns(spec_file(args.spec), spec.series.id, spec.series.time)
     out = _given_out(args, spec, root, "backtest")
