@@ -67,7 +67,6 @@ __all__ = [
     "score_level",
     "score_lines",
     "score_quantiles",
-    "unscored_levels",
 ]
 
 POINT_METRICS = METRICS
@@ -111,13 +110,6 @@ def score_level(name: str) -> float | None:
     """The level of a per-level score name (``"msis_80"`` -> 80.0), else None."""
     match = _PER_LEVEL.fullmatch(name)
     return None if match is None else float(match.group(2))
-
-
-def unscored_levels(metrics: list[str], levels: Any) -> list[str]:
-    """The per-level scores among ``metrics`` whose level is not among ``levels`` (percent;
-    None: no level), in the order of ``metrics``."""
-    have = {float(v) for v in levels or ()}
-    return [n for n in metrics if score_level(n) is not None and score_level(n) not in have]
 
 
 def point_metrics(metrics: list[str]) -> list[str]:
@@ -213,10 +205,12 @@ def check_given_levels(spec: Any, levels: list[float]) -> None:
     ``[evaluation] metrics`` lists a per-level score of a level not among them: the backtest
     scores only the levels it is given, so the score would be left out without a word (the
     spec's own ``[output] levels`` were checked at load by :func:`check_scores`)."""
-    unscored = unscored_levels(spec.evaluation.metrics, levels)
+    have = {float(v) for v in levels}
+    scored = {name: score_level(name) for name in spec.evaluation.metrics}
+    unscored = [name for name, level in scored.items() if level is not None and level not in have]
     if not unscored:
         return
-    missing = sorted({float(score_level(n) or 0.0) for n in unscored})
+    missing = sorted({level for level in scored.values() if level is not None} - have)
     several = len(unscored) > 1
     intervals = " and ".join(f"{v:g} %" for v in missing) + (
         " intervals" if len(missing) > 1 else " interval"
