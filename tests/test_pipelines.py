@@ -2658,6 +2658,46 @@ def test_backtest_level_the_spec_model_cannot_give_exits_2(tmp_path, capsys):
         assert not out.exists()
 
 
+def test_backtest_level_without_a_listed_scores_level_exits_2(tmp_path, capsys):
+    """``[evaluation] metrics`` lists ``winkler_95`` (``levels = [80, 95]``) and ``backtest
+    --level 80`` replaces the levels: was exit 0 with ``winkler_95`` in neither the table nor
+    the summary, without a word. Refused before any data is read, naming the score, --level
+    and the spec's key (the spec's own levels were checked at load)."""
+    spec = csv_project(tmp_path, long_rows())  # long enough: the backtest ran (exit 0)
+    text = spec.read_text().replace(
+        "backtest_folds = 0", 'backtest_folds = 2\nmetrics = ["mae", "coverage_80", "winkler_95"]'
+    )
+    spec.write_text(text + "\n[output]\nlevels = [80, 95]\nplot_series = 0\n")
+    out = tmp_path / "b.parquet"
+    code, err = run_cli(capsys, "backtest", str(spec), "--level", "80", "--out", str(out))
+    message = (
+        r"argument --level: key 'evaluation.metrics' lists 'winkler_95', a score of the 95 % "
+        r"interval, and --level asks for the levels \['80'\] only \(they replace the spec's "
+        r"\[output\] levels, \['80', '95'\]\), so it would not be scored\. Add --level 95"
+    )
+    assert code == 2 and re.search(message, err), err
+    assert not out.exists()
+
+
+def test_check_given_levels_names_every_score_of_a_level_not_given(tmp_path):
+    from forecaster.jobs.scores import check_given_levels
+
+    metrics = ["mae", "coverage_80", "winkler_95", "msis_95", "pinball"]
+    path = write(
+        tmp_path,
+        mini_spec(evaluation={"metrics": metrics}, output={"levels": [80, 95]}),
+    )
+    spec, _ = load_spec(path)
+    check_given_levels(spec, [80.0, 95.0])  # every listed level given: nothing to say
+    check_given_levels(spec, [50.0, 80.0, 95.0])  # more levels: scored too
+    message = (
+        r"lists 'coverage_80', 'winkler_95', 'msis_95', scores of the 80 % and 95 % intervals"
+        r".* Add --level 80 --level 95, leave out --level \(the spec's levels\), or drop them"
+    )
+    with pytest.raises(ArgumentError, match=message):
+        check_given_levels(spec, [50.0])
+
+
 def long_rows(n: int = 40) -> str:
     import datetime as dt
 
@@ -2687,11 +2727,17 @@ def test_backtest_level_scores_the_intervals_as_the_run_does(tmp_path, capsys):
     listed = ["mae", *baselines, *scores[:-1]]  # scrps is not listed: not reported
     listed.append("n_interval_naive")  # the points of the naive's interval scores
     assert sorted(summary) == sorted(f"backtest_{s}" for s in listed)
-    table = pl.read_parquet(out)  # the backtest's table: every score it computed
-    assert set(scores) <= set(table.columns) and table["fold"].n_unique() == 2
-    # the run's own backtest: the same scores in summary.json
+    table = pl.read_parquet(out)  # the backtest's table: the scores the summary has
+    assert set(scores[:-1]) <= set(table.columns) and table["fold"].n_unique() == 2
+    # scrps is not listed: not in the table either (was, with its baselines' columns)
+    assert not [c for c in table.columns if c.startswith("scrps")], table.columns
+    assert {"pinball_naive", "pinball_skill_naive"} <= set(table.columns)
+    # the run's own backtest: the same scores in summary.json, and its tables
     assert run_cli(capsys, "run", str(spec))[0] == 0
     run = json.loads(next((tmp_path / "outputs").rglob("summary.json")).read_text())["metrics"]
+    for name in ("backtest.parquet", "backtest_by_step.parquet"):
+        written = pl.read_parquet(next((tmp_path / "outputs").rglob(name))).columns
+        assert "pinball" in written and not [c for c in written if c.startswith("scrps")]
     assert run["backtest_coverage_80"] == summary["backtest_coverage_80"]
     assert run["backtest_pinball"] == pytest.approx(summary["backtest_pinball"])
     # --level replaces the spec's levels
@@ -4924,6 +4970,41 @@ def test_backtest_scores_are_those_the_spec_lists(tmp_path):
     spec = spec.model_copy(update={"evaluation": spec.evaluation.model_copy(update=metrics)})
     assert "backtest_scrps" in backtest_scores(spec, result)
     assert "backtest_pinball" not in backtest_scores(spec, result)
+
+
+def test_backtest_tables_hold_the_listed_quantile_score_only(tmp_path):
+    """``pinball`` or ``scrps`` listed alone: the score tables a run and ``forecaster
+    backtest`` write (``metrics``, ``by_step``; and ``aggregate``, ``baselines``) drop the
+    other one and its baselines' scores and skill ratios (both were written: the backtest
+    computes both from the same quantiles), and keep every other column as it is."""
+    from dataclasses import dataclass
+
+    from forecaster.jobs.scores import listed_scores_only
+
+    @dataclass
+    class Tables:
+        metrics: pl.DataFrame
+        by_step: pl.DataFrame
+        aggregate: pl.DataFrame
+        baselines: pl.DataFrame
+
+    quantile = [f"{n}{s}" for n in ("pinball", "scrps") for s in ("", "_naive", "_skill_naive")]
+    others = ["n", "mae", "mae_naive", "winkler_80", "n_interval_naive", "pinballs", "scrps_id"]
+    frame = pl.DataFrame({c: [1.0] for c in [*others, *quantile]})
+    result = Tables(frame, frame, frame, frame.drop("pinball_skill_naive", "scrps_skill_naive"))
+    path = write(
+        tmp_path,
+        mini_spec(evaluation={"metrics": ["mae", "scrps"]}, output={"levels": [80]}),
+    )
+    spec, _ = load_spec(path)
+    kept = listed_scores_only(spec, result)
+    expected = [*others, "scrps", "scrps_naive", "scrps_skill_naive"]
+    for table in (kept.metrics, kept.by_step, kept.aggregate):
+        assert table.columns == expected
+    assert kept.baselines.columns == [*others, "scrps", "scrps_naive"]
+    both = {"metrics": ["mae", "pinball", "scrps"]}
+    spec = spec.model_copy(update={"evaluation": spec.evaluation.model_copy(update=both)})
+    assert listed_scores_only(spec, result).metrics.columns == frame.columns
 
 
 def test_fit_without_out_names_the_default_it_refuses_not_the_flag(tmp_path, capsys):

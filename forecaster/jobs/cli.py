@@ -26,7 +26,9 @@ Commands
     ``run`` scores its backtest: the spec's model is fitted on the data before the first fold
     and a point model calibrated there (:mod:`forecaster.jobs.intervals`). A ``--model`` is
     used as it is: a point model must have been saved calibrated, a quantile model must emit
-    each level's bounds (else exit 2 naming ``--level``).
+    each level's bounds (else exit 2 naming ``--level``). ``--level`` replaces the spec's
+    levels: one that leaves out the level of a per-level score ``[evaluation] metrics`` lists
+    (``winkler_95`` and ``--level 80``) is exit 2 naming ``--level`` and the score.
 ``forecaster tune SPEC [--trials N] [--timeout S] [--wait [S]]``
     Optuna study over the spec's model, one per as-of (resumable; see
     :func:`forecaster.jobs.study_name`), searching the default search space less the

@@ -56,7 +56,7 @@ from forecaster.jobs.reuse import (
     features_differ,
 )
 from forecaster.jobs.run import backtest_scores, forecast_as_of, score_lines
-from forecaster.jobs.scores import is_quantile_model
+from forecaster.jobs.scores import check_given_levels, is_quantile_model, listed_scores_only
 from forecaster.jobs.sources import as_fitted_ids, text_ids
 from forecaster.jobs.spec import build_estimator, output_dir, spec_file, without_checkpoints
 from forecaster.jobs.spec_errors import check_backtest_columns
@@ -448,6 +448,8 @@ def backtest_command(args: argparse.Namespace, log: Log) -> int:
     given, root = load_spec(args.spec)  # its hash names the spec in the summary
     folds = args.folds if args.folds is not None else max(given.evaluation.backtest_folds, 1)
     levels = _levels(args.level, given)
+    if args.level:  # the spec's own levels were checked against its metrics at load
+        check_given_levels(given, args.level)
     spec = with_levels(given, levels, folds)
     check_backtest_columns(spec_file(args.spec), spec.series.id, spec.series.time)
     out = _given_out(args, spec, root, "backtest")
@@ -478,6 +480,7 @@ def backtest_command(args: argparse.Namespace, log: Log) -> int:
     with tracking_paused():  # the backtest's fits are not logged models
         result, plan = spec_backtest(spec, model, frame, fitted=bool(args.model), log=logger.info)
     scores = backtest_scores(spec, result)
+    result = listed_scores_only(spec, result)  # its tables: the listed pinball / scrps only
     model_dir = str(Path(args.model).absolute()) if args.model else None
     done = command_result(
         "backtest", given, spec_file(args.spec), root, frame, when, out, result.folds, started,

@@ -100,7 +100,7 @@ from forecaster.jobs.pointer import (
 )
 from forecaster.jobs.reuse import data_provenance
 from forecaster.jobs.schedule import drop_excluded, finish_forecast
-from forecaster.jobs.scores import backtest_scores, score_lines
+from forecaster.jobs.scores import backtest_scores, listed_scores_only, score_lines
 from forecaster.jobs.spec import (
     RUN_COLUMNS,
     Spec,
@@ -587,5 +587,6 @@ def _evaluate(
     with tracking_paused():  # the backtest's own fit is not a logged model of the run
         result, plan = spec_backtest(spec, model, frame, log=log)  # levels: the intervals
     metrics.update(backtest_scores(spec, result))
+    result = listed_scores_only(spec, result)  # its tables: the listed pinball / scrps only
     log("backtest " + ", ".join(f"{k} {v}" for k, v in score_lines(metrics)))
     return metrics, result, plan

@@ -11,9 +11,16 @@ read.
     the scaled CRPS), which need ``levels``. A per-level score of a level not in ``levels``,
     or ``pinball`` / ``scrps`` without ``levels``, is a ``SpecError`` naming the key. With
     ``levels`` every per-level score of every level is computed (as before); listing them only
-    checks them. ``pinball`` and ``scrps`` are computed when listed: over the model's own
-    quantiles for a quantile model (``[model] loss = "quantile"``), over the quantiles bounding
-    the levels and the median (from the conformal calibration) for a point model.
+    checks them. ``pinball`` and ``scrps`` are computed when listed (each in the summary and
+    the score tables only when listed: :func:`listed_scores_only`): over the model's own
+    quantiles for a quantile model (``[model] loss = "quantile"``); for a point model, over
+    its conformal quantiles at the levels' bounds and 0.5 (the point plus the split-conformal
+    quantile of the calibration's signed residuals: ``predict(quantiles=...)``'s columns), not
+    over the published symmetric bounds ``<target>_lo_<L>`` / ``_hi_<L>`` and the point,
+    whose pinball loss is exactly ``(sum_L (1 - L/100)/2 * winkler_L + mae/2) / (2 n_L + 1)``
+    (scored already) and which the baselines' pinball, of their signed conformal quantiles,
+    would not match (docs/pipelines.md). ``backtest --level`` replaces the levels:
+    :func:`check_given_levels` refuses levels that leave out a listed per-level score.
 ``training.objective``
     What ``run --tune`` and ``forecaster tune`` minimise: ``"val_loss"`` (the default, the best
     validation loss) or a probabilistic score of a quantile model on its validation span
@@ -27,6 +34,7 @@ read.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -36,7 +44,7 @@ from forecaster.estimators.forecaster import DEFAULT_QUANTILES, RNNForecaster
 from forecaster.evaluation.array_metrics import METRICS
 from forecaster.evaluation.intervals import INTERVAL_METRICS, level_bounds
 from forecaster.evaluation.score_names import BASELINES, INTERVAL_COUNTS
-from forecaster.exceptions import SpecError
+from forecaster.exceptions import ArgumentError, SpecError
 from forecaster.tracking.records import backtest_key, target_key_parts
 
 __all__ = [
@@ -46,10 +54,12 @@ __all__ = [
     "QUANTILE_SCORES",
     "backtest_metrics",
     "backtest_scores",
+    "check_given_levels",
     "check_levels",
     "check_scores",
     "is_quantile_model",
     "level_quantiles",
+    "listed_scores_only",
     "metric_name",
     "model_quantiles",
     "objective_name",
@@ -134,7 +144,10 @@ def model_quantiles(params: dict[str, Any]) -> list[float]:
 def score_quantiles(spec: Any, model: Any) -> list[float] | None:
     """The quantiles a backtest of ``spec`` with ``model`` forecasts for ``pinball`` /
     ``scrps`` (None when neither is in ``[evaluation] metrics`` or no level is asked): a
-    quantile model's own, else the bounds of the levels and the median."""
+    quantile model's own, else the levels' bounds and the median, which a point model
+    forecasts as its conformal quantiles (the point plus the conformal quantile of its signed
+    residuals), not as its published symmetric interval bounds and point (see the module
+    docstring)."""
     levels = spec.output.levels
     if not levels or not set(QUANTILE_SCORES) & set(spec.evaluation.metrics):
         return None
@@ -185,6 +198,31 @@ def check_scores(file: Path, spec: Any) -> None:
                 f"or drop {name!r} from the metrics."
             )
     _check_objective(file, spec, have)
+
+
+def check_given_levels(spec: Any, levels: list[float]) -> None:
+    """Refuse (``ArgumentError`` naming ``--level``) the levels given on the command line when
+    ``[evaluation] metrics`` lists a per-level score of a level not among them: the backtest
+    scores only the levels it is given, so the score would be left out without a word (the
+    spec's own ``[output] levels`` were checked at load by :func:`check_scores`)."""
+    have = {float(v) for v in levels}
+    scored = {name: score_level(name) for name in spec.evaluation.metrics}
+    unscored = [name for name, level in scored.items() if level is not None and level not in have]
+    if not unscored:
+        return
+    missing = sorted({level for level in scored.values() if level is not None} - have)
+    several = len(unscored) > 1
+    intervals = " and ".join(f"{v:g} %" for v in missing) + (
+        " intervals" if len(missing) > 1 else " interval"
+    )
+    raise ArgumentError(
+        f"argument --level: key 'evaluation.metrics' lists {', '.join(map(repr, unscored))}, "
+        f"{'scores' if several else 'a score'} of the {intervals}, and --level asks for the "
+        f"levels {_shown(levels)} only (they replace the spec's [output] levels, "
+        f"{_shown(spec.output.levels)}), so {'they' if several else 'it'} would not be scored. "
+        f"Add {' '.join(f'--level {v:g}' for v in missing)}, leave out --level (the spec's "
+        f"levels), or drop {'them' if several else 'it'} from evaluation.metrics."
+    )
 
 
 def _check_objective(file: Path, spec: Any, have: set[float]) -> None:
@@ -273,6 +311,34 @@ def backtest_scores(spec: Any, result: Any) -> dict[str, float]:
 
 
 _BASELINE_SUFFIXES = tuple(f"_{skill}{base}" for base in BASELINES for skill in ("", "skill_"))
+
+
+def listed_scores_only(spec: Any, result: Any) -> Any:
+    """The backtest ``result`` without the columns of ``pinball`` or ``scrps`` where
+    ``[evaluation] metrics`` does not list it (nor its baselines' scores and skill ratios,
+    ``pinball_naive``, ``pinball_skill_naive``, ...) in its score tables (``metrics``,
+    ``by_step``, ``aggregate``, ``baselines``): the backtest computes both from the same
+    quantiles, and the tables a run and ``forecaster backtest`` write (``backtest.parquet``,
+    ``backtest_by_step.parquet``) hold what the spec lists, as the summary does
+    (:func:`backtest_scores`)."""
+    listed = spec.evaluation.metrics
+    unlisted = {
+        f"{name}{suffix}"
+        for name in QUANTILE_SCORES
+        if name not in listed
+        for suffix in ("", *_BASELINE_SUFFIXES)
+    }
+
+    def kept(frame: Any) -> Any:
+        return frame.drop([c for c in frame.columns if c in unlisted])
+
+    return dataclasses.replace(
+        result,
+        metrics=kept(result.metrics),
+        by_step=kept(result.by_step),
+        aggregate=kept(result.aggregate),
+        baselines=kept(result.baselines),
+    )
 
 
 def score_lines(metrics: dict[str, float]) -> list[tuple[str, str]]:
