@@ -1753,3 +1753,32 @@ def test_a_fit_refuses_a_deleted_experiment_that_mlflow_experiment_name_names(
     assert tracking.last_fit().run_id is None
     assert client.get_experiment(experiment_id).lifecycle_stage == "deleted"
     assert client.search_runs([experiment_id], run_view_type=3) == []
+
+
+def test_a_fit_refuses_the_default_experiment_deleted_while_the_process_runs(isolated):
+    """The default experiment ("forecaster") deleted after a first tracked fit of the process:
+    the next fit warned with MLflow's raw "must be in the 'active' state" (the experiment's ID
+    was remembered from the first fit). It gives the refusal of a deleted experiment now, as
+    for a named one, creates no run, and the experiment stays deleted."""
+    import mlflow
+
+    def fit() -> list[str]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            make_model(max_epochs=1, baseline="none").fit(
+                make_frame(2, 160), callbacks=[tracking.FitLogger(plot=False)]
+            )
+        return [str(w.message) for w in caught if "MLflow tracking failed" in str(w.message)]
+
+    assert fit() == []
+    first = tracking.last_fit().run_id
+    client = mlflow.MlflowClient()
+    experiment_id = client.get_run(first).info.experiment_id
+    assert client.get_experiment(experiment_id).name == "forecaster"
+    client.delete_experiment(experiment_id)
+    (failed,) = fit()
+    assert f"'forecaster' (ID {experiment_id}) is deleted" in failed, failed
+    assert "Restore it" in failed and "'active' state" not in failed, failed
+    assert tracking.last_fit().run_id is None
+    assert client.get_experiment(experiment_id).lifecycle_stage == "deleted"
+    assert [r.info.run_id for r in client.search_runs([experiment_id], run_view_type=3)] == [first]
