@@ -36,7 +36,6 @@ import math
 import numbers
 import os
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -421,10 +420,10 @@ def _write_outputs(
     """Fit, evaluate and forecast into a staging folder; publish it with its manifest."""
     checkpoints = checkpoint_folder(job.out_dir, job.spec, job.root)
     staging = _io.staging_directory(job.out_dir)
-    published = threading.Event()  # the outputs exist: an interrupt ends the run FINISHED
+    published = _io.Publication(staging, job.out_dir)  # true: an interrupt ends it FINISHED
     try:
         with tracked_run(
-            job.spec, job.when.label, job.log, kind="run", complete=published.is_set
+            job.spec, job.when.label, job.log, kind="run", complete=published
         ) as tracking:
             # the run's model (not the backtest's) logs, as the block ends: calibrated
             with logged_fits(tracking[0]):
@@ -454,7 +453,7 @@ def _write_outputs(
                 # pointer (a rerun skips published outputs: it would never write them); a
                 # second one stops it
                 tags = _version_tags(job, "fit" if fitted_in is not None else "tune")
-                _publish_and_log(job, staging, tracking[0], metrics, calibration, published)
+                _publish_and_log(job, staging, tracking[0], metrics, calibration)
                 register_run_model(tracking[0], registration, tags, job.log)
                 if reused is None:  # a reused model stays the pointer's (data to its as-of)
                     remember_model(job)
@@ -474,9 +473,8 @@ def _publish_and_log(
     run_id: str | None,
     metrics: dict[str, float],
     calibration: dict[str, Any] | None,
-    published: threading.Event,
 ) -> None:
-    """Publish the ``staging`` folder as the run's outputs (then set ``published``), then log
+    """Publish the ``staging`` folder as the run's outputs, then log
     them into the MLflow run ``run_id``: logged once published, so that a "completed"
     ``summary.json`` is logged only of outputs that exist (the model is registered after this,
     so a run that fails adds no version to the registry)."""
@@ -487,7 +485,6 @@ def _publish_and_log(
         same=same_pipeline(job.name),
         adopt=adopt_legacy(job.name),
     )
-    published.set()
     log_outputs(run_id, metrics, calibration, job.out_dir)
 
 
