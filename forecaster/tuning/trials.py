@@ -34,14 +34,13 @@ from forecaster.training.checkpoint_directory import clone_without_checkpoints
 from forecaster.tuning.common import import_optuna, is_int, reason, short_repr
 from forecaster.tuning.conditions import check_run_settings, trial_params
 from forecaster.tuning.data_checks import ValidationSpan, check_trial_scale
+from forecaster.tuning.retries import INTERRUPTED_ATTR, retry_interrupted_trials
 from forecaster.tuning.scores import probabilistic_score, score_column
 from forecaster.tuning.space import sample_params
 from forecaster.tuning.storage import (
-    INTERRUPTED_ATTR,
     await_running_trials,
     fail_stale_trials,
     is_storage_error,
-    retry_interrupted_trials,
     warn_unjudged_trials,
 )
 
