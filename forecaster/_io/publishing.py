@@ -253,7 +253,9 @@ class Publication:
     True
     """
 
-    def __init__(self, staging: str | os.PathLike[str], destination: str | os.PathLike[str]):
+    def __init__(
+        self, staging: str | os.PathLike[str], destination: str | os.PathLike[str]
+    ) -> None:
         self.identity = _folder_identity(Path(staging))
         self.destination = Path(destination)
 

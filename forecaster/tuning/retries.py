@@ -101,7 +101,7 @@ def retry_interrupted_trials(study: Any, limit: int | None = None) -> list[int]:
 def _retried(trials: Any) -> set[int]:
     """The numbers of the trials that a trial of ``trials`` retries (the last number of its
     ``retry_history``: Optuna's record of the trial it was queued for)."""
-    return {t.system_attrs["retry_history"][-1] for t in trials if _retry_of(t) is not None}
+    return {number for t in trials if (number := _retry_of(t)) is not None}
 
 
 def _retry_of(trial: Any) -> int | None:
