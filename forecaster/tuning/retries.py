@@ -79,11 +79,12 @@ def retry_interrupted_trials(study: Any, limit: int | None = None) -> list[int]:
         limit -= sum(t.state.name == "WAITING" for t in trials)
     if retry is None or (limit is not None and limit <= 0):
         return []
+    retried = _retried(trials)
     interrupted = [
         t
         for t in trials
         if t.state.name == "FAIL" and t.user_attrs.get(INTERRUPTED_ATTR)
-        and t.number not in _retried(trials)
+        and t.number not in retried
     ]  # fmt: skip
     queued: list[int] = []
     for trial in interrupted:
