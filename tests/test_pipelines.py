@@ -909,6 +909,50 @@ def test_a_ctrl_c_once_the_outputs_are_published_waits_for_their_logging(
 
 
 @pytest.mark.slow
+def test_a_second_ctrl_c_once_the_outputs_are_in_place_ends_the_run_finished(
+    tmp_path, capsys, monkeypatch
+):
+    """A second Ctrl-C inside publish_directory, after the run's folder was put in place (as
+    it returned), left the MLflow run KILLED while its outputs were published
+    and summary.json says completed. It ends FINISHED, tagged with the interruption, as after
+    a single Ctrl-C once published: what the destination holds decides, not a flag set after
+    publish_directory returned."""
+    import json
+    import signal
+
+    pytest.importorskip("mlflow")
+    import forecaster._io as io_module
+    import forecaster._io.publishing as publishing
+    from forecaster.jobs.tracked import INTERRUPTED_TAG
+
+    reset_mlflow_state(monkeypatch, tmp_path)
+    spec = _tracked_project(tmp_path, monkeypatch)
+    publish, rename = io_module.publish_directory, publishing.rename2
+    kinds: list[str] = []
+
+    def publish_noting_kind(*args: Any, **kwargs: Any) -> Any:
+        kinds.append(kwargs.get("kind", ""))
+        return publish(*args, **kwargs)
+
+    def rename_then_two_ctrl_c(*args: Any) -> bool:
+        done = rename(*args)
+        if done and kinds and kinds[-1] == "run":  # the run's folder is in place
+            os.kill(os.getpid(), signal.SIGINT)  # held until the logging is done ...
+            os.kill(os.getpid(), signal.SIGINT)  # ... and the second one raises at once
+        return done
+
+    monkeypatch.setattr(io_module, "publish_directory", publish_noting_kind)
+    monkeypatch.setattr(publishing, "rename2", rename_then_two_ctrl_c)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 130 and "interrupted (Ctrl-C)" in err, err
+    (run,) = _runs(tmp_path)
+    (written,) = tmp_path.glob(f"outputs/*/{run.data.tags['as_of']}/summary.json")
+    assert json.loads(written.read_text())["status"] == "completed"
+    assert run.info.status == "FINISHED", run.info.status
+    assert run.data.tags[INTERRUPTED_TAG].startswith("KeyboardInterrupt once the outputs were")
+
+
+@pytest.mark.slow
 def test_a_tracked_run_logs_its_summary_json_as_an_artifact_of_its_run(
     tmp_path, capsys, monkeypatch
 ):

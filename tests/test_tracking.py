@@ -1753,3 +1753,59 @@ def test_a_fit_refuses_a_deleted_experiment_that_mlflow_experiment_name_names(
     assert tracking.last_fit().run_id is None
     assert client.get_experiment(experiment_id).lifecycle_stage == "deleted"
     assert client.search_runs([experiment_id], run_view_type=3) == []
+
+
+def test_a_fit_refuses_the_default_experiment_deleted_while_the_process_runs(isolated):
+    """The default experiment ("forecaster") deleted after a first tracked fit of the process:
+    the next fit warned with MLflow's raw "must be in the 'active' state" (the experiment's ID
+    was remembered from the first fit). It gives the refusal of a deleted experiment now, as
+    for a named one, creates no run, and the experiment stays deleted."""
+    import mlflow
+
+    def fit() -> list[str]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            make_model(max_epochs=1, baseline="none").fit(
+                make_frame(2, 160), callbacks=[tracking.FitLogger(plot=False)]
+            )
+        return [str(w.message) for w in caught if "MLflow tracking failed" in str(w.message)]
+
+    assert fit() == []
+    first = tracking.last_fit().run_id
+    client = mlflow.MlflowClient()
+    experiment_id = client.get_run(first).info.experiment_id
+    assert client.get_experiment(experiment_id).name == "forecaster"
+    client.delete_experiment(experiment_id)
+    (failed,) = fit()
+    assert f"'forecaster' (ID {experiment_id}) is deleted" in failed, failed
+    assert "Restore it" in failed and "'active' state" not in failed, failed
+    assert tracking.last_fit().run_id is None
+    assert client.get_experiment(experiment_id).lifecycle_stage == "deleted"
+    assert [r.info.run_id for r in client.search_runs([experiment_id], run_view_type=3)] == [first]
+
+
+def test_a_fingerprint_hashes_a_categorical_or_enum_id_as_its_text():
+    """The same series with a String, a Categorical or an Enum id got three data.hash values
+    (a fit's and a study's fingerprint alike), so a resumed study logged a new data version
+    and a pipeline warned its data changed when a source's id dtype changed. The hash is of
+    the id's text now; dtypes still names the frame's own, and a Categorical or Enum id's
+    fingerprint also has legacy_hash: the hash earlier versions gave it (blake2b of its
+    schema, rows and the sum of polars' row hashes, of the id's own dtype)."""
+    import json as json_module
+
+    from forecaster._hashing import fingerprint_digest
+
+    frame = make_frame(3, 20)
+    fp = tracking.dataset_fingerprint(frame, id_col="id", time_col="date")
+    assert "legacy_hash" not in fp
+    for dtype in (pl.Categorical, pl.Enum(["s2", "s1", "s0"])):
+        other = frame.with_columns(pl.col("id").cast(dtype))
+        got = tracking.dataset_fingerprint(other.lazy(), id_col="id", time_col="date")
+        assert got["hash"] == fp["hash"], dtype
+        assert got["dtypes"]["id"] == str(other.schema["id"])
+        row_sum = other.select(pl.struct(pl.all()).hash(seed=0).sum()).item()
+        before = fingerprint_digest(json_module.dumps(got["dtypes"]), f"{len(other)}:{row_sum}")
+        assert got["legacy_hash"] == before != got["hash"], dtype
+    # the id's text counts: another series name is another hash
+    renamed = frame.with_columns(pl.col("id").replace({"s0": "z"}).cast(pl.Categorical))
+    assert tracking.dataset_fingerprint(renamed, id_col="id")["hash"] != fp["hash"]

@@ -2633,3 +2633,108 @@ def test_a_regressors_target_feature_beyond_x_is_refused_before_any_trial(tmp_pa
             RNNRegressor(hidden_size=4, max_epochs=1, target_feature="1"), (x, y), n_trials=1,
             search_space={"hidden_size": [4, 8]}, storage=None, show_progress=False,
         )  # fmt: skip
+
+
+def test_a_retried_interrupted_trial_does_not_claim_it_was_interrupted():
+    """Optuna's retry callback copies the user attributes of the trial it retries, so the
+    retry of an interrupted trial said forecaster.interrupted=True: WAITING, once it ran, and
+    when it then failed of its own error it would be queued again as interrupted. The retry
+    has no such attribute; Optuna's system attributes name the trial it retries; a retry
+    queued by an earlier version (the attribute copied) gets it False as it starts."""
+    from forecaster.tuning.storage import INTERRUPTED_ATTR, retry_interrupted_trials
+
+    study = optuna.create_study()
+    distributions = {"x": optuna.distributions.FloatDistribution(0.0, 1.0)}
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=FAIL,
+            params={"x": 0.4},
+            distributions=distributions,
+            user_attrs={INTERRUPTED_ATTR: True, "host": "h"},
+        )
+    )
+    assert retry_interrupted_trials(study) == [0]
+    (retry,) = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert INTERRUPTED_ATTR not in retry.user_attrs and retry.user_attrs["host"] == "h"
+    assert (retry.system_attrs["failed_trial"], retry.system_attrs["retry_history"]) == (0, [0])
+    from forecaster.tuning.retries import check_retry
+
+    def fails(trial: Any) -> float:
+        check_retry(trial)
+        raise ValueError("its own error")
+
+    study.optimize(fails, n_trials=1, catch=(ValueError,))
+    assert study.trials[1].state == FAIL and not study.trials[1].user_attrs.get(INTERRUPTED_ATTR)
+    assert retry_interrupted_trials(study) == []  # failed of its own error: not queued again
+    study.add_trial(  # queued by an earlier version: the attribute copied
+        optuna.trial.create_trial(
+            state=optuna.trial.TrialState.WAITING,
+            params={"x": 0.6},
+            distributions=distributions,
+            user_attrs={INTERRUPTED_ATTR: True},
+            system_attrs={"failed_trial": 7, "retry_history": [7]},
+        )
+    )
+    study.optimize(lambda trial: (check_retry(trial), trial.suggest_float("x", 0, 1))[1], 1)
+    assert study.trials[2].state == COMPLETE
+    assert study.trials[2].user_attrs[INTERRUPTED_ATTR] is False
+
+
+def test_two_processes_queue_an_interrupted_trial_once_and_run_it_once():
+    """Two ``tune`` processes resuming a study at the same moment both read it before either
+    queued the interrupted trial, and both queued it: its parameters were fitted twice. The
+    study is read again just before the trial is queued (a retry queued meanwhile is seen),
+    and when both still queue it (the same moment, to the storage's read), the later-numbered
+    retry is not run: it fails at once, naming both, and the first one runs."""
+    from forecaster.exceptions import TrialFailedError
+    from forecaster.tuning.storage import INTERRUPTED_ATTR, retry_interrupted_trials
+
+    study = optuna.create_study()
+    distributions = {"x": optuna.distributions.FloatDistribution(0.0, 1.0)}
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=FAIL,
+            params={"x": 0.4},
+            distributions=distributions,
+            user_attrs={INTERRUPTED_ATTR: True},
+        )
+    )
+
+    class ReadBeforeTheOther:  # this process's first read came before the other's queueing
+        def __init__(self, first_read: list[Any]) -> None:
+            self.first_read: list[Any] | None = first_read
+
+        def get_trials(self, **kwargs: Any) -> list[Any]:
+            read, self.first_read = self.first_read, None
+            return study.get_trials(**kwargs) if read is None else read
+
+        def add_trial(self, trial: Any) -> None:
+            study.add_trial(trial)
+
+    late = ReadBeforeTheOther(study.get_trials())
+    assert retry_interrupted_trials(study) == [0]  # the other process
+    assert retry_interrupted_trials(late) == []  # this one: seen just before queueing
+    assert len(study.trials) == 2
+    from forecaster.tuning.retries import check_retry
+
+    study.add_trial(  # both queued it at the same moment: two WAITING retries of trial 0
+        optuna.trial.create_trial(
+            state=optuna.trial.TrialState.WAITING,
+            params={"x": 0.4},
+            distributions=distributions,
+            system_attrs={"failed_trial": 0, "retry_history": [0]},
+        )
+    )
+
+    def objective(trial: Any) -> float:
+        check_retry(trial)
+        return trial.suggest_float("x", 0, 1)
+
+    study.optimize(objective, n_trials=2, catch=(TrialFailedError,))
+    assert [t.state for t in study.trials[1:]] == [COMPLETE, FAIL]
+    assert study.trials[1].params == {"x": 0.4}
+    assert (
+        study.trials[2]
+        .user_attrs["error"]
+        .startswith("trial 2 retries trial 0, which trial 1 retries already")
+    )

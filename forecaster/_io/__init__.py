@@ -73,6 +73,7 @@ from forecaster._io.paths import (
     fsync_directory,
 )
 from forecaster._io.publishing import (
+    Publication,
     discard_staging,
     fcntl,
     publish_directory,
@@ -99,6 +100,7 @@ __all__ = [
     "SAFETENSORS_HEADER_LIMIT",
     "STAGING_MARKER",
     "PinnedDirectory",
+    "Publication",
     "as_path",
     "check_replaceable",
     "discard_staging",

@@ -55,6 +55,7 @@ except ImportError:  # pragma: no cover  (Windows: staging folders are never pro
     fcntl = None  # type: ignore[assignment]
 
 __all__ = [
+    "Publication",
     "discard_staging",
     "fcntl",
     "publish_directory",
@@ -227,6 +228,39 @@ def _folder_identity(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return info.st_dev, info.st_ino
+
+
+class Publication:
+    """Whether :func:`publish_directory` has put the folder ``staging`` at ``destination``:
+    ``publication()`` is true from the moment its rename or exchange lands (the folder keeps
+    its device and inode there), whatever interrupt comes after that, inside the call or after
+    it; false before, and once an earlier version was exchanged back (``OwnershipError``) or
+    another publisher's folder replaced it. Read from the file system, not set by the caller
+    after the call returned: a ``KeyboardInterrupt`` between the rename and that line would
+    leave a published folder called unpublished.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> staging = root / "staging"
+    >>> staging.mkdir()
+    >>> publication = Publication(staging, root / "out")
+    >>> publication()
+    False
+    >>> _ = staging.rename(root / "out")
+    >>> publication()
+    True
+    """
+
+    def __init__(
+        self, staging: str | os.PathLike[str], destination: str | os.PathLike[str]
+    ) -> None:
+        self.identity = _folder_identity(Path(staging))
+        self.destination = Path(destination)
+
+    def __call__(self) -> bool:
+        return self.identity is not None and _folder_identity(self.destination) == self.identity
 
 
 def publish_directory(

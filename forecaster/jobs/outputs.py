@@ -69,7 +69,7 @@ from forecaster.jobs.hashing import SpecHashes, same_spec
 from forecaster.jobs.orphans import SUMMARY_LIMIT, lost_manifest, rebuildable, set_aside
 from forecaster.jobs.schedule import DropReason, absent_series
 from forecaster.jobs.spec import COLUMN_PARAMS, Spec, first_line, normal_path
-from forecaster.tracking.fingerprint import dataset_fingerprint
+from forecaster.tracking.fingerprint import dataset_fingerprint, same_data_hash
 
 __all__ = [
     "Job",
@@ -390,13 +390,20 @@ def data_record(job: Job) -> dict[str, Any]:
     :func:`~forecaster.tracking.fingerprint.fingerprint_for`) is of the model's columns
     only, so the two differ where the source has other columns. Kept so: the records of
     outputs written before are compared with it as a rerun skips them."""
+    return _data_fingerprints(job)[0]
+
+
+def _data_fingerprints(job: Job) -> tuple[dict[str, Any], dict[str, Any]]:
+    """:func:`data_record`, and the fingerprints it is made of (``"data"``, and ``"future"``
+    with future covariates), whose ``legacy_hash`` a record an earlier version wrote may hold
+    (:func:`~forecaster.tracking.fingerprint.same_data_hash`)."""
     series = job.spec.series
-    fingerprint = dataset_fingerprint(job.frame, id_col=series.id, time_col=series.time)
-    record = {k: fingerprint[k] for k in ("rows", "series", "start", "end", "hash")}
+    fingerprints = {"data": dataset_fingerprint(job.frame, id_col=series.id, time_col=series.time)}
+    record = {k: fingerprints["data"][k] for k in ("rows", "series", "start", "end", "hash")}
     if job.when.future is not None:
         future = dataset_fingerprint(job.when.future, id_col=series.id, time_col=series.time)
-        record["future"] = future["hash"]
-    return {**record, "polars": pl.__version__}
+        fingerprints["future"], record["future"] = future, future["hash"]
+    return {**record, "polars": pl.__version__}, fingerprints
 
 
 def forecast_ids(job: Job, estimator: Any, lookback: int) -> pl.DataFrame | None:
@@ -437,11 +444,16 @@ def _warn_data_changed(job: Job, recorded: Mapping[str, Any] | None) -> None:
     a series added, values corrected): the outputs stay those of the older data."""
     if not recorded:
         return  # written before runs recorded their data
-    now = data_record(job)
+    now, fingerprints = _data_fingerprints(job)
     shape = [k for k in ("rows", "series", "start", "end") if recorded.get(k) != now[k]]
     same_polars = recorded.get("polars") == now["polars"]
-    # "future": recorded since future covariates were fingerprinted (older outputs lack it)
-    values = [k for k in ("hash", "future") if k in recorded and recorded[k] != now.get(k)]
+    # "future": recorded since future covariates were fingerprinted (older outputs lack it);
+    # a Categorical or Enum id's hash as an earlier version recorded it is the same data
+    values = [
+        key
+        for key, fingerprint in (("hash", "data"), ("future", "future"))
+        if key in recorded and not same_data_hash(recorded[key], fingerprints.get(fingerprint, {}))
+    ]
     if not shape and (not values or not same_polars):
         return
     what = ", ".join(

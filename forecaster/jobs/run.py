@@ -36,7 +36,6 @@ import math
 import numbers
 import os
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -419,10 +418,10 @@ def _write_outputs(
     """Fit, evaluate and forecast into a staging folder; publish it with its manifest."""
     checkpoints = checkpoint_folder(job.out_dir, job.spec, job.root)
     staging = _io.staging_directory(job.out_dir)
-    published = threading.Event()  # the outputs exist: an interrupt ends the run FINISHED
+    published = _io.Publication(staging, job.out_dir)  # true: an interrupt ends it FINISHED
     try:
         with tracked_run(
-            job.spec, job.when.label, job.log, kind="run", complete=published.is_set
+            job.spec, job.when.label, job.log, kind="run", complete=published
         ) as tracking:
             # the run's model (not the backtest's) logs, as the block ends: calibrated
             with logged_fits(tracking[0]):
@@ -453,7 +452,7 @@ def _write_outputs(
                 # pointer (a rerun skips published outputs: it would never write them); a
                 # second one stops it
                 tags = _version_tags(job, "fit" if fitted_in is not None else "tune")
-                _publish(job, staging, published)
+                _publish(job, staging)
                 done = register_run_model(tracking[0], registration, tags, job.log)
                 if done != registration:  # not registered after all: the summary says why
                     summary = rewrite_run_summary(job, summary, reused, registration=done)
@@ -470,8 +469,8 @@ def _write_outputs(
     return summary
 
 
-def _publish(job: Job, staging: Path, published: threading.Event) -> None:
-    """Publish the ``staging`` folder as the run's outputs, then set ``published``. The model
+def _publish(job: Job, staging: Path) -> None:
+    """Publish the ``staging`` folder as the run's outputs. The model
     is registered and the outputs are logged into the MLflow run after this, so a run that
     fails adds no version to the registry and logs no "completed" ``summary.json`` of
     outputs that do not exist."""
@@ -482,7 +481,6 @@ def _publish(job: Job, staging: Path, published: threading.Event) -> None:
         same=same_pipeline(job.name),
         adopt=adopt_legacy(job.name),
     )
-    published.set()
 
 
 def _version_tags(job: Job, kind: str) -> dict[str, str]:

@@ -20,7 +20,7 @@ from forecaster._hashing import fingerprint_digest
 from forecaster._polars import collect
 from forecaster.data import check_schema, frame_schema
 from forecaster.data.dtypes import align_time
-from forecaster.data.frames import id_cast
+from forecaster.data.frames import id_cast, text_like
 from forecaster.exceptions import DataValidationError
 from forecaster.tracking.config import describe_kind, short_error
 
@@ -29,6 +29,7 @@ __all__ = [
     "fingerprint_for",
     "fingerprint_params",
     "model_frame",
+    "same_data_hash",
     "target_names",
     "training_data",
 ]
@@ -52,7 +53,11 @@ def dataset_fingerprint(
         ``columns``, ``dtypes``, ``rows``, ``series``, ``start``, ``end`` and ``hash``. For a
         frame the hash combines the schema with the wrapping sum of Polars' per-row hashes (one
         streaming pass; independent of row order, which does not change a fit; stable for a
-        given Polars version). For arrays it is a BLAKE2 hash of their bytes.
+        given Polars version). A Categorical or Enum ``id_col`` is hashed as its text: the
+        hash of a frame is the same whether its id is String, Categorical or Enum (``dtypes``
+        still names the frame's own), and such a frame's fingerprint also has ``legacy_hash``,
+        the hash earlier versions gave it (of the id's own dtype), by which the records they
+        wrote are recognised. For arrays it is a BLAKE2 hash of their bytes.
 
     Raises
     ------
@@ -132,18 +137,24 @@ def _frame_fingerprint(data: Any, id_col: str | None, time_col: str | None) -> d
 def _frame_digest(
     lazy: pl.LazyFrame, schema: Any, id_col: str | None, time_col: str | None
 ) -> dict[str, Any]:
-    """The fingerprint of a readable frame (one streaming pass)."""
+    """The fingerprint of a readable frame (one streaming pass). A Categorical or Enum id is
+    hashed as its text, and named ``String`` in the hashed schema (:func:`_hashed_columns`):
+    the same series give the same hash whatever the id's text dtype; ``legacy_hash`` keeps
+    the hash of such a frame as earlier versions computed it (of the id's own dtype)."""
+    hashed, hashed_dtypes = _hashed_columns(schema, id_col)
     exprs = [
         pl.len().alias("rows"),
-        pl.struct(pl.all()).hash(seed=0).sum().alias("row_hash_sum"),
+        pl.struct(hashed).hash(seed=0).sum().alias("row_hash_sum"),
     ]
+    if hashed_dtypes is not None:  # a Categorical or Enum id: also the hash it had before
+        exprs.append(pl.struct(pl.all()).hash(seed=0).sum().alias("legacy_row_hash_sum"))
     if id_col is not None and id_col in schema:
         exprs.append(pl.col(id_col).n_unique().alias("series"))
     if time_col is not None and time_col in schema:
         exprs += [pl.col(time_col).min().alias("start"), pl.col(time_col).max().alias("end")]
     row = collect(lazy.select(exprs), streaming=True).row(0, named=True)
     dtypes = {name: str(dtype) for name, dtype in schema.items()}
-    return {
+    fingerprint = {
         "kind": "frame",
         "columns": list(dtypes),
         "dtypes": dtypes,
@@ -151,9 +162,37 @@ def _frame_digest(
         "series": int(row.get("series", 1)),
         "start": None if row.get("start") is None else str(row["start"]),
         "end": None if row.get("end") is None else str(row["end"]),
-        "hash": fingerprint_digest(json.dumps(dtypes), f"{row['rows']}:{row['row_hash_sum']}"),
+        "hash": fingerprint_digest(
+            json.dumps(hashed_dtypes or dtypes), f"{row['rows']}:{row['row_hash_sum']}"
+        ),
         "hash_method": f"blake2b(schema, rows, sum of polars row hashes), polars {pl.__version__}",
     }
+    if hashed_dtypes is not None:
+        legacy = f"{row['rows']}:{row['legacy_row_hash_sum']}"
+        fingerprint["legacy_hash"] = fingerprint_digest(json.dumps(dtypes), legacy)
+    return fingerprint
+
+
+def _hashed_columns(schema: Any, id_col: str | None) -> tuple[list[pl.Expr], dict[str, str] | None]:
+    """The columns a frame's hash is of, and the schema it hashes when it is not the frame's:
+    a Categorical or Enum ``id_col`` cast to String, and named ``String`` (its text is what
+    identifies a series: String, Categorical and Enum ids of the same series train the same
+    model); None for the schema when the frame's is hashed as it is."""
+    columns = [pl.col(name) for name in schema.names()]
+    dtype = schema.get(id_col) if id_col is not None else None
+    if dtype is None or dtype == pl.String or not text_like(dtype):
+        return columns, None
+    cast = [pl.col(n).cast(pl.String) if n == id_col else pl.col(n) for n in schema.names()]
+    dtypes = {name: "String" if name == id_col else str(dt) for name, dt in schema.items()}
+    return cast, dtypes
+
+
+def same_data_hash(recorded: Any, fingerprint: Mapping[str, Any]) -> bool:
+    """Whether the hash ``recorded`` (a ``data.hash`` param, ``summary.json``'s ``data.hash``)
+    is the ``fingerprint``'s: its ``hash``, or, for a frame with a Categorical or Enum id, the
+    ``legacy_hash`` an earlier version recorded for the same data."""
+    known = (fingerprint.get("hash"), fingerprint.get("legacy_hash"))
+    return recorded is not None and str(recorded) in {str(h) for h in known if h is not None}
 
 
 def fingerprint_for(estimator: Any, data: Any) -> dict[str, Any]:

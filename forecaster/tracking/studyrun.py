@@ -38,7 +38,7 @@ from forecaster.tracking.config import (
     import_mlflow,
     short_error,
 )
-from forecaster.tracking.fingerprint import fingerprint_params, training_data
+from forecaster.tracking.fingerprint import fingerprint_params, same_data_hash, training_data
 from forecaster.tracking.records import (
     KIND_TAG,
     end_run,
@@ -314,8 +314,8 @@ def log_data_version(client: Any, run_id: str, fingerprint: Mapping[str, Any]) -
         for name in logged
         if (match := re.fullmatch(r"data\.(\d+)\.hash", name)) is not None
     )
-    if versions and logged[f"data.{versions[-1]}.hash"] == str(fingerprint.get("hash")):
-        return
+    if versions and same_data_hash(logged[f"data.{versions[-1]}.hash"], fingerprint):
+        return  # the same data (an earlier version's hash of a Categorical or Enum id too)
     n = versions[-1] + 1 if versions else 0
     params = fingerprint_params(fingerprint)
     log_params(client, run_id, {f"data.{n}.{k[len('data.') :]}": v for k, v in params.items()})

@@ -331,12 +331,18 @@ def _default_experiment(mlflow: Any, uri: str | None) -> str:
     """The ID of the experiment runs go to when none is chosen: ``MLFLOW_EXPERIMENT_NAME`` or
     ``"forecaster"`` on ``uri`` (default :func:`default_tracking_uri`, then set as MLflow's
     tracking URI), created when missing, not made MLflow's current experiment; remembered
-    per store and name (``state.defaults``)."""
+    per store and name (``state.defaults``). A remembered one is looked up by its name again,
+    as a named experiment is at every run (:func:`_ensure_experiment`): one deleted since is
+    refused as a deleted named experiment is (MLflow's own error named a cached ID), and one
+    deleted permanently since (``mlflow gc``) is created anew."""
     name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
-    found = None if uri is None else state.defaults.get((uri, name))
-    if found is None:  # resolved (and the URI set) on first use
+    if uri is not None and (uri, name) in state.defaults:  # the store was probed before
+        client = store_client(mlflow, uri)
+        found = _ensure_experiment(client, name, _experiment_location(uri, name))
+    else:  # resolved (and the URI set) on first use
         target = _resolved_target(mlflow, uri or default_tracking_uri(), name, choose=False)
-        found = state.defaults[(target.tracking_uri, name)] = target.experiment_id
+        uri, found = target.tracking_uri, target.experiment_id
+    state.defaults[(uri, name)] = found
     return found
 
 

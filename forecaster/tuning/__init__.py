@@ -1,9 +1,9 @@
 """Optuna tuning of the estimators (optional extra ``tune``).
 
 Modules: ``space`` (search spaces, sampling, checks before any trial), ``storage`` (the
-study storage, heartbeats), ``identity`` (what a study is for), ``trials`` (objective, pruning,
-workers), ``study_log`` (MLflow logging, ``track=True``), ``arguments`` (tune's settings) and
-``study`` (:func:`tune`).
+study storage, heartbeats), ``retries`` (lost trials queued again), ``identity`` (what a
+study is for), ``trials`` (objective, pruning, workers), ``study_log`` (MLflow logging,
+``track=True``), ``arguments`` (tune's settings) and ``study`` (:func:`tune`).
 """
 
 from __future__ import annotations

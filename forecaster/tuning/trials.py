@@ -34,14 +34,13 @@ from forecaster.training.checkpoint_directory import clone_without_checkpoints
 from forecaster.tuning.common import import_optuna, is_int, reason, short_repr
 from forecaster.tuning.conditions import check_run_settings, trial_params
 from forecaster.tuning.data_checks import ValidationSpan, check_trial_scale
+from forecaster.tuning.retries import INTERRUPTED_ATTR, check_retry, retry_interrupted_trials
 from forecaster.tuning.scores import probabilistic_score, score_column
 from forecaster.tuning.space import sample_params
 from forecaster.tuning.storage import (
-    INTERRUPTED_ATTR,
     await_running_trials,
     fail_stale_trials,
     is_storage_error,
-    retry_interrupted_trials,
     warn_unjudged_trials,
 )
 
@@ -153,6 +152,7 @@ class Objective:
 
     def __call__(self, trial: Any) -> float:
         optuna = import_optuna()
+        check_retry(trial)  # not a second retry of one trial; not "interrupted"
         trial.set_user_attr("pid", os.getpid())
         trial.set_user_attr("host", socket.gethostname())
         trial.set_user_attr("torch_threads", _torch_threads())  # for the refit: trial_threads
