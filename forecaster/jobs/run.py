@@ -424,7 +424,7 @@ def _write_outputs(
     published = threading.Event()  # the outputs exist: an interrupt ends the run FINISHED
     try:
         with tracked_run(
-            job.spec, job.when.label, job.log, kind="run", complete=published.is_set
+            job.spec, job.when.label, job.log, kind="run", root=job.root, complete=published.is_set
         ) as tracking:
             # the run's model (not the backtest's) logs, as the block ends: calibrated
             with logged_fits(tracking[0]):
