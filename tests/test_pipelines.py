@@ -254,6 +254,18 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
+def test_help_says_an_interrupted_run_ends_killed_unless_its_outputs_were_published():
+    """``forecaster --help``'s exit codes said an interrupted command's MLflow run ends KILLED;
+    one whose outputs were published ends FINISHED, tagged ``forecaster.interrupted``."""
+    from forecaster.jobs.parser import build_parser
+
+    text = " ".join(build_parser().format_help().split())
+    assert (
+        "the MLflow run ends KILLED unless its outputs were already published: then FINISHED, "
+        "tagged forecaster.interrupted" in text
+    )
+
+
 @pytest.mark.slow
 def test_a_spec_with_checkpoint_every_runs_backtests_calibrates_and_tunes(
     tmp_path, capsys, monkeypatch

@@ -102,8 +102,10 @@ class ForecastStream:
     Attributes
     ----------
     steps_embedded : int
-        Steps whose segment projection was computed so far: the work of the updates (one per
-        new row), for checking that an update does not redo the window.
+        Steps whose segment projection was computed so far: ``S * (lookback -
+        segment_length + 1)`` for the windows of the ``S`` series when the stream starts,
+        then one per new row of :meth:`update` (the work of the updates), for checking that
+        an update does not redo the window.
     """
 
     def __init__(self, model: ForecastStreaming, frame: Any) -> None:
