@@ -1534,6 +1534,43 @@ def test_per_series_levels_with_a_filled_step_keep_a_calibration_with_no_room_fo
     ) in err
 
 
+@pytest.mark.parametrize("main_rank", [True, False])
+def test_the_calibration_of_levels_warns_on_rank_zero_only(tmp_path, monkeypatch, main_rank):
+    """Under torchrun every rank calibrates the model for [output] levels, and a rank other than
+    0 repeated each of calibrate's warnings (here: the residuals at the value missing= filled,
+    left out) that rank 0 gives; it shows none now, as its fit shows none."""
+    from forecaster.jobs.intervals import calibrate_for_levels
+    from forecaster.jobs.spec import build_estimator
+    from forecaster.training import distributed
+
+    (tmp_path / "data").mkdir()
+    rng, first = np.random.default_rng(0), dt.date(2024, 1, 1)
+    rows = [
+        (key, first + dt.timedelta(days=i), float(rng.normal(5, 1)))
+        for key in "ab"
+        for i in range(60)
+        if not (key == "b" and i == 55)
+    ]
+    pl.DataFrame(rows, schema=["id", "date", "y"], orient="row").write_csv(
+        tmp_path / "data" / "a.csv"
+    )
+    text = mini_spec(series={"missing": "ffill", "freq": "1d"}, output={"levels": [80]})
+    spec, root = load_spec(write(tmp_path, text))
+    frame, _ = prepare_data(spec, root, None, forecasts=False)
+    with warnings.catch_warnings():  # the fit's own (a baseline's): not what this test counts
+        warnings.simplefilter("ignore")
+        model = build_estimator(spec, False).fit(frame)
+    monkeypatch.setattr(distributed, "is_main_process", lambda: main_rank)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert calibrate_for_levels(spec, model, frame, lambda line: None) is not None
+    shown = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
+    if main_rank:
+        assert any("residuals" in message for message in shown), shown
+    else:
+        assert shown == []
+
+
 def test_the_calibration_log_line_counts_the_windows_its_residuals_came_from(tmp_path, capsys):
     """The line "calibrate conformal intervals ... from 4 backtest folds" gave the plan's
     folds as "backtest folds" (the spec asks for 2), and not what the calibration was made
