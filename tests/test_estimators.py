@@ -2254,8 +2254,6 @@ def test_pandas_forecasts_come_back_in_the_frames_own_time_unit():
     list. The same instants (the rows equal the polars forecasts'); a time the frame's unit
     cannot hold keeps the finer unit, never truncated."""
     pd = pytest.importorskip("pandas")
-    from forecaster.data.dtypes import as_given_kind
-
     frame = pl.concat([daily("a", 0, 40), daily("b", 0, 40, seed=1)])
     micro_frame = frame.with_columns(pl.col("time").cast(pl.Datetime("us")))
     cutoffs = [dt.date(2024, 1, 30), dt.date(2024, 2, 2)]
@@ -2279,6 +2277,8 @@ def test_pandas_forecasts_come_back_in_the_frames_own_time_unit():
             state = model.stream(pdf[pdf["time"] < pd.Timestamp(2024, 2, 1)])
             state.update(pdf[pdf["time"] >= pd.Timestamp(2024, 2, 1)])
             assert str(state.forecast()["time"].dtype) == f"datetime64[{unit}]"
+    from forecaster.data.dtypes import as_given_kind  # the one place pandas output is made
+
     half = pl.DataFrame({"time": [dt.datetime(2024, 1, 1, 0, 0, 0, 500_000)]}).cast(
         pl.Datetime("ms")
     )
