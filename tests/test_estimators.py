@@ -2246,6 +2246,46 @@ def test_pandas_frames_of_a_date_column_are_read_as_their_dates():
         model.predict(frame.with_columns(pl.col("time").cast(pl.Datetime)))  # polars: as it was
 
 
+def test_pandas_forecasts_come_back_in_the_frames_own_time_unit():
+    """pandas in, pandas out in the frame's own ``datetime64`` unit (the docs' promise): a
+    model fitted on dates answered ``datetime64[ms]`` (``to_pandas()`` of its dates) to a
+    ``datetime64[ns]`` frame, and a ``datetime64[s]`` frame (which polars reads as
+    milliseconds) got ``[ms]`` from any model; so did a stream, and the origins of a cutoff
+    list. The same instants (the rows equal the polars forecasts'); a time the frame's unit
+    cannot hold keeps the finer unit, never truncated."""
+    pd = pytest.importorskip("pandas")
+    frame = pl.concat([daily("a", 0, 40), daily("b", 0, 40, seed=1)])
+    micro_frame = frame.with_columns(pl.col("time").cast(pl.Datetime("us")))
+    cutoffs = [dt.date(2024, 1, 30), dt.date(2024, 2, 2)]
+    for fitted_on in (frame, micro_frame):  # dates, microseconds
+        with warnings.catch_warnings():  # the tiny fit's baseline warning: not this test's
+            warnings.simplefilter("ignore")
+            model = small().fit(fitted_on)
+        expected = model.predict(fitted_on).with_columns(pl.col("time").cast(pl.Datetime("ms")))
+        for unit in ("s", "ms", "us", "ns"):
+            pdf = frame.to_pandas()
+            pdf["time"] = pdf["time"].astype(f"datetime64[{unit}]")
+            got = model.predict(pdf)
+            assert str(got["time"].dtype) == f"datetime64[{unit}]", (model.schema_, unit)
+            assert (
+                pl.from_pandas(got)
+                .with_columns(pl.col("time").cast(pl.Datetime("ms")))
+                .equals(expected)
+            )
+            origins = model.predict(pdf, cutoff=[pd.Timestamp(c) for c in cutoffs])
+            assert {str(origins[c].dtype) for c in ("origin", "time")} == {f"datetime64[{unit}]"}
+            state = model.stream(pdf[pdf["time"] < pd.Timestamp(2024, 2, 1)])
+            state.update(pdf[pdf["time"] >= pd.Timestamp(2024, 2, 1)])
+            assert str(state.forecast()["time"].dtype) == f"datetime64[{unit}]"
+    from forecaster.data.dtypes import as_given_kind  # the one place pandas output is made
+
+    half = pl.DataFrame({"time": [dt.datetime(2024, 1, 1, 0, 0, 0, 500_000)]}).cast(
+        pl.Datetime("ms")
+    )
+    kept = as_given_kind(half, True, np.dtype("datetime64[s]"))
+    assert str(kept["time"].dtype) == "datetime64[ms]" and kept["time"][0].microsecond == 500_000
+
+
 def test_a_time_column_of_another_unit_is_read_as_the_same_instants():
     """A model fitted on Datetime("ns") times (pl.from_pandas of pandas' datetime64[ns])
     refused the same times as Datetime("us") or "ms" at predict ("Column dtypes differ from

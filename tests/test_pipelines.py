@@ -147,7 +147,10 @@ def test_a_tracked_spec_without_mlflow_or_matplotlib_warns(tmp_path, monkeypatch
     spec = load_spec(write(tmp_path, MINIMAL))[0]  # [tracking] enabled by default
     monkeypatch.setitem(sys.modules, "mlflow", None)
     warned = pytest.warns(ForecasterWarning, match=r"not tracked: .*forecaster-rnn\[track\]")
-    with warned, tracked_run(spec, "2024-01-01", lambda line: None, kind="run") as ids:
+    with (
+        warned,
+        tracked_run(spec, "2024-01-01", lambda line: None, kind="run", root=tmp_path) as ids,
+    ):
         assert ids == (None, None)
 
     def no_matplotlib(*args, **kwargs):
@@ -250,6 +253,18 @@ def rows(n: int = 12, ids: tuple[str, ...] = ("a", "b"), sep: str = ",") -> str:
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
     code = main([*args, "--no-progress"])
     return code, capsys.readouterr().err
+
+
+def test_help_says_an_interrupted_run_ends_killed_unless_its_outputs_were_published():
+    """``forecaster --help``'s exit codes said an interrupted command's MLflow run ends KILLED;
+    one whose outputs were published ends FINISHED, tagged ``forecaster.interrupted``."""
+    from forecaster.jobs.parser import build_parser
+
+    text = " ".join(build_parser().format_help().split())
+    assert (
+        "the MLflow run ends KILLED unless its outputs were already published: then FINISHED, "
+        "tagged forecaster.interrupted" in text
+    )
 
 
 @pytest.mark.slow
@@ -800,6 +815,59 @@ def _tracked_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return spec
 
 
+def test_a_pipelines_default_stores_are_its_projects_from_any_working_directory(
+    tmp_path, monkeypatch
+):
+    """The MLflow store and the Optuna storage ("default") of a pipeline are
+    ``mlflow/mlflow.db`` and ``mlflow/optuna.db`` in its project folder, as absolute URIs,
+    whatever the working directory (were: the working directory's, as relative
+    ``sqlite:///mlflow/mlflow.db``: a spec run from elsewhere logged there and started its
+    study anew). ``MLFLOW_TRACKING_URI`` wins, a relative SQLite file read from the working
+    directory (as MLflow reads it), and the study goes beside a SQLite store."""
+    from forecaster.jobs.spec import storage_url
+    from forecaster.jobs.tracked import tracking_uri
+
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    project.mkdir()
+    elsewhere.mkdir()
+    spec, root = load_spec(write(project, MINIMAL))
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert tracking_uri(root) == f"sqlite:///{project}/mlflow/mlflow.db"
+    assert storage_url(spec, root) == f"sqlite:///{project}/mlflow/optuna.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///runs/mlflow.db")
+    assert tracking_uri(root) == f"sqlite:///{Path.cwd()}/runs/mlflow.db"
+    assert storage_url(spec, root) == f"sqlite:///{Path.cwd()}/runs/optuna.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking.example:5000")
+    assert tracking_uri(root) == "http://tracking.example:5000"
+    assert storage_url(spec, root) == f"sqlite:///{project}/mlflow/optuna.db"
+    assert not (elsewhere / "mlflow").exists()
+
+
+@pytest.mark.slow
+def test_a_tracked_run_started_elsewhere_logs_to_its_projects_store(tmp_path, capsys, monkeypatch):
+    """``forecaster run project/pipelines/spec.toml`` from another directory, without
+    ``MLFLOW_TRACKING_URI``: the run goes to ``project/mlflow/mlflow.db``, whose absolute URI
+    summary.json and the browse line name (were: ``elsewhere/mlflow/mlflow.db``, recorded as
+    the relative ``sqlite:///mlflow/mlflow.db``, which names no store from the project)."""
+    pytest.importorskip("mlflow")
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    project.mkdir()
+    elsewhere.mkdir()
+    spec = csv_project(project, rows(16))
+    spec.write_text(spec.read_text().replace("enabled = false", "enabled = true"))
+    reset_mlflow_state(monkeypatch, elsewhere)  # no MLFLOW_TRACKING_URI
+    code = main(["run", str(spec), "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    store = f"sqlite:///{project / 'mlflow' / 'mlflow.db'}"
+    assert (project / "mlflow" / "mlflow.db").is_file()
+    assert not (elsewhere / "mlflow").exists()
+    (summary,) = project.glob("outputs/hostile/*/summary.json")
+    assert json.loads(summary.read_text())["tracking_uri"] == store
+    assert f"at {store} (browse: mlflow ui --backend-store-uri {store})" in out + err
+
+
 def _runs(tmp_path: Path) -> list:
     from mlflow.tracking import MlflowClient
 
@@ -1252,7 +1320,7 @@ def test_a_ctrl_c_as_a_tracked_run_starts_ends_its_run_killed(
     ctrl_c_as_runs_are_created(monkeypatch)
     with (
         pytest.raises(KeyboardInterrupt),
-        tracked_run(spec, "2024-01-02", lambda line: None, kind="run"),
+        tracked_run(spec, "2024-01-02", lambda line: None, kind="run", root=tmp_path),
     ):
         pass  # not reached
     client = mlflow.MlflowClient(uri)
@@ -1280,18 +1348,21 @@ def test_a_tracked_run_puts_back_the_mlflow_logger_level_and_progress_bar_settin
     before = logger.level
     logger.setLevel(logging.DEBUG)  # the user's own choice
     try:
-        with tracked_run(spec, "2024-01-02", lambda line: None, kind="run") as (run_id, _):
+        with tracked_run(spec, "2024-01-02", lambda line: None, kind="run", root=tmp_path) as (
+            run_id,
+            _,
+        ):
             assert run_id is not None
             assert logger.level == logging.WARNING
             assert os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] == "false"
         assert logger.level == logging.DEBUG
         assert "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR" not in os.environ
         monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "true")  # the user's, kept
-        with tracked_run(spec, "2024-01-03", lambda line: None, kind="run"):
+        with tracked_run(spec, "2024-01-03", lambda line: None, kind="run", root=tmp_path):
             assert os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] == "true"
         assert os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] == "true"
         logger.setLevel(logging.ERROR)  # stricter than the run's WARNING: kept (was lowered)
-        with tracked_run(spec, "2024-01-04", lambda line: None, kind="run"):
+        with tracked_run(spec, "2024-01-04", lambda line: None, kind="run", root=tmp_path):
             assert logger.level == logging.ERROR
         assert logger.level == logging.ERROR
     finally:
@@ -1314,7 +1385,7 @@ def test_only_runs_of_dead_processes_of_this_host_pipeline_and_as_of_are_closed(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     spec = load_spec(write(tmp_path, MINIMAL + '[tracking]\nexperiment = "kills"\n'))[0]
     lines: list[str] = []
-    with tracked_run(spec, "2024-01-02", lines.append, kind="run") as (first, _):
+    with tracked_run(spec, "2024-01-02", lines.append, kind="run", root=tmp_path) as (first, _):
         pass
     client = MlflowClient(uri)
     host = client.get_run(first).data.tags[HOST_TAG]
@@ -1335,7 +1406,7 @@ def test_only_runs_of_dead_processes_of_this_host_pipeline_and_as_of_are_closed(
         ).info.run_id
         for what, tags in left.items()
     }
-    with tracked_run(spec, "2024-01-02", lines.append, kind="run") as (second, _):
+    with tracked_run(spec, "2024-01-02", lines.append, kind="run", root=tmp_path) as (second, _):
         assert client.get_run(second).info.status == "RUNNING"  # its own run: not closed
     status = {what: client.get_run(run_id).info.status for what, run_id in ids.items()}
     assert status == {
@@ -1506,6 +1577,43 @@ def test_per_series_levels_with_a_filled_step_keep_a_calibration_with_no_room_fo
         "per series for 1 series, pooled for the 1 with too few residuals of their own from 20 "
         "calibration folds (40 forecast windows of 2 series; "
     ) in err
+
+
+@pytest.mark.parametrize("main_rank", [True, False])
+def test_the_calibration_of_levels_warns_on_rank_zero_only(tmp_path, monkeypatch, main_rank):
+    """Under torchrun every rank calibrates the model for [output] levels, and a rank other than
+    0 repeated each of calibrate's warnings (here: the residuals at the value missing= filled,
+    left out) that rank 0 gives; it shows none now, as its fit shows none."""
+    from forecaster.jobs.intervals import calibrate_for_levels
+    from forecaster.jobs.spec import build_estimator
+    from forecaster.training import distributed
+
+    (tmp_path / "data").mkdir()
+    rng, first = np.random.default_rng(0), dt.date(2024, 1, 1)
+    rows = [
+        (key, first + dt.timedelta(days=i), float(rng.normal(5, 1)))
+        for key in "ab"
+        for i in range(60)
+        if not (key == "b" and i == 55)
+    ]
+    pl.DataFrame(rows, schema=["id", "date", "y"], orient="row").write_csv(
+        tmp_path / "data" / "a.csv"
+    )
+    text = mini_spec(series={"missing": "ffill", "freq": "1d"}, output={"levels": [80]})
+    spec, root = load_spec(write(tmp_path, text))
+    frame, _ = prepare_data(spec, root, None, forecasts=False)
+    with warnings.catch_warnings():  # the fit's own (a baseline's): not what this test counts
+        warnings.simplefilter("ignore")
+        model = build_estimator(spec, False).fit(frame)
+    monkeypatch.setattr(distributed, "is_main_process", lambda: main_rank)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert calibrate_for_levels(spec, model, frame, lambda line: None) is not None
+    shown = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
+    if main_rank:
+        assert any("residuals" in message for message in shown), shown
+    else:
+        assert shown == []
 
 
 def test_the_calibration_log_line_counts_the_windows_its_residuals_came_from(tmp_path, capsys):
@@ -5993,7 +6101,10 @@ def test_dead_runs_are_closed_only_on_a_machine_that_tells_itself_apart(tmp_path
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     spec = load_spec(write(tmp_path, MINIMAL + '[tracking]\nexperiment = "kills"\n'))[0]
     lines: list[str] = []
-    with tracked.tracked_run(spec, "2024-01-02", lines.append, kind="run") as (first, _):
+    with tracked.tracked_run(spec, "2024-01-02", lines.append, kind="run", root=tmp_path) as (
+        first,
+        _,
+    ):
         pass
     client = MlflowClient(uri)
     experiment = client.get_run(first).info.experiment_id
@@ -6008,11 +6119,11 @@ def test_dead_runs_are_closed_only_on_a_machine_that_tells_itself_apart(tmp_path
         for what, value in (("twin", twin), ("mine", mine), ("bare", bare))
     }
     monkeypatch.setattr(tracked, "MACHINE_ID_FILES", (str(tmp_path / "none"),))
-    with tracked.tracked_run(spec, "2024-01-02", lines.append, kind="run"):
+    with tracked.tracked_run(spec, "2024-01-02", lines.append, kind="run", root=tmp_path):
         pass  # no machine identity: nothing closed, not even a run tagged as this host was
     assert {client.get_run(r).info.status for r in ids.values()} == {"RUNNING"}
     monkeypatch.setattr(tracked, "MACHINE_ID_FILES", (str(identity),))
-    with tracked.tracked_run(spec, "2024-01-02", lines.append, kind="run"):
+    with tracked.tracked_run(spec, "2024-01-02", lines.append, kind="run", root=tmp_path):
         pass
     status = {what: client.get_run(run_id).info.status for what, run_id in ids.items()}
     assert status == {"twin": "RUNNING", "mine": "KILLED", "bare": "RUNNING"}

@@ -663,6 +663,25 @@ def test_default_storage_path(monkeypatch, tmp_path):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
     assert default_storage_url() == f"sqlite:///{tmp_path}/mlflow/optuna.db"
     assert make_storage(None) is None
+
+
+def test_default_storage_of_a_project_is_in_its_folder_unless_the_tracking_store_is_sqlite(
+    monkeypatch, tmp_path
+):
+    """``default_storage_url(root)`` (a pipeline's): ``mlflow/optuna.db`` under the project
+    folder, whatever the working directory (was: always the working directory's ``mlflow/``,
+    so a spec run from another directory never found its study); beside a SQLite
+    ``MLFLOW_TRACKING_URI`` still (a relative one read from the working directory, as MLflow
+    reads it)."""
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert default_storage_url(project) == f"sqlite:///{project}/mlflow/optuna.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert default_storage_url(project) == f"sqlite:///{project}/mlflow/optuna.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///tracking/mlflow.db")
+    assert default_storage_url(project) == f"sqlite:///{Path.cwd()}/tracking/optuna.db"
     assert make_storage(tmp_path / "db" / "x.db").url == f"sqlite:///{tmp_path}/db/x.db"
     with pytest.raises(DataValidationError, match="not a database URL"):
         make_storage("studies/optuna.db")

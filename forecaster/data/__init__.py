@@ -27,7 +27,6 @@ from forecaster.data.frames import (
     frame_schema,
     is_pandas_frame,
     polars_frame,
-    same_kind,
 )
 from forecaster.data.frequency import Frequency
 from forecaster.data.frequency_inference import infer_frequency
@@ -82,7 +81,6 @@ __all__ = [
     "is_pandas_frame",
     "make_windows",
     "polars_frame",
-    "same_kind",
     "to_time_point",
     "trained_frame",
     "transform_targets",

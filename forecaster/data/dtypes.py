@@ -32,8 +32,10 @@ from forecaster.exceptions import DataValidationError
 
 __all__ = [
     "align_time",
+    "as_given_kind",
     "as_given_time",
     "given_time_dtype",
+    "pandas_time_dtype",
     "parse_dtype",
     "restore_dtypes",
     "trained_frame",
@@ -269,6 +271,49 @@ def as_given_time(result: pl.DataFrame, given: Any, trained: str | None) -> pl.D
             column = column.dt.convert_time_zone(given.time_zone)
         moved.append(column.dt.cast_time_unit(given.time_unit))
     return result.with_columns(moved) if moved else result
+
+
+def pandas_time_dtype(value: Any, time_col: str | None) -> Any:
+    """The pandas dtype of the datetime column ``time_col`` of the pandas frame ``value`` as
+    given (``datetime64[s]``, ``datetime64[ns, UTC]``, ...): what :func:`as_given_kind`
+    gives a result's datetimes back in; None for anything else.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> pandas_time_dtype(pd.DataFrame({"t": pd.to_datetime(["2024-01-01"])}), "t")
+    dtype('<M8[ns]')
+    """
+    if time_col is None or not is_pandas_frame(value) or time_col not in value.columns:
+        return None
+    dtype = getattr(value[time_col], "dtype", None)  # a repeated name gives a frame: None
+    return dtype if getattr(dtype, "kind", None) == "M" else None
+
+
+def as_given_kind(result: pl.DataFrame, pandas: bool, time_dtype: Any) -> Any:
+    """``result`` as it is, or as a pandas DataFrame for a call given one (``pandas``), with
+    its datetime columns in ``time_dtype`` (the given frame's :func:`pandas_time_dtype`): the
+    unit polars cannot hold (``datetime64[s]``, read as milliseconds) and the ``datetime64``
+    of a ``Date`` model's dates (``to_pandas()`` gives milliseconds) come back as given, so
+    that the result joins back on the frame's time column. A column whose values that unit
+    cannot hold (a time finer than a second for ``datetime64[s]``) keeps its finer unit,
+    as does one of another time-zone kind (naive or aware) than the frame's."""
+    if not pandas:
+        return result
+    out = result.to_pandas()
+    if time_dtype is None:
+        return out
+    for name in out.columns:
+        column = out[name]
+        dtype = column.dtype
+        if getattr(dtype, "kind", None) != "M" or dtype == time_dtype:
+            continue
+        if (getattr(dtype, "tz", None) is None) != (getattr(time_dtype, "tz", None) is None):
+            continue
+        moved = column.astype(time_dtype)
+        if bool(((moved == column) | column.isna()).all()):  # astype truncates: no value lost
+            out[name] = moved
+    return out
 
 
 _UNIT_NAMES = {"ms": "millisecond", "us": "microsecond", "ns": "nanosecond"}

@@ -40,7 +40,6 @@ __all__ = [
     "observed_values",
     "polars_frame",
     "read_once",
-    "same_kind",
     "text_like",
 ]
 
@@ -267,11 +266,6 @@ def polars_frame(value: Any, what: str = "frame") -> Any:
     ('DataFrame', None)
     """
     return from_pandas(value, what=what) if is_pandas_frame(value) else value
-
-
-def same_kind(result: pl.DataFrame, pandas: bool) -> Any:
-    """``result`` as a pandas DataFrame when the input was one (``pandas``), else as it is."""
-    return result.to_pandas() if pandas else result
 
 
 def frame_schema(frame: Any, *, what: str = "frame") -> pl.Schema:

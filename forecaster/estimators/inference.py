@@ -23,8 +23,13 @@ import torch
 
 from forecaster._busy import uses_fitted_state
 from forecaster._validation import check
-from forecaster.data import is_pandas_frame, same_kind, trained_frame
-from forecaster.data.dtypes import as_given_time, given_time_dtype
+from forecaster.data import is_pandas_frame, trained_frame
+from forecaster.data.dtypes import (
+    as_given_kind,
+    as_given_time,
+    given_time_dtype,
+    pandas_time_dtype,
+)
 from forecaster.data.frames import column_tuple, match_keys, read_once
 from forecaster.data.frequency import Frequency
 from forecaster.data.made_up import warn_made_up_origins
@@ -170,14 +175,15 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
             scale, the inverse scaling runs in float64.
         """
         self.check_fitted("predict with")
-        pandas = is_pandas_frame(frame)
+        pandas, pandas_time = is_pandas_frame(frame), pandas_time_dtype(frame, self.time_col)
         given = given_time_dtype(frame, self.time_col)  # the forecasts' times: as given
         frame, future, cutoff = self._predict_inputs(frame, future, cutoff)
         level, quantiles = check("level", level), check("quantiles", quantiles)
         self._refuse_unread_future(future)
         forecast = self._predict_origins if is_cutoff_list(cutoff) else self._predict_cutoff
         out = forecast(frame, cutoff, future, level, quantiles)
-        return same_kind(as_given_time(out, given, self.schema_.get(self.time_col)), pandas)
+        out = as_given_time(out, given, self.schema_.get(self.time_col))
+        return as_given_kind(out, pandas, pandas_time)
 
     def _predict_inputs(
         self, frame: Any, future: Any, cutoff: Any

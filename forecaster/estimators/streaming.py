@@ -22,7 +22,13 @@ import polars as pl
 
 from forecaster._busy import uses_fitted_state
 from forecaster._columns import temporary_names
-from forecaster.data.dtypes import as_given_time, given_time_dtype, trained_frame
+from forecaster.data.dtypes import (
+    as_given_kind,
+    as_given_time,
+    given_time_dtype,
+    pandas_time_dtype,
+    trained_frame,
+)
 from forecaster.data.frames import (
     check_schema,
     collect_frame,
@@ -102,14 +108,17 @@ class ForecastStream:
     Attributes
     ----------
     steps_embedded : int
-        Steps whose segment projection was computed so far: the work of the updates (one per
-        new row), for checking that an update does not redo the window.
+        Steps whose segment projection was computed so far: ``S * (lookback -
+        segment_length + 1)`` for the windows of the ``S`` series when the stream starts,
+        then one per new row of :meth:`update` (the work of the updates), for checking that
+        an update does not redo the window.
     """
 
     def __init__(self, model: ForecastStreaming, frame: Any) -> None:
         self._model = model
         self._network = model.network_  # a refit replaces it: the stream then refuses
         self._pandas = is_pandas_frame(frame)  # pandas in, pandas out
+        self._pandas_time = pandas_time_dtype(frame, model.time_col)  # in its own unit
         self._given = given_time_dtype(frame, model.time_col)  # its times out, as predict's
         frame = trained_frame(frame, model.schema_, id_col=model.id_col, time_col=model.time_col)
         if model.freq_.is_calendar and model.freq_.unit != "bd":  # months, quarters, years
@@ -339,7 +348,7 @@ class ForecastStream:
         else:  # sorted by (id, time), as predict returns them
             out = out.sort(id_order(out[model.id_col]), model.time_col)
         out = as_given_time(out, self._given, model.schema_.get(model.time_col))
-        return out.to_pandas() if self._pandas else out
+        return as_given_kind(out, self._pandas, self._pandas_time)
 
 
 def _refuse_interpolated_ends(raw: Panel, id_col: str | None) -> None:

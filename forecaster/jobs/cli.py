@@ -103,7 +103,8 @@ of a process the signal ended, given after the command's cleanups.
 While a command runs, Ctrl-C and ``SIGTERM`` are raised as an interrupt (a ``KeyboardInterrupt``;
 :class:`Terminated` for ``SIGTERM``) that unwinds the command, so nothing half-written is left
 (a run's staging folder and temporary files are removed; the published outputs stay as they
-were), the MLflow run of a tracked ``run`` or ``fit`` ends KILLED, and the checkpoints of an
+were), the MLflow run of a tracked ``run`` or ``fit`` ends KILLED unless its outputs were already
+published (then FINISHED, tagged ``forecaster.interrupted``), and the checkpoints of an
 interrupted fit stay for ``--resume``. Either waits for the end of a short tracking write it
 lands in (:mod:`forecaster._interrupts`), and once a run's outputs are published, for their
 logging to MLflow and the latest-model pointer (a rerun skips them, so it would never write
@@ -172,7 +173,8 @@ signal ended), after its cleanups ran."""
 class Terminated(KeyboardInterrupt):
     """``SIGTERM`` while a command runs, raised in the main thread: an interrupt, so it unwinds
     as Ctrl-C does (``finally`` blocks, removal of temporary files, the MLflow run ended
-    KILLED, the fitted model of a completed training kept), and the command exits with
+    KILLED unless its outputs were already published, the fitted model of a completed training
+    kept), and the command exits with
     :data:`EXIT_TERMINATED`."""
 
 

@@ -325,7 +325,7 @@ def fit_command(args: argparse.Namespace, log: Log) -> int:
     )
     _model_destination(out, model, provenance, fix)
     with output_lock(out, args.wait, f"a fit that saves to {out}"):
-        with tracked_run(spec, when.label, logger.info, kind="fit") as (run_id, _):
+        with tracked_run(spec, when.label, logger.info, kind="fit", root=root) as (run_id, _):
             with logged_fits(run_id):
                 fit_with_checkpoints(model, frame, checkpoints, args.resume, logger.info)
                 # [output] levels: intervals at predict (in the block: the logged model has them)
@@ -534,7 +534,7 @@ def tune_command(args: argparse.Namespace, log: Log) -> int:
         # the study logs into the spec's experiment; its best model, logged calibrated as
         # the deferred block ends, too (hence a scope around it as well as tune_model's);
         # the study's run ends then: FAILED, or KILLED, when what follows the study fails
-        with study_tracking(spec) as tracked, tracking_deferred():
+        with study_tracking(spec, root) as tracked, tracking_deferred():
             result = tune_model(
                 spec,
                 root,

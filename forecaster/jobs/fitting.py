@@ -266,7 +266,7 @@ def tune_model(
     plan = search_plan(spec, estimator, frame)
     if log is not None:
         log(f"tune     {plan.describe()}")
-    logged = study_tracking(spec) if track else contextlib.nullcontext(False)
+    logged = study_tracking(spec, root) if track else contextlib.nullcontext(False)
     with logged as tracked:  # the spec's [tracking]: enabled, and its experiment
         return tuning.tune(  # looked up at call time (tests replace it)
             estimator,

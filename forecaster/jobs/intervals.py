@@ -103,6 +103,7 @@ from forecaster.jobs.spec import (
     without_checkpoints,
 )
 from forecaster.jobs.tracked import tracking_paused
+from forecaster.training import distributed
 
 __all__ = [
     "before_folds",
@@ -135,11 +136,14 @@ def calibrate_for_levels(
     """Calibrate the run's point model for the spec's ``levels`` (nothing when the spec sets
     none, or the model emits quantiles) and log how; the plan it calibrated by (None when it
     did not). The clones the calibration fits write no checkpoints and log nothing to MLflow
-    (they are not the run's model)."""
+    (they are not the run's model). Under torchrun the ranks other than 0 show no
+    ``ForecasterWarning`` of it (``distributed.quiet_other_ranks``, as their fit): rank 0
+    reports it for them all."""
     if spec.output.levels is None or is_quantile_model(spec):
         return None
     excluded = excluded_ids(stale_steps(frame, spec), spec)
-    return _calibrate_forecast(spec, model, frame, excluded, log, "calibrate")
+    with distributed.quiet_other_ranks():
+        return _calibrate_forecast(spec, model, frame, excluded, log, "calibrate")
 
 
 def _calibrate_forecast(

@@ -33,7 +33,8 @@ EPILOG = (
     "Exit codes: 0 ok (also: outputs already written), 1 failure, 2 bad spec, arguments, model "
     "folder or an output path forecaster did not write, 3 invalid data, 4 busy (another run of "
     "the same spec and as-of is running; --wait queues behind it), 130 stopped by Ctrl-C, 143 "
-    "stopped by SIGTERM (both cleaned up; the MLflow run ends KILLED)."
+    "stopped by SIGTERM (both cleaned up; the MLflow run ends KILLED unless its outputs were "
+    "already published: then FINISHED, tagged forecaster.interrupted)."
 )
 
 

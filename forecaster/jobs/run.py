@@ -421,7 +421,7 @@ def _write_outputs(
     published = _io.Publication(staging, job.out_dir)  # true: an interrupt ends it FINISHED
     try:
         with tracked_run(
-            job.spec, job.when.label, job.log, kind="run", complete=published
+            job.spec, job.when.label, job.log, kind="run", root=job.root, complete=published
         ) as tracking:
             # the run's model (not the backtest's) logs, as the block ends: calibrated
             with logged_fits(tracking[0]):

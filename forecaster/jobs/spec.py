@@ -20,7 +20,7 @@ The project and its paths
     of ``output.dir`` 215, to leave room for the names derived from it), nor lie inside (or
     be) a folder forecaster wrote (a run's outputs, a model), nor be where ``source.path``
     would read them as data. ``training.storage = "default"`` is the tuning module's default
-    (next to the MLflow store: ``mlflow/optuna.db`` in the working directory unless
+    (next to the MLflow store: ``mlflow/optuna.db`` in the project folder unless
     ``MLFLOW_TRACKING_URI`` names a SQLite file), like the tracking store itself.
 """
 
@@ -550,11 +550,14 @@ def sqlite_file(storage: str) -> str | None:
 
 def storage_url(spec: Spec, root: Path) -> str:
     """``training.storage`` with the file of a ``sqlite:///`` URL made absolute under the
-    project ``root`` (as every path-valued key is); other values as they are."""
+    project ``root`` (as every path-valued key is), ``"default"`` the tuning module's default
+    of the project (beside its tracking store); other values as they are."""
+    from forecaster.tuning.storage import default_storage_url  # tuning: imported when needed
+
     storage = spec.training.storage
     file = sqlite_file(storage)
     if file is None:
-        return storage
+        return default_storage_url(root) if storage == "default" else storage
     scheme, rest = storage.split(":///", 1)
     query = rest[len(file) :]
     return f"{scheme}:///{spec_path(root, file)}{query}"

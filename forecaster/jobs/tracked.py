@@ -43,6 +43,7 @@ __all__ = [
     "study_tracking",
     "tracked_run",
     "tracking_paused",
+    "tracking_uri",
 ]
 
 HOST_TAG = "forecaster.host"
@@ -70,9 +71,10 @@ the MLflow run sees the series it dropped, left out or found stale, and why."""
 
 
 @contextlib.contextmanager
-def study_tracking(spec: Spec) -> Iterator[bool]:
+def study_tracking(spec: Spec, root: Path) -> Iterator[bool]:
     """Within the block, a study of the spec logs to its experiment (``tracking.experiment_scope``;
-    the process's own MLflow experiment is unchanged after it): yields True, or False when
+    the process's own MLflow experiment is unchanged after it) on the store of the project
+    ``root`` (:func:`tracking_uri`): yields True, or False when
     tracking is off, unavailable (a warning says why) or mlflow is not installed. MLflow's
     INFO records are kept out within the block, as in :func:`tracked_run`."""
     if not spec.tracking.enabled:
@@ -90,12 +92,23 @@ def study_tracking(spec: Spec) -> Iterator[bool]:
         try:
             with tracking.bounded_requests():
                 experiment = spec.tracking.experiment or spec.pipeline.name
-                scope.enter_context(tracking.experiment_scope(experiment))
+                uri = tracking_uri(root)
+                scope.enter_context(tracking.experiment_scope(experiment, tracking_uri=uri))
         except Exception as exc:  # tracking must never stop the job
             _warn_unavailable(exc, "the study is not logged")
             yield False
             return
         yield True
+
+
+def tracking_uri(root: Path) -> str:
+    """The MLflow store of the pipelines of the project ``root``: ``MLFLOW_TRACKING_URI`` when
+    set, else ``mlflow/mlflow.db`` in the project folder (never the working directory's), as
+    an absolute URI (``tracking.default_tracking_uri(root)``), so that a run started from
+    any directory uses, and records, the project's store."""
+    import forecaster.tracking as tracking  # imported by its callers' blocks: mlflow is there
+
+    return tracking.default_tracking_uri(root)
 
 
 def _warn_unavailable(exc: Exception, consequence: str) -> None:
@@ -141,11 +154,13 @@ def tracked_run(
     log: Callable[[str], None],
     *,
     kind: Literal["run", "fit"],
+    root: Path,
     complete: Callable[[], bool] = lambda: False,
 ) -> Any:
     """An active MLflow run for the pipeline, yielding ``(run_id, tracking_uri)``, or
     ``(None, None)`` when tracking is off or mlflow is not installed. Fits inside it log into
-    it only within :func:`logged_fits`.
+    it only within :func:`logged_fits`. The run goes to the store of the project ``root``
+    (:func:`tracking_uri`; the URI yielded is absolute for a SQLite store).
 
     The run is tagged ``pipeline``, ``as_of``, ``forecaster.kind`` = ``kind`` (the command:
     ``run`` or ``fit``; the fit logged into it keeps it) and with its process
@@ -159,7 +174,7 @@ def tracked_run(
     if not spec.tracking.enabled:
         yield None, None
         return
-    with _mlflow_run(spec, as_of, log, kind, complete) as found:
+    with _mlflow_run(spec, as_of, log, kind, root, complete) as found:
         yield found
 
 
@@ -188,7 +203,12 @@ def _quiet_mlflow() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _mlflow_run(
-    spec: Spec, as_of: str, log: Callable[[str], None], kind: str, complete: Callable[[], bool]
+    spec: Spec,
+    as_of: str,
+    log: Callable[[str], None],
+    kind: str,
+    root: Path,
+    complete: Callable[[], bool],
 ) -> Any:
     """:func:`tracked_run` of a spec that asks for tracking."""
     try:
@@ -215,12 +235,13 @@ def _mlflow_run(
     with _quiet_mlflow(), tracking.bounded_requests(), contextlib.ExitStack() as scope:
         try:  # a server that dies mid-run costs seconds per call (bounded_requests)
             if environment_run_id() is not None:  # inside `mlflow run`: log into its run
-                uri = tracking.default_tracking_uri()
+                uri = tracking_uri(root)
                 mlflow.set_tracking_uri(uri)
                 run = created_run(mlflow.start_run, kill, tags=tags)
             else:  # the spec's experiment, for this run only (the process's is unchanged)
                 experiment = spec.tracking.experiment or spec.pipeline.name
-                target = scope.enter_context(tracking.experiment_scope(experiment))
+                scoped = tracking.experiment_scope(experiment, tracking_uri=tracking_uri(root))
+                target = scope.enter_context(scoped)
                 uri = target.tracking_uri
                 run = created_run(
                     mlflow.start_run,

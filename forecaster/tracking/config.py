@@ -59,7 +59,8 @@ __all__ = [
 
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow/mlflow.db"
-"""Tracking store used when none is set (relative to the working directory)."""
+"""Tracking store used when none is set (relative to the working directory; a pipeline's is
+under its project folder: :func:`default_tracking_uri`)."""
 
 
 DEFAULT_ARTIFACT_ROOT = "mlflow/artifacts"
@@ -231,17 +232,39 @@ def import_mlflow() -> Any:
     return mlflow
 
 
-def default_tracking_uri() -> str:
+def default_tracking_uri(root: str | os.PathLike[str] | None = None) -> str:
     """The tracking URI used when none is given: ``MLFLOW_TRACKING_URI`` if set, else
-    ``sqlite:///mlflow/mlflow.db`` (relative to the working directory).
+    :data:`DEFAULT_TRACKING_URI` (``sqlite:///mlflow/mlflow.db``, relative to the working
+    directory, MLflow's convention).
+
+    Parameters
+    ----------
+    root : str or path-like, optional
+        A pipeline's project folder: the default store is then ``mlflow/mlflow.db`` under it,
+        and the URI absolute (a SQLite ``MLFLOW_TRACKING_URI`` with a relative file too: made
+        absolute against the working directory, where MLflow reads it), so that the URI a run
+        records names its store from any directory.
 
     Examples
     --------
     >>> import os
+    >>> from unittest import mock
     >>> default_tracking_uri() == (os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI)
     True
+    >>> with mock.patch.dict(os.environ, {"MLFLOW_TRACKING_URI": ""}):
+    ...     default_tracking_uri("/srv/project")
+    'sqlite:////srv/project/mlflow/mlflow.db'
     """
-    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    given = os.environ.get("MLFLOW_TRACKING_URI")
+    uri = given or DEFAULT_TRACKING_URI
+    match = re.fullmatch(r"sqlite:///([^?]*)(.*)", uri, re.DOTALL)
+    if root is None or match is None:
+        return uri
+    file, query = match.groups()
+    if not file or file.startswith(":memory:") or Path(file).is_absolute():
+        return uri
+    base = Path.cwd() if given else Path(root)
+    return f"sqlite:///{Path(os.path.normpath(base.absolute() / file))}{query}"
 
 
 def check_limits(request_timeout: Any, max_retries: Any) -> dict[str, int]:

@@ -173,7 +173,9 @@ block in another thread neither sees nor restores it."""
 
 
 @contextlib.contextmanager
-def experiment_scope(experiment: str) -> Iterator[TrackingTarget]:
+def experiment_scope(
+    experiment: str, *, tracking_uri: str | None = None
+) -> Iterator[TrackingTarget]:
     """Within the block, the runs forecaster starts go to ``experiment`` (created when
     missing) on the store :func:`configure` would use; the process's own choice is left as it
     was: :func:`mlflow.set_experiment` is not called, ``MLFLOW_EXPERIMENT_ID`` and what
@@ -192,6 +194,9 @@ def experiment_scope(experiment: str) -> Iterator[TrackingTarget]:
     ----------
     experiment : str
         The MLflow experiment's name.
+    tracking_uri : str, optional
+        The store; default :func:`default_tracking_uri` (a pipeline passes its project's,
+        ``default_tracking_uri(root)``).
 
     Yields
     ------
@@ -204,13 +209,14 @@ def experiment_scope(experiment: str) -> Iterator[TrackingTarget]:
         As :func:`configure`.
     """
     mlflow = import_mlflow()
+    uri = tracking_uri or default_tracking_uri()
     target = _scope.get()  # a block of the same experiment around this one: it is resolved
     if target is None or (target.experiment_name, target.tracking_uri) != (
         experiment,
-        mlflow.get_tracking_uri(),
+        mlflow.get_tracking_uri() if tracking_uri is None else tracking_uri,
     ):
         with state.lock:
-            target = _resolved_target(mlflow, default_tracking_uri(), experiment, choose=False)
+            target = _resolved_target(mlflow, uri, experiment, choose=False)
     token = _scope.set(target)  # this thread's (context's) block only
     try:
         yield target

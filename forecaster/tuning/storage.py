@@ -69,11 +69,13 @@ RUNNING_POLL = 0.5
 """Seconds between two looks at the storage while :func:`await_running_trials` waits."""
 
 
-def default_storage_url() -> str:
+def default_storage_url(root: str | os.PathLike[str] | None = None) -> str:
     """The SQLite URL of the default study storage: ``optuna.db`` next to the tracking store.
 
-    The folder of ``MLFLOW_TRACKING_URI`` when that is a ``sqlite:///`` URI, else ``mlflow/``
-    under the current working directory. The folder is created by :func:`make_storage`.
+    The folder of ``MLFLOW_TRACKING_URI`` when that is a ``sqlite:///`` URI (a relative file
+    read from the working directory, as MLflow reads it), else ``mlflow/`` under ``root`` (a
+    pipeline's project folder, where its tracking store is) or, without one, under the
+    current working directory. The folder is created by :func:`make_storage`.
 
     Examples
     --------
@@ -83,7 +85,7 @@ def default_storage_url() -> str:
     'sqlite:////srv/optuna.db'
     """
     uri = os.environ.get("MLFLOW_TRACKING_URI", "")
-    folder = Path.cwd() / "mlflow"
+    folder = (Path.cwd() if root is None else Path(root).absolute()) / "mlflow"
     if uri.startswith("sqlite:///"):
         path = uri[len("sqlite:///") :].split("?", 1)[0]
         if path and path != ":memory:":
