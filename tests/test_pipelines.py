@@ -2482,7 +2482,7 @@ def test_registrations_in_two_threads_log_their_own_lines_and_leave_stderr_alone
     from types import SimpleNamespace
 
     import forecaster.tracking as tracking
-    from forecaster.jobs.tracked import register_run_model
+    from forecaster.jobs.registration import register_run_model
 
     real = io.StringIO()
     monkeypatch.setattr(sys, "stderr", real)

@@ -108,7 +108,7 @@ class PipelineResult(BaseModel):
     between). None for a run (its ``manifest.json`` records the sha256 of every file).
     ``registration``: with ``tracking.register_as``, what the run did in the model registry
     (:func:`forecaster.jobs.pointer.registration_plan`, then what
-    :func:`forecaster.jobs.tracked.register_run_model` did: ``name``, ``new_version``,
+    :func:`forecaster.jobs.registration.register_run_model` did: ``name``, ``new_version``,
     ``reason`` why not, as an untracked run or a failed registration, ``latest_as_of`` of a
     backfill); else None.
     ``calibration``: how a run's point model was calibrated for the spec's ``levels``

@@ -201,7 +201,7 @@ def registration_plan(job: Job, run_id: str | None, reused: str | None) -> dict[
     """What the run does with ``tracking.register_as`` (the summary's ``registration``):
     None without it; else ``name``, ``new_version`` (True: a version is to be registered once
     the outputs are published, tagged with the run's as-of; the summary records what the
-    registration did, see :func:`~forecaster.jobs.tracked.register_run_model`) and
+    registration did, see :func:`~forecaster.jobs.registration.register_run_model`) and
     ``reason`` (why not: the run is not tracked, ``run_id`` None, as when MLflow is
     unreachable; a reused model, whose as-of is ``reused``, which only the run that fitted
     it may have registered; or a later model the pointer and registry keep, whose as-of is

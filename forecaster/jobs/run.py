@@ -97,6 +97,7 @@ from forecaster.jobs.pointer import (
     remember_skipped,
     reused_label,
 )
+from forecaster.jobs.registration import register_run_model
 from forecaster.jobs.reuse import data_provenance
 from forecaster.jobs.schedule import drop_excluded, finish_forecast
 from forecaster.jobs.scores import backtest_scores, listed_scores_only, score_lines
@@ -109,13 +110,7 @@ from forecaster.jobs.spec import (
 )
 from forecaster.jobs.spec_errors import check_backtest_columns
 from forecaster.jobs.summaries import job_result, rewrite_run_summary, unscored, write_summary
-from forecaster.jobs.tracked import (
-    log_outputs,
-    logged_fits,
-    register_run_model,
-    tracked_run,
-    tracking_paused,
-)
+from forecaster.jobs.tracked import log_outputs, logged_fits, tracked_run, tracking_paused
 from forecaster.tracking.records import validation_metrics
 from forecaster.training import distributed
 from forecaster.training.loop import remove_checkpoints

@@ -28,7 +28,8 @@ from forecaster.tracking.records import (
     run_collisions,
 )
 from forecaster.tracking.resilience import Outcome
-from forecaster.tracking.target import create_run, experiment_for_new_run, surrounding_run
+from forecaster.tracking.surrounding import surrounding_run
+from forecaster.tracking.target import create_run, experiment_for_new_run
 
 __all__ = ["FAILED_FIT_NOT_LOGGED", "FIT_ERROR_TAG", "TrackedFit", "mark_failed"]
 
@@ -89,7 +90,7 @@ class TrackedFit:
     def _choose_run(self, active: tuple[str, str | None] | None, estimator: Any) -> bool:
         """Whether the fit gets a run of its own: not for the first fit inside an active run
         (or the run ``MLFLOW_RUN_ID`` names: ``active``, see
-        :func:`~forecaster.tracking.target.surrounding_run`), which it logs into; a nested run
+        :func:`~forecaster.tracking.surrounding.surrounding_run`), which it logs into; a nested run
         for a further fit in it; else a new run in the experiment chosen as the module
         docstring says."""
         run_id = "" if active is None else active[0]

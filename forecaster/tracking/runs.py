@@ -62,13 +62,8 @@ from forecaster.tracking.fitlog import FitLog, log_fitted
 from forecaster.tracking.fitrun import TrackedFit
 from forecaster.tracking.records import check_backtest, run_collisions
 from forecaster.tracking.resilience import Outcome
-from forecaster.tracking.target import (
-    create_run,
-    experiment_for_new_run,
-    nested_parent,
-    resolve_run,
-    stored_run,
-)
+from forecaster.tracking.surrounding import nested_parent, resolve_run, stored_run
+from forecaster.tracking.target import create_run, experiment_for_new_run
 from forecaster.training.callbacks import (
     FitCallbackHandle,
     after_fit_end,

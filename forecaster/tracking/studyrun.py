@@ -4,7 +4,7 @@ data it was run on (:func:`log_data_version`).
 
 Where it goes: nested in the run a fit would log into (the active run, else the run
 ``MLFLOW_RUN_ID`` names: ``mlflow run`` sets it; see
-:func:`~forecaster.tracking.target.surrounding_run`), in that run's experiment; that run is
+:func:`~forecaster.tracking.surrounding.surrounding_run`), in that run's experiment; that run is
 left as it is (nothing logged into it, not ended: its owner ends it). A study's run always
 nests there, even the first one: it holds the study's own params, tags and trial runs, which
 the surrounding run's records would mix with. Without such a run it is a top-level run in
@@ -48,7 +48,8 @@ from forecaster.tracking.records import (
     tracking_write,
 )
 from forecaster.tracking.store import store_client
-from forecaster.tracking.target import create_run, experiment_for_new_run, surrounding_run
+from forecaster.tracking.surrounding import surrounding_run
+from forecaster.tracking.target import create_run, experiment_for_new_run
 
 __all__ = [
     "EARLIER_END_TAG",
