@@ -6591,3 +6591,39 @@ def test_the_registration_of_a_reused_model_claims_no_version_it_cannot_know():
     assert plan is not None and plan["new_version"] is False
     assert "which registered it" not in plan["reason"]
     assert plan["reason"].startswith("the model is reused from the run of 2024-01-16: "), plan
+
+
+@pytest.mark.slow
+def test_a_tuned_run_names_the_series_its_tuned_lookback_leaves_out_of_the_fit(
+    tmp_path, capsys, monkeypatch
+):
+    """The run names the series too short for the spec's model (fit_short, with the lookback
+    'auto' chose: 12) and silenced the fit's "Dropped ..." in make_model, the tuned refit's
+    too: the series a tuned model (lookback 8, needing 10 rows) leaves out of its fit were
+    named with the spec's model's windows only. The tuned model's fit names them again."""
+    import types
+
+    import forecaster.tuning as tuning
+
+    def tune(estimator, frame, **kwargs):  # a study whose best trial chose lookback 8
+        model = estimator.set_params(lookback=8).fit(frame)
+        study = types.SimpleNamespace(trials=[None])
+        best = {"lookback": 8}
+        return types.SimpleNamespace(
+            best_estimator=model, study=study, study_name="s", best_params=best
+        )
+
+    monkeypatch.setattr(tuning, "tune", tune)
+    lengths = {"a": 30, "b": 30, "f": 12}
+    lines = ["id,date,y"] + [
+        f"{key},{dt.date(2024, 1, 30) - dt.timedelta(days=n - 1 - i)},{k + i % 5 + 0.5}"
+        for k, (key, n) in enumerate(lengths.items())
+        for i in range(n)
+    ]
+    spec = scheduled_project(tmp_path, "\n".join(lines) + "\n", model={"lookback": None})
+    code, err = run_cli(capsys, "run", str(spec), "--tune")
+    assert code == 0, err
+    assert "tune     over cell, head, lookback," in err, err  # the spec leaves it to the study
+    dropped = "Dropped 1 series shorter than 10 rows (lookback + horizon before the panel's "
+    assert f"{dropped}validation hold-out time): 'f'." in err, err
+    assert err.index(dropped) > err.index("tune     over"), err  # the tuned model's fit's
