@@ -6509,6 +6509,54 @@ def test_a_csv_line_with_too_few_fields_is_refused(tmp_path, capsys, text, told,
     assert code == 0, err
 
 
+def test_a_short_line_of_a_zstd_file_without_quotes_is_refused(tmp_path, capsys):
+    """A .zst file's short line was read with its missing fields empty, without a word (the
+    csv module, which named it in other files, does not open .zst): a file without a quote is
+    read by Polars as whole lines, .zst too, and the line is named."""
+    pa = pytest.importorskip("pyarrow")
+    data = rows().replace("b,2024-01-12,21.5\n", "b,2024-01-12\n")
+    assert data != rows()
+    spec = scheduled_project(tmp_path, data, series={"missing": "ffill"})
+    spec.write_text(spec.read_text().replace("data/*.csv", "data/*.csv.zst"))
+    (tmp_path / "data" / "prices.csv").unlink()
+    sink = pa.BufferOutputStream()
+    with pa.CompressedOutputStream(sink, "zstd") as out:
+        out.write(data.encode())
+    (tmp_path / "data" / "prices.csv.zst").write_bytes(sink.getvalue().to_pybytes())
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 3, err
+    told = "in data/prices.csv.zst, line 25 has 2 fields, where the header has 3 (','-separated)"
+    assert told in err, err
+
+
+@pytest.mark.parametrize(
+    ("text", "told"),
+    [
+        ("id,date,y\r\na,1,2\r\n\r\n \r\na,3\r\n", "line 4 has 1 field"),  # CRLF, blank
+        ("id,date,y\n\na,1,\na,2,3\nb,4\n", "line 5 has 2 fields"),  # an empty last value
+        ("\ufeffid;date;y\na;1;2\na;2\n", "line 3 has 2 fields"),  # BOM, ';'
+        ("id,date,y,\na,1,2\n", "line 2 has 3 fields, where the header has 4 (','-separated;"),
+        ("id,date,y\na,1,2\na,2,\n", None),
+    ],
+)
+def test_short_line_by_lines_and_by_records_agree(tmp_path, text, told):
+    """short_line reads a file without a quote as whole lines (Polars), one with a quote
+    record by record (csv module): the same line is named either way."""
+    from forecaster.jobs.csv_lines import short_line
+
+    separator = ";" if ";" in text else ","
+    spec, _ = load_spec(scheduled_project(tmp_path, rows(), source={"separator": separator}))
+    plain, quoted = tmp_path / "plain.csv", tmp_path / "quoted.csv"
+    plain.write_bytes(text.encode())
+    first = text.split("\n", 1)
+    quoted.write_bytes((first[0] + "\n" + first[1].replace("a", '"a"', 1)).encode())
+    found = [short_line(path, spec) for path in (plain, quoted)]
+    if told is None:
+        assert found == [None, None]
+    else:
+        assert found[0] == found[1] and found[0].startswith(told), found
+
+
 def test_csv_read_errors_name_an_empty_extra_field_and_an_unnamed_last_column(tmp_path):
     """Too many fields where the extra one is empty (a separator at the end of a line), and
     a header ending with a separator (every line one field short), are named as such."""
