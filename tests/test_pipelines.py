@@ -3509,6 +3509,34 @@ def test_time_format_with_parquet_float_times_exits_2(tmp_path, capsys, tree_gua
     guard.assert_unchanged()
 
 
+@pytest.mark.parametrize(
+    ("times", "dtype"),
+    [
+        (pl.col("date").str.replace_all("-", "").cast(pl.Decimal(10, 0)), "Decimal("),
+        (pl.col("date").str.ends_with("1"), "Boolean"),
+    ],
+)
+def test_time_format_with_parquet_times_neither_text_nor_integers_names_the_fix(
+    tmp_path, capsys, tree_guard, times, dtype
+):
+    """A Parquet time column of decimals or Booleans with time_format was told "there is
+    nothing to parse ... Remove source.time_format (the files store the times typed)": they
+    are not times, and without the key the column is refused as not a time. The fix named is
+    the float's: integers or text."""
+    import io
+
+    (tmp_path / "data").mkdir()
+    text = pl.read_csv(io.StringIO(rows()), schema_overrides={"date": pl.String})
+    spec = write(tmp_path, PARQUET_SPEC.replace("%Y-%m-%d", "%Y%m%d"))
+    text.with_columns(times).write_parquet(tmp_path / "data" / "prices.parquet")
+    guard = tree_guard(tmp_path)
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 2, err
+    assert f"is of type {dtype}" in err and "the files store the times typed" not in err, err
+    assert "it holds neither text nor integers, the values a format reads. Write the column" in err
+    guard.assert_unchanged()
+
+
 @pytest.mark.parametrize("time_format", [None, "%Y-%m-%d"])
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
 def test_a_time_column_without_values_is_named(tmp_path, capsys, fmt, time_format):
