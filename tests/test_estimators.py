@@ -1730,7 +1730,9 @@ def test_cutoffs_after_a_series_end_warn_and_a_cutoff_frame_takes_only_its_pairs
     t = frame["time"].unique().sort()
     model = forecaster(max_epochs=1).fit(frame)
     ragged = frame.filter((pl.col("id") != "s1") | (pl.col("time") <= t[180]))
-    with pytest.warns(ForecasterWarning, match=r"1 forecast origins lie .*\('s1', "):
+    # one origin: "1 forecast origin lies ... its cutoff" (was "1 forecast origins lie")
+    one = r"1 forecast origin lies a step or more before its cutoff, as its series ends .*\('s1', "
+    with pytest.warns(ForecasterWarning, match=one + r".*\. It is forecast from"):
         got = model.predict(ragged, cutoff=[t[150], t[190]])
     late = got.filter(pl.col("id") == "s1")["origin"].unique().sort().to_list()
     assert late == [t[150], t[180]]  # forecast from its last time, as the origin column says
@@ -3026,7 +3028,7 @@ def test_a_monthly_series_on_the_30th_one_month_behind_is_named_stale():
         got = model.predict(frame)
     firsts = got.group_by("id", maintain_order=True).agg(pl.col("time").first())
     assert firsts.rows() == [("a", dt.date(2024, 4, 30)), ("b", dt.date(2024, 3, 30))]
-    with pytest.warns(StaleSeriesWarning, match=r"1 forecast origins lie .*\('b', "):
+    with pytest.warns(StaleSeriesWarning, match=r"1 forecast origin lies .*\('b', "):
         model.predict(frame, cutoff=[dt.date(2024, 3, 30)])
 
 

@@ -1559,6 +1559,18 @@ def test_repeated_calibrations_keep_the_record_of_warnings_already_shown():
     assert stderr.count("UserWarning: the user's own note") == 1, stderr
 
 
+def test_calibrate_without_refit_names_one_origin_in_the_singular():
+    """One fold's origin inside the training data was "1 of the backtest's origins lie ...;
+    1 of them lie after their series' own train_end_" (the grid error's "1 of them lie" was
+    fixed alone): the verbs agree with the count."""
+    model = RNNForecaster(**STAGGERED_MODEL).fit(staggered_copies({"a": 160, "b": 100}))
+    with pytest.raises(DataValidationError) as caught:
+        model.calibrate(staggered_copies({"b": 140}), folds=1, normalize="window")
+    told = str(caught.value)
+    assert told.startswith("calibrate(refit=False): 1 of the backtest's origins lies inside"), told
+    assert "; 1 of them lies after their series' own train_end_" in told, told
+
+
 def test_calibrate_without_refit_refuses_origins_the_model_saw_through_other_series():
     """b, a copy of a, fitted up to day 100 while a was fitted up to day 160: calibrate
     (refit=False) accepted b's origins on days 131..137 (after b's own end) though the global

@@ -3707,6 +3707,34 @@ def test_time_format_with_parquet_float_times_exits_2(tmp_path, capsys, tree_gua
     guard.assert_unchanged()
 
 
+@pytest.mark.parametrize(
+    ("times", "dtype"),
+    [
+        (pl.col("date").str.replace_all("-", "").cast(pl.Decimal(10, 0)), "Decimal("),
+        (pl.col("date").str.ends_with("1"), "Boolean"),
+    ],
+)
+def test_time_format_with_parquet_times_neither_text_nor_integers_names_the_fix(
+    tmp_path, capsys, tree_guard, times, dtype
+):
+    """A Parquet time column of decimals or Booleans with time_format was told "there is
+    nothing to parse ... Remove source.time_format (the files store the times typed)": they
+    are not times, and without the key the column is refused as not a time. The fix named is
+    the float's: integers or text."""
+    import io
+
+    (tmp_path / "data").mkdir()
+    text = pl.read_csv(io.StringIO(rows()), schema_overrides={"date": pl.String})
+    spec = write(tmp_path, PARQUET_SPEC.replace("%Y-%m-%d", "%Y%m%d"))
+    text.with_columns(times).write_parquet(tmp_path / "data" / "prices.parquet")
+    guard = tree_guard(tmp_path)
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 2, err
+    assert f"is of type {dtype}" in err and "the files store the times typed" not in err, err
+    assert "it holds neither text nor integers, the values a format reads. Write the column" in err
+    guard.assert_unchanged()
+
+
 @pytest.mark.parametrize("time_format", [None, "%Y-%m-%d"])
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
 def test_a_time_column_without_values_is_named(tmp_path, capsys, fmt, time_format):
@@ -6709,6 +6737,24 @@ def test_bad_line_reads_gzip_files_and_long_unclosed_quotes(tmp_path):
     )
 
 
+def test_bad_line_stops_a_quote_never_closed_at_its_field_limit(tmp_path):
+    """The csv module's field limit was lifted to 2**31 - 1 characters: a quote never closed
+    near the top of a large file held the rest of the file in the module's buffer (4 bytes a
+    character: 390 MB more and 2.7 s for a 100 MB file, where the read stopped at once). The
+    limit is 16,777,216 characters: a longer run is named as such."""
+    from forecaster.jobs.csv_lines import bad_line
+
+    spec, _ = load_spec(scheduled_project(tmp_path, rows()))
+    long = tmp_path / "data" / "long.csv"
+    tail = "a,2024-01-01,1.5\n" * (2**24 // 17 + 1000)  # past 2**24 characters
+    long.write_text(f'id,date,y\na,2024-01-01,1\na,2024-01-02,"2\n{tail}')
+    assert bad_line(long, spec, "CSV malformed") == (
+        "line 3: a field starts on it and runs past 16,777,216 characters (a quote never "
+        "closed, or not a text file)"
+    )
+    assert csv.field_size_limit() == 131_072
+
+
 @pytest.mark.parametrize("files", [1, 2])
 @pytest.mark.parametrize(
     ("text", "told"),
@@ -6743,6 +6789,54 @@ def test_a_csv_line_with_too_few_fields_is_refused(tmp_path, capsys, text, told,
     spec = scheduled_project(tmp_path / "fine", fine, series={"missing": "ffill"})
     code, err = run_cli(capsys, "run", str(spec), "--dry-run")
     assert code == 0, err
+
+
+def test_a_short_line_of_a_zstd_file_without_quotes_is_refused(tmp_path, capsys):
+    """A .zst file's short line was read with its missing fields empty, without a word (the
+    csv module, which named it in other files, does not open .zst): a file without a quote is
+    read by Polars as whole lines, .zst too, and the line is named."""
+    pa = pytest.importorskip("pyarrow")
+    data = rows().replace("b,2024-01-12,21.5\n", "b,2024-01-12\n")
+    assert data != rows()
+    spec = scheduled_project(tmp_path, data, series={"missing": "ffill"})
+    spec.write_text(spec.read_text().replace("data/*.csv", "data/*.csv.zst"))
+    (tmp_path / "data" / "prices.csv").unlink()
+    sink = pa.BufferOutputStream()
+    with pa.CompressedOutputStream(sink, "zstd") as out:
+        out.write(data.encode())
+    (tmp_path / "data" / "prices.csv.zst").write_bytes(sink.getvalue().to_pybytes())
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 3, err
+    told = "in data/prices.csv.zst, line 25 has 2 fields, where the header has 3 (','-separated)"
+    assert told in err, err
+
+
+@pytest.mark.parametrize(
+    ("text", "told"),
+    [
+        ("id,date,y\r\na,1,2\r\n\r\n \r\na,3\r\n", "line 4 has 1 field"),  # CRLF, blank
+        ("id,date,y\n\na,1,\na,2,3\nb,4\n", "line 5 has 2 fields"),  # an empty last value
+        ("\ufeffid;date;y\na;1;2\na;2\n", "line 3 has 2 fields"),  # BOM, ';'
+        ("id,date,y,\na,1,2\n", "line 2 has 3 fields, where the header has 4 (','-separated;"),
+        ("id,date,y\na,1,2\na,2,\n", None),
+    ],
+)
+def test_short_line_by_lines_and_by_records_agree(tmp_path, text, told):
+    """short_line reads a file without a quote as whole lines (Polars), one with a quote
+    record by record (csv module): the same line is named either way."""
+    from forecaster.jobs.csv_lines import short_line
+
+    separator = ";" if ";" in text else ","
+    spec, _ = load_spec(scheduled_project(tmp_path, rows(), source={"separator": separator}))
+    plain, quoted = tmp_path / "plain.csv", tmp_path / "quoted.csv"
+    plain.write_bytes(text.encode())
+    first = text.split("\n", 1)
+    quoted.write_bytes((first[0] + "\n" + first[1].replace("a", '"a"', 1)).encode())
+    found = [short_line(path, spec) for path in (plain, quoted)]
+    if told is None:
+        assert found == [None, None]
+    else:
+        assert found[0] == found[1] and found[0].startswith(told), found
 
 
 def test_csv_read_errors_name_an_empty_extra_field_and_an_unnamed_last_column(tmp_path):
@@ -6827,3 +6921,39 @@ def test_the_registration_of_a_reused_model_claims_no_version_it_cannot_know():
     assert plan is not None and plan["new_version"] is False
     assert "which registered it" not in plan["reason"]
     assert plan["reason"].startswith("the model is reused from the run of 2024-01-16: "), plan
+
+
+@pytest.mark.slow
+def test_a_tuned_run_names_the_series_its_tuned_lookback_leaves_out_of_the_fit(
+    tmp_path, capsys, monkeypatch
+):
+    """The run names the series too short for the spec's model (fit_short, with the lookback
+    'auto' chose: 12) and silenced the fit's "Dropped ..." in make_model, the tuned refit's
+    too: the series a tuned model (lookback 8, needing 10 rows) leaves out of its fit were
+    named with the spec's model's windows only. The tuned model's fit names them again."""
+    import types
+
+    import forecaster.tuning as tuning
+
+    def tune(estimator, frame, **kwargs):  # a study whose best trial chose lookback 8
+        model = estimator.set_params(lookback=8).fit(frame)
+        study = types.SimpleNamespace(trials=[None])
+        best = {"lookback": 8}
+        return types.SimpleNamespace(
+            best_estimator=model, study=study, study_name="s", best_params=best
+        )
+
+    monkeypatch.setattr(tuning, "tune", tune)
+    lengths = {"a": 30, "b": 30, "f": 12}
+    lines = ["id,date,y"] + [
+        f"{key},{dt.date(2024, 1, 30) - dt.timedelta(days=n - 1 - i)},{k + i % 5 + 0.5}"
+        for k, (key, n) in enumerate(lengths.items())
+        for i in range(n)
+    ]
+    spec = scheduled_project(tmp_path, "\n".join(lines) + "\n", model={"lookback": None})
+    code, err = run_cli(capsys, "run", str(spec), "--tune")
+    assert code == 0, err
+    assert "tune     over cell, head, lookback," in err, err  # the spec leaves it to the study
+    dropped = "Dropped 1 series shorter than 10 rows (lookback + horizon before the panel's "
+    assert f"{dropped}validation hold-out time): 'f'." in err, err
+    assert err.index(dropped) > err.index("tune     over"), err  # the tuned model's fit's

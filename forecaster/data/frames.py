@@ -26,6 +26,7 @@ __all__ = [
     "check_schema",
     "collect_frame",
     "column_tuple",
+    "counted",
     "exact_values",
     "first_line",
     "format_list",
@@ -110,6 +111,12 @@ def format_list(items: Sequence[Any], limit: int = MAX_EXAMPLES) -> str:
     shown = ", ".join(repr(i) for i in items[:limit])
     more = f" (and {len(items) - limit} more)" if len(items) > limit else ""
     return f"{shown}{more}"
+
+
+def counted(count: int, one: str, several: str) -> str:
+    """``count`` with the words that agree with it, for messages: ``counted(1, "origin
+    lies", "origins lie")`` is ``"1 origin lies"``, with 2 ``"2 origins lie"``."""
+    return f"{count} {one if count == 1 else several}"
 
 
 def column_tuple(columns: str | Sequence[str] | None) -> tuple[str, ...]:

@@ -17,7 +17,7 @@ import polars as pl
 from forecaster.data.checks import row_examples
 from forecaster.data.clocks import clock_hint, off_clock_rows
 from forecaster.data.duplicates import duplicate_rows_message
-from forecaster.data.frames import SERIES_ID
+from forecaster.data.frames import SERIES_ID, counted
 from forecaster.data.frequency import Frequency, simplest_frequency
 from forecaster.data.frequency_inference import infer_from_steps, step_layout, wall_clock
 from forecaster.data.steps import grid_periods, off_usual_day, on_usual_day, usual_days
@@ -125,7 +125,7 @@ def check_grid(
         if stray_rows.size:  # a day of the month unlike its series' others
             hint += stray_hint(data[time_col], usual_days(on_grid, offsets), stray_rows, frequency)
         raise DataValidationError(
-            f"{_counted(off_rows.size, 'timestamp is', 'timestamps are')} off the regular "
+            f"{counted(off_rows.size, 'timestamp is', 'timestamps are')} off the regular "
             f"{frequency} grid that starts "
             f"at each series' first time, e.g. "
             f"{row_examples(data, row_mask(len(t), off_rows), id_name, time_col)}. "
@@ -219,7 +219,7 @@ def stray_hint(times: pl.Series, usual: np.ndarray, rows: np.ndarray, freq: Freq
     stand for its whole period. Names the first, its day expected, and what to do."""
     row = int(rows[0])
     day = "their months' last day" if usual[row] == 31 else f"day {int(usual[row])}"
-    lie = _counted(rows.size, "of them lies", "of them lie")
+    lie = counted(rows.size, "of them lies", "of them lie")
     return (
         f" {lie} more than 3 days from their series' usual day of the month "
         f"(e.g. {times[row]}, whose series' rows are on {day}): a {freq} row stands for its "
@@ -227,9 +227,3 @@ def stray_hint(times: pl.Series, usual: np.ndarray, rows: np.ndarray, freq: Freq
         f"{'that row' if rows.size == 1 else 'those rows'} (a partial period's row after the "
         "last, a stray reading), or aggregate the data to one row per period first."
     )
-
-
-def _counted(count: int, one: str, several: str) -> str:
-    """``count`` with the words that agree with it: ``"1 timestamp is"``, ``"2 timestamps
-    are"``."""
-    return f"{count} {one if count == 1 else several}"

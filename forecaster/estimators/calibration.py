@@ -30,7 +30,7 @@ from forecaster._columns import actual_column
 from forecaster._polars import collect
 from forecaster._validation import check
 from forecaster.data import trained_frame
-from forecaster.data.frames import column_tuple, read_once
+from forecaster.data.frames import column_tuple, counted, read_once
 from forecaster.data.transforms import domain_floor
 from forecaster.estimators.intervals import MIN_PER_SERIES, conformal_spread, interval_columns
 from forecaster.estimators.origins import origin_rows
@@ -410,14 +410,17 @@ class ForecastIntervals:
         if others.any():
             last: Any = seen.max()
             cause += (
-                f"; {int(others.sum())} of them lie after their series' own train_end_ (or "
+                f"; {counted(int(others.sum()), 'of them lies', 'of them lie')} after their "
+                "series' own train_end_ (or "
                 f"the series was not seen in fit) but before {last}, the model's last "
                 "training time: the series share one calendar, and a global model fitted on "
                 "the other series' rows up to then has learnt that period, so those residuals "
                 "would be optimistic too"
             )
+        origins = "of the backtest's origins"
+        lie = counted(int(early.sum()), f"{origins} lies", f"{origins} lie")
         raise DataValidationError(
-            f"calibrate(refit=False): {int(early.sum())} of the backtest's origins lie {cause}. "
+            f"calibrate(refit=False): {lie} {cause}. "
             "Pass the training data followed by new data (at least folds * step rows more per "
             "series"
             + (", after the model's last training time" if others.any() else "")

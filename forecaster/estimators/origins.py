@@ -13,6 +13,7 @@ import torch
 
 from forecaster._columns import temporary_names
 from forecaster.data.frames import (
+    counted,
     id_cast,
     id_order,
     is_pandas_sequence,
@@ -239,11 +240,14 @@ def _warn_early_origins(
     early = freq.ends_before(panel.time.gather(rows), points, day=days)
     if not early.any():
         return
+    one = int(early.sum()) == 1
     warn_at_caller(
-        f"{int(early.sum())} forecast origins lie a step or more before their cutoff, as "
-        f"their series end before it: {_named_cutoffs(panel, series, points, early)}. They "
-        "are forecast from the series' last time "
-        "(the origin column); drop them or bring the series' data up to date.",
+        f"{counted(int(early.sum()), 'forecast origin lies', 'forecast origins lie')} a step "
+        f"or more before {'its' if one else 'their'} cutoff, as "
+        f"{'its series ends' if one else 'their series end'} before it: "
+        f"{_named_cutoffs(panel, series, points, early)}. {'It is' if one else 'They are'} "
+        "forecast from the series' last time (the origin column); drop "
+        f"{'it' if one else 'them'} or bring the series' data up to date.",
         StaleSeriesWarning,
     )
 

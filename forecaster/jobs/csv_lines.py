@@ -7,9 +7,15 @@ malformed: ... in chunk starting at row_offset 219". Once a read has failed, the
 again record by record with Python's :mod:`csv` module (the same separator and quote
 character), which counts the physical lines (a quoted field may span several), up to the
 first record that fails the same way. Only an error path reads it: a read that succeeds never
-comes here. A quoted field may be as long as the reader reads it: the :mod:`csv` module's own
-limit on a field (131,072 characters) is lifted while a file is read here, so a long legal
-field is read past, and a quote never closed runs to the end of the file.
+comes here. The :mod:`csv` module's own limit on a field (131,072 characters) is raised to
+16,777,216 while a file is read here, so a long legal field is read past, and a quote never
+closed is named as such where the file ends before that, else as a field that runs past it.
+
+:func:`short_line` names a line with fewer fields than the header, which the reader reads
+without a word (its missing fields empty). A file without a quote character is read by Polars
+as whole lines (about as long as the read itself), each line's separators counted: a line is
+a record there. Only a file with a quote (a quoted field may hold the separator or span
+lines) is read with the :mod:`csv` module, 2 to 4 times as long.
 """
 
 from __future__ import annotations
@@ -23,6 +29,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import polars as pl
+
+from forecaster._polars import collect
 from forecaster.jobs.spec import Spec
 
 __all__ = ["bad_line", "short_line"]
@@ -50,9 +59,12 @@ def bad_line(path: Path, spec: Spec, message: str) -> str | None:
         return None
 
 
-_FIELD_LIMIT = 2**31 - 1
-"""The longest field read here (characters): the most the :mod:`csv` module takes on every
-platform (a C ``long``), where its default is 131,072."""
+_FIELD_LIMIT = 2**24
+"""The longest field read here (characters; the :mod:`csv` module's default is 131,072): room
+for a legal long text field (a note, an embedded document), and a bound on the memory of a
+quote never closed in a large file, which the module would otherwise hold to the end of the
+file in its buffer of 4 bytes a character (a 100 MB file: 390 MB more, 2.7 s), where it
+stops at 64 MB."""
 
 _LIMIT_LOCK = threading.Lock()
 """Held while a file is read with :data:`_FIELD_LIMIT` (the module's limit is process-wide)."""
@@ -113,10 +125,14 @@ def short_line(path: Path, spec: Spec) -> str | None:
     fewer fields than the header, as ``"line 182 has 2 fields, where the header has 3"``:
     the reader reads such a record without a word, its missing fields as empty values. An
     empty line (no field) is not one: it is skipped as a blank row. None when every record
-    has the header's fields, or the file cannot be read here (a ``.zst`` file; a record
-    the :mod:`csv` module cannot read is left to the reader). Reads the whole file: call it
-    only where a short record may be (a row with its last column empty)."""
+    has the header's fields, or the file cannot be read here (a ``.zst`` file with a quote
+    character; a record the :mod:`csv` module cannot read is left to the reader). Reads the
+    whole file, by lines when it holds no quote (:func:`_unquoted_short_line`), else record
+    by record: call it only where a short record may be (a row with its last column empty)."""
     separator = spec.source.separator
+    settled, found = _unquoted_short_line(path, separator)
+    if settled:
+        return found
     try:
         with _open_text(path) as text, _long_fields():
             if text is None:
@@ -125,18 +141,65 @@ def short_line(path: Path, spec: Spec) -> str | None:
             _, header = next(records)
             for line, fields in records:
                 if 0 < len(fields) < len(header):
-                    unnamed = (
-                        "; the header's last field is empty: a separator at the end of it?"
-                        if header[-1] == ""
-                        else ""
-                    )
-                    return (
-                        f"line {line} has {len(fields)} field{'s' if len(fields) > 1 else ''}, "
-                        f"where the header has {len(header)} ({separator!r}-separated{unnamed})"
-                    )
+                    return _short_text(line, len(fields), len(header), separator, header[-1])
     except (OSError, EOFError, gzip.BadGzipFile, StopIteration, _Unreadable):
         return None
     return None
+
+
+_WHOLE_LINE = "\x00"
+"""The separator of the read of a file as whole lines (:func:`_unquoted_short_line`): a text
+file holds none; a line that does fails that read, and the file is read record by record."""
+
+
+def _unquoted_short_line(path: Path, separator: str) -> tuple[bool, str | None]:
+    """:func:`short_line` of a file without a quote character, read by Polars as whole lines
+    (a blank line a null; a ``.gz`` or ``.zst`` file decompressed, as the reader does), each
+    line's ``separator`` counted: without a quote a record is one line, and its fields are
+    one more than its separators. ``(True, line or None)`` when settled so; ``(False, None)``
+    when the file holds a quote (or the read fails): read it record by record."""
+    if separator in (_WHOLE_LINE, '"'):
+        return False, None
+    lines = pl.scan_csv(
+        str(path),
+        has_header=False,
+        separator=_WHOLE_LINE,
+        quote_char=None,
+        schema={"line": pl.String},
+    )
+    line = pl.col("line")
+    fields = line.str.count_matches(separator, literal=True) + 1
+    short = (pl.int_range(pl.len()) > 0) & (line.str.len_bytes() > 0) & (fields < fields.first())
+    try:
+        found = collect(
+            lines.select(
+                quoted=line.str.contains('"', literal=True).any(),
+                header=line.first(),
+                header_fields=fields.first(),
+                row=pl.int_range(pl.len()).filter(short).first(),
+                fields=fields.filter(short).first(),
+            )
+        ).row(0, named=True)
+    except (pl.exceptions.PolarsError, OSError):
+        return False, None
+    if found["quoted"]:
+        return False, None
+    if found["row"] is None:
+        return True, None
+    last = "" if found["header"].endswith(separator) else found["header"]
+    return True, _short_text(
+        found["row"] + 1, found["fields"], found["header_fields"], separator, last
+    )
+
+
+def _short_text(line: int, fields: int, header: int, separator: str, last_name: str) -> str:
+    """:func:`short_line`'s words for ``line`` of ``fields`` fields, where the header has
+    ``header`` (its last named ``last_name``: empty when the header ends with a separator)."""
+    unnamed = "; the header's last field is empty: a separator at the end of it?"
+    return (
+        f"line {line} has {fields} field{'s' if fields > 1 else ''}, where the header has "
+        f"{header} ({separator!r}-separated{unnamed if last_name == '' else ''})"
+    )
 
 
 def _as_read(value: str) -> tuple[str, ...]:

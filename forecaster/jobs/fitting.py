@@ -301,12 +301,13 @@ def make_model(
         reused = reused_model(job)
         if reused is not None:
             return (*reused, None)
-    # the series too short for the fit were named by the run's panel, with how it forecasts
-    # them (forecaster.jobs.fit_short): the fit's "Dropped" would call them all dropped
+    if _tunes(spec, tune):  # the tuned model's own fit names the series it leaves out
+        return (*_tuned(job, progress), None)
+    t0 = time.perf_counter()
+    # the series too short for the spec's model were named by the run's panel, with how it
+    # forecasts them (forecaster.jobs.fit_short): the fit's "Dropped" would call them all
+    # dropped. Not a tuned model's: its lookback may be another, leaving out other series
     with silenced(ForecasterWarning, SHORT_FOR_FIT):
-        if _tunes(spec, tune):
-            return (*_tuned(job, progress), None)
-        t0 = time.perf_counter()
         folder = fit_with_checkpoints(estimator, job.frame, checkpoints, resume, job.log)
     epochs = len(estimator.history_)
     return estimator, f"fitted in {time.perf_counter() - t0:.1f} s ({epochs} epochs)", folder

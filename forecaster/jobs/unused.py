@@ -117,8 +117,9 @@ def check_time_format(spec: Spec, dtype: pl.DataType | None) -> None:
     ``Categorical`` or ``Enum``, parsed as ``String``) nor integers (``Int8`` to ``UInt64``,
     parsed by their decimal text, as a CSV file's ``20240131`` is): a Parquet column of
     dates or datetimes has none to parse, and a float's text (``20240131.0``) fits no
-    format. A column without any value (``Null``) is left for the data's check, which names
-    it.
+    format, nor does a column of other values (decimals, Booleans, times of day): the fix
+    named is integers or text. A column without any value (``Null``) is left for the data's
+    check, which names it.
 
     Raises
     ------
@@ -133,11 +134,16 @@ def check_time_format(spec: Spec, dtype: pl.DataType | None) -> None:
         f"the time column {spec.series.time!r} of the files of source.path "
         f"{spec.source.path!r} is of type {dtype}"
     )
-    if dtype.is_float():
+    if not isinstance(dtype, pl.Date | pl.Datetime):  # floats, decimals, Booleans, ...
+        why = (
+            "a float's text (20240131.0) fits no format, and a float may not hold the integer "
+            "exactly"
+            if dtype.is_float()
+            else "it holds neither text nor integers, the values a format reads"
+        )
         raise SpecError(
             f"key 'source.time_format' = {time_format!r} parses times written as text or as "
-            f"integers (20240131 with '%Y%m%d'), and {where}: a float's text (20240131.0) "
-            "fits no format, and a float may not hold the integer exactly. Write the column "
+            f"integers (20240131 with '%Y%m%d'), and {where}: {why}. Write the column "
             "as integers (e.g. pl.col(...).cast(pl.Int64)) or as text in the files."
         )
     raise SpecError(
