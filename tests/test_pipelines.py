@@ -2931,6 +2931,32 @@ def test_missing_future_covariate_steps_exit_3_before_the_fit(tmp_path, capsys, 
     assert code == 3 and "b 2024-01-14" in err, err
 
 
+@pytest.mark.slow
+def test_missing_future_steps_of_a_stale_series_say_they_fall_before_the_as_of(
+    tmp_path, capsys
+):
+    """A series whose data end 3 days before the as-of, under stale = "forecast": its
+    forecast steps (after its own last row) lack future covariates. The error spoke of
+    "forecast steps after the as-of" for times before it; it says they are at or before the
+    as-of, why (the series is forecast from its own last row) and the [series] keys that
+    leave it out."""
+    import datetime as dt
+
+    lines = ["id,date,y,promo"]
+    for key, observed, scheduled in (("a", 14, 2), ("b", 11, 0)):
+        for i in range(observed + scheduled):
+            y = f"{i % 5 + 0.5}" if i < observed else ""
+            lines.append(f"{key},{dt.date(2024, 1, 1) + dt.timedelta(days=i)},{y},{i % 3}")
+    stale = {"series": {"future_covariates": ["promo"], "stale": "forecast"}}
+    spec = scheduled_project(tmp_path, "\n".join(lines) + "\n", **stale)
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 3, err
+    assert "for 2 of the 4 forecast steps: b 2024-01-12, b 2024-01-13." in err, err
+    assert "after the as-of" not in err, err
+    assert "2 of those steps are at or before the as-of 2024-01-14: series 'b' ends" in err, err
+    assert 'set stale = "exclude" (the default) with max_staleness below' in err, err
+
+
 def uneven_rows(ends: dict[str, int]) -> str:
     import datetime as dt
 
