@@ -93,7 +93,16 @@ class DataValidationError(ForecasterError, ValueError):
 
 class TooFewRowsError(DataValidationError):
     """The series have too few rows for what was asked (a fit's window, a backtest's or a
-    ``TemporalSplit``'s folds)."""
+    ``TemporalSplit``'s folds).
+
+    ``fact``: the message without the fix of the arguments (``fix``) that the raiser gave
+    apart, for a caller whose user sets other things (a pipeline's spec sets no backtest
+    ``folds`` or ``step``); the whole message where none was given apart.
+    """
+
+    def __init__(self, fact: str, fix: str = "") -> None:
+        super().__init__(f"{fact} {fix}" if fix else fact)
+        self.fact = fact
 
 
 class OwnershipError(ForecasterError, ValueError):

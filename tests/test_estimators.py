@@ -2793,8 +2793,11 @@ def test_errors_show_a_polars_literal_cutoff_by_its_value():
     ``<Expr [...] at 0x7F...>``; each error names its value."""
     frame = pl.concat([daily("a", 0, 40), daily("b", 0, 40, 1)])
     model = small().fit(frame)
-    with pytest.raises(DataValidationError, match=r"^No series has lookback=8 rows up to "
-                       r"cutoff=2024-01-05\. Pass"):
+    with pytest.raises(
+        DataValidationError,
+        match=r"^No series has lookback=8 rows up to "
+        r"cutoff=2024-01-05\. Pass",
+    ):
         model.predict(frame, cutoff=pl.date(2024, 1, 5))
     with pytest.raises(DataValidationError, match=r"^cutoff=2023-12-01 is before the first time"):
         model.predict(frame, cutoff=pl.date(2023, 12, 1))

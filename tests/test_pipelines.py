@@ -1432,6 +1432,23 @@ def test_a_calibration_that_fails_for_another_cause_than_length_says_the_cause(
     assert "Use longer series" not in err, err
 
 
+@pytest.mark.slow
+def test_a_calibration_too_long_for_the_data_gives_the_spec_advice_only(tmp_path, capsys):
+    """The backtest's advice ("Use fewer folds, a smaller step, ...": arguments a spec does
+    not set) was glued before the run's own: only the spec's fixes are given."""
+    (tmp_path / "data").mkdir()
+    n = 120
+    dates = [dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in range(n)]
+    frame = pl.DataFrame({"date": dates, "y": np.random.default_rng(0).normal(5, 1, n)})
+    frame.write_csv(tmp_path / "data" / "a.csv")
+    series = {"id": None, "time": "date", "targets": ["y"], "freq": "1d"}
+    spec = write(tmp_path, mini_spec(series=series, output={"plot_series": 0, "levels": [99]}))
+    code, err = run_cli(capsys, "run", str(spec), "--no-progress")
+    assert code == 3, err
+    assert re.search(r"Too few rows for \d+ folds: .* the longest has 120\. Use longer series", err)
+    assert "Use fewer folds" not in err and "smaller step" not in err, err
+
+
 def test_per_series_levels_with_a_filled_step_keep_a_calibration_with_no_room_for_more(
     tmp_path, capsys
 ):
@@ -2932,9 +2949,7 @@ def test_missing_future_covariate_steps_exit_3_before_the_fit(tmp_path, capsys, 
 
 
 @pytest.mark.slow
-def test_missing_future_steps_of_a_stale_series_say_they_fall_before_the_as_of(
-    tmp_path, capsys
-):
+def test_missing_future_steps_of_a_stale_series_say_they_fall_before_the_as_of(tmp_path, capsys):
     """A series whose data end 3 days before the as-of, under stale = "forecast": its
     forecast steps (after its own last row) lack future covariates. The error spoke of
     "forecast steps after the as-of" for times before it; it says they are at or before the

@@ -361,7 +361,11 @@ class CutoffPanels:
         if point is None or len(offsets) < 2 or (positions and cutoff is None):
             return
         last = times.gather(offsets[1:] - 1)
-        reference = f"{whose} last time ({point})" if cutoff is None else f"cutoff={time_value_text(cutoff)}"
+        reference = (
+            f"{whose} last time ({point})"
+            if cutoff is None
+            else f"cutoff={time_value_text(cutoff)}"
+        )
         stale = steps_behind(times, offsets, self.freq_, point) > 0
         if not stale.any():
             return

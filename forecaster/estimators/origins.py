@@ -111,9 +111,9 @@ def origin_rows(
         early = [c for c, p in zip(cutoff, points, strict=True) if p < first]
         if early:
             raise DataValidationError(
-                f"cutoff={time_value_text(early[0])} is before the first time of the data ({first}): no row "
-                "is at or before it. Pass cutoffs between the first and the last time of the "
-                "frame."
+                f"cutoff={time_value_text(early[0])} is before the first time of the data "
+                f"({first}): no row is at or before it. Pass cutoffs between the first and the "
+                "last time of the frame."
             )
         _refuse_repeated_points(pl.Series(points, dtype=dtype))
         order = id_order(panel.keys[panel.id_name]).arg_sort().to_numpy().astype(np.int64)

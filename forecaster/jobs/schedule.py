@@ -354,7 +354,7 @@ def future_frame(
 
 def _key_rows(rows: pl.DataFrame, keys: list[str]) -> str:
     """The first 5 (id, time) ``keys`` of ``rows`` as text, and how many more."""
-    shown = ", ".join(" ".join(str(v) for v in row) for row in rows.select(keys).head(5).iter_rows())
+    shown = ", ".join(" ".join(map(str, row)) for row in rows.select(keys).head(5).iter_rows())
     return shown + (f" and {rows.height - 5} more" if rows.height > 5 else "")
 
 
