@@ -1449,6 +1449,23 @@ def test_a_calibration_too_long_for_the_data_gives_the_spec_advice_only(tmp_path
     assert "Use fewer folds" not in err and "smaller step" not in err, err
 
 
+def test_repeated_times_are_refused_with_the_spec_key_not_the_python_argument(tmp_path, capsys):
+    """A panel read without series.id was told to "pass id_col='store'", a Python argument
+    that a spec has not; the run names the spec's key (and a DST hour the source's times)."""
+    (tmp_path / "data").mkdir()
+    days = [dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in range(30)]
+    frame = pl.DataFrame(
+        {"store": np.repeat(["a", "b"], 30), "date": days * 2, "y": np.arange(60.0) % 7}
+    )
+    frame.write_csv(tmp_path / "data" / "a.csv")
+    series = {"id": None, "time": "date", "targets": ["y"], "freq": "1d"}
+    spec = write(tmp_path, mini_spec(series=series, output={"plot_series": 0}))
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 3, err
+    assert "30 duplicate (time) rows" in err and "pass series.id = 'store' in the spec" in err
+    assert "id_col" not in err and "frame.unique" not in err, err
+
+
 def test_per_series_levels_with_a_filled_step_keep_a_calibration_with_no_room_for_more(
     tmp_path, capsys
 ):
