@@ -541,7 +541,8 @@ def test_too_few_residuals_are_refused_with_the_advice_of_their_case(scaled_mode
     with pytest.raises(
         DataValidationError,
         match=rf"^level=80: 0 .*No calibration window has ended by the origin 200 .*the first "
-        rf"ends at {first}, the 4th at {fourth}\): forecast from a cutoff on or after {fourth},",
+        rf"ends at {first}, and 4 have ended by {fourth}\): forecast from a cutoff on or after "
+        rf"{fourth},",
     ):
         model.predict(frame, cutoff=[200], level=80)
     del model.conformal_

@@ -120,8 +120,8 @@ def more_residuals(
     origin: int | None = None,
     time_dtype: pl.DataType | None = None,
 ) -> Advice:
-    """The :data:`Advice` of a calibration (``conformal``: ``series`` and ``ends`` of its
-    residual rows, sorted by end, and its rolling ``window``) whose rows ``pool`` a forecast
+    """The :data:`Advice` of a calibration (``conformal``: its ``residuals``, the ``series``
+    and ``ends`` of their rows, sorted by end, and its rolling ``window``) whose rows ``pool`` a forecast
     from ``origin`` (the physical value of its time, a ``time_dtype`` value; needed with a
     window) uses.
 
@@ -130,9 +130,9 @@ def more_residuals(
     named with the ``W`` it needs; else no (or too few) calibration windows have ended by
     the origin: the first window's end, and the time by which enough have ended.
     """
-    rows, window = len(conformal["series"]), conformal.get("window")
-    n_series = max(len(np.unique(conformal["series"])), 1)
-    ends = conformal["ends"]
+    rows, window = len(conformal["residuals"]), conformal.get("window")
+    n_series = max(len(np.unique(conformal.get("series", ()))), 1)
+    ends = conformal.get("ends", ())  # (with a window)
 
     def show(physical: Any) -> str:
         if time_dtype is None or time_dtype.is_integer():
@@ -152,15 +152,15 @@ def more_residuals(
                 f"origins{of} ({window * n_series} per step): calibrate with rolling >= "
                 f"{least} for this level."
             )
-        if window is not None and rows >= needed:
-            stop = int(pool[-1]) + 1 if len(pool) else 0
-            ended = "No calibration window has" if stop == 0 else f"Only {stop} have"
+        stop = int(pool[-1]) + 1 if len(pool) else 0  # the calibration windows ended
+        if window is not None and stop < needed <= rows:
+            ended = "No calibration window has" if stop == 0 else f"Only {stop} of {rows} have"
             return (
                 f"{ended} ended by the origin {show(origin)} (rolling={window} uses those "
-                f"ended by a forecast's origin; the first ends at {show(ends[0])}, the "
-                f"{needed}th at {show(ends[needed - 1])}): forecast from a cutoff on or after "
-                f"{show(ends[needed - 1])}, or calibrate with more folds (or a larger step), "
-                "whose windows end earlier."
+                f"ended by a forecast's origin; the first ends at {show(ends[0])}, and "
+                f"{needed} have ended by {show(ends[needed - 1])}): forecast from a cutoff on "
+                f"or after {show(ends[needed - 1])}, or calibrate with more folds (or a "
+                "larger step), whose windows end earlier."
             )
         if rows >= needed:  # enough rows, but residuals left out (NaN) at some step
             return (
