@@ -121,9 +121,9 @@ def more_residuals(
     time_dtype: pl.DataType | None = None,
 ) -> Advice:
     """The :data:`Advice` of a calibration (``conformal``: its ``residuals``, the ``series``
-    and ``ends`` of their rows, sorted by end, and its rolling ``window``) whose rows ``pool`` a forecast
-    from ``origin`` (the physical value of its time, a ``time_dtype`` value; needed with a
-    window) uses.
+    and ``ends`` of their rows, sorted by end, and its rolling ``window``) whose rows
+    ``pool`` a forecast from ``origin`` (the physical value of its time, a ``time_dtype``
+    value; needed with a window) uses.
 
     Without a window: the folds that give the residuals needed (folds times series); with
     one: ``rolling=W`` keeps ``W`` rows per series, so a ``W`` too small for the level is
