@@ -11,11 +11,17 @@
   and asks for the id only then.
 - Last, for one series: aggregate the repeated rows (a value from each reading) or keep one
   (naming the readings that drops).
+
+Inside :func:`spec_words` (the ``forecaster`` command's block) the fixes are a pipeline
+spec's: its key ``series.id``, the source's times and rows, not Python's ``id_col=`` and
+``frame.unique``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -25,13 +31,29 @@ from forecaster.data.checks import row_examples
 from forecaster.data.frames import READ_ERRORS, SERIES_ID, collect_frame, format_list, frame_schema
 from forecaster.exceptions import DataValidationError
 
-__all__ = ["duplicate_rows_message", "repeated_times_message", "series_columns"]
+__all__ = ["duplicate_rows_message", "series_columns", "spec_words"]
 
 _UNREADABLE: tuple[type[BaseException], ...] = (*READ_ERRORS, DataValidationError)
 """A source that cannot be read again: the message goes without the columns it names."""
 
+_SPEC_WORDS: ContextVar[bool] = ContextVar("forecaster_spec_words", default=False)
+"""Whether the messages give a pipeline spec's fixes (:func:`spec_words`)."""
+
 _MAX_CANDIDATES = 20
 """Columns read at most to find the ones that split the rows into series."""
+
+
+@contextmanager
+def spec_words() -> Iterator[None]:
+    """In the block, in this thread (its ``contextvars`` context), the refusals of duplicate
+    rows give a pipeline spec's fixes (the key ``series.id``, the source's times and rows)
+    instead of Python's (``id_col=``, ``frame.unique``, ``dt.replace_time_zone``): the
+    ``forecaster`` command runs its commands in it, whose frames come from a spec."""
+    token = _SPEC_WORDS.set(True)
+    try:
+        yield
+    finally:
+        _SPEC_WORDS.reset(token)
 
 
 def series_columns(source: Any, time_col: str, used: Sequence[str]) -> list[str]:
@@ -133,14 +155,13 @@ def duplicate_rows_message(
     time_col: str,
     source: Any = None,
     used: Sequence[str] = (),
-    for_spec: bool = False,
 ) -> str:
     """The refusal of the duplicate (series, time) ``rows`` of the sorted ``data`` (see the
     module docstring for the order of its advice): the hour a daylight-saving clock repeats,
     else without an ``id_col`` the columns of ``source`` (the user's frame; ``used``: its
     columns with a role) that look like the series' key (:func:`series_columns`), then how
-    to keep one row per time. ``for_spec``: the fixes in a pipeline spec's words (its key
-    ``series.id``, the source's files), not Python's (``id_col=``, ``frame.unique``)."""
+    to keep one row per time, in a pipeline spec's words inside :func:`spec_words`."""
+    for_spec = _SPEC_WORDS.get()
     id_name = id_col if id_col is not None else SERIES_ID
     mask = np.zeros(data.height, dtype=bool)
     mask[rows] = True
@@ -216,22 +237,4 @@ def _localise(hour: str, time_col: str, source: Any, used: Sequence[str], for_sp
         f"{first}).then(pl.lit('earliest')).otherwise(pl.lit('latest')))): in time order the "
         f"first of each repeated time is the summer-time instant{flag}; or export the times "
         "in UTC."
-    )
-
-
-def repeated_times_message(
-    frame: pl.DataFrame, *, id_col: str | None, time_col: str, used: Sequence[str]
-) -> str | None:
-    """The refusal of a pipeline's ``frame`` whose (series, time) repeat
-    (:func:`duplicate_rows_message` in the words of its spec; ``used``: the columns the spec
-    names), None when none repeats."""
-    id_name = id_col if id_col is not None else SERIES_ID
-    key = pl.col(id_col) if id_col is not None else pl.lit(0, pl.UInt8).alias(SERIES_ID)
-    data = frame.select(key, pl.col(time_col)).sort(id_name, time_col, maintain_order=True)
-    repeated = ~pl.struct(id_name, time_col).is_first_distinct()
-    rows = np.flatnonzero(data.select(repeated).to_series().to_numpy())
-    if rows.size == 0:
-        return None
-    return duplicate_rows_message(
-        data, rows, id_col=id_col, time_col=time_col, source=frame, used=used, for_spec=True
     )

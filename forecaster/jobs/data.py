@@ -60,7 +60,6 @@ import polars as pl
 
 from forecaster.data.audio import MfccSettings, import_audio_backend, mfcc_frames, mfcc_settings
 from forecaster.data.checks import missing_columns_message, not_numeric_message
-from forecaster.data.duplicates import repeated_times_message
 from forecaster.data.times import plain_time, to_time_point
 from forecaster.datasets import load_audio_mfcc, load_stocks
 from forecaster.exceptions import (
@@ -196,23 +195,6 @@ def _check_columns(frame: pl.DataFrame, spec: Spec) -> None:
                 f"{bad[series.time][0]}). Expected positive finite prices (NaN and empty: "
                 "missing); remove log_returns or clean those rows."
             )
-
-
-def _check_repeated_times(frame: pl.DataFrame, spec: Spec) -> None:
-    """Refuse rows of the history that repeat a (series, time), in the words of the spec
-    (:func:`~forecaster.data.duplicates.repeated_times_message`: its key ``series.id``, the
-    source's rows), before a fit would refuse them in Python's (``id_col=``)."""
-    series = spec.series
-    used = [
-        series.time,
-        *series.targets,
-        *series.covariates,
-        *series.future_covariates,
-        *series.static_covariates,
-    ]
-    message = repeated_times_message(frame, id_col=series.id, time_col=series.time, used=used)
-    if message is not None:
-        raise DataValidationError(message)
 
 
 def _all_null(frame: pl.DataFrame, column: str) -> bool:
@@ -542,7 +524,6 @@ def prepare_data(
     if known.height < cut.height:
         cut, when = _known_as_of(known, spec, as_of)
     frame = history_window(cut, spec)
-    _check_repeated_times(frame, spec)
     check_holiday_rows(frame, spec)
     when = _stale_series(cut, spec, when, forecasts)  # also those the window leaves out
     gone = left_out_series(read, source, observed, cut, frame, spec, when.label)
