@@ -1145,6 +1145,22 @@ def test_repeated_times_of_a_dst_fall_back_hour_advise_localising_not_an_id():
         )
     )
     assert validate_frame(localised, target="kw", time_col="ts")[0].height == frame.height
+    # a panel of such meters: the first of each repeated time is counted per series
+    panel = pl.concat([frame.with_columns(id=pl.lit(key)) for key in ("m1", "m2")])
+    with pytest.raises(DataValidationError) as info:
+        validate_frame(panel, target="kw", time_col="ts", id_col="id")
+    message = str(info.value)
+    assert message.startswith("2 duplicate (id, time) rows"), message
+    assert "pl.when(pl.col('ts').is_first_distinct().over('id'))" in message, message
+    per_series = pl.when(pl.col("ts").is_first_distinct().over("id")).then(pl.lit("earliest"))
+    localised = panel.with_columns(
+        pl.col("ts").dt.replace_time_zone(
+            "Europe/Berlin", ambiguous=per_series.otherwise(pl.lit("latest"))
+        )
+    )
+    assert validate_frame(localised, target="kw", time_col="ts", id_col="id")[0].height == 2 * (
+        frame.height
+    )
 
 
 def test_a_resent_batch_is_not_offered_as_series_and_dropping_says_what_it_drops():

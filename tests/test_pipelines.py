@@ -1462,7 +1462,7 @@ def test_repeated_times_are_refused_with_the_spec_key_not_the_python_argument(tm
     spec = write(tmp_path, mini_spec(series=series, output={"plot_series": 0}))
     code, err = run_cli(capsys, "run", str(spec), "--dry-run")
     assert code == 3, err
-    assert "30 duplicate (time) rows" in err and "pass series.id = 'store' in the spec" in err
+    assert "30 duplicate (time) rows" in err and "set series.id = 'store' in the spec" in err
     assert "id_col" not in err and "frame.unique" not in err, err
 
 

@@ -172,20 +172,20 @@ def duplicate_rows_message(
     )
     hour = _fall_back_hour(data, rows, id_name, time_col)
     if hour:
-        return f"{head} {_localise(hour, time_col, source, used, for_spec)}"
+        return f"{head} {_localise(hour, id_col, time_col, source, used, for_spec)}"
     one_row = _one_row_per_time(rows.size, id_col, time_col, for_spec)
     if id_col is not None:
         return f"{head} {one_row[0].upper()}{one_row[1:]}"
     found = series_columns(source, time_col, used) if source is not None else []
-    option = "series.id = {} in the spec" if for_spec else "id_col={}"
+    verb, option = ("set", "series.id = {} in the spec") if for_spec else ("pass", "id_col={}")
     if found:
         names = " or ".join(option.format(repr(name)) for name in found[:3])
         which = (
-            f"pass {names}: {'its' if len(found) == 1 else 'each of their'} values split the "
+            f"{verb} {names}: {'its' if len(found) == 1 else 'each of their'} values split the "
             "rows into series of comparable length, side by side, with one row per time"
         )
     else:
-        which = f"pass {option.format('<the column that names the series>')}"
+        which = f"{verb} {option.format('<the column that names the series>')}"
     without = "series.id" if for_spec else "id_col"
     return (
         f"{head} Several series in one frame? Without {without} the frame is one series: "
@@ -210,10 +210,13 @@ def _one_row_per_time(n: int, id_col: str | None, time_col: str, for_spec: bool)
     )
 
 
-def _localise(hour: str, time_col: str, source: Any, used: Sequence[str], for_spec: bool) -> str:
+def _localise(
+    hour: str, id_col: str | None, time_col: str, source: Any, used: Sequence[str], for_spec: bool
+) -> str:
     """The advice for times repeated on the hour a daylight-saving clock repeats (``hour``:
-    its dates and hours): localise the naive times (a column of ``source`` but ``used``
-    with one row per (value, time) may tell the two apart)."""
+    its dates and hours): localise the naive times, telling the two of each time apart by
+    their order in each series (or by a column of ``source`` but ``used`` with one row per
+    (value, time))."""
     said = (
         f"They fall on {hour} of a Sunday: the hour that clocks repeat when daylight saving "
         "time ends. Naive local times? Each of those names two instants, neither a series "
@@ -221,13 +224,14 @@ def _localise(hour: str, time_col: str, source: Any, used: Sequence[str], for_sp
     )
     if for_spec:
         return said + (
-            "write the times in the source in UTC or with their UTC offset (e.g. "
-            "2024-10-27 02:00:00+02:00, then 02:00:00+01:00), so that each names one instant."
+            "write the times in the source in UTC or with their UTC offset (in Central Europe "
+            "02:00:00+02:00, then 02:00:00+01:00), so that each names one instant."
         )
     flags = (
         _candidate_columns(source, time_col, used, distinct=True)[0] if source is not None else []
     )
     first = f"pl.col({time_col!r}).is_first_distinct()"
+    first += f".over({id_col!r})" if id_col is not None else ""
     flag = (
         f" (or from a column that tells them apart, e.g. {format_list(flags[:3])})" if flags else ""
     )
@@ -235,6 +239,7 @@ def _localise(hour: str, time_col: str, source: Any, used: Sequence[str], for_sp
         f"localise them before fit with the data's time zone, e.g. frame.with_columns("
         f"pl.col({time_col!r}).dt.replace_time_zone('Europe/Berlin', ambiguous=pl.when("
         f"{first}).then(pl.lit('earliest')).otherwise(pl.lit('latest')))): in time order the "
-        f"first of each repeated time is the summer-time instant{flag}; or export the times "
+        f"first of each repeated time{' of a series' if id_col else ''} is the summer-time "
+        f"instant{flag}; or export the times "
         "in UTC."
     )
