@@ -154,7 +154,11 @@ def more_residuals(
             )
         stop = int(pool[-1]) + 1 if len(pool) else 0  # the calibration windows ended
         if window is not None and stop < needed <= rows:
-            ended = "No calibration window has" if stop == 0 else f"Only {stop} of {rows} have"
+            ended = (
+                "No calibration window has"
+                if stop == 0
+                else f"Only {stop} of the {rows} calibration windows have"
+            )
             return (
                 f"{ended} ended by the origin {show(origin)} (rolling={window} uses those "
                 f"ended by a forecast's origin; the first ends at {show(ends[0])}, and "
