@@ -93,7 +93,21 @@ class DataValidationError(ForecasterError, ValueError):
 
 class TooFewRowsError(DataValidationError):
     """The series have too few rows for what was asked (a fit's window, a backtest's or a
-    ``TemporalSplit``'s folds)."""
+    ``TemporalSplit``'s folds).
+
+    Parameters
+    ----------
+    fact : str
+        What is too short, and why. Kept as the attribute ``fact``: the message without
+        ``fix``, for a caller whose user sets other things (a pipeline's spec sets no
+        backtest ``folds`` or ``step``).
+    fix : str, default ""
+        How to fix it with the raiser's arguments; the message is ``fact`` then ``fix``.
+    """
+
+    def __init__(self, fact: str, fix: str = "") -> None:
+        super().__init__(f"{fact} {fix}" if fix else fact)
+        self.fact = fact
 
 
 class OwnershipError(ForecasterError, ValueError):

@@ -1108,12 +1108,75 @@ def test_a_panel_read_without_id_col_is_told_to_pass_id_col_first():
         message = str(info.value)
         assert message.startswith("6 duplicate (time) rows"), message
         asked = message.index("pass id_col='store' or id_col='code': each of their values split")
-        assert asked < message.index("unique(subset=[...]"), message
+        assert asked < message.index("unique(subset=['t']"), message
     alone = frame.select("t", "y")  # no column names the series: the hint says what to pass
     with pytest.raises(DataValidationError, match=r"pass id_col=<the column that names the s"):
         validate_frame(alone, target="y", time_col="t")
     with pytest.raises(DataValidationError, match=r"duplicate \(id, time\) rows.*Aggregate"):
         validate_frame(pl.concat([frame, frame]), target="y", time_col="t", id_col="store")
+
+
+def test_repeated_times_of_a_dst_fall_back_hour_advise_localising_not_an_id():
+    """A meter in naive local time with a DST flag repeats 02:00 on the autumn change (1
+    duplicate of 265 rows): the advice was "pass id_col='dst'", which fits two fake series.
+    It names the repeated hour and how to localise the times."""
+    utc = pl.datetime_range(
+        dt.datetime(2024, 10, 20), dt.datetime(2024, 10, 31), "1h", time_zone="UTC", eager=True
+    )
+    local = utc.dt.convert_time_zone("Europe/Berlin")
+    frame = pl.DataFrame(
+        {
+            "ts": local.dt.replace_time_zone(None),
+            "dst": (local.dt.dst_offset().dt.total_seconds() > 0).cast(pl.Int8),
+            "kw": np.sin(np.arange(len(utc)) / 4.0),
+        }
+    )
+    with pytest.raises(DataValidationError) as info:
+        validate_frame(frame, target="kw", time_col="ts")
+    message = str(info.value)
+    assert message.startswith("1 duplicate (time) rows, e.g. (ts=2024-10-27 02:00:00)"), message
+    assert "They fall on 2024-10-27 between 02:00 and 03:00 of a Sunday" in message, message
+    assert ".dt.replace_time_zone('Europe/Berlin', ambiguous=pl.when(" in message, message
+    assert "id_col='dst'" not in message and "e.g. 'dst'" in message, message
+    recipe = pl.when(pl.col("ts").is_first_distinct()).then(pl.lit("earliest"))
+    localised = frame.with_columns(
+        pl.col("ts").dt.replace_time_zone(
+            "Europe/Berlin", ambiguous=recipe.otherwise(pl.lit("latest"))
+        )
+    )
+    assert validate_frame(localised, target="kw", time_col="ts")[0].height == frame.height
+    # a panel of such meters: the first of each repeated time is counted per series
+    panel = pl.concat([frame.with_columns(id=pl.lit(key)) for key in ("m1", "m2")])
+    with pytest.raises(DataValidationError) as info:
+        validate_frame(panel, target="kw", time_col="ts", id_col="id")
+    message = str(info.value)
+    assert message.startswith("2 duplicate (id, time) rows"), message
+    assert "pl.when(pl.col('ts').is_first_distinct().over('id'))" in message, message
+    per_series = pl.when(pl.col("ts").is_first_distinct().over("id")).then(pl.lit("earliest"))
+    localised = panel.with_columns(
+        pl.col("ts").dt.replace_time_zone(
+            "Europe/Berlin", ambiguous=per_series.otherwise(pl.lit("latest"))
+        )
+    )
+    assert validate_frame(localised, target="kw", time_col="ts", id_col="id")[0].height == 2 * (
+        frame.height
+    )
+
+
+def test_a_resent_batch_is_not_offered_as_series_and_dropping_says_what_it_drops():
+    """One meter whose last 5 readings were re-sent under upload_id=2: the advice was "pass
+    id_col='upload_id'" (a series of 5 rows beside one of 217). A column is offered as an id
+    only where its values' series run side by side with comparable lengths; keeping one row
+    of each time says it drops the other readings."""
+    t = pl.datetime_range(dt.datetime(2024, 10, 1), dt.datetime(2024, 10, 10), "1h", eager=True)
+    first = pl.DataFrame({"ts": t, "upload_id": 1, "kw": np.sin(np.arange(len(t)) / 4.0)})
+    frame = pl.concat([first, first.tail(5).with_columns(upload_id=pl.lit(2))])
+    with pytest.raises(DataValidationError) as info:
+        validate_frame(frame, target="kw", time_col="ts")
+    message = str(info.value)
+    assert "upload_id" not in message and "pass id_col=<the column that names" in message
+    assert "agg(pl.all().mean()) (a value from every reading)" in message, message
+    assert "unique(subset=['ts'], keep='last'), which drops the other 5 readings" in message
 
 
 def _london_days(start: dt.datetime, end: dt.datetime, every: str = "1d") -> pl.Series:

@@ -2830,6 +2830,23 @@ def test_one_cutoff_with_no_series_long_enough_asks_for_a_later_cutoff():
         model.predict(frame, cutoff=["2024-01-05"])
 
 
+def test_errors_show_a_polars_literal_cutoff_by_its_value():
+    """A ``pl.date(...)`` cutoff (as docs/api-tour.md writes them) was shown in errors as
+    ``<Expr [...] at 0x7F...>``; each error names its value."""
+    frame = pl.concat([daily("a", 0, 40), daily("b", 0, 40, 1)])
+    model = small().fit(frame)
+    with pytest.raises(
+        DataValidationError,
+        match=r"^No series has lookback=8 rows up to "
+        r"cutoff=2024-01-05\. Pass",
+    ):
+        model.predict(frame, cutoff=pl.date(2024, 1, 5))
+    with pytest.raises(DataValidationError, match=r"^cutoff=2023-12-01 is before the first time"):
+        model.predict(frame, cutoff=pl.date(2023, 12, 1))
+    with pytest.raises(DataValidationError, match=r"^cutoff=2023-12-01 is before the first time"):
+        model.predict(frame, cutoff=[pl.date(2023, 12, 1)])
+
+
 def test_a_frame_too_short_for_the_fitted_lookback_asks_for_more_history():
     """Without a cutoff, every series shorter than the model's lookback: predict advised "Use
     a shorter lookback", which a fitted model cannot take (its window is fixed); it asks for

@@ -521,6 +521,33 @@ def test_rolling_with_too_few_observed_windows_is_refused(scaled_model):
     del model.conformal_
 
 
+def test_too_few_residuals_are_refused_with_the_advice_of_their_case(scaled_model):
+    """The advice was always "Calibrate on more origins, e.g. model.calibrate(frame,
+    folds=20)", to a calibration of 30 folds too, and under rolling=W it did not say the
+    cause: a W too small for the level, or no window ended by the origin yet."""
+    model, frame = scaled_model  # 2 series
+    model.calibrate(frame, folds=30, step=4, origins="calendar")
+    fix = r"The calibration has 60 residuals per step of 2 series: calibrate with at least 50 "
+    with pytest.raises(DataValidationError, match=fix + r"folds per series, e\.g\. model\."):
+        model.predict(frame, level=99)  # needs 99
+    model.calibrate(frame, folds=30, step=4, rolling=5, origins="calendar")
+    with pytest.raises(
+        DataValidationError, match=r"\(10 per step\): calibrate with rolling >= 10 "
+    ):
+        model.predict(frame, level=95)  # needs 19: 5 windows of 2 series are never enough
+    model.calibrate(frame, folds=30, step=4, rolling=20, origins="calendar")
+    first = int(model.conformal_["ends"][0])
+    fourth = int(model.conformal_["ends"][3])
+    with pytest.raises(
+        DataValidationError,
+        match=rf"^level=80: 0 .*No calibration window has ended by the origin 200 .*the first "
+        rf"ends at {first}, and 4 have ended by {fourth}\): forecast from a cutoff on or after "
+        rf"{fourth},",
+    ):
+        model.predict(frame, cutoff=[200], level=80)
+    del model.conformal_
+
+
 def test_normalised_split_conformal_covers_within_bound():
     """Normalised scores ``|r| / spread`` of heteroscedastic data whose spread is known:
     exchangeable, so the coverage bound of split conformal holds as for plain residuals,

@@ -1548,6 +1548,40 @@ def test_a_calibration_that_fails_for_another_cause_than_length_says_the_cause(
     assert "Use longer series" not in err, err
 
 
+@pytest.mark.slow
+def test_a_calibration_too_long_for_the_data_gives_the_spec_advice_only(tmp_path, capsys):
+    """The backtest's advice ("Use fewer folds, a smaller step, ...": arguments a spec does
+    not set) was glued before the run's own: only the spec's fixes are given."""
+    (tmp_path / "data").mkdir()
+    n = 120
+    dates = [dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in range(n)]
+    frame = pl.DataFrame({"date": dates, "y": np.random.default_rng(0).normal(5, 1, n)})
+    frame.write_csv(tmp_path / "data" / "a.csv")
+    series = {"id": None, "time": "date", "targets": ["y"], "freq": "1d"}
+    spec = write(tmp_path, mini_spec(series=series, output={"plot_series": 0, "levels": [99]}))
+    code, err = run_cli(capsys, "run", str(spec), "--no-progress")
+    assert code == 3, err
+    assert re.search(r"Too few rows for \d+ folds: .* the longest has 120\. Use longer series", err)
+    assert "Use fewer folds" not in err and "smaller step" not in err, err
+
+
+def test_repeated_times_are_refused_with_the_spec_key_not_the_python_argument(tmp_path, capsys):
+    """A panel read without series.id was told to "pass id_col='store'", a Python argument
+    that a spec has not; the run names the spec's key (and a DST hour the source's times)."""
+    (tmp_path / "data").mkdir()
+    days = [dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in range(30)]
+    frame = pl.DataFrame(
+        {"store": np.repeat(["a", "b"], 30), "date": days * 2, "y": np.arange(60.0) % 7}
+    )
+    frame.write_csv(tmp_path / "data" / "a.csv")
+    series = {"id": None, "time": "date", "targets": ["y"], "freq": "1d"}
+    spec = write(tmp_path, mini_spec(series=series, output={"plot_series": 0}))
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 3, err
+    assert "30 duplicate (time) rows" in err and "set series.id = 'store' in the spec" in err
+    assert "id_col" not in err and "frame.unique" not in err, err
+
+
 def test_per_series_levels_with_a_filled_step_keep_a_calibration_with_no_room_for_more(
     tmp_path, capsys
 ):
@@ -3248,6 +3282,30 @@ def test_missing_future_covariate_steps_exit_3_before_the_fit(tmp_path, capsys, 
     assert code == 0 and out.exists(), err
     code, err = run_cli(capsys, "predict", str(spec), "--model", str(tmp_path / "m"))
     assert code == 3 and "b 2024-01-14" in err, err
+
+
+@pytest.mark.slow
+def test_missing_future_steps_of_a_stale_series_say_they_fall_before_the_as_of(tmp_path, capsys):
+    """A series whose data end 3 days before the as-of, under stale = "forecast": its
+    forecast steps (after its own last row) lack future covariates. The error spoke of
+    "forecast steps after the as-of" for times before it; it says they are at or before the
+    as-of, why (the series is forecast from its own last row) and the [series] keys that
+    leave it out."""
+    import datetime as dt
+
+    lines = ["id,date,y,promo"]
+    for key, observed, scheduled in (("a", 14, 2), ("b", 11, 0)):
+        for i in range(observed + scheduled):
+            y = f"{i % 5 + 0.5}" if i < observed else ""
+            lines.append(f"{key},{dt.date(2024, 1, 1) + dt.timedelta(days=i)},{y},{i % 3}")
+    stale = {"series": {"future_covariates": ["promo"], "stale": "forecast"}}
+    spec = scheduled_project(tmp_path, "\n".join(lines) + "\n", **stale)
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 3, err
+    assert "for 2 of the 4 forecast steps: b 2024-01-12, b 2024-01-13." in err, err
+    assert "after the as-of" not in err, err
+    assert "2 of those steps are at or before the as-of 2024-01-14: series 'b' ends" in err, err
+    assert 'set stale = "exclude" (the default) with max_staleness below' in err, err
 
 
 def uneven_rows(ends: dict[str, int]) -> str:

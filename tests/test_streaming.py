@@ -432,3 +432,13 @@ def test_a_stream_of_a_frame_with_rows_ahead_names_the_rows_to_start_from():
     assert "pass stream(frame.filter(pl.col('t') <= 69))" in told and "cutoff" not in told
     state = model.stream(ahead.filter(pl.col("t") <= 69))
     assert_frame_equal(state.forecast(), model.predict(ahead, cutoff=69))
+
+
+@pytest.mark.parametrize("asked", [{"level": 80}, {"quantiles": [0.1, 0.9]}])
+def test_a_streams_forecast_refuses_intervals_naming_predict(asked):
+    data = panel(n_series=1, length=40)
+    state = fitted(data, max_epochs=1).stream(data)
+    name = next(iter(asked))
+    with pytest.raises(TypeError, match=rf"point forecasts only.*{name}=.*model\.predict\("):
+        state.forecast(**asked)
+    assert state.forecast().height == 5  # the point forecast is unchanged

@@ -1,37 +1,73 @@
 """The message of duplicate (series, time) rows, a refusal of
-:func:`~forecaster.data.grid.check_grid`: without an id column, times that repeat are most
-often several series in one frame, so the message first asks for ``id_col`` and names the
-columns that would split the rows into series (:func:`series_columns`), and only then
-suggests aggregating or dropping duplicates, which would keep one series' row per time.
+:func:`~forecaster.data.grid.check_grid` (and of a pipeline's rows,
+:func:`repeated_times_message`, in the words of its spec).
+
+- Repeated times that all fall in one early-morning hour of a Sunday, at most once a year, of
+  naive datetimes are the hour that clocks repeat when daylight saving time ends (a meter
+  exported in local wall-clock time): the message says so and how to localise the times
+  (``dt.replace_time_zone(tz, ambiguous=...)``), not to split or drop them.
+- Else, without an id column, times that repeat are often several series in one frame: the
+  message names the columns that look like a panel's key (:func:`series_columns`'s rule),
+  and asks for the id only then.
+- Last, for one series: aggregate the repeated rows (a value from each reading) or keep one
+  (naming the readings that drops).
+
+Inside :func:`spec_words` (the ``forecaster`` command's block) the fixes are a pipeline
+spec's: its key ``series.id``, the source's times and rows, not Python's ``id_col=`` and
+``frame.unique``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
 import polars as pl
 
 from forecaster.data.checks import row_examples
-from forecaster.data.frames import READ_ERRORS, SERIES_ID, collect_frame, frame_schema
+from forecaster.data.frames import READ_ERRORS, SERIES_ID, collect_frame, format_list, frame_schema
 from forecaster.exceptions import DataValidationError
 
-__all__ = ["duplicate_rows_message", "series_columns"]
+__all__ = ["duplicate_rows_message", "series_columns", "spec_words"]
 
 _UNREADABLE: tuple[type[BaseException], ...] = (*READ_ERRORS, DataValidationError)
 """A source that cannot be read again: the message goes without the columns it names."""
+
+_SPEC_WORDS: ContextVar[bool] = ContextVar("forecaster_spec_words", default=False)
+"""Whether the messages give a pipeline spec's fixes (:func:`spec_words`)."""
 
 _MAX_CANDIDATES = 20
 """Columns read at most to find the ones that split the rows into series."""
 
 
+@contextmanager
+def spec_words() -> Iterator[None]:
+    """In the block, in this thread (its ``contextvars`` context), the refusals of duplicate
+    rows give a pipeline spec's fixes (the key ``series.id``, the source's times and rows)
+    instead of Python's (``id_col=``, ``frame.unique``, ``dt.replace_time_zone``): the
+    ``forecaster`` command runs its commands in it, whose frames come from a spec."""
+    token = _SPEC_WORDS.set(True)
+    try:
+        yield
+    finally:
+        _SPEC_WORDS.reset(token)
+
+
 def series_columns(source: Any, time_col: str, used: Sequence[str]) -> list[str]:
     """The columns of ``source`` (a polars DataFrame or LazyFrame) other than ``used`` that
-    could name its series: text, categorical, Boolean or integer columns (not floats, not
-    times) with more than one value, and not one per row or nearly (a row number), whose
-    values split the rows into series with one row per time (``time_col``). Only the first
-    20 such columns are read; none when the source cannot be read again.
+    look like the key of a panel of series: text, categorical, Boolean or integer columns
+    (not floats, not times) whose values split the rows into series with one row per time
+    (``time_col``), where
+
+    - most rows (at least half) are at a time that other values' series have too (the series
+      run side by side: not a flag that changes once, nor a re-sent batch of a few rows),
+    - every value has at least 2 rows and at least a tenth of the rows of the largest
+      (series of comparable length: not a row number, nor a few rows set apart).
+
+    Only the first 20 such columns are read; none when the source cannot be read again.
 
     Examples
     --------
@@ -40,10 +76,33 @@ def series_columns(source: Any, time_col: str, used: Sequence[str]) -> list[str]
     >>> series_columns(frame, "day", ["day", "y"])
     ['store']
     """
+    kinds, rows = _candidate_columns(source, time_col, used)
+    if not kinds:
+        return []
+    shared = int(rows[time_col].is_duplicated().sum())  # rows at a time other rows have
+    found = []
+    for name in kinds:
+        sizes = rows[name].value_counts()["count"].to_numpy()
+        if (
+            len(sizes) > 1
+            and sizes.min() >= max(2, sizes.max() / 10)
+            and 2 * shared >= rows.height
+            and not rows.select(name, time_col).is_duplicated().any()
+        ):
+            found.append(name)
+    return found
+
+
+def _candidate_columns(
+    source: Any, time_col: str, used: Sequence[str], *, distinct: bool = False
+) -> tuple[list[str], pl.DataFrame]:
+    """The first 20 columns of ``source`` but ``used`` of a kind that could name series,
+    and the rows of those and ``time_col`` (none when the source cannot be read again);
+    with ``distinct``, only those with one row per (value, time)."""
     try:
         schema = frame_schema(source)
     except _UNREADABLE:  # not a frame: nothing to name
-        return []
+        return [], pl.DataFrame()
     kinds = [
         name
         for name, dtype in schema.items()
@@ -56,17 +115,36 @@ def series_columns(source: Any, time_col: str, used: Sequence[str]) -> list[str]
         )
     ][:_MAX_CANDIDATES]
     if not kinds or time_col not in schema:
-        return []
+        return [], pl.DataFrame()
     try:
         rows = collect_frame(source, columns=[time_col, *kinds])
     except Exception:
-        return []
-    return [
-        name
-        for name in kinds
-        if 1 < rows[name].n_unique() <= rows.height // 2  # series of 2 rows or more on average
-        and not rows.select(name, time_col).is_duplicated().any()
-    ]
+        return [], pl.DataFrame()
+    if distinct:
+        kinds = [n for n in kinds if not rows.select(n, time_col).is_duplicated().any()]
+    return kinds, rows
+
+
+def _fall_back_hour(data: pl.DataFrame, rows: np.ndarray, id_name: str, time_col: str) -> str:
+    """The dates and hour of the repeated ``rows`` of ``data`` when they are all the hour a
+    daylight-saving clock repeats in autumn: naive datetimes, each (series, time) twice,
+    all between 00:00 and 04:00 of a Sunday in one clock hour per date, at most one date a
+    year ("" otherwise)."""
+    times = data[time_col]
+    if not isinstance(times.dtype, pl.Datetime) or times.dtype.time_zone is not None:
+        return ""
+    repeated = data[rows]
+    hours = repeated[time_col].dt.truncate("1h").unique().sort()
+    days = hours.dt.date()
+    if (
+        repeated.select(id_name, time_col).is_duplicated().any()  # a time thrice
+        or (repeated[time_col].dt.weekday() != 7).any()
+        or (hours.dt.hour() > 3).any()
+        or days.is_duplicated().any()
+        or days.dt.year().is_duplicated().any()
+    ):
+        return ""
+    return ", ".join(f"{t:%Y-%m-%d} between {t:%H}:00 and {t.hour + 1:02d}:00" for t in hours)
 
 
 def duplicate_rows_message(
@@ -78,32 +156,90 @@ def duplicate_rows_message(
     source: Any = None,
     used: Sequence[str] = (),
 ) -> str:
-    """The refusal of the duplicate (series, time) ``rows`` of the sorted ``data``: with an
-    ``id_col``, aggregate or drop them; without one, first the columns of ``source`` (the
-    user's frame; ``used``: its columns with a role) that would name the series
-    (:func:`series_columns`), then the aggregation, which would keep one row per time of
-    all the series together."""
+    """The refusal of the duplicate (series, time) ``rows`` of the sorted ``data`` (see the
+    module docstring for the order of its advice): the hour a daylight-saving clock repeats,
+    else without an ``id_col`` the columns of ``source`` (the user's frame; ``used``: its
+    columns with a role) that look like the series' key (:func:`series_columns`), then how
+    to keep one row per time, in a pipeline spec's words inside :func:`spec_words`."""
+    for_spec = _SPEC_WORDS.get()
+    id_name = id_col if id_col is not None else SERIES_ID
     mask = np.zeros(data.height, dtype=bool)
     mask[rows] = True
-    examples = row_examples(data, mask, id_col if id_col is not None else SERIES_ID, time_col)
+    examples = row_examples(data, mask, id_name, time_col)
     head = (
         f"{rows.size} duplicate ({'id, ' if id_col else ''}time) rows, e.g. {examples}. "
         "Expected one row per series and time step."
     )
-    aggregate = "Aggregate or drop duplicates first, e.g. frame.unique(subset=[...], keep='last')."
+    hour = _fall_back_hour(data, rows, id_name, time_col)
+    if hour:
+        return f"{head} {_localise(hour, id_col, time_col, source, used, for_spec)}"
+    one_row = _one_row_per_time(rows.size, id_col, time_col, for_spec)
     if id_col is not None:
-        return f"{head} {aggregate}"
+        return f"{head} {one_row[0].upper()}{one_row[1:]}"
     found = series_columns(source, time_col, used) if source is not None else []
+    verb, option = ("set", "series.id = {} in the spec") if for_spec else ("pass", "id_col={}")
     if found:
-        names = " or ".join(f"id_col={name!r}" for name in found[:3])
+        names = " or ".join(option.format(repr(name)) for name in found[:3])
         which = (
-            f"pass {names}: {'its' if len(found) == 1 else 'each of their'} values split the "
-            "rows into series with one row per time"
+            f"{verb} {names}: {'its' if len(found) == 1 else 'each of their'} values split the "
+            "rows into series of comparable length, side by side, with one row per time"
         )
     else:
-        which = "pass id_col=<the column that names the series>"
+        which = f"{verb} {option.format('<the column that names the series>')}"
+    without = "series.id" if for_spec else "id_col"
     return (
-        f"{head} Several series in one frame? Without id_col the frame is one series: "
-        f"{which}. If it is one series, aggregate or drop duplicates first, e.g. "
-        "frame.unique(subset=[...], keep='last') (one row per time)."
+        f"{head} Several series in one frame? Without {without} the frame is one series: "
+        f"{which}. If it is one series: {one_row}"
+    )
+
+
+def _one_row_per_time(n: int, id_col: str | None, time_col: str, for_spec: bool) -> str:
+    """How to keep one row per (series, time) of ``n`` repeated rows, saying what each way
+    keeps of the readings."""
+    if for_spec:
+        return (
+            f"merge or remove the {n} repeated rows in the source (a spec does not aggregate): "
+            "average them to keep a value from every reading, or keep one of each, which drops "
+            f"the other {n} readings."
+        )
+    keys = [c for c in (id_col, time_col) if c]
+    return (
+        f"aggregate the repeated rows, e.g. frame.group_by({keys}, maintain_order=True)"
+        ".agg(pl.all().mean()) (a value from every reading), or keep one of each, e.g. "
+        f"frame.unique(subset={keys}, keep='last'), which drops the other {n} readings."
+    )
+
+
+def _localise(
+    hour: str, id_col: str | None, time_col: str, source: Any, used: Sequence[str], for_spec: bool
+) -> str:
+    """The advice for times repeated on the hour a daylight-saving clock repeats (``hour``:
+    its dates and hours): localise the naive times, telling the two of each time apart by
+    their order in each series (or by a column of ``source`` but ``used`` with one row per
+    (value, time))."""
+    said = (
+        f"They fall on {hour} of a Sunday: the hour that clocks repeat when daylight saving "
+        "time ends. Naive local times? Each of those names two instants, neither a series "
+        "nor a duplicate: "
+    )
+    if for_spec:
+        return said + (
+            "write the times in the source in UTC or with their UTC offset (in Central Europe "
+            "02:00:00+02:00, then 02:00:00+01:00), so that each names one instant."
+        )
+    flags = (
+        _candidate_columns(source, time_col, used, distinct=True)[0] if source is not None else []
+    )
+    first = f"pl.col({time_col!r}).is_first_distinct()"
+    first += f".over({id_col!r})" if id_col is not None else ""
+    flag = (
+        f" (or from a column that tells them apart, e.g. {format_list(flags[:3])})" if flags else ""
+    )
+    return said + (
+        f"localise them before fit with the data's time zone, e.g. frame.with_columns("
+        f"pl.col({time_col!r}).dt.replace_time_zone('Europe/Berlin', ambiguous=pl.when("
+        f"{first}).then(pl.lit('earliest')).otherwise(pl.lit('latest')))): in time order the "
+        f"first of each repeated time{' of a series' if id_col else ''} is the summer-time "
+        f"instant{flag}; or export the times "
+        "in UTC."
     )

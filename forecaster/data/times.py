@@ -26,6 +26,7 @@ __all__ = [
     "physical_range",
     "plain_time",
     "range_text",
+    "time_value_text",
     "to_time_point",
     "zoned_times",
 ]
@@ -404,6 +405,26 @@ def plain_time(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def time_value_text(value: Any) -> str:
+    """A time value as given to ``predict(cutoff=...)`` (a date, datetime, ISO text, integer
+    step, numpy scalar, polars literal such as ``pl.date(...)`` or one-value Series), shown by
+    its value for messages: a date or datetime in ISO form, others as their ``repr``; a value
+    :func:`plain_time` cannot read (an expression that is not a literal) as its ``repr``.
+
+    Examples
+    --------
+    >>> time_value_text(pl.date(2024, 1, 31)), time_value_text("2024-01-31"), time_value_text(7)
+    ('2024-01-31', "'2024-01-31'", '7')
+    """
+    try:
+        plain = plain_time(value)
+    except ValueError:
+        return repr(value)
+    if isinstance(plain, dt.date):  # (a datetime too)
+        return plain.isoformat(sep=" ") if isinstance(plain, dt.datetime) else plain.isoformat()
+    return repr(plain)
 
 
 def _parse_iso(text: str) -> dt.date | dt.datetime:

@@ -547,4 +547,5 @@ class ForecastIntervals:
             series=panel.series_of_rows()[rows],
             names=None if self.id_col is None else panel.keys[panel.id_name].to_list(),
             calendar=uses_calendar("auto", panel.time),
+            time_dtype=panel.time.dtype,
         )

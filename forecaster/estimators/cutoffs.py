@@ -20,7 +20,7 @@ from forecaster.data.frames import check_schema, collect_frame, column_tuple, id
 from forecaster.data.frequency import Frequency
 from forecaster.data.panel import Panel
 from forecaster.data.steps import steps_behind
-from forecaster.data.times import to_time_point
+from forecaster.data.times import time_value_text, to_time_point
 from forecaster.data.transforms import domain_bound
 from forecaster.data.validate import MISSING_VALUES_ERROR
 from forecaster.estimators.future import hold_after, series_sorted
@@ -296,7 +296,7 @@ class CutoffPanels:
         options["ends"] = "origins"  # named at the origins: _cutoff_origins
         if before.height == 0 and frame.height:
             raise DataValidationError(
-                f"cutoff={cutoff!r} is before the first time of the data "
+                f"cutoff={time_value_text(cutoff)} is before the first time of the data "
                 f"({frame[self.time_col].min()}): no row is at or before it. Pass a cutoff "
                 "between the first and the last time of the frame."
             )
@@ -361,7 +361,11 @@ class CutoffPanels:
         if point is None or len(offsets) < 2 or (positions and cutoff is None):
             return
         last = times.gather(offsets[1:] - 1)
-        reference = f"{whose} last time ({point})" if cutoff is None else f"cutoff={cutoff!r}"
+        reference = (
+            f"{whose} last time ({point})"
+            if cutoff is None
+            else f"cutoff={time_value_text(cutoff)}"
+        )
         stale = steps_behind(times, offsets, self.freq_, point) > 0
         if not stale.any():
             return

@@ -38,7 +38,7 @@ from forecaster.data.frequency import Frequency
 from forecaster.data.made_up import observed_rows, warn_made_up_origins
 from forecaster.data.panel import Panel
 from forecaster.data.steps import future_times
-from forecaster.data.times import to_time_point
+from forecaster.data.times import time_value_text, to_time_point
 from forecaster.estimators.origins import origin_rows, step_sources, step_times
 from forecaster.estimators.rows_ahead import observed_split, rows_ahead_span
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
@@ -400,7 +400,7 @@ class FutureInputs:
         which = f"the origin at {panel.time[int(rows[first])]}"
         if self.id_col is not None:
             which += f" of series {panel.keys[panel.id_name][int(series[first])]!r}"
-        asked = "each cutoff" if cutoff is None else f"cutoff={cutoff!r}"
+        asked = "each cutoff" if cutoff is None else f"cutoff={time_value_text(cutoff)}"
         noun = "origin" if cutoff is None else "series"
         raise DataValidationError(
             f"Without future=, the future covariates {names} over each horizon are read from "

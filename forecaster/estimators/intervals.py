@@ -40,9 +40,7 @@ from __future__ import annotations
 __all__ = [
     "HISTORY_SPREAD_FLOOR",
     "MIN_PER_SERIES",
-    "MORE_ORIGINS",
     "SPREAD_FLOOR",
-    "check_enough",
     "conformal_rank",
     "conformal_spread",
     "interval_columns",
@@ -55,6 +53,7 @@ __all__ = [
 from collections.abc import Sequence
 
 import numpy as np
+import polars as pl
 
 from forecaster.data.known_windows import window_spread
 from forecaster.data.panel import Panel
@@ -62,14 +61,14 @@ from forecaster.data.scaling import MIN_SCALE
 from forecaster.data.spans import floor_spread
 from forecaster.estimators.conformal_groups import Reducer, fill_own, own_spans
 from forecaster.estimators.conformal_ranks import (
-    MORE_ORIGINS,
-    check_enough,
     conformal_rank,
+    more_residuals,
     order_statistic,
     quantile_level,
     residuals_needed,
     signed_quantile,
     signed_quantiles,
+    strictest_needed,
 )
 from forecaster.evaluation.intervals import interval_names, level_bounds, level_name, quantile_name
 from forecaster.exceptions import DataValidationError
@@ -132,6 +131,8 @@ class _Calibration:
         point: int = 0,
     ) -> None:
         self.conformal, self.rows, self.calendar = conformal, rows, calendar
+        self.time_dtype: pl.DataType | None = None  # the origins' dtype, for the advice
+        self.pool = (np.arange(0), np.arange(0))  # (rows, forecasts) of the last reduction
         self.point = point  # the residuals' column of the point forecast (a model's median)
         self.level = level  # (B, T): each forecast's level, the floor of its series' scale
         self.series = rows if series is None else series  # each forecast's series, to count
@@ -243,6 +244,19 @@ class _Calibration:
             )
         )
 
+    def central(self, level: float, what: str, strict: bool = True) -> Reducer:
+        """The reducer of the conformal quantile of a central interval at ``level``
+        (:func:`order_statistic`), whose refusal of too few scores gives :meth:`advice`."""
+        return lambda s: order_statistic(s, level, what=what, strict=strict, fix=self.advice)
+
+    def advice(self, found: int, needed: int) -> str:
+        """How to get the ``needed`` residuals that the calibration rows of the reduction in
+        progress (``pool``: rows, forecasts; set by :meth:`_fill`) lack, its origins of the
+        forecasts' ``time_dtype`` (:func:`more_residuals`)."""
+        index, chosen = self.pool
+        origin = int(self.origins[chosen].min()) if self.origins is not None else None
+        return more_residuals(self.conformal, index, origin, self.time_dtype)(found, needed)
+
     def _pools(self, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
         """(calibration rows of ``n``, forecast rows) pairs: the pooled rows each forecast row
         uses, all of them, or with a ``window`` the window times the number of series latest
@@ -272,6 +286,7 @@ class _Calibration:
         the mean of its observed absolute residuals, over steps and fitted quantiles; multiplied
         back by it floored as a window's spread, :func:`~forecaster.data.spans.floor_spread`,
         by each forecast's ``level``)."""
+        self.pool = (index, chosen)  # named by the reducer's advice if they are too few
         if not self.by_series or len(index) == 0:  # no rows: the reducer refuses too few
             out[chosen] = reducer(scores[index])
             return
@@ -366,10 +381,10 @@ class _ModelQuantiles:
         if band is not None:
             shift = self._widen(band, level, strict) * (-1.0 if q < 0.5 else 1.0)
         else:  # one-sided: the conformal quantile q of its own residuals y - q
-            what = f"quantiles=[..., {q:g}, ...]"
+            what, fix = f"quantiles=[..., {q:g}, ...]", self.calibration.advice
             shift = self.norm * self.calibration.reduce(
                 residuals[..., self.fitted.index(q)],
-                lambda s: signed_quantile(s, q, what=what, strict=strict),
+                lambda s: signed_quantile(s, q, what=what, strict=strict, fix=fix),
             )
         median = self._raw(0.5)
         return np.minimum(value + shift, median) if q < 0.5 else np.maximum(value + shift, median)
@@ -382,10 +397,8 @@ class _ModelQuantiles:
             residuals = self.conformal["residuals"]
             lo, hi = (residuals[..., self.fitted.index(q)] for q in band)
             scores = np.maximum(-lo, hi)
-            what = f"level={level:g}"
-            self.widened[band] = self.norm * self.calibration.reduce(
-                scores, lambda s: order_statistic(s, level, what=what, strict=strict)
-            )
+            central = self.calibration.central(level, f"level={level:g}", strict)
+            self.widened[band] = self.norm * self.calibration.reduce(scores, central)
         return self.widened[band]
 
 
@@ -405,6 +418,7 @@ def interval_columns(
     series: np.ndarray | None = None,
     names: Sequence | None = None,
     calendar: bool = True,
+    time_dtype: pl.DataType | None = None,
 ) -> dict[str, np.ndarray]:
     """The interval and quantile columns, name -> float64 values ``(B * horizon,)``, target
     after target (each target's interval bounds, then its quantiles, as in a backtest's
@@ -423,10 +437,11 @@ def interval_columns(
     reach below it; ``series`` ``(B,)``: each forecast's series in the forecasts' own panel
     (unseen ones too), for counting them in errors (``rows`` when None), and ``names`` the id
     of each of those series, to name them there; ``calendar``: whether the series share
-    calendar folds (dates; not independent integer-step sequences), for those errors.
+    calendar folds (dates; not independent integer-step sequences), for those errors, and
+    ``time_dtype`` the dtype of the origins, to name them in the errors of too few residuals.
     """
     made: dict[str, np.ndarray] = {}  # put in predict's order at the end (interval_names)
-    enough = _strictest(levels, quantiles)
+    enough = strictest_needed(levels, quantiles)
     fitted_list = [round(float(q), 12) for q in fitted or ()]
     median = fitted_list.index(0.5) if model_quantiles is not None else 0  # residuals' column
     calibration = (
@@ -436,6 +451,8 @@ def interval_columns(
             conformal, rows, origins, enough, series, names, calendar, _levels(point), median
         )
     )
+    if calibration is not None:
+        calibration.time_dtype = time_dtype
     norm = _normaliser(conformal, spread, point.shape)
 
     def conformal_quantile(scores: np.ndarray, level: float) -> np.ndarray:
@@ -443,7 +460,7 @@ def interval_columns(
         the scale of the forecasts."""
         assert calibration is not None
         what = f"level={level:g}"
-        half = norm * calibration.reduce(scores, lambda s: order_statistic(s, level, what=what))
+        half = norm * calibration.reduce(scores, calibration.central(level, what))
         return calibration.floor(half)
 
     asked = sorted(quantiles or ())
@@ -497,7 +514,7 @@ def _point_shifts(
     ``asked`` (``K``), the split-conformal quantiles of the ``signed`` residuals ``(N,
     horizon, T)`` back on the forecasts' scale (``norm`` ``(B, 1, T)``), floored around the
     median's shift (:func:`_floored_around`)."""
-    reducer = signed_quantiles(asked, median=True)
+    reducer = signed_quantiles(asked, median=True, fix=calibration.advice)
     shifts = norm[:, None] * calibration.reduce(signed, reducer, stacked=len(asked) + 1)
     return _floored_around(shifts[:, -1:], shifts[:, :-1], asked, calibration)
 
@@ -536,14 +553,6 @@ def _cqr_band(q: float, fitted: list[float] | None) -> tuple[float, float] | Non
     if q == 0.5 or not fitted or pair not in fitted:
         return None
     return min(q, pair), max(q, pair)
-
-
-def _strictest(levels: Sequence[float] | None, quantiles: Sequence[float] | None) -> int:
-    """The calibration scores the strictest conformal quantile of a call needs
-    (:func:`residuals_needed`): of each level, and of each quantile (those of the central
-    interval it is an end of, :func:`quantile_level`)."""
-    used = [*(levels or ()), *(quantile_level(q) for q in quantiles or ())]
-    return max((residuals_needed(level) for level in used), default=1)
 
 
 def _levels(point: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ from forecaster.data.made_up import observed_rows
 from forecaster.data.panel import Panel
 from forecaster.data.scaling import PanelScaler
 from forecaster.data.steps import anchor_days, future_times
-from forecaster.data.times import to_time_point
+from forecaster.data.times import time_value_text, to_time_point
 from forecaster.exceptions import (
     DataValidationError,
     ForecasterWarning,
@@ -112,9 +112,9 @@ def origin_rows(
         early = [c for c, p in zip(cutoff, points, strict=True) if p < first]
         if early:
             raise DataValidationError(
-                f"cutoff={early[0]!r} is before the first time of the data ({first}): no row "
-                "is at or before it. Pass cutoffs between the first and the last time of the "
-                "frame."
+                f"cutoff={time_value_text(early[0])} is before the first time of the data "
+                f"({first}): no row is at or before it. Pass cutoffs between the first and the "
+                "last time of the frame."
             )
         _refuse_repeated_points(pl.Series(points, dtype=dtype))
         order = id_order(panel.keys[panel.id_name]).arg_sort().to_numpy().astype(np.int64)
@@ -146,7 +146,7 @@ def no_origins_error(lookback: int, cutoff: Any = None) -> DataValidationError:
     if cutoff is None:
         where, instead = "any of the cutoffs", "later cutoffs"
     else:
-        where, instead = f"cutoff={cutoff!r}", "a later cutoff"
+        where, instead = f"cutoff={time_value_text(cutoff)}", "a later cutoff"
     return DataValidationError(
         f"No series has lookback={lookback} rows up to {where}. Pass {instead} or more history."
     )

@@ -313,19 +313,32 @@ class ForecastStream:
         return window * self._scale[:, None] + self._center[:, None]
 
     @uses_fitted_state("forecast with", of="_model")
-    def forecast(self) -> pl.DataFrame:
+    def forecast(self, *, level: Any = None, quantiles: Any = None) -> pl.DataFrame:
         """The next ``horizon`` steps of every series of the stream, as ``predict`` returns
         them on the whole history so far (columns id, time and one per target). Series that
         end before the stream's last time (no rows in the latest updates) are forecast from
         their own last time and named in a
         :class:`~forecaster.exceptions.StaleSeriesWarning`, as ``predict`` names them.
 
+        Parameters
+        ----------
+        level, quantiles : None
+            Not supported: a stream gives point forecasts (a quantile model's median).
+            Intervals and quantiles are ``predict``'s (``model.predict(history, level=80)``
+            on the history so far); passing either raises a ``TypeError`` that says so.
+
         Returns
         -------
         polars.DataFrame
             A pandas.DataFrame when the stream was started from one; the times in the time
             dtype of the frame it was started from, as ``predict`` returns them.
+
+        Raises
+        ------
+        TypeError
+            For ``level`` or ``quantiles`` other than None.
         """
+        _refuse_intervals(level=level, quantiles=quantiles)
         model = self._fitted_model("forecast with")
         horizon = int(model.horizon)
         ids = self._keys[self._id_name]
@@ -349,6 +362,21 @@ class ForecastStream:
             out = out.sort(id_order(out[model.id_col]), model.time_col)
         out = as_given_time(out, self._given, model.schema_.get(model.time_col))
         return as_given_kind(out, self._pandas, self._pandas_time)
+
+
+def _refuse_intervals(**asked: Any) -> None:
+    """Refuse the interval arguments of ``predict`` (``level``, ``quantiles``) passed to
+    :meth:`ForecastStream.forecast`, which gives point forecasts only."""
+    given = {name: value for name, value in asked.items() if value is not None}
+    if given:
+        shown = ", ".join(f"{name}={value!r}" for name, value in given.items())
+        raise TypeError(
+            f"ForecastStream.forecast() gives point forecasts only (a quantile model's median), "
+            f"got {shown}. Intervals and quantiles are predict's: call "
+            f"model.predict(history, {shown}) on the history so far (the stream's start "
+            "frame and its updates), on a model calibrated with model.calibrate(...) for "
+            "level; or call forecast() without them."
+        )
 
 
 def _refuse_interpolated_ends(raw: Panel, id_col: str | None) -> None:

@@ -173,8 +173,8 @@ def place_folds(
         raise TooFewRowsError(
             f"Too few rows for {folds} folds: every series needs at least lookback + horizon + "
             f"(folds - 1) * step = {lookback} + {horizon} + {folds - 1} * {step} = {needed} "
-            f"rows{chosen}; the longest has {int(panel.lengths.max())}. Use fewer folds, a "
-            "smaller step, or a shorter lookback or horizon."
+            f"rows{chosen}; the longest has {int(panel.lengths.max())}.",
+            "Use fewer folds, a smaller step, or a shorter lookback or horizon.",
         )
     if not keep.all():
         dropped = panel.keys[panel.id_name].filter(pl.Series(~keep)).head(10).to_list()
@@ -196,8 +196,9 @@ def place_folds(
             targets = "a target" if after == 1 else f"the {after} rows (future covariates)"
             raise TooFewRowsError(
                 f"No series has {targets} after the calendar folds' cutoffs ({cutoffs[0]} to "
-                f"{cutoffs[-1]}) and lookback={lookback} rows up to one. Use fewer folds, or "
-                "origins='series' to count each series' folds back from its own end."
+                f"{cutoffs[-1]}) and lookback={lookback} rows up to one.",
+                "Use fewer folds, or origins='series' to count each series' folds back from "
+                "its own end.",
             )
         present = None if present.all() else present
     else:

@@ -426,6 +426,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _sigterm_interrupts(), _warnings_shown_by(log, args.quiet):
             # The heavy modules (PyTorch, Polars, ...) are imported once a command runs, not
             # for --help, --version or a usage error (see forecaster.jobs.parser).
+            from forecaster.data.duplicates import spec_words
             from forecaster.jobs import commands
             from forecaster.jobs.run import translated_errors
             from forecaster.training import distributed
@@ -445,6 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ),
                 translated_errors(f"forecaster {args.command}"),
                 each_warning_once(),  # a log tells each fact once (fit, calibration, backtest)
+                spec_words(),  # a duplicate row's fix names the spec's key, not id_col=
             ):
                 return getattr(commands, args.handler)(args, log)
     except Terminated:  # after the cleanups: the previous SIGTERM handler is back

@@ -99,7 +99,6 @@ from forecaster.jobs.spec import (
     COLUMN_PARAMS,
     NO_CHECKPOINTS,
     Spec,
-    first_line,
     without_checkpoints,
 )
 from forecaster.jobs.tracked import tracking_paused
@@ -252,8 +251,8 @@ def _calibrate(
         raise TooFewRowsError(
             f"{_cannot(spec)}: the calibration backtests {plan.folds} origins of "
             f"{model.horizon} steps per series (enough errors per step for the highest "
-            f"level), and {first_line(exc)} Use longer series, lower levels or a shorter "
-            "horizon."
+            f"level), and {exc.fact} Use longer series, lower [output] levels "
+            "or a shorter [model] horizon."
         ) from exc
     except DataValidationError as exc:  # another cause: another fix than longer series
         raise DataValidationError(f"{_cannot(spec)}: {exc}") from exc

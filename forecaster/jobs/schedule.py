@@ -339,18 +339,50 @@ def future_frame(
     )
     missing = joined.filter(bad)
     if missing.height:
-        shown = ", ".join(
-            " ".join(str(v) for v in row) for row in missing.select(keys).head(5).iter_rows()
-        )
-        more = f" and {missing.height - 5} more" if missing.height > 5 else ""
+        as_of = pl.lit(ordered[time_col].max(), dtype=ordered.schema[time_col])
+        early = missing.filter(pl.col(time_col) <= as_of)
         raise DataValidationError(
             f"The source has no values of the future covariates {names} for {missing.height} "
-            f"of the {expected.height} forecast steps after the as-of: {shown}{more}. A "
-            "pipeline reads them from the source's rows after each series' last observation "
-            f"(the columns {names} filled, the targets empty). Add those rows to the source, "
-            "or leave the series out of it."
+            f"of the {expected.height} forecast steps: {_key_rows(missing, keys)}. A pipeline "
+            "reads them from the source's rows after each series' last observation (the "
+            f"columns {names} filled, the targets empty). "
+            + (_stale_steps_fix(early, spec, ordered[time_col].max()) if early.height else "")
+            + "Add those rows to the source, or leave the series out of it."
         )
     return joined
+
+
+def _key_rows(rows: pl.DataFrame, keys: list[str]) -> str:
+    """The first 5 (id, time) ``keys`` of ``rows`` as text, and how many more."""
+    shown = ", ".join(" ".join(map(str, row)) for row in rows.select(keys).head(5).iter_rows())
+    return shown + (f" and {rows.height - 5} more" if rows.height > 5 else "")
+
+
+def _stale_steps_fix(early: pl.DataFrame, spec: Spec, as_of: Any) -> str:
+    """What is missing when forecast steps without future covariates (``early``) fall at
+    or before the ``as_of``: steps of series that end before it (stale), forecast from their
+    own last row, and the ``[series]`` keys that leave such series out of the forecast."""
+    series = spec.series
+    ids = early[series.id].unique(maintain_order=True).to_list() if series.id else []
+    which = f"series {format_list(ids, 5)}" if ids else "the series"
+    keys = (
+        'stale = "exclude" (the default) with max_staleness'
+        if series.stale == "forecast"
+        else "max_staleness"
+    )
+    return (
+        f"{early.height} of those steps are at or before the as-of {as_of}: {which} "
+        f"{'ends' if len(ids) == 1 else 'end'} before it, and "
+        + (
+            'stale = "forecast" forecasts a stale series'
+            if series.stale == "forecast"
+            else f"max_staleness = {series.max_staleness} (steps; default: the horizon) "
+            "forecasts a series at most that many steps behind"
+        )
+        + " from its own last row, so its forecast steps start there, before the as-of: the "
+        "source needs its rows of those steps too. To leave such series out of the forecast "
+        f"instead, set {keys} below the steps they are behind in [series]. "
+    )
 
 
 def check_holiday_rows(frame: pl.DataFrame, spec: Spec) -> None:

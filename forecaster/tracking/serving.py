@@ -25,6 +25,7 @@ from forecaster.data import collect_frame, to_time_point
 from forecaster.data.dtypes import restore_dtypes
 from forecaster.data.frames import column_tuple, from_pandas, id_cast, is_pandas_frame
 from forecaster.data.steps import steps_behind
+from forecaster.data.times import time_value_text
 from forecaster.estimators.origins import is_cutoff_list
 from forecaster.exceptions import DataValidationError
 from forecaster.tracking.config import describe_kind, short_error
@@ -107,8 +108,8 @@ def pyfunc_predict(estimator: Any, model_input: Any, params: Any = None) -> Any:
                 ". Add them, or pass params={'cutoff': ...} to forecast from inside the data "
                 "(the values are then read from the rows after the cutoff)."
                 if cutoff is None
-                else f", or the rows after cutoff={cutoff!r}, which it has none of. Add them, "
-                "or pass an earlier cutoff."
+                else f", or the rows after cutoff={time_value_text(cutoff)}, which it has none "
+                "of. Add them, or pass an earlier cutoff."
             )
         )
     forecast = estimator.predict(frame, future=future, cutoff=cutoff, **intervals)
