@@ -81,6 +81,7 @@ from forecaster.exceptions import (
 from forecaster.jobs.calibration_plan import (
     Plan,
     calibration_plan,
+    counted_plan,
     describe_windows,
     fewest_kept,
     folds_plan,
@@ -158,9 +159,9 @@ def _calibrate_forecast(
     (:func:`_forecast_before`); the plan it calibrated by."""
     plan = _plan(spec, model, frame, excluded)
     stale = _forecast_before(spec, model, frame, plan.folds, excluded)
-    plan = _calibrate(
-        spec, model, frame, replace(plan, origins="series" if stale else "auto"), excluded
-    )
+    origins = "series" if stale else "auto"
+    plan = counted_plan(spec, model, frame, replace(plan, origins=origins), excluded)
+    plan = _calibrate(spec, model, frame, plan, excluded)
     plan = with_own_counts(plan, spec, model)  # what the intervals use: the model's state
     if log is None:
         return plan
@@ -181,7 +182,8 @@ def _calibrate_forecast(
     made_of = describe_windows(model.conformal_)
     log(
         f"{what} conformal intervals {where} from {plan.folds} calibration folds{folds} "
-        f"({made_of}; {how}){scale}{plan.recalibrated()}"
+        f"({made_of}; {how}){scale}{plan.folds_reason and ', as '}{plan.folds_reason}"
+        f"{plan.recalibrated()}"
     )
     return plan
 
@@ -291,6 +293,7 @@ def _made_up_for(
     minimum = max(needed, MIN_PER_SERIES)
     best = int(own_residuals(model.conformal_, len(model.keys_)).max(initial=0))
     own_short = plan.per_series and 0 < best < minimum and plan.folds >= minimum
+    own_short &= plan.counted_own != 0  # counted none within the room: more folds cannot help
     if own_short:  # every series short of its own because filled steps' residuals are left out
         factor = max(factor, minimum / best)
     if factor == 1.0:
