@@ -253,6 +253,8 @@ def counted_plan(
     (``folds_reason``). The count can miss where the calibration's clones read the data
     otherwise (``lookback="auto"`` choosing another window, a fit that leaves a series out):
     the calibration then runs again (see :mod:`forecaster.jobs.intervals`)."""
+    if model.missing in ("error", "zero"):  # nothing filled, or zeros that are data
+        return plan
     _, panel = model.read_frame(frame, as_fitted=True)  # as the calibration's backtest
     cells = unscored_cells(panel.exact_targets(frame), model.missing)
     lookback, horizon = int(model.lookback_), int(model.horizon)
