@@ -2388,6 +2388,48 @@ def test_a_failed_registration_is_what_the_summary_and_its_manifest_say(
     assert code == 0 and "damaged" not in err, err
 
 
+@pytest.mark.slow
+def test_a_run_killed_while_it_rewrites_the_summary_leaves_its_outputs_whole(
+    tmp_path, capsys, monkeypatch
+):
+    """After a refused registration the run rewrote summary.json, then manifest.json, in the
+    published folder: killed between the two, it left a summary its manifest did not vouch
+    for, and the next run refused the outputs as damaged (move summary.json out, --force).
+    The folder is published again in one step now: killed on the way, it stays as it was."""
+    mlflow = pytest.importorskip("mlflow")
+    from forecaster import _io
+
+    spec = _registered_project(tmp_path, monkeypatch)
+
+    calls: list[Path] = []
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        calls.append(Path("registered"))
+        raise RuntimeError("registry is read-only")
+
+    class Killed(BaseException):
+        pass
+
+    written = _io.write_manifest
+
+    def killed_after_the_registration(folder: Any, *args: Any, **kwargs: Any) -> Any:
+        if calls:  # the manifest of the rewritten summary: killed before it is written
+            calls.append(Path(folder))
+            raise Killed
+        return written(folder, *args, **kwargs)
+
+    monkeypatch.setattr(mlflow, "register_model", refused)
+    monkeypatch.setattr(_io, "write_manifest", killed_after_the_registration)
+    with pytest.raises(Killed):
+        run_cli(capsys, "run", str(spec))
+    monkeypatch.setattr(_io, "write_manifest", written)
+    out = tmp_path / "outputs" / "hostile" / "2024-01-16"
+    assert (out / "summary.json").is_file() and len(calls) == 2, calls
+    code, err = run_cli(capsys, "run", str(spec))  # whole: skipped, not refused as damaged
+    assert code == 0 and "damaged" not in err, err
+    assert "already exist" in err, err
+
+
 def test_an_untracked_run_with_register_as_says_why_it_registered_nothing(tmp_path, monkeypatch):
     """With MLflow unreachable, the summary's ``registration`` was null, as if the spec had
     no ``register_as``: it says no version was registered, and why, as the other reasons."""
