@@ -271,6 +271,8 @@ def counted_plan(
     most = max(min(int(room[forecast].min()), FOLDS_FACTOR * plan.folds), plan.folds)
     sizes = np.arange(1, most + 1)  # folds: the latest 1, 2, ... of the cuts below
     kept = lengths[None, :] >= lookback + horizon * sizes[:, None]  # (folds, series)
+    if not kept[plan.folds - 1].any():  # too short for the plan: its calibration says so
+        return plan
     counts = _kept_residuals(spec, model, panel, cells, plan, most, kept[plan.folds - 1])
     pooled = (counts * kept[..., None, None]).sum(axis=1).min(axis=(1, 2))  # (folds,)
     needed = residuals_needed(max(spec.output.levels or [80.0]))
@@ -343,6 +345,6 @@ def _kept_residuals(
     starts, last = panel.offsets[:-1].astype(np.int64), panel.offsets[1:].astype(np.int64) - 1
     rows = (starts[None, :] + cut)[..., None] + np.arange(1, horizon + 1)  # (folds, series, H)
     inside = (rows <= last[None, :, None]) & present[..., None]
-    within = np.clip(rows, starts[None, :, None], last[None, :, None])  # (masked where not)
-    observed = inside[..., None] & ~cells[within]
+    np.clip(rows, starts[None, :, None], last[None, :, None], out=rows)  # (masked: not inside)
+    observed = inside[..., None] & ~cells[rows]
     return np.cumsum(observed[::-1], axis=0, dtype=np.int32)  # [j]: the latest j + 1 folds
