@@ -1831,6 +1831,19 @@ def test_the_folds_are_counted_from_the_filled_steps_so_one_calibration_suffices
     assert (plan.folds, plan.counted_own) == (22, 2), plan  # a lost 2 residuals at step 1
 
 
+def test_a_calibration_run_again_keeps_why_the_first_had_more_folds():
+    """The safety net's second calibration replaced the plan by a new one of more folds,
+    which lost why the first had more folds than the plan's (counted from the filled
+    steps): the record keeps it, beside why the second ran."""
+    from forecaster.jobs.calibration_plan import Plan
+
+    first = Plan(22, 8, per_series=True, folds_reason="counted", counted_own=2)
+    again = first.again(Plan(30, 10, per_series=True), "30 folds, as the count missed")
+    record = again.record()
+    assert (record["folds"], record["first_folds"], record["calibrations"]) == (30, 22, 2)
+    assert (record["folds_reason"], again.counted_own) == ("counted", 2), record
+
+
 def test_the_counted_folds_give_the_pooled_residuals_a_level_needs(tmp_path):
     """Pooled: 95 % needs 19 residuals per step; 10 folds of 2 series with a filled second
     step in each keep 18, so 11 are counted (not a second calibration). Without filled steps

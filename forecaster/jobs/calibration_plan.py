@@ -47,11 +47,11 @@ class Plan:
     ``calibrations``: how many calibrations ran (each refits its clones: a second one, of
     more folds or by the window's spread, costs about as much as the first),
     ``first_folds`` the folds of the first (None: ``folds``) and ``recalibration_reason``
-    why each later one ran (empty when one did). ``folds_reason``: why the plan has more
-    folds than :func:`calibration_plan` gives (the steps ``missing=`` filled, counted before
-    the calibration by :func:`counted_plan`; empty when it has not), and ``counted_own``
-    how many series the run forecasts that count expects to get the residuals of their own
-    that per-series intervals need (None: not counted)."""
+    why each later one ran (empty when one did). ``folds_reason``: why the first calibration
+    has more folds than :func:`calibration_plan` gives (the steps ``missing=`` filled,
+    counted before the calibration by :func:`counted_plan`; empty when it has not), and
+    ``counted_own`` how many series the run forecasts that count expects to get the
+    residuals of their own that per-series intervals need (None: not counted)."""
 
     folds: int
     refit: bool | int
@@ -99,13 +99,16 @@ class Plan:
 
     def again(self, plan: Plan, reason: str) -> Plan:
         """``plan``, that of a calibration run after this one's (it replaced it) for
-        ``reason``, with this one's count of calibrations, first folds and reasons."""
+        ``reason``, with this one's count of calibrations, first folds and reasons (and why the
+        first's folds were more than the plan's, ``folds_reason``)."""
         told = f"{self.recalibration_reason}; then " if self.recalibration_reason else ""
         return replace(
             plan,
             calibrations=self.calibrations + 1,
             first_folds=self.folds if self.first_folds is None else self.first_folds,
             recalibration_reason=told + reason,
+            folds_reason=self.folds_reason,  # of the first's folds
+            counted_own=self.counted_own,
         )
 
     def recalibrated(self) -> str:
