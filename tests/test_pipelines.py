@@ -1807,7 +1807,7 @@ def test_the_folds_are_counted_from_the_filled_steps_so_one_calibration_suffices
     # days back is in the 23rd latest fold, beyond the 21 counted
     spec, frame, model = _holed_calibration(tmp_path, "[80]", {"a": [7], "b": [7, 45]})
     plan = counted_plan(spec, model, frame, Plan(20, True, per_series=True))
-    assert (plan.folds, plan.counted_own) == (21, 2), plan
+    assert plan.folds == 21, plan
     assert plan.folds_reason == (
         "missing='ffill' filled steps whose residuals are left out, so 20 folds would give "
         "0 of the 2 series it forecasts the 20 residuals per step of their own that "
@@ -1828,7 +1828,7 @@ def test_the_folds_are_counted_from_the_filled_steps_so_one_calibration_suffices
     # a's second hole (9 days back) is in the 5th latest fold too: 22 folds
     spec, frame, model = _holed_calibration(tmp_path / "far", "[80]", {"a": [7, 9], "b": [7]})
     plan = counted_plan(spec, model, frame, Plan(20, True, per_series=True))
-    assert (plan.folds, plan.counted_own) == (22, 2), plan  # a lost 2 residuals at step 1
+    assert plan.folds == 22, plan  # a lost 2 residuals at step 1
 
 
 def test_a_calibration_run_again_keeps_why_the_first_had_more_folds():
@@ -1837,24 +1837,23 @@ def test_a_calibration_run_again_keeps_why_the_first_had_more_folds():
     steps): the record keeps it, beside why the second ran."""
     from forecaster.jobs.calibration_plan import Plan
 
-    first = Plan(22, 8, per_series=True, folds_reason="counted", counted_own=2)
+    first = Plan(22, 8, per_series=True, folds_reason="counted")
     again = first.again(Plan(30, 10, per_series=True), "30 folds, as the count missed")
     record = again.record()
     assert (record["folds"], record["first_folds"], record["calibrations"]) == (30, 22, 2)
-    assert (record["folds_reason"], again.counted_own) == ("counted", 2), record
+    assert record["folds_reason"] == "counted", record
 
 
 def test_the_counted_folds_give_the_pooled_residuals_a_level_needs(tmp_path):
     """Pooled: 95 % needs 19 residuals per step; 10 folds of 2 series with a filled second
     step in each keep 18, so 11 are counted (not a second calibration). Without filled steps
     the plan is as it was, and a series that the run does not forecast is not counted."""
-    from dataclasses import replace
 
     from forecaster.jobs.calibration_plan import Plan, counted_plan
 
     spec, frame, model = _holed_calibration(tmp_path, "[95]", {"a": [1], "b": [3]})
     plan = counted_plan(spec, model, frame, Plan(10, True, per_series=False))
-    assert (plan.folds, plan.refit, plan.counted_own) == (11, 4, None), plan
+    assert (plan.folds, plan.refit) == (11, 4), plan
     assert "10 folds would keep 18 pooled residuals at a step, fewer than the 19 the 95 % " in (
         plan.folds_reason
     )
@@ -1863,7 +1862,8 @@ def test_the_counted_folds_give_the_pooled_residuals_a_level_needs(tmp_path):
     spec, frame, model = _holed_calibration(tmp_path / "whole", "[80]", {})
     assert counted_plan(spec, model, frame, whole) == whole
     spec, frame, model = _holed_calibration(tmp_path / "b", "[80]", {"b": [7]})
-    assert counted_plan(spec, model, frame, whole, excluded=["b"]) == replace(whole, counted_own=1)
+    assert counted_plan(spec, model, frame, whole).folds == 21
+    assert counted_plan(spec, model, frame, whole, excluded=["b"]) == whole
 
 
 @pytest.mark.slow

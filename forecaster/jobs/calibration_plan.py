@@ -49,9 +49,7 @@ class Plan:
     ``first_folds`` the folds of the first (None: ``folds``) and ``recalibration_reason``
     why each later one ran (empty when one did). ``folds_reason``: why the first calibration
     has more folds than :func:`calibration_plan` gives (the steps ``missing=`` filled,
-    counted before the calibration by :func:`counted_plan`; empty when it has not), and
-    ``counted_own`` how many series the run forecasts that count expects to get the
-    residuals of their own that per-series intervals need (None: not counted)."""
+    counted before the calibration by :func:`counted_plan`; empty when it has not)."""
 
     folds: int
     refit: bool | int
@@ -66,7 +64,6 @@ class Plan:
     first_folds: int | None = None
     recalibration_reason: str = ""
     folds_reason: str = ""
-    counted_own: int | None = None
 
     def record(self) -> dict[str, Any]:
         """The plan as a run records it (``summary.json``'s ``calibration``, and the MLflow
@@ -108,7 +105,6 @@ class Plan:
             first_folds=self.folds if self.first_folds is None else self.first_folds,
             recalibration_reason=told + reason,
             folds_reason=self.folds_reason,  # of the first's folds
-            counted_own=self.counted_own,
         )
 
     def recalibrated(self) -> str:
@@ -251,8 +247,7 @@ def counted_plan(
     or counted from each series' own end), counted back from the last, ``horizon`` rows
     apart; at most :data:`FOLDS_FACTOR` times the plan's, and only as many as leave every
     series the run forecasts in (per series: ``2 * (lookback + horizon)`` rows before the
-    first origin, as :func:`calibration_plan` asks). The plan records how many series the
-    count expects to get their own (``counted_own``) and why it has more folds
+    first origin, as :func:`calibration_plan` asks). The plan records why it has more folds
     (``folds_reason``). The count can miss where the calibration's clones read the data
     otherwise (``lookback="auto"`` choosing another window, a fit that leaves a series out):
     the calibration then runs again (see :mod:`forecaster.jobs.intervals`)."""
@@ -286,9 +281,8 @@ def counted_plan(
     owned = own.sum(axis=1)  # (folds,): the series the run forecasts that get their own
     if plan.per_series:  # the fewest folds that give the most series their own
         folds = max(folds, int(sizes[usable & (owned == owned[usable].max())][0]))
-    counted = replace(plan, counted_own=int(owned[folds - 1]) if plan.per_series else None)
     if folds == plan.folds:
-        return counted
+        return plan
     why = []
     if folds > plan.folds and pooled[plan.folds - 1] < needed:
         why.append(
@@ -305,7 +299,7 @@ def counted_plan(
         )
     more = folds_plan(spec, folds, plan.per_series)
     more = replace(
-        counted,
+        plan,
         folds=more.folds,
         refit=more.refit,
         folds_reason=(

@@ -287,9 +287,9 @@ def _made_up_for(
     every series fell short of the residuals of its own it needs, if the data have room for
     it (else the calibration of ``plan`` stays, ``calibrate`` restores it, and its
     ``pooled_reason`` says why). The safety net of :func:`counted_plan`, whose folds make
-    this rare: it runs where the clones read the data otherwise than that count (a
-    ``lookback="auto"`` clone's window, a fit that leaves a series out), not where the count
-    found that no number of folds within the room gives a series its own. The plan of more
+    this rare: where the clones read the data otherwise than that count (a
+    ``lookback="auto"`` clone's window, a fit that leaves a series out), or where the count
+    stopped at its cap of folds and the data have room for more. The plan of more
     folds counts the calibration and says why it ran, and why ``normalize`` changed where
     it did (:meth:`Plan.again`)."""
     needed = residuals_needed(max(spec.output.levels or [80.0]))
@@ -298,7 +298,6 @@ def _made_up_for(
     minimum = max(needed, MIN_PER_SERIES)
     best = int(own_residuals(model.conformal_, len(model.keys_)).max(initial=0))
     own_short = plan.per_series and 0 < best < minimum and plan.folds >= minimum
-    own_short &= plan.counted_own != 0  # counted none within the room: more folds cannot help
     if own_short:  # every series short of its own because filled steps' residuals are left out
         factor = max(factor, minimum / best)
     if factor == 1.0:
