@@ -271,7 +271,7 @@ def counted_plan(
     kept = lengths[None, :] >= lookback + horizon * sizes[:, None]  # (folds, series)
     if not kept[plan.folds - 1].any():  # too short for the plan: its calibration says so
         return plan
-    counts = _kept_residuals(spec, model, panel, cells, plan, most, kept[plan.folds - 1])
+    counts = _kept_residuals(model, panel, cells, plan, most, kept[plan.folds - 1])
     pooled = (counts * kept[..., None, None]).sum(axis=1).min(axis=(1, 2))  # (folds,)
     needed = residuals_needed(max(spec.output.levels or [80.0]))
     usable = sizes >= plan.folds
@@ -284,7 +284,7 @@ def counted_plan(
     if folds == plan.folds:
         return plan
     why = []
-    if folds > plan.folds and pooled[plan.folds - 1] < needed:
+    if pooled[plan.folds - 1] < needed:
         why.append(
             f"{plan.folds} folds would keep {pooled[plan.folds - 1]} pooled residuals at a "
             f"step, fewer than the {needed} the {max(spec.output.levels or [80.0]):g} % "
@@ -311,13 +311,7 @@ def counted_plan(
 
 
 def _kept_residuals(
-    spec: Spec,
-    model: Any,
-    panel: Any,
-    cells: np.ndarray,
-    plan: Plan,
-    folds: int,
-    kept: np.ndarray,
+    model: Any, panel: Any, cells: np.ndarray, plan: Plan, folds: int, kept: np.ndarray
 ) -> np.ndarray:
     """``(folds, series, horizon, targets)``: the residuals a calibration of the latest
     ``j + 1`` of ``folds`` folds (``horizon`` rows apart, placed by ``plan.origins`` on the
