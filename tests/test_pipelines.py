@@ -1951,12 +1951,115 @@ def test_a_plan_calibrated_again_counts_its_calibrations_and_says_why_each_ran()
     )
 
 
+def _holed_calibration(tmp_path: Path, levels: str, holes: dict[str, list[int]]) -> Any:
+    """A spec (daily, ``missing="ffill"``, lookback 4, horizon 2, ``levels``), 120 days of
+    two series whose days counted back from the last (0: the last) in ``holes`` are absent
+    (filled), and a model fitted on them."""
+    rng = np.random.default_rng(0)
+    lines = ["id,date,y"]
+    start = dt.date(2024, 1, 1)
+    for key in ("a", "b"):
+        for i in range(120):
+            if 119 - i not in holes.get(key, []):
+                lines.append(f"{key},{start + dt.timedelta(days=i)},{rng.normal(10, 1):.3f}")
+    spec_file = csv_project(
+        tmp_path,
+        "\n".join(lines) + "\n",
+        series='freq = "1d"\nmissing = "ffill"',
+    )
+    spec_file.write_text(spec_file.read_text() + f"\n[output]\nlevels = {levels}\n")
+    spec = load_spec(spec_file)[0]
+    frame = pl.read_csv(tmp_path / "data" / "prices.csv", try_parse_dates=True)
+    model = forecaster.RNNForecaster(
+        target="y", id_col="id", time_col="date", lookback=4, horizon=2, hidden_size=4,
+        max_epochs=1, freq="1d", missing="ffill", random_state=0, progress=False,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(frame)
+    return spec, frame, model
+
+
+def test_the_folds_are_counted_from_the_filled_steps_so_one_calibration_suffices(tmp_path):
+    """With filled steps (missing="ffill"), the plan's 20 folds gave every series fewer
+    than the 20 residuals of its own that per-series intervals need, and the run calibrated
+    again (refitting its clones) with folds raised in proportion, which could still fall
+    short. The filled steps are known before any fit: the folds are counted from them, the
+    fewest that give every series its own, and one calibration suffices."""
+    from forecaster.estimators.own_residuals import own_residuals
+    from forecaster.jobs.calibration_plan import Plan, counted_plan
+    from forecaster.jobs.intervals import calibrate_for_levels
+
+    # the first step of the 4th latest fold (7 days back) filled in both series; b's hole 45
+    # days back is in the 23rd latest fold, beyond the 21 counted
+    spec, frame, model = _holed_calibration(tmp_path, "[80]", {"a": [7], "b": [7, 45]})
+    plan = counted_plan(spec, model, frame, Plan(20, True, per_series=True))
+    assert plan.folds == 21, plan
+    assert plan.folds_reason == (
+        "missing='ffill' filled steps whose residuals are left out, so 20 folds would give "
+        "0 of the 2 series it forecasts the 20 residuals per step of their own that "
+        "per-series intervals need, 21 give 2 (counted from the filled steps before "
+        "calibrating)"
+    )
+    lines: list[str] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        calibrated = calibrate_for_levels(spec, model, frame, lines.append)
+    assert calibrated is not None
+    record = calibrated.record()
+    assert (record["folds"], record["calibrations"], record["own_series"]) == (21, 1, 2), record
+    assert record["folds_reason"] == plan.folds_reason and record["recalibration_reason"] == ""
+    assert own_residuals(model.conformal_, 2).tolist() == [20, 20]  # the count was exact
+    (line,) = lines
+    assert line.endswith(f", as {plan.folds_reason}"), line
+    # a's second hole (9 days back) is in the 5th latest fold too: 22 folds
+    spec, frame, model = _holed_calibration(tmp_path / "far", "[80]", {"a": [7, 9], "b": [7]})
+    plan = counted_plan(spec, model, frame, Plan(20, True, per_series=True))
+    assert plan.folds == 22, plan  # a lost 2 residuals at step 1
+
+
+def test_a_calibration_run_again_keeps_why_the_first_had_more_folds():
+    """The safety net's second calibration replaced the plan by a new one of more folds,
+    which lost why the first had more folds than the plan's (counted from the filled
+    steps): the record keeps it, beside why the second ran."""
+    from forecaster.jobs.calibration_plan import Plan
+
+    first = Plan(22, 8, per_series=True, folds_reason="counted")
+    again = first.again(Plan(30, 10, per_series=True), "30 folds, as the count missed")
+    record = again.record()
+    assert (record["folds"], record["first_folds"], record["calibrations"]) == (30, 22, 2)
+    assert record["folds_reason"] == "counted", record
+
+
+def test_the_counted_folds_give_the_pooled_residuals_a_level_needs(tmp_path):
+    """Pooled: 95 % needs 19 residuals per step; 10 folds of 2 series with a filled second
+    step in each keep 18, so 11 are counted (not a second calibration). Without filled steps
+    the plan is as it was, and a series that the run does not forecast is not counted."""
+
+    from forecaster.jobs.calibration_plan import Plan, counted_plan
+
+    spec, frame, model = _holed_calibration(tmp_path, "[95]", {"a": [1], "b": [3]})
+    plan = counted_plan(spec, model, frame, Plan(10, True, per_series=False))
+    assert (plan.folds, plan.refit) == (11, 4), plan
+    assert "10 folds would keep 18 pooled residuals at a step, fewer than the 19 the 95 % " in (
+        plan.folds_reason
+    )
+    whole = Plan(20, True, per_series=True)
+    assert counted_plan(spec, model, frame, Plan(12, True, per_series=False)).folds == 12
+    spec, frame, model = _holed_calibration(tmp_path / "whole", "[80]", {})
+    assert counted_plan(spec, model, frame, whole) == whole
+    spec, frame, model = _holed_calibration(tmp_path / "b", "[80]", {"b": [7]})
+    assert counted_plan(spec, model, frame, whole).folds == 21
+    assert counted_plan(spec, model, frame, whole, excluded=["b"]) == whole
+
+
 @pytest.mark.slow
 def test_a_run_asks_for_more_folds_where_filled_steps_leave_series_short_of_their_own(tmp_path):
     """1bd with missing='ffill': the residuals of filled holidays are left out, and the plan
     asked for exactly the 20 folds per-series intervals need, so every series kept 18 and all
     used the pooled residuals (while the summary said per_series true). The run asks for
-    more folds when the data have room, and the series get their own."""
+    more folds when the data have room, counted from the filled steps before it calibrates,
+    and the series get their own."""
     spec = tmp_path / "pipelines" / "cal.toml"
     spec.parent.mkdir()
     spec.write_text(
@@ -1976,12 +2079,13 @@ def test_a_run_asks_for_more_folds_where_filled_steps_leave_series_short_of_thei
     assert recorded is not None and recorded["folds"] > 20, recorded
     assert recorded["own_series"] > 0 and recorded["per_series"] is True, recorded
     (line,) = [x for x in lines if x.startswith("calibrate conformal intervals per series")]
-    # the second calibration (about the cost of the first) is named, with its folds and why
-    assert (recorded["calibrations"], recorded["first_folds"]) == (2, 20), recorded
-    why = recorded["recalibration_reason"]
-    assert why.startswith(f"{recorded['folds']} folds, as missing='ffill' filled steps "), why
-    assert "20 folds gave every series fewer than the 20 residuals per step of its own" in why
-    assert f"; 2 calibrations ran, each refitting its clones (the first of 20 folds): {why}" in line
+    # counted from the filled steps before calibrating: one calibration (no second one, at
+    # about the cost of the first), and the record and the log line say why more folds
+    assert (recorded["calibrations"], recorded["first_folds"]) == (1, recorded["folds"])
+    why = recorded["folds_reason"]
+    assert why.startswith("missing='ffill' filled steps whose residuals are left out, so 20 "), why
+    assert "folds would give 0 of the 3 series it forecasts the 20 residuals per step" in why
+    assert recorded["recalibration_reason"] == "" and line.endswith(f", as {why}"), line
 
 
 @pytest.mark.slow
@@ -2007,6 +2111,7 @@ def test_a_tracked_run_records_how_it_calibrated(tmp_path, capsys, monkeypatch):
         "calibrations": 1,
         "first_folds": 3,
         "recalibration_reason": "",
+        "folds_reason": "",
     }
     (run,) = _runs(tmp_path)
     params = {k: v for k, v in run.data.params.items() if k.startswith("calibration.")}
@@ -2481,6 +2586,48 @@ def test_a_failed_registration_is_what_the_summary_and_its_manifest_say(
     assert json.loads(Path(logged).read_text())["registration"] == registration
     code, err = run_cli(capsys, "run", str(spec))  # the outputs are whole: skipped
     assert code == 0 and "damaged" not in err, err
+
+
+@pytest.mark.slow
+def test_a_run_killed_while_it_rewrites_the_summary_leaves_its_outputs_whole(
+    tmp_path, capsys, monkeypatch
+):
+    """After a refused registration the run rewrote summary.json, then manifest.json, in the
+    published folder: killed between the two, it left a summary its manifest did not vouch
+    for, and the next run refused the outputs as damaged (move summary.json out, --force).
+    The folder is published again in one step now: killed on the way, it stays as it was."""
+    mlflow = pytest.importorskip("mlflow")
+    from forecaster import _io
+
+    spec = _registered_project(tmp_path, monkeypatch)
+
+    calls: list[Path] = []
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        calls.append(Path("registered"))
+        raise RuntimeError("registry is read-only")
+
+    class Killed(BaseException):
+        pass
+
+    written = _io.write_manifest
+
+    def killed_after_the_registration(folder: Any, *args: Any, **kwargs: Any) -> Any:
+        if calls:  # the manifest of the rewritten summary: killed before it is written
+            calls.append(Path(folder))
+            raise Killed
+        return written(folder, *args, **kwargs)
+
+    monkeypatch.setattr(mlflow, "register_model", refused)
+    monkeypatch.setattr(_io, "write_manifest", killed_after_the_registration)
+    with pytest.raises(Killed):
+        run_cli(capsys, "run", str(spec))
+    monkeypatch.setattr(_io, "write_manifest", written)
+    out = tmp_path / "outputs" / "hostile" / "2024-01-16"
+    assert (out / "summary.json").is_file() and len(calls) == 2, calls
+    code, err = run_cli(capsys, "run", str(spec))  # whole: skipped, not refused as damaged
+    assert code == 0 and "damaged" not in err, err
+    assert "already exist" in err, err
 
 
 def test_an_untracked_run_with_register_as_says_why_it_registered_nothing(tmp_path, monkeypatch):

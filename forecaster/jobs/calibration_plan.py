@@ -1,7 +1,8 @@
 """How a run calibrates the intervals of a point model (see :mod:`forecaster.jobs.intervals`):
 the folds, refits, per-series or pooled residuals and their normalisation of a
 :class:`Plan`, from the series' number and lengths (:func:`calibration_plan`) and the series
-the run forecasts (:func:`scaled_plan`), and what a calibration's residuals are made of
+the run forecasts (:func:`scaled_plan`), the folds that the steps the ``missing=`` policy
+filled call for (:func:`counted_plan`), and what a calibration's residuals are made of
 (:func:`describe_windows`, :func:`fewest_kept`)."""
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ import polars as pl
 
 from forecaster.estimators.intervals import MIN_PER_SERIES, residuals_needed
 from forecaster.estimators.own_residuals import own_residuals
-from forecaster.evaluation.folds import fold_rows
+from forecaster.evaluation.folds import fold_rows, unscored_cells
+from forecaster.evaluation.origins import calendar_cuts, series_cuts, uses_calendar
 from forecaster.jobs.schedule import id_text
 from forecaster.jobs.spec import Spec
 
 __all__ = [
+    "FOLDS_FACTOR",
     "Plan",
     "calibration_plan",
+    "counted_plan",
     "describe_windows",
     "fewest_kept",
     "folds_plan",
@@ -43,7 +47,9 @@ class Plan:
     ``calibrations``: how many calibrations ran (each refits its clones: a second one, of
     more folds or by the window's spread, costs about as much as the first),
     ``first_folds`` the folds of the first (None: ``folds``) and ``recalibration_reason``
-    why each later one ran (empty when one did)."""
+    why each later one ran (empty when one did). ``folds_reason``: why the first calibration
+    has more folds than :func:`calibration_plan` gives (the steps ``missing=`` filled,
+    counted before the calibration by :func:`counted_plan`; empty when it has not)."""
 
     folds: int
     refit: bool | int
@@ -57,6 +63,7 @@ class Plan:
     calibrations: int = 1
     first_folds: int | None = None
     recalibration_reason: str = ""
+    folds_reason: str = ""
 
     def record(self) -> dict[str, Any]:
         """The plan as a run records it (``summary.json``'s ``calibration``, and the MLflow
@@ -68,7 +75,9 @@ class Plan:
         its own, False when per-series intervals were asked for but no series got enough),
         and how many calibrations ran (``calibrations``: 2 or more when the first was run
         again, with ``first_folds``, the folds of the first, and ``recalibration_reason``, why
-        each later one ran and why ``normalize`` changed where it did; empty when once)."""
+        each later one ran and why ``normalize`` changed where it did; empty when once), and
+        why there are more folds than the plan of the series' number and lengths gives
+        (``folds_reason``: the steps ``missing=`` filled; empty when there are not)."""
         per_series = self.per_series if self.own_series is None else self.own_series > 0
         return {
             "normalize": self.normalize,
@@ -82,17 +91,20 @@ class Plan:
             "calibrations": self.calibrations,
             "first_folds": self.folds if self.first_folds is None else self.first_folds,
             "recalibration_reason": self.recalibration_reason,
+            "folds_reason": self.folds_reason,
         }
 
     def again(self, plan: Plan, reason: str) -> Plan:
         """``plan``, that of a calibration run after this one's (it replaced it) for
-        ``reason``, with this one's count of calibrations, first folds and reasons."""
+        ``reason``, with this one's count of calibrations, first folds and reasons (and why the
+        first's folds were more than the plan's, ``folds_reason``)."""
         told = f"{self.recalibration_reason}; then " if self.recalibration_reason else ""
         return replace(
             plan,
             calibrations=self.calibrations + 1,
             first_folds=self.folds if self.first_folds is None else self.first_folds,
             recalibration_reason=told + reason,
+            folds_reason=self.folds_reason,  # of the first's folds
         )
 
     def recalibrated(self) -> str:
@@ -215,3 +227,115 @@ def fewest_kept(conformal: Mapping[str, Any]) -> int:
     and left out."""
     kept = np.isfinite(conformal["residuals"])
     return int(kept.sum(axis=0).min()) if len(kept) else 0
+
+
+FOLDS_FACTOR = 3
+"""The most folds :func:`counted_plan` asks for, as a multiple of the plan's: residuals from
+further back are of another time, and a series that needs more is mostly made up."""
+
+
+def counted_plan(
+    spec: Spec, model: Any, frame: pl.DataFrame, plan: Plan, excluded: Collection[str] = ()
+) -> Plan:
+    """``plan``, or one of more folds where the steps the ``missing=`` policy filled (whose
+    residuals a calibration leaves out) would leave the residuals short, counted from the data
+    before any fit: the fewest folds that give every series the run forecasts (``frame``'s
+    series read by the fitted ``model``, not ``excluded``: ids as text) the residuals of its
+    own that per-series intervals need at every horizon step, or as many of them as any
+    number of folds within the room does, and the pooled residuals the highest level needs.
+    The folds are those the calibration places (by ``plan.origins``: common calendar cutoffs,
+    or counted from each series' own end), counted back from the last, ``horizon`` rows
+    apart; at most :data:`FOLDS_FACTOR` times the plan's, and only as many as leave every
+    series the run forecasts in (per series: ``2 * (lookback + horizon)`` rows before the
+    first origin, as :func:`calibration_plan` asks). The plan records why it has more folds
+    (``folds_reason``). The count can miss where the calibration's clones read the data
+    otherwise (``lookback="auto"`` choosing another window, a fit that leaves a series out):
+    the calibration then runs again (see :mod:`forecaster.jobs.intervals`)."""
+    if model.missing in ("error", "zero"):  # nothing filled, or zeros that are data
+        return plan
+    _, panel = model.read_frame(frame, as_fitted=True)  # as the calibration's backtest
+    cells = unscored_cells(panel.exact_targets(frame), model.missing)
+    lookback, horizon = int(model.lookback_), int(model.horizon)
+    lengths = panel.lengths.astype(np.int64)
+    forecast = lengths >= lookback
+    if spec.series.id is not None:
+        ids = panel.keys.select(id_text(panel.id_name)).to_series()
+        forecast &= ~ids.is_in(list(excluded)).to_numpy()
+    if cells is None or not forecast.any():  # no filled step: the plan's counts hold
+        return plan
+    room = (lengths - lookback) // horizon  # the folds a series is kept for (fold_rows)
+    if plan.per_series:
+        room = np.minimum(room, (lengths - 2 * (lookback + horizon)) // horizon)
+    most = max(min(int(room[forecast].min()), FOLDS_FACTOR * plan.folds), plan.folds)
+    sizes = np.arange(1, most + 1)  # folds: the latest 1, 2, ... of the cuts below
+    kept = lengths[None, :] >= lookback + horizon * sizes[:, None]  # (folds, series)
+    if not kept[plan.folds - 1].any():  # too short for the plan: its calibration says so
+        return plan
+    counts = _kept_residuals(model, panel, cells, plan, most, kept[plan.folds - 1])
+    pooled = (counts * kept[..., None, None]).sum(axis=1).min(axis=(1, 2))  # (folds,)
+    needed = residuals_needed(max(spec.output.levels or [80.0]))
+    usable = sizes >= plan.folds
+    enough = usable & (pooled >= needed)
+    folds = int(sizes[enough][0]) if enough.any() else plan.folds
+    own = ((counts.min(axis=(2, 3)) >= max(needed, MIN_PER_SERIES)) & kept)[:, forecast]
+    owned = own.sum(axis=1)  # (folds,): the series the run forecasts that get their own
+    if plan.per_series:  # the fewest folds that give the most series their own
+        folds = max(folds, int(sizes[usable & (owned == owned[usable].max())][0]))
+    if folds == plan.folds:
+        return plan
+    why = []
+    if pooled[plan.folds - 1] < needed:
+        why.append(
+            f"{plan.folds} folds would keep {pooled[plan.folds - 1]} pooled residuals at a "
+            f"step, fewer than the {needed} the {max(spec.output.levels or [80.0]):g} % "
+            f"level needs, {folds} keep {pooled[folds - 1]}"
+        )
+    if plan.per_series and owned[folds - 1] > owned[plan.folds - 1]:
+        why.append(
+            f"{plan.folds} folds would give {owned[plan.folds - 1]} of the "
+            f"{int(forecast.sum())} series it forecasts the {max(needed, MIN_PER_SERIES)} "
+            f"residuals per step of their own that per-series intervals need, {folds} give "
+            f"{owned[folds - 1]}"
+        )
+    more = folds_plan(spec, folds, plan.per_series)
+    more = replace(
+        plan,
+        folds=more.folds,
+        refit=more.refit,
+        folds_reason=(
+            f"missing={spec.series.missing!r} filled steps whose residuals are left out, so "
+            f"{' and '.join(why)} (counted from the filled steps before calibrating)"
+        ),
+    )
+    return scaled_plan(more, spec, model, frame, excluded)
+
+
+def _kept_residuals(
+    model: Any, panel: Any, cells: np.ndarray, plan: Plan, folds: int, kept: np.ndarray
+) -> np.ndarray:
+    """``(folds, series, horizon, targets)``: the residuals a calibration of the latest
+    ``j + 1`` of ``folds`` folds (``horizon`` rows apart, placed by ``plan.origins`` on the
+    ``panel`` the fitted ``model`` reads, calendar cutoffs anchored on the series ``kept``)
+    keeps of each series at each step of each target: the forecast (fold, series) pairs'
+    targets that are in the series and not ``cells`` the ``missing=`` policy filled."""
+    lookback, horizon = int(model.lookback_), int(model.horizon)
+    lengths = panel.lengths.astype(np.int64)
+    if uses_calendar(plan.origins, panel.time):
+        chosen = np.flatnonzero(kept)
+        future = model.get_params(deep=False).get("future_covariates")
+        after = horizon if future else 1  # a forecast reads its future covariates' rows
+        cut = np.zeros((folds, panel.n_series), np.int64)
+        present = np.zeros((folds, panel.n_series), bool)
+        cut[:, chosen], present[:, chosen] = calendar_cuts(
+            panel, chosen, lookback=lookback, horizon=horizon, folds=folds, step=horizon,
+            after=after,
+        )[:2]  # fmt: skip
+    else:
+        cut = series_cuts(lengths, horizon=horizon, folds=folds, step=horizon)
+        present = cut >= lookback - 1
+    starts, last = panel.offsets[:-1].astype(np.int64), panel.offsets[1:].astype(np.int64) - 1
+    rows = (starts[None, :] + cut)[..., None] + np.arange(1, horizon + 1)  # (folds, series, H)
+    inside = (rows <= last[None, :, None]) & present[..., None]
+    np.clip(rows, starts[None, :, None], last[None, :, None], out=rows)  # (masked: not inside)
+    observed = inside[..., None] & ~cells[rows]
+    return np.cumsum(observed[::-1], axis=0, dtype=np.int32)  # [j]: the latest j + 1 folds

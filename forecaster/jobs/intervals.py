@@ -34,10 +34,12 @@ Where the intervals come from
     stale series the run forecasts (``[series] stale``, ``max_staleness``) ends at or before
     the first cutoff, which gives it no residual, they are counted from each series' own end:
     it is forecast from its own last time by a model that has seen the other series' later
-    data, as those folds' models have (the log line says so). A calibration run again (more
-    folds where filled steps' residuals fell short, or ``normalize="window"`` where a series
-    got no scale) costs about as much as the first: its log line and the record
-    (``calibrations``, ``first_folds``, ``recalibration_reason``) say so, and why.
+    data, as those folds' models have (the log line says so). Where ``missing=`` filled steps
+    (their residuals are left out), the folds are counted from them before the calibration
+    (:func:`~forecaster.jobs.calibration_plan.counted_plan`: ``folds_reason`` says why more).
+    A calibration run again (more folds where that count missed, or ``normalize="window"``
+    where a series got no scale) costs about as much as the first: its log line and the
+    record (``calibrations``, ``first_folds``, ``recalibration_reason``) say so, and why.
 Scores
     The backtest with levels fits a clone on the data before the first target, calibrates it
     there by the same rules (a point model; on less data, so it may come out pooled where the
@@ -81,6 +83,7 @@ from forecaster.exceptions import (
 from forecaster.jobs.calibration_plan import (
     Plan,
     calibration_plan,
+    counted_plan,
     describe_windows,
     fewest_kept,
     folds_plan,
@@ -161,9 +164,9 @@ def _calibrate_forecast(
     (:func:`_forecast_before`); the plan it calibrated by."""
     plan = _plan(spec, model, frame, excluded)
     stale = _forecast_before(spec, model, frame, plan.folds, excluded)
-    plan = _calibrate(
-        spec, model, frame, replace(plan, origins="series" if stale else "auto"), excluded
-    )
+    origins = "series" if stale else "auto"
+    plan = counted_plan(spec, model, frame, replace(plan, origins=origins), excluded)
+    plan = _calibrate(spec, model, frame, plan, excluded)
     plan = with_own_counts(plan, spec, model)  # what the intervals use: the model's state
     if log is None:
         return plan
@@ -184,7 +187,8 @@ def _calibrate_forecast(
     made_of = describe_windows(model.conformal_)
     log(
         f"{what} conformal intervals {where} from {plan.folds} calibration folds{folds} "
-        f"({made_of}; {how}){scale}{plan.recalibrated()}"
+        f"({made_of}; {how}){scale}{plan.folds_reason and ', as '}{plan.folds_reason}"
+        f"{plan.recalibrated()}"
     )
     return plan
 
@@ -283,11 +287,14 @@ def _made_up_for(
     """The plan of ``model``'s calibration: ``plan``, or one of more folds when residuals at
     steps the ``missing=`` policy filled were left out and the pooled ones fell short of the
     highest level's (a series short of its own falls back to them), or, per series, when
-    every series fell short of the residuals of its own it needs (the plan asks for just
-    :data:`~forecaster.estimators.intervals.MIN_PER_SERIES` folds), if the data have room
-    for it (else the calibration of ``plan`` stays, ``calibrate`` restores it, and its
-    ``pooled_reason`` says why). The plan of more folds counts the calibration and says why
-    it ran, and why ``normalize`` changed where it did (:meth:`Plan.again`)."""
+    every series fell short of the residuals of its own it needs, if the data have room for
+    it (else the calibration of ``plan`` stays, ``calibrate`` restores it, and its
+    ``pooled_reason`` says why). The safety net of :func:`counted_plan`, whose folds make
+    this rare: where the clones read the data otherwise than that count (a
+    ``lookback="auto"`` clone's window, a fit that leaves a series out), or where the count
+    stopped at its cap of folds and the data have room for more. The plan of more
+    folds counts the calibration and says why it ran, and why ``normalize`` changed where
+    it did (:meth:`Plan.again`)."""
     needed = residuals_needed(max(spec.output.levels or [80.0]))
     kept = fewest_kept(model.conformal_)
     factor = needed / kept if 0 < kept < needed else 1.0

@@ -28,6 +28,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -44,10 +46,12 @@ from forecaster.jobs.orphans import SUMMARY_LIMIT
 from forecaster.jobs.outputs import (
     Job,
     PipelineResult,
+    adopt_legacy,
     data_record,
     dropped_series,
     manifest_details,
     read_summary,
+    same_pipeline,
 )
 from forecaster.jobs.placement import out_problem
 from forecaster.jobs.schedule import DropReason, absent_series, id_text, max_staleness
@@ -237,14 +241,53 @@ def write_summary(
 def rewrite_run_summary(
     job: Job, summary: PipelineResult, model_as_of: str | None = None, **changes: Any
 ) -> PipelineResult:
-    """Replace the published ``summary.json`` of ``job``'s run (its ``summary`` with
-    ``changes``, e.g. the ``registration`` that really happened once the outputs were
-    published) and the folder's ``manifest.json`` (the summary's sha256 changed;
-    ``model_as_of`` as :func:`~forecaster.jobs.outputs.manifest_details` takes it), each
-    atomically. The caller holds the outputs' lock. Returns what it wrote."""
-    written = write_summary(job.out_dir / "summary.json", summary.model_copy(update=changes))
-    _io.write_manifest(job.out_dir, "run", manifest_details(job, model_as_of))
+    """Publish ``job``'s run folder again with its ``summary`` changed by ``changes`` (e.g.
+    the ``registration`` that really happened once the outputs were published): a staging
+    folder with the published files (hard links, or copies where the file system has none),
+    the summary rewritten and its ``manifest.json`` (``model_as_of`` as
+    :func:`~forecaster.jobs.outputs.manifest_details` takes it), put in place in one step
+    (:func:`forecaster._io.publish_directory`). A run killed on the way leaves the folder as
+    it was published, never a summary its manifest does not vouch for (which the next run
+    would call damaged). The caller holds the outputs' lock. Returns what it wrote; when the
+    folder cannot be published again (a file was added to it meanwhile), a warning, and
+    ``summary`` as it is."""
+    staging = _io.staging_directory(job.out_dir)
+    try:
+        manifest = _io.read_manifest(job.out_dir)
+        if manifest is None:  # just published with one: not the run's folder any more
+            raise ForecasterError(f"{job.out_dir} has no manifest forecaster wrote")
+        for name in manifest["files"]:
+            if name != "summary.json":
+                _link_or_copy(job.out_dir / name, staging / name)
+        written = write_summary(staging / "summary.json", summary.model_copy(update=changes))
+        _io.write_manifest(staging, "run", manifest_details(job, model_as_of))
+        _io.publish_directory(
+            staging, job.out_dir, kind="run", same=same_pipeline(job.name),
+            adopt=adopt_legacy(job.name),
+        )  # fmt: skip
+    except (OSError, ForecasterError) as exc:
+        _io.discard_staging(staging)
+        warn_at_caller(
+            f"Could not rewrite the summary of {job.out_dir} with {sorted(changes)} "
+            f"({first_line(exc)}): its summary.json says what the run planned.",
+            ForecasterWarning,
+        )
+        return summary
+    except BaseException:
+        _io.discard_staging(staging)
+        raise
     return written
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """``target``, a hard link to the file ``source`` (a copy where the file system links
+    none); its folders made. The run's files are replaced whole, never written in place, so a
+    link shares no later change."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def fitted(result: PipelineResult, limit: int = SUMMARY_LIMIT) -> tuple[PipelineResult, bytes]:

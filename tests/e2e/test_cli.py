@@ -277,20 +277,26 @@ def test_stocks_run_with_prediction_intervals(tmp_path):
     )
     run = cli("run", str(spec), "--as-of", "2017-06-30", "--no-progress", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
-    # 23 folds, not the minimum 20: market holidays' filled steps leave out residuals, and
-    # with 20 folds no series had the 20 of its own that per-series intervals need
-    assert "calibrate conformal intervals per series from 23 calibration folds (" in run.stderr
+    # 22 folds, not the minimum 20: market holidays' filled steps leave out residuals, and
+    # with 20 folds no series had the 20 of its own that per-series intervals need; counted
+    # from the filled steps before calibrating, so one calibration (was: 20, then 23 folds)
+    assert "calibrate conformal intervals per series from 22 calibration folds (" in run.stderr
     out = tmp_path / "outputs" / "stocks_daily" / "2017-06-30"
     summary = json.loads((out / "summary.json").read_text())
     calibration = summary["calibration"]
     assert (calibration["own_series"], calibration["pooled_series"]) == (3, 0), calibration
-    assert (calibration["calibrations"], calibration["first_folds"]) == (2, 20), calibration
-    # the backtest's clone, on 15 fewer days, by the same rules: its 23 folds reach back over
-    # more Monday holidays (the same step of every fold), so its intervals are pooled, and
-    # the summary says which intervals the interval scores scored
+    assert (calibration["calibrations"], calibration["first_folds"]) == (1, 22), calibration
+    assert calibration["folds_reason"].endswith(
+        "20 folds would give 0 of the 3 series it forecasts the 20 residuals per step of their "
+        "own that per-series intervals need, 22 give 3 (counted from the filled steps before "
+        "calibrating)"
+    ), calibration
+    # the backtest's clone, on 15 fewer days, by the same rules: its folds reach back over
+    # more Monday holidays (the same step of every fold), so it needs 25 (was: pooled from
+    # 23 after a second calibration), and the summary says which intervals were scored
     tested = summary["backtest_calibration"]
-    assert (tested["folds"], tested["own_series"], tested["pooled_series"]) == (23, 0, 3), tested
-    assert "23 folds still gave a series 19 at most" in tested["recalibration_reason"], tested
+    assert (tested["folds"], tested["own_series"], tested["pooled_series"]) == (25, 3, 0), tested
+    assert (tested["calibrations"], tested["recalibration_reason"]) == (1, ""), tested
     forecasts = pl.read_parquet(out / "forecasts.parquet")
     bounds = ["close_lo_80", "close_hi_80", "close_lo_95", "close_hi_95"]
     assert forecasts.columns == [
