@@ -298,7 +298,8 @@ def as_given_kind(result: pl.DataFrame, pandas: bool, time_dtype: Any) -> Any:
     of a ``Date`` model's dates (``to_pandas()`` gives milliseconds) come back as given, so
     that the result joins back on the frame's time column. A column whose values that unit
     cannot hold (a time finer than a second for ``datetime64[s]``, one after 2262-04-11 for
-    ``datetime64[ns]``) keeps the unit polars gave it, as does one of another time-zone kind (naive or aware) than the frame's."""
+    ``datetime64[ns]``) keeps the unit polars gave it, as does one of another time-zone kind
+    (naive or aware) than the frame's."""
     if not pandas:
         return result
     out = result.to_pandas()
