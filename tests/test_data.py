@@ -2672,3 +2672,26 @@ def test_the_warning_of_missing_ends_does_not_name_the_internal_id_of_a_frame_wi
         validate_frame(two, target=["a", "b"], time_col="t", missing="ffill")
     (told,) = [str(w.message) for w in caught]
     assert "but not 'b' ('b' was last observed at 3, its last row at 5)" in told, told
+
+
+def test_pandas_output_keeps_a_time_its_frames_unit_cannot_reach():
+    """``as_given_kind`` gives a pandas result's datetimes the frame's unit; a forecast time
+    past that unit's range (after 2262-04-11 for ``datetime64[ns]``: a model fitted on dates
+    or yearly steps near it) keeps the unit polars gave it (was: ``OutOfBoundsDatetime``
+    out of ``predict``, where the unit was changed only to match the frame); a zone-aware
+    frame's unit is given to zone-aware times, the zone kept."""
+    pd = pytest.importorskip("pandas")
+    from forecaster.data.dtypes import as_given_kind
+
+    late = pl.DataFrame({"time": [dt.date(2262, 1, 1), dt.date(2300, 1, 1)]})
+    kept = as_given_kind(late, True, np.dtype("datetime64[ns]"))
+    assert str(kept["time"].dtype) == "datetime64[ms]"
+    assert kept["time"].dt.year.tolist() == [2262, 2300]
+    early = as_given_kind(late.head(1), True, np.dtype("datetime64[ns]"))
+    assert str(early["time"].dtype) == "datetime64[ns]"
+    paris = pl.DataFrame({"time": [dt.datetime(2024, 1, 1)]}).with_columns(
+        pl.col("time").dt.replace_time_zone("Europe/Paris")
+    )
+    zone = pd.DatetimeTZDtype("ns", "Europe/Paris")
+    zoned = as_given_kind(paris, True, zone)
+    assert zoned["time"].dtype == zone and zoned["time"][0].hour == 0

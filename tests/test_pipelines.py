@@ -844,6 +844,37 @@ def test_a_pipelines_default_stores_are_its_projects_from_any_working_directory(
     assert not (elsewhere / "mlflow").exists()
 
 
+def test_a_pipelines_unlogged_fits_go_to_its_projects_fallback_folder(tmp_path, monkeypatch):
+    """Within a pipeline's tracked run or study, a fit that could not be logged leaves its
+    records in ``mlflow/unlogged`` of the project folder, beside its store (was: the working
+    directory's, ``/mlflow/unlogged`` for a scheduler started in ``/``);
+    ``tracking.configure(fallback_dir=...)`` still wins, and outside the block the working
+    directory's is used as before (the Python API)."""
+    pytest.importorskip("mlflow")
+    from forecaster import tracking
+    from forecaster.jobs.tracked import study_tracking, tracked_run
+    from forecaster.tracking.resilience import fallback_root
+
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    project.mkdir()
+    elsewhere.mkdir()
+    file = csv_project(project, rows(16))
+    file.write_text(file.read_text().replace("enabled = false", "enabled = true"))
+    spec, root = load_spec(file)
+    reset_mlflow_state(monkeypatch, elsewhere)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}")
+    ours = project / "mlflow" / "unlogged"
+    with tracked_run(spec, "2024-01-02", lambda line: None, kind="run", root=root) as ids:
+        assert ids[0] is not None
+        assert fallback_root().absolute() == ours
+    with study_tracking(spec, root) as tracked:
+        assert tracked and fallback_root().absolute() == ours
+    assert fallback_root().absolute() == elsewhere / "mlflow" / "unlogged"
+    tracking.configure(fallback_dir=tmp_path / "mine")
+    with tracked_run(spec, "2024-01-03", lambda line: None, kind="run", root=root):
+        assert fallback_root() == tmp_path / "mine"
+
+
 @pytest.mark.slow
 def test_a_tracked_run_started_elsewhere_logs_to_its_projects_store(tmp_path, capsys, monkeypatch):
     """``forecaster run project/pipelines/spec.toml`` from another directory, without

@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from forecaster._polars import collect
@@ -296,8 +297,9 @@ def as_given_kind(result: pl.DataFrame, pandas: bool, time_dtype: Any) -> Any:
     unit polars cannot hold (``datetime64[s]``, read as milliseconds) and the ``datetime64``
     of a ``Date`` model's dates (``to_pandas()`` gives milliseconds) come back as given, so
     that the result joins back on the frame's time column. A column whose values that unit
-    cannot hold (a time finer than a second for ``datetime64[s]``) keeps its finer unit,
-    as does one of another time-zone kind (naive or aware) than the frame's."""
+    cannot hold (a time finer than a second for ``datetime64[s]``, one after 2262-04-11 for
+    ``datetime64[ns]``) keeps the unit polars gave it, as does one of another time-zone kind
+    (naive or aware) than the frame's."""
     if not pandas:
         return result
     out = result.to_pandas()
@@ -310,10 +312,27 @@ def as_given_kind(result: pl.DataFrame, pandas: bool, time_dtype: Any) -> Any:
             continue
         if (getattr(dtype, "tz", None) is None) != (getattr(time_dtype, "tz", None) is None):
             continue
-        moved = column.astype(time_dtype)
-        if bool(((moved == column) | column.isna()).all()):  # astype truncates: no value lost
-            out[name] = moved
+        try:
+            moved = column.astype(time_dtype)
+        except (ValueError, OverflowError):  # out of the unit's range (past 2262 in [ns])
+            continue
+        if _finer_or_same_unit(time_dtype, dtype) or bool(
+            ((moved == column) | column.isna()).all()
+        ):
+            out[name] = moved  # a coarser unit truncates: moved only when no value is lost
     return out
+
+
+_UNIT_ORDER = ("s", "ms", "us", "ns")
+
+
+def _finer_or_same_unit(target: Any, source: Any) -> bool:
+    """Whether the pandas datetime dtype ``target`` holds every instant ``source`` can (within
+    its range): no value to compare after the cast."""
+    units = [getattr(d, "unit", None) or np.datetime_data(d)[0] for d in (target, source)]
+    if not all(unit in _UNIT_ORDER for unit in units):
+        return False
+    return _UNIT_ORDER.index(units[0]) >= _UNIT_ORDER.index(units[1])
 
 
 _UNIT_NAMES = {"ms": "millisecond", "us": "microsecond", "ns": "nanosecond"}

@@ -86,6 +86,7 @@ def study_tracking(spec: Spec, root: Path) -> Iterator[bool]:
     with contextlib.ExitStack() as scope:
         # MLflow's INFO records kept out, as in a run's tracking
         scope.enter_context(_quiet_mlflow())
+        scope.enter_context(_project_fallback(root))
         try:
             with tracking.bounded_requests():
                 experiment = spec.tracking.experiment or spec.pipeline.name
@@ -106,6 +107,17 @@ def tracking_uri(root: Path) -> str:
     import forecaster.tracking as tracking  # imported by its callers' blocks: mlflow is there
 
     return tracking.default_tracking_uri(root)
+
+
+def _project_fallback(root: Path) -> contextlib.AbstractContextManager[None]:
+    """The block in which the fits of a pipeline of the project ``root`` that could not be
+    logged leave their records in ``mlflow/unlogged`` of the project folder, beside its
+    tracking store (not the working directory's; ``tracking.configure(fallback_dir=...)``
+    still wins)."""
+    from forecaster.tracking.config import DEFAULT_FALLBACK_DIR
+    from forecaster.tracking.resilience import fallback_root_default
+
+    return fallback_root_default(Path(root) / DEFAULT_FALLBACK_DIR)
 
 
 def _warn_unavailable(exc: Exception, consequence: str) -> None:
@@ -230,6 +242,7 @@ def _mlflow_run(
         tracking_write(mlflow.end_run, status="KILLED")
 
     with _quiet_mlflow(), tracking.bounded_requests(), contextlib.ExitStack() as scope:
+        scope.enter_context(_project_fallback(root))
         try:  # a server that dies mid-run costs seconds per call (bounded_requests)
             if environment_run_id() is not None:  # inside `mlflow run`: log into its run
                 uri = tracking_uri(root)

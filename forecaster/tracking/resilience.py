@@ -20,14 +20,17 @@
   and was not logged and skips the remote steps once the store is found unreachable.
 - What could not be logged goes, with the model, to a new folder
   ``mlflow/unlogged/<time>-<run id>-<token>/`` (:func:`save_fallback`; root
-  ``configure(fallback_dir=...)``, never inside a folder forecaster wrote), written in a hidden
-  staging folder and renamed into place, never over an existing one; one
+  ``configure(fallback_dir=...)``, never inside a folder forecaster wrote; without one the
+  working directory's, a pipeline's project folder's: :func:`fallback_root_default`),
+  written in a hidden staging folder and renamed into place, never over an existing one; one
   :class:`~forecaster.exceptions.ForecasterWarning` says what was not logged and where it is
   (:func:`warn_not_logged`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 import json
 import os
@@ -36,7 +39,7 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +76,7 @@ __all__ = [
     "Outcome",
     "check_fallback_root",
     "fallback_root",
+    "fallback_root_default",
     "is_unreachable",
     "mark_down",
     "save_fallback",
@@ -377,19 +381,42 @@ def warn_not_logged(outcome: Outcome, fallback: Path | None, context: str) -> No
     )
 
 
+_default_root: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
+    "forecaster_fallback_root", default=None
+)
+"""The default fallback root of this thread's (context's) :func:`fallback_root_default`
+block; None: :data:`DEFAULT_FALLBACK_DIR` of the working directory."""
+
+
+@contextlib.contextmanager
+def fallback_root_default(folder: Path) -> Iterator[None]:
+    """Within the block (this thread's), the default fallback root is ``folder`` instead of
+    :data:`DEFAULT_FALLBACK_DIR` of the working directory: a pipeline's is ``mlflow/unlogged``
+    in its project folder, beside its tracking store. A root set with ``configure(fallback_dir=
+    ...)`` still wins."""
+    token = _default_root.set(folder)
+    try:
+        yield
+    finally:
+        _default_root.reset(token)
+
+
 def fallback_root() -> Path:
     """The configured fallback root; the default one (with a warning) when the configured one
-    lies in a folder forecaster wrote (a model saved there after :func:`configure`)."""
+    lies in a folder forecaster wrote (a model saved there after :func:`configure`). The
+    default is :data:`DEFAULT_FALLBACK_DIR` of the working directory, or the folder of the
+    :func:`fallback_root_default` block the call is in."""
+    default = _default_root.get() or Path(DEFAULT_FALLBACK_DIR)
     if state.fallback_dir is None:
-        return Path(DEFAULT_FALLBACK_DIR)
+        return default
     try:
         check_fallback_root(state.fallback_dir)
     except DataValidationError as exc:
         warn_at_caller(
-            f"{exc} The records go to {Path(DEFAULT_FALLBACK_DIR).absolute()} instead.",
+            f"{exc} The records go to {default.absolute()} instead.",
             ForecasterWarning,
         )
-        return Path(DEFAULT_FALLBACK_DIR)
+        return default
     return state.fallback_dir
 
 
