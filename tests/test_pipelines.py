@@ -3,6 +3,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import gzip
+import io
 import json
 import os
 import re
@@ -2968,6 +2969,46 @@ def test_a_skipped_run_warns_when_the_data_changed_since_its_outputs(tmp_path, c
     assert code == 0 and re.search(r"warning: .* changed since .*series 2 -> 3.*--force", err)
     data.write_text(rows(12, ids=("a", "b")).replace("0.5\n", "0.75\n", 1))
     code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0 and re.search(r"changed since .*\(values changed\)", err), err
+
+
+@pytest.mark.parametrize("dtype", [pl.Categorical, pl.Enum(["a", "b"])], ids=str)
+def test_a_skipped_run_takes_an_earlier_versions_hash_of_its_text_ids_for_the_same_data(
+    tmp_path, capsys, monkeypatch, dtype
+):
+    """Outputs of a Parquet source with a Categorical or Enum id, written by a version that
+    hashed the id's own dtype (summary.json's data.hash is the fingerprint's legacy_hash
+    now): a rerun of the same data warned that its data changed since ("values changed").
+    The legacy hash is the same data."""
+    import forecaster.jobs.outputs as outputs_module
+
+    (tmp_path / "data").mkdir()
+    frame = pl.read_csv(io.StringIO(rows(12)), try_parse_dates=True)
+    frame.with_columns(pl.col("id").cast(dtype)).write_parquet(tmp_path / "data" / "p.parquet")
+    spec = write(
+        tmp_path,
+        CSV_SPEC.format(source="", series="", model="").replace(
+            'path = "data/*.csv"\nformat = "csv"', 'path = "data/*.parquet"\nformat = "parquet"'
+        ),
+    )
+    fingerprint, legacy = outputs_module.dataset_fingerprint, []
+
+    def as_an_earlier_version(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        found = dict(fingerprint(*args, **kwargs))
+        legacy.append(found.pop("legacy_hash"))  # the id reached the fingerprint as it was
+        return {**found, "hash": legacy[-1]}
+
+    monkeypatch.setattr(outputs_module, "dataset_fingerprint", as_an_earlier_version)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0 and legacy, err
+    assert _summary(tmp_path)["data"]["hash"] == legacy[-1]
+    monkeypatch.setattr(outputs_module, "dataset_fingerprint", fingerprint)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0 and "already exist" in err and "changed since" not in err, err
+    frame.with_columns(pl.col("id").cast(dtype), pl.col("y") + 1).write_parquet(
+        tmp_path / "data" / "p.parquet"
+    )
+    code, err = run_cli(capsys, "run", str(spec))  # other values: still told
     assert code == 0 and re.search(r"changed since .*\(values changed\)", err), err
 
 
