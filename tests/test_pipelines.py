@@ -954,6 +954,53 @@ def test_a_second_ctrl_c_once_the_outputs_are_in_place_ends_the_run_finished(
 
 
 @pytest.mark.slow
+def test_a_second_ctrl_c_before_the_registration_says_what_it_left_undone(
+    tmp_path, capsys, monkeypatch
+):
+    """A second Ctrl-C once the outputs are published, as the model is about to be
+    registered: no version is registered and latest.json is not written, while summary.json
+    says completed with a version to register, and a rerun skips the outputs. The run's
+    forecaster.interrupted tag said only that the logging of the outputs may have been cut
+    short; it names the registration and the pointer too, and --force, which redoes them."""
+    import json
+    import signal
+
+    pytest.importorskip("mlflow")
+    from mlflow import MlflowClient
+
+    import forecaster.jobs.run as run_module
+    from forecaster.jobs.tracked import INTERRUPTED_TAG
+
+    reset_mlflow_state(monkeypatch, tmp_path)
+    spec = _tracked_project(tmp_path, monkeypatch)
+    named = 'experiment = "tracked"'
+    spec.write_text(spec.read_text().replace(named, named + '\nregister_as = "twice"'))
+    register = run_module.register_run_model
+
+    def two_ctrl_c_then_register(*args: Any, **kwargs: Any) -> Any:
+        os.kill(os.getpid(), signal.SIGINT)  # held until the registration is done ...
+        os.kill(os.getpid(), signal.SIGINT)  # ... and the second one raises at once
+        return register(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "register_run_model", two_ctrl_c_then_register)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 130 and "interrupted (Ctrl-C)" in err, err
+    (run,) = _runs(tmp_path)
+    (written,) = tmp_path.glob(f"outputs/*/{run.data.tags['as_of']}/summary.json")
+    summary = json.loads(written.read_text())
+    assert summary["status"] == "completed" and summary["registration"]["new_version"] is True
+    assert MlflowClient().search_model_versions("name='twice'") == []
+    assert not list(tmp_path.rglob("latest.json"))
+    assert run.info.status == "FINISHED", run.info.status
+    tag = run.data.tags[INTERRUPTED_TAG]
+    assert "the model's registration" in tag and "latest.json" in tag, tag
+    assert "--force" in tag, tag
+    monkeypatch.setattr(run_module, "register_run_model", register)
+    code, err = run_cli(capsys, "run", str(spec))  # a rerun skips: the tag's advice holds
+    assert code == 0 and "already exist" in err, err
+
+
+@pytest.mark.slow
 def test_a_tracked_run_logs_its_summary_json_as_an_artifact_of_its_run(
     tmp_path, capsys, monkeypatch
 ):
