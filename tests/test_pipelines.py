@@ -966,10 +966,9 @@ def test_a_second_ctrl_c_before_the_registration_says_what_it_left_undone(
     import signal
 
     pytest.importorskip("mlflow")
-    from mlflow import MlflowClient
-
     import forecaster.jobs.run as run_module
     from forecaster.jobs.tracked import INTERRUPTED_TAG
+    from mlflow import MlflowClient
 
     reset_mlflow_state(monkeypatch, tmp_path)
     spec = _tracked_project(tmp_path, monkeypatch)
