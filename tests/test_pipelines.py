@@ -3,6 +3,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import gzip
+import io
 import json
 import os
 import re
@@ -1049,6 +1050,52 @@ def test_a_second_ctrl_c_once_the_outputs_are_in_place_ends_the_run_finished(
     assert json.loads(written.read_text())["status"] == "completed"
     assert run.info.status == "FINISHED", run.info.status
     assert run.data.tags[INTERRUPTED_TAG].startswith("KeyboardInterrupt once the outputs were")
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_before_the_registration_says_what_it_left_undone(
+    tmp_path, capsys, monkeypatch
+):
+    """A second Ctrl-C once the outputs are published, as the model is about to be
+    registered: no version is registered and latest.json is not written, while summary.json
+    says completed with a version to register, and a rerun skips the outputs. The run's
+    forecaster.interrupted tag said only that the logging of the outputs may have been cut
+    short; it names the registration and the pointer too, and --force, which redoes them."""
+    import json
+    import signal
+
+    pytest.importorskip("mlflow")
+    import forecaster.jobs.run as run_module
+    from forecaster.jobs.tracked import INTERRUPTED_TAG
+    from mlflow import MlflowClient
+
+    reset_mlflow_state(monkeypatch, tmp_path)
+    spec = _tracked_project(tmp_path, monkeypatch)
+    named = 'experiment = "tracked"'
+    spec.write_text(spec.read_text().replace(named, named + '\nregister_as = "twice"'))
+    register = run_module.register_run_model
+
+    def two_ctrl_c_then_register(*args: Any, **kwargs: Any) -> Any:
+        os.kill(os.getpid(), signal.SIGINT)  # held until the registration is done ...
+        os.kill(os.getpid(), signal.SIGINT)  # ... and the second one raises at once
+        return register(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "register_run_model", two_ctrl_c_then_register)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 130 and "interrupted (Ctrl-C)" in err, err
+    (run,) = _runs(tmp_path)
+    (written,) = tmp_path.glob(f"outputs/*/{run.data.tags['as_of']}/summary.json")
+    summary = json.loads(written.read_text())
+    assert summary["status"] == "completed" and summary["registration"]["new_version"] is True
+    assert MlflowClient().search_model_versions("name='twice'") == []
+    assert not list(tmp_path.rglob("latest.json"))
+    assert run.info.status == "FINISHED", run.info.status
+    tag = run.data.tags[INTERRUPTED_TAG]
+    assert "the model's registration" in tag and "latest.json" in tag, tag
+    assert "--force" in tag, tag
+    monkeypatch.setattr(run_module, "register_run_model", register)
+    code, err = run_cli(capsys, "run", str(spec))  # a rerun skips: the tag's advice holds
+    assert code == 0 and "already exist" in err, err
 
 
 @pytest.mark.slow
@@ -3288,6 +3335,46 @@ def test_a_skipped_run_warns_when_the_data_changed_since_its_outputs(tmp_path, c
     assert code == 0 and re.search(r"warning: .* changed since .*series 2 -> 3.*--force", err)
     data.write_text(rows(12, ids=("a", "b")).replace("0.5\n", "0.75\n", 1))
     code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0 and re.search(r"changed since .*\(values changed\)", err), err
+
+
+@pytest.mark.parametrize("dtype", [pl.Categorical, pl.Enum(["a", "b"])], ids=str)
+def test_a_skipped_run_takes_an_earlier_versions_hash_of_its_text_ids_for_the_same_data(
+    tmp_path, capsys, monkeypatch, dtype
+):
+    """Outputs of a Parquet source with a Categorical or Enum id, written by a version that
+    hashed the id's own dtype (summary.json's data.hash is the fingerprint's legacy_hash
+    now): a rerun of the same data warned that its data changed since ("values changed").
+    The legacy hash is the same data."""
+    import forecaster.jobs.outputs as outputs_module
+
+    (tmp_path / "data").mkdir()
+    frame = pl.read_csv(io.StringIO(rows(12)), try_parse_dates=True)
+    frame.with_columns(pl.col("id").cast(dtype)).write_parquet(tmp_path / "data" / "p.parquet")
+    spec = write(
+        tmp_path,
+        CSV_SPEC.format(source="", series="", model="").replace(
+            'path = "data/*.csv"\nformat = "csv"', 'path = "data/*.parquet"\nformat = "parquet"'
+        ),
+    )
+    fingerprint, legacy = outputs_module.dataset_fingerprint, []
+
+    def as_an_earlier_version(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        found = dict(fingerprint(*args, **kwargs))
+        legacy.append(found.pop("legacy_hash"))  # the id reached the fingerprint as it was
+        return {**found, "hash": legacy[-1]}
+
+    monkeypatch.setattr(outputs_module, "dataset_fingerprint", as_an_earlier_version)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0 and legacy, err
+    assert _summary(tmp_path)["data"]["hash"] == legacy[-1]
+    monkeypatch.setattr(outputs_module, "dataset_fingerprint", fingerprint)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0 and "already exist" in err and "changed since" not in err, err
+    frame.with_columns(pl.col("id").cast(dtype), pl.col("y") + 1).write_parquet(
+        tmp_path / "data" / "p.parquet"
+    )
+    code, err = run_cli(capsys, "run", str(spec))  # other values: still told
     assert code == 0 and re.search(r"changed since .*\(values changed\)", err), err
 
 

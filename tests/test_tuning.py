@@ -2757,3 +2757,32 @@ def test_two_processes_queue_an_interrupted_trial_once_and_run_it_once():
         .user_attrs["error"]
         .startswith("trial 2 retries trial 0, which trial 1 retries already")
     )
+
+
+def test_queueing_retries_leaves_the_retry_history_of_the_trials_it_read_as_it_was():
+    """A retry that was itself interrupted is not queued again (MAX_RETRY), but Optuna's
+    retry callback appended its number to the retry_history list it was handed, which
+    get_trials(deepcopy=False) shares with the storage: an in-memory study's trial then said
+    it retried itself ([3, 0]), and a later check took it for no retry of trial 3."""
+    from forecaster.exceptions import TrialFailedError
+    from forecaster.tuning.retries import INTERRUPTED_ATTR, check_retry, retry_interrupted_trials
+
+    study = optuna.create_study()
+    distributions = {"x": optuna.distributions.FloatDistribution(0.0, 1.0)}
+    for number in (0, 1):  # two retries of trial 3 (queued at one moment): 0 ran, interrupted
+        study.add_trial(
+            optuna.trial.create_trial(
+                state=FAIL if number == 0 else optuna.trial.TrialState.WAITING,
+                params={"x": 0.4},
+                distributions=distributions,
+                user_attrs={INTERRUPTED_ATTR: True} if number == 0 else {},
+                system_attrs={"failed_trial": 3, "retry_history": [3]},
+            )
+        )
+    assert retry_interrupted_trials(study) == []  # a retry is not retried (MAX_RETRY)
+    assert retry_interrupted_trials(study) == []
+    assert study.trials[0].system_attrs["retry_history"] == [3]
+    trial = study.ask()  # the second retry of trial 3: not run, trial 0 retried it first
+    assert trial.number == 1
+    with pytest.raises(TrialFailedError, match="trial 1 retries trial 3, which trial 0 retries"):
+        check_retry(trial)

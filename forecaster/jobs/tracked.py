@@ -289,8 +289,10 @@ def _tag_interrupted(mlflow: Any, run_id: str, interrupt: KeyboardInterrupt) -> 
     what = type(interrupt).__name__ + (f" ({interrupt})" if str(interrupt) else "")
     value = (
         f"{what} once the outputs were published: they are complete and summary.json says "
-        "completed; the command exited as interrupted (a second interrupt may have cut the "
-        "logging of the outputs short)"
+        "completed; the command exited as interrupted (a second interrupt may have cut short "
+        "the model's registration, which summary.json's registration then claims, the logging "
+        "of the outputs and the latest.json pointer: a rerun skips published outputs, so "
+        "rerun with --force to redo them)"
     )
     with contextlib.suppress(Exception):
         log_tags(store_client(mlflow, mlflow.get_tracking_uri()), run_id, {INTERRUPTED_TAG: value})

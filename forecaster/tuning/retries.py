@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import warnings
 from copy import copy as shallow_copy
+from copy import deepcopy
 from typing import Any
 
 from forecaster._warnings import catching_warnings
@@ -113,9 +114,13 @@ def _retry_of(trial: Any) -> int | None:
 
 def _not_interrupted(trial: Any) -> Any:
     """A copy of the frozen ``trial`` without its :data:`INTERRUPTED_ATTR`, for the retry
-    callback (which copies the user attributes to the retry)."""
+    callback (which copies the user attributes to the retry). Its system attributes are
+    copied too: the callback appends to the ``retry_history`` list it finds there, which
+    with ``get_trials(deepcopy=False)`` is the storage's own (an in-memory study's record, an
+    RDB storage's cache), so a retry that was itself interrupted would come to name itself."""
     copy = shallow_copy(trial)
     copy.user_attrs = {k: v for k, v in trial.user_attrs.items() if k != INTERRUPTED_ATTR}
+    copy.system_attrs = deepcopy(trial.system_attrs)
     return copy
 
 
