@@ -1179,6 +1179,27 @@ def test_a_resent_batch_is_not_offered_as_series_and_dropping_says_what_it_drops
     assert "unique(subset=['ts'], keep='last'), which drops the other 5 readings" in message
 
 
+def test_a_ragged_panel_read_without_id_col_is_offered_its_key():
+    """A panel where a store opened late (4 stores of 200 days, one of 10) was not offered
+    id_col='store': a value had to hold a tenth of the longest's rows. Series side by side
+    are a panel's whatever their lengths; a flag that changes once is still not offered."""
+    days = np.arange(200)
+    frame = pl.DataFrame(
+        {
+            "store": np.repeat(["a", "b", "c", "d", "new"], [200, 200, 200, 200, 10]),
+            "day": np.concatenate([days, days, days, days, days[-10:]]),
+            "y": np.arange(810.0) % 7,
+        }
+    )
+    with pytest.raises(DataValidationError, match=r"pass id_col='store': its values split"):
+        validate_frame(frame, target="y", time_col="day")
+    flag = pl.DataFrame(
+        {"day": [*range(100), 99, *range(100, 150)], "winter": [0] * 100 + [1] * 51, "y": 1.0}
+    )
+    with pytest.raises(DataValidationError, match=r"pass id_col=<the column that names the"):
+        validate_frame(flag, target="y", time_col="day")
+
+
 def _london_days(start: dt.datetime, end: dt.datetime, every: str = "1d") -> pl.Series:
     return pl.datetime_range(start, end, every, time_zone="Europe/London", eager=True)
 

@@ -1,6 +1,6 @@
 """The message of duplicate (series, time) rows, a refusal of
 :func:`~forecaster.data.grid.check_grid` (and of a pipeline's rows,
-:func:`repeated_times_message`, in the words of its spec).
+in the words of its spec inside :func:`spec_words`).
 
 - Repeated times that all fall in one early-morning hour of a Sunday, at most once a year, of
   naive datetimes are the hour that clocks repeat when daylight saving time ends (a meter
@@ -62,10 +62,12 @@ def series_columns(source: Any, time_col: str, used: Sequence[str]) -> list[str]
     (not floats, not times) whose values split the rows into series with one row per time
     (``time_col``), where
 
-    - most rows (at least half) are at a time that other values' series have too (the series
-      run side by side: not a flag that changes once, nor a re-sent batch of a few rows),
-    - every value has at least 2 rows and at least a tenth of the rows of the largest
-      (series of comparable length: not a row number, nor a few rows set apart).
+    - every value has at least 2 rows (not a row number), and
+    - most rows (at least half) are at a time that another value's series has too: the
+      series run side by side, whatever their lengths (a store opened late; 2,000 series of
+      30 to 1,000 rows), not a flag that changes once (its series follow each other), nor a
+      re-sent batch of a few rows. Two series of which one covers less than half of the
+      other's times are not named (a re-sent batch looks the same).
 
     Only the first 20 such columns are read; none when the source cannot be read again.
 
@@ -80,13 +82,14 @@ def series_columns(source: Any, time_col: str, used: Sequence[str]) -> list[str]
     if not kinds:
         return []
     shared = int(rows[time_col].is_duplicated().sum())  # rows at a time other rows have
+    if 2 * shared < rows.height:  # series that follow each other, or a few rows set apart
+        return []
     found = []
     for name in kinds:
-        sizes = rows[name].value_counts()["count"].to_numpy()
+        sizes = rows[name].value_counts()["count"]
         if (
             len(sizes) > 1
-            and sizes.min() >= max(2, sizes.max() / 10)
-            and 2 * shared >= rows.height
+            and sizes.min() >= 2  # not a row number
             and not rows.select(name, time_col).is_duplicated().any()
         ):
             found.append(name)
@@ -182,7 +185,7 @@ def duplicate_rows_message(
         names = " or ".join(option.format(repr(name)) for name in found[:3])
         which = (
             f"{verb} {names}: {'its' if len(found) == 1 else 'each of their'} values split the "
-            "rows into series of comparable length, side by side, with one row per time"
+            "rows into series side by side, with one row per time"
         )
     else:
         which = f"{verb} {option.format('<the column that names the series>')}"
