@@ -48,7 +48,8 @@ def spec_words() -> Iterator[None]:
     """In the block, in this thread (its ``contextvars`` context), the refusals of duplicate
     rows give a pipeline spec's fixes (the key ``series.id``, the source's times and rows)
     instead of Python's (``id_col=``, ``frame.unique``, ``dt.replace_time_zone``): the
-    ``forecaster`` command runs its commands in it, whose frames come from a spec."""
+    ``forecaster`` command runs its commands in it, and
+    :func:`~forecaster.jobs.run_pipeline` its run, whose frames come from a spec."""
     token = _SPEC_WORDS.set(True)
     try:
         yield
