@@ -1135,7 +1135,8 @@ def test_repeated_times_of_a_dst_fall_back_hour_advise_localising_not_an_id():
         validate_frame(frame, target="kw", time_col="ts")
     message = str(info.value)
     assert message.startswith("1 duplicate (time) rows, e.g. (ts=2024-10-27 02:00:00)"), message
-    assert "They fall on 2024-10-27 between 02:00 and 03:00 of a Sunday" in message, message
+    assert "They fall on 2024-10-27 between 02:00 and 03:00: the hour that clocks repeat" in message
+    assert "daylight saving time ends (in Europe/Berlin and " in message, message
     assert ".dt.replace_time_zone('Europe/Berlin', ambiguous=pl.when(" in message, message
     assert "id_col='dst'" not in message and "e.g. 'dst'" in message, message
     recipe = pl.when(pl.col("ts").is_first_distinct()).then(pl.lit("earliest"))
@@ -1161,6 +1162,33 @@ def test_repeated_times_of_a_dst_fall_back_hour_advise_localising_not_an_id():
     assert validate_frame(localised, target="kw", time_col="ts", id_col="id")[0].height == 2 * (
         frame.height
     )
+
+
+@pytest.mark.parametrize(
+    ("zone", "start", "hour"),
+    [
+        ("America/Santiago", dt.datetime(2024, 4, 1), "2024-04-06 between 23:00 and 24:00"),
+        ("Africa/Cairo", dt.datetime(2024, 10, 25), "2024-10-31 between 23:00 and 24:00"),
+    ],
+)
+def test_a_fall_back_hour_that_is_not_early_on_a_sunday_is_named(zone, start, hour):
+    """Chile's clocks repeat Saturday 23:00, Egypt's Thursday 23:00 (also Beirut, Gaza and
+    Greenland's are not early on a Sunday): the rule "00:00 to 04:00 of a Sunday" missed
+    them and advised dropping readings. A repeated hour is one that a time zone's clock
+    repeats, named with that zone."""
+    utc = pl.datetime_range(start, start + dt.timedelta(days=10), "1h", time_zone="UTC", eager=True)
+    frame = pl.DataFrame(
+        {
+            "ts": utc.dt.convert_time_zone(zone).dt.replace_time_zone(None),
+            "kw": np.sin(np.arange(len(utc)) / 4.0),
+        }
+    )
+    with pytest.raises(DataValidationError) as info:
+        validate_frame(frame, target="kw", time_col="ts")
+    message = str(info.value)
+    assert f"They fall on {hour}: the hour that clocks repeat when daylight saving" in message
+    assert f"(in {zone}" in message and f".dt.replace_time_zone({zone!r}, ambiguous=" in message
+    assert "drops the other" not in message, message
 
 
 def test_a_resent_batch_is_not_offered_as_series_and_dropping_says_what_it_drops():
