@@ -1561,7 +1561,8 @@ def test_a_calibration_too_long_for_the_data_gives_the_spec_advice_only(tmp_path
     spec = write(tmp_path, mini_spec(series=series, output={"plot_series": 0, "levels": [99]}))
     code, err = run_cli(capsys, "run", str(spec), "--no-progress")
     assert code == 3, err
-    assert re.search(r", and too few rows for \d+ folds: .* the longest has 120\. Use longer ser", err)
+    fact = r", and too few rows for \d+ folds: .* the longest has 120\. Use longer series"
+    assert re.search(fact, err), err
     assert "Use fewer folds" not in err and "smaller step" not in err, err
 
 

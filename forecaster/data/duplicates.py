@@ -181,8 +181,9 @@ _KNOWN_ZONES = (
 
 
 def _zones_repeating(times: pl.Series, zones: Sequence[str] | None = None) -> list[str]:
-    """The time zones of ``zones`` (default: every IANA zone of :data:`_ZONE_AREAS`) in which each of the naive ``times`` is ambiguous (a wall-clock time that the
-    clock shows twice), the best known first."""
+    """The time zones of ``zones`` (default: every IANA zone of :data:`_ZONE_AREAS`) in
+    which each of the naive ``times`` is ambiguous (a wall-clock time that the clock shows
+    twice), the best known first."""
     if zones is None:
         zones = sorted(
             name for name in zoneinfo.available_timezones() if name.split("/")[0] in _ZONE_AREAS
