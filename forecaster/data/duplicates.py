@@ -88,7 +88,7 @@ def series_columns(source: Any, time_col: str, used: Sequence[str]) -> list[str]
         return []
     found = []
     for name in kinds:
-        sizes = rows[name].value_counts()["count"]
+        sizes = rows[name].value_counts()["count"].to_numpy()
         if (
             len(sizes) > 1
             and sizes.min() >= 2  # not a row number
