@@ -1135,7 +1135,8 @@ def test_repeated_times_of_a_dst_fall_back_hour_advise_localising_not_an_id():
         validate_frame(frame, target="kw", time_col="ts")
     message = str(info.value)
     assert message.startswith("1 duplicate (time) rows, e.g. (ts=2024-10-27 02:00:00)"), message
-    assert "They fall on 2024-10-27 between 02:00 and 03:00 of a Sunday" in message, message
+    assert "They fall on 2024-10-27 between 02:00 and 03:00: the hour that clocks repeat" in message
+    assert "daylight saving time ends (in Europe/Berlin and " in message, message
     assert ".dt.replace_time_zone('Europe/Berlin', ambiguous=pl.when(" in message, message
     assert "id_col='dst'" not in message and "e.g. 'dst'" in message, message
     recipe = pl.when(pl.col("ts").is_first_distinct()).then(pl.lit("earliest"))
@@ -1163,6 +1164,33 @@ def test_repeated_times_of_a_dst_fall_back_hour_advise_localising_not_an_id():
     )
 
 
+@pytest.mark.parametrize(
+    ("zone", "start", "hour"),
+    [
+        ("America/Santiago", dt.datetime(2024, 4, 1), "2024-04-06 between 23:00 and 24:00"),
+        ("Africa/Cairo", dt.datetime(2024, 10, 25), "2024-10-31 between 23:00 and 24:00"),
+    ],
+)
+def test_a_fall_back_hour_that_is_not_early_on_a_sunday_is_named(zone, start, hour):
+    """Chile's clocks repeat Saturday 23:00, Egypt's Thursday 23:00 (also Beirut, Gaza and
+    Greenland's are not early on a Sunday): the rule "00:00 to 04:00 of a Sunday" missed
+    them and advised dropping readings. A repeated hour is one that a time zone's clock
+    repeats, named with that zone."""
+    utc = pl.datetime_range(start, start + dt.timedelta(days=10), "1h", time_zone="UTC", eager=True)
+    frame = pl.DataFrame(
+        {
+            "ts": utc.dt.convert_time_zone(zone).dt.replace_time_zone(None),
+            "kw": np.sin(np.arange(len(utc)) / 4.0),
+        }
+    )
+    with pytest.raises(DataValidationError) as info:
+        validate_frame(frame, target="kw", time_col="ts")
+    message = str(info.value)
+    assert f"They fall on {hour}: the hour that clocks repeat when daylight saving" in message
+    assert f"(in {zone}" in message and f".dt.replace_time_zone({zone!r}, ambiguous=" in message
+    assert "drops the other" not in message, message
+
+
 def test_a_resent_batch_is_not_offered_as_series_and_dropping_says_what_it_drops():
     """One meter whose last 5 readings were re-sent under upload_id=2: the advice was "pass
     id_col='upload_id'" (a series of 5 rows beside one of 217). A column is offered as an id
@@ -1177,6 +1205,27 @@ def test_a_resent_batch_is_not_offered_as_series_and_dropping_says_what_it_drops
     assert "upload_id" not in message and "pass id_col=<the column that names" in message
     assert "agg(pl.all().mean()) (a value from every reading)" in message, message
     assert "unique(subset=['ts'], keep='last'), which drops the other 5 readings" in message
+
+
+def test_a_ragged_panel_read_without_id_col_is_offered_its_key():
+    """A panel where a store opened late (4 stores of 200 days, one of 10) was not offered
+    id_col='store': a value had to hold a tenth of the longest's rows. Series side by side
+    are a panel's whatever their lengths; a flag that changes once is still not offered."""
+    days = np.arange(200)
+    frame = pl.DataFrame(
+        {
+            "store": np.repeat(["a", "b", "c", "d", "new"], [200, 200, 200, 200, 10]),
+            "day": np.concatenate([days, days, days, days, days[-10:]]),
+            "y": np.arange(810.0) % 7,
+        }
+    )
+    with pytest.raises(DataValidationError, match=r"pass id_col='store': its values split"):
+        validate_frame(frame, target="y", time_col="day")
+    flag = pl.DataFrame(
+        {"day": [*range(100), 99, *range(100, 150)], "winter": [0] * 100 + [1] * 51, "y": 1.0}
+    )
+    with pytest.raises(DataValidationError, match=r"pass id_col=<the column that names the"):
+        validate_frame(flag, target="y", time_col="day")
 
 
 def _london_days(start: dt.datetime, end: dt.datetime, every: str = "1d") -> pl.Series:

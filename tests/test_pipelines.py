@@ -1639,7 +1639,8 @@ def test_a_calibration_too_long_for_the_data_gives_the_spec_advice_only(tmp_path
     spec = write(tmp_path, mini_spec(series=series, output={"plot_series": 0, "levels": [99]}))
     code, err = run_cli(capsys, "run", str(spec), "--no-progress")
     assert code == 3, err
-    assert re.search(r"Too few rows for \d+ folds: .* the longest has 120\. Use longer series", err)
+    fact = r", and too few rows for \d+ folds: .* the longest has 120\. Use longer series"
+    assert re.search(fact, err), err
     assert "Use fewer folds" not in err and "smaller step" not in err, err
 
 
@@ -1658,6 +1659,12 @@ def test_repeated_times_are_refused_with_the_spec_key_not_the_python_argument(tm
     assert code == 3, err
     assert "30 duplicate (time) rows" in err and "set series.id = 'store' in the spec" in err
     assert "id_col" not in err and "frame.unique" not in err, err
+    # run_pipeline from Python reads the same spec: its fix is the spec's key too (it was
+    # "pass id_col='store'", an argument run_pipeline has not)
+    with pytest.raises(forecaster.exceptions.DataValidationError) as info:
+        run_pipeline(spec, dry_run=True, progress=False, log=lambda line: None)
+    assert "set series.id = 'store' in the spec" in str(info.value), info.value
+    assert "id_col" not in str(info.value), info.value
 
 
 def test_per_series_levels_with_a_filled_step_keep_a_calibration_with_no_room_for_more(

@@ -1,9 +1,9 @@
 """The message of duplicate (series, time) rows, a refusal of
 :func:`~forecaster.data.grid.check_grid` (and of a pipeline's rows,
-:func:`repeated_times_message`, in the words of its spec).
+in the words of its spec inside :func:`spec_words`).
 
-- Repeated times that all fall in one early-morning hour of a Sunday, at most once a year, of
-  naive datetimes are the hour that clocks repeat when daylight saving time ends (a meter
+- Repeated naive datetimes, each twice, that are all ambiguous in one IANA time zone are the
+  hour that clocks repeat when daylight saving time ends (a meter
   exported in local wall-clock time): the message says so and how to localise the times
   (``dt.replace_time_zone(tz, ambiguous=...)``), not to split or drop them.
 - Else, without an id column, times that repeat are often several series in one frame: the
@@ -19,6 +19,7 @@ spec's: its key ``series.id``, the source's times and rows, not Python's ``id_co
 
 from __future__ import annotations
 
+import zoneinfo
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -48,7 +49,8 @@ def spec_words() -> Iterator[None]:
     """In the block, in this thread (its ``contextvars`` context), the refusals of duplicate
     rows give a pipeline spec's fixes (the key ``series.id``, the source's times and rows)
     instead of Python's (``id_col=``, ``frame.unique``, ``dt.replace_time_zone``): the
-    ``forecaster`` command runs its commands in it, whose frames come from a spec."""
+    ``forecaster`` command runs its commands in it, and
+    :func:`~forecaster.jobs.run_pipeline` its run, whose frames come from a spec."""
     token = _SPEC_WORDS.set(True)
     try:
         yield
@@ -62,10 +64,12 @@ def series_columns(source: Any, time_col: str, used: Sequence[str]) -> list[str]
     (not floats, not times) whose values split the rows into series with one row per time
     (``time_col``), where
 
-    - most rows (at least half) are at a time that other values' series have too (the series
-      run side by side: not a flag that changes once, nor a re-sent batch of a few rows),
-    - every value has at least 2 rows and at least a tenth of the rows of the largest
-      (series of comparable length: not a row number, nor a few rows set apart).
+    - every value has at least 2 rows (not a row number), and
+    - most rows (at least half) are at a time that another value's series has too: the
+      series run side by side, whatever their lengths (a store opened late; 2,000 series of
+      30 to 1,000 rows), not a flag that changes once (its series follow each other), nor a
+      re-sent batch of a few rows. Two series of which one covers less than half of the
+      other's times are not named (a re-sent batch looks the same).
 
     Only the first 20 such columns are read; none when the source cannot be read again.
 
@@ -80,13 +84,14 @@ def series_columns(source: Any, time_col: str, used: Sequence[str]) -> list[str]
     if not kinds:
         return []
     shared = int(rows[time_col].is_duplicated().sum())  # rows at a time other rows have
+    if 2 * shared < rows.height:  # series that follow each other, or a few rows set apart
+        return []
     found = []
     for name in kinds:
         sizes = rows[name].value_counts()["count"].to_numpy()
         if (
             len(sizes) > 1
-            and sizes.min() >= max(2, sizes.max() / 10)
-            and 2 * shared >= rows.height
+            and sizes.min() >= 2  # not a row number
             and not rows.select(name, time_col).is_duplicated().any()
         ):
             found.append(name)
@@ -125,26 +130,75 @@ def _candidate_columns(
     return kinds, rows
 
 
-def _fall_back_hour(data: pl.DataFrame, rows: np.ndarray, id_name: str, time_col: str) -> str:
-    """The dates and hour of the repeated ``rows`` of ``data`` when they are all the hour a
-    daylight-saving clock repeats in autumn: naive datetimes, each (series, time) twice,
-    all between 00:00 and 04:00 of a Sunday in one clock hour per date, at most one date a
-    year ("" otherwise)."""
+def _fall_back_hour(
+    data: pl.DataFrame, rows: np.ndarray, id_name: str, time_col: str
+) -> tuple[str, list[str]]:
+    """The dates and hours of the repeated ``rows`` of ``data``, and the time zones whose
+    clocks repeat all of them, when they are the hours a clock repeats as daylight saving
+    time ends: naive datetimes, each (series, time) twice, every repeated time ambiguous in
+    one IANA time zone at least (("", []) otherwise)."""
     times = data[time_col]
     if not isinstance(times.dtype, pl.Datetime) or times.dtype.time_zone is not None:
-        return ""
+        return "", []
     repeated = data[rows]
-    hours = repeated[time_col].dt.truncate("1h").unique().sort()
-    days = hours.dt.date()
-    if (
-        repeated.select(id_name, time_col).is_duplicated().any()  # a time thrice
-        or (repeated[time_col].dt.weekday() != 7).any()
-        or (hours.dt.hour() > 3).any()
-        or days.is_duplicated().any()
-        or days.dt.year().is_duplicated().any()
-    ):
-        return ""
-    return ", ".join(f"{t:%Y-%m-%d} between {t:%H}:00 and {t.hour + 1:02d}:00" for t in hours)
+    if repeated.select(id_name, time_col).is_duplicated().any():  # a time thrice
+        return "", []
+    distinct = repeated[time_col].unique().sort()
+    zones = _zones_repeating(distinct[:1])  # the others are tried in the zones of the first
+    zones = _zones_repeating(distinct, zones) if zones and len(distinct) > 1 else zones
+    if not zones:
+        return "", []
+    hours = distinct.dt.truncate("1h").unique().sort()
+    text = ", ".join(f"{t:%Y-%m-%d} between {t:%H}:00 and {t.hour + 1:02d}:00" for t in hours)
+    return text, zones
+
+
+_ZONE_AREAS = (
+    "Africa",
+    "America",
+    "Antarctica",
+    "Asia",
+    "Atlantic",
+    "Australia",
+    "Europe",
+    "Indian",
+    "Pacific",
+)
+"""The areas of the IANA time zones searched for a repeated hour (not the aliases
+``US/...``, ``Etc/...``; none where the system has no time zone database)."""
+
+_KNOWN_ZONES = (
+    "Europe/Berlin",
+    "Europe/London",
+    "America/New_York",
+    "America/Chicago",
+    "America/Los_Angeles",
+    "Australia/Sydney",
+    "America/Santiago",
+    "Africa/Cairo",
+)
+"""The zones named first in the advice when they repeat the hours (else the first by name)."""
+
+
+def _zones_repeating(times: pl.Series, zones: Sequence[str] | None = None) -> list[str]:
+    """The time zones of ``zones`` (default: every IANA zone of :data:`_ZONE_AREAS`) in
+    which each of the naive ``times`` is ambiguous (a wall-clock time that the clock shows
+    twice), the best known first."""
+    if zones is None:
+        zones = sorted(
+            name for name in zoneinfo.available_timezones() if name.split("/")[0] in _ZONE_AREAS
+        )
+    found = []
+    for zone in zones:
+        try:
+            earliest = times.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
+            latest = times.dt.replace_time_zone(zone, ambiguous="latest", non_existent="null")
+        except pl.exceptions.PolarsError:  # a zone that Polars' database does not know
+            continue
+        if earliest.null_count() == 0 and (earliest != latest).all():
+            found.append(zone)
+    known = [zone for zone in _KNOWN_ZONES if zone in found]
+    return known + [zone for zone in found if zone not in known]
 
 
 def duplicate_rows_message(
@@ -170,9 +224,9 @@ def duplicate_rows_message(
         f"{rows.size} duplicate ({'id, ' if id_col else ''}time) rows, e.g. {examples}. "
         "Expected one row per series and time step."
     )
-    hour = _fall_back_hour(data, rows, id_name, time_col)
+    hour, zones = _fall_back_hour(data, rows, id_name, time_col)
     if hour:
-        return f"{head} {_localise(hour, id_col, time_col, source, used, for_spec)}"
+        return f"{head} {_localise(hour, zones, id_col, time_col, source, used, for_spec)}"
     one_row = _one_row_per_time(rows.size, id_col, time_col, for_spec)
     if id_col is not None:
         return f"{head} {one_row[0].upper()}{one_row[1:]}"
@@ -182,7 +236,7 @@ def duplicate_rows_message(
         names = " or ".join(option.format(repr(name)) for name in found[:3])
         which = (
             f"{verb} {names}: {'its' if len(found) == 1 else 'each of their'} values split the "
-            "rows into series of comparable length, side by side, with one row per time"
+            "rows into series side by side, with one row per time"
         )
     else:
         which = f"{verb} {option.format('<the column that names the series>')}"
@@ -211,15 +265,23 @@ def _one_row_per_time(n: int, id_col: str | None, time_col: str, for_spec: bool)
 
 
 def _localise(
-    hour: str, id_col: str | None, time_col: str, source: Any, used: Sequence[str], for_spec: bool
+    hour: str,
+    zones: Sequence[str],
+    id_col: str | None,
+    time_col: str,
+    source: Any,
+    used: Sequence[str],
+    for_spec: bool,
 ) -> str:
     """The advice for times repeated on the hour a daylight-saving clock repeats (``hour``:
-    its dates and hours): localise the naive times, telling the two of each time apart by
+    its dates and hours; ``zones``: the time zones that repeat it, the best known first):
+    localise the naive times, telling the two of each time apart by
     their order in each series (or by a column of ``source`` but ``used`` with one row per
     (value, time))."""
     said = (
-        f"They fall on {hour} of a Sunday: the hour that clocks repeat when daylight saving "
-        "time ends. Naive local times? Each of those names two instants, neither a series "
+        f"They fall on {hour}: the hour that clocks repeat when daylight saving time ends "
+        f"(in {zones[0]}{f' and {len(zones) - 1} other time zones' if len(zones) > 1 else ''})"
+        ". Naive local times? Each of those names two instants, neither a series "
         "nor a duplicate: "
     )
     if for_spec:
@@ -237,7 +299,7 @@ def _localise(
     )
     return said + (
         f"localise them before fit with the data's time zone, e.g. frame.with_columns("
-        f"pl.col({time_col!r}).dt.replace_time_zone('Europe/Berlin', ambiguous=pl.when("
+        f"pl.col({time_col!r}).dt.replace_time_zone({zones[0]!r}, ambiguous=pl.when("
         f"{first}).then(pl.lit('earliest')).otherwise(pl.lit('latest')))): in time order the "
         f"first of each repeated time{' of a series' if id_col else ''} is the summer-time "
         f"instant{flag}; or export the times "

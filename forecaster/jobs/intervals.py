@@ -252,10 +252,11 @@ def _calibrate(
                 warn_without_own(model.conformal_, plan.folds, model.keys_.to_series())
             plan = _scaled_every(spec, model, frame, plan, excluded)
     except TooFewRowsError as exc:
+        fact = exc.fact[:1].lower() + exc.fact[1:]  # in the sentence: "..., and too few rows"
         raise TooFewRowsError(
             f"{_cannot(spec)}: the calibration backtests {plan.folds} origins of "
             f"{model.horizon} steps per series (enough errors per step for the highest "
-            f"level), and {exc.fact} Use longer series, lower [output] levels "
+            f"level), and {fact} Use longer series, lower [output] levels "
             "or a shorter [model] horizon."
         ) from exc
     except DataValidationError as exc:  # another cause: another fix than longer series

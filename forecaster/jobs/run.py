@@ -45,6 +45,7 @@ import polars as pl
 
 import forecaster._io as _io
 from forecaster._interrupts import uninterrupted
+from forecaster.data.duplicates import spec_words
 from forecaster.exceptions import (
     DataValidationError,
     ForecasterError,
@@ -263,7 +264,9 @@ def run_pipeline(
             spec_path=spec_path, as_of=as_of, tune=tune, force=force, dry_run=dry_run,
             resume=resume, wait=wait, progress=progress, log=log,
         )  # fmt: skip
-        with each_warning_once():  # the fit, calibration and backtest tell a fact once
+        # the fit, calibration and backtest tell a fact once; a duplicate row's fix names the
+        # spec's key (series.id), not id_col= (from Python too, not only under the command)
+        with each_warning_once(), spec_words():
             return _run_pipeline(
                 spec_path, as_of, tune, force, dry_run, resume, wait, progress, log
             )
