@@ -1971,7 +1971,7 @@ def test_unscaled_series_names_the_forecast_series_without_an_observed_residual(
     """unscaled_series: of the series the run forecasts (at least lookback_ rows, not
     excluded), those whose residuals of some target are all NaN (filled), and those with none
     (absent from the calibration, or unseen in fit: row -1)."""
-    from forecaster.jobs.intervals import unscaled_series
+    from forecaster.jobs.calibration_plan import unscaled_series
 
     nan = np.nan
     residuals = np.ones((5, 2, 2, 1))  # (calibration row, step, target, quantile)

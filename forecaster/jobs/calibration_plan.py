@@ -31,6 +31,7 @@ __all__ = [
     "fewest_kept",
     "folds_plan",
     "scaled_plan",
+    "unscaled_series",
     "with_own_counts",
 ]
 
@@ -339,3 +340,35 @@ def _kept_residuals(
     np.clip(rows, starts[None, :, None], last[None, :, None], out=rows)  # (masked: not inside)
     observed = inside[..., None] & ~cells[rows]
     return np.cumsum(observed[::-1], axis=0, dtype=np.int32)  # [j]: the latest j + 1 folds
+
+
+def unscaled_series(
+    model: Any, frame: pl.DataFrame, id_col: str | None, excluded: Collection[str] = ()
+) -> tuple[list[str], list[str]]:
+    """The series of ``frame`` that the calibrated ``model`` forecasts (at least
+    ``lookback_`` rows, not ``excluded``; ids as text) whose intervals have no scale under
+    ``normalize="series"`` (``predict`` refuses them): those whose calibration residuals of
+    some target are all left out (their actual values were filled by the ``missing=``
+    policy), and those with no residual at all (too short for the folds, left out by a
+    clone, or unseen in fit)."""
+    residuals, rows = model.conformal_["residuals"], model.conformal_["series"]
+    observed = np.isfinite(residuals).any(axis=(1, 3))  # (calibration row, target)
+    n_keys = 1 if id_col is None else model.keys_.height
+    seen, scaled = np.zeros(n_keys, bool), np.ones(n_keys, bool)
+    known = rows >= 0
+    seen[rows[known]] = True
+    for target in range(observed.shape[1]):
+        some = np.zeros(n_keys, bool)
+        some[rows[known][observed[known, target]]] = True
+        scaled &= some
+    if id_col is None:  # one series: keys_ row 0
+        lacking = [] if scaled[0] else ["the series"]
+        return (lacking, []) if seen[0] else ([], lacking)
+    keys = model.keys_.select(pl.first().cast(pl.String)).to_series()
+    table = frame.group_by(id_col).len().filter(pl.col("len") >= int(model.lookback_))
+    ids = table.select(id_text(id_col)).to_series()
+    ids = ids.filter(~ids.is_in(list(excluded))).sort()
+    have = {k: (bool(a), bool(b)) for k, a, b in zip(keys, seen, scaled, strict=True)}
+    filled = [i for i in ids if have.get(i, (False, False)) == (True, False)]
+    absent = [i for i in ids if not have.get(i, (False, False))[0]]
+    return filled, absent

@@ -23,7 +23,8 @@ Where the intervals come from
     :func:`scaled_plan`) when some series the run forecasts is too short for the folds (or
     unseen in fit), which would get no residual and no scale of its own, or, found after the
     calibration (which then runs again), got no observed one of some target (its values over
-    the folds filled by ``missing=``: :func:`unscaled_series`); kept per series when
+    the folds filled by ``missing=``:
+    :func:`~forecaster.jobs.calibration_plan.unscaled_series`); kept per series when
     every series has room for ``F = max(20, n, backtest_folds)`` origins after
     ``2 * (lookback + horizon)`` rows,
     ``n`` the errors per step that the finite-sample correction needs for the highest level
@@ -88,6 +89,7 @@ from forecaster.jobs.calibration_plan import (
     fewest_kept,
     folds_plan,
     scaled_plan,
+    unscaled_series,
     with_own_counts,
 )
 from forecaster.jobs.schedule import excluded_ids, id_text, sorted_by_series, stale_steps
@@ -115,7 +117,6 @@ __all__ = [
     "spec_backtest",
     "spec_panel",
     "unfit_levels",
-    "unscaled_series",
 ]
 
 
@@ -361,7 +362,8 @@ def _scaled_every(
 ) -> Plan:
     """``plan``, or the calibration again by each input window's spread
     (``normalize="window"``) when, under ``normalize="series"``, some series the run
-    forecasts got no observed residual of some target (:func:`unscaled_series`): the
+    forecasts got no observed residual of some target
+    (:func:`~forecaster.jobs.calibration_plan.unscaled_series`): the
     guarantee that ``predict`` finds a scale for every forecast. :func:`scaled_plan` foresees
     the series too short for the folds or unseen in fit, which saves this second calibration
     in the common case; this one also finds the series whose errors in the folds all fall on
@@ -399,38 +401,6 @@ def _named(ids: list[str]) -> str:
         return "the series"
     shown = ", ".join(repr(i) for i in ids[:5]) + (", ..." if len(ids) > 5 else "")
     return f"{len(ids)} series ({shown})"
-
-
-def unscaled_series(
-    model: Any, frame: pl.DataFrame, id_col: str | None, excluded: Collection[str] = ()
-) -> tuple[list[str], list[str]]:
-    """The series of ``frame`` that the calibrated ``model`` forecasts (at least
-    ``lookback_`` rows, not ``excluded``; ids as text) whose intervals have no scale under
-    ``normalize="series"`` (``predict`` refuses them): those whose calibration residuals of
-    some target are all left out (their actual values were filled by the ``missing=``
-    policy), and those with no residual at all (too short for the folds, left out by a
-    clone, or unseen in fit)."""
-    residuals, rows = model.conformal_["residuals"], model.conformal_["series"]
-    observed = np.isfinite(residuals).any(axis=(1, 3))  # (calibration row, target)
-    n_keys = 1 if id_col is None else model.keys_.height
-    seen, scaled = np.zeros(n_keys, bool), np.ones(n_keys, bool)
-    known = rows >= 0
-    seen[rows[known]] = True
-    for target in range(observed.shape[1]):
-        some = np.zeros(n_keys, bool)
-        some[rows[known][observed[known, target]]] = True
-        scaled &= some
-    if id_col is None:  # one series: keys_ row 0
-        lacking = [] if scaled[0] else ["the series"]
-        return (lacking, []) if seen[0] else ([], lacking)
-    keys = model.keys_.select(pl.first().cast(pl.String)).to_series()
-    table = frame.group_by(id_col).len().filter(pl.col("len") >= int(model.lookback_))
-    ids = table.select(id_text(id_col)).to_series()
-    ids = ids.filter(~ids.is_in(list(excluded))).sort()
-    have = {k: (bool(a), bool(b)) for k, a, b in zip(keys, seen, scaled, strict=True)}
-    filled = [i for i in ids if have.get(i, (False, False)) == (True, False)]
-    absent = [i for i in ids if not have.get(i, (False, False))[0]]
-    return filled, absent
 
 
 def unfit_levels(model: Any, levels: list[float] | None) -> str | None:
