@@ -1880,6 +1880,53 @@ def test_hostile_sentinel_integer_times(times, message):
 
 
 @pytest.mark.parametrize(
+    ("years", "zone", "message"),
+    [
+        (
+            -4050,
+            None,
+            r"from -2026-01-01 00:00:00.000000 to 2024-01-03 .*9999-12-31 23:59:59.999999: the "
+            r"years of Python's datetime\)\. 2 rows are out of it: -2026-01-01 00:00:00.000000, "
+            r"-2026-01-02 00:00:00.000000\. Fix those times \(a negative year is often a minus "
+            r"sign parsed with the date, e\.g\. the text '-20240101' read with '%Y%m%d'\), or "
+            r"drop their rows, e\.g\. frame\.filter\(pl\.col\('t'\)\.dt\.year\(\)\.is_between\(1, 9999\)\)\.$",
+        ),
+        (
+            8000,
+            "Europe/Berlin",
+            r"2 rows are out of it: \+10024-01-01 00:00:00.000000\+01:00, \+10024-01-02.*\(a year after "
+            r"9999 is often a sentinel .*, or drop their rows\.$",
+        ),
+    ],
+    ids=["year-minus-2026", "zoned-year-10024"],
+)
+def test_times_out_of_pythons_years_name_their_rows_and_the_fix(years, zone, message):
+    """Times before the year 1 (text -20240101 parsed with '%Y%m%d') were refused with the
+    column's first and last time and "stray sentinel values (such as 2**64 - 1 ...)": the
+    count of rows out of range, a few of their times and the fix are named, for fit's and
+    predict's frames alike (both validate here)."""
+    times = pl.datetime_range(
+        dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 3), "1d", eager=True, time_zone=zone
+    )
+    shifted = pl.concat([times.head(2).dt.offset_by(f"{years}y"), times.tail(1)])
+    frame = pl.DataFrame({"t": shifted, "y": [1.0, 2.0, 3.0]})
+    with pytest.raises(DataValidationError, match=r"^Time column 't' holds times out of range: ") as info:
+        validate_frame(frame, target="y", time_col="t")
+    assert re.search(message, str(info.value)), str(info.value)
+
+
+def test_many_times_out_of_range_show_three():
+    frame = pl.DataFrame({"t": pl.Series(range(2**63, 2**63 + 5), dtype=pl.UInt64), "y": 1.0})
+    frame = frame.with_columns(pl.col("t").cast(pl.UInt64))
+    with pytest.raises(DataValidationError) as info:
+        validate_frame(frame, target="y", time_col="t")
+    assert (
+        "5 rows are out of it, e.g. 9223372036854775808, 9223372036854775809, "
+        "9223372036854775810. Check for stray sentinel values (such as 2**64 - 1)"
+    ) in str(info.value)
+
+
+@pytest.mark.parametrize(
     ("kwargs", "message"),
     [
         ({"target": 3}, r"target must be a column name or a list .*, got 3 \(an int\)"),

@@ -3761,6 +3761,34 @@ def test_a_time_column_without_values_is_named(tmp_path, capsys, fmt, time_forma
     assert "of type Null:" not in err and "No series has a value" not in err, err
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_times_before_the_year_1_are_refused_naming_the_fix(tmp_path, capsys, tree_guard, fmt):
+    """Text -20240101 read with time_format = "%Y%m%d" (the year -2024), and a Parquet Date
+    column 4050 years back, crashed the run (exit 1, "This is a bug in forecaster": "year
+    -2024 is out of range" when the as-of was taken). Refused before it (exit 3), naming the
+    column, the rows out of range with a few of their times, and the spec's fix."""
+    (tmp_path / "data").mkdir()
+    if fmt == "csv":
+        spec = csv_project(tmp_path, rows().replace("2024-01-", "-202401"), source=TIME_FORMAT)
+        shown, key = "-2024-01-01, -2024-01-02, -2024-01-03", " (or source.time_format '%Y%m%d'"
+    else:
+        spec = write(tmp_path, PARQUET_SPEC.replace('time_format = "%Y-%m-%d"', ""))
+        frame = pl.read_csv(rows().encode(), try_parse_dates=True)
+        frame = frame.with_columns(pl.col("date").dt.offset_by("-4050y"))
+        frame.write_parquet(tmp_path / "data" / "prices.parquet")
+        shown, key = "-2026-01-01, -2026-01-02, -2026-01-03", ", or drop their rows."
+    guard = tree_guard(tmp_path)
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 3, err
+    assert "Time column 'date' holds times out of range: from -20" in err, err
+    assert "(0001-01-01 to 9999-12-31: the years of Python's datetime)" in err, err
+    assert f"24 rows are out of it, e.g. {shown}. Fix those times in source.path 'data/*.{fmt}'" in (
+        err
+    )
+    assert key in err and "This is a bug" not in err, err
+    guard.assert_unchanged()
+
+
 PARQUET_SPEC = CSV_SPEC.format(source='time_format = "%Y-%m-%d"', series="", model="").replace(
     'path = "data/*.csv"\nformat = "csv"', 'path = "data/*.parquet"\nformat = "parquet"'
 )
