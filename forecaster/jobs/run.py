@@ -63,6 +63,7 @@ from forecaster.jobs.fitting import (
     fit_with_checkpoints,
     make_model,
     model_plan,
+    reuses,
     search_plan,
     study_name,
     tune_model,
@@ -109,7 +110,13 @@ from forecaster.jobs.spec import (
     spec_file,
 )
 from forecaster.jobs.spec_errors import check_backtest_columns
-from forecaster.jobs.summaries import job_result, rewrite_run_summary, unscored, write_summary
+from forecaster.jobs.summaries import (
+    job_result,
+    made_counts,
+    rewrite_run_summary,
+    unscored,
+    write_summary,
+)
 from forecaster.jobs.tracked import log_outputs, logged_fits, tracked_run, tracking_paused
 from forecaster.tracking.records import validation_metrics
 from forecaster.training import distributed
@@ -329,7 +336,8 @@ def _run_pipeline(
             remove_leftovers(job, checkpoint_folder(out_dir, spec, root), locked=True)
             decision.skip(skipped)
             return skipped
-        panel = run_panel(job, estimator)  # bad data: exit 3 before any fit or write
+        # bad data: exit 3 before any fit or write
+        panel = run_panel(job, estimator, reuse=reuses(job.spec, tune))
         log(f"data     {panel}")
         if not force:
             check_not_later(job)
@@ -346,7 +354,7 @@ def _other_rank(job: Job, estimator: Any, tune: bool | None, resume: bool) -> Pi
     skipped = follow_rank_zero()
     if skipped is not None:
         return skipped
-    panel = run_panel(job, estimator)
+    panel = run_panel(job, estimator, reuse=reuses(job.spec, tune))
     job.log(f"data     {panel}")
     checkpoints = checkpoint_folder(job.out_dir, job.spec, job.root)
     model, _, _ = make_model(job, estimator, tune, False, checkpoints, resume)
@@ -374,7 +382,7 @@ def _dry_run(
     """Log the data and the plan of the run ``--tune``, ``--force`` and ``--resume`` ask for,
     after the checks the run makes before it fits (outputs damaged, or not forecaster's to
     replace: the same errors); write nothing."""
-    panel = run_panel(job, estimator)
+    panel = run_panel(job, estimator, reuse=reuses(job.spec, tune))
     job.log(f"data     {panel}")
     checkpoints = checkpoint_folder(job.out_dir, job.spec, job.root)
     lookback = estimator.lookback_for(panel)
@@ -401,10 +409,26 @@ def _result(
 ) -> PipelineResult:
     """What a run of ``job`` on ``panel`` did (``forecast``: the forecast it made, or the ids
     a dry run would forecast; ``fields``: what it wrote). The stale series it lists and
-    counts are those it did not drop (:func:`~forecaster.jobs.summaries.job_result`)."""
+    counts are those it did not drop (:func:`~forecaster.jobs.summaries.job_result`).
+    ``series`` and ``rows`` count the series forecast and their rows of the data, as
+    ``predict``'s summary does; ``fitted_series`` and ``fitted_rows`` those of the fit's
+    ``panel`` (a series too short for a training window but with the lookback's rows is
+    forecast, not fitted)."""
     dropped = dropped_series(job, panel, forecast)
-    rows, series = int(panel.offsets[-1]), panel.n_series
-    return job_result(job, status, dropped, rows=rows, series=series, **fields)
+    fitted_rows, fitted_series = int(panel.offsets[-1]), panel.n_series
+    rows, series = fitted_rows, fitted_series  # without an id column: the one series
+    if forecast is not None:
+        rows, series = made_counts(job.frame, forecast, job.spec.series.id)
+    return job_result(
+        job,
+        status,
+        dropped,
+        rows=rows,
+        series=series,
+        fitted_rows=fitted_rows,
+        fitted_series=fitted_series,
+        **fields,
+    )
 
 
 def _write_outputs(

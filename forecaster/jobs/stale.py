@@ -15,6 +15,7 @@ from typing import Any
 
 import polars as pl
 
+from forecaster.data.frames import counted
 from forecaster.exceptions import StaleSeriesWarning, warn_at_caller
 from forecaster.jobs.schedule import iso_text, max_staleness
 from forecaster.jobs.spec import Spec
@@ -43,8 +44,9 @@ def warn_stale(
     )
     more = f" and {table.height - 5} more" if table.height > 5 else ""
     warn_at_caller(
-        f"{table.height} series end before the as-of {when[0]} (the last time in the data "
-        f"used, {when[1]}): {shown}{more}. {_policy(table.height, excluded, spec, forecasts)} "
+        f"{counted(table.height, 'series ends', 'series end')} before the as-of {when[0]} "
+        f"(the last time in the data used, {when[1]}): {shown}{more}. "
+        f"{_policy(table.height, excluded, spec, forecasts)} "
         f"{_stale_advice(spec)}",
         StaleSeriesWarning,
     )
