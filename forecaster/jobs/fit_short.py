@@ -63,8 +63,8 @@ def run_panel(job: Job, estimator: Any, *, reuse: bool = False) -> Any:
         ]
     if forecast:
         told.append(
-            f"{'The run' if reuse else 'It'} still forecasts {len(forecast)} of them from their last {lookback} rows (its "
-            f"lookback): {format_list(forecast, 10)}."
+            f"{'The run' if reuse else 'It'} still forecasts {len(forecast)} of them from "
+            f"their last {lookback} rows (its lookback): {format_list(forecast, 10)}."
         )
     if lost:
         told.append(
