@@ -6761,6 +6761,29 @@ def test_a_run_that_reuses_a_model_does_not_say_it_fitted_one(tmp_path, capsys):
     assert SHORT_SERIES_LOG in err, err  # --tune: no model is reused
 
 
+@pytest.mark.slow
+def test_summary_json_names_integer_ids_as_the_same_text_in_every_field(tmp_path, capsys):
+    """excluded_series listed integer ids as text (['42']) and was taken for a slip: every
+    field of summary.json names a series by the same text (the keys of stale_series,
+    stale_steps and dropped_reasons can be nothing else in JSON), so a reader matches them
+    with one conversion, str(id)."""
+    series = {42: (30, 20), 7: (20, 20), 1000: (30, 2)}  # id: (last day of January, rows)
+    lines = ["id,date,y"] + [  # 7: stale, excluded; 1000: too short, dropped
+        f"{key},{dt.date(2024, 1, end) - dt.timedelta(days=n - 1 - i)},{i % 5 + 0.5}"
+        for key, (end, n) in series.items()
+        for i in range(n)
+    ]
+    spec = scheduled_project(tmp_path, "\n".join(lines) + "\n")
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    summary = json.loads(
+        (tmp_path / "outputs" / "mini" / "2024-01-30" / "summary.json").read_text()
+    )
+    assert summary["excluded_series"] == ["7"] and list(summary["stale_series"]) == ["7"], summary
+    assert list(summary["stale_steps"]) == ["7"] and summary["dropped_series"] == ["1000"]
+    assert summary["dropped_reasons"] == {"1000": "too_short"}, summary
+
+
 def rows_with_line(line: int, text: str, n: int = 150) -> str:
     """:func:`rows` of ``n`` days per series, the line ``line`` (1: the header) replaced by
     ``text``."""
