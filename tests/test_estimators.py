@@ -291,7 +291,7 @@ def test_score_does_not_name_the_origin_of_a_series_too_short_to_forecast():
         model.score(scored)
     told = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
     assert told == [  # named once (predict's "Dropped 1 series shorter than 8 rows" too)
-        "score: 1 of the 2 series in the frame are not scored (1 with fewer than lookback_=8 "
+        "score: 1 of the 2 series in the frame is not scored (1 with fewer than lookback_=8 "
         "rows before their last horizon=4 steps: 'b'): the score is over 1 of them only.",
     ], told
 
@@ -2746,7 +2746,7 @@ def test_a_date_panel_holds_out_one_time_for_every_series():
     )
     assert model.n_val_windows_ == 27 and model.keys_["id"].to_list() == ["a", "b"]
     assert len(messages) == 1 and messages[0].startswith(
-        "1 of the 2 series the fit trains on have no validation window: they end at or within "
+        "1 of the 2 series the fit trains on has no validation window: it ends at or within "
         "horizon=4 steps after the validation hold-out time 2024-03-30"
     )
     steps = (pl.col("time") - pl.date(2024, 1, 1)).dt.total_days()

@@ -2979,7 +2979,7 @@ def test_a_run_with_levels_and_a_stale_series_tells_each_warning_once(tmp_path):
     told = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
     facts = {
         "stale": "1 series ends before the as-of",
-        "hold-out": "have no validation window",
+        "hold-out": "has no validation window",
         "calendar": "Left out 1 series that no calendar fold forecasts",
         "baseline": "the network's error is",
     }
@@ -3011,7 +3011,7 @@ def test_the_stale_warning_does_not_promise_a_forecast_to_a_series_too_short(tmp
     spec = csv_project(tmp_path, text, series='stale = "forecast"')
     code, err = run_cli(capsys, "run", str(spec))
     assert code == 0, err
-    stale = next(line for line in err.splitlines() if "end before the as-of" in line)
+    stale = next(line for line in err.splitlines() if "ends before the as-of" in line)
     assert "c (last 2024-01-02)" in stale and "too short for the model" in stale, stale
     assert "not forecast" in stale and "dropped_series" in stale, stale
 
@@ -4090,14 +4090,19 @@ def test_stale_advice_fits_the_source(tmp_path):
     # was: "Drop them from the source (e.g. source.tickers, a narrower source.path)" for audio
     _clips(tmp_path / "clips", {"a.wav": 1600, "b.wav": 2400})
     spec, root = load_spec(_wav_spec(tmp_path, "clips", series=""))
-    with pytest.warns(ForecasterWarning, match="end before the as-of") as record:
+    with pytest.warns(ForecasterWarning, match="series ends? before the as-of") as record:
         prepare_data(spec, root, None)
     message = "\n".join(str(w.message) for w in record)
     assert "source.tickers" not in message
     assert "series.stale = 'forecast' forecasts each from its own end" in message
     assert "a narrower source.path drops clips" in message
+    assert message.startswith("1 series ends before the as-of 30"), message  # was "1 ... end"
+    assert (  # was "All of them end more than ... and are left out ... forecasts them"
+        "It ends more than max_staleness=2 steps before it and is left out of the forecast "
+        "(series.stale = 'exclude'; 'forecast' forecasts it from its last time)."
+    ) in message, message
     spec, root = load_spec(write(tmp_path, MINIMAL))
-    with pytest.warns(ForecasterWarning, match="end before the as-of") as record:
+    with pytest.warns(ForecasterWarning, match="series ends? before the as-of") as record:
         prepare_data(spec, root, None)
     assert "Drop them from the source (source.tickers)" in str(record[0].message)
 
@@ -5355,7 +5360,8 @@ def test_history_days_is_a_window_before_the_as_of_for_every_series(tmp_path, ca
         assert list(summary["stale_series"]) == ["b"]
     else:  # both more than max_staleness (the horizon, 2) behind
         assert summary["dropped_series"] == [] and sorted(summary["excluded_series"]) == ["b", "c"]
-    assert summary["series"] == 2  # a and b fitted
+    assert summary["fitted_series"] == 2  # a and b fitted
+    assert summary["series"] == (2 if stale == "forecast" else 1)  # b forecast, or excluded
 
 
 @pytest.mark.parametrize(("role", "name"), [("target", "run_id"), ("id", "model_version")])

@@ -289,18 +289,6 @@ def check_time_span(times: pl.Series, time_col: str, *, fix: str | None = None) 
     DataValidationError
         Naming the column, its first and last time, how many rows are out of range with a
         few of their times, and the fix.
-
-    Examples
-    --------
-    >>> check_time_span(pl.Series([dt.date(2024, 1, 1)]).dt.offset_by("-4050y"), "date")
-    Traceback (most recent call last):
-    ...
-    forecaster.exceptions.DataValidationError: Time column 'date' holds times out of range: \
-from -2026-01-01 to -2026-01-01, where times are computed as Date values (0001-01-01 to \
-9999-12-31: the years of Python's datetime). 1 row is out of it: -2026-01-01. Fix those times \
-(a negative year is often a minus sign parsed with the date, e.g. the text '-20240101' read \
-with '%Y%m%d'), or drop their rows, e.g. \
-frame.filter(pl.col('date').dt.year().is_between(1, 9999)).
     """
     physical = times.to_physical()
     low, high = int(physical.min()), int(physical.max())  # type: ignore[arg-type]
@@ -345,10 +333,7 @@ def _out_of_range_message(
             fix += f", e.g. frame.filter(pl.col({time_col!r}).dt.year().is_between(1, 9999))"
         fix += "."
     elif fix is None:
-        fix = (
-            "Check for stray sentinel values (such as 2**64 - 1), or shift the steps into that "
-            "range."
-        )
+        fix = "Check for stray sentinel values (such as 2**64 - 1), or shift the steps into it."
     examples = ", e.g. " if distinct.len() > len(shown) else ": "
     return (
         f"Time column {time_col!r} holds times out of range: from {_shown(low, times)} to "

@@ -336,8 +336,7 @@ def _run_pipeline(
             remove_leftovers(job, checkpoint_folder(out_dir, spec, root), locked=True)
             decision.skip(skipped)
             return skipped
-        # bad data: exit 3 before any fit or write
-        panel = run_panel(job, estimator, reuse=reuses(job.spec, tune))
+        panel = run_panel(job, estimator, reuse=reuses(job.spec, tune))  # bad data: exit 3
         log(f"data     {panel}")
         if not force:
             check_not_later(job)
@@ -409,26 +408,14 @@ def _result(
 ) -> PipelineResult:
     """What a run of ``job`` on ``panel`` did (``forecast``: the forecast it made, or the ids
     a dry run would forecast; ``fields``: what it wrote). The stale series it lists and
-    counts are those it did not drop (:func:`~forecaster.jobs.summaries.job_result`).
-    ``series`` and ``rows`` count the series forecast and their rows of the data, as
-    ``predict``'s summary does; ``fitted_series`` and ``fitted_rows`` those of the fit's
-    ``panel`` (a series too short for a training window but with the lookback's rows is
-    forecast, not fitted)."""
-    dropped = dropped_series(job, panel, forecast)
-    fitted_rows, fitted_series = int(panel.offsets[-1]), panel.n_series
-    rows, series = fitted_rows, fitted_series  # without an id column: the one series
-    if forecast is not None:
-        rows, series = made_counts(job.frame, forecast, job.spec.series.id)
-    return job_result(
-        job,
-        status,
-        dropped,
-        rows=rows,
-        series=series,
-        fitted_rows=fitted_rows,
-        fitted_series=fitted_series,
-        **fields,
-    )
+    counts are those it did not drop (:func:`~forecaster.jobs.summaries.job_result`);
+    ``series`` and ``rows`` those forecast (as ``predict``'s), ``fitted_*`` the ``panel``'s."""
+    dropped, id_col = dropped_series(job, panel, forecast), job.spec.series.id
+    fitted = {"fitted_rows": int(panel.offsets[-1]), "fitted_series": panel.n_series}
+    rows, series = fitted.values()  # the one series of a frame without an id column
+    if forecast is not None and id_col is not None:
+        rows, series = made_counts(job.frame, forecast, id_col)
+    return job_result(job, status, dropped, rows=rows, series=series, **fitted, **fields)
 
 
 def _write_outputs(

@@ -67,10 +67,13 @@ def _policy(stale: int, excluded: tuple[str, ...], spec: Spec, forecasts: bool) 
             f"forecasts.parquet), {_unless_dropped(spec)}."
         )
     n = len(excluded)
+    subject = "It ends" if stale == 1 else f"{'All' if n == stale else n} of them end"
+    one = n == 1  # the verbs and pronouns of the excluded series
     policy = (
-        f"{'All' if n == stale else n} of them end more than max_staleness="
-        f"{max_staleness(spec)} steps before it and are left out of the forecast "
-        "(series.stale = 'exclude'; 'forecast' forecasts them from their last time)"
+        f"{subject}{'s' if one and stale > 1 else ''} more than max_staleness="
+        f"{max_staleness(spec)} steps before it and {'is' if one else 'are'} left out of the "
+        f"forecast (series.stale = 'exclude'; 'forecast' forecasts {'it' if one else 'them'} "
+        f"from {'its' if one else 'their'} last time)"
     )
     return policy + (
         "."
