@@ -381,7 +381,7 @@ def test_a_target_missing_at_the_end_while_another_is_observed_is_named(policy):
         validate_frame(frame, target=["a", "b"], time_col="t", id_col="id", missing=policy)
     messages = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
     assert messages == [
-        "1 series end with rows that hold some targets but not 'b' (e.g. 'x', whose 'b' was "
+        "1 series ends with rows that hold some targets but not 'b' (e.g. 'x', whose 'b' was "
         f"last observed at 3, its last row at 5): missing={policy!r} fills them, so the "
         "forecasts of 'b' start after made-up values, not after their last observed ones. "
         "Forecast from the last time every target is observed (predict(frame, cutoff=...), "
@@ -455,7 +455,7 @@ def test_a_past_covariate_missing_at_the_end_is_named_as_made_up_targets_are():
         return [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
 
     assert warned(frame, "frame") == [
-        "1 series end with rows whose covariates 'c' are missing (e.g. 'x', whose 'c' was last "
+        "1 series ends with rows whose covariates 'c' are missing (e.g. 'x', whose 'c' was last "
         "observed at 5, its last row at 7): missing='ffill' fills them, so the forecasts read "
         "made-up values of 'c' up to their origin, not observed ones. Forecast from the last "
         "time every target and covariate is observed (predict(frame, cutoff=...), e.g. 5), "
@@ -465,7 +465,7 @@ def test_a_past_covariate_missing_at_the_end_is_named_as_made_up_targets_are():
     assert "the model trains on made-up values of 'c' there" in told, told
     assert told.endswith("(those of 'x' after 5)."), told
     (told,) = warned(frame, "cutoff")
-    assert told.startswith("1 series end at the cutoff with rows whose covariates 'c' are")
+    assert told.startswith("1 series ends at the cutoff with rows whose covariates 'c' are")
     assert told.endswith("Pass a cutoff at which every target and covariate is observed (e.g. 5).")
     assert warned(frame, "origins") == []
     inside = frame.with_columns(c=pl.when(pl.col("t") == 7).then(1.0).otherwise("c"))
@@ -492,7 +492,7 @@ def test_a_made_up_row_is_named_once_not_again_for_its_covariates():
         {"id": ["x"] * 8 + ["z"] * 8, "t": list(range(8)) * 2, "a": late, "c": late}
     )
     (told,) = warned(lambda: validate_frame_cells(both, **options, missing="ffill", ends="frame"))
-    assert told.startswith("1 series end with rows whose targets are missing"), told
+    assert told.startswith("1 series ends with rows whose targets are missing"), told
     gap = pl.DataFrame({"id": "x", "t": [0, 1, 2, 3, 6, 7, 8], "a": 1.0, "c": 2.0})
     panel = Panel.from_frame(gap, **options, missing="ffill", freq=1)
     at_five = (np.array([0]), np.array([5]))  # the origin at 5, in the gap
@@ -502,11 +502,11 @@ def test_a_made_up_row_is_named_once_not_again_for_its_covariates():
     (covariates, targets) = warned(
         lambda: validate_frame_cells(earlier, **options, missing="ffill", ends="frame")
     )  # c of x (and z) missing since 3, before x's targets' last complete row, 5
-    assert covariates.startswith("1 series end with rows whose covariates 'c' are missing (e.g. "
+    assert covariates.startswith("1 series ends with rows whose covariates 'c' are missing (e.g. "
                                  "'z', whose 'c' was last observed at 2"), covariates  # fmt: skip
     assert "'x'" not in covariates, covariates  # x is named once, by its targets' warning
     assert targets == (
-        "1 series end with rows whose targets are missing (e.g. 'x', last observed at 5) and "
+        "1 series ends with rows whose targets are missing (e.g. 'x', last observed at 5) and "
         "whose covariates 'c' are missing since before that (its 'c' was last observed at 2): "
         "missing='ffill' fills them, so a forecast from these data starts after made-up "
         "values, not after the last observed one. To forecast from the last observed value, "
@@ -539,7 +539,7 @@ def test_a_row_lacking_targets_and_covariates_is_named_in_one_warning_naming_bot
         warnings.simplefilter("always")
         validate_frame_cells(frame, target=["b", "a"], **options)
     (told,) = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
-    assert told.startswith("1 series end with rows that hold some targets but not 'a' (e.g. "
+    assert told.startswith("1 series ends with rows that hold some targets but not 'a' (e.g. "
                            "'x', whose 'a' was last observed at 5, its last row at 7) and whose "
                            "covariates 'c' are missing since before that"), told  # fmt: skip
     assert told.endswith("every target and covariate is observed (predict(frame, cutoff=...), "
@@ -560,7 +560,7 @@ def test_a_future_covariate_made_up_at_the_origin_is_named(policy):
         validate_frame_cells(frame, **options, missing=policy, ends="frame")
     told = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
     assert told == [
-        "1 series end with rows whose covariates 'f' are missing (e.g. 'x', whose 'f' was last "
+        "1 series ends with rows whose covariates 'f' are missing (e.g. 'x', whose 'f' was last "
         f"observed at 6, its last row at 7): missing={policy!r} fills them, so the forecasts "
         "read made-up values of 'f' up to their origin, not observed ones. Forecast from the "
         "last time every target and covariate is observed (predict(frame, cutoff=...), e.g. "
@@ -1992,6 +1992,57 @@ def test_hostile_sentinel_integer_times(times, message):
 
 
 @pytest.mark.parametrize(
+    ("years", "zone", "message"),
+    [
+        (
+            -4050,
+            None,
+            r"from -2026-01-01 00:00:00.000000 to 2024-01-03 .*9999-12-31 23:59:59.999999: the "
+            r"years of Python's datetime\)\. 2 rows are out of it: -2026-01-01 00:00:00.000000, "
+            r"-2026-01-02 00:00:00.000000\. Fix those times \(a negative year is often a minus "
+            r"sign parsed with the date, e\.g\. the text '-20240101' read with '%Y%m%d'\), or "
+            r"drop their rows, e\.g\. "
+            r"frame\.filter\(pl\.col\('t'\)\.dt\.year\(\)\.is_between\(1, 9999\)\)\.$",
+        ),
+        (
+            8000,
+            "Europe/Berlin",
+            r"2 rows are out of it: \+10024-01-01 00:00:00.000000\+01:00, \+10024-01-02"
+            r".*\(a year after "
+            r"9999 is often a sentinel .*, or drop their rows\.$",
+        ),
+    ],
+    ids=["year-minus-2026", "zoned-year-10024"],
+)
+def test_times_out_of_pythons_years_name_their_rows_and_the_fix(years, zone, message):
+    """Times before the year 1 (text -20240101 parsed with '%Y%m%d') were refused with the
+    column's first and last time and "stray sentinel values (such as 2**64 - 1 ...)": the
+    count of rows out of range, a few of their times and the fix are named, for fit's and
+    predict's frames alike (both validate here)."""
+    times = pl.datetime_range(
+        dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 3), "1d", eager=True, time_zone=zone
+    )
+    shifted = pl.concat([times.head(2).dt.offset_by(f"{years}y"), times.tail(1)])
+    frame = pl.DataFrame({"t": shifted, "y": [1.0, 2.0, 3.0]})
+    with pytest.raises(
+        DataValidationError, match=r"^Time column 't' holds times out of range: "
+    ) as info:
+        validate_frame(frame, target="y", time_col="t")
+    assert re.search(message, str(info.value)), str(info.value)
+
+
+def test_many_times_out_of_range_show_three():
+    frame = pl.DataFrame({"t": pl.Series(range(2**63, 2**63 + 5), dtype=pl.UInt64), "y": 1.0})
+    frame = frame.with_columns(pl.col("t").cast(pl.UInt64))
+    with pytest.raises(DataValidationError) as info:
+        validate_frame(frame, target="y", time_col="t")
+    assert (
+        "5 rows are out of it, e.g. 9223372036854775808, 9223372036854775809, "
+        "9223372036854775810. Check for stray sentinel values (such as 2**64 - 1)"
+    ) in str(info.value)
+
+
+@pytest.mark.parametrize(
     ("kwargs", "message"),
     [
         ({"target": 3}, r"target must be a column name or a list .*, got 3 \(an int\)"),
@@ -2709,7 +2760,7 @@ def test_pandas_nat_is_refused_as_a_time_point(dtype):
 
 def test_the_warning_of_missing_ends_does_not_name_the_internal_id_of_a_frame_without_ids():
     """A frame without an id column (one series, its internal id 0) that ends with missing
-    targets was told "1 series end with rows whose targets are missing (e.g. 0, last observed
+    targets was told "1 series ends with rows whose targets are missing (e.g. 0, last observed
     at 3)" and, of two targets, "(e.g. 0, whose 'b' ...)": an id the user never gave."""
     frame = pl.DataFrame({"t": range(6), "a": [0.0, 1.0, 2.0, 3.0, None, None]})
     with pytest.warns(ForecasterWarning) as caught:

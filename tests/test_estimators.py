@@ -226,7 +226,7 @@ def test_score_pools_every_scored_point_of_all_targets():
 def test_score_tells_made_up_held_out_values_as_unscored_not_as_a_forecasts_start():
     """score holds out each series' last horizon steps: targets missing there are not
     scored, which UnscoredPointsWarning says, and no forecast starts after them. Its read of
-    the frame also warned, as predict's read does, "1 series end with rows whose targets
+    the frame also warned, as predict's read does, "1 series ends with rows whose targets
     are missing ... a forecast from these data starts after made-up values ... pass predict
     a cutoff": the frame's end is read as a backtest's is now (its origins its own)."""
     rng = np.random.default_rng(0)
@@ -291,7 +291,7 @@ def test_score_does_not_name_the_origin_of_a_series_too_short_to_forecast():
         model.score(scored)
     told = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
     assert told == [  # named once (predict's "Dropped 1 series shorter than 8 rows" too)
-        "score: 1 of the 2 series in the frame are not scored (1 with fewer than lookback_=8 "
+        "score: 1 of the 2 series in the frame is not scored (1 with fewer than lookback_=8 "
         "rows before their last horizon=4 steps: 'b'): the score is over 1 of them only.",
     ], told
 
@@ -1784,7 +1784,7 @@ def test_one_cutoff_reads_only_the_series_of_its_history():
         warnings.simplefilter("always")
         got = model.predict(pl.concat([frame, newcomer]), cutoff=cutoff)
     assert [str(w.message) for w in caught] == [
-        "Left out 1 forecast origins with fewer than lookback=48 rows up to their cutoff "
+        "Left out 1 forecast origin with fewer than lookback=48 rows up to its cutoff "
         "(series ['later'])."
     ]
     assert caught[0].filename == __file__
@@ -2746,7 +2746,7 @@ def test_a_date_panel_holds_out_one_time_for_every_series():
     )
     assert model.n_val_windows_ == 27 and model.keys_["id"].to_list() == ["a", "b"]
     assert len(messages) == 1 and messages[0].startswith(
-        "1 of the 2 series the fit trains on have no validation window: they end at or within "
+        "1 of the 2 series the fit trains on has no validation window: it ends at or within "
         "horizon=4 steps after the validation hold-out time 2024-03-30"
     )
     steps = (pl.col("time") - pl.date(2024, 1, 1)).dt.total_days()
@@ -2774,7 +2774,7 @@ def test_fit_gives_the_data_warnings_of_a_frame_with_short_series_once():
     frame = pl.concat([daily("a", 0, 40), daily("b", 0, 40, 1), short])
     model, messages = recorded(lambda: small(validation_size=0.1, missing="ffill").fit(frame))
     assert len(messages) == 2, messages
-    assert messages[0].startswith("1 series end with rows whose targets are missing (e.g. 'c'")
+    assert messages[0].startswith("1 series ends with rows whose targets are missing (e.g. 'c'")
     assert messages[1] == (  # c ends before a's and b's hold-out: it would hold out none
         "Dropped 1 series shorter than 12 rows (lookback + horizon before the panel's "
         "validation hold-out time): 'c'."
@@ -2807,7 +2807,7 @@ def test_one_cutoff_leaves_out_series_short_before_it_with_the_warning_of_a_list
             messages
             == expected
             == [
-                "Left out 1 forecast origins with fewer than lookback=8 rows up to their cutoff "
+                "Left out 1 forecast origin with fewer than lookback=8 rows up to its cutoff "
                 "(series ['c'])."
             ]
         )
@@ -2922,7 +2922,10 @@ def test_predict_sorts_its_forecasts_by_id_and_time():
     ids = small().fit(numbers).predict(numbers)["id"].unique(maintain_order=True).to_list()
     assert ids == [1, 2, 10]
     later, earlier = dt.date(2024, 2, 5), dt.date(2024, 1, 30)
-    with pytest.warns(ForecasterWarning, match=r"repeat another.*\('c', datetime.date\(2024, 2, 5"):
+    with pytest.warns(
+        ForecasterWarning,
+        match=r"Left out 1 forecast origin that repeats another.*\('c', datetime.date\(2024, 2, 5",
+    ):
         blocks = model.predict(frame, cutoff=[later, earlier])
     assert blocks.select("origin", "id").gather_every(4).rows() == [  # horizon 4
         (dt.date(2024, 2, 5), "a"),
@@ -2970,7 +2973,7 @@ def test_a_series_that_ended_before_several_cutoffs_is_forecast_once():
         assert got.filter(pl.col("id") == "a")["origin"].unique().sort().to_list() == (
             [first, second] if isinstance(cutoff, list) else [second]
         )
-        repeated = [m for m in messages if "repeat another" in m]
+        repeated = [m for m in messages if "repeats another" in m]
         assert len(repeated) == 1 and "('b', datetime.date(2024, 2, 5))" in repeated[0]
 
 
@@ -3041,7 +3044,7 @@ def test_a_monthly_series_on_the_30th_one_month_behind_is_named_stale():
         target="y", id_col="id", time_col="time", lookback=8, horizon=2, freq="1mo",
         validation_size=0, baseline="none", **{**TINY, "max_epochs": 1},
     ).fit(frame)  # fmt: skip
-    with pytest.warns(StaleSeriesWarning, match=r"1 series end before .*\['b'\]"):
+    with pytest.warns(StaleSeriesWarning, match=r"1 series ends before .*\['b'\]"):
         got = model.predict(frame)
     firsts = got.group_by("id", maintain_order=True).agg(pl.col("time").first())
     assert firsts.rows() == [("a", dt.date(2024, 4, 30)), ("b", dt.date(2024, 3, 30))]
@@ -3050,7 +3053,7 @@ def test_a_monthly_series_on_the_30th_one_month_behind_is_named_stale():
 
 
 def test_integer_positions_ending_apart_are_not_stale_without_a_cutoff():
-    """Clips of different lengths (integer positions) got StaleSeriesWarning "1 series end
+    """Clips of different lengths (integer positions) got StaleSeriesWarning "1 series ends
     before the frame's last time (119) ... bring their data up to date" at every predict:
     positions of independent sequences are not shared times (concepts.md). Without a cutoff
     nothing is said; a cutoff names a shared step, and the advice fits positions."""
@@ -3067,10 +3070,50 @@ def test_integer_positions_ending_apart_are_not_stale_without_a_cutoff():
         got = model.predict(frame)
     firsts = got.group_by("id", maintain_order=True).agg(pl.col("t").first())
     assert firsts.rows() == [("a", 60), ("b", 45)]
-    with pytest.warns(StaleSeriesWarning, match=r"1 series end before cutoff=59") as caught:
+    with pytest.warns(StaleSeriesWarning, match=r"1 series ends before cutoff=59") as caught:
         model.predict(frame, cutoff=59)
     message = str(caught[0].message)
     assert "pass (series, step) pairs as cutoff=" in message and "up to date" not in message
+
+
+@pytest.mark.parametrize(
+    ("n_stale", "said"),
+    [
+        (
+            1,
+            (
+                "Left out 1 forecast origin with fewer than lookback=8 rows up to its cutoff",
+                "1 series ends before cutoff=59: ['b']",
+            ),
+        ),
+        (
+            2,
+            (
+                "Left out 2 forecast origins with fewer than lookback=8 rows up to their cutoff",
+                "2 series end before cutoff=59: ['b', 'c']",
+            ),
+        ),
+    ],
+)
+def test_counts_in_predicts_warnings_agree_with_their_nouns(n_stale, said):
+    """predict warned "Left out 1 forecast origins ... up to their cutoff" and "1 series end
+    before ...": the nouns and verbs agree with the count, for 1 and for 2."""
+    from forecaster.estimators.origins import warn_short_origins
+
+    with pytest.warns(ForecasterWarning) as caught:
+        warn_short_origins(["s9", "s8"][:n_stale], n_stale, 8)
+    assert str(caught[0].message).startswith(said[0] + " (series ["), str(caught[0].message)
+    lengths = {"a": 60, "b": 45, "c": 45 if n_stale == 2 else 60}
+    frame = pl.concat(
+        [
+            pl.DataFrame({"id": c, "t": np.arange(n), "y": np.sin(np.arange(n) / 3.0)})
+            for c, n in lengths.items()
+        ]
+    )
+    model = small(time_col="t").fit(frame)
+    with pytest.warns(StaleSeriesWarning) as caught:
+        model.predict(frame, cutoff=59)
+    assert str(caught[0].message).startswith(said[1]), str(caught[0].message)
 
 
 def test_regressor_standardises_before_rounding_to_float32():
@@ -3368,7 +3411,7 @@ def test_made_up_past_covariates_at_forecast_origins_are_named():
         "cutoffs at which every target and covariate is observed (e.g. 59)."
     )
     (told,) = _forecaster_messages(lambda: model.predict(lag.filter(pl.col("t") <= 63)))
-    assert told.startswith("1 series end with rows whose covariates 'c' are missing"), told
+    assert told.startswith("1 series ends with rows whose covariates 'c' are missing"), told
     held = lag.filter(pl.col("t") <= 66)  # held out: 64 to 66, from the origin 63
     (told,) = _forecaster_messages(lambda: model.score(held))
     assert told.startswith("score: 1 forecast origin of 1 series lies at rows whose covariates")
@@ -3411,7 +3454,7 @@ def test_made_up_future_covariates_at_forecast_origins_are_named():
     (told,) = _forecaster_messages(
         lambda: model.predict(lag.filter(pl.col("t") <= 63), future=future)
     )
-    assert told.startswith("1 series end with rows whose covariates 'f' are missing"), told
+    assert told.startswith("1 series ends with rows whose covariates 'f' are missing"), told
     held = lag.filter(pl.col("t") <= 66)  # held out: 64 to 66, from the origin 63
     (told,) = _forecaster_messages(lambda: model.score(held))
     assert told.startswith("score: 1 forecast origin of 1 series lies at rows whose covariates")
@@ -3422,7 +3465,7 @@ def test_made_up_future_covariates_at_forecast_origins_are_named():
 def test_one_cutoff_at_made_up_targets_is_told_a_remedy_that_fits_a_cutoff():
     """predict(frame, cutoff=63) where every target of x is missing over steps 60-63 said
     "Drop those trailing rows", though the frame's rows after 63 are no trailing rows and
-    the user chose the cutoff; then "1 series end with rows ... pass predict a cutoff", as
+    the user chose the cutoff; then "1 series ends with rows ... pass predict a cutoff", as
     if no cutoff had been passed. It now says the series end at the cutoff with made-up
     rows and names a cutoff at which the targets are observed; without a cutoff it names
     the frame's end, and a cutoff or leaving out the rows after it."""
@@ -3431,13 +3474,13 @@ def test_one_cutoff_at_made_up_targets_is_told_a_remedy_that_fits_a_cutoff():
     late = frame.with_columns(pl.when(at_x).then(None).otherwise(pl.col(t)).alias(t) for t in "ab")
     (told,) = _forecaster_messages(lambda: model.predict(late, cutoff=63))
     assert told == (
-        "1 series end at the cutoff with rows whose targets are missing (e.g. 'x' at 63, last "
+        "1 series ends at the cutoff with rows whose targets are missing (e.g. 'x' at 63, last "
         "observed at 59): missing='ffill' fills them, so the forecasts from the cutoff start "
         "after made-up values, not after the last observed ones. Pass a cutoff at which the "
         "targets are observed (e.g. 59)."
     )
     (told,) = _forecaster_messages(lambda: model.predict(late.filter(pl.col("t") <= 63)))
-    assert told.startswith("1 series end with rows whose targets are missing (e.g. 'x'")
+    assert told.startswith("1 series ends with rows whose targets are missing (e.g. 'x'")
     assert told.endswith(
         "To forecast from the last observed value, pass predict a cutoff at which the targets "
         "are observed (e.g. 59), or leave out the rows after it."
@@ -3457,7 +3500,7 @@ def test_made_up_targets_at_the_end_of_the_training_data_are_told_as_what_fit_do
     small = {**params, "baseline": "none", **TINY, "max_epochs": 1}
     (told,) = _missing_messages(lambda: RNNForecaster(missing="ffill", **small).fit(late))
     assert told == (
-        "1 series end with rows whose targets are missing (e.g. 'x', last observed at 59): "
+        "1 series ends with rows whose targets are missing (e.g. 'x', last observed at 59): "
         "missing='ffill' fills them, so the model trains on made-up values there, not on "
         "observed values only. To train on observed values only, leave out each series' rows "
         "after its last observed target (e.g. those of 'x' after 59)."
@@ -3487,7 +3530,7 @@ def _missing_messages(call) -> list[str]:  # type: ignore[no-untyped-def]
 
 def test_a_list_of_cutoffs_ending_at_the_frames_end_is_told_its_made_up_origins_once():
     """A list of cutoffs whose latest is the frame's last time, where x's targets are
-    missing: the frame's read warned "1 series end with rows whose targets are missing ...
+    missing: the frame's read warned "1 series ends with rows whose targets are missing ...
     pass predict a cutoff", beside the warning naming the origins. The origins' warning is
     the one: the frame's end is read as the origins it is."""
     frame, model = _lagging_at_63()
@@ -3795,7 +3838,7 @@ def test_a_cutoff_frame_naming_a_series_that_starts_after_every_cutoff_leaves_it
     )
     late = late.filter(pl.col("time") != late["time"][10])  # a gap in the unread rows
     pairs = pl.DataFrame({"id": ["s0", "s9"], "time": [times[100], times[100]]})
-    with pytest.warns(ForecasterWarning, match=r"Left out 1 forecast origins .*\['s9'\]"):
+    with pytest.warns(ForecasterWarning, match=r"Left out 1 forecast origin with .*\['s9'\]"):
         out = model.predict(pl.concat([frame, late]), cutoff=pairs)
     assert out["id"].unique().to_list() == ["s0"]
 

@@ -353,7 +353,7 @@ def test_hostile_time_zones_across_series_are_read_as_utc(tmp_path, capsys):
     # UTC): not stale (was "1 series end before": its next step, 15:00 on the 11th, is after
     # the as-of)
     with warnings.catch_warnings():
-        warnings.filterwarnings("error", "series end before", ForecasterWarning)
+        warnings.filterwarnings("error", r"\d+ series ends? before", ForecasterWarning)
         frame, when = prepare_data(spec, root, "2024-01-10")
     assert when.stale_count == 0
     assert frame.schema["date"] == pl.Datetime("us", "UTC")
@@ -506,7 +506,7 @@ def gapped_prices(missing: str, tmp_path: Path) -> pl.DataFrame:
         tmp_path, "\n".join(lines) + "\n", series=series, features={"log_returns": ["close"]}
     )
     spec, root = load_spec(path)
-    with pytest.warns(ForecasterWarning, match="1 series end before the as-of"):
+    with pytest.warns(ForecasterWarning, match="1 series ends before the as-of"):
         return prepare_data(spec, root, None)[0]
 
 
@@ -3244,8 +3244,8 @@ def test_a_run_with_levels_and_a_stale_series_tells_each_warning_once(tmp_path):
         run_pipeline(spec, progress=False, log=lambda line: None)
     told = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
     facts = {
-        "stale": "1 series end before the as-of",
-        "hold-out": "have no validation window",
+        "stale": "1 series ends before the as-of",
+        "hold-out": "has no validation window",
         "calendar": "Left out 1 series that no calendar fold forecasts",
         "baseline": "the network's error is",
     }
@@ -3277,7 +3277,7 @@ def test_the_stale_warning_does_not_promise_a_forecast_to_a_series_too_short(tmp
     spec = csv_project(tmp_path, text, series='stale = "forecast"')
     code, err = run_cli(capsys, "run", str(spec))
     assert code == 0, err
-    stale = next(line for line in err.splitlines() if "end before the as-of" in line)
+    stale = next(line for line in err.splitlines() if "ends before the as-of" in line)
     assert "c (last 2024-01-02)" in stale and "too short for the model" in stale, stale
     assert "not forecast" in stale and "dropped_series" in stale, stale
 
@@ -3663,7 +3663,7 @@ def test_a_stale_series_is_excluded_whatever_its_id_dtype(tmp_path, ids, dtype, 
     source = {"path": "data/*.parquet", "format": "parquet"}
     spec_file = write(tmp_path, mini_spec(source=source, series={"max_staleness": 1}))
     spec, root = load_spec(spec_file)
-    with pytest.warns(ForecasterWarning, match="1 series end before the as-of"):
+    with pytest.warns(ForecasterWarning, match="1 series ends before the as-of"):
         frame, when = prepare_data(spec, root, None)
     assert frame.schema["id"] == dtype
     assert len(when.excluded) == 1 and when.excluded[0].startswith(text)
@@ -4091,6 +4091,35 @@ def test_a_time_column_without_values_is_named(tmp_path, capsys, fmt, time_forma
     assert "of type Null:" not in err and "No series has a value" not in err, err
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_times_before_the_year_1_are_refused_naming_the_fix(tmp_path, capsys, tree_guard, fmt):
+    """Text -20240101 read with time_format = "%Y%m%d" (the year -2024), and a Parquet Date
+    column 4050 years back, crashed the run (exit 1, "This is a bug in forecaster": "year
+    -2024 is out of range" when the as-of was taken). Refused before it (exit 3), naming the
+    column, the rows out of range with a few of their times, and the spec's fix."""
+    (tmp_path / "data").mkdir()
+    if fmt == "csv":
+        spec = csv_project(tmp_path, rows().replace("2024-01-", "-202401"), source=TIME_FORMAT)
+        shown, key = "-2024-01-01, -2024-01-02, -2024-01-03", " (or source.time_format '%Y%m%d'"
+    else:
+        spec = write(tmp_path, PARQUET_SPEC.replace('time_format = "%Y-%m-%d"', ""))
+        frame = pl.read_csv(rows().encode(), try_parse_dates=True)
+        frame = frame.with_columns(pl.col("date").dt.offset_by("-4050y"))
+        frame.write_parquet(tmp_path / "data" / "prices.parquet")
+        shown, key = "-2026-01-01, -2026-01-02, -2026-01-03", ", or drop their rows."
+    guard = tree_guard(tmp_path)
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 3, err
+    assert "Time column 'date' holds times out of range: from -20" in err, err
+    assert "(0001-01-01 to 9999-12-31: the years of Python's datetime)" in err, err
+    assert (
+        f"24 rows are out of it, e.g. {shown}. Fix those times in source.path 'data/*.{fmt}'"
+        in (err)
+    )
+    assert key in err and "This is a bug" not in err, err
+    guard.assert_unchanged()
+
+
 PARQUET_SPEC = CSV_SPEC.format(source='time_format = "%Y-%m-%d"', series="", model="").replace(
     'path = "data/*.csv"\nformat = "csv"', 'path = "data/*.parquet"\nformat = "parquet"'
 )
@@ -4335,7 +4364,7 @@ def _wav_spec(tmp_path: Path, path: str, series: str = 'stale = "forecast"') -> 
     return write(tmp_path, WAV_SPEC.format(path=path, series=series))
 
 
-@pytest.mark.filterwarnings("ignore:1 series end before the as-of")
+@pytest.mark.filterwarnings("ignore:1 series ends before the as-of")
 @pytest.mark.parametrize(
     ("path", "clips"),
     [
@@ -4375,7 +4404,7 @@ def test_wav_source_errors_speak_of_source_path(tmp_path):
         prepare_data(spec, root, None)
 
 
-@pytest.mark.filterwarnings("ignore:1 series end before the as-of")
+@pytest.mark.filterwarnings("ignore:1 series ends before the as-of")
 def test_wav_clips_of_different_rates_warn_with_the_spec_key(tmp_path):
     _clips(tmp_path / "clips", {"a.wav": 1600})
     _clips(tmp_path / "clips", {"b.wav": 3200}, sr=16000)
@@ -4391,14 +4420,19 @@ def test_stale_advice_fits_the_source(tmp_path):
     # was: "Drop them from the source (e.g. source.tickers, a narrower source.path)" for audio
     _clips(tmp_path / "clips", {"a.wav": 1600, "b.wav": 2400})
     spec, root = load_spec(_wav_spec(tmp_path, "clips", series=""))
-    with pytest.warns(ForecasterWarning, match="end before the as-of") as record:
+    with pytest.warns(ForecasterWarning, match="series ends? before the as-of") as record:
         prepare_data(spec, root, None)
     message = "\n".join(str(w.message) for w in record)
     assert "source.tickers" not in message
     assert "series.stale = 'forecast' forecasts each from its own end" in message
     assert "a narrower source.path drops clips" in message
+    assert message.startswith("1 series ends before the as-of 30"), message  # was "1 ... end"
+    assert (  # was "All of them end more than ... and are left out ... forecasts them"
+        "It ends more than max_staleness=2 steps before it and is left out of the forecast "
+        "(series.stale = 'exclude'; 'forecast' forecasts it from its last time)."
+    ) in message, message
     spec, root = load_spec(write(tmp_path, MINIMAL))
-    with pytest.warns(ForecasterWarning, match="end before the as-of") as record:
+    with pytest.warns(ForecasterWarning, match="series ends? before the as-of") as record:
         prepare_data(spec, root, None)
     assert "Drop them from the source (source.tickers)" in str(record[0].message)
 
@@ -5370,7 +5404,7 @@ def test_commands_that_make_no_forecast_do_not_describe_one_for_stale_series(tmp
     spec = scheduled_project(tmp_path, uneven_rows({"a": 12, "b": 11}))
     code, err = run_cli(capsys, "fit", str(spec), "--out", str(tmp_path / "m"))
     assert code == 0, err
-    assert "1 series end before the as-of" in err and "b (last 2024-01-11)" in err, err
+    assert "1 series ends before the as-of" in err and "b (last 2024-01-11)" in err, err
     assert "forecasts.parquet" not in err and "makes no forecast" in err, err
     code, err = run_cli(capsys, "run", str(spec))
     assert code == 0 and "stale_steps in forecasts.parquet" in err, err
@@ -5638,7 +5672,7 @@ def test_history_days_is_a_window_before_the_as_of_for_every_series(tmp_path, ca
     data = uneven_rows({"a": 30, "b": 24, "c": 8})
     spec = scheduled_project(tmp_path, data, features=features, series=series)
     loaded, root = load_spec(spec)
-    named = r"15 days before the as-of 2024-01-30: 1 series end before them.*c \(last 2024-01-08"
+    named = r"15 days before the as-of 2024-01-30: 1 series ends before them.*c \(last 2024-01-08"
     with pytest.warns(ForecasterWarning, match=named) as caught:
         frame, when = prepare_data(loaded, root, None)
     (told,) = [str(w.message) for w in caught if "series end before the as-of" in str(w.message)]
@@ -5656,7 +5690,8 @@ def test_history_days_is_a_window_before_the_as_of_for_every_series(tmp_path, ca
         assert list(summary["stale_series"]) == ["b"]
     else:  # both more than max_staleness (the horizon, 2) behind
         assert summary["dropped_series"] == [] and sorted(summary["excluded_series"]) == ["b", "c"]
-    assert summary["series"] == 2  # a and b fitted
+    assert summary["fitted_series"] == 2  # a and b fitted
+    assert summary["series"] == (2 if stale == "forecast" else 1)  # b forecast, or excluded
 
 
 @pytest.mark.parametrize(("role", "name"), [("target", "run_id"), ("id", "model_version")])
@@ -6710,7 +6745,7 @@ def test_the_as_of_warning_about_stale_series_is_a_stale_series_warning(tmp_path
     for key, n in (("a", 30), ("b", 27)):
         lines += [f"{key},{dt.date(2024, 1, 1) + dt.timedelta(days=i)},{i}.0" for i in range(n)]
     spec, root = load_spec(scheduled_project(tmp_path, "\n".join(lines) + "\n"))
-    with pytest.warns(StaleSeriesWarning, match="1 series end before the as-of"):
+    with pytest.warns(StaleSeriesWarning, match="1 series ends before the as-of"):
         prepare_data(spec, root, None)
 
 
@@ -7007,6 +7042,82 @@ def test_the_run_log_names_the_short_series_it_still_forecasts(tmp_path, capsys,
     forecast = pl.read_parquet(folder / "forecasts.parquet")
     assert sorted(forecast["id"].unique()) == ["a", "b", "c", "e"]
     assert json.loads((folder / "summary.json").read_text())["dropped_series"] == ["d"]
+
+
+def short_series_project(tmp_path: Path, **sections: Any) -> Path:
+    """The project of :data:`SHORT_SERIES_LOG`: a and b fitted, c and e forecast only, d
+    neither."""
+    lengths = {"a": 30, "b": 30, "c": 5, "d": 3, "e": 7}
+    lines = ["id,date,y"] + [
+        f"{key},{dt.date(2024, 1, 30) - dt.timedelta(days=n - 1 - i)},{k + i % 5 + 0.5}"
+        for k, (key, n) in enumerate(lengths.items())
+        for i in range(n)
+    ]
+    return scheduled_project(tmp_path, "\n".join(lines) + "\n", **sections)
+
+
+@pytest.mark.parametrize(
+    "args", [("--dry-run",), pytest.param((), marks=pytest.mark.slow)], ids=["dry-run", "run"]
+)
+def test_the_summary_counts_the_series_forecast_and_those_fitted(tmp_path, capsys, args):
+    """summary.json's series (and the log's "summary ... 2 series") counted the fitted series
+    while the run forecast 4 (c and e, too short for a training window, are forecast from
+    their last lookback rows): series counts those forecast, as predict's summary does,
+    fitted_series those fitted."""
+    spec = short_series_project(tmp_path)
+    code = main(["run", str(spec), *args, "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    line = "dry run  mini" if args else "summary  mini"
+    assert f"{line} as of 2024-01-30: 4 series forecast (2 fitted), 72 rows" in out, out
+    if args:
+        return
+    summary = json.loads(
+        (tmp_path / "outputs" / "mini" / "2024-01-30" / "summary.json").read_text()
+    )
+    assert (summary["series"], summary["rows"]) == (4, 72)
+    assert (summary["fitted_series"], summary["fitted_rows"]) == (2, 60)
+
+
+def test_a_run_that_reuses_a_model_does_not_say_it_fitted_one(tmp_path, capsys):
+    """With training.reuse_model the run said "The model is fitted without 3 series shorter
+    than a training window ...", of a model it reuses, not fits: it says what a fit on this
+    data would leave out."""
+    spec = short_series_project(tmp_path, training={"reuse_model": True})
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 0, err
+    assert "The model is fitted without" not in err, err
+    assert (
+        "3 series are shorter than a training window (lookback 4 + horizon 2 rows before the "
+        "validation hold-out): 'c', 'd', 'e': a model fitted on this data leaves them out "
+        "(training.reuse_model forecasts with the latest model, fitted on earlier data, where "
+        "there is one to reuse). The run still forecasts 2 of them"
+    ) in err, err
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run", "--tune")
+    assert SHORT_SERIES_LOG in err, err  # --tune: no model is reused
+
+
+@pytest.mark.slow
+def test_summary_json_names_integer_ids_as_the_same_text_in_every_field(tmp_path, capsys):
+    """excluded_series listed integer ids as text (['42']) and was taken for a slip: every
+    field of summary.json names a series by the same text (the keys of stale_series,
+    stale_steps and dropped_reasons can be nothing else in JSON), so a reader matches them
+    with one conversion, str(id)."""
+    series = {42: (30, 20), 7: (20, 20), 1000: (30, 2)}  # id: (last day of January, rows)
+    lines = ["id,date,y"] + [  # 7: stale, excluded; 1000: too short, dropped
+        f"{key},{dt.date(2024, 1, end) - dt.timedelta(days=n - 1 - i)},{i % 5 + 0.5}"
+        for key, (end, n) in series.items()
+        for i in range(n)
+    ]
+    spec = scheduled_project(tmp_path, "\n".join(lines) + "\n")
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    summary = json.loads(
+        (tmp_path / "outputs" / "mini" / "2024-01-30" / "summary.json").read_text()
+    )
+    assert summary["excluded_series"] == ["7"] and list(summary["stale_series"]) == ["7"], summary
+    assert list(summary["stale_steps"]) == ["7"] and summary["dropped_series"] == ["1000"]
+    assert summary["dropped_reasons"] == {"1000": "too_short"}, summary
 
 
 def rows_with_line(line: int, text: str, n: int = 150) -> str:

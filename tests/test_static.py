@@ -401,5 +401,7 @@ def test_an_id_named_like_the_trailing_missing_check_columns_is_the_users(id_col
         target="y", id_col=id_col, time_col="time", lookback=8, horizon=2, hidden_size=4,
         max_epochs=1, missing="ffill", random_state=0, progress=False,
     )  # fmt: skip
-    with pytest.warns(ForecasterWarning, match=r"1 series end with rows whose targets are missing"):
+    with pytest.warns(
+        ForecasterWarning, match=r"1 series ends with rows whose targets are missing"
+    ):
         model.fit(frame)

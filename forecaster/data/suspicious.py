@@ -21,7 +21,7 @@ from forecaster.data.flat_values import (  # importable here as before
     warn_flat_in_float32,
     warn_unscaled_targets,
 )
-from forecaster.data.frames import SERIES_ID, format_list
+from forecaster.data.frames import SERIES_ID, counted, format_list
 from forecaster.exceptions import ForecasterWarning, warn_at_caller
 
 __all__ = [
@@ -420,8 +420,8 @@ def _never_all_observed(row: dict[str, Any], targets: list[str], key: str, at: s
 
 def _series_end(rows: pl.DataFrame, id_name: str) -> str:
     """``"2 series end"``: the subject of a warning about the series of ``rows`` (``"1 series
-    end"`` too, as the package's other warnings say it)."""
-    return f"{rows[id_name].n_unique()} series end"
+    ends"``)."""
+    return counted(rows[id_name].n_unique(), "series ends", "series end")
 
 
 def _warn_never_observed(never: pl.DataFrame, id_name: str, time_col: str, at: str) -> None:
@@ -460,7 +460,7 @@ backtest's folds, a tuning trial's validation origins) silences, its scores bein
 the ``missing=`` policy as the model is used with it."""
 
 
-MADE_UP_ENDS = r"^\d+ series end with rows "
+MADE_UP_ENDS = r"^\d+ series ends? with rows "
 """What the warnings of :func:`warn_missing_ends` about the end of a frame (``at="frame"``)
 begin with (a regular expression): what ``score`` silences in its forecast of the steps
 before the held-out ones, whose made-up ends it names as its origins itself."""

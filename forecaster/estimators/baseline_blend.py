@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from forecaster.data.frames import counted
 from forecaster.data.panel import Panel
 from forecaster.data.seasons import panel_seasons, seasonal_periods, shown_periods
 from forecaster.data.transforms import domain_bound, inverse_targets, within_domain
@@ -395,7 +396,8 @@ class BaselineCheck:
             warn_at_caller(
                 f"The baselines were not checked and baseline={self.baseline!r} chose no "
                 f"blend: the frame holds none of the actual values of a target in the "
-                f"{len(windows)} validation windows (missing={self.missing!r} made them up). "
+                f"{counted(len(windows), 'validation window', 'validation windows')} "
+                f"(missing={self.missing!r} made them up). "
                 "Hold out steps that were observed (validation_size), or fill the gaps first.",
                 ForecasterWarning,
             )

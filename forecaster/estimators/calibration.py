@@ -499,7 +499,8 @@ class ForecastIntervals:
         unseen = ids.filter(pl.Series(~keep)).unique(maintain_order=True)
         warn_at_caller(
             f"calibrate(normalize='series'): {unseen.len()} series of the calibration frame "
-            f"were not seen in fit (e.g. {unseen.head(3).to_list()}); their residuals are left "
+            f"{'was' if unseen.len() == 1 else 'were'} not seen in fit "
+            f"(e.g. {unseen.head(3).to_list()}); their residuals are left "
             "out, since a series' scale is its own and predict refuses unseen series under "
             "this normalisation. Pass normalize='window' to calibrate on them too.",
             ForecasterWarning,

@@ -16,7 +16,7 @@ import polars as pl
 
 from forecaster._validation import describe_value
 from forecaster.data import trained_frame
-from forecaster.data.frames import check_schema, collect_frame, column_tuple, id_cast
+from forecaster.data.frames import check_schema, collect_frame, column_tuple, counted, id_cast
 from forecaster.data.frequency import Frequency
 from forecaster.data.panel import Panel
 from forecaster.data.steps import steps_behind
@@ -370,7 +370,11 @@ class CutoffPanels:
         if not stale.any():
             return
         names = ids.filter(pl.Series(stale)).to_list()
-        which = "The series ends" if self.id_col is None else f"{int(stale.sum())} series end"
+        which = (
+            "The series ends"
+            if self.id_col is None
+            else counted(int(stale.sum()), "series ends", "series end")
+        )
         latest = last.filter(pl.Series(stale)).max()
         warn_at_caller(  # the user's line, however deep (predict, a backtest, a pipeline)
             f"{which} before {reference}"

@@ -33,7 +33,7 @@ from forecaster._columns import temporary_names
 from forecaster._polars import collect
 from forecaster.data.calendar import calendar_values
 from forecaster.data.checks import check_float32_range, check_unique_keys, check_values
-from forecaster.data.frames import check_schema, collect_frame, column_tuple, id_cast
+from forecaster.data.frames import check_schema, collect_frame, column_tuple, counted, id_cast
 from forecaster.data.frequency import Frequency
 from forecaster.data.made_up import observed_rows, warn_made_up_origins
 from forecaster.data.panel import Panel
@@ -268,7 +268,8 @@ class FutureInputs:
             if given is not None:
                 strays = given.filter(~known).unique(maintain_order=True).head(5).to_list()
             raise DataValidationError(
-                f"The future frame has no rows for {int(absent_rows.sum())} forecast steps, "
+                f"The future frame has no rows for "
+                f"{counted(int(absent_rows.sum()), 'forecast step', 'forecast steps')}, "
                 f"e.g. {example}. It must cover the next {self.horizon} steps of every series "
                 f"with the values of {names}."
                 + (f" Its ids {strays} match no series of the frame." if strays else "")

@@ -157,8 +157,9 @@ def warn_short_origins(ids: list[Any], count: int, lookback: int) -> None:
     fewer than ``lookback`` rows up to their cutoff (none, for a series that starts after
     it). The one warning of ``predict`` with a cutoff, one or a list."""
     warn_at_caller(
-        f"Left out {count} forecast origins with fewer than lookback={lookback} rows up to "
-        f"their cutoff (series {ids[:10]}{' ...' if len(ids) > 10 else ''}).",
+        f"Left out {counted(count, 'forecast origin', 'forecast origins')} with fewer than "
+        f"lookback={lookback} rows up to {'its' if count == 1 else 'their'} cutoff "
+        f"(series {ids[:10]}{' ...' if len(ids) > 10 else ''}).",
         ForecasterWarning,
     )
 
@@ -181,9 +182,11 @@ def _first_of_repeated_origins(
     if first.all():
         return series, rows, points
     again = ~first
+    n_again, several = int(again.sum()), "forecast origins that repeat"
     warn_at_caller(
-        f"Left out {int(again.sum())} forecast origins that repeat another: their series' "
-        f"last row at or before the cutoff is the one at or before an earlier cutoff (a "
+        f"Left out {counted(n_again, 'forecast origin that repeats', several)}"
+        f" another: {'its' if n_again == 1 else 'their'} series' last row at or before the "
+        f"cutoff is the one at or before an earlier cutoff (a "
         f"series that ended before both, or cutoffs between two steps of its grid): "
         f"{_named_cutoffs(panel, series, points, again)}. Each origin is forecast once, "
         "under its earliest cutoff (the origin column); its forecasts would repeat row for row.",

@@ -15,6 +15,7 @@ from sklearn.base import RegressorMixin, clone
 from forecaster._busy import uses_fitted_state
 from forecaster._hashing import digest_arrays
 from forecaster._validation import ONE_LEVEL
+from forecaster.data.frames import counted
 from forecaster.estimators.arrays import as_3d, checked_arrays, moments, scaled, y_moments
 from forecaster.estimators.base import PREDICT_BATCH, RecurrentEstimator
 from forecaster.estimators.fitting import FitRun, check_fit_callbacks
@@ -389,7 +390,8 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
         if bad.any():
             rows = np.unique(np.nonzero(bad)[0])
             raise DataValidationError(
-                f"The predictions of {len(rows)} windows are not finite numbers (e.g. rows "
+                f"The predictions of {counted(len(rows), 'window', 'windows')} are not finite "
+                f"numbers (e.g. rows "
                 f"{rows[:10].tolist()} of X): the network's output is not a number or beyond "
                 "the float range. A model whose history_ shows NaN losses needs refitting "
                 "(e.g. a lower lr); X far outside the values seen in fit can overflow too."

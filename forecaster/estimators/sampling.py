@@ -570,8 +570,10 @@ def check_validated(panel: Panel, estimator: Any, holdout: np.ndarray, lookback:
             "to a common end, or 0 for no validation."
         )
     warn_at_caller(
-        f"{int(missing.sum())} of the {int(fitted.sum())} series the fit trains on have no "
-        f"validation window: they end at or within horizon={horizon} steps after the "
+        f"{int(missing.sum())} of the {int(fitted.sum())} series the fit trains on "
+        f"{'has' if missing.sum() == 1 else 'have'} no validation window: "
+        f"{'it ends' if missing.sum() == 1 else 'they end'} at or within horizon={horizon} "
+        f"steps after the "
         f"validation hold-out time{when} (validation_size={estimator.validation_size!r}, one "
         f"hold-out time for the panel), so none validates: their rows up to that time train, "
         f"and those after it (too few for a window of horizon={horizon} targets) neither "

@@ -257,7 +257,8 @@ class ForecastScoring:
             for reason, keys in groups
         ]
         warn_at_caller(
-            f"score: {missing.len()} of the {given.len()} series in the frame are not scored "
+            f"score: {missing.len()} of the {given.len()} series in the frame "
+            f"{'is' if missing.len() == 1 else 'are'} not scored "
             f"({'; '.join(parts)}): the score is over {kept.len()} of them only.",
             ForecasterWarning,
         )

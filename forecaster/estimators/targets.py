@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from forecaster.data.calendar import calendar_features, calendar_values
-from forecaster.data.frames import column_tuple, read_once
+from forecaster.data.frames import column_tuple, counted, read_once
 from forecaster.data.panel import Panel
 from forecaster.data.scaling import PanelScaler
 from forecaster.data.suspicious import warn_flat_covariates, warn_unscaled_targets
@@ -192,7 +192,8 @@ class TargetPanels:
         keys = raw.keys[raw.id_name].gather(np.unique(series)).to_list()
         warn_at_caller(
             f"target_transform='auto' chose the log in fit (every training target was > 0), "
-            f"but this frame has {int(mask.sum())} target values <= 0 in "
+            f"but this frame has {counted(int(mask.sum()), 'target value', 'target values')} "
+            f"<= 0 in "
             f"{len(keys)} series, e.g. {float(raw.values[row, col]):g} in column "
             f"{raw.targets[col]!r} of series {keys[0]!r}: each was raised to the smallest "
             "positive value before it in its series (in the column when its series has none "

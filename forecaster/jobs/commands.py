@@ -266,9 +266,13 @@ def run_command(args: argparse.Namespace, log: Log) -> int:
         progress=args.progress,
         log=logger.info,
     )
+    fitted = result.fitted_series
+    counts = f"{result.series} series" + (
+        f" forecast ({fitted} fitted)" if fitted is not None and fitted != result.series else ""
+    )
     if result.status == "dry-run":
         log(
-            f"dry run  {result.name} as of {result.as_of}: {result.series} series, "
+            f"dry run  {result.name} as of {result.as_of}: {counts}, "
             f"{result.rows:,} rows; nothing written",
             summary=result.model_dump(),
         )
@@ -277,7 +281,7 @@ def run_command(args: argparse.Namespace, log: Log) -> int:
         width = max(len(r[0]) for r in rows)
         table = "\n".join(f"  {a:<{width}}  {b}" for a, b in rows)
         log(
-            f"summary  {result.name} as of {result.as_of}: {result.series} series, "
+            f"summary  {result.name} as of {result.as_of}: {counts}, "
             f"{result.rows:,} rows, {result.seconds:.1f} s\n{table}",
             summary=result.model_dump(),
         )

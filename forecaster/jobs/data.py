@@ -60,7 +60,7 @@ import polars as pl
 
 from forecaster.data.audio import MfccSettings, import_audio_backend, mfcc_frames, mfcc_settings
 from forecaster.data.checks import missing_columns_message, not_numeric_message
-from forecaster.data.times import plain_time, to_time_point
+from forecaster.data.times import check_time_span, plain_time, to_time_point
 from forecaster.datasets import load_audio_mfcc, load_stocks
 from forecaster.exceptions import (
     ArgumentError,
@@ -202,13 +202,20 @@ def _check_time_values(frame: pl.DataFrame, spec: Spec) -> None:
     """Refuse a time column without any value (every row null: a column left empty, a
     Parquet column of type ``Null``): no row has a time to order or forecast from, and the
     checks after this one would blame the targets ("no value of the target") or the column's
-    type."""
+    type. Refuse times out of the range the package computes in (a date before the year 1
+    or after 9999: :func:`~forecaster.data.times.check_time_span`) before any as-of is taken
+    from them, naming the spec's fix."""
     time_col = spec.series.time
-    if frame.height == 0 or frame[time_col].null_count() < frame.height:
-        return
     source = spec.source
     where = f"source.path {source.path!r}" if source.path else "the source"
-    typed = " (a Parquet column of type Null)" if frame.schema[time_col] == pl.Null else ""
+    dtype = frame.schema[time_col]
+    if frame.height == 0 or frame[time_col].null_count() < frame.height:
+        if dtype in (pl.Date, pl.Datetime) or dtype.is_integer():  # others: refused by type
+            read = f" (or source.time_format {source.time_format!r}, if it reads them wrongly)"
+            fix = f"Fix those times in {where}{read if source.time_format else ''}, or drop "
+            check_time_span(frame[time_col], time_col, fix=fix + "their rows.")
+        return
+    typed = " (a Parquet column of type Null)" if dtype == pl.Null else ""
     raise DataValidationError(
         f"Time column {time_col!r} of {where} has no values: all {frame.height} rows are "
         f"null{typed}. Expected a time in every row: write the times into the column, or set "

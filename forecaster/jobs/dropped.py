@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from forecaster.data.frames import counted
 from forecaster.exceptions import ForecasterWarning, warn_at_caller
 from forecaster.jobs.schedule import DropReason, has_target, id_text, iso_text
 from forecaster.jobs.spec import Spec
@@ -64,9 +65,12 @@ def _warn_early(early: pl.DataFrame, spec: Spec, as_of: str) -> None:
         days = spec.features.history_days
         warn_at_caller(
             f"features.history_days = {days} keeps the {days} days before the as-of {as_of}: "
-            f"{early.height} series end before them, so none of their rows is used and they "
-            f"are neither fitted nor forecast: {_ids_and_times(early, 'last')}. Raise "
-            "history_days to use them, or drop them from the source.",
+            f"{counted(early.height, 'series ends', 'series end')} before them, so none of "
+            f"{'its' if early.height == 1 else 'their'} rows is used and "
+            f"{'it is' if early.height == 1 else 'they are'} neither fitted nor forecast: "
+            f"{_ids_and_times(early, 'last')}. Raise history_days to use "
+            f"{'it' if early.height == 1 else 'them'}, or drop "
+            f"{'it' if early.height == 1 else 'them'} from the source.",
             ForecasterWarning,
         )
 

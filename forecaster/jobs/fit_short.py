@@ -29,11 +29,13 @@ SHORT_FOR_FIT = r"^Dropped \d+ series(?::| shorter than \d+ rows \((?!the fitted
 "(the fitted lookback)", which names series that are not forecast)."""
 
 
-def run_panel(job: Job, estimator: Any) -> Any:
+def run_panel(job: Job, estimator: Any, *, reuse: bool = False) -> Any:
     """The panel the run's fit reads (:func:`~forecaster.jobs.intervals.spec_panel`), the
     series it leaves out named in a ``ForecasterWarning`` with what the run does with them:
     forecast from their last ``lookback`` rows, or, shorter than the lookback, neither fitted
-    nor forecast."""
+    nor forecast. ``reuse``: the run reuses the latest model where there is one
+    (``training.reuse_model`` without ``--tune``), which this run does not fit: the warning
+    says that a fit on this data would leave them out, not that the model was fitted so."""
     with silenced(ForecasterWarning, SHORT_FOR_FIT):
         panel = spec_panel(job.spec, estimator, job.frame)
     id_col = job.spec.series.id
@@ -51,14 +53,18 @@ def run_panel(job: Job, estimator: Any) -> Any:
     window = f"lookback {lookback} + horizon {int(estimator.horizon)} rows"
     if estimator.validation_size:
         window += " before the validation hold-out"
-    told = [
-        f"The model is fitted without {len(left_out)} series shorter than a training window "
-        f"({window}): {format_list(left_out, 10)}."
-    ]
+    shorter = f"shorter than a training window ({window}): {format_list(left_out, 10)}"
+    told = [f"The model is fitted without {len(left_out)} series {shorter}."]
+    if reuse:
+        told = [
+            f"{len(left_out)} series {'is' if len(left_out) == 1 else 'are'} {shorter}: a "
+            "model fitted on this data leaves them out (training.reuse_model forecasts with "
+            "the latest model, fitted on earlier data, where there is one to reuse)."
+        ]
     if forecast:
         told.append(
-            f"It still forecasts {len(forecast)} of them from their last {lookback} rows (its "
-            f"lookback): {format_list(forecast, 10)}."
+            f"{'The run' if reuse else 'It'} still forecasts {len(forecast)} of them from "
+            f"their last {lookback} rows (its lookback): {format_list(forecast, 10)}."
         )
     if lost:
         told.append(

@@ -66,6 +66,7 @@ __all__ = [
     "fit_with_checkpoints",
     "make_model",
     "model_plan",
+    "reuses",
     "search_plan",
     "study_name",
     "tune_model",
@@ -297,7 +298,7 @@ def make_model(
     spec = job.spec
     if spec.training.reuse_model and tune is True:
         job.log("model    --tune asks for a new tuned model: training.reuse_model is not used")
-    elif spec.training.reuse_model:
+    elif reuses(spec, tune):
         reused = reused_model(job)
         if reused is not None:
             return (*reused, None)
@@ -311,6 +312,12 @@ def make_model(
         folder = fit_with_checkpoints(estimator, job.frame, checkpoints, resume, job.log)
     epochs = len(estimator.history_)
     return estimator, f"fitted in {time.perf_counter() - t0:.1f} s ({epochs} epochs)", folder
+
+
+def reuses(spec: Spec, tune: bool | None) -> bool:
+    """Whether a run reuses the latest model where there is one: ``training.reuse_model``,
+    unless ``--tune`` (``tune=True``) asks for a new tuned model."""
+    return spec.training.reuse_model and tune is not True
 
 
 def _tunes(spec: Spec, tune: bool | None) -> bool:

@@ -116,6 +116,13 @@ class PipelineResult(BaseModel):
     same record of the backtest's clone, calibrated by the same rules on the data before the
     first fold (of a run or ``backtest`` with levels and a point model; else None), so the
     backtest's interval scores say which intervals they scored.
+    ``series`` and ``rows``: the series forecast (``run``, ``predict``; a dry run's, those
+    it would forecast) or scored (``backtest``) and their rows of the data;
+    ``fitted_series`` and ``fitted_rows``: of a run, those of the series its model was fitted
+    on (fewer where a series too short for a training window is still forecast from its
+    last lookback rows; with ``training.reuse_model``, those the run would fit on); None for
+    ``predict`` and ``backtest``, which fit nothing, and in a summary written before runs
+    recorded them.
     ``listed_counts``: None when every list of series is whole; else the summary would have
     been larger than :data:`SUMMARY_LIMIT`, so its lists of series hold their first entries
     only, and this gives the length of each list cut (``forecaster.jobs.summaries.fitted``;
@@ -143,6 +150,8 @@ class PipelineResult(BaseModel):
     backtest_calibration: dict[str, Any] | None = None
     rows: int = 0
     series: int = 0
+    fitted_rows: int | None = None
+    fitted_series: int | None = None
     stale_series: dict[str, str] = {}
     stale_series_count: int = 0
     stale_steps: dict[str, int] = {}

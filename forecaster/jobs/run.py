@@ -64,6 +64,7 @@ from forecaster.jobs.fitting import (
     fit_with_checkpoints,
     make_model,
     model_plan,
+    reuses,
     search_plan,
     study_name,
     tune_model,
@@ -110,7 +111,13 @@ from forecaster.jobs.spec import (
     spec_file,
 )
 from forecaster.jobs.spec_errors import check_backtest_columns
-from forecaster.jobs.summaries import job_result, rewrite_run_summary, unscored, write_summary
+from forecaster.jobs.summaries import (
+    job_result,
+    made_counts,
+    rewrite_run_summary,
+    unscored,
+    write_summary,
+)
 from forecaster.jobs.tracked import log_outputs, logged_fits, tracked_run, tracking_paused
 from forecaster.tracking.records import validation_metrics
 from forecaster.training import distributed
@@ -332,7 +339,7 @@ def _run_pipeline(
             remove_leftovers(job, checkpoint_folder(out_dir, spec, root), locked=True)
             decision.skip(skipped)
             return skipped
-        panel = run_panel(job, estimator)  # bad data: exit 3 before any fit or write
+        panel = run_panel(job, estimator, reuse=reuses(job.spec, tune))  # bad data: exit 3
         log(f"data     {panel}")
         if not force:
             check_not_later(job)
@@ -349,7 +356,7 @@ def _other_rank(job: Job, estimator: Any, tune: bool | None, resume: bool) -> Pi
     skipped = follow_rank_zero()
     if skipped is not None:
         return skipped
-    panel = run_panel(job, estimator)
+    panel = run_panel(job, estimator, reuse=reuses(job.spec, tune))
     job.log(f"data     {panel}")
     checkpoints = checkpoint_folder(job.out_dir, job.spec, job.root)
     model, _, _ = make_model(job, estimator, tune, False, checkpoints, resume)
@@ -377,7 +384,7 @@ def _dry_run(
     """Log the data and the plan of the run ``--tune``, ``--force`` and ``--resume`` ask for,
     after the checks the run makes before it fits (outputs damaged, or not forecaster's to
     replace: the same errors); write nothing."""
-    panel = run_panel(job, estimator)
+    panel = run_panel(job, estimator, reuse=reuses(job.spec, tune))
     job.log(f"data     {panel}")
     checkpoints = checkpoint_folder(job.out_dir, job.spec, job.root)
     lookback = estimator.lookback_for(panel)
@@ -404,10 +411,14 @@ def _result(
 ) -> PipelineResult:
     """What a run of ``job`` on ``panel`` did (``forecast``: the forecast it made, or the ids
     a dry run would forecast; ``fields``: what it wrote). The stale series it lists and
-    counts are those it did not drop (:func:`~forecaster.jobs.summaries.job_result`)."""
-    dropped = dropped_series(job, panel, forecast)
-    rows, series = int(panel.offsets[-1]), panel.n_series
-    return job_result(job, status, dropped, rows=rows, series=series, **fields)
+    counts are those it did not drop (:func:`~forecaster.jobs.summaries.job_result`);
+    ``series`` and ``rows`` those forecast (as ``predict``'s), ``fitted_*`` the ``panel``'s."""
+    dropped, id_col = dropped_series(job, panel, forecast), job.spec.series.id
+    fitted = {"fitted_rows": int(panel.offsets[-1]), "fitted_series": panel.n_series}
+    rows, series = fitted.values()  # the one series of a frame without an id column
+    if forecast is not None and id_col is not None:
+        rows, series = made_counts(job.frame, forecast, id_col)
+    return job_result(job, status, dropped, rows=rows, series=series, **fitted, **fields)
 
 
 def _write_outputs(

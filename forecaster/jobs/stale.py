@@ -15,6 +15,7 @@ from typing import Any
 
 import polars as pl
 
+from forecaster.data.frames import counted
 from forecaster.exceptions import StaleSeriesWarning, warn_at_caller
 from forecaster.jobs.schedule import iso_text, max_staleness
 from forecaster.jobs.spec import Spec
@@ -43,8 +44,9 @@ def warn_stale(
     )
     more = f" and {table.height - 5} more" if table.height > 5 else ""
     warn_at_caller(
-        f"{table.height} series end before the as-of {when[0]} (the last time in the data "
-        f"used, {when[1]}): {shown}{more}. {_policy(table.height, excluded, spec, forecasts)} "
+        f"{counted(table.height, 'series ends', 'series end')} before the as-of {when[0]} "
+        f"(the last time in the data used, {when[1]}): {shown}{more}. "
+        f"{_policy(table.height, excluded, spec, forecasts)} "
         f"{_stale_advice(spec)}",
         StaleSeriesWarning,
     )
@@ -65,10 +67,13 @@ def _policy(stale: int, excluded: tuple[str, ...], spec: Spec, forecasts: bool) 
             f"forecasts.parquet), {_unless_dropped(spec)}."
         )
     n = len(excluded)
+    subject = "It ends" if stale == 1 else f"{'All' if n == stale else n} of them end"
+    one = n == 1  # the verbs and pronouns of the excluded series
     policy = (
-        f"{'All' if n == stale else n} of them end more than max_staleness="
-        f"{max_staleness(spec)} steps before it and are left out of the forecast "
-        "(series.stale = 'exclude'; 'forecast' forecasts them from their last time)"
+        f"{subject}{'s' if one and stale > 1 else ''} more than max_staleness="
+        f"{max_staleness(spec)} steps before it and {'is' if one else 'are'} left out of the "
+        f"forecast (series.stale = 'exclude'; 'forecast' forecasts {'it' if one else 'them'} "
+        f"from {'its' if one else 'their'} last time)"
     )
     return policy + (
         "."

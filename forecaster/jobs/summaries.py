@@ -65,6 +65,7 @@ __all__ = [
     "command_result",
     "fitted",
     "job_result",
+    "made_counts",
     "rewrite_run_summary",
     "summary_file",
     "unscored",
@@ -135,7 +136,7 @@ def command_result(
     ``predict`` (a series of the data absent from it is ``too_short``, as a run's) or the
     folds of ``backtest`` (one row per fold and series forecast: ``series`` counts those it
     scored, ``unscored_series`` lists the others, each named in a warning of the backtest);
-    ``rows`` counts the rows of the series ``series`` counts (:func:`_counted`).
+    ``rows`` counts the rows of the series ``series`` counts (:func:`made_counts`).
     A backtest forecasts from no as-of, so it excludes no stale series and drops only the
     series of the source it uses no row of (:attr:`AsOf.left_out`). ``fields``:
     the paths it wrote (``forecasts`` or ``backtest``, ``model_dir``) and its scores
@@ -150,7 +151,7 @@ def command_result(
     else:
         dropped = {key: why for key, why in when.left_out}
         fields["unscored_series"] = unscored(frame, made, spec)
-    rows, series = _counted(frame, made, id_col)
+    rows, series = made_counts(frame, made, id_col)
     return job_result(
         job,
         "completed",
@@ -171,7 +172,7 @@ def unscored(frame: pl.DataFrame, folds: pl.DataFrame, spec: Spec) -> list[str]:
     return [] if id_col is None else absent_series(frame, folds, id_col)
 
 
-def _counted(frame: pl.DataFrame, made: pl.DataFrame, id_col: str | None) -> tuple[int, int]:
+def made_counts(frame: pl.DataFrame, made: pl.DataFrame, id_col: str | None) -> tuple[int, int]:
     """The rows of ``frame`` and the series of the forecast or folds ``made``, which they
     are of: those a command forecast or scored (not the data's, which ``data`` records)."""
     if id_col is None:

@@ -565,11 +565,11 @@ def test_predict_time_of_another_kind_is_refused_not_a_polars_error():
 def test_stale_series_are_named_with_or_without_a_cutoff(fitted):
     frame = hourly().filter(~((pl.col("id") == "b") & (pl.col("t") > dt.datetime(2024, 1, 2))))
     with pytest.warns(
-        ForecasterWarning, match=r"1 series end before the frame's last time .*\['b'\].*last time"
+        ForecasterWarning, match=r"1 series ends before the frame's last time .*\['b'\].*last time"
     ):
         without = fitted.predict(frame)
     last = frame["t"].max()
-    with pytest.warns(ForecasterWarning, match=r"1 series end before cutoff=.*\['b'\]"):
+    with pytest.warns(ForecasterWarning, match=r"1 series ends before cutoff=.*\['b'\]"):
         assert without.equals(fitted.predict(frame, cutoff=last))
     with warnings.catch_warnings():
         warnings.simplefilter("error", ForecasterWarning)  # series that end together: silent
