@@ -17,7 +17,8 @@ from forecaster.data.frequency import (
     Frequency,
 )
 from forecaster.data.steps import anchor_days, first_and_last_weekdays, on_usual_day
-from forecaster.data.times import check_series_layout, check_time_span, local_day_grid
+from forecaster.data.time_span import check_time_span
+from forecaster.data.times import check_series_layout, local_day_grid
 from forecaster.exceptions import DataValidationError
 
 __all__ = [

@@ -35,7 +35,8 @@ from forecaster.data.frequency import Frequency
 from forecaster.data.gaps import fill_gaps
 from forecaster.data.grid import TimeGrid, check_grid, row_mask
 from forecaster.data.suspicious import warn_trailing_missing
-from forecaster.data.times import check_time_dtype, check_time_span
+from forecaster.data.time_span import check_time_span
+from forecaster.data.times import check_time_dtype
 from forecaster.exceptions import DataValidationError
 
 __all__ = [

@@ -60,7 +60,8 @@ import polars as pl
 
 from forecaster.data.audio import MfccSettings, import_audio_backend, mfcc_frames, mfcc_settings
 from forecaster.data.checks import missing_columns_message, not_numeric_message
-from forecaster.data.times import check_time_span, plain_time, to_time_point
+from forecaster.data.time_span import check_time_span
+from forecaster.data.times import plain_time, to_time_point
 from forecaster.datasets import load_audio_mfcc, load_stocks
 from forecaster.exceptions import (
     ArgumentError,
@@ -203,7 +204,7 @@ def _check_time_values(frame: pl.DataFrame, spec: Spec) -> None:
     Parquet column of type ``Null``): no row has a time to order or forecast from, and the
     checks after this one would blame the targets ("no value of the target") or the column's
     type. Refuse times out of the range the package computes in (a date before the year 1
-    or after 9999: :func:`~forecaster.data.times.check_time_span`) before any as-of is taken
+    or after 9999: :func:`~forecaster.data.time_span.check_time_span`) before any as-of is taken
     from them, naming the spec's fix."""
     time_col = spec.series.time
     source = spec.source
