@@ -2630,6 +2630,76 @@ def test_a_run_killed_while_it_rewrites_the_summary_leaves_its_outputs_whole(
     assert "already exist" in err, err
 
 
+@pytest.mark.slow
+def test_a_ctrl_c_after_the_summary_is_rewritten_ends_the_run_finished(
+    tmp_path, capsys, monkeypatch
+):
+    """After a refused registration the run's folder is published again with the summary
+    rewritten (a new folder in its place), and the MLflow run, told whether the outputs were
+    published by the identity of the folder first put there, called them unpublished: a
+    Ctrl-C then ended it KILLED while its outputs are complete and summary.json says
+    completed. The folder published again is the run's too: FINISHED, tagged."""
+    mlflow = pytest.importorskip("mlflow")
+    import forecaster.jobs.run as run_module
+    from forecaster.jobs.tracked import INTERRUPTED_TAG
+
+    reset_mlflow_state(monkeypatch, tmp_path)
+    spec = _registered_project(tmp_path, monkeypatch)
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("registry is read-only")
+
+    logged = run_module.log_outputs
+
+    def ctrl_c_then_log(*args: Any, **kwargs: Any) -> Any:
+        os.kill(os.getpid(), signal.SIGINT)  # held until the logging is done
+        return logged(*args, **kwargs)
+
+    monkeypatch.setattr(mlflow, "register_model", refused)
+    monkeypatch.setattr(run_module, "log_outputs", ctrl_c_then_log)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 130 and "interrupted (Ctrl-C)" in err, err
+    (run,) = _runs(tmp_path)
+    (written,) = tmp_path.glob(f"outputs/*/{run.data.tags['as_of']}/summary.json")
+    summary = json.loads(written.read_text())
+    assert summary["registration"]["new_version"] is False, summary  # rewritten
+    assert run.info.status == "FINISHED", run.info.status
+    assert run.data.tags[INTERRUPTED_TAG].startswith("KeyboardInterrupt once the outputs were")
+
+
+@pytest.mark.slow
+def test_a_summary_that_cannot_be_rewritten_is_a_warning_and_the_result_says_what_happened(
+    tmp_path, monkeypatch
+):
+    """A refused registration whose summary cannot be rewritten (a file was added to the
+    published folder meanwhile, which is the user's: the folder is not replaced) leaves the
+    folder as published, with a warning naming it; the result the run returns says what
+    happened (no new version, and why), not what was planned, and its staging folder is
+    gone."""
+    mlflow = pytest.importorskip("mlflow")
+    from forecaster.exceptions import ForecasterWarning
+
+    reset_mlflow_state(monkeypatch, tmp_path)
+    spec = _registered_project(tmp_path, monkeypatch)
+    out = tmp_path / "outputs" / "hostile" / "2024-01-16"
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        (out / "notes.txt").write_text("mine")  # a user's file, added once published
+        raise RuntimeError("registry is read-only")
+
+    monkeypatch.setattr(mlflow, "register_model", refused)
+    with pytest.warns(ForecasterWarning, match="Could not rewrite the summary of ") as caught:
+        result = run_pipeline(spec, progress=False, log=lambda line: None)
+    (message,) = [str(w.message) for w in caught if "Could not rewrite" in str(w.message)]
+    assert "notes.txt" in message and "registration" in message, message
+    assert result.registration is not None and result.registration["new_version"] is False
+    assert "registry is read-only" in result.registration["reason"], result.registration
+    planned = json.loads((out / "summary.json").read_text())["registration"]
+    assert planned["new_version"] is True, planned  # the folder as it was published
+    assert (out / "notes.txt").read_text() == "mine"
+    assert [p.name for p in out.parent.iterdir() if ".staging-" in p.name] == []
+
+
 def test_an_untracked_run_with_register_as_says_why_it_registered_nothing(tmp_path, monkeypatch):
     """With MLflow unreachable, the summary's ``registration`` was null, as if the spec had
     no ``register_as``: it says no version was registered, and why, as the other reasons."""
