@@ -2700,6 +2700,37 @@ def test_a_summary_that_cannot_be_rewritten_is_a_warning_and_the_result_says_wha
     assert [p.name for p in out.parent.iterdir() if ".staging-" in p.name] == []
 
 
+@pytest.mark.slow
+def test_a_rewrite_that_cannot_stage_its_folder_is_the_same_warning(tmp_path, monkeypatch):
+    """The staging folder of the rewritten summary was made outside the block that turns a
+    failure into a warning: a file system refusing it failed the run after its outputs were
+    published (and logged nothing to MLflow). It is the warning of any other failure."""
+    mlflow = pytest.importorskip("mlflow")
+    from forecaster import _io
+    from forecaster.exceptions import ForecasterWarning
+
+    reset_mlflow_state(monkeypatch, tmp_path)
+    spec = _registered_project(tmp_path, monkeypatch)
+    refusals: list[str] = []
+    staged = _io.staging_directory
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        refusals.append("registration")
+        raise RuntimeError("registry is read-only")
+
+    def full_disk(destination: Any) -> Any:
+        if refusals:  # the rewrite's, after the refused registration
+            raise OSError(28, "No space left on device")
+        return staged(destination)
+
+    monkeypatch.setattr(mlflow, "register_model", refused)
+    monkeypatch.setattr(_io, "staging_directory", full_disk)
+    with pytest.warns(ForecasterWarning, match="No space left on device"):
+        result = run_pipeline(spec, progress=False, log=lambda line: None)
+    assert result.status == "completed" and result.registration is not None
+    assert result.registration["new_version"] is False, result.registration
+
+
 def test_an_untracked_run_with_register_as_says_why_it_registered_nothing(tmp_path, monkeypatch):
     """With MLflow unreachable, the summary's ``registration`` was null, as if the spec had
     no ``register_as``: it says no version was registered, and why, as the other reasons."""
