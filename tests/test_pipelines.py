@@ -1951,16 +1951,18 @@ def test_a_plan_calibrated_again_counts_its_calibrations_and_says_why_each_ran()
     )
 
 
-def _holed_calibration(tmp_path: Path, levels: str, holes: dict[str, list[int]]) -> Any:
-    """A spec (daily, ``missing="ffill"``, lookback 4, horizon 2, ``levels``), 120 days of
-    two series whose days counted back from the last (0: the last) in ``holes`` are absent
+def _holed_calibration(
+    tmp_path: Path, levels: str, holes: dict[str, list[int]], days: int = 120
+) -> Any:
+    """A spec (daily, ``missing="ffill"``, lookback 4, horizon 2, ``levels``), ``days`` days
+    of two series whose days counted back from the last (0: the last) in ``holes`` are absent
     (filled), and a model fitted on them."""
     rng = np.random.default_rng(0)
     lines = ["id,date,y"]
     start = dt.date(2024, 1, 1)
     for key in ("a", "b"):
-        for i in range(120):
-            if 119 - i not in holes.get(key, []):
+        for i in range(days):
+            if days - 1 - i not in holes.get(key, []):
                 lines.append(f"{key},{start + dt.timedelta(days=i)},{rng.normal(10, 1):.3f}")
     spec_file = csv_project(
         tmp_path,
@@ -2016,6 +2018,28 @@ def test_the_folds_are_counted_from_the_filled_steps_so_one_calibration_suffices
     spec, frame, model = _holed_calibration(tmp_path / "far", "[80]", {"a": [7, 9], "b": [7]})
     plan = counted_plan(spec, model, frame, Plan(20, True, per_series=True))
     assert plan.folds == 22, plan  # a lost 2 residuals at step 1
+
+
+def test_counted_folds_that_leave_a_fold_no_training_window_fall_back_to_the_plan(tmp_path):
+    """Pooled, on short series: the folds counted from the filled steps (12 where the plan's
+    10 keep 16 of the 19 residuals the 95 % level needs) left the first fold's model too few
+    rows to train on, and the run, which calibrated with the plan's folds before (the more
+    folds it then tried did not fit either, so the first calibration stayed), failed: it
+    calibrates with the plan's folds, and the record says so (no ``folds_reason``)."""
+    from forecaster.jobs.calibration_plan import Plan, counted_plan
+    from forecaster.jobs.intervals import calibrate_for_levels
+
+    holes = {"a": [1, 3], "b": [1, 3]}
+    spec, frame, model = _holed_calibration(tmp_path, "[95]", holes, days=30)
+    assert counted_plan(spec, model, frame, Plan(10, True, per_series=False)).folds == 12
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        calibrated = calibrate_for_levels(spec, model, frame, lambda line: None)
+    assert calibrated is not None
+    record = calibrated.record()
+    assert (record["folds"], record["per_series"], record["folds_reason"]) == (10, False, ""), (
+        record
+    )
 
 
 def test_a_calibration_run_again_keeps_why_the_first_had_more_folds():
