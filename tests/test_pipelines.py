@@ -2036,16 +2036,18 @@ def test_a_plan_calibrated_again_counts_its_calibrations_and_says_why_each_ran()
     )
 
 
-def _holed_calibration(tmp_path: Path, levels: str, holes: dict[str, list[int]]) -> Any:
-    """A spec (daily, ``missing="ffill"``, lookback 4, horizon 2, ``levels``), 120 days of
-    two series whose days counted back from the last (0: the last) in ``holes`` are absent
+def _holed_calibration(
+    tmp_path: Path, levels: str, holes: dict[str, list[int]], days: int = 120
+) -> Any:
+    """A spec (daily, ``missing="ffill"``, lookback 4, horizon 2, ``levels``), ``days`` days
+    of two series whose days counted back from the last (0: the last) in ``holes`` are absent
     (filled), and a model fitted on them."""
     rng = np.random.default_rng(0)
     lines = ["id,date,y"]
     start = dt.date(2024, 1, 1)
     for key in ("a", "b"):
-        for i in range(120):
-            if 119 - i not in holes.get(key, []):
+        for i in range(days):
+            if days - 1 - i not in holes.get(key, []):
                 lines.append(f"{key},{start + dt.timedelta(days=i)},{rng.normal(10, 1):.3f}")
     spec_file = csv_project(
         tmp_path,
@@ -2101,6 +2103,28 @@ def test_the_folds_are_counted_from_the_filled_steps_so_one_calibration_suffices
     spec, frame, model = _holed_calibration(tmp_path / "far", "[80]", {"a": [7, 9], "b": [7]})
     plan = counted_plan(spec, model, frame, Plan(20, True, per_series=True))
     assert plan.folds == 22, plan  # a lost 2 residuals at step 1
+
+
+def test_counted_folds_that_leave_a_fold_no_training_window_fall_back_to_the_plan(tmp_path):
+    """Pooled, on short series: the folds counted from the filled steps (12 where the plan's
+    10 keep 16 of the 19 residuals the 95 % level needs) left the first fold's model too few
+    rows to train on, and the run, which calibrated with the plan's folds before (the more
+    folds it then tried did not fit either, so the first calibration stayed), failed: it
+    calibrates with the plan's folds, and the record says so (no ``folds_reason``)."""
+    from forecaster.jobs.calibration_plan import Plan, counted_plan
+    from forecaster.jobs.intervals import calibrate_for_levels
+
+    holes = {"a": [1, 3], "b": [1, 3]}
+    spec, frame, model = _holed_calibration(tmp_path, "[95]", holes, days=30)
+    assert counted_plan(spec, model, frame, Plan(10, True, per_series=False)).folds == 12
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        calibrated = calibrate_for_levels(spec, model, frame, lambda line: None)
+    assert calibrated is not None
+    record = calibrated.record()
+    assert (record["folds"], record["per_series"], record["folds_reason"]) == (10, False, ""), (
+        record
+    )
 
 
 def test_a_calibration_run_again_keeps_why_the_first_had_more_folds():
@@ -2713,6 +2737,107 @@ def test_a_run_killed_while_it_rewrites_the_summary_leaves_its_outputs_whole(
     code, err = run_cli(capsys, "run", str(spec))  # whole: skipped, not refused as damaged
     assert code == 0 and "damaged" not in err, err
     assert "already exist" in err, err
+
+
+@pytest.mark.slow
+def test_a_ctrl_c_after_the_summary_is_rewritten_ends_the_run_finished(
+    tmp_path, capsys, monkeypatch
+):
+    """After a refused registration the run's folder is published again with the summary
+    rewritten (a new folder in its place), and the MLflow run, told whether the outputs were
+    published by the identity of the folder first put there, called them unpublished: a
+    Ctrl-C then ended it KILLED while its outputs are complete and summary.json says
+    completed. The folder published again is the run's too: FINISHED, tagged."""
+    mlflow = pytest.importorskip("mlflow")
+    import forecaster.jobs.run as run_module
+    from forecaster.jobs.tracked import INTERRUPTED_TAG
+
+    reset_mlflow_state(monkeypatch, tmp_path)
+    spec = _registered_project(tmp_path, monkeypatch)
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("registry is read-only")
+
+    logged = run_module.log_outputs
+
+    def ctrl_c_then_log(*args: Any, **kwargs: Any) -> Any:
+        os.kill(os.getpid(), signal.SIGINT)  # held until the logging is done
+        return logged(*args, **kwargs)
+
+    monkeypatch.setattr(mlflow, "register_model", refused)
+    monkeypatch.setattr(run_module, "log_outputs", ctrl_c_then_log)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 130 and "interrupted (Ctrl-C)" in err, err
+    (run,) = _runs(tmp_path)
+    (written,) = tmp_path.glob(f"outputs/*/{run.data.tags['as_of']}/summary.json")
+    summary = json.loads(written.read_text())
+    assert summary["registration"]["new_version"] is False, summary  # rewritten
+    assert run.info.status == "FINISHED", run.info.status
+    assert run.data.tags[INTERRUPTED_TAG].startswith("KeyboardInterrupt once the outputs were")
+
+
+@pytest.mark.slow
+def test_a_summary_that_cannot_be_rewritten_is_a_warning_and_the_result_says_what_happened(
+    tmp_path, monkeypatch
+):
+    """A refused registration whose summary cannot be rewritten (a file was added to the
+    published folder meanwhile, which is the user's: the folder is not replaced) leaves the
+    folder as published, with a warning naming it; the result the run returns says what
+    happened (no new version, and why), not what was planned, and its staging folder is
+    gone."""
+    mlflow = pytest.importorskip("mlflow")
+    from forecaster.exceptions import ForecasterWarning
+
+    reset_mlflow_state(monkeypatch, tmp_path)
+    spec = _registered_project(tmp_path, monkeypatch)
+    out = tmp_path / "outputs" / "hostile" / "2024-01-16"
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        (out / "notes.txt").write_text("mine")  # a user's file, added once published
+        raise RuntimeError("registry is read-only")
+
+    monkeypatch.setattr(mlflow, "register_model", refused)
+    with pytest.warns(ForecasterWarning, match="Could not rewrite the summary of ") as caught:
+        result = run_pipeline(spec, progress=False, log=lambda line: None)
+    (message,) = [str(w.message) for w in caught if "Could not rewrite" in str(w.message)]
+    assert "notes.txt" in message and "registration" in message, message
+    assert result.registration is not None and result.registration["new_version"] is False
+    assert "registry is read-only" in result.registration["reason"], result.registration
+    planned = json.loads((out / "summary.json").read_text())["registration"]
+    assert planned["new_version"] is True, planned  # the folder as it was published
+    assert (out / "notes.txt").read_text() == "mine"
+    assert [p.name for p in out.parent.iterdir() if ".staging-" in p.name] == []
+
+
+@pytest.mark.slow
+def test_a_rewrite_that_cannot_stage_its_folder_is_the_same_warning(tmp_path, monkeypatch):
+    """The staging folder of the rewritten summary was made outside the block that turns a
+    failure into a warning: a file system refusing it failed the run after its outputs were
+    published (and logged nothing to MLflow). It is the warning of any other failure."""
+    mlflow = pytest.importorskip("mlflow")
+    from forecaster import _io
+    from forecaster.exceptions import ForecasterWarning
+
+    reset_mlflow_state(monkeypatch, tmp_path)
+    spec = _registered_project(tmp_path, monkeypatch)
+    refusals: list[str] = []
+    staged = _io.staging_directory
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        refusals.append("registration")
+        raise RuntimeError("registry is read-only")
+
+    def full_disk(destination: Any) -> Any:
+        if refusals:  # the rewrite's, after the refused registration
+            raise OSError(28, "No space left on device")
+        return staged(destination)
+
+    monkeypatch.setattr(mlflow, "register_model", refused)
+    monkeypatch.setattr(_io, "staging_directory", full_disk)
+    with pytest.warns(ForecasterWarning, match="No space left on device"):
+        result = run_pipeline(spec, progress=False, log=lambda line: None)
+    assert result.status == "completed" and result.registration is not None
+    assert result.registration["new_version"] is False, result.registration
 
 
 def test_an_untracked_run_with_register_as_says_why_it_registered_nothing(tmp_path, monkeypatch):

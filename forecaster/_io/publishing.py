@@ -237,7 +237,9 @@ class Publication:
     it; false before, and once an earlier version was exchanged back (``OwnershipError``) or
     another publisher's folder replaced it. Read from the file system, not set by the caller
     after the call returned: a ``KeyboardInterrupt`` between the rename and that line would
-    leave a published folder called unpublished.
+    leave a published folder called unpublished. A folder that the writer publishes again in
+    its place (the same outputs with a file rewritten) counts too once :meth:`also` named its
+    staging folder (it has another device and inode).
 
     Examples
     --------
@@ -251,16 +253,30 @@ class Publication:
     >>> _ = staging.rename(root / "out")
     >>> publication()
     True
+    >>> again = root / "again"
+    >>> again.mkdir()
+    >>> publication.also(again)
+    >>> _ = again.replace(root / "out")
+    >>> publication()
+    True
     """
 
     def __init__(
         self, staging: str | os.PathLike[str], destination: str | os.PathLike[str]
     ) -> None:
-        self.identity = _folder_identity(Path(staging))
+        first = _folder_identity(Path(staging))
+        self.identities = [] if first is None else [first]
         self.destination = Path(destination)
 
+    def also(self, staging: str | os.PathLike[str]) -> None:
+        """Count the folder ``staging``, which the writer will publish at the destination in
+        place of the first (the same outputs, a file rewritten), as this publication too."""
+        identity = _folder_identity(Path(staging))
+        if identity is not None:
+            self.identities.append(identity)
+
     def __call__(self) -> bool:
-        return self.identity is not None and _folder_identity(self.destination) == self.identity
+        return _folder_identity(self.destination) in self.identities
 
 
 def publish_directory(

@@ -251,7 +251,9 @@ def counted_plan(
     first origin, as :func:`calibration_plan` asks). The plan records why it has more folds
     (``folds_reason``). The count can miss where the calibration's clones read the data
     otherwise (``lookback="auto"`` choosing another window, a fit that leaves a series out):
-    the calibration then runs again (see :mod:`forecaster.jobs.intervals`)."""
+    the calibration then runs again (see :mod:`forecaster.jobs.intervals`). Nor does it know
+    the rows a fold's fit needs (its ``validation_size`` hold-out): where the counted folds
+    leave the first fold's model too few, the run calibrates with ``plan``'s."""
     if model.missing in ("error", "zero"):  # nothing filled, or zeros that are data
         return plan
     _, panel = model.read_frame(frame, as_fitted=True)  # as the calibration's backtest

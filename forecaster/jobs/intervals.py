@@ -35,9 +35,9 @@ Where the intervals come from
     stale series the run forecasts (``[series] stale``, ``max_staleness``) ends at or before
     the first cutoff, which gives it no residual, they are counted from each series' own end:
     it is forecast from its own last time by a model that has seen the other series' later
-    data, as those folds' models have (the log line says so). Where ``missing=`` filled steps
-    (their residuals are left out), the folds are counted from them before the calibration
-    (:func:`~forecaster.jobs.calibration_plan.counted_plan`: ``folds_reason`` says why more).
+    data, as those folds' models have (the log line says so). Folds counted from the steps
+    ``missing=`` filled (:func:`~forecaster.jobs.calibration_plan.counted_plan`, ``folds_reason``)
+    give way to the plan's where they leave a fold's model too few rows to train on.
     A calibration run again (more folds where that count missed, or ``normalize="window"``
     where a series got no scale) costs about as much as the first: its log line and the
     record (``calibrations``, ``first_folds``, ``recalibration_reason``) say so, and why.
@@ -165,14 +165,18 @@ def _calibrate_forecast(
     (:func:`_forecast_before`); the plan it calibrated by."""
     plan = _plan(spec, model, frame, excluded)
     stale = _forecast_before(spec, model, frame, plan.folds, excluded)
-    origins = "series" if stale else "auto"
-    plan = counted_plan(spec, model, frame, replace(plan, origins=origins), excluded)
-    plan = _calibrate(spec, model, frame, plan, excluded)
+    plan = replace(plan, origins="series" if stale else "auto")
+    counted = counted_plan(spec, model, frame, plan, excluded)
+    try:
+        plan = _calibrate(spec, model, frame, counted, excluded)
+    except TooFewRowsError:  # the counted folds leave a fold's model too few rows to train on
+        if counted.folds == plan.folds:
+            raise
+        plan = _calibrate(spec, model, frame, plan, excluded)  # as before the count
     plan = with_own_counts(plan, spec, model)  # what the intervals use: the model's state
     if log is None:
         return plan
     how = "a refit every fold" if plan.refit is True else f"a refit every {plan.refit} folds"
-    where = plan.where()
     folds = (
         f" counted from each series' own end (the stale series {stale[:5]}, which the run "
         "forecasts, end at or before the first common cutoff)"
@@ -185,11 +189,10 @@ def _calibrate_forecast(
         if plan.normalize == "window"
         else ""
     )
-    made_of = describe_windows(model.conformal_)
     log(
-        f"{what} conformal intervals {where} from {plan.folds} calibration folds{folds} "
-        f"({made_of}; {how}){scale}{plan.folds_reason and ', as '}{plan.folds_reason}"
-        f"{plan.recalibrated()}"
+        f"{what} conformal intervals {plan.where()} from {plan.folds} calibration folds{folds} "
+        f"({describe_windows(model.conformal_)}; {how}){scale}"
+        f"{plan.folds_reason and ', as '}{plan.folds_reason}{plan.recalibrated()}"
     )
     return plan
 
@@ -291,12 +294,9 @@ def _made_up_for(
     highest level's (a series short of its own falls back to them), or, per series, when
     every series fell short of the residuals of its own it needs, if the data have room for
     it (else the calibration of ``plan`` stays, ``calibrate`` restores it, and its
-    ``pooled_reason`` says why). The safety net of :func:`counted_plan`, whose folds make
-    this rare: where the clones read the data otherwise than that count (a
-    ``lookback="auto"`` clone's window, a fit that leaves a series out), or where the count
-    stopped at its cap of folds and the data have room for more. The plan of more
-    folds counts the calibration and says why it ran, and why ``normalize`` changed where
-    it did (:meth:`Plan.again`)."""
+    ``pooled_reason`` says why). The safety net of :func:`counted_plan` (see there when it
+    runs). The plan of more folds counts the calibration and says why it ran, and why
+    ``normalize`` changed where it did (:meth:`Plan.again`)."""
     needed = residuals_needed(max(spec.output.levels or [80.0]))
     kept = fewest_kept(model.conformal_)
     factor = needed / kept if 0 < kept < needed else 1.0

@@ -464,7 +464,9 @@ def _write_outputs(
                 _publish(job, staging)
                 done = register_run_model(tracking[0], registration, tags, job.log)
                 if done != registration:  # not registered after all: the summary says why
-                    summary = rewrite_run_summary(job, summary, reused, registration=done)
+                    summary = rewrite_run_summary(
+                        job, summary, reused, published, registration=done
+                    )
                 log_outputs(tracking[0], metrics, calibration, job.out_dir)  # summary as is
                 if reused is None:  # a reused model stays the pointer's (data to its as-of)
                     remember_model(job)

@@ -240,7 +240,11 @@ def write_summary(
 
 
 def rewrite_run_summary(
-    job: Job, summary: PipelineResult, model_as_of: str | None = None, **changes: Any
+    job: Job,
+    summary: PipelineResult,
+    model_as_of: str | None = None,
+    publication: _io.Publication | None = None,
+    **changes: Any,
 ) -> PipelineResult:
     """Publish ``job``'s run folder again with its ``summary`` changed by ``changes`` (e.g.
     the ``registration`` that really happened once the outputs were published): a staging
@@ -249,33 +253,43 @@ def rewrite_run_summary(
     :func:`~forecaster.jobs.outputs.manifest_details` takes it), put in place in one step
     (:func:`forecaster._io.publish_directory`). A run killed on the way leaves the folder as
     it was published, never a summary its manifest does not vouch for (which the next run
-    would call damaged). The caller holds the outputs' lock. Returns what it wrote; when the
-    folder cannot be published again (a file was added to it meanwhile), a warning, and
-    ``summary`` as it is."""
-    staging = _io.staging_directory(job.out_dir)
+    would call damaged). ``publication``: the run's first publication of the folder, told
+    of this one (:meth:`~forecaster._io.Publication.also`), so that the outputs published
+    again still count as published (an interrupt then ends the MLflow run FINISHED). The
+    caller holds the outputs' lock. Returns what it wrote; when the folder cannot be
+    published again (a file was added to it meanwhile), a warning, the folder as it was
+    published (its summary.json says what the run planned), and ``summary`` with
+    ``changes``: what happened."""
+    changed = summary.model_copy(update=changes)
+    staging: Path | None = None
     try:
+        staging = _io.staging_directory(job.out_dir)
         manifest = _io.read_manifest(job.out_dir)
         if manifest is None:  # just published with one: not the run's folder any more
             raise ForecasterError(f"{job.out_dir} has no manifest forecaster wrote")
         for name in manifest["files"]:
             if name != "summary.json":
                 _link_or_copy(job.out_dir / name, staging / name)
-        written = write_summary(staging / "summary.json", summary.model_copy(update=changes))
+        written = write_summary(staging / "summary.json", changed)
         _io.write_manifest(staging, "run", manifest_details(job, model_as_of))
+        if publication is not None:
+            publication.also(staging)
         _io.publish_directory(
             staging, job.out_dir, kind="run", same=same_pipeline(job.name),
             adopt=adopt_legacy(job.name),
         )  # fmt: skip
     except (OSError, ForecasterError) as exc:
-        _io.discard_staging(staging)
+        if staging is not None:
+            _io.discard_staging(staging)
         warn_at_caller(
             f"Could not rewrite the summary of {job.out_dir} with {sorted(changes)} "
             f"({first_line(exc)}): its summary.json says what the run planned.",
             ForecasterWarning,
         )
-        return summary
+        return changed
     except BaseException:
-        _io.discard_staging(staging)
+        if staging is not None:
+            _io.discard_staging(staging)
         raise
     return written
 
