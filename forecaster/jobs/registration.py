@@ -16,7 +16,7 @@ from forecaster.exceptions import ForecasterWarning, warn_at_caller
 from forecaster.jobs.spec import first_line
 from forecaster.jobs.tracked import masked
 
-__all__ = ["register_run_model"]
+__all__ = ["register_run_model", "version_tags"]
 
 
 def register_run_model(
@@ -132,3 +132,14 @@ class _StderrByThread:
 
 _STDERR = _StderrByThread()
 """The one ``sys.stderr`` of the process's registrations (see :class:`_StderrByThread`)."""
+
+
+def version_tags(pipeline: str, when: Any, kind: str) -> dict[str, str]:
+    """The tags of the model version a run registers: its ``pipeline``, its as-of (``when``'s
+    label and effective as-of) and its ``kind`` (``fit``, or ``tune``: the model was tuned)."""
+    return {
+        "forecaster.pipeline": pipeline,
+        "forecaster.as_of": when.label,
+        "forecaster.effective_as_of": when.effective,
+        "forecaster.run_kind": kind,
+    }

@@ -99,7 +99,7 @@ from forecaster.jobs.pointer import (
     remember_skipped,
     reused_label,
 )
-from forecaster.jobs.registration import register_run_model
+from forecaster.jobs.registration import register_run_model, version_tags
 from forecaster.jobs.reuse import data_provenance
 from forecaster.jobs.schedule import drop_excluded, finish_forecast
 from forecaster.jobs.scores import backtest_scores, listed_scores_only, score_lines
@@ -460,7 +460,7 @@ def _write_outputs(
             with uninterrupted():  # a Ctrl-C once published waits for the logging and the
                 # pointer (a rerun skips published outputs: it would never write them); a
                 # second one stops it
-                tags = _version_tags(job, "fit" if fitted_in is not None else "tune")
+                tags = version_tags(job.name, job.when, "fit" if fitted_in is not None else "tune")
                 _publish(job, staging)
                 done = register_run_model(tracking[0], registration, tags, job.log)
                 if done != registration:  # not registered after all: the summary says why
@@ -492,17 +492,6 @@ def _publish(job: Job, staging: Path) -> None:
         same=same_pipeline(job.name),
         adopt=adopt_legacy(job.name),
     )
-
-
-def _version_tags(job: Job, kind: str) -> dict[str, str]:
-    """The tags of the model version a run registers: its pipeline, its as-of (label and
-    effective) and its ``kind`` (``fit``, or ``tune``: the model was tuned)."""
-    return {
-        "forecaster.pipeline": job.name,
-        "forecaster.as_of": job.when.label,
-        "forecaster.effective_as_of": job.when.effective,
-        "forecaster.run_kind": kind,
-    }
 
 
 def forecast_as_of(
