@@ -40,7 +40,7 @@ def check_time_span(times: pl.Series, time_col: str, *, fix: str | None = None) 
     """
     physical = times.to_physical()
     low, high = int(physical.min()), int(physical.max())  # type: ignore[arg-type]
-    first, last = physical_range(times.dtype if times.dtype.is_temporal() else pl.Int64)
+    first, last = physical_range(times.dtype if times.dtype.is_temporal() else pl.Int64())
     if low < first or high > last:
         raise DataValidationError(_out_of_range_message(times, time_col, (first, last), fix))
     if high - low >= 2**62:
@@ -86,7 +86,7 @@ def _out_of_range_message(
     return (
         f"Time column {time_col!r} holds times out of range: from {_shown(low, times)} to "
         f"{_shown(high, times)}, where times are computed as {what} values "
-        f"({range_text(times.dtype if temporal else pl.Int64)}{years}). "
+        f"({range_text(times.dtype if temporal else pl.Int64())}{years}). "
         f"{counted(outside.len(), 'row is', 'rows are')} out of it{examples}"
         f"{', '.join(shown)}. {fix}"
     )
