@@ -706,7 +706,7 @@ def test_a_failed_recalibration_keeps_the_former_one(early_fit):
 
 def test_rolling_with_too_few_observed_windows_names_the_level(early_fit):
     early_fit.calibrate(LONG, folds=30, step=2, rolling=4, origins="calendar")
-    with pytest.raises(DataValidationError, match=r"level=95: .*too few.*larger window"):
+    with pytest.raises(DataValidationError, match=r"level=95: .*too few.*with rolling >= 10 for"):
         early_fit.predict(LONG, cutoff=[100], level=95)
     assert early_fit.predict(LONG, cutoff=[100], level=50).height == 2 * 3
     del early_fit.conformal_
