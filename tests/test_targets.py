@@ -312,7 +312,7 @@ def test_predict_raises_values_outside_the_chosen_log_to_the_series_floor_and_wa
     bad = frame.with_columns(
         pl.when(pl.int_range(pl.len()) == 150).then(0.0).otherwise(pl.col("y")).alias("y")
     )
-    with pytest.warns(ForecasterWarning, match=r"'auto' chose the log in fit .* 1 target values "):
+    with pytest.warns(ForecasterWarning, match=r"'auto' chose the log in fit .* 1 target value "):
         forecast = fitted.predict(bad)
     assert forecast["y"].is_finite().all()
     # the zero is read as series s0's smallest positive value: the same forecast as that frame

@@ -282,8 +282,9 @@ def pandas_time_dtype(value: Any, time_col: str | None) -> Any:
     Examples
     --------
     >>> import pandas as pd
-    >>> pandas_time_dtype(pd.DataFrame({"t": pd.to_datetime(["2024-01-01"])}), "t")
-    dtype('<M8[ns]')
+    >>> seconds = pd.to_datetime(["2024-01-01"]).as_unit("s")
+    >>> pandas_time_dtype(pd.DataFrame({"t": seconds}), "t")
+    dtype('<M8[s]')
     """
     if time_col is None or not is_pandas_frame(value) or time_col not in value.columns:
         return None
