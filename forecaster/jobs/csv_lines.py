@@ -32,6 +32,7 @@ from typing import IO, Any
 import polars as pl
 
 from forecaster._polars import collect
+from forecaster.data.frames import counted
 from forecaster.jobs.spec import Spec
 
 __all__ = ["bad_line", "short_line"]
@@ -197,7 +198,7 @@ def _short_text(line: int, fields: int, header: int, separator: str, last_name: 
     ``header`` (its last named ``last_name``: empty when the header ends with a separator)."""
     unnamed = "; the header's last field is empty: a separator at the end of it?"
     return (
-        f"line {line} has {fields} field{'s' if fields > 1 else ''}, where the header has "
+        f"line {line} has {counted(fields, 'field', 'fields')}, where the header has "
         f"{header} ({separator!r}-separated{unnamed if last_name == '' else ''})"
     )
 
