@@ -10,7 +10,10 @@ Tuning
     less the parameters the spec's ``[model]`` sets, which every trial keeps. Trials write no
     checkpoints; ``forecaster tune`` logs the study to MLflow (``tune(track=True)``) only when
     ``[tracking] enabled``; ``run --tune`` logs the refitted model into the run's own MLflow
-    run (:func:`forecaster.jobs.tracked.logged_fits`), not the trials.
+    run (:func:`forecaster.jobs.tracked.logged_fits`), not the trials. The backtest of a run
+    that tunes scores parameters of another study, tuned on the data before its first fold
+    (:mod:`forecaster.jobs.tuned_backtest`), never this one's: its trials hold every fold's
+    targets in their validation hold-out.
 Checkpoints
     Fits checkpoint into :func:`~forecaster.jobs.placement.checkpoint_folder`:
     ``model.checkpoint_dir`` (relative to the project; shared by every as-of of the spec, so
