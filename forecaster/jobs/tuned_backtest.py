@@ -88,7 +88,14 @@ def tune_for_backtest(
     # the lock of the run's tuning; the trials are no logged models of the run
     with output_lock(tuned_model_dir(spec, root, when), wait, what), tracking_paused():
         result = tune_model(
-            spec, root, history, when, progress=progress, log=log, study=name, refit=False
+            spec,
+            root,
+            history,
+            when,
+            progress=progress,
+            log=lambda line: log(f"{line} (the backtest's study)"),
+            study=name,
+            refit=False,
         )
     estimator.set_params(**trial_params(result.best_params, estimator))
     data = f"the rows up to {until}" if until else f"each series' rows but its last {held_out}"
