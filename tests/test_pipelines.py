@@ -7633,3 +7633,46 @@ def test_the_backtests_tuning_has_a_study_of_its_own_per_count_of_folds(tmp_path
         ", backtest 1 folds (its parameters tuned on the data before the first fold, in the "
         f"study {study_name(spec, when)}-backtest1)"
     ) in plan_of(capsys, path)
+
+
+def test_the_backtests_tuning_ends_before_the_first_fold_of_any_lookback_it_may_choose(
+    tmp_path, monkeypatch
+):
+    """The backtest's first cutoff on a date column is counted back from the last time of the
+    series long enough for its folds: a tuned lookback longer than the spec's leaves out a
+    short series that ends last ("b", 25 days, a day after the others), and the backtest of that
+    choice starts a day earlier. Its tuning was given the rows up to the spec's lookback's
+    cutoff, that day included: a target of the backtest it chose for. It ends at the earliest
+    cutoff of the lookbacks it searches now (no training: the study is replaced)."""
+    from types import SimpleNamespace
+
+    import forecaster.tuning as tuning
+    from forecaster.jobs.fitting import search_plan
+    from forecaster.jobs.intervals import first_cutoff
+    from forecaster.jobs.spec import build_estimator
+    from forecaster.jobs.tuned_backtest import tune_for_backtest
+
+    given = []
+
+    def study(estimator: Any, frame: pl.DataFrame, **kwargs: Any) -> Any:
+        given.append(frame)
+        return SimpleNamespace(best_params={}, n_trials_finished=0)
+
+    monkeypatch.setattr(tuning, "tune", study)
+    lines, start = ["id,date,y"], dt.date(2024, 1, 1)
+    series = [(f"a{k}", 0, 120) for k in range(9)] + [("b", 96, 25)]  # b ends on 2024-04-30
+    for key, first, days in series:
+        for i in range(first, first + days):
+            lines.append(f"{key},{start + dt.timedelta(days=i)},{i % 5 + 0.5}")
+    path = csv_project(tmp_path, "\n".join(lines) + "\n")
+    text = path.read_text().replace("lookback = 4\n", "").replace("hidden_size = 4\n", "")
+    path.write_text(text.replace("backtest_folds = 0", "backtest_folds = 2"))
+    spec, root = load_spec(path)
+    frame, when = prepare_data(spec, root, None)
+    estimator = build_estimator(spec, False)
+    choices = search_plan(spec, estimator, frame).space["lookback"].choices
+    cutoffs = {first_cutoff(frame, estimator.set_params(lookback=c), 2) for c in choices}
+    assert len(cutoffs) == 2, cutoffs  # the case: a choice that moves the first fold earlier
+    tuned = tune_for_backtest(spec, root, frame, when, wait=0, progress=False, log=print)
+    assert given[0]["date"].max() == min(cutoffs) == dt.date(2024, 4, 25)
+    assert tuned.record["tuned_until"] == "2024-04-25"

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import polars as pl
+from sklearn.base import clone
 
 from forecaster.jobs.data import AsOf
-from forecaster.jobs.fitting import study_name, tune_model, tuned_model_dir, tunes
+from forecaster.jobs.fitting import search_plan, study_name, tune_model, tuned_model_dir, tunes
 from forecaster.jobs.intervals import before_folds, first_cutoff
 from forecaster.jobs.outputs import Job, output_lock
 from forecaster.jobs.spec import Spec, build_estimator
@@ -79,8 +80,7 @@ def tune_for_backtest(
     backtest fits its clone itself."""
     folds = spec.evaluation.backtest_folds
     estimator = build_estimator(spec, progress)
-    history = before_folds(frame, estimator, folds)
-    cutoff = first_cutoff(frame, estimator, folds)
+    history, cutoff = _before_any_first_fold(spec, estimator, frame, folds)
     until = None if cutoff is None else cutoff.isoformat()
     held_out = folds * int(estimator.horizon)
     name = backtest_study_name(spec, when)
@@ -111,6 +111,26 @@ def tune_for_backtest(
         "best_params": dict(result.best_params),
     }
     return BacktestTuning(estimator, record)
+
+
+def _before_any_first_fold(
+    spec: Spec, estimator: Any, frame: pl.DataFrame, folds: int
+) -> tuple[pl.DataFrame, Any]:
+    """The rows of ``frame`` before the first fold of the backtest of any lookback the tuning
+    may choose, and that fold's cutoff (None for integer steps, where each series leaves out
+    its own last ``folds * horizon`` rows whatever the lookback). On a date or datetime column
+    the cutoff is counted back from the last time of the series long enough for the folds
+    (:func:`~forecaster.jobs.intervals.first_cutoff`): a longer lookback keeps fewer series,
+    and may move it earlier. So it is the earlier of the spec's lookback's and the longest
+    searched one's, and the tuning never sees a target of the backtest its choice runs."""
+    cutoff, strictest = first_cutoff(frame, estimator, folds), estimator
+    searched = search_plan(spec, estimator, frame).space.get("lookback")
+    if cutoff is not None and searched is not None:
+        longest = clone(estimator).set_params(lookback=max(searched.choices))
+        earlier = first_cutoff(frame, longest, folds)
+        if earlier < cutoff:
+            cutoff, strictest = earlier, longest
+    return before_folds(frame, strictest, folds), cutoff
 
 
 def backtest_tuning(job: Job, tune: bool | None, progress: bool) -> BacktestTuning | None:
