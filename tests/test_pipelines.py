@@ -7523,3 +7523,156 @@ def test_a_tuned_run_names_the_series_its_tuned_lookback_leaves_out_of_the_fit(
     dropped = "Dropped 1 series shorter than 10 rows (lookback + horizon before the panel's "
     assert f"{dropped}validation hold-out time): 'f'." in err, err
     assert err.index(dropped) > err.index("tune     over"), err  # the tuned model's fit's
+
+
+def _tuned_backtest_project(folder: Path, factor: float) -> Path:
+    """A spec that tunes (3 trials of 1 epoch; lookback and hidden_size searched) and
+    backtests 2 folds of 2 days on 40 days of 2 series, their values from the first fold's
+    first target on (2024-02-06: the first fold's cutoff is 2024-02-05) times ``factor``."""
+    lines, start = ["id,date,y"], dt.date(2024, 1, 1)
+    for k, key in enumerate("ab"):
+        for i in range(40):
+            value = 10 * k + i + 0.5 + 3 * (i % 3)
+            lines.append(
+                f"{key},{start + dt.timedelta(days=i)},{value * (factor if i >= 36 else 1)}"
+            )
+    spec = csv_project(folder, "\n".join(lines) + "\n")
+    text = spec.read_text().replace("lookback = 4\n", "").replace("hidden_size = 4\n", "")
+    spec.write_text(
+        text.replace("backtest_folds = 0", "backtest_folds = 2") + "\n[training]\ntune = true\n"
+        "trials = 3\n"
+    )
+    return spec
+
+
+def _trial_counts(spec_path: Path) -> dict[str, int]:
+    import optuna
+
+    from forecaster.jobs.spec import storage_url
+
+    spec, root = load_spec(spec_path)
+    storage = storage_url(spec, root)
+    return {s.study_name: s.n_trials for s in optuna.get_all_study_summaries(storage)}
+
+
+@pytest.mark.slow
+def test_a_tuned_runs_backtest_scores_parameters_tuned_before_its_first_fold(
+    tmp_path, monkeypatch, capsys
+):
+    """A run that tunes picked its parameters on the validation hold-out of all its data,
+    which holds every backtest fold's targets, and its backtest scored them: changing only the
+    values after the first fold's cutoff changed the parameters the backtest scored from it.
+    The backtest's parameters are tuned on the rows before its first fold now, in a study of
+    its own: the values after the cutoff change the run's model, not what the backtest
+    scores (its parameters, its earliest fold's forecasts, bit for bit); the summary and the
+    log say on what data they were chosen, a rerun resumes both studies without a trial and
+    ``forecaster backtest`` of the spec scores the same parameters."""
+    pytest.importorskip("optuna")
+    import forecaster.jobs.run as run_module
+
+    scored = []
+    original = run_module.spec_backtest
+
+    def spying(spec: Any, model: Any, frame: pl.DataFrame, **kwargs: Any) -> Any:
+        result = original(spec, model, frame, **kwargs)
+        scored.append((model.get_params(), result[0].forecasts.filter(pl.col("fold") == 0)))
+        return result
+
+    monkeypatch.setattr(run_module, "spec_backtest", spying)
+    summaries, lines, specs = [], [], []
+    for factor in (1.0, -3.0):
+        specs.append(_tuned_backtest_project(tmp_path / f"x{factor}", factor))
+        result = run_pipeline(specs[-1], progress=False, log=lines.append)
+        summaries.append(json.loads((Path(result.output_dir) / "summary.json").read_text()))
+    # the run's own model is tuned on all its data: the later values changed its choice
+    assert summaries[0]["resolved_params"] != summaries[1]["resolved_params"]
+    (params, earliest), (params_changed, earliest_changed) = scored
+    assert params == params_changed
+    actual = [name for name in earliest.columns if name.endswith("_actual")]
+    assert earliest.drop(actual).equals(earliest_changed.drop(actual))
+    tuning = summaries[0]["backtest_tuning"]
+    assert tuning == summaries[1]["backtest_tuning"]
+    assert tuning["tuned_until"] == "2024-02-05" and tuning["held_out_steps"] == 4
+    assert tuning["trials"] == 3 and tuning["study"].endswith("-2024-02-09-backtest2")
+    assert {k: params[k] for k in tuning["best_params"]} == tuning["best_params"]
+    told = "backtest tuned on the rows up to 2024-02-05 (before the first of 2 folds; 3 trials"
+    assert sum(line.startswith(told) for line in lines) == 2, lines
+    counts = _trial_counts(specs[0])
+    assert sorted(counts.values()) == [3, 3] and tuning["study"] in counts, counts
+    rerun = run_pipeline(specs[0], force=True, progress=False, log=lines.append)
+    assert rerun.backtest_tuning == tuning and _trial_counts(specs[0]) == counts  # no trial
+    code, err = run_cli(capsys, "backtest", str(specs[1]))
+    assert code == 0, err
+    command = json.loads(
+        next((tmp_path / "x-3.0" / "outputs").rglob("*.backtest.summary.json")).read_text()
+    )
+    assert command["backtest_tuning"] == tuning
+    assert command["metrics"] == {
+        k: v for k, v in summaries[1]["metrics"].items() if k.startswith("backtest_")
+    }
+
+
+def test_the_backtests_tuning_has_a_study_of_its_own_per_count_of_folds(tmp_path, capsys):
+    """The backtest's trials (scored on the rows before its first fold) never join the run's
+    study, nor those of another count of folds (which the spec's hash leaves out); a dry run
+    names the study."""
+    from forecaster.jobs.fitting import study_name
+    from forecaster.jobs.tuned_backtest import backtest_study_name
+
+    path = csv_project(tmp_path, rows(16))
+    spec, root = load_spec(path)
+    _, when = prepare_data(spec, root, None)
+    names = {study_name(spec, when)}
+    for folds in (1, 2):
+        evaluation = spec.evaluation.model_copy(update={"backtest_folds": folds})
+        names.add(backtest_study_name(spec.model_copy(update={"evaluation": evaluation}), when))
+    assert len(names) == 3 and f"{study_name(spec, when)}-backtest2" in names
+    text = path.read_text().replace("backtest_folds = 0", "backtest_folds = 1")
+    path.write_text(text + "\n[training]\ntune = true\n")
+    assert (
+        ", backtest 1 folds (its parameters tuned on the data before the first fold, in the "
+        f"study {study_name(spec, when)}-backtest1)"
+    ) in plan_of(capsys, path)
+
+
+def test_the_backtests_tuning_ends_before_the_first_fold_of_any_lookback_it_may_choose(
+    tmp_path, monkeypatch
+):
+    """The backtest's first cutoff on a date column is counted back from the last time of the
+    series long enough for its folds: a tuned lookback longer than the spec's leaves out a
+    short series that ends last ("b", 25 days, a day after the others), and the backtest of that
+    choice starts a day earlier. Its tuning was given the rows up to the spec's lookback's
+    cutoff, that day included: a target of the backtest it chose for. It ends at the earliest
+    cutoff of the lookbacks it searches now (no training: the study is replaced)."""
+    from types import SimpleNamespace
+
+    import forecaster.tuning as tuning
+    from forecaster.jobs.fitting import search_plan
+    from forecaster.jobs.intervals import first_cutoff
+    from forecaster.jobs.spec import build_estimator
+    from forecaster.jobs.tuned_backtest import tune_for_backtest
+
+    given = []
+
+    def study(estimator: Any, frame: pl.DataFrame, **kwargs: Any) -> Any:
+        given.append(frame)
+        return SimpleNamespace(best_params={}, n_trials_finished=0)
+
+    monkeypatch.setattr(tuning, "tune", study)
+    lines, start = ["id,date,y"], dt.date(2024, 1, 1)
+    series = [(f"a{k}", 0, 120) for k in range(9)] + [("b", 96, 25)]  # b ends on 2024-04-30
+    for key, first, days in series:
+        for i in range(first, first + days):
+            lines.append(f"{key},{start + dt.timedelta(days=i)},{i % 5 + 0.5}")
+    path = csv_project(tmp_path, "\n".join(lines) + "\n")
+    text = path.read_text().replace("lookback = 4\n", "").replace("hidden_size = 4\n", "")
+    path.write_text(text.replace("backtest_folds = 0", "backtest_folds = 2"))
+    spec, root = load_spec(path)
+    frame, when = prepare_data(spec, root, None)
+    estimator = build_estimator(spec, False)
+    choices = search_plan(spec, estimator, frame).space["lookback"].choices
+    cutoffs = {first_cutoff(frame, estimator.set_params(lookback=c), 2) for c in choices}
+    assert len(cutoffs) == 2, cutoffs  # the case: a choice that moves the first fold earlier
+    tuned = tune_for_backtest(spec, root, frame, when, wait=0, progress=False, log=print)
+    assert given[0]["date"].max() == min(cutoffs) == dt.date(2024, 4, 25)
+    assert tuned.record["tuned_until"] == "2024-04-25"

@@ -73,6 +73,7 @@ from forecaster.jobs.tracked import (
     tracking_deferred,
     tracking_paused,
 )
+from forecaster.jobs.tuned_backtest import tune_for_backtest
 from forecaster.persistence import FORMAT, saved_provenance
 from forecaster.persistence import load as load_model
 from forecaster.training import distributed
@@ -457,6 +458,7 @@ def backtest_command(args: argparse.Namespace, log: Log) -> int:
     spec = with_levels(given, levels, folds)
     check_backtest_columns(spec_file(args.spec), spec.series.id, spec.series.time)
     out = _given_out(args, spec, root, "backtest")
+    tuned = None  # a spec that tunes, without --model: the backtest's own tuning
     if args.model:  # a missing or invalid --model: refused before any data is read
         model = load_model(args.model)
         check_model_matches_spec(model, spec, args.model)
@@ -481,6 +483,11 @@ def backtest_command(args: argparse.Namespace, log: Log) -> int:
             problem = unfit_levels(model, levels)
             if problem is not None:
                 raise ArgumentError(f"argument --level: the spec's model {problem}.")
+        if spec.training.tune:  # the parameters a run's backtest scores: tuned before the folds
+            tuned = tune_for_backtest(
+                spec, root, frame, when, wait=0, progress=args.progress, log=logger.info
+            )
+            model = without_checkpoints(tuned.estimator)
     with tracking_paused():  # the backtest's fits are not logged models
         result, plan = spec_backtest(spec, model, frame, fitted=bool(args.model), log=logger.info)
     scores = backtest_scores(spec, result)
@@ -490,6 +497,7 @@ def backtest_command(args: argparse.Namespace, log: Log) -> int:
         "backtest", given, spec_file(args.spec), root, frame, when, out, result.folds, started,
         backtest=str(out), model_dir=model_dir, metrics=scores,
         backtest_calibration=None if plan is None else plan.record(),
+        backtest_tuning=None if tuned is None else tuned.record,
     )  # fmt: skip
     write = functools.partial(
         write_parquet, result.metrics, out, "backtest", spec, when, args.model

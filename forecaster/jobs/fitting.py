@@ -10,7 +10,10 @@ Tuning
     less the parameters the spec's ``[model]`` sets, which every trial keeps. Trials write no
     checkpoints; ``forecaster tune`` logs the study to MLflow (``tune(track=True)``) only when
     ``[tracking] enabled``; ``run --tune`` logs the refitted model into the run's own MLflow
-    run (:func:`forecaster.jobs.tracked.logged_fits`), not the trials.
+    run (:func:`forecaster.jobs.tracked.logged_fits`), not the trials. The backtest of a run
+    that tunes scores parameters of another study, tuned on the data before its first fold
+    (:mod:`forecaster.jobs.tuned_backtest`), never this one's: its trials hold every fold's
+    targets in their validation hold-out.
 Checkpoints
     Fits checkpoint into :func:`~forecaster.jobs.placement.checkpoint_folder`:
     ``model.checkpoint_dir`` (relative to the project; shared by every as-of of the spec, so
@@ -71,6 +74,7 @@ __all__ = [
     "study_name",
     "tune_model",
     "tuned_model_dir",
+    "tunes",
     "tuning_study",
 ]
 
@@ -243,6 +247,8 @@ def tune_model(
     progress: bool = False,
     track: bool = False,
     log: Callable[[str], None] | None = None,
+    study: str | None = None,
+    refit: bool = True,
 ) -> Any:
     """Tune the spec's model on ``frame`` (the study of :func:`study_name`, in the spec's
     ``training.storage``, a SQLite path relative to the project) over :func:`search_plan`
@@ -255,6 +261,9 @@ def tune_model(
     :mod:`forecaster.jobs.scores`). ``track``: log the study to MLflow when the spec's
     ``[tracking]`` is enabled, into its experiment (the process's own is unchanged:
     :func:`forecaster.jobs.tracked.study_tracking`). Trials write no checkpoints.
+    ``study``: the study's name (default: :func:`tuning_study`; the backtest's tuning passes
+    its own, :func:`forecaster.jobs.tuned_backtest.backtest_study_name`). ``refit=False``:
+    no best model is refitted (the result's ``best_estimator`` is None).
     """
     if distributed.launched_world_size() > 1:
         raise ForecasterError(
@@ -276,11 +285,12 @@ def tune_model(
             timeout=training.timeout if timeout is None else timeout,
             search_space=plan.space,
             storage=storage_url(spec, root),
-            study_name=tuning_study(spec, root, when, log or (lambda _: None)),
+            study_name=study or tuning_study(spec, root, when, log or (lambda _: None)),
             random_state=spec.model.get("random_state"),
             metric=training.objective,  # "val_loss" or a score (forecaster.jobs.scores)
             track=tracked,
             show_progress=progress,
+            refit=refit,
         )
 
 
@@ -302,7 +312,7 @@ def make_model(
         reused = reused_model(job)
         if reused is not None:
             return (*reused, None)
-    if _tunes(spec, tune):  # the tuned model's own fit names the series it leaves out
+    if tunes(spec, tune):  # the tuned model's own fit names the series it leaves out
         return (*_tuned(job, progress), None)
     t0 = time.perf_counter()
     # the series too short for the spec's model were named by the run's panel, with how it
@@ -320,7 +330,7 @@ def reuses(spec: Spec, tune: bool | None) -> bool:
     return spec.training.reuse_model and tune is not True
 
 
-def _tunes(spec: Spec, tune: bool | None) -> bool:
+def tunes(spec: Spec, tune: bool | None) -> bool:
     """Whether the run tunes: ``--tune`` (``tune``) when given, else ``training.tune``."""
     return bool(spec.training.tune if tune is None else tune)
 
@@ -333,7 +343,7 @@ def model_plan(
     trials, time limit, search space, objective and study) or the fit, resumed or not."""
     spec, training = job.spec, job.spec.training
     fit = f"fit {type(estimator).__name__} (lookback {lookback}, horizon {estimator.horizon})"
-    if _tunes(spec, tune):
+    if tunes(spec, tune):
         limit = f"at most {training.timeout:g} s" if training.timeout else "no time limit"
         try:
             searched = search_plan(spec, estimator, job.frame).describe()

@@ -116,6 +116,10 @@ class PipelineResult(BaseModel):
     same record of the backtest's clone, calibrated by the same rules on the data before the
     first fold (of a run or ``backtest`` with levels and a point model; else None), so the
     backtest's interval scores say which intervals they scored.
+    ``backtest_tuning``: of a run or ``backtest`` of a spec that tunes, the parameters its
+    backtest scored and the data they were tuned on, the rows before the first fold
+    (:attr:`forecaster.jobs.tuned_backtest.BacktestTuning.record`: ``study``,
+    ``tuned_until``, ``held_out_steps``, ``trials``, ``best_params``); else None.
     ``series`` and ``rows``: the series forecast (``run``, ``predict``; a dry run's, those
     it would forecast) or scored (``backtest``) and their rows of the data;
     ``fitted_series`` and ``fitted_rows``: of a run, those of the series its model was fitted
@@ -148,6 +152,7 @@ class PipelineResult(BaseModel):
     metrics: dict[str, float] = {}
     calibration: dict[str, Any] | None = None
     backtest_calibration: dict[str, Any] | None = None
+    backtest_tuning: dict[str, Any] | None = None
     rows: int = 0
     series: int = 0
     fitted_rows: int | None = None

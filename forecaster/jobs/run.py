@@ -119,6 +119,7 @@ from forecaster.jobs.summaries import (
     write_summary,
 )
 from forecaster.jobs.tracked import log_outputs, logged_fits, tracked_run, tracking_paused
+from forecaster.jobs.tuned_backtest import backtest_plan, backtest_tuning
 from forecaster.tracking.records import validation_metrics
 from forecaster.training import distributed
 from forecaster.training.loop import remove_checkpoints
@@ -361,7 +362,7 @@ def _other_rank(job: Job, estimator: Any, tune: bool | None, resume: bool) -> Pi
     checkpoints = checkpoint_folder(job.out_dir, job.spec, job.root)
     model, _, _ = make_model(job, estimator, tune, False, checkpoints, resume)
     calibrate_for_levels(job.spec, model, job.frame, job.log)
-    _evaluate(job.spec, model, job.frame, job.log)  # (rank 0 records it)
+    _evaluate(job.spec, model, job.frame, job.log, model)  # (rank 0 records it; no tuning)
     return PipelineResult(
         name=job.name, as_of=job.when.label, status="completed", output_dir=str(job.out_dir)
     )
@@ -389,7 +390,7 @@ def _dry_run(
     checkpoints = checkpoint_folder(job.out_dir, job.spec, job.root)
     lookback = estimator.lookback_for(panel)
     work = model_plan(job, estimator, lookback, tune, checkpoints, resume)
-    work += f", backtest {job.spec.evaluation.backtest_folds} folds"
+    work += backtest_plan(job, tune)
     if not force and skipped_result(job) is not None:
         plan = f"nothing: the outputs in {job.out_dir} exist (--force: {work}, replace them)"
     else:
@@ -440,7 +441,9 @@ def _write_outputs(
                 job.log(f"model    {how}")
                 plan = calibrate_for_levels(job.spec, model, job.frame, job.log)
             calibration = None if plan is None else plan.record()
-            metrics, backtest, tested = _evaluate(job.spec, model, job.frame, job.log)
+            tuned = backtest_tuning(job, tune, progress)
+            template = model if tuned is None else tuned.estimator
+            metrics, backtest, tested = _evaluate(job.spec, model, job.frame, job.log, template)
             reused = reused_label(job, how)  # the as-of of the run whose model this run reuses
             result = _write_files(
                 job, staging, model, backtest, panel, tracking, reused or job.when.label
@@ -449,6 +452,7 @@ def _write_outputs(
             registration = registration_plan(job, tracking[0], reused)
             recorded = {"metrics": metrics, "calibration": calibration}  # and the backtest's:
             recorded["backtest_calibration"] = None if tested is None else tested.record()
+            recorded["backtest_tuning"] = None if tuned is None else tuned.record
             result = result.model_copy(update={**recorded, "registration": registration})
             summary = result.model_copy(
                 update={"seconds": round(time.perf_counter() - job.started, 2)}
@@ -568,10 +572,16 @@ def _write_files(
 
 
 def _evaluate(
-    spec: Spec, model: Any, frame: pl.DataFrame, log: Callable[[str], None]
+    spec: Spec,
+    model: Any,
+    frame: pl.DataFrame,
+    log: Callable[[str], None],
+    template: Any,
 ) -> tuple[dict[str, float], Any, Plan | None]:
     """The run's scores (validation, backtest), its backtest's result (None: no folds) and
-    the plan its clone's intervals were calibrated by (None: none was)."""
+    the plan its clone's intervals were calibrated by (None: none was). The backtest fits an
+    unfitted clone of ``template``: ``model``, or the one of a tuning run's own parameters
+    (:func:`~forecaster.jobs.tuned_backtest.backtest_tuning`)."""
     folds = spec.evaluation.backtest_folds
     metrics: dict[str, float] = {}
     best = [r["val_loss"] for r in model.history_ if r["val_loss"] is not None]
@@ -583,7 +593,7 @@ def _evaluate(
     # An unfitted clone, fitted once on the data before the first origin: the scores are out of
     # sample (the fitted model has seen every backtest target).
     with tracking_paused():  # the backtest's own fit is not a logged model of the run
-        result, plan = spec_backtest(spec, model, frame, log=log)  # levels: the intervals
+        result, plan = spec_backtest(spec, template, frame, log=log)  # levels: the intervals
     metrics.update(backtest_scores(spec, result))
     result = listed_scores_only(spec, result)  # its tables: the listed pinball / scrps only
     log("backtest " + ", ".join(f"{k} {v}" for k, v in score_lines(metrics)))
