@@ -48,7 +48,8 @@ from forecaster.estimators.origins import (
     window_scaling,
 )
 from forecaster.estimators.targets import TargetPanels
-from forecaster.exceptions import DataValidationError
+from forecaster.estimators.origin_checks import warn_known_after
+from forecaster.exceptions import DataValidationError, InSampleWarning, silenced
 from forecaster.training import predict_batched
 
 __all__ = ["ForecastInference"]
@@ -138,7 +139,12 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
             their history up to each origin, their Box-Cox lambdas from it up to their earliest
             origin). The future covariates over each horizon are read from the frame's rows
             after the origin, which must be there (``future`` is refused); the calendar features
-            come from the steps' times (an origin at the end of the data is fine).
+            come from the steps' times (an origin at the end of the data is fine). Origins
+            before the end of the data the model was fitted on for their series
+            (``train_end_of``), and with ``level``/``quantiles`` a static calibration
+            (``rolling=None``) with windows ending after the earliest cutoff, are forecast
+            with an :class:`~forecaster.exceptions.InSampleWarning`: the model knew the data
+            after them (``docs/api-tour.md``).
         future : polars.DataFrame, polars.LazyFrame or pandas.DataFrame, optional
             The future covariates over the horizon (id, time and those columns): required when
             the model has any and no cutoff is given, refused for a model without any and with a
@@ -224,6 +230,8 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
         raw = self._panel_for_predict(frame, cutoff)
         if cutoff is not None:
             whole, series, rows = self._cutoff_origins(raw, frame, cutoff, future is not None)
+            asked = level is not None or quantiles is not None
+            warn_known_after(self, whole, series, rows, cutoff, asked)  # origins the user chose
             user = None
             if future is not None:
                 user = self._origins_future(whole, series, rows, future, frame)
@@ -320,6 +328,8 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
                 "rows after each origin). Drop future=..., and keep those rows in the frame."
             )
         raw, series, rows = self._origin_panel(frame, cutoff)
+        asked = level is not None or quantiles is not None
+        warn_known_after(self, raw, series, rows, cutoff, asked)  # origins the user chose
         out = self._origins_frame(raw, series, rows, frame, level, quantiles)
         warn_made_up_origins(raw, frame, series, rows, self.missing)  # as one cutoff's check
         return out
@@ -341,7 +351,9 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
         forecasts (:meth:`_reads_as_held`); otherwise, and for a subclass that overrides
         ``predict``, this is that call. The caller chose the origins: those whose targets (or
         past covariates) ``missing=`` made up are not named (``predict``'s warning of them is
-        not computed; the backtest silences it where it calls ``predict``).
+        not computed; the backtest silences it where it calls ``predict``), nor those after
+        the model's training or calibration data (``predict``'s InSampleWarnings: a backtest
+        warns of its folds itself).
 
         Parameters
         ----------
@@ -366,7 +378,8 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
             if self.id_col is not None:
                 ids = panel.keys[panel.id_name].gather(series).alias(self.id_col)
                 pairs = pl.DataFrame([ids, times])
-            return self.predict(frame, cutoff=pairs, level=level, quantiles=quantiles)
+            with silenced(InSampleWarning):  # the caller checks the origins it chose
+                return self.predict(frame, cutoff=pairs, level=level, quantiles=quantiles)
         self.check_fitted("predict with")
         level, quantiles = check("level", level), check("quantiles", quantiles)
         return self._origins_frame(panel, series, rows, frame, level, quantiles)
