@@ -39,6 +39,7 @@ from forecaster.data.steps import future_times
 from forecaster.estimators.base import PREDICT_BATCH
 from forecaster.estimators.cutoffs import CutoffPanels, cutoff_argument
 from forecaster.estimators.future import FutureInputs
+from forecaster.estimators.origin_checks import warn_known_after
 from forecaster.estimators.origins import (
     chunk_size,
     is_cutoff_list,
@@ -48,7 +49,6 @@ from forecaster.estimators.origins import (
     window_scaling,
 )
 from forecaster.estimators.targets import TargetPanels
-from forecaster.estimators.origin_checks import warn_known_after
 from forecaster.exceptions import DataValidationError, InSampleWarning, silenced
 from forecaster.training import predict_batched
 

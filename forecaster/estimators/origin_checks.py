@@ -76,8 +76,9 @@ def warn_in_sample_origins(model: Any, panel: Panel, series: np.ndarray, rows: n
     )
     warn_at_caller(
         f"In-sample forecasts: {inside.size} of the {len(rows)} forecast origins{which}, at "
-        f"{_named(cutoffs)}, {'lies' if inside.size == 1 else 'lie'} before the end of the data the "
-        f"model was fitted on for their series (train_end_of: up to {own.gather(inside).max()}). "
+        f"{_named(cutoffs)}, {'lies' if inside.size == 1 else 'lie'} before the end of the "
+        "data the model was fitted on for their series (train_end_of: up to "
+        f"{own.gather(inside).max()}). "
         "The model saw the values after these origins in training, so these forecasts are "
         "in-sample: their errors overstate the accuracy of forecasts of new data. For "
         "out-of-sample forecasts from past origins use backtest(frame, refit=True) (a clone "
