@@ -134,12 +134,13 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
             forecast once, under its earliest time point (a warning names the points left out
             for it). A point inside a gap that ``missing=`` fills is itself an origin, its gap
             filled up to it as known there (the made-up values named by a warning;
-            ``missing="error"`` refuses the gap). Each is forecast as
-            ``predict(frame, cutoff=point)`` would (series unseen in ``fit`` are scaled with
-            their history up to each origin, their Box-Cox lambdas from it up to their earliest
-            origin). The future covariates over each horizon are read from the frame's rows
-            after the origin, which must be there (``future`` is refused); the calendar features
-            come from the steps' times (an origin at the end of the data is fine). Origins
+            ``missing="error"`` refuses the gap). Each is forecast as ``predict(frame,
+            cutoff=point)`` would (a series unseen in ``fit`` scaled with its history up to each
+            origin), but for its Box-Cox lambdas: fitted on its history up to its earliest
+            origin of the call (``docs/concepts.md``, "Frames"). The future covariates over each
+            horizon are read from the frame's rows after the origin, which must be there
+            (``future`` is refused); the calendar features come from the steps' times (an
+            origin at the end of the data is fine). Origins
             before the end of the data the model was fitted on for their series
             (``train_end_of``), and with ``level``/``quantiles`` a static calibration
             (``rolling=None``) with windows ending after the earliest cutoff, are forecast
@@ -438,11 +439,12 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
         :meth:`_observed_windows`) when given.
 
         Series unseen in ``fit`` are scaled with statistics of their history up to each
-        origin (as ``predict(frame, cutoff=origin)`` would); their Box-Cox lambdas are fitted
-        on their history up to their earliest origin. The user's future covariates are the
-        panel's rows after each origin, which must be there (or ``user_future``, read from
-        ``future=``); the calendar features come from the steps' times
-        (:meth:`_origin_future`).
+        origin (as ``predict(frame, cutoff=origin)`` would), their Box-Cox lambdas once per
+        series on its history up to its earliest origin (leak-free; not each origin's own, as
+        one cutoff's: a maximum-likelihood fit costs tens of ms). The user's future
+        covariates are the panel's rows after each origin, which must be there (or
+        ``user_future``, read from ``future=``); the calendar features come from the steps'
+        times (:meth:`_origin_future`).
         """
         horizon, lookback = int(self.horizon), self.lookback_
         local = rows - panel.offsets[series]
