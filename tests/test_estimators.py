@@ -190,6 +190,35 @@ def test_interpolated_gaps_at_cutoffs_are_forecast_as_known_there(transform):
     assert_frame_equal(first[0], first[1])  # has the first one's moved value in its history
 
 
+def test_an_unseen_box_cox_series_of_a_list_of_cutoffs_takes_its_earliest_origins_lambdas():
+    """The documented rule (docs/concepts.md, "Frames"): in one call, a series unseen in fit
+    gets Box-Cox lambdas from its history up to its earliest origin, so its forecast from a
+    later origin t differs from predict(cutoff=t)'s when its level moves in between (seen
+    series: equal); neither reads the values after its own origin."""
+    frame = seasonal_frame(n_series=2)
+    model = forecaster(baseline="none", target_transform="boxcox")
+    model.fit(frame.filter(pl.col("time") < dt.datetime(2024, 1, 7)))
+    new = seasonal_frame(n_series=1, seed=5).with_columns(id=pl.lit("new"), y=pl.col("y") + 50)
+    first, later = dt.datetime(2024, 1, 6), dt.datetime(2024, 1, 9, 17)
+    new = new.with_columns(  # its level triples after the first origin
+        pl.when(pl.col("time") > first).then(pl.col("y") * 3).otherwise(pl.col("y")).alias("y")
+    )
+    both = pl.concat([frame, new])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (in-sample origins of the seen series)
+        listed = model.predict(both, cutoff=[first, later]).filter(pl.col("origin") == later)
+        alone = model.predict(both, cutoff=later)
+        planted = pl.concat([frame, new]).with_columns(  # values after the later origin
+            pl.when(pl.col("time") > later).then(pl.col("y") * 10).otherwise(pl.col("y"))
+        )
+        moved = model.predict(planted, cutoff=[first, later]).filter(pl.col("origin") == later)
+    seen = [f.filter(pl.col("id") != "new").drop("origin", strict=False) for f in (listed, alone)]
+    assert_frame_equal(seen[0], seen[1])
+    unseen = [f.filter(pl.col("id") == "new")["y"].to_numpy() for f in (listed, alone)]
+    assert not np.allclose(unseen[0], unseen[1], rtol=1e-3)
+    assert_frame_equal(listed, moved)
+
+
 def test_score_forecasts_from_the_history_as_known_before_the_held_out_steps():
     frame = seasonal_frame(n_series=2)
     model = forecaster(missing="interpolate", baseline="none").fit(frame)
