@@ -44,7 +44,12 @@ from forecaster.estimators.sampling import (
     validation_steps,
     validation_windows,
 )
-from forecaster.exceptions import BaselineWarning, StaleSeriesWarning, UnscoredPointsWarning
+from forecaster.exceptions import (
+    BaselineWarning,
+    InSampleWarning,
+    StaleSeriesWarning,
+    UnscoredPointsWarning,
+)
 
 TINY = {"hidden_size": 8, "max_epochs": 2, "random_state": 0, "progress": False, "device": "cpu"}
 
@@ -1767,6 +1772,7 @@ def test_cutoffs_after_a_series_end_warn_and_a_cutoff_frame_takes_only_its_pairs
     assert late == [t[150], t[180]]  # forecast from its last time, as the origin column says
     with warnings.catch_warnings():
         warnings.simplefilter("error", ForecasterWarning)
+        warnings.simplefilter("ignore", InSampleWarning)  # (fitted on every row, on purpose)
         model.predict(frame, cutoff=[t[150], t[199]])  # every series has its cutoff's row
     pairs = pl.DataFrame({"id": ["s0"], "time": [t[150]], "level": [80]})
     with pytest.raises(DataValidationError, match=r"holds \['level'\] .*\(pass level="):
@@ -1811,6 +1817,7 @@ def test_one_cutoff_reads_only_the_series_of_its_history():
     newcomer = newcomer.with_columns(id=pl.lit("later"), y=pl.lit(None, pl.Float64))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        warnings.simplefilter("ignore", InSampleWarning)  # (fitted on every row, on purpose)
         got = model.predict(pl.concat([frame, newcomer]), cutoff=cutoff)
     assert [str(w.message) for w in caught] == [
         "Left out 1 forecast origin with fewer than lookback=48 rows up to its cutoff "
@@ -2696,12 +2703,14 @@ def small(**kw) -> RNNForecaster:
 
 def recorded(call):
     """``call()``'s result and the messages of the ForecasterWarnings it raised (but the
-    network's comparison with the baselines)."""
+    network's comparison with the baselines, and the in-sample warning of predict's cutoffs
+    inside the training data of the models these tests fit on every row: test_origin_checks)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = call()
     mine = [w for w in caught if issubclass(w.category, ForecasterWarning)]
-    return result, [str(w.message) for w in mine if not issubclass(w.category, BaselineWarning)]
+    told = [w for w in mine if not issubclass(w.category, BaselineWarning | InSampleWarning)]
+    return result, [str(w.message) for w in told]
 
 
 @pytest.mark.parametrize("rows", [21, 20])
@@ -3367,10 +3376,13 @@ def _lagging_at_63() -> tuple[pl.DataFrame, RNNForecaster]:
 
 
 def _forecaster_messages(call) -> list[str]:  # type: ignore[no-untyped-def]
+    """The ForecasterWarnings of ``call()`` but the in-sample warning of predict's cutoffs
+    inside the training data of the models these tests fit on every row (test_origin_checks)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         call()
-    return [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
+    told = [w for w in caught if issubclass(w.category, ForecasterWarning)]
+    return [str(w.message) for w in told if not issubclass(w.category, InSampleWarning)]
 
 
 def test_a_list_of_cutoffs_names_a_target_lagging_at_an_origin_as_predict_does():
@@ -3414,6 +3426,7 @@ def test_a_list_of_cutoffs_names_a_target_lagging_at_an_origin_as_predict_does()
     assert "targets are missing (e.g. 'x' at 63, last observed at 60)" in told
     with warnings.catch_warnings():
         warnings.simplefilter("error", ForecasterWarning)  # observed origins: no word
+        warnings.simplefilter("ignore", InSampleWarning)  # (fitted on every row, on purpose)
         model.predict(lag, cutoff=[59, 70])
 
 
