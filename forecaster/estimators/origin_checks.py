@@ -113,10 +113,11 @@ def warn_calibrated_after_origins(
         later = int((ends > point).sum())
         if not later:
             return
+        shared = "" if model.id_col is None else " (of every series: they share one calendar)"
+        verb = "ends" if later == 1 else "end"
         what = (
-            f"{later} of its {ends.size} calibration windows (of every series: they share "
-            f"one calendar) {'ends' if later == 1 else 'end'} after the earliest cutoff, "
-            f"{earliest}"
+            f"{later} of its {ends.size} calibration windows{shared} {verb} after the earliest "
+            f"cutoff, {earliest}"
         )
         advice = (
             "Calibrate with calibrate(..., rolling=W) (each forecast then uses only the "
