@@ -84,6 +84,8 @@ def earliest_cutoff(cutoff: Any, dtype: pl.DataType, time_col: str) -> Any:
     --------
     >>> earliest_cutoff([5, 2, 9], pl.Int64, "t"), earliest_cutoff(4, pl.Int64, "t")
     (2, 4)
+    >>> earliest_cutoff(pl.Series([5, 2, 9]), pl.Int64, "t")  # no conversion point by point
+    2
     """
     if not is_cutoff_list(cutoff):
         return to_time_point(cutoff, dtype, name="cutoff")
@@ -98,6 +100,8 @@ def _cutoff_points(cutoff: Any, dtype: pl.DataType, time_col: str) -> pl.Series 
         if time_col not in cutoff.columns or cutoff[time_col].null_count() or not cutoff.height:
             return None
         return _pair_times(cutoff[time_col], dtype)
+    if isinstance(cutoff, pl.Series) and cutoff.dtype == dtype and not cutoff.null_count():
+        return cutoff if len(cutoff) else None  # already time points of the column's dtype
     points = [to_time_point(c, dtype, name="cutoff") for c in cutoff]
     return pl.Series(points, dtype=dtype) if points else None
 
