@@ -44,8 +44,11 @@ class InfiniteScoreWarning(ForecasterWarning):
 
 
 class InSampleWarning(ForecasterWarning):
-    """A backtest of a fitted model (``refit=False``) forecasts origins inside the model's
-    training data: those scores are in-sample. Filter it by this class to silence it."""
+    """Forecasts from origins whose later data the model knew: a backtest of a fitted model
+    (``refit=False``) or ``predict(frame, cutoff=...)`` forecasts origins inside the model's
+    training data (those forecasts and scores are in-sample), or their intervals come from a
+    calibration with ``rolling=None`` on windows ending after the origin. Filter it by this
+    class to silence it."""
 
 
 class StaleSeriesWarning(ForecasterWarning):

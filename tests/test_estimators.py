@@ -44,7 +44,12 @@ from forecaster.estimators.sampling import (
     validation_steps,
     validation_windows,
 )
-from forecaster.exceptions import BaselineWarning, StaleSeriesWarning, UnscoredPointsWarning
+from forecaster.exceptions import (
+    BaselineWarning,
+    InSampleWarning,
+    StaleSeriesWarning,
+    UnscoredPointsWarning,
+)
 
 TINY = {"hidden_size": 8, "max_epochs": 2, "random_state": 0, "progress": False, "device": "cpu"}
 
@@ -188,6 +193,35 @@ def test_interpolated_gaps_at_cutoffs_are_forecast_as_known_there(transform):
             )
     first = [f.filter(pl.col("origin") == cutoffs[0]) for f in forecasts]  # the later origin
     assert_frame_equal(first[0], first[1])  # has the first one's moved value in its history
+
+
+def test_an_unseen_box_cox_series_of_a_list_of_cutoffs_takes_its_earliest_origins_lambdas():
+    """The documented rule (docs/concepts.md, "Frames"): in one call, a series unseen in fit
+    gets Box-Cox lambdas from its history up to its earliest origin, so its forecast from a
+    later origin t differs from predict(cutoff=t)'s when its level moves in between (seen
+    series: equal); neither reads the values after its own origin."""
+    frame = seasonal_frame(n_series=2)
+    model = forecaster(baseline="none", target_transform="boxcox")
+    model.fit(frame.filter(pl.col("time") < dt.datetime(2024, 1, 7)))
+    new = seasonal_frame(n_series=1, seed=5).with_columns(id=pl.lit("new"), y=pl.col("y") + 50)
+    first, later = dt.datetime(2024, 1, 6), dt.datetime(2024, 1, 9, 17)
+    new = new.with_columns(  # its level triples after the first origin
+        pl.when(pl.col("time") > first).then(pl.col("y") * 3).otherwise(pl.col("y")).alias("y")
+    )
+    both = pl.concat([frame, new])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (in-sample origins of the seen series)
+        listed = model.predict(both, cutoff=[first, later]).filter(pl.col("origin") == later)
+        alone = model.predict(both, cutoff=later)
+        planted = pl.concat([frame, new]).with_columns(  # values after the later origin
+            pl.when(pl.col("time") > later).then(pl.col("y") * 10).otherwise(pl.col("y"))
+        )
+        moved = model.predict(planted, cutoff=[first, later]).filter(pl.col("origin") == later)
+    seen = [f.filter(pl.col("id") != "new").drop("origin", strict=False) for f in (listed, alone)]
+    assert_frame_equal(seen[0], seen[1])
+    unseen = [f.filter(pl.col("id") == "new")["y"].to_numpy() for f in (listed, alone)]
+    assert not np.allclose(unseen[0], unseen[1], rtol=1e-3)
+    assert_frame_equal(listed, moved)
 
 
 def test_score_forecasts_from_the_history_as_known_before_the_held_out_steps():
@@ -1738,6 +1772,7 @@ def test_cutoffs_after_a_series_end_warn_and_a_cutoff_frame_takes_only_its_pairs
     assert late == [t[150], t[180]]  # forecast from its last time, as the origin column says
     with warnings.catch_warnings():
         warnings.simplefilter("error", ForecasterWarning)
+        warnings.simplefilter("ignore", InSampleWarning)  # (fitted on every row, on purpose)
         model.predict(frame, cutoff=[t[150], t[199]])  # every series has its cutoff's row
     pairs = pl.DataFrame({"id": ["s0"], "time": [t[150]], "level": [80]})
     with pytest.raises(DataValidationError, match=r"holds \['level'\] .*\(pass level="):
@@ -1782,6 +1817,7 @@ def test_one_cutoff_reads_only_the_series_of_its_history():
     newcomer = newcomer.with_columns(id=pl.lit("later"), y=pl.lit(None, pl.Float64))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        warnings.simplefilter("ignore", InSampleWarning)  # (fitted on every row, on purpose)
         got = model.predict(pl.concat([frame, newcomer]), cutoff=cutoff)
     assert [str(w.message) for w in caught] == [
         "Left out 1 forecast origin with fewer than lookback=48 rows up to its cutoff "
@@ -1888,6 +1924,7 @@ def test_future_values_made_up_by_missing_over_a_horizon_are_warned_once_per_cal
         model.predict(no_row, cutoff=cutoff)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ForecasterWarning)
+        warnings.simplefilter("ignore", InSampleWarning)  # (fitted on every row, on purpose)
         model.predict(frame, cutoff=[cutoff, times[88]])  # every value known: no warning
 
 
@@ -2667,12 +2704,14 @@ def small(**kw) -> RNNForecaster:
 
 def recorded(call):
     """``call()``'s result and the messages of the ForecasterWarnings it raised (but the
-    network's comparison with the baselines)."""
+    network's comparison with the baselines, and the in-sample warning of predict's cutoffs
+    inside the training data of the models these tests fit on every row: test_origin_checks)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = call()
     mine = [w for w in caught if issubclass(w.category, ForecasterWarning)]
-    return result, [str(w.message) for w in mine if not issubclass(w.category, BaselineWarning)]
+    told = [w for w in mine if not issubclass(w.category, BaselineWarning | InSampleWarning)]
+    return result, [str(w.message) for w in told]
 
 
 @pytest.mark.parametrize("rows", [21, 20])
@@ -3338,10 +3377,13 @@ def _lagging_at_63() -> tuple[pl.DataFrame, RNNForecaster]:
 
 
 def _forecaster_messages(call) -> list[str]:  # type: ignore[no-untyped-def]
+    """The ForecasterWarnings of ``call()`` but the in-sample warning of predict's cutoffs
+    inside the training data of the models these tests fit on every row (test_origin_checks)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         call()
-    return [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
+    told = [w for w in caught if issubclass(w.category, ForecasterWarning)]
+    return [str(w.message) for w in told if not issubclass(w.category, InSampleWarning)]
 
 
 def test_a_list_of_cutoffs_names_a_target_lagging_at_an_origin_as_predict_does():
@@ -3385,6 +3427,7 @@ def test_a_list_of_cutoffs_names_a_target_lagging_at_an_origin_as_predict_does()
     assert "targets are missing (e.g. 'x' at 63, last observed at 60)" in told
     with warnings.catch_warnings():
         warnings.simplefilter("error", ForecasterWarning)  # observed origins: no word
+        warnings.simplefilter("ignore", InSampleWarning)  # (fitted on every row, on purpose)
         model.predict(lag, cutoff=[59, 70])
 
 

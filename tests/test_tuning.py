@@ -1684,6 +1684,22 @@ def test_pinball_score_matches_a_hand_computed_value(frame):
     assert score == pytest.approx(float(np.mean(losses)), rel=1e-6)
 
 
+def test_a_probabilistic_score_of_the_validation_span_does_not_warn_it_is_in_sample(frame):
+    """The validation origins lie inside the trial's training frame (before its train_end_),
+    as the fit's validation windows do: the score does not pass on predict's InSampleWarning
+    of them, which the user's own predict from those origins gets."""
+    from forecaster.exceptions import InSampleWarning
+    from forecaster.tuning.scores import probabilistic_score
+
+    model = tiny_model(loss="quantile", validation_size=8).fit(frame)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        probabilistic_score(model, frame, "pinball")
+    assert not [w for w in caught if issubclass(w.category, InSampleWarning)]
+    with pytest.warns(InSampleWarning, match="In-sample forecasts"):
+        model.predict(frame, cutoff=[151], quantiles=[0.5])
+
+
 @pytest.mark.parametrize(
     ("name", "metric"), [("mse", "pinball"), ("n_scaled", "scrps"), ("mae_naive", "pinball")]
 )

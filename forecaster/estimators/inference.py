@@ -39,6 +39,7 @@ from forecaster.data.steps import future_times
 from forecaster.estimators.base import PREDICT_BATCH
 from forecaster.estimators.cutoffs import CutoffPanels, cutoff_argument
 from forecaster.estimators.future import FutureInputs
+from forecaster.estimators.origin_checks import warn_known_after
 from forecaster.estimators.origins import (
     chunk_size,
     is_cutoff_list,
@@ -48,7 +49,7 @@ from forecaster.estimators.origins import (
     window_scaling,
 )
 from forecaster.estimators.targets import TargetPanels
-from forecaster.exceptions import DataValidationError
+from forecaster.exceptions import DataValidationError, InSampleWarning, silenced
 from forecaster.training import predict_batched
 
 __all__ = ["ForecastInference"]
@@ -133,12 +134,18 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
             forecast once, under its earliest time point (a warning names the points left out
             for it). A point inside a gap that ``missing=`` fills is itself an origin, its gap
             filled up to it as known there (the made-up values named by a warning;
-            ``missing="error"`` refuses the gap). Each is forecast as
-            ``predict(frame, cutoff=point)`` would (series unseen in ``fit`` are scaled with
-            their history up to each origin, their Box-Cox lambdas from it up to their earliest
-            origin). The future covariates over each horizon are read from the frame's rows
-            after the origin, which must be there (``future`` is refused); the calendar features
-            come from the steps' times (an origin at the end of the data is fine).
+            ``missing="error"`` refuses the gap). Each is forecast as ``predict(frame,
+            cutoff=point)`` would (a series unseen in ``fit`` scaled with its history up to each
+            origin), but for its Box-Cox lambdas: fitted on its history up to its earliest
+            origin of the call (``docs/concepts.md``, "Frames"). The future covariates over each
+            horizon are read from the frame's rows after the origin, which must be there
+            (``future`` is refused); the calendar features come from the steps' times (an
+            origin at the end of the data is fine). Origins before the end of the data the
+            model was fitted on for their series (``train_end_of``), and with ``level`` or
+            ``quantiles`` a static calibration (``rolling=None``) with windows ending after
+            the earliest cutoff, are forecast with an
+            :class:`~forecaster.exceptions.InSampleWarning` (once per call): the model knew
+            the data after them (``docs/concepts.md``, "In-sample checks of a fitted model").
         future : polars.DataFrame, polars.LazyFrame or pandas.DataFrame, optional
             The future covariates over the horizon (id, time and those columns): required when
             the model has any and no cutoff is given, refused for a model without any and with a
@@ -224,6 +231,8 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
         raw = self._panel_for_predict(frame, cutoff)
         if cutoff is not None:
             whole, series, rows = self._cutoff_origins(raw, frame, cutoff, future is not None)
+            asked = level is not None or quantiles is not None
+            warn_known_after(self, whole, series, rows, cutoff, asked)  # origins the user chose
             user = None
             if future is not None:
                 user = self._origins_future(whole, series, rows, future, frame)
@@ -320,6 +329,8 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
                 "rows after each origin). Drop future=..., and keep those rows in the frame."
             )
         raw, series, rows = self._origin_panel(frame, cutoff)
+        asked = level is not None or quantiles is not None
+        warn_known_after(self, raw, series, rows, cutoff, asked)  # origins the user chose
         out = self._origins_frame(raw, series, rows, frame, level, quantiles)
         warn_made_up_origins(raw, frame, series, rows, self.missing)  # as one cutoff's check
         return out
@@ -341,7 +352,9 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
         forecasts (:meth:`_reads_as_held`); otherwise, and for a subclass that overrides
         ``predict``, this is that call. The caller chose the origins: those whose targets (or
         past covariates) ``missing=`` made up are not named (``predict``'s warning of them is
-        not computed; the backtest silences it where it calls ``predict``).
+        not computed; the backtest silences it where it calls ``predict``), nor those after
+        the model's training or calibration data (``predict``'s InSampleWarnings: a backtest
+        warns of its folds itself).
 
         Parameters
         ----------
@@ -366,7 +379,8 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
             if self.id_col is not None:
                 ids = panel.keys[panel.id_name].gather(series).alias(self.id_col)
                 pairs = pl.DataFrame([ids, times])
-            return self.predict(frame, cutoff=pairs, level=level, quantiles=quantiles)
+            with silenced(InSampleWarning):  # the caller checks the origins it chose
+                return self.predict(frame, cutoff=pairs, level=level, quantiles=quantiles)
         self.check_fitted("predict with")
         level, quantiles = check("level", level), check("quantiles", quantiles)
         return self._origins_frame(panel, series, rows, frame, level, quantiles)
@@ -425,11 +439,12 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
         :meth:`_observed_windows`) when given.
 
         Series unseen in ``fit`` are scaled with statistics of their history up to each
-        origin (as ``predict(frame, cutoff=origin)`` would); their Box-Cox lambdas are fitted
-        on their history up to their earliest origin. The user's future covariates are the
-        panel's rows after each origin, which must be there (or ``user_future``, read from
-        ``future=``); the calendar features come from the steps' times
-        (:meth:`_origin_future`).
+        origin (as ``predict(frame, cutoff=origin)`` would), their Box-Cox lambdas once per
+        series on its history up to its earliest origin (leak-free; not each origin's own, as
+        one cutoff's: a maximum-likelihood fit costs tens of ms). The user's future
+        covariates are the panel's rows after each origin, which must be there (or
+        ``user_future``, read from ``future=``); the calendar features come from the steps'
+        times (:meth:`_origin_future`).
         """
         horizon, lookback = int(self.horizon), self.lookback_
         local = rows - panel.offsets[series]

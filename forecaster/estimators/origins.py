@@ -36,6 +36,7 @@ __all__ = [
     "CHUNK_BYTES",
     "MAX_CHUNK",
     "chunk_size",
+    "earliest_cutoff",
     "is_cutoff_list",
     "latest_cutoff",
     "no_origins_error",
@@ -69,12 +70,40 @@ def latest_cutoff(cutoff: Any, dtype: pl.DataType, time_col: str) -> Any:
     points or a frame of (id, time) pairs: no origin lies after it. None where it names none
     (an empty list, a frame without its ``time_col`` or with nulls there), left for
     :func:`origin_rows` to refuse; a point that does not convert is refused as it refuses it."""
+    points = _cutoff_points(cutoff, dtype, time_col)
+    return None if points is None else points.max()
+
+
+def earliest_cutoff(cutoff: Any, dtype: pl.DataType, time_col: str) -> Any:
+    """The earliest time point (of the time column's ``dtype``) of ``cutoff``: one time point,
+    a list of them or a frame of (id, time) pairs (as :func:`latest_cutoff` reads them): the
+    time from which ``predict`` forecasts asked for, at the earliest, know the data. None
+    where it names none.
+
+    Examples
+    --------
+    >>> earliest_cutoff([5, 2, 9], pl.Int64, "t"), earliest_cutoff(4, pl.Int64, "t")
+    (2, 4)
+    >>> earliest_cutoff(pl.Series([5, 2, 9]), pl.Int64, "t")  # no conversion point by point
+    2
+    """
+    if not is_cutoff_list(cutoff):
+        return to_time_point(cutoff, dtype, name="cutoff")
+    points = _cutoff_points(cutoff, dtype, time_col)
+    return None if points is None else points.min()
+
+
+def _cutoff_points(cutoff: Any, dtype: pl.DataType, time_col: str) -> pl.Series | None:
+    """The time points of ``cutoff`` (a list of them, or a frame of (id, time) pairs) in
+    ``dtype``; None where it names none (see :func:`latest_cutoff`)."""
     if isinstance(cutoff, pl.DataFrame):
         if time_col not in cutoff.columns or cutoff[time_col].null_count() or not cutoff.height:
             return None
-        return _pair_times(cutoff[time_col], dtype).max()
+        return _pair_times(cutoff[time_col], dtype)
+    if isinstance(cutoff, pl.Series) and cutoff.dtype == dtype and not cutoff.null_count():
+        return cutoff if len(cutoff) else None  # already time points of the column's dtype
     points = [to_time_point(c, dtype, name="cutoff") for c in cutoff]
-    return max(points) if points else None
+    return pl.Series(points, dtype=dtype) if points else None
 
 
 def origin_rows(

@@ -54,6 +54,9 @@ __all__ = [
     "fitted_spans",
     "forecast_folds",
     "in_sample_ends",
+    "own_last_ends",
+    "shares_calendar",
+    "static_calibration",
     "warn_calibrated_after",
     "warn_in_sample",
 ]
@@ -300,20 +303,41 @@ def warn_in_sample(
     )
 
 
+def static_calibration(estimator: Any) -> dict[str, Any] | None:
+    """The conformal calibration (``conformal_``) of ``estimator`` when it uses every
+    calibration window for every forecast (``calibrate(rolling=None)``), whatever its
+    origin; None for an uncalibrated model (a quantile model's own quantiles) or a rolling
+    calibration, whose forecasts use only the windows their origin has observed."""
+    conformal = estimator.__dict__.get("conformal_")
+    if conformal is None or conformal.get("window") is not None:
+        return None
+    return conformal  # type: ignore[no-any-return]
+
+
+def shares_calendar(estimator: Any, times: pl.Series) -> bool:
+    """Whether the series of ``estimator`` share one calendar, so that a calibration window
+    of any series ending after an origin was observed after it: a date or datetime time
+    column (``times``), or one series. Integer steps of several series are independent
+    sequences, whose positions are not shared times: only a series' own windows count."""
+    return uses_calendar("auto", times) or estimator.id_col is None
+
+
 def warn_calibrated_after(estimator: Any, folds_frame: pl.DataFrame, time_col: str) -> None:
     """Warn when the intervals or quantiles a given fitted ``estimator`` forecasts for the
     folds of ``folds_frame`` come from a conformal calibration (``conformal_``) that uses
-    every calibration window (``calibrate(rolling=None)``) and some of those windows end
-    after a fold's origin: that fold's interval is set from errors observed after it (with
-    the same frame, the very errors being scored). For a date or datetime time column the
-    series share a calendar: any window ending after the origin counts. For integer steps
-    (independent sequences, whose positions are not shared times) only the windows of the
-    fold's own series do."""
-    conformal = estimator.__dict__.get("conformal_")
-    if conformal is None or conformal.get("window") is not None:
+    every calibration window (``calibrate(rolling=None)``: :func:`static_calibration`) and
+    some of those windows end after a fold's origin: that fold's interval is set from errors
+    observed after it (with the same frame, the very errors being scored). For a date or
+    datetime time column the series share a calendar: any window ending after the origin
+    counts. For integer steps (independent sequences, whose positions are not shared times)
+    only the windows of the fold's own series do (:func:`shares_calendar`). An
+    :class:`~forecaster.exceptions.InSampleWarning`, as ``predict(cutoff=..., level=...)``
+    warns of its own origins."""
+    conformal = static_calibration(estimator)
+    if conformal is None:
         return  # uncalibrated (the model's own quantiles), or rolling: windows seen by then
     cutoff = folds_frame["cutoff"]
-    shared = uses_calendar("auto", cutoff) or estimator.id_col is None
+    shared = shares_calendar(estimator, cutoff)
     advice = (
         "Calibrate the model on data up to the first fold's origin (e.g. fit and calibrate "
         "it on all but the last horizon + (folds - 1) * step rows of each series)"
@@ -340,7 +364,7 @@ def warn_calibrated_after(estimator: Any, folds_frame: pl.DataFrame, time_col: s
         early = physical < last
         ending = f"of windows ending up to {time_col}={_as_time(last, cutoff.dtype)}"
     else:
-        early = physical < _own_last_ends(estimator, folds_frame, conformal)
+        early = physical < own_last_ends(estimator, folds_frame[estimator.id_col], conformal)
         ending = "of windows of the fold's own series (independent sequences) ending"
     if not early.any():
         return
@@ -353,7 +377,7 @@ def warn_calibrated_after(estimator: Any, folds_frame: pl.DataFrame, time_col: s
         "are set from errors observed after their origin (possibly the very errors "
         "being scored), so their coverage, width, Winkler, MSIS, pinball and sCRPS scores are "
         "not those of forecasts of new data. " + advice,
-        ForecasterWarning,
+        InSampleWarning,
     )
 
 
@@ -362,12 +386,11 @@ def _as_time(physical: int, dtype: pl.DataType) -> Any:
     return pl.Series([physical], dtype=pl.Int64).cast(dtype)[0]
 
 
-def _own_last_ends(estimator: Any, folds_frame: pl.DataFrame, conformal: dict) -> np.ndarray:
-    """The last end of the calibration windows of each (fold, series) row's own series (the
-    int64 minimum for a series without any, or unseen in fit)."""
+def own_last_ends(estimator: Any, ids: pl.Series, conformal: dict) -> np.ndarray:
+    """The last end (int64 physical time) of the calibration windows of the own series of
+    each of ``ids`` (the int64 minimum for a series without any, or unseen in fit)."""
     (id_name,) = estimator.keys_.columns
-    ids = folds_frame[estimator.id_col].alias(id_name).to_frame()
-    rows, known = match_keys(estimator.keys_, ids, id_name)
+    rows, known = match_keys(estimator.keys_, ids.alias(id_name).to_frame(), id_name)
     own = np.full(estimator.keys_.height, np.iinfo(np.int64).min, dtype=np.int64)
     series, ends = np.asarray(conformal["series"], np.int64), np.asarray(conformal["ends"])
     seen = series >= 0  # (-1: a series unseen in fit, kept under normalize="window" or None)

@@ -34,7 +34,13 @@ from forecaster.evaluation import evaluate
 from forecaster.evaluation.array_metrics import mase_scales
 from forecaster.evaluation.folds import unscored_cells
 from forecaster.evaluation.intervals import is_scaled_metric
-from forecaster.exceptions import DataValidationError, ForecasterWarning, StudyStopError, silenced
+from forecaster.exceptions import (
+    DataValidationError,
+    ForecasterWarning,
+    InSampleWarning,
+    StudyStopError,
+    silenced,
+)
 
 __all__ = [
     "PROBABILISTIC_METRICS",
@@ -131,8 +137,12 @@ def probabilistic_score(model: Any, frame: Any, metric: str) -> float:
             raise unscaled_error(metric, panel, flat, f"this trial's score ({lookback})")
     keys = [model.id_col] if model.id_col else []
     level = _level(column) if column not in ("pinball", "scrps") else None
-    with silenced(ForecasterWarning, MADE_UP_ORIGINS):  # validation origins missing= filled
-        forecast = model.predict(  # are scored as the fit's validation loss scores them
+    # validation origins missing= filled are scored as the fit's validation loss scores
+    # them; they lie inside the frame the trial fitted on (before its train_end_, the end of
+    # its validation span), as the validation loss's windows do: not the user's in-sample
+    # forecasts that predict warns of
+    with silenced(ForecasterWarning, MADE_UP_ORIGINS), silenced(InSampleWarning):
+        forecast = model.predict(
             data,
             cutoff=origins if keys else origins[model.time_col],
             quantiles=None if level is not None else _quantiles(model),
