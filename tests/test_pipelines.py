@@ -5696,6 +5696,7 @@ def test_a_series_whose_target_is_all_missing_is_dropped_with_a_warning(tmp_path
     assert "b" not in frame["id"].to_list() and frame["id"].n_unique() == 2
     message = str(caught[0].message)
     assert "'a'" not in message and "'c'" not in message and "null or NaN" in message
+    assert "It has no history" in message and "They have" not in message  # one series
 
 
 def _zoned_project(
@@ -6058,8 +6059,11 @@ def test_a_series_with_one_target_empty_is_named_and_listed_as_dropped(tmp_path,
     spec = scheduled_project(tmp_path, data, series={"targets": ["y", "z"], "missing": missing})
     loaded, root = load_spec(spec)
     named = r"Dropped 1 series with no value of a target in the rows up to the as-of 2024-01-16"
-    with pytest.warns(ForecasterWarning, match=rf"{named}.*'b' \(no 'z'\)"):
+    with pytest.warns(ForecasterWarning, match=rf"{named}.*'b' \(no 'z'\)") as caught:
         frame, when = prepare_data(loaded, root, None)
+    message = str(caught[0].message)  # one series, worded as one
+    assert "its other targets" in message and "it is neither" in message, message
+    assert "they are" not in message and "their" not in message, message
     assert sorted(frame["id"].unique()) == ["a", "c"] and when.left_out == (("b", "no_target"),)
     code, err = run_cli(capsys, "run", str(spec))
     assert code == 0, err
