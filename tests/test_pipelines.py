@@ -2225,6 +2225,11 @@ def test_a_tracked_run_records_how_it_calibrated(tmp_path, capsys, monkeypatch):
     (run,) = _runs(tmp_path)
     params = {k: v for k, v in run.data.params.items() if k.startswith("calibration.")}
     assert params == {f"calibration.{k}": str(v) for k, v in recorded.items()}
+    # the backtest's clone's calibration (summary.json's backtest_calibration) was not logged
+    tested = _summary(tmp_path)["backtest_calibration"]
+    assert tested is not None, "the backtest scored no intervals"
+    logged = {k: v for k, v in run.data.params.items() if k.startswith("backtest_calibration.")}
+    assert logged == {f"backtest_calibration.{k}": str(v) for k, v in tested.items()}
 
 
 @pytest.mark.slow

@@ -467,7 +467,9 @@ def _write_outputs(
                     summary = rewrite_run_summary(
                         job, summary, reused, published, registration=done
                     )
-                log_outputs(tracking[0], metrics, calibration, job.out_dir)  # summary as is
+                log_outputs(  # the summary as is
+                    tracking[0], metrics, calibration, job.out_dir, recorded["backtest_calibration"]
+                )
                 if reused is None:  # a reused model stays the pointer's (data to its as-of)
                     remember_model(job)
     except BaseException:
