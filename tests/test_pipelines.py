@@ -900,6 +900,49 @@ def test_a_tracked_run_started_elsewhere_logs_to_its_projects_store(tmp_path, ca
     assert f"at {store} (browse: mlflow ui --backend-store-uri {store})" in out + err
 
 
+@pytest.mark.slow
+def test_run_pipeline_leaves_the_processs_mlflow_uri_and_experiment_as_they_were(
+    tmp_path, monkeypatch
+):
+    """A notebook that chose its experiment on MLflow's default store, then called
+    ``run_pipeline`` of a tracked spec: MLflow's tracking URI stayed the project's store
+    (``mlflow/mlflow.db`` of the project), and its experiment the one carried there, so the
+    user's later ``mlflow.start_run()`` went to the project's store. Both are restored when
+    the pipeline returns, and when it raises."""
+    mlflow = pytest.importorskip("mlflow")
+    from forecaster.exceptions import ForecasterError
+
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    project.mkdir()
+    elsewhere.mkdir()
+    spec = csv_project(project, rows(16))
+    spec.write_text(spec.read_text().replace("enabled = false", "enabled = true"))
+    reset_mlflow_state(monkeypatch, elsewhere)  # no tracking URI set
+    default = mlflow.get_tracking_uri()
+    chosen = mlflow.set_experiment("notebook").experiment_id
+
+    def as_before() -> None:
+        assert not mlflow.is_tracking_uri_set(), mlflow.get_tracking_uri()
+        assert mlflow.get_tracking_uri() == default
+        assert os.environ.get("MLFLOW_EXPERIMENT_ID") == chosen
+        with mlflow.start_run() as run:  # the user's own run: their store and experiment
+            assert run.info.experiment_id == chosen
+        assert mlflow.get_run(run.info.run_id).info.experiment_id == chosen
+
+    result = run_pipeline(spec, progress=False)
+    assert result.status == "completed" and result.tracking_uri is not None
+    assert result.tracking_uri.endswith(f"{project}/mlflow/mlflow.db")
+    as_before()
+
+    def failing(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("forecaster.jobs.run.log_outputs", failing)
+    with pytest.raises(ForecasterError):
+        run_pipeline(spec, progress=False, force=True)
+    as_before()
+
+
 def _runs(tmp_path: Path) -> list:
     from mlflow.tracking import MlflowClient
 

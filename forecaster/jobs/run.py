@@ -120,6 +120,7 @@ from forecaster.jobs.summaries import (
 )
 from forecaster.jobs.tracked import log_outputs, logged_fits, tracked_run, tracking_paused
 from forecaster.tracking.records import validation_metrics
+from forecaster.tracking.target import process_choice_restored
 from forecaster.training import distributed
 from forecaster.training.loop import remove_checkpoints
 
@@ -259,6 +260,12 @@ def run_pipeline(
         is configured (``logging.basicConfig(level=logging.INFO)``; the ``forecaster``
         command shows them on standard error).
 
+    Returns
+    -------
+    PipelineResult
+        What the run did. MLflow's tracking URI and experiment are left as they were, even
+        when it raises (the run's store: ``mlflow.set_tracking_uri(result.tracking_uri)``).
+
     Raises
     ------
     ForecasterError
@@ -273,7 +280,7 @@ def run_pipeline(
         )  # fmt: skip
         # the fit, calibration and backtest tell a fact once; a duplicate row's fix names the
         # spec's key (series.id), not id_col= (from Python too, not only under the command)
-        with each_warning_once(), spec_words():
+        with each_warning_once(), spec_words(), process_choice_restored():
             return _run_pipeline(
                 spec_path, as_of, tune, force, dry_run, resume, wait, progress, log
             )
