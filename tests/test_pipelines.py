@@ -1034,6 +1034,10 @@ def test_a_ctrl_c_once_the_outputs_are_published_waits_for_their_logging(
     monkeypatch.setattr(io_module, "publish_directory", publish_then_ctrl_c)
     code, err = run_cli(capsys, "run", str(spec))
     assert code == 130 and "interrupted (Ctrl-C)" in err, err
+    # the run is complete: the line says so (it said "run the command again to finish it")
+    assert "run the command again to finish" not in err, err
+    assert "the outputs are complete, published in " in err, err
+    assert "(every step after it ran); running the command again skips them" in err, err
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     (run,) = _runs(tmp_path)
     (written,) = tmp_path.glob(f"outputs/*/{run.data.tags['as_of']}/summary.json")
@@ -1126,6 +1130,10 @@ def test_a_second_ctrl_c_before_the_registration_says_what_it_left_undone(
     monkeypatch.setattr(run_module, "register_run_model", two_ctrl_c_then_register)
     code, err = run_cli(capsys, "run", str(spec))
     assert code == 130 and "interrupted (Ctrl-C)" in err, err
+    assert "run the command again to finish" not in err, err  # what is done, what is left:
+    left = "not done: registering the model version, logging the outputs to the MLflow run, "
+    assert "the outputs are complete, published in " in err and left in err, err
+    assert "(--force writes them anew)" in err, err
     (run,) = _runs(tmp_path)
     (written,) = tmp_path.glob(f"outputs/*/{run.data.tags['as_of']}/summary.json")
     summary = json.loads(written.read_text())
