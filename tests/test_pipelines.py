@@ -943,6 +943,38 @@ def test_run_pipeline_leaves_the_processs_mlflow_uri_and_experiment_as_they_were
     as_before()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("folder", ["a b", "a%20b", "a?b", "a#b"])
+def test_a_project_path_a_sqlite_url_cannot_hold_is_refused_not_misread(
+    tmp_path, capsys, monkeypatch, folder
+):
+    """The default MLflow store of a project in ``/tmp/a%20b/project`` was
+    ``sqlite:////tmp/a%20b/...``, which SQLAlchemy reads as ``/tmp/a b/...``: the run logged
+    into another folder's store; one in ``/tmp/a?b/project`` opened ``/tmp/a``. Such a path
+    is refused with a message naming the character (the run goes on untracked, as with any
+    store it cannot use); a space and ``#`` are read as written, so those runs log into
+    the project's own store."""
+    pytest.importorskip("mlflow")
+    project, elsewhere = tmp_path / folder / "project", tmp_path / "elsewhere"
+    project.mkdir(parents=True)
+    elsewhere.mkdir()
+    spec = csv_project(project, rows(16))
+    spec.write_text(spec.read_text().replace("enabled = false", "enabled = true"))
+    reset_mlflow_state(monkeypatch, elsewhere)  # no MLFLOW_TRACKING_URI
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    (summary,) = project.glob("outputs/hostile/*/summary.json")
+    recorded = json.loads(summary.read_text())["tracking_uri"]
+    stores = sorted(tmp_path.rglob("*.db"))
+    if "?" in folder or "%" in folder:
+        assert recorded is None and stores == [], (recorded, stores)
+        assert "Cannot name the MLflow tracking store" in err, err
+        assert ("starts a URL's query" if "?" in folder else "'%20' reads as a space") in err
+    else:
+        assert recorded == f"sqlite:///{project / 'mlflow' / 'mlflow.db'}"
+        assert stores == [project / "mlflow" / "mlflow.db"], stores
+
+
 def _runs(tmp_path: Path) -> list:
     from mlflow.tracking import MlflowClient
 
