@@ -1727,6 +1727,40 @@ def test_a_calibration_too_long_for_the_data_gives_the_spec_advice_only(tmp_path
     assert "Use fewer folds" not in err and "smaller step" not in err, err
 
 
+@pytest.mark.parametrize(
+    ("change", "advice"),
+    [
+        (
+            ("lookback = 4", "lookback = 30"),
+            "Use a shorter [model] lookback or [model] horizon, or provide more history.",
+        ),
+        (
+            ("backtest_folds = 0", "backtest_folds = 8"),
+            "Use fewer [evaluation] backtest_folds, or a shorter [model] lookback or [model] "
+            "horizon.",
+        ),
+    ],
+)
+def test_too_few_rows_are_refused_with_the_spec_keys_not_python_arguments(
+    tmp_path, capsys, change, advice
+):
+    """A spec whose lookback or backtest needs more rows than its series have was told to
+    "Use a shorter lookback or horizon" or "Use fewer folds, a smaller step, ...": Python's
+    arguments (a spec has no step). Under the command and run_pipeline the advice names the
+    spec's keys, as the duplicate rows' does; from Python it names the arguments."""
+    spec = csv_project(tmp_path, rows(16))
+    text = spec.read_text()
+    assert change[0] in text, text
+    spec.write_text(text.replace(*change))
+    dry = "lookback" in change[1]  # the backtest's folds are placed only by a real run
+    code, err = run_cli(capsys, "run", str(spec), *(["--dry-run"] if dry else []))
+    assert code == 3, err
+    assert advice in err and "smaller step" not in err, err
+    with pytest.raises(forecaster.exceptions.TooFewRowsError) as info:
+        run_pipeline(spec, dry_run=dry, progress=False, log=lambda line: None)
+    assert advice in str(info.value), info.value
+
+
 def test_repeated_times_are_refused_with_the_spec_key_not_the_python_argument(tmp_path, capsys):
     """A panel read without series.id was told to "pass id_col='store'", a Python argument
     that a spec has not; the run names the spec's key (and a DST hour the source's times)."""

@@ -19,6 +19,7 @@ from forecaster._columns import BACKTEST_KEYS, FOLD_COLUMNS, actual_column, is_b
 from forecaster._polars import collect
 from forecaster._validation import check
 from forecaster.data.frames import MAX_EXAMPLES, READ_ERRORS, SERIES_ID, format_list
+from forecaster.data.wording import setting, settings_named
 from forecaster.exceptions import (
     DataValidationError,
     ForecasterWarning,
@@ -463,7 +464,8 @@ def long_enough(
         fix = (
             "Pass more history of each series (or refit the model with a shorter lookback)."
             if length_reason.startswith("the fitted ")
-            else f"Use a shorter {length_reason.replace(' + ', ' or ')}, or provide more history."
+            else f"Use a shorter {settings_named(length_reason.replace(' + ', ' or '))}, or "
+            "provide more history."
         )
         raise TooFewRowsError(
             f"Every series is shorter than the {min_length} rows needed "
@@ -479,13 +481,17 @@ def no_training_window(estimator: Any, lookback: int, before: np.ndarray) -> Too
     to change (not the lookback that ``lookback="auto"`` chose)."""
     horizon, auto = int(estimator.horizon), estimator.lookback == "auto"
     room = int(np.max(before, initial=0))
-    chosen = f"lookback='auto' chose {lookback}" if auto else f"lookback={lookback}"
+    chosen = (
+        f"{setting('lookback', 'auto')} chose {lookback}" if auto else setting("lookback", lookback)
+    )
     return TooFewRowsError(
         f"No training windows remain after holding out the last validation steps of "
-        f"every series (validation_size={estimator.validation_size!r}): a window takes "
-        f"{lookback + horizon} rows before the hold-out ({chosen}, horizon={horizon}), and "
-        f"no series has more than {room}. Lower validation_size (0: no validation split), "
-        f"{'the horizon' if auto else 'lookback or horizon'}, or provide longer series."
+        f"every series ({setting('validation_size', estimator.validation_size)}): a window "
+        f"takes {lookback + horizon} rows before the hold-out ({chosen}, "
+        f"{setting('horizon', horizon)}), and no series has more than {room}. Lower "
+        f"{setting('validation_size')} (0: no validation split), "
+        f"{settings_named('the horizon' if auto else 'lookback or horizon')}, or provide "
+        "longer series."
     )
 
 

@@ -20,9 +20,7 @@ spec's: its key ``series.id``, the source's times and rows, not Python's ``id_co
 from __future__ import annotations
 
 import zoneinfo
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -30,6 +28,7 @@ import polars as pl
 
 from forecaster.data.checks import row_examples
 from forecaster.data.frames import READ_ERRORS, SERIES_ID, collect_frame, format_list, frame_schema
+from forecaster.data.wording import in_spec_words, spec_words
 from forecaster.exceptions import DataValidationError
 
 __all__ = ["duplicate_rows_message", "series_columns", "spec_words"]
@@ -37,25 +36,8 @@ __all__ = ["duplicate_rows_message", "series_columns", "spec_words"]
 _UNREADABLE: tuple[type[BaseException], ...] = (*READ_ERRORS, DataValidationError)
 """A source that cannot be read again: the message goes without the columns it names."""
 
-_SPEC_WORDS: ContextVar[bool] = ContextVar("forecaster_spec_words", default=False)
-"""Whether the messages give a pipeline spec's fixes (:func:`spec_words`)."""
-
 _MAX_CANDIDATES = 20
 """Columns read at most to find the ones that split the rows into series."""
-
-
-@contextmanager
-def spec_words() -> Iterator[None]:
-    """In the block, in this thread (its ``contextvars`` context), the refusals of duplicate
-    rows give a pipeline spec's fixes (the key ``series.id``, the source's times and rows)
-    instead of Python's (``id_col=``, ``frame.unique``, ``dt.replace_time_zone``): the
-    ``forecaster`` command runs its commands in it, and
-    :func:`~forecaster.jobs.run_pipeline` its run, whose frames come from a spec."""
-    token = _SPEC_WORDS.set(True)
-    try:
-        yield
-    finally:
-        _SPEC_WORDS.reset(token)
 
 
 def series_columns(source: Any, time_col: str, used: Sequence[str]) -> list[str]:
@@ -240,7 +222,7 @@ def duplicate_rows_message(
     else without an ``id_col`` the columns of ``source`` (the user's frame; ``used``: its
     columns with a role) that look like the series' key (:func:`series_columns`), then how
     to keep one row per time, in a pipeline spec's words inside :func:`spec_words`."""
-    for_spec = _SPEC_WORDS.get()
+    for_spec = in_spec_words()
     id_name = id_col if id_col is not None else SERIES_ID
     mask = np.zeros(data.height, dtype=bool)
     mask[rows] = True
