@@ -40,7 +40,7 @@ def check_wait(wait: Any) -> None:
     ``SpecError``."""
     if wait is None:
         return
-    if isinstance(wait, bool) or not isinstance(wait, numbers.Real) or not wait >= 0:
+    if isinstance(wait, bool) or not isinstance(wait, numbers.Real) or not float(wait) >= 0:
         raise SpecError(
             f"wait must be a number of seconds >= 0 (or None: as long as it takes), got {wait!r}."
         )

@@ -92,8 +92,8 @@ def default_storage_url(root: str | os.PathLike[str] | None = None) -> str:
         path = uri[len("sqlite:///") :].split("?", 1)[0]
         if path and path != ":memory:":
             folder = Path(path).parent
-    path = (folder if folder.is_absolute() else Path.cwd() / folder) / "optuna.db"
-    return sqlite_url(path, "the default study storage")
+    database = (folder if folder.is_absolute() else Path.cwd() / folder) / "optuna.db"
+    return sqlite_url(database, "the default study storage")
 
 
 _SUPPORTED_STORAGE = (
