@@ -1207,6 +1207,30 @@ def test_a_resent_batch_is_not_offered_as_series_and_dropping_says_what_it_drops
     assert "unique(subset=['ts'], keep='last'), which drops the other 5 readings" in message
 
 
+def test_a_whole_file_sent_twice_is_not_offered_as_series_while_a_panel_is():
+    """A meter's file uploaded twice (the same 217 times and readings under upload=1 and
+    upload=2): every row is at a time the other upload has, so the advice was "pass
+    id_col='upload': its values split the rows into series side by side". A value whose
+    rows all repeat another value's (same time, same readings) is a re-send, not a series;
+    stores whose readings differ at the same times are still offered as the id."""
+    t = pl.datetime_range(dt.datetime(2024, 10, 1), dt.datetime(2024, 10, 10), "1h", eager=True)
+    first = pl.DataFrame({"ts": t, "upload": 1, "kw": np.sin(np.arange(len(t)) / 4.0)})
+    frame = pl.concat([first, first.with_columns(upload=pl.lit(2))])
+    with pytest.raises(DataValidationError) as info:
+        validate_frame(frame, target="kw", time_col="ts")
+    message = str(info.value)
+    assert message.startswith("217 duplicate (time) rows"), message
+    assert "upload" not in message and "pass id_col=<the column that names" in message
+    panel = pl.concat(  # two stores, overlapping times, their own readings
+        [
+            first.with_columns(store=pl.lit("a")),
+            first.with_columns(store=pl.lit("b"), kw=-pl.col("kw")),
+        ]
+    )
+    with pytest.raises(DataValidationError, match=r"pass id_col='store': its values split"):
+        validate_frame(panel.drop("upload"), target="kw", time_col="ts")
+
+
 def test_a_ragged_panel_read_without_id_col_is_offered_its_key():
     """A panel where a store opened late (4 stores of 200 days, one of 10) was not offered
     id_col='store': a value had to hold a tenth of the longest's rows. Series side by side

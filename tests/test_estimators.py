@@ -2735,6 +2735,24 @@ def test_a_series_without_a_training_window_before_its_hold_out_is_left_out_of_t
     assert np.all((c > 0.08) & (c < 0.13))
 
 
+def test_a_fit_reports_the_series_it_leaves_out_to_a_caller_that_asks():
+    """A pipeline run names the series its fit leaves out in its own words, and silenced the
+    fit's "Dropped ..." warning by matching its message (a reworded warning would have come
+    through, or another one been lost). Within ``dropped_series_to(receive)`` the fit reports
+    them to ``receive`` (ids, rows needed, why) and gives no warning; outside, it warns."""
+    from forecaster.data.checks import dropped_series_to
+
+    frame = pl.concat([daily("a", 0, 80), daily("c", 59, 21, 2, scale=0.01)])
+    told: list[tuple[list[object], int, str]] = []
+    with dropped_series_to(told.extend):
+        model, messages = recorded(lambda: small(validation_size=20).fit(frame))
+    assert told == [(["c"], 32, "lookback + horizon + the validation_size hold-out")]
+    assert not [m for m in messages if m.startswith("Dropped")], messages
+    assert model.keys_["id"].to_list() == ["a"]
+    _, messages = recorded(lambda: small(validation_size=20).fit(frame))  # no block: warned
+    assert [m for m in messages if m.startswith("Dropped 1 series")], messages
+
+
 def test_a_series_too_short_for_a_window_before_a_fractional_hold_out_is_left_out():
     """b (15 rows, hold-out 4 of validation_size=0.1) has 11 rows before its hold-out, one
     fewer than a window: kept in keys_ and in the validation windows without a training

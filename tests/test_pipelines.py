@@ -900,6 +900,81 @@ def test_a_tracked_run_started_elsewhere_logs_to_its_projects_store(tmp_path, ca
     assert f"at {store} (browse: mlflow ui --backend-store-uri {store})" in out + err
 
 
+@pytest.mark.slow
+def test_run_pipeline_leaves_the_processs_mlflow_uri_and_experiment_as_they_were(
+    tmp_path, monkeypatch
+):
+    """A notebook that chose its experiment on MLflow's default store, then called
+    ``run_pipeline`` of a tracked spec: MLflow's tracking URI stayed the project's store
+    (``mlflow/mlflow.db`` of the project), and its experiment the one carried there, so the
+    user's later ``mlflow.start_run()`` went to the project's store. Both are restored when
+    the pipeline returns, and when it raises."""
+    mlflow = pytest.importorskip("mlflow")
+    from forecaster.exceptions import ForecasterError
+
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    project.mkdir()
+    elsewhere.mkdir()
+    spec = csv_project(project, rows(16))
+    spec.write_text(spec.read_text().replace("enabled = false", "enabled = true"))
+    reset_mlflow_state(monkeypatch, elsewhere)  # no tracking URI set
+    default = mlflow.get_tracking_uri()
+    chosen = mlflow.set_experiment("notebook").experiment_id
+
+    def as_before() -> None:
+        assert not mlflow.is_tracking_uri_set(), mlflow.get_tracking_uri()
+        assert mlflow.get_tracking_uri() == default
+        assert os.environ.get("MLFLOW_EXPERIMENT_ID") == chosen
+        with mlflow.start_run() as run:  # the user's own run: their store and experiment
+            assert run.info.experiment_id == chosen
+        assert mlflow.get_run(run.info.run_id).info.experiment_id == chosen
+
+    result = run_pipeline(spec, progress=False)
+    assert result.status == "completed" and result.tracking_uri is not None
+    assert result.tracking_uri.endswith(f"{project}/mlflow/mlflow.db")
+    as_before()
+
+    def failing(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("forecaster.jobs.run.log_outputs", failing)
+    with pytest.raises(ForecasterError):
+        run_pipeline(spec, progress=False, force=True)
+    as_before()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("folder", ["a b", "a%20b", "a?b", "a#b"])
+def test_a_project_path_a_sqlite_url_cannot_hold_is_refused_not_misread(
+    tmp_path, capsys, monkeypatch, folder
+):
+    """The default MLflow store of a project in ``/tmp/a%20b/project`` was
+    ``sqlite:////tmp/a%20b/...``, which SQLAlchemy reads as ``/tmp/a b/...``: the run logged
+    into another folder's store; one in ``/tmp/a?b/project`` opened ``/tmp/a``. Such a path
+    is refused with a message naming the character (the run goes on untracked, as with any
+    store it cannot use); a space and ``#`` are read as written, so those runs log into
+    the project's own store."""
+    pytest.importorskip("mlflow")
+    project, elsewhere = tmp_path / folder / "project", tmp_path / "elsewhere"
+    project.mkdir(parents=True)
+    elsewhere.mkdir()
+    spec = csv_project(project, rows(16))
+    spec.write_text(spec.read_text().replace("enabled = false", "enabled = true"))
+    reset_mlflow_state(monkeypatch, elsewhere)  # no MLFLOW_TRACKING_URI
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    (summary,) = project.glob("outputs/hostile/*/summary.json")
+    recorded = json.loads(summary.read_text())["tracking_uri"]
+    stores = sorted(tmp_path.rglob("*.db"))
+    if "?" in folder or "%" in folder:
+        assert recorded is None and stores == [], (recorded, stores)
+        assert "Cannot name the MLflow tracking store" in err, err
+        assert ("starts a URL's query" if "?" in folder else "'%20' reads as a space") in err
+    else:
+        assert recorded == f"sqlite:///{project / 'mlflow' / 'mlflow.db'}"
+        assert stores == [project / "mlflow" / "mlflow.db"], stores
+
+
 def _runs(tmp_path: Path) -> list:
     from mlflow.tracking import MlflowClient
 
@@ -991,6 +1066,10 @@ def test_a_ctrl_c_once_the_outputs_are_published_waits_for_their_logging(
     monkeypatch.setattr(io_module, "publish_directory", publish_then_ctrl_c)
     code, err = run_cli(capsys, "run", str(spec))
     assert code == 130 and "interrupted (Ctrl-C)" in err, err
+    # the run is complete: the line says so (it said "run the command again to finish it")
+    assert "run the command again to finish" not in err, err
+    assert "the outputs are complete, published in " in err, err
+    assert "(every step after it ran); running the command again skips them" in err, err
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     (run,) = _runs(tmp_path)
     (written,) = tmp_path.glob(f"outputs/*/{run.data.tags['as_of']}/summary.json")
@@ -1083,6 +1162,10 @@ def test_a_second_ctrl_c_before_the_registration_says_what_it_left_undone(
     monkeypatch.setattr(run_module, "register_run_model", two_ctrl_c_then_register)
     code, err = run_cli(capsys, "run", str(spec))
     assert code == 130 and "interrupted (Ctrl-C)" in err, err
+    assert "run the command again to finish" not in err, err  # what is done, what is left:
+    left = "not done: registering the model version, logging the outputs to the MLflow run, "
+    assert "the outputs are complete, published in " in err and left in err, err
+    assert "(--force writes them anew)" in err, err
     (run,) = _runs(tmp_path)
     (written,) = tmp_path.glob(f"outputs/*/{run.data.tags['as_of']}/summary.json")
     summary = json.loads(written.read_text())
@@ -1642,6 +1725,40 @@ def test_a_calibration_too_long_for_the_data_gives_the_spec_advice_only(tmp_path
     fact = r", and too few rows for \d+ folds: .* the longest has 120\. Use longer series"
     assert re.search(fact, err), err
     assert "Use fewer folds" not in err and "smaller step" not in err, err
+
+
+@pytest.mark.parametrize(
+    ("change", "advice"),
+    [
+        (
+            ("lookback = 4", "lookback = 30"),
+            "Use a shorter [model] lookback or [model] horizon, or provide more history.",
+        ),
+        (
+            ("backtest_folds = 0", "backtest_folds = 8"),
+            "Use fewer [evaluation] backtest_folds, or a shorter [model] lookback or [model] "
+            "horizon.",
+        ),
+    ],
+)
+def test_too_few_rows_are_refused_with_the_spec_keys_not_python_arguments(
+    tmp_path, capsys, change, advice
+):
+    """A spec whose lookback or backtest needs more rows than its series have was told to
+    "Use a shorter lookback or horizon" or "Use fewer folds, a smaller step, ...": Python's
+    arguments (a spec has no step). Under the command and run_pipeline the advice names the
+    spec's keys, as the duplicate rows' does; from Python it names the arguments."""
+    spec = csv_project(tmp_path, rows(16))
+    text = spec.read_text()
+    assert change[0] in text, text
+    spec.write_text(text.replace(*change))
+    dry = "lookback" in change[1]  # the backtest's folds are placed only by a real run
+    code, err = run_cli(capsys, "run", str(spec), *(["--dry-run"] if dry else []))
+    assert code == 3, err
+    assert advice in err and "smaller step" not in err, err
+    with pytest.raises(forecaster.exceptions.TooFewRowsError) as info:
+        run_pipeline(spec, dry_run=dry, progress=False, log=lambda line: None)
+    assert advice in str(info.value), info.value
 
 
 def test_repeated_times_are_refused_with_the_spec_key_not_the_python_argument(tmp_path, capsys):
@@ -2225,6 +2342,11 @@ def test_a_tracked_run_records_how_it_calibrated(tmp_path, capsys, monkeypatch):
     (run,) = _runs(tmp_path)
     params = {k: v for k, v in run.data.params.items() if k.startswith("calibration.")}
     assert params == {f"calibration.{k}": str(v) for k, v in recorded.items()}
+    # the backtest's clone's calibration (summary.json's backtest_calibration) was not logged
+    tested = _summary(tmp_path)["backtest_calibration"]
+    assert tested is not None, "the backtest scored no intervals"
+    logged = {k: v for k, v in run.data.params.items() if k.startswith("backtest_calibration.")}
+    assert logged == {f"backtest_calibration.{k}": str(v) for k, v in tested.items()}
 
 
 @pytest.mark.slow
@@ -5696,6 +5818,7 @@ def test_a_series_whose_target_is_all_missing_is_dropped_with_a_warning(tmp_path
     assert "b" not in frame["id"].to_list() and frame["id"].n_unique() == 2
     message = str(caught[0].message)
     assert "'a'" not in message and "'c'" not in message and "null or NaN" in message
+    assert "It has no history" in message and "They have" not in message  # one series
 
 
 def _zoned_project(
@@ -6058,8 +6181,11 @@ def test_a_series_with_one_target_empty_is_named_and_listed_as_dropped(tmp_path,
     spec = scheduled_project(tmp_path, data, series={"targets": ["y", "z"], "missing": missing})
     loaded, root = load_spec(spec)
     named = r"Dropped 1 series with no value of a target in the rows up to the as-of 2024-01-16"
-    with pytest.warns(ForecasterWarning, match=rf"{named}.*'b' \(no 'z'\)"):
+    with pytest.warns(ForecasterWarning, match=rf"{named}.*'b' \(no 'z'\)") as caught:
         frame, when = prepare_data(loaded, root, None)
+    message = str(caught[0].message)  # one series, worded as one
+    assert "its other targets" in message and "it is neither" in message, message
+    assert "they are" not in message and "their" not in message, message
     assert sorted(frame["id"].unique()) == ["a", "c"] and when.left_out == (("b", "no_target"),)
     code, err = run_cli(capsys, "run", str(spec))
     assert code == 0, err

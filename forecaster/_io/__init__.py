@@ -90,6 +90,7 @@ from forecaster._io.reading import (
     read_file_bounded,
     read_safetensors_header,
     sqlite_file_problem,
+    sqlite_url,
 )
 
 __all__ = [
@@ -121,6 +122,7 @@ __all__ = [
     "remove_staging",
     "sha256_bytes",
     "sqlite_file_problem",
+    "sqlite_url",
     "staging_directory",
     "temporary_files",
     "write_atomic",

@@ -32,7 +32,7 @@ import shutil
 import socket
 import stat
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -277,6 +277,20 @@ class Publication:
 
     def __call__(self) -> bool:
         return _folder_identity(self.destination) in self.identities
+
+    def tell(self, interrupt: BaseException, left: Sequence[str]) -> None:
+        """Note on ``interrupt`` (a ``KeyboardInterrupt``: PEP 678's ``add_note``), once the
+        folder is published, that the outputs are complete and which of the steps after
+        publishing did not run (``left``), for the command's error line to say instead of
+        "run the command again to finish it" (a rerun skips published outputs). Nothing
+        for another exception, or before the folder is published."""
+        if not isinstance(interrupt, KeyboardInterrupt) or not self():
+            return
+        undone = f"not done: {', '.join(left)}" if left else "every step after it ran"
+        interrupt.add_note(
+            f"the outputs are complete, published in {self.destination} ({undone}); "
+            "running the command again skips them (--force writes them anew)"
+        )
 
 
 def publish_directory(

@@ -38,6 +38,7 @@ __all__ = [
     "read_file_bounded",
     "read_safetensors_header",
     "sqlite_file_problem",
+    "sqlite_url",
 ]
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
@@ -530,6 +531,37 @@ def sqlite_file_problem(path: Path, *, create_parents: bool = False) -> str | No
         if header != _SQLITE_HEADER:
             return f"{path} is not a SQLite database (it starts with {header[:8]!r})"
     return None
+
+
+def sqlite_url(path: Path, what: str) -> str:
+    """The ``sqlite:///`` URL of the absolute file ``path`` (a pipeline's default tracking store
+    or study storage, ``what``), refused (``ForecasterError``) where the path holds ``?`` or
+    ``%``: SQLAlchemy, which MLflow and Optuna open the URL with, reads ``?`` as the start of
+    the query (``/tmp/a?b/mlflow.db`` opened ``/tmp/a``) and ``%20`` as an escaped space (the
+    store of ``/tmp/a%20b`` was that of ``/tmp/a b``, another project's), and the package's
+    own readers of these URLs take the path as written. Spaces, ``#`` and other characters
+    are kept as they are (SQLAlchemy reads them so).
+
+    Examples
+    --------
+    >>> sqlite_url(Path("/srv/my project/mlflow/mlflow.db"), "the tracking store")
+    'sqlite:////srv/my project/mlflow/mlflow.db'
+    """
+    text = str(path)
+    reasons = {
+        "?": "'?', which starts a URL's query (the file would end before it)",
+        "%": "'%', which starts an escaped character ('%20' reads as a space)",
+    }
+    found = [reason for char, reason in reasons.items() if char in text]
+    if found:
+        raise ForecasterError(
+            f"Cannot name {what} {text} in a SQLite URL: its path holds "
+            f"{' and '.join(found)}, so the URL would open another file. Move the project to "
+            "a folder whose path has neither, or keep the store elsewhere "
+            "(MLFLOW_TRACKING_URI, e.g. sqlite:////srv/mlflow/mlflow.db; [training] storage "
+            "for the study)."
+        )
+    return f"sqlite:///{text}"
 
 
 def is_memory_sqlite(url: str) -> bool:

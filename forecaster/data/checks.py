@@ -6,8 +6,10 @@ The one check of each kind, shared by :func:`~forecaster.data.validate.validate_
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import difflib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,6 +19,7 @@ from forecaster._columns import BACKTEST_KEYS, FOLD_COLUMNS, actual_column, is_b
 from forecaster._polars import collect
 from forecaster._validation import check
 from forecaster.data.frames import MAX_EXAMPLES, READ_ERRORS, SERIES_ID, format_list
+from forecaster.data.wording import setting, settings_named
 from forecaster.exceptions import (
     DataValidationError,
     ForecasterWarning,
@@ -30,6 +33,7 @@ __all__ = [
     "check_roles",
     "check_unique_keys",
     "check_values",
+    "dropped_series_to",
     "frame_rename",
     "in_frame",
     "long_enough",
@@ -460,7 +464,8 @@ def long_enough(
         fix = (
             "Pass more history of each series (or refit the model with a shorter lookback)."
             if length_reason.startswith("the fitted ")
-            else f"Use a shorter {length_reason.replace(' + ', ' or ')}, or provide more history."
+            else f"Use a shorter {settings_named(length_reason.replace(' + ', ' or '))}, or "
+            "provide more history."
         )
         raise TooFewRowsError(
             f"Every series is shorter than the {min_length} rows needed "
@@ -476,22 +481,59 @@ def no_training_window(estimator: Any, lookback: int, before: np.ndarray) -> Too
     to change (not the lookback that ``lookback="auto"`` chose)."""
     horizon, auto = int(estimator.horizon), estimator.lookback == "auto"
     room = int(np.max(before, initial=0))
-    chosen = f"lookback='auto' chose {lookback}" if auto else f"lookback={lookback}"
+    chosen = (
+        f"{setting('lookback', 'auto')} chose {lookback}" if auto else setting("lookback", lookback)
+    )
     return TooFewRowsError(
         f"No training windows remain after holding out the last validation steps of "
-        f"every series (validation_size={estimator.validation_size!r}): a window takes "
-        f"{lookback + horizon} rows before the hold-out ({chosen}, horizon={horizon}), and "
-        f"no series has more than {room}. Lower validation_size (0: no validation split), "
-        f"{'the horizon' if auto else 'lookback or horizon'}, or provide longer series."
+        f"every series ({setting('validation_size', estimator.validation_size)}): a window "
+        f"takes {lookback + horizon} rows before the hold-out ({chosen}, "
+        f"{setting('horizon', horizon)}), and no series has more than {room}. Lower "
+        f"{setting('validation_size')} (0: no validation split), "
+        f"{settings_named('the horizon' if auto else 'lookback or horizon')}, or provide "
+        "longer series."
     )
 
 
-def warn_dropped(groups: list[tuple[list[Any], int, str]]) -> None:
+DroppedGroups = list[tuple[list[Any], int, str]]
+"""Series left out for being short: ``(ids, min_length, length_reason)`` per group."""
+
+_receiver: contextvars.ContextVar[Callable[[DroppedGroups], None] | None] = contextvars.ContextVar(
+    "forecaster_dropped_series_receiver", default=None
+)
+
+
+@contextlib.contextmanager
+def dropped_series_to(receive: Callable[[DroppedGroups], None]) -> Iterator[None]:
+    """Within the block (of this thread), the series that :func:`warn_dropped` would name
+    for being too short for a training window go to ``receive`` (its ``groups``) instead of
+    a warning: the caller (a pipeline run) names them in its own words. Those shorter than a
+    fitted model's lookback (a reason that starts with ``"the fitted "``: not forecast) are
+    still warned about.
+
+    Examples
+    --------
+    >>> told = []
+    >>> with dropped_series_to(told.extend):
+    ...     warn_dropped([(["a"], 5, "lookback + horizon")])
+    >>> told
+    [(['a'], 5, 'lookback + horizon')]
+    """
+    token = _receiver.set(receive)
+    try:
+        yield
+    finally:
+        _receiver.reset(token)
+
+
+def warn_dropped(groups: DroppedGroups) -> None:
     """One :class:`~forecaster.exceptions.ForecasterWarning` ("Dropped ...") naming the series
     left out for being short: ``groups`` of ``(ids, min_length, length_reason)``, the ids of
     the series shorter than ``min_length`` rows (``length_reason``), as :func:`long_enough`
     names them; groups of the same rows and reason are named together (a fit that leaves out
-    series in several rounds warns once). Nothing when no series is named.
+    series in several rounds warns once). Nothing when no series is named. Within a
+    :func:`dropped_series_to` block, the groups go to its receiver instead (but a fitted
+    model's).
 
     Examples
     --------
@@ -502,6 +544,13 @@ def warn_dropped(groups: list[tuple[list[Any], int, str]]) -> None:
     >>> str(caught[0].message)
     "Dropped 3 series: 2 shorter than 5 rows (r): 'a', 'c'; 1 shorter than 7 rows (s): 'b'."
     """
+    receive = _receiver.get()
+    if receive is not None:
+        fitted = [group for group in groups if group[2].startswith("the fitted ")]
+        told = [group for group in groups if group not in fitted and group[0]]
+        if told:
+            receive(told)
+        groups = fitted
     merged: dict[tuple[int, str], list[Any]] = {}
     for ids, min_length, length_reason in groups:
         merged.setdefault((int(min_length), length_reason), []).extend(ids)

@@ -20,9 +20,7 @@ spec's: its key ``series.id``, the source's times and rows, not Python's ``id_co
 from __future__ import annotations
 
 import zoneinfo
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -30,6 +28,7 @@ import polars as pl
 
 from forecaster.data.checks import row_examples
 from forecaster.data.frames import READ_ERRORS, SERIES_ID, collect_frame, format_list, frame_schema
+from forecaster.data.wording import in_spec_words, spec_words
 from forecaster.exceptions import DataValidationError
 
 __all__ = ["duplicate_rows_message", "series_columns", "spec_words"]
@@ -37,25 +36,8 @@ __all__ = ["duplicate_rows_message", "series_columns", "spec_words"]
 _UNREADABLE: tuple[type[BaseException], ...] = (*READ_ERRORS, DataValidationError)
 """A source that cannot be read again: the message goes without the columns it names."""
 
-_SPEC_WORDS: ContextVar[bool] = ContextVar("forecaster_spec_words", default=False)
-"""Whether the messages give a pipeline spec's fixes (:func:`spec_words`)."""
-
 _MAX_CANDIDATES = 20
 """Columns read at most to find the ones that split the rows into series."""
-
-
-@contextmanager
-def spec_words() -> Iterator[None]:
-    """In the block, in this thread (its ``contextvars`` context), the refusals of duplicate
-    rows give a pipeline spec's fixes (the key ``series.id``, the source's times and rows)
-    instead of Python's (``id_col=``, ``frame.unique``, ``dt.replace_time_zone``): the
-    ``forecaster`` command runs its commands in it, and
-    :func:`~forecaster.jobs.run_pipeline` its run, whose frames come from a spec."""
-    token = _SPEC_WORDS.set(True)
-    try:
-        yield
-    finally:
-        _SPEC_WORDS.reset(token)
 
 
 def series_columns(source: Any, time_col: str, used: Sequence[str]) -> list[str]:
@@ -69,20 +51,30 @@ def series_columns(source: Any, time_col: str, used: Sequence[str]) -> list[str]
       series run side by side, whatever their lengths (a store opened late; 2,000 series of
       30 to 1,000 rows), not a flag that changes once (its series follow each other), nor a
       re-sent batch of a few rows. Two series of which one covers less than half of the
-      other's times are not named (a re-sent batch looks the same).
+      other's times are not named (a re-sent batch looks the same), and
+    - no value's rows repeat another value's: where at least half of the rows have the same
+      time and the same values of the ``used`` columns (the target, the covariates) as a row
+      of another value, and some value has only such rows, the column numbers a file sent
+      again (a batch or upload id), not series: a panel's series differ in their values at
+      the same times (a sparse panel whose stores mostly hold the same zeros cannot be told
+      from a re-send, and is not named).
 
     Only the first 20 such columns are read; none when the source cannot be read again.
 
     Examples
     --------
     >>> frame = pl.DataFrame({"store": ["a", "b", "a", "b"], "day": [1, 1, 2, 2],
-    ...                       "batch": [7, 7, 7, 8], "row": [0, 1, 2, 3], "y": [1.0] * 4})
+    ...                       "batch": [7, 7, 7, 8], "row": [0, 1, 2, 3], "y": [1.0, 2, 3, 4]})
     >>> series_columns(frame, "day", ["day", "y"])
     ['store']
+    >>> resent = pl.DataFrame({"upload": [1, 1, 2, 2], "day": [1, 2, 1, 2], "y": [3.0, 4.0] * 2})
+    >>> series_columns(resent, "day", ["day", "y"])
+    []
     """
-    kinds, rows = _candidate_columns(source, time_col, used)
+    kinds, rows = _candidate_columns(source, time_col, used, values=True)
     if not kinds:
         return []
+    values = [c for c in rows.columns if c not in kinds and c != time_col]
     shared = int(rows[time_col].is_duplicated().sum())  # rows at a time other rows have
     if 2 * shared < rows.height:  # series that follow each other, or a few rows set apart
         return []
@@ -93,17 +85,31 @@ def series_columns(source: Any, time_col: str, used: Sequence[str]) -> list[str]
             len(sizes) > 1
             and sizes.min() >= 2  # not a row number
             and not rows.select(name, time_col).is_duplicated().any()
+            and not _repeats_another(rows, name, [time_col, *values])
         ):
             found.append(name)
     return found
 
 
+def _repeats_another(rows: pl.DataFrame, name: str, keys: list[str]) -> bool:
+    """Whether some value of the column ``name`` has every row equal, in ``keys`` (the time
+    and the values), to a row of another value, and such repeated rows are at least half of
+    all: the same rows sent again under another batch number (:func:`series_columns`), not
+    a short series whose few values happen to match another's."""
+    repeated = rows.select(name, (pl.col(name).n_unique().over(keys) >= 2).alias("__repeated__"))
+    if 2 * int(repeated["__repeated__"].sum()) < rows.height:
+        return False
+    per_value = repeated.group_by(name).agg(pl.col("__repeated__").all())
+    return bool(per_value["__repeated__"].any())
+
+
 def _candidate_columns(
-    source: Any, time_col: str, used: Sequence[str], *, distinct: bool = False
+    source: Any, time_col: str, used: Sequence[str], *, distinct: bool = False, values: bool = False
 ) -> tuple[list[str], pl.DataFrame]:
     """The first 20 columns of ``source`` but ``used`` of a kind that could name series,
     and the rows of those and ``time_col`` (none when the source cannot be read again);
-    with ``distinct``, only those with one row per (value, time)."""
+    with ``distinct``, only those with one row per (value, time); with ``values``, the rows
+    hold the ``used`` columns of the source too (but ``time_col``)."""
     try:
         schema = frame_schema(source)
     except _UNREADABLE:  # not a frame: nothing to name
@@ -121,8 +127,9 @@ def _candidate_columns(
     ][:_MAX_CANDIDATES]
     if not kinds or time_col not in schema:
         return [], pl.DataFrame()
+    read = [c for c in used if values and c in schema and c != time_col and c not in kinds]
     try:
-        rows = collect_frame(source, columns=[time_col, *kinds])
+        rows = collect_frame(source, columns=[time_col, *kinds, *read])
     except Exception:
         return [], pl.DataFrame()
     if distinct:
@@ -215,7 +222,7 @@ def duplicate_rows_message(
     else without an ``id_col`` the columns of ``source`` (the user's frame; ``used``: its
     columns with a role) that look like the series' key (:func:`series_columns`), then how
     to keep one row per time, in a pipeline spec's words inside :func:`spec_words`."""
-    for_spec = _SPEC_WORDS.get()
+    for_spec = in_spec_words()
     id_name = id_col if id_col is not None else SERIES_ID
     mask = np.zeros(data.height, dtype=bool)
     mask[rows] = True

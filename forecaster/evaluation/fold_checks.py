@@ -13,6 +13,7 @@ import polars as pl
 from forecaster._validation import check, check_allocation
 from forecaster.data.checks import check_output_names
 from forecaster.data.panel import Panel
+from forecaster.data.wording import setting, settings_named
 from forecaster.evaluation.metrics import TARGET_COLUMN
 from forecaster.evaluation.score_names import check_score_keys
 from forecaster.exceptions import DataValidationError, TooFewRowsError
@@ -56,9 +57,10 @@ def check_forecast_rows(
     raise TooFewRowsError(
         f"The model fitted for fold {first} forecasts {origins - missing} of its {origins} "
         f"(series, origin) pairs: it chose lookback_={int(model.lookback_)} "
-        f"(lookback={estimator.lookback!r}), more rows than {missing} origins have before "
-        "their cutoff, although the folds were placed for the first fold's window. Pass a "
-        f"fixed lookback (e.g. lookback={int(model.lookback_)}), fewer folds, or longer series."
+        f"({setting('lookback', estimator.lookback)}), more rows than {missing} origins have "
+        "before their cutoff, although the folds were placed for the first fold's window. "
+        f"Set a fixed {setting('lookback')} (e.g. {setting('lookback', int(model.lookback_))}), "
+        f"fewer {settings_named('folds')}, or provide longer series."
     )
 
 

@@ -15,6 +15,7 @@ import polars as pl
 
 from forecaster._columns import BACKTEST_KEYS, TRAIN_COLUMNS, actual_column, temporary_names
 from forecaster.data.panel import Panel
+from forecaster.data.wording import in_spec_words, settings_named
 from forecaster.evaluation.array_metrics import mase_scales as array_mase_scales
 from forecaster.evaluation.fold_checks import check_backtest_size
 from forecaster.evaluation.intervals import IntervalColumns
@@ -174,7 +175,9 @@ def place_folds(
             f"Too few rows for {folds} folds: every series needs at least lookback + horizon + "
             f"(folds - 1) * step = {lookback} + {horizon} + {folds - 1} * {step} = {needed} "
             f"rows{chosen}; the longest has {int(panel.lengths.max())}.",
-            "Use fewer folds, a smaller step, or a shorter lookback or horizon.",
+            f"Use fewer {settings_named('folds')}, "
+            + ("" if in_spec_words() else "a smaller step, ")
+            + f"or a shorter {settings_named('lookback or horizon')}.",
         )
     if not keep.all():
         dropped = panel.keys[panel.id_name].filter(pl.Series(~keep)).head(10).to_list()

@@ -449,19 +449,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 spec_words(),  # a duplicate row's fix names the spec's key, not id_col=
             ):
                 return getattr(commands, args.handler)(args, log)
-    except Terminated:  # after the cleanups: the previous SIGTERM handler is back
-        log(
-            "error: terminated (SIGTERM); run the command again to finish it (run and fit: "
-            "--resume continues an interrupted fit from its checkpoints)",
-            "error",
-        )
+    except Terminated as exc:  # after the cleanups: the previous SIGTERM handler is back
+        log(f"error: terminated (SIGTERM); {_interrupted_state(exc)}", "error")
         return EXIT_TERMINATED
-    except KeyboardInterrupt:  # Ctrl-C, after the cleanups
-        log(
-            "error: interrupted (Ctrl-C); run the command again to finish it (run and fit: "
-            "--resume continues an interrupted fit from its checkpoints)",
-            "error",
-        )
+    except KeyboardInterrupt as exc:  # Ctrl-C, after the cleanups
+        log(f"error: interrupted (Ctrl-C); {_interrupted_state(exc)}", "error")
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader of our output went away (`forecaster ... | head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -472,6 +464,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verbose:
             traceback.print_exception(exc, file=sys.stderr)
         return code
+
+
+def _interrupted_state(interrupt: KeyboardInterrupt) -> str:
+    """What an interrupted command did and what is left: the note of a run whose outputs
+    were published before it came (``Publication.tell``: complete, and the steps after it
+    that did not run), else that the command must run again."""
+    notes = getattr(interrupt, "__notes__", None)
+    if notes:
+        return "; ".join(notes)
+    return (
+        "run the command again to finish it (run and fit: --resume continues an interrupted "
+        "fit from its checkpoints)"
+    )
 
 
 @contextlib.contextmanager

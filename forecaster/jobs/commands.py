@@ -17,14 +17,13 @@ import polars as pl
 import forecaster._io as _io
 import forecaster.datasets as datasets
 import forecaster.jobs.run as run_module
+from forecaster.data.checks import dropped_series_to
 from forecaster.data.frames import format_list
 from forecaster.estimators.base import RESUME_FREE_PARAMS
 from forecaster.exceptions import (
     ArgumentError,
     ForecasterError,
-    ForecasterWarning,
     OwnershipError,
-    silenced,
 )
 from forecaster.jobs.data import prepare_data
 from forecaster.jobs.fitting import (
@@ -477,7 +476,7 @@ def backtest_command(args: argparse.Namespace, log: Log) -> int:
         # columns the backtest refuses: before its first fit. Its warning about the series
         # too short for a fit of all the data is not the backtest's, which never fits them
         # all: the backtest names those too short for its folds (unscored_series)
-        with silenced(ForecasterWarning, r"^Dropped \d+ series"):
+        with dropped_series_to(lambda groups: None):
             spec_panel(spec, model, frame)
         if levels and is_quantile_model(spec):  # a spec's own levels were checked at load
             problem = unfit_levels(model, levels)

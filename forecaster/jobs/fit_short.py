@@ -6,27 +6,38 @@ shorter than ...". A run forecasts such a series all the same when it has the lo
 (the fitted model reads its last ``lookback`` rows; ``predict`` drops only those shorter than
 the lookback, named in its own warning and in ``summary.json``'s ``dropped_series``). So the
 run names them in its own words (:func:`run_panel`): left out of the fit, and which of them
-are still forecast; the fit's warning, which would call them all dropped, is silenced in the
-run (:data:`SHORT_FOR_FIT`).
+are still forecast; the fit's warning, which would call them all dropped, is not given: the
+run's panel and fit report the series they leave out to the run
+(:func:`~forecaster.data.checks.dropped_series_to`, :func:`short_series_named_by_run`).
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import polars as pl
 
+from forecaster.data.checks import DroppedGroups, dropped_series_to
 from forecaster.data.frames import format_list
-from forecaster.exceptions import ForecasterWarning, silenced, warn_at_caller
+from forecaster.exceptions import ForecasterWarning, warn_at_caller
 from forecaster.jobs.intervals import spec_panel
 from forecaster.jobs.outputs import Job, forecast_ids
 from forecaster.jobs.schedule import absent_series
 
-__all__ = ["SHORT_FOR_FIT", "run_panel"]
+__all__ = ["run_panel", "short_series_named_by_run"]
 
-SHORT_FOR_FIT = r"^Dropped \d+ series(?::| shorter than \d+ rows \((?!the fitted lookback\)))"
-"""The fit's warning about the series too short for a training window (not ``predict``'s,
-"(the fitted lookback)", which names series that are not forecast)."""
+
+def short_series_named_by_run() -> contextlib.AbstractContextManager[None]:
+    """The block of the run's panel and fit: the series they leave out for being shorter than
+    a training window are reported to the run (which names them with what it does with them,
+    :func:`run_panel`), not warned about by the fit; those shorter than a fitted model's
+    lookback still are."""
+
+    def named_by_run(groups: DroppedGroups) -> None:
+        """Nothing: :func:`run_panel` names them from the panel."""
+
+    return dropped_series_to(named_by_run)
 
 
 def run_panel(job: Job, estimator: Any, *, reuse: bool = False) -> Any:
@@ -36,7 +47,7 @@ def run_panel(job: Job, estimator: Any, *, reuse: bool = False) -> Any:
     nor forecast. ``reuse``: the run reuses the latest model where there is one
     (``training.reuse_model`` without ``--tune``), which this run does not fit: the warning
     says that a fit on this data would leave them out, not that the model was fitted so."""
-    with silenced(ForecasterWarning, SHORT_FOR_FIT):
+    with short_series_named_by_run():
         panel = spec_panel(job.spec, estimator, job.frame)
     id_col = job.spec.series.id
     if id_col is None:

@@ -39,12 +39,10 @@ from forecaster._hashing import sha256_bytes
 from forecaster.exceptions import (
     CheckpointError,
     ForecasterError,
-    ForecasterWarning,
     SpecError,
-    silenced,
 )
 from forecaster.jobs.data import AsOf
-from forecaster.jobs.fit_short import SHORT_FOR_FIT
+from forecaster.jobs.fit_short import short_series_named_by_run
 from forecaster.jobs.hashing import spec_hashes
 from forecaster.jobs.outputs import Job, output_lock
 from forecaster.jobs.pointer import reused_model
@@ -318,7 +316,7 @@ def make_model(
     # the series too short for the spec's model were named by the run's panel, with how it
     # forecasts them (forecaster.jobs.fit_short): the fit's "Dropped" would call them all
     # dropped. Not a tuned model's: its lookback may be another, leaving out other series
-    with silenced(ForecasterWarning, SHORT_FOR_FIT):
+    with short_series_named_by_run():
         folder = fit_with_checkpoints(estimator, job.frame, checkpoints, resume, job.log)
     epochs = len(estimator.history_)
     return estimator, f"fitted in {time.perf_counter() - t0:.1f} s ({epochs} epochs)", folder

@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
-import numbers
 import os
 import re
 import time
@@ -58,7 +56,7 @@ from forecaster.exceptions import (
 )
 from forecaster.jobs.backfill import check_not_later
 from forecaster.jobs.calibration_plan import Plan
-from forecaster.jobs.data import AsOf, AsOfLike, as_of_label, as_of_text, prepare_data
+from forecaster.jobs.data import AsOf, AsOfLike, as_of_label, prepare_data
 from forecaster.jobs.fit_short import run_panel
 from forecaster.jobs.fitting import (
     fit_with_checkpoints,
@@ -101,6 +99,7 @@ from forecaster.jobs.pointer import (
 )
 from forecaster.jobs.registration import register_run_model, version_tags
 from forecaster.jobs.reuse import data_provenance
+from forecaster.jobs.run_arguments import check_run_arguments
 from forecaster.jobs.schedule import drop_excluded, finish_forecast
 from forecaster.jobs.scores import backtest_scores, listed_scores_only, score_lines
 from forecaster.jobs.spec import (
@@ -121,6 +120,7 @@ from forecaster.jobs.summaries import (
 from forecaster.jobs.tracked import log_outputs, logged_fits, tracked_run, tracking_paused
 from forecaster.jobs.tuned_backtest import backtest_plan, backtest_tuning
 from forecaster.tracking.records import validation_metrics
+from forecaster.tracking.target import process_choice_restored
 from forecaster.training import distributed
 from forecaster.training.loop import remove_checkpoints
 
@@ -260,6 +260,12 @@ def run_pipeline(
         is configured (``logging.basicConfig(level=logging.INFO)``; the ``forecaster``
         command shows them on standard error).
 
+    Returns
+    -------
+    PipelineResult
+        What the run did. MLflow's tracking URI and experiment are left as they were, even
+        when it raises (the run's store: ``mlflow.set_tracking_uri(result.tracking_uri)``).
+
     Raises
     ------
     ForecasterError
@@ -268,37 +274,16 @@ def run_pipeline(
         :func:`translated_errors`.
     """
     with translated_errors("the pipeline run"):
-        _check_arguments(
+        check_run_arguments(
             spec_path=spec_path, as_of=as_of, tune=tune, force=force, dry_run=dry_run,
             resume=resume, wait=wait, progress=progress, log=log,
         )  # fmt: skip
         # the fit, calibration and backtest tell a fact once; a duplicate row's fix names the
         # spec's key (series.id), not id_col= (from Python too, not only under the command)
-        with each_warning_once(), spec_words():
+        with each_warning_once(), spec_words(), process_choice_restored():
             return _run_pipeline(
                 spec_path, as_of, tune, force, dry_run, resume, wait, progress, log
             )
-
-
-def _check_arguments(**arguments: Any) -> None:
-    """Every argument of :func:`run_pipeline` of its documented type, else a ``SpecError``
-    naming it (a truthy ``"no"`` is not a ``False``)."""
-    spec_file(arguments["spec_path"])
-    for name in ("force", "dry_run", "resume", "progress", "tune"):
-        value = arguments[name]
-        if not (isinstance(value, bool) or (name == "tune" and value is None)):
-            allowed = "True, False or None" if name == "tune" else "True or False"
-            raise SpecError(
-                f"{name} must be {allowed}, got {type(value).__name__} {value!r}: a value that "
-                f"is only truthy or falsy is refused. Pass {name}=True or {name}=False."
-            )
-    as_of_text(arguments["as_of"])
-    _check_wait(arguments["wait"])
-    if not callable(arguments["log"]):
-        raise SpecError(
-            f"log must be a callable that takes one line (e.g. print, or lambda line: None), "
-            f"got {type(arguments['log']).__name__} {arguments['log']!r}."
-        )
 
 
 def _run_pipeline(
@@ -368,17 +353,6 @@ def _other_rank(job: Job, estimator: Any, tune: bool | None, resume: bool) -> Pi
     )
 
 
-def _check_wait(wait: Any) -> None:
-    if wait is None:
-        return
-    if isinstance(wait, bool) or not isinstance(wait, numbers.Real) or not wait >= 0:
-        raise SpecError(
-            f"wait must be a number of seconds >= 0 (or None: as long as it takes), got {wait!r}."
-        )
-    if not math.isfinite(wait):
-        raise SpecError(f"wait must be finite (None waits as long as it takes), got {wait!r}.")
-
-
 def _dry_run(
     job: Job, estimator: Any, tune: bool | None, force: bool, resume: bool
 ) -> PipelineResult:
@@ -429,6 +403,7 @@ def _write_outputs(
     checkpoints = checkpoint_folder(job.out_dir, job.spec, job.root)
     staging = _io.staging_directory(job.out_dir)
     published = _io.Publication(staging, job.out_dir)  # true: an interrupt ends it FINISHED
+    left: list[str] = []  # the steps after publishing that have not run (an interrupt's note)
     try:
         with tracked_run(
             job.spec, job.when.label, job.log, kind="run", root=job.root, complete=published
@@ -461,27 +436,61 @@ def _write_outputs(
             # published before the MLflow run ends FINISHED (interrupted before: KILLED; once
             # published: FINISHED, tagged INTERRUPTED_TAG)
             _io.write_manifest(staging, "run", manifest_details(job, reused))
-            with uninterrupted():  # a Ctrl-C once published waits for the logging and the
-                # pointer (a rerun skips published outputs: it would never write them); a
-                # second one stops it
+            with uninterrupted():  # a Ctrl-C once published waits for the logging, the
+                # pointer and the checkpoints' removal (a rerun skips published outputs: it
+                # would never do them); a second one stops it
                 tags = version_tags(job.name, job.when, "fit" if fitted_in is not None else "tune")
+                own = own_checkpoint_folder(job.out_dir, checkpoints)  # a dead run's (locked)
+                clean = fitted_in if fitted_in is not None else own
+                left = _after_publishing(tracking[0], registration, reused, clean)
                 _publish(job, staging)
                 done = register_run_model(tracking[0], registration, tags, job.log)
                 if done != registration:  # not registered after all: the summary says why
                     summary = rewrite_run_summary(
                         job, summary, reused, published, registration=done
                     )
-                log_outputs(tracking[0], metrics, calibration, job.out_dir)  # summary as is
+                _ran(left, _REGISTER)
+                log_outputs(  # the summary as is
+                    tracking[0], metrics, calibration, job.out_dir, recorded["backtest_calibration"]
+                )
+                _ran(left, _LOG)
                 if reused is None:  # a reused model stays the pointer's (data to its as-of)
                     remember_model(job)
-    except BaseException:
+                _ran(left, _POINTER)
+                if clean is not None:
+                    remove_checkpoints(clean)
+                _ran(left, _CHECKPOINTS)
+    except BaseException as exc:
         _io.discard_staging(staging)
+        published.tell(exc, left)  # once published, the note says so (not "run it again")
         raise
-    if fitted_in is not None:  # only the checkpoints of this run's fit (a reused model: none)
-        remove_checkpoints(fitted_in)
-    elif own_checkpoint_folder(job.out_dir, checkpoints) is not None:
-        remove_checkpoints(checkpoints)  # a dead run's, of these outputs (we hold their lock)
     return summary
+
+
+_REGISTER = "registering the model version"
+_LOG = "logging the outputs to the MLflow run"
+_POINTER = "pointing models/<name>/latest.json at the model"
+_CHECKPOINTS = "removing the fit's checkpoints"
+
+
+def _after_publishing(
+    run_id: str | None, registration: Any, reused: str | None, checkpoints: Path | None
+) -> list[str]:
+    """The steps of a run after its outputs are published, in their order (those it takes):
+    what an interrupt's note names as not done until each has run (:func:`_ran`)."""
+    steps = {
+        _REGISTER: bool(registration and registration.get("new_version")),
+        _LOG: run_id is not None,
+        _POINTER: reused is None,
+        _CHECKPOINTS: checkpoints is not None and checkpoints.exists(),
+    }
+    return [step for step, taken in steps.items() if taken]
+
+
+def _ran(left: list[str], step: str) -> None:
+    """``step`` has run: no longer named as left."""
+    if step in left:
+        left.remove(step)
 
 
 def _publish(job: Job, staging: Path) -> None:

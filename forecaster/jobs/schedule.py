@@ -220,8 +220,13 @@ def observed_rows(source: pl.DataFrame, spec: Spec) -> pl.DataFrame:
         warn_at_caller(
             f"Dropped {empty.len()} series with no target value (every row of "
             f"{format_list(series.targets)} null or NaN): {format_list(empty.to_list(), 10)}. "
-            "They have no history to fit or forecast from. Fill their values in the source or "
-            "remove them.",
+            + (
+                "It has no history to fit or forecast from. Fill its values in the source or "
+                "remove it."
+                if empty.len() == 1
+                else "They have no history to fit or forecast from. Fill their values in the "
+                "source or remove them."
+            ),
             ForecasterWarning,
         )
     return source.filter(pl.col(series.time) <= last.over(series.id))
@@ -280,13 +285,16 @@ def without_empty_targets(
             f"{what} (every row null or NaN), so there is nothing to fit or forecast. Fill the "
             "values in the source, or leave that target out of series.targets."
         )
+    one = len(empty) == 1
     shown = ", ".join(f"{key!r} (no {format_list(ts)})" for key, ts in empty[:10])
     more = f" and {len(empty) - 10} more" if len(empty) > 10 else ""
     warn_at_caller(
         f"Dropped {len(empty)} series with no value of a target {where} (every row of it null "
-        f"or NaN; their other targets have values): {shown}{more}. A model forecasts every "
-        f"target of a series from its history, so they are neither fitted nor forecast. Fill "
-        "their values in the source, or leave those series out of it.",
+        f"or NaN; {'its' if one else 'their'} other targets have values): {shown}{more}. A "
+        "model forecasts every target of a series from its history, so "
+        f"{'it is' if one else 'they are'} neither fitted nor forecast. Fill "
+        f"{'its' if one else 'their'} values in the source, or leave "
+        f"{'that series' if one else 'those series'} out of it.",
         ForecasterWarning,
     )
     ids = [str(key) for key, _ in empty]

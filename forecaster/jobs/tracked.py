@@ -421,10 +421,13 @@ def log_outputs(
     metrics: dict[str, float],
     calibration: dict[str, Any] | None,
     folder: Path,
+    backtest_calibration: dict[str, Any] | None = None,
 ) -> None:
     """Log a pipeline run's outputs into its MLflow run ``run_id`` (nothing when None): its
     ``metrics`` (``pipeline_<name>``), the plan of its model's ``calibration`` (params
-    ``calibration.<key>``, when it was calibrated), the metrics by horizon step and the files
+    ``calibration.<key>``, when it was calibrated) and of its backtest's clone
+    (``backtest_calibration``: params ``backtest_calibration.<key>``, when the backtest scored
+    intervals; ``summary.json`` records both), the metrics by horizon step and the files
     :data:`RUN_ARTIFACTS` in ``folder`` (artifacts under ``outputs/``). Call it once the
     outputs are published in ``folder`` and the model registered
     (:func:`~forecaster.jobs.registration.register_run_model`, whose outcome ``summary.json``
@@ -444,26 +447,31 @@ def log_outputs(
             "written locally.",
             ForecasterWarning,
         )
-    if calibration is not None:  # after the outputs: a refused param cannot lose them
-        _log_calibration(run_id, calibration)
+    # after the outputs: a refused param cannot lose them
+    for prefix, plan in (
+        ("calibration", calibration),
+        ("backtest_calibration", backtest_calibration),
+    ):
+        if plan is not None:
+            _log_calibration(run_id, plan, prefix)
 
 
-def _log_calibration(run_id: str, calibration: dict[str, Any]) -> None:
-    """Log the plan of a run's calibration as params ``calibration.<key>`` of ``run_id`` (a
-    warning when MLflow refuses them, e.g. a run of ``mlflow run`` that holds other values)."""
+def _log_calibration(run_id: str, calibration: dict[str, Any], prefix: str) -> None:
+    """Log the plan of a calibration as params ``<prefix>.<key>`` of ``run_id`` (a warning
+    when MLflow refuses them, e.g. a run of ``mlflow run`` that holds other values)."""
     try:
         import forecaster.tracking as tracking
         import mlflow
         from forecaster.tracking.records import log_params, param_value
         from forecaster.tracking.store import store_client
 
-        params = {f"calibration.{k}": param_value(v) for k, v in calibration.items()}
+        params = {f"{prefix}.{k}": param_value(v) for k, v in calibration.items()}
         with tracking.bounded_requests():
             log_params(store_client(mlflow, mlflow.get_tracking_uri()), run_id, params)
     except Exception as exc:
         warn_at_caller(
-            f"Could not log the calibration plan to MLflow ({masked(str(exc))}); summary.json "
-            "holds it.",
+            f"Could not log the {prefix.replace('_', ' ')} plan to MLflow ({masked(str(exc))}); "
+            f"summary.json holds it ({prefix}).",
             ForecasterWarning,
         )
 

@@ -69,7 +69,7 @@ from forecaster.tracking.optuna import log_study
 from forecaster.tracking.plot import forecast_plot
 from forecaster.tracking.pyfunc import load_model_directory, pyfunc_class
 from forecaster.tracking.runs import FitLogger, autolog, autolog_enabled, last_fit, log_fit
-from forecaster.tracking.target import configure, experiment_scope
+from forecaster.tracking.target import configure, experiment_scope, process_choice_restored
 from forecaster.tracking.trialruns import trial_callback
 
 __all__ = [
@@ -103,6 +103,7 @@ __all__ = [
     "log_study",
     "mask_uri",
     "paused",
+    "process_choice_restored",
     "request_limits",
     "trial_callback",
 ]

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from forecaster._io import sqlite_url
 from forecaster.exceptions import DataValidationError, MissingExtraError
 
 __all__ = [
@@ -243,7 +244,8 @@ def default_tracking_uri(root: str | os.PathLike[str] | None = None) -> str:
         A pipeline's project folder: the default store is then ``mlflow/mlflow.db`` under it,
         and the URI absolute (a SQLite ``MLFLOW_TRACKING_URI`` with a relative file too: made
         absolute against the working directory, where MLflow reads it), so that the URI a run
-        records names its store from any directory.
+        records names its store from any directory. A folder whose path holds ``?`` or
+        ``%`` is refused (``ForecasterError``; see :func:`forecaster._io.sqlite_url`).
 
     Examples
     --------
@@ -264,7 +266,8 @@ def default_tracking_uri(root: str | os.PathLike[str] | None = None) -> str:
     if not file or file.startswith(":memory:") or Path(file).is_absolute():
         return uri
     base = Path.cwd() if given else Path(root)
-    return f"sqlite:///{Path(os.path.normpath(base.absolute() / file))}{query}"
+    path = Path(os.path.normpath(base.absolute() / file))
+    return sqlite_url(path, "the MLflow tracking store") + query
 
 
 def check_limits(request_timeout: Any, max_retries: Any) -> dict[str, int]:

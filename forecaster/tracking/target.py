@@ -32,6 +32,7 @@ import contextvars
 import functools
 import os
 import re
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,7 @@ __all__ = [
     "create_run",
     "experiment_for_new_run",
     "experiment_scope",
+    "process_choice_restored",
 ]
 
 
@@ -215,6 +217,58 @@ def experiment_scope(
         yield target
     finally:
         _scope.reset(token)
+
+
+@contextlib.contextmanager
+def process_choice_restored() -> Iterator[None]:
+    """After the block, the process's MLflow tracking URI and chosen experiment are as they
+    were before it, whether it returns or raises: :func:`experiment_scope` leaves the store it
+    sets as MLflow's tracking URI (and, where none was set, the experiment it carried over
+    chosen there), which a pipeline run called from Python (a notebook) must not leave to the
+    user's later ``mlflow`` calls. A URI that was not set is unset again (as MLflow's own
+    ``_use_tracking_uri`` does); an ``MLFLOW_EXPERIMENT_ID`` that changed is chosen again on
+    the restored store (a warning when that store refuses it). MLflow is not imported for
+    this: a block that never imported it changed nothing of it."""
+    before = _process_choice()
+    remembered = state.chosen, state.carried
+    try:
+        yield
+    finally:
+        mlflow = sys.modules.get("mlflow")
+        if mlflow is not None and _process_choice() != before:
+            with state.lock:
+                _restore_choice(mlflow, *before)
+                state.chosen, state.carried = remembered
+
+
+def _process_choice() -> tuple[str | None, str | None]:
+    """The process's tracking URI (None: not set) and ``MLFLOW_EXPERIMENT_ID`` (None: not
+    set), read without importing MLflow (before it is imported, only the variables hold them)."""
+    experiment = os.environ.get("MLFLOW_EXPERIMENT_ID") or None
+    mlflow = sys.modules.get("mlflow")
+    if mlflow is None or not hasattr(mlflow, "is_tracking_uri_set"):
+        return os.environ.get("MLFLOW_TRACKING_URI") or None, experiment
+    return (mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None), experiment
+
+
+def _restore_choice(mlflow: Any, uri: str | None, experiment: str | None) -> None:
+    """Set the tracking URI ``uri`` (None: unset) and choose the experiment ``experiment``
+    (None: forget the ID) again, as :func:`process_choice_restored` found them."""
+    mlflow.set_tracking_uri(uri)
+    if experiment is None:
+        os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+        return
+    try:
+        with bounded_requests():
+            mlflow.set_experiment(experiment_id=experiment)
+    except Exception as exc:  # the user's store: its failure is not the pipeline's
+        os.environ["MLFLOW_EXPERIMENT_ID"] = experiment
+        warn_at_caller(
+            f"Could not choose the MLflow experiment {experiment!r} again on "
+            f"{mask_uri(mlflow.get_tracking_uri())} after the pipeline ({short_error(exc)}); "
+            "MLFLOW_EXPERIMENT_ID names it again. Call mlflow.set_experiment to choose it.",
+            ForecasterWarning,
+        )
 
 
 def _resolved_target(mlflow: Any, uri: str, name: str, *, choose: bool) -> TrackingTarget:

@@ -50,6 +50,7 @@ import forecaster.training.distributed as distributed
 import forecaster.training.forward as forward
 from forecaster._hashing import digest_arrays
 from forecaster._validation import check_callbacks, describe_value, resolve_device
+from forecaster.data.wording import setting, settings_named
 from forecaster.exceptions import (
     CheckpointError,
     DataValidationError,
@@ -446,7 +447,8 @@ class _Epochs:
         if n_windows == 0:
             raise TooFewRowsError(
                 "No training windows: every series is too short or the validation split "
-                "took all of them. Use a shorter lookback / horizon or validation_size."
+                f"took all of them. Use a shorter {settings_named('lookback or horizon')}, or a "
+                f"smaller {setting('validation_size')}."
             )
         if not math.isfinite(train_loss):
             raise diverged(epoch, settings.lr, settings.grad_clip)

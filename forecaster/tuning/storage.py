@@ -20,7 +20,7 @@ from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
-from forecaster._io import is_memory_sqlite, sqlite_file_problem
+from forecaster._io import is_memory_sqlite, sqlite_file_problem, sqlite_url
 from forecaster._warnings import catching_warnings
 from forecaster.exceptions import (
     DataValidationError,
@@ -75,7 +75,9 @@ def default_storage_url(root: str | os.PathLike[str] | None = None) -> str:
     The folder of ``MLFLOW_TRACKING_URI`` when that is a ``sqlite:///`` URI (a relative file
     read from the working directory, as MLflow reads it), else ``mlflow/`` under ``root`` (a
     pipeline's project folder, where its tracking store is) or, without one, under the
-    current working directory. The folder is created by :func:`make_storage`.
+    current working directory. The folder is created by :func:`make_storage`. A folder whose
+    path holds ``?`` or ``%`` is refused (``ForecasterError``: the URL would name another
+    file; see :func:`forecaster._io.sqlite_url`).
 
     Examples
     --------
@@ -90,7 +92,8 @@ def default_storage_url(root: str | os.PathLike[str] | None = None) -> str:
         path = uri[len("sqlite:///") :].split("?", 1)[0]
         if path and path != ":memory:":
             folder = Path(path).parent
-    return f"sqlite:///{(folder if folder.is_absolute() else Path.cwd() / folder) / 'optuna.db'}"
+    database = (folder if folder.is_absolute() else Path.cwd() / folder) / "optuna.db"
+    return sqlite_url(database, "the default study storage")
 
 
 _SUPPORTED_STORAGE = (
