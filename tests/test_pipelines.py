@@ -4716,7 +4716,7 @@ def test_tune_without_optuna_says_only_that_the_extra_is_missing(tmp_path, capsy
 
 
 def test_an_import_error_of_no_extra_is_still_a_bug():
-    from forecaster.jobs.run import translated_errors
+    from forecaster.jobs.entry_errors import translated_errors
 
     bug = pytest.raises(forecaster.ForecasterError, match=r"Unexpected ImportError.*a bug")
     with bug, translated_errors("the pipeline run"):
@@ -4741,7 +4741,7 @@ def test_each_missing_extra_is_a_missing_extra_error_that_runs_translate(
     import sys
 
     from forecaster.exceptions import MissingExtraError
-    from forecaster.jobs.run import translated_errors
+    from forecaster.jobs.entry_errors import translated_errors
 
     monkeypatch.setitem(sys.modules, module, None)  # not installed
     path, name = importer.split(":")

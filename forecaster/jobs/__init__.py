@@ -43,7 +43,7 @@ _ORIGINS = {
     "storage_url": "forecaster.jobs.spec",
     "study_name": "forecaster.jobs.fitting",
     "tracked_run": "forecaster.jobs.tracked",
-    "translated_errors": "forecaster.jobs.run",
+    "translated_errors": "forecaster.jobs.entry_errors",
     "tune_model": "forecaster.jobs.fitting",
     "tuned_model_dir": "forecaster.jobs.fitting",
 }

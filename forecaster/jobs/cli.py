@@ -428,7 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # for --help, --version or a usage error (see forecaster.jobs.parser).
             from forecaster.data.duplicates import spec_words
             from forecaster.jobs import commands
-            from forecaster.jobs.run import translated_errors
+            from forecaster.jobs.entry_errors import translated_errors
             from forecaster.training import distributed
 
             if not distributed.is_main_process():  # under torchrun only rank 0 reports
