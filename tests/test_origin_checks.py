@@ -16,7 +16,7 @@ import pytest
 
 from forecaster import RNNForecaster
 from forecaster.evaluation.backtest import backtest
-from forecaster.exceptions import InSampleWarning
+from forecaster.exceptions import DataValidationError, InSampleWarning
 
 TINY = {
     "target": "y",
@@ -138,3 +138,21 @@ def test_a_backtest_of_the_fitted_model_warns_of_its_folds_once_not_again_throug
     assert len(caught) == 2, texts
     assert texts[0].startswith("In-sample backtest")
     assert texts[1].startswith("Interval scores calibrated on")
+
+
+def test_a_refused_predict_from_in_sample_cutoffs_warns_of_nothing():
+    """predict(cutoff=..., level=...) checks its origins after the forecast is made: a call
+    refused on the way (a calibration with too few residuals for the level asked) raises its
+    error alone, without the InSampleWarnings of forecasts it never returned."""
+    frame = _frame()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = _fit(frame).calibrate(frame, folds=2, step=7, refit=True)  # 4 residuals a step
+
+    def refused() -> None:
+        with pytest.raises(DataValidationError, match="too few for a 95% interval"):
+            model.predict(frame, cutoff=[_day(60), _day(80)], level=95)
+
+    assert not _caught(refused)
+    caught = _caught(lambda: model.predict(frame, cutoff=[_day(60), _day(80)], level=60))
+    assert len(caught) == 2  # the same origins, forecast: both checks warn
