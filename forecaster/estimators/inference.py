@@ -140,12 +140,12 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
             origin of the call (``docs/concepts.md``, "Frames"). The future covariates over each
             horizon are read from the frame's rows after the origin, which must be there
             (``future`` is refused); the calendar features come from the steps' times (an
-            origin at the end of the data is fine). Origins before the end of the data the
-            model was fitted on for their series (``train_end_of``), and with ``level`` or
+            origin at the end of the data is fine). Origins inside the data the model was
+            fitted on (as a backtest counts them: before the series' ``train_end_of``, or
+            for dates asked before the model's last training time), and with ``level`` or
             ``quantiles`` a static calibration (``rolling=None``) with windows ending after
-            the earliest cutoff, are forecast with an
-            :class:`~forecaster.exceptions.InSampleWarning` (once per call): the model knew
-            the data after them (``docs/concepts.md``, "In-sample checks of a fitted model").
+            the earliest cutoff, warn: :class:`~forecaster.exceptions.InSampleWarning` (once
+            per call; ``docs/concepts.md``, "In-sample checks of a fitted model").
         future : polars.DataFrame, polars.LazyFrame or pandas.DataFrame, optional
             The future covariates over the horizon (id, time and those columns): required when
             the model has any and no cutoff is given, refused for a model without any and with a
