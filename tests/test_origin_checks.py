@@ -16,7 +16,7 @@ import pytest
 
 from forecaster import RNNForecaster
 from forecaster.evaluation.backtest import backtest
-from forecaster.exceptions import InSampleWarning
+from forecaster.exceptions import DataValidationError, InSampleWarning
 
 TINY = {
     "target": "y",
@@ -138,3 +138,47 @@ def test_a_backtest_of_the_fitted_model_warns_of_its_folds_once_not_again_throug
     assert len(caught) == 2, texts
     assert texts[0].startswith("In-sample backtest")
     assert texts[1].startswith("Interval scores calibrated on")
+
+
+def test_a_refused_predict_from_in_sample_cutoffs_warns_of_nothing():
+    """predict(cutoff=..., level=...) checks its origins after the forecast is made: a call
+    refused on the way (a calibration with too few residuals for the level asked) raises its
+    error alone, without the InSampleWarnings of forecasts it never returned."""
+    frame = _frame()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = _fit(frame).calibrate(frame, folds=2, step=7, refit=True)  # 4 residuals a step
+
+    def refused() -> None:
+        with pytest.raises(DataValidationError, match="too few for a 95% interval"):
+            model.predict(frame, cutoff=[_day(60), _day(80)], level=95)
+
+    assert not _caught(refused)
+    caught = _caught(lambda: model.predict(frame, cutoff=[_day(60), _day(80)], level=60))
+    assert len(caught) == 2  # the same origins, forecast: both checks warn
+
+
+def test_predict_from_a_date_cutoff_before_the_last_training_time_warns_as_a_backtest_does():
+    """Date times share one calendar: a model fitted on 'a' up to day 119 has learnt that
+    period for every series, so a series that ended earlier in its fit ('b', day 80) or that
+    it never saw ('z') is forecast in sample from day 100 (as backtest(refit=False) and
+    calibrate(refit=False) count such origins, :func:`in_sample_ends`), the warning saying
+    through which series. A series that ends before the cutoff asked is compared by that
+    cutoff: at the last training time (or after it) nothing warns, as predict(frame) does not."""
+    frame = _frame(ids=("a", "b"))
+    model = _fit(frame.filter((pl.col("id") == "a") | (pl.col("t") <= _day(80))))
+    new = _frame(ids=("z",))
+    both = pl.concat([frame, new])
+    (caught,) = _caught(lambda: model.predict(both, cutoff=_day(100)))
+    text = str(caught.message)
+    assert "3 of the 3 forecast origins of 3 of the 3 series" in text
+    assert "2 of them are in sample only through the other series" in text
+    assert "before 2020-04-29, the model's last training time" in text
+    pairs = pl.DataFrame({"id": ["a", "z"], "t": [_day(119), _day(90)]})
+    (paired,) = _caught(lambda: model.predict(both, cutoff=pairs))
+    assert "1 of the 2 forecast origins of 1 of the 2 series (e.g. ['z'])" in str(paired.message)
+    stale = pl.concat([frame.filter(pl.col("id") == "a"), new.filter(pl.col("t") <= _day(90))])
+    assert not _caught(lambda: model.predict(stale, cutoff=_day(119)))  # 'z' from its end
+    assert not _caught(lambda: model.predict(stale, cutoff=[_day(119)]))
+    at_end = pl.DataFrame({"id": ["a", "z"], "t": [_day(119), _day(119)]})
+    assert not _caught(lambda: model.predict(stale, cutoff=at_end))

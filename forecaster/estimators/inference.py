@@ -140,12 +140,12 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
             origin of the call (``docs/concepts.md``, "Frames"). The future covariates over each
             horizon are read from the frame's rows after the origin, which must be there
             (``future`` is refused); the calendar features come from the steps' times (an
-            origin at the end of the data is fine). Origins before the end of the data the
-            model was fitted on for their series (``train_end_of``), and with ``level`` or
+            origin at the end of the data is fine). Origins inside the data the model was
+            fitted on (as a backtest counts them: before the series' ``train_end_of``, or
+            for dates asked before the model's last training time), and with ``level`` or
             ``quantiles`` a static calibration (``rolling=None``) with windows ending after
-            the earliest cutoff, are forecast with an
-            :class:`~forecaster.exceptions.InSampleWarning` (once per call): the model knew
-            the data after them (``docs/concepts.md``, "In-sample checks of a fitted model").
+            the earliest cutoff, warn: :class:`~forecaster.exceptions.InSampleWarning` (once
+            per call; ``docs/concepts.md``, "In-sample checks of a fitted model").
         future : polars.DataFrame, polars.LazyFrame or pandas.DataFrame, optional
             The future covariates over the horizon (id, time and those columns): required when
             the model has any and no cutoff is given, refused for a model without any and with a
@@ -231,12 +231,12 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
         raw = self._panel_for_predict(frame, cutoff)
         if cutoff is not None:
             whole, series, rows = self._cutoff_origins(raw, frame, cutoff, future is not None)
-            asked = level is not None or quantiles is not None
-            warn_known_after(self, whole, series, rows, cutoff, asked)  # origins the user chose
             user = None
             if future is not None:
                 user = self._origins_future(whole, series, rows, future, frame)
             out = self._origins_frame(whole, series, rows, frame, level, quantiles, user)
+            asked = level is not None or quantiles is not None  # of the forecasts made: a
+            warn_known_after(self, whole, series, rows, cutoff, asked)  # refusal warns of none
             return out.drop("origin")
         panel, lambdas = self._predict_panel(raw)
         center, scale = self._scaling_for(panel)
@@ -329,9 +329,9 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
                 "rows after each origin). Drop future=..., and keep those rows in the frame."
             )
         raw, series, rows = self._origin_panel(frame, cutoff)
-        asked = level is not None or quantiles is not None
-        warn_known_after(self, raw, series, rows, cutoff, asked)  # origins the user chose
         out = self._origins_frame(raw, series, rows, frame, level, quantiles)
+        asked = level is not None or quantiles is not None  # of the forecasts made (origins
+        warn_known_after(self, raw, series, rows, cutoff, asked)  # the user chose), as below
         warn_made_up_origins(raw, frame, series, rows, self.missing)  # as one cutoff's check
         return out
 

@@ -36,6 +36,7 @@ __all__ = [
     "CHUNK_BYTES",
     "MAX_CHUNK",
     "chunk_size",
+    "cutoff_points",
     "earliest_cutoff",
     "is_cutoff_list",
     "latest_cutoff",
@@ -70,7 +71,7 @@ def latest_cutoff(cutoff: Any, dtype: pl.DataType, time_col: str) -> Any:
     points or a frame of (id, time) pairs: no origin lies after it. None where it names none
     (an empty list, a frame without its ``time_col`` or with nulls there), left for
     :func:`origin_rows` to refuse; a point that does not convert is refused as it refuses it."""
-    points = _cutoff_points(cutoff, dtype, time_col)
+    points = cutoff_points(cutoff, dtype, time_col)
     return None if points is None else points.max()
 
 
@@ -89,13 +90,13 @@ def earliest_cutoff(cutoff: Any, dtype: pl.DataType, time_col: str) -> Any:
     """
     if not is_cutoff_list(cutoff):
         return to_time_point(cutoff, dtype, name="cutoff")
-    points = _cutoff_points(cutoff, dtype, time_col)
+    points = cutoff_points(cutoff, dtype, time_col)
     return None if points is None else points.min()
 
 
-def _cutoff_points(cutoff: Any, dtype: pl.DataType, time_col: str) -> pl.Series | None:
-    """The time points of ``cutoff`` (a list of them, or a frame of (id, time) pairs) in
-    ``dtype``; None where it names none (see :func:`latest_cutoff`)."""
+def cutoff_points(cutoff: Any, dtype: pl.DataType, time_col: str) -> pl.Series | None:
+    """The time points of ``cutoff`` (a list of them, or a frame of (id, time) pairs, in
+    its row order) in ``dtype``; None where it names none (see :func:`latest_cutoff`)."""
     if isinstance(cutoff, pl.DataFrame):
         if time_col not in cutoff.columns or cutoff[time_col].null_count() or not cutoff.height:
             return None
