@@ -28,7 +28,7 @@ from conftest import (
 )
 
 import forecaster
-from forecaster.exceptions import ArgumentError, ForecasterWarning
+from forecaster.exceptions import ArgumentError, ForecasterError, ForecasterWarning
 from forecaster.jobs.cli import main
 from forecaster.jobs.run import SpecError, load_spec, prepare_data, run_pipeline, spec_hash
 
@@ -7676,3 +7676,31 @@ def test_the_backtests_tuning_ends_before_the_first_fold_of_any_lookback_it_may_
     tuned = tune_for_backtest(spec, root, frame, when, wait=0, progress=False, log=print)
     assert given[0]["date"].max() == min(cutoffs) == dt.date(2024, 4, 25)
     assert tuned.record["tuned_until"] == "2024-04-25"
+
+
+def test_a_run_under_torchrun_refuses_a_backtest_that_would_tune_before_reading_data(
+    tmp_path, monkeypatch
+):
+    """A spec that tunes and reuses its model (``reuse_model``: no tuning of its own) runs
+    under torchrun; its backtest's tuning stopped rank 0 alone (tuning runs in one process),
+    after the model, while the other ranks waited in the backtest's training. Every rank
+    refuses it now, before the data are read, and says how to backtest it."""
+    import forecaster.jobs.run as run_module
+
+    read = []
+    monkeypatch.setattr(run_module, "prepare_data", lambda *a, **k: read.append(a))
+    path = csv_project(tmp_path, rows(16))
+    text = path.read_text().replace("backtest_folds = 0", "backtest_folds = 1")
+    path.write_text(text + "\n[training]\ntune = true\nreuse_model = true\ntrials = 1\n")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ForecasterError, match="cannot backtest a spec that tunes") as caught:
+        run_pipeline(path, progress=False)
+    assert "set [evaluation] backtest_folds = 0 for the torchrun run" in str(caught.value)
+    assert "backtest_folds = 1" in str(caught.value) and not read
+    monkeypatch.setattr(run_module, "prepare_data", prepare_data)
+    path.write_text(
+        text.replace("backtest_folds = 1", "backtest_folds = 0") + "\n[training]\n"
+        "tune = true\nreuse_model = true\ntrials = 1\n"
+    )
+    with pytest.raises(ForecasterError, match="Tuning under torchrun is not supported"):
+        run_pipeline(path, progress=False)  # no backtest: the run's own tuning refuses it

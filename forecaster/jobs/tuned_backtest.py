@@ -23,12 +23,14 @@ from typing import Any, NamedTuple
 import polars as pl
 from sklearn.base import clone
 
+from forecaster.exceptions import ForecasterError
 from forecaster.jobs.data import AsOf
 from forecaster.jobs.fitting import search_plan, study_name, tune_model, tuned_model_dir, tunes
 from forecaster.jobs.intervals import before_folds, first_cutoff
 from forecaster.jobs.outputs import Job, output_lock
 from forecaster.jobs.spec import Spec, build_estimator
 from forecaster.jobs.tracked import tracking_paused
+from forecaster.training import distributed
 from forecaster.tuning.conditions import trial_params
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "backtest_plan",
     "backtest_study_name",
     "backtest_tuning",
+    "check_launch",
     "tune_for_backtest",
 ]
 
@@ -143,6 +146,31 @@ def backtest_tuning(job: Job, tune: bool | None, progress: bool) -> BacktestTuni
     return tune_for_backtest(
         job.spec, job.root, job.frame, job.when, wait=job.wait, progress=progress, log=job.log
     )
+
+
+def check_launch(spec: Spec, tune: bool | None) -> None:
+    """Refuse, before any data is read, a run under torchrun whose backtest would tune
+    (:func:`backtest_tuning`): tuning runs in one process only, and every rank refuses alike
+    here, where rank 0 alone would stop in the backtest's tuning while the other ranks wait
+    in the backtest's training (also when the run reuses a model tuned earlier, which needs
+    no tuning of its own).
+
+    Raises
+    ------
+    ForecasterError
+        Under a launch of more than one process, of a spec that tunes and backtests.
+    """
+    world = distributed.launched_world_size()
+    folds = spec.evaluation.backtest_folds
+    if world > 1 and folds and tunes(spec, tune):
+        raise ForecasterError(
+            f"A run under torchrun ({world} processes) cannot backtest a spec that tunes "
+            f"(--tune or training.tune = true; backtest_folds = {folds}): its backtest "
+            "scores parameters tuned on the data before its first fold, and tuning runs in "
+            "one process only. Run it without torchrun, or set [evaluation] backtest_folds = "
+            "0 for the torchrun run and backtest in one process with `forecaster backtest "
+            "SPEC` (which tunes the same way)."
+        )
 
 
 def backtest_plan(job: Job, tune: bool | None) -> str:
