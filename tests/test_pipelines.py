@@ -7704,3 +7704,23 @@ def test_a_run_under_torchrun_refuses_a_backtest_that_would_tune_before_reading_
     )
     with pytest.raises(ForecasterError, match="Tuning under torchrun is not supported"):
         run_pipeline(path, progress=False)  # no backtest: the run's own tuning refuses it
+
+
+def test_a_backtest_that_tunes_says_how_to_get_past_a_tuning_that_holds_its_lock(tmp_path, capsys):
+    """``forecaster backtest`` of a spec that tunes takes the lock of the as-of's tuning and
+    does not wait: a run tuning the same as-of stopped it (exit 4) with "pass --wait", an
+    option ``backtest`` refuses, and called the other process's tuning "its backtest's". It
+    says to run the backtest again once that tuning ends, and names the tuning plainly."""
+    from forecaster.jobs.fitting import tuned_model_dir
+    from forecaster.jobs.outputs import output_lock
+
+    path = csv_project(tmp_path, rows(24))
+    path.write_text(path.read_text() + "\n[training]\ntune = true\ntrials = 1\n")
+    spec, root = load_spec(path)
+    _, when = prepare_data(spec, root, None)
+    with output_lock(tuned_model_dir(spec, root, when), 0.0, "a run's tuning"):
+        code, err = run_cli(capsys, "backtest", str(path))
+    assert code == 4, err
+    text = " ".join(err.split())
+    assert "running a tuning of 'hostile' as of 2024-01-24 (it holds the lock" in text, text
+    assert "then run the backtest again (it does not queue)." in text and "--wait" not in text

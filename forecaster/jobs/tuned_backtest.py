@@ -73,12 +73,14 @@ def tune_for_backtest(
     wait: float | None,
     progress: bool,
     log: Callable[[str], None],
+    hint: str | None = None,
 ) -> BacktestTuning:
     """Tune the spec's model on the rows of ``frame`` before the first of the spec's
     ``evaluation.backtest_folds`` folds (see the module docstring), in the study of
     :func:`backtest_study_name`, under the lock of the as-of's tuning
     (``models/<name>/.<label>-tuned.lock``, shared with ``forecaster tune`` and the run's own
-    tuning; ``wait``: seconds to wait for it, None: as long as it takes). ``log`` takes a line
+    tuning; ``wait``: seconds to wait for it, None: as long as it takes; ``hint``: what the
+    error of a lock held beyond it says to do, None: pass ``--wait``). ``log`` takes a line
     that says on what data the parameters were chosen, and which. No model is refitted: the
     backtest fits its clone itself."""
     folds = spec.evaluation.backtest_folds
@@ -87,9 +89,10 @@ def tune_for_backtest(
     until = None if cutoff is None else cutoff.isoformat()
     held_out = folds * int(estimator.horizon)
     name = backtest_study_name(spec, when)
-    what = f"a tuning of {spec.pipeline.name!r} as of {when.label} (its backtest's)"
+    what = f"a tuning of {spec.pipeline.name!r} as of {when.label}"  # the run's or this one
     # the lock of the run's tuning; the trials are no logged models of the run
-    with output_lock(tuned_model_dir(spec, root, when), wait, what), tracking_paused():
+    locked = output_lock(tuned_model_dir(spec, root, when), wait, what, hint)
+    with locked, tracking_paused():
         result = tune_model(
             spec,
             root,
