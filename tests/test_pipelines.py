@@ -7724,3 +7724,46 @@ def test_a_backtest_that_tunes_says_how_to_get_past_a_tuning_that_holds_its_lock
     text = " ".join(err.split())
     assert "running a tuning of 'hostile' as of 2024-01-24 (it holds the lock" in text, text
     assert "then run the backtest again (it does not queue)." in text and "--wait" not in text
+
+
+def test_the_backtests_tuning_and_clone_end_before_the_first_fold_of_an_auto_lookback(
+    tmp_path, monkeypatch
+):
+    """``[model] lookback = "auto"`` (kept, not searched) is chosen by the backtest's first fit
+    (51 days here), which leaves out a short series that ends last ("b", 12 days, a day after
+    the others), so the first fold's cutoff is a day earlier than with a one-row window. The
+    first cutoff counted "auto" as 1: the backtest's tuning (and the rows a run's backtest
+    with levels fits its clone on) reached a day into the first fold's targets. Both end at
+    the backtest's own first cutoff now (no tuning: the study is replaced)."""
+    from types import SimpleNamespace
+
+    import forecaster.tuning as tuning
+    from forecaster.evaluation.backtest import backtest
+    from forecaster.jobs.intervals import before_folds
+    from forecaster.jobs.spec import build_estimator
+    from forecaster.jobs.tuned_backtest import tune_for_backtest
+
+    given = []
+
+    def study(estimator: Any, frame: pl.DataFrame, **kwargs: Any) -> Any:
+        given.append(frame)
+        return SimpleNamespace(best_params={}, n_trials_finished=0)
+
+    monkeypatch.setattr(tuning, "tune", study)
+    lines, start = ["id,date,y"], dt.date(2024, 1, 1)
+    for key, first, days in [(f"a{k}", 0, 120) for k in range(9)] + [("b", 109, 12)]:
+        for i in range(first, first + days):
+            lines.append(f"{key},{start + dt.timedelta(days=i)},{i % 5 + 0.5}")
+    path = csv_project(tmp_path, "\n".join(lines) + "\n")
+    text = path.read_text().replace("lookback = 4\n", 'lookback = "auto"\n')
+    path.write_text(text.replace("backtest_folds = 0", "backtest_folds = 2"))
+    spec, root = load_spec(path)
+    frame, when = prepare_data(spec, root, None)
+    estimator = build_estimator(spec, False)
+    with pytest.warns(ForecasterWarning):  # "b" is left out of the folds
+        result = backtest(estimator, frame, folds=2, refit=False, metrics=["mae"])
+    first = result.forecasts["cutoff"].min()
+    assert first == dt.date(2024, 4, 25) and "b" not in result.forecasts["id"].to_list()
+    tuned = tune_for_backtest(spec, root, frame, when, wait=0, progress=False, log=print)
+    assert given[0]["date"].max() == first and tuned.record["tuned_until"] == "2024-04-25"
+    assert before_folds(frame, estimator, 2)["date"].max() == first
