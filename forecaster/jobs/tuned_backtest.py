@@ -50,7 +50,8 @@ class BacktestTuning(NamedTuple):
     """The spec's estimator (unfitted) with the parameters the backtest's study chose."""
     record: dict[str, Any]
     """``summary.json``'s ``backtest_tuning``: ``study``, ``tuned_until`` (the last time of
-    the rows the study tuned on, ISO text: the first fold's cutoff; None for integer steps),
+    the rows the study tuned on, ISO text: the first fold's cutoff of the longest lookback
+    searched, at or before the backtest's own; None for integer steps),
     ``held_out_steps`` (the last rows of each series it never saw: the folds' targets),
     ``trials`` (finished trials of the study) and ``best_params``."""
 
