@@ -7767,3 +7767,24 @@ def test_the_backtests_tuning_and_clone_end_before_the_first_fold_of_an_auto_loo
     tuned = tune_for_backtest(spec, root, frame, when, wait=0, progress=False, log=print)
     assert given[0]["date"].max() == first and tuned.record["tuned_until"] == "2024-04-25"
     assert before_folds(frame, estimator, 2)["date"].max() == first
+
+
+def test_a_backtest_that_tunes_with_too_many_folds_says_to_use_fewer(tmp_path, capsys):
+    """``forecaster backtest --folds 12`` of a spec that tunes, on 24 days: its tuning, on the
+    rows before the first fold (one day), stopped it with "Cannot infer the frequency ... Pass
+    freq explicitly", which no freq fixes (the backtest of a spec that does not tune says
+    "Too few rows for 12 folds"). The error says on what rows the backtest's tuning ran, before
+    how many folds, and to use fewer."""
+    path = csv_project(tmp_path, rows(24))
+    path.write_text(path.read_text() + "\n[training]\ntune = true\ntrials = 1\n")
+    code, err = run_cli(capsys, "backtest", str(path), "--folds", "12")
+    assert code == 3, err
+    text = " ".join(err.split())
+    assert (
+        "The backtest's tuning, on the rows up to 2024-01-01 (before the first of 12 folds: the "
+        "longest series has 1 row there), cannot run: " in text
+    ), text
+    assert text.endswith(
+        "Or use fewer folds ([evaluation] backtest_folds; forecaster backtest --folds), which "
+        "leave it more rows."
+    ), text

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import polars as pl
 from sklearn.base import clone
 
-from forecaster.exceptions import ForecasterError
+from forecaster.exceptions import DataValidationError, ForecasterError
 from forecaster.jobs.data import AsOf
 from forecaster.jobs.fitting import search_plan, study_name, tune_model, tuned_model_dir, tunes
 from forecaster.jobs.intervals import before_folds, first_cutoff
@@ -93,19 +93,27 @@ def tune_for_backtest(
     what = f"a tuning of {spec.pipeline.name!r} as of {when.label}"  # the run's or this one
     # the lock of the run's tuning; the trials are no logged models of the run
     locked = output_lock(tuned_model_dir(spec, root, when), wait, what, hint)
-    with locked, tracking_paused():
-        result = tune_model(
-            spec,
-            root,
-            history,
-            when,
-            progress=progress,
-            log=lambda line: log(f"{line} (the backtest's study)"),
-            study=name,
-            refit=False,
-        )
-    estimator.set_params(**trial_params(result.best_params, estimator))
     data = f"the rows up to {until}" if until else f"each series' rows but its last {held_out}"
+    with locked, tracking_paused():
+        try:
+            result = tune_model(
+                spec,
+                root,
+                history,
+                when,
+                progress=progress,
+                log=lambda line: log(f"{line} (the backtest's study)"),
+                study=name,
+                refit=False,
+            )
+        except DataValidationError as exc:  # too little data: most often, too many folds
+            raise DataValidationError(
+                f"The backtest's tuning, on {data} (before the first of {folds} folds: "
+                f"{_longest(spec, history)}), cannot run: {exc} Or use fewer folds "
+                "([evaluation] backtest_folds; forecaster backtest --folds), which leave it "
+                "more rows."
+            ) from exc
+    estimator.set_params(**trial_params(result.best_params, estimator))
     log(
         f"backtest tuned on {data} (before the first of {folds} folds; "
         f"{result.n_trials_finished} trials in study {name}), best {result.best_params}"
@@ -118,6 +126,15 @@ def tune_for_backtest(
         "best_params": dict(result.best_params),
     }
     return BacktestTuning(estimator, record)
+
+
+def _longest(spec: Spec, history: pl.DataFrame) -> str:
+    """``the longest series has N rows there`` (of ``history``, by the spec's series id)."""
+    if spec.series.id is None or history.is_empty():
+        rows = history.height
+    else:
+        rows = int(history.group_by(spec.series.id).len()["len"].max())  # type: ignore[arg-type]
+    return f"the longest series has {rows} row{'' if rows == 1 else 's'} there"
 
 
 def _before_any_first_fold(
