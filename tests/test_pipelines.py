@@ -7599,6 +7599,11 @@ def test_a_tuned_runs_backtest_scores_parameters_tuned_before_its_first_fold(
     assert sum(line.startswith(told) for line in lines) == 2, lines
     counts = _trial_counts(specs[0])
     assert sorted(counts.values()) == [3, 3] and tuning["study"] in counts, counts
+    plan = plan_of(capsys, specs[0], "--force")  # says the backtest's study runs no trial
+    assert (
+        "first fold, no trial: the study has 3 finished trials of the 3 wanted, in the study "
+        f"{tuning['study']})"
+    ) in plan, plan
     rerun = run_pipeline(specs[0], force=True, progress=False, log=lines.append)
     assert rerun.backtest_tuning == tuning and _trial_counts(specs[0]) == counts  # no trial
     code, err = run_cli(capsys, "backtest", str(specs[1]))
@@ -7630,8 +7635,8 @@ def test_the_backtests_tuning_has_a_study_of_its_own_per_count_of_folds(tmp_path
     text = path.read_text().replace("backtest_folds = 0", "backtest_folds = 1")
     path.write_text(text + "\n[training]\ntune = true\n")
     assert (
-        ", backtest 1 folds (its parameters tuned on the data before the first fold, in the "
-        f"study {study_name(spec, when)}-backtest1)"
+        ", backtest 1 folds (its parameters tuned on the data before the first fold, 20 "
+        f"trials, in the study {study_name(spec, when)}-backtest1)"
     ) in plan_of(capsys, path)
 
 

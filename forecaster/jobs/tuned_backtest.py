@@ -25,13 +25,21 @@ from sklearn.base import clone
 
 from forecaster.exceptions import DataValidationError, ForecasterError
 from forecaster.jobs.data import AsOf
-from forecaster.jobs.fitting import search_plan, study_name, tune_model, tuned_model_dir, tunes
+from forecaster.jobs.fitting import (
+    search_plan,
+    study_name,
+    trials_text,
+    tune_model,
+    tuned_model_dir,
+    tunes,
+)
 from forecaster.jobs.intervals import before_folds, first_cutoff
 from forecaster.jobs.outputs import Job, output_lock
-from forecaster.jobs.spec import Spec, build_estimator
+from forecaster.jobs.spec import Spec, build_estimator, storage_url
 from forecaster.jobs.tracked import tracking_paused
 from forecaster.training import distributed
 from forecaster.tuning.conditions import trial_params
+from forecaster.tuning.storage import finished_trials
 
 __all__ = [
     "BacktestTuning",
@@ -199,8 +207,10 @@ def backtest_plan(job: Job, tune: bool | None) -> str:
     folds = job.spec.evaluation.backtest_folds
     text = f", backtest {folds} folds"
     if folds and tunes(job.spec, tune):
+        study = backtest_study_name(job.spec, job.when)
+        finished = finished_trials(storage_url(job.spec, job.root), study)
         text += (
-            " (its parameters tuned on the data before the first fold, in the study "
-            f"{backtest_study_name(job.spec, job.when)})"
+            f" (its parameters tuned on the data before the first fold, "
+            f"{trials_text(job.spec.training.trials, finished)}, in the study {study})"
         )
     return text
