@@ -28,7 +28,7 @@ from conftest import (
 )
 
 import forecaster
-from forecaster.exceptions import ArgumentError, ForecasterWarning
+from forecaster.exceptions import ArgumentError, ForecasterError, ForecasterWarning
 from forecaster.jobs.cli import main
 from forecaster.jobs.run import SpecError, load_spec, prepare_data, run_pipeline, spec_hash
 
@@ -7725,6 +7725,11 @@ def test_a_tuned_runs_backtest_scores_parameters_tuned_before_its_first_fold(
     assert sum(line.startswith(told) for line in lines) == 2, lines
     counts = _trial_counts(specs[0])
     assert sorted(counts.values()) == [3, 3] and tuning["study"] in counts, counts
+    plan = plan_of(capsys, specs[0], "--force")  # says the backtest's study runs no trial
+    assert (
+        "first fold, no trial: the study has 3 finished trials of the 3 wanted, in the study "
+        f"{tuning['study']})"
+    ) in plan, plan
     rerun = run_pipeline(specs[0], force=True, progress=False, log=lines.append)
     assert rerun.backtest_tuning == tuning and _trial_counts(specs[0]) == counts  # no trial
     code, err = run_cli(capsys, "backtest", str(specs[1]))
@@ -7756,8 +7761,8 @@ def test_the_backtests_tuning_has_a_study_of_its_own_per_count_of_folds(tmp_path
     text = path.read_text().replace("backtest_folds = 0", "backtest_folds = 1")
     path.write_text(text + "\n[training]\ntune = true\n")
     assert (
-        ", backtest 1 folds (its parameters tuned on the data before the first fold, in the "
-        f"study {study_name(spec, when)}-backtest1)"
+        ", backtest 1 folds (its parameters tuned on the data before the first fold, 20 "
+        f"trials, in the study {study_name(spec, when)}-backtest1)"
     ) in plan_of(capsys, path)
 
 
@@ -7802,3 +7807,115 @@ def test_the_backtests_tuning_ends_before_the_first_fold_of_any_lookback_it_may_
     tuned = tune_for_backtest(spec, root, frame, when, wait=0, progress=False, log=print)
     assert given[0]["date"].max() == min(cutoffs) == dt.date(2024, 4, 25)
     assert tuned.record["tuned_until"] == "2024-04-25"
+
+
+def test_a_run_under_torchrun_refuses_a_backtest_that_would_tune_before_reading_data(
+    tmp_path, monkeypatch
+):
+    """A spec that tunes and reuses its model (``reuse_model``: no tuning of its own) runs
+    under torchrun; its backtest's tuning stopped rank 0 alone (tuning runs in one process),
+    after the model, while the other ranks waited in the backtest's training. Every rank
+    refuses it now, before the data are read, and says how to backtest it."""
+    import forecaster.jobs.run as run_module
+
+    read = []
+    monkeypatch.setattr(run_module, "prepare_data", lambda *a, **k: read.append(a))
+    path = csv_project(tmp_path, rows(16))
+    text = path.read_text().replace("backtest_folds = 0", "backtest_folds = 1")
+    path.write_text(text + "\n[training]\ntune = true\nreuse_model = true\ntrials = 1\n")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ForecasterError, match="cannot backtest a spec that tunes") as caught:
+        run_pipeline(path, progress=False)
+    assert "set [evaluation] backtest_folds = 0 for the torchrun run" in str(caught.value)
+    assert "backtest_folds = 1" in str(caught.value) and not read
+    monkeypatch.setattr(run_module, "prepare_data", prepare_data)
+    path.write_text(
+        text.replace("backtest_folds = 1", "backtest_folds = 0") + "\n[training]\n"
+        "tune = true\nreuse_model = true\ntrials = 1\n"
+    )
+    with pytest.raises(ForecasterError, match="Tuning under torchrun is not supported"):
+        run_pipeline(path, progress=False)  # no backtest: the run's own tuning refuses it
+
+
+def test_a_backtest_that_tunes_says_how_to_get_past_a_tuning_that_holds_its_lock(tmp_path, capsys):
+    """``forecaster backtest`` of a spec that tunes takes the lock of the as-of's tuning and
+    does not wait: a run tuning the same as-of stopped it (exit 4) with "pass --wait", an
+    option ``backtest`` refuses, and called the other process's tuning "its backtest's". It
+    says to run the backtest again once that tuning ends, and names the tuning plainly."""
+    from forecaster.jobs.fitting import tuned_model_dir
+    from forecaster.jobs.outputs import output_lock
+
+    path = csv_project(tmp_path, rows(24))
+    path.write_text(path.read_text() + "\n[training]\ntune = true\ntrials = 1\n")
+    spec, root = load_spec(path)
+    _, when = prepare_data(spec, root, None)
+    with output_lock(tuned_model_dir(spec, root, when), 0.0, "a run's tuning"):
+        code, err = run_cli(capsys, "backtest", str(path))
+    assert code == 4, err
+    text = " ".join(err.split())
+    assert "running a tuning of 'hostile' as of 2024-01-24 (it holds the lock" in text, text
+    assert "then run the backtest again (it does not queue)." in text and "--wait" not in text
+
+
+def test_the_backtests_tuning_and_clone_end_before_the_first_fold_of_an_auto_lookback(
+    tmp_path, monkeypatch
+):
+    """``[model] lookback = "auto"`` (kept, not searched) is chosen by the backtest's first fit
+    (51 days here), which leaves out a short series that ends last ("b", 12 days, a day after
+    the others), so the first fold's cutoff is a day earlier than with a one-row window. The
+    first cutoff counted "auto" as 1: the backtest's tuning (and the rows a run's backtest
+    with levels fits its clone on) reached a day into the first fold's targets. Both end at
+    the backtest's own first cutoff now (no tuning: the study is replaced)."""
+    from types import SimpleNamespace
+
+    import forecaster.tuning as tuning
+    from forecaster.evaluation.backtest import backtest
+    from forecaster.jobs.intervals import before_folds
+    from forecaster.jobs.spec import build_estimator
+    from forecaster.jobs.tuned_backtest import tune_for_backtest
+
+    given = []
+
+    def study(estimator: Any, frame: pl.DataFrame, **kwargs: Any) -> Any:
+        given.append(frame)
+        return SimpleNamespace(best_params={}, n_trials_finished=0)
+
+    monkeypatch.setattr(tuning, "tune", study)
+    lines, start = ["id,date,y"], dt.date(2024, 1, 1)
+    for key, first, days in [(f"a{k}", 0, 120) for k in range(9)] + [("b", 109, 12)]:
+        for i in range(first, first + days):
+            lines.append(f"{key},{start + dt.timedelta(days=i)},{i % 5 + 0.5}")
+    path = csv_project(tmp_path, "\n".join(lines) + "\n")
+    text = path.read_text().replace("lookback = 4\n", 'lookback = "auto"\n')
+    path.write_text(text.replace("backtest_folds = 0", "backtest_folds = 2"))
+    spec, root = load_spec(path)
+    frame, when = prepare_data(spec, root, None)
+    estimator = build_estimator(spec, False)
+    with pytest.warns(ForecasterWarning):  # "b" is left out of the folds
+        result = backtest(estimator, frame, folds=2, refit=False, metrics=["mae"])
+    first = result.forecasts["cutoff"].min()
+    assert first == dt.date(2024, 4, 25) and "b" not in result.forecasts["id"].to_list()
+    tuned = tune_for_backtest(spec, root, frame, when, wait=0, progress=False, log=print)
+    assert given[0]["date"].max() == first and tuned.record["tuned_until"] == "2024-04-25"
+    assert before_folds(frame, estimator, 2)["date"].max() == first
+
+
+def test_a_backtest_that_tunes_with_too_many_folds_says_to_use_fewer(tmp_path, capsys):
+    """``forecaster backtest --folds 12`` of a spec that tunes, on 24 days: its tuning, on the
+    rows before the first fold (one day), stopped it with "Cannot infer the frequency ... Pass
+    freq explicitly", which no freq fixes (the backtest of a spec that does not tune says
+    "Too few rows for 12 folds"). The error says on what rows the backtest's tuning ran, before
+    how many folds, and to use fewer."""
+    path = csv_project(tmp_path, rows(24))
+    path.write_text(path.read_text() + "\n[training]\ntune = true\ntrials = 1\n")
+    code, err = run_cli(capsys, "backtest", str(path), "--folds", "12")
+    assert code == 3, err
+    text = " ".join(err.split())
+    assert (
+        "The backtest's tuning, on the rows up to 2024-01-01 (before the first of 12 folds: the "
+        "longest series has 1 row there), cannot run: " in text
+    ), text
+    assert text.endswith(
+        "Or use fewer folds ([evaluation] backtest_folds; forecaster backtest --folds), which "
+        "leave it more rows."
+    ), text

@@ -484,8 +484,9 @@ def backtest_command(args: argparse.Namespace, log: Log) -> int:
                 raise ArgumentError(f"argument --level: the spec's model {problem}.")
         if spec.training.tune:  # the parameters a run's backtest scores: tuned before the folds
             tuned = tune_for_backtest(
-                spec, root, frame, when, wait=0, progress=args.progress, log=logger.info
-            )
+                spec, root, frame, when, wait=0, progress=args.progress, log=logger.info,
+                hint="Wait for it to finish, then run the backtest again (it does not queue).",
+            )  # fmt: skip
             model = without_checkpoints(tuned.estimator)
     with tracking_paused():  # the backtest's fits are not logged models
         result, plan = spec_backtest(spec, model, frame, fitted=bool(args.model), log=logger.info)

@@ -70,6 +70,7 @@ __all__ = [
     "reuses",
     "search_plan",
     "study_name",
+    "trials_text",
     "tune_model",
     "tuned_model_dir",
     "tunes",
@@ -351,7 +352,7 @@ def model_plan(
                 "run without tuning."
             ) from None
         study = tuning_study(spec, job.root, job.when, lambda _: None)
-        trials = _trials_text(training.trials, finished_trials(storage_url(spec, job.root), study))
+        trials = trials_text(training.trials, finished_trials(storage_url(spec, job.root), study))
         plan = (
             f"tune {type(estimator).__name__} ({trials}, {limit}, {searched}; minimising "
             f"{training.objective}) in the study {study} ({_storage_text(spec, job.root)}), "
@@ -378,7 +379,7 @@ def model_plan(
     return plan
 
 
-def _trials_text(wanted: int, finished: int) -> str:
+def trials_text(wanted: int, finished: int) -> str:
     """The trials a tuning that wants ``wanted`` finished trials runs in a study that has
     ``finished`` (complete or pruned, as its resume counts them:
     :func:`~forecaster.tuning.storage.finished_trials`), in words."""

@@ -69,7 +69,7 @@ from forecaster.estimators.intervals import MIN_PER_SERIES, residuals_needed
 from forecaster.estimators.own_residuals import own_residuals, warn_without_own
 from forecaster.evaluation.backtest import backtest
 from forecaster.evaluation.fold_checks import check_reserved
-from forecaster.evaluation.folds import fold_rows
+from forecaster.evaluation.folds import first_fit_lookback, fold_rows
 from forecaster.evaluation.origins import calendar_cutoffs, uses_calendar
 from forecaster.evaluation.score_names import score_columns
 from forecaster.exceptions import (
@@ -558,14 +558,20 @@ def first_cutoff(frame: pl.DataFrame, model: Any, folds: int) -> Any:
     """The first calendar cutoff ``T_0`` of ``backtest(model, frame, folds=folds,
     origins="auto")`` with ``step = horizon`` (``folds * horizon`` grid steps before the data's
     last time, :func:`~forecaster.evaluation.origins.calendar_cutoffs`, on the series long
-    enough for the folds), ``frame`` read by ``model`` (fitted or not); None for integer steps
-    (each series' folds count from its own end)."""
+    enough for the folds), ``frame`` read by ``model`` (fitted or not; an unfitted
+    ``lookback="auto"`` is the one the backtest's first fit chooses,
+    :func:`~forecaster.evaluation.folds.first_fit_lookback`); None for integer steps (each
+    series' folds count from its own end)."""
     horizon, fitted = int(model.horizon), model.__sklearn_is_fitted__()
     _, panel = model.read_frame(frame, as_fitted=fitted)
     if not uses_calendar("auto", panel.time):
         return None
     lookback = model.lookback_ if fitted else model.lookback
-    least = fold_rows(1 if lookback == "auto" else int(lookback), horizon, folds, horizon)
+    if lookback == "auto":  # the series a longer window leaves out may move the cutoff earlier
+        lookback = first_fit_lookback(
+            panel, model, folds=folds, step=horizon, gap=0, train_size=None, calendar=True
+        )
+    least = fold_rows(int(lookback), horizon, folds, horizon)
     kept = np.flatnonzero(panel.lengths >= least)  # the series the backtest keeps
     kept = kept if len(kept) else np.arange(panel.n_series)  # (it refuses the frame)
     return calendar_cutoffs(panel, kept, horizon=horizon, folds=folds, step=horizon)[0]

@@ -331,11 +331,12 @@ def _lock_file(out: Path) -> Path:
 
 
 def output_lock(
-    destination: Path, wait: float | None, what: str
+    destination: Path, wait: float | None, what: str, hint: str | None = None
 ) -> contextlib.AbstractContextManager[None]:
     """The lock that serialises the writers of ``destination`` (a run's outputs, a model): the
     file ``.<name>.lock`` beside it, held for the block (see
-    :func:`forecaster._io.exclusive_lock`). ``wait``: seconds (None: as long as it takes).
+    :func:`forecaster._io.exclusive_lock`). ``wait``: seconds (None: as long as it takes);
+    ``hint``: what the error of a lock held beyond it says to do (None: pass ``--wait``).
 
     Raises
     ------
@@ -356,7 +357,8 @@ def output_lock(
         lock_file,
         timeout=wait,
         what=what,
-        hint="Wait for it to finish, or pass --wait [SECONDS] (after the spec path) to queue "
+        hint=hint
+        or "Wait for it to finish, or pass --wait [SECONDS] (after the spec path) to queue "
         "behind it.",
     )
 

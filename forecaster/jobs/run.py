@@ -100,12 +100,7 @@ from forecaster.jobs.reuse import data_provenance
 from forecaster.jobs.run_arguments import check_run_arguments
 from forecaster.jobs.schedule import drop_excluded, finish_forecast
 from forecaster.jobs.scores import backtest_scores, listed_scores_only, score_lines
-from forecaster.jobs.spec import (
-    RUN_COLUMNS,
-    Spec,
-    build_estimator,
-    spec_file,
-)
+from forecaster.jobs.spec import RUN_COLUMNS, Spec, build_estimator, spec_file
 from forecaster.jobs.spec_errors import check_backtest_columns
 from forecaster.jobs.summaries import (
     job_result,
@@ -115,7 +110,7 @@ from forecaster.jobs.summaries import (
     write_summary,
 )
 from forecaster.jobs.tracked import log_outputs, logged_fits, tracked_run, tracking_paused
-from forecaster.jobs.tuned_backtest import backtest_plan, backtest_tuning
+from forecaster.jobs.tuned_backtest import backtest_plan, backtest_tuning, check_launch
 from forecaster.tracking.records import validation_metrics
 from forecaster.tracking.target import process_choice_restored
 from forecaster.training import distributed
@@ -249,6 +244,7 @@ def _run_pipeline(
         check_backtest_columns(file, spec.series.id, spec.series.time)
     if tune:  # --tune of a spec that does not tune: nothing to search is refused here too
         search_plan(spec, build_estimator(spec, False))
+    check_launch(spec, tune)  # under torchrun: no backtest's tuning, on every rank
     frame, when = prepare_data(spec, root, as_of)
     out_dir = check_output(file, spec, root, when.label)
     check_checkpoints(file, spec, root, out_dir, "output.dir")

@@ -23,19 +23,30 @@ from typing import Any, NamedTuple
 import polars as pl
 from sklearn.base import clone
 
+from forecaster.exceptions import DataValidationError, ForecasterError
 from forecaster.jobs.data import AsOf
-from forecaster.jobs.fitting import search_plan, study_name, tune_model, tuned_model_dir, tunes
+from forecaster.jobs.fitting import (
+    search_plan,
+    study_name,
+    trials_text,
+    tune_model,
+    tuned_model_dir,
+    tunes,
+)
 from forecaster.jobs.intervals import before_folds, first_cutoff
 from forecaster.jobs.outputs import Job, output_lock
-from forecaster.jobs.spec import Spec, build_estimator
+from forecaster.jobs.spec import Spec, build_estimator, storage_url
 from forecaster.jobs.tracked import tracking_paused
+from forecaster.training import distributed
 from forecaster.tuning.conditions import trial_params
+from forecaster.tuning.storage import finished_trials
 
 __all__ = [
     "BacktestTuning",
     "backtest_plan",
     "backtest_study_name",
     "backtest_tuning",
+    "check_launch",
     "tune_for_backtest",
 ]
 
@@ -47,7 +58,8 @@ class BacktestTuning(NamedTuple):
     """The spec's estimator (unfitted) with the parameters the backtest's study chose."""
     record: dict[str, Any]
     """``summary.json``'s ``backtest_tuning``: ``study``, ``tuned_until`` (the last time of
-    the rows the study tuned on, ISO text: the first fold's cutoff; None for integer steps),
+    the rows the study tuned on, ISO text: the first fold's cutoff of the longest lookback
+    searched, at or before the backtest's own; None for integer steps),
     ``held_out_steps`` (the last rows of each series it never saw: the folds' targets),
     ``trials`` (finished trials of the study) and ``best_params``."""
 
@@ -70,12 +82,14 @@ def tune_for_backtest(
     wait: float | None,
     progress: bool,
     log: Callable[[str], None],
+    hint: str | None = None,
 ) -> BacktestTuning:
     """Tune the spec's model on the rows of ``frame`` before the first of the spec's
     ``evaluation.backtest_folds`` folds (see the module docstring), in the study of
     :func:`backtest_study_name`, under the lock of the as-of's tuning
     (``models/<name>/.<label>-tuned.lock``, shared with ``forecaster tune`` and the run's own
-    tuning; ``wait``: seconds to wait for it, None: as long as it takes). ``log`` takes a line
+    tuning; ``wait``: seconds to wait for it, None: as long as it takes; ``hint``: what the
+    error of a lock held beyond it says to do, None: pass ``--wait``). ``log`` takes a line
     that says on what data the parameters were chosen, and which. No model is refitted: the
     backtest fits its clone itself."""
     folds = spec.evaluation.backtest_folds
@@ -84,21 +98,30 @@ def tune_for_backtest(
     until = None if cutoff is None else cutoff.isoformat()
     held_out = folds * int(estimator.horizon)
     name = backtest_study_name(spec, when)
-    what = f"a tuning of {spec.pipeline.name!r} as of {when.label} (its backtest's)"
+    what = f"a tuning of {spec.pipeline.name!r} as of {when.label}"  # the run's or this one
     # the lock of the run's tuning; the trials are no logged models of the run
-    with output_lock(tuned_model_dir(spec, root, when), wait, what), tracking_paused():
-        result = tune_model(
-            spec,
-            root,
-            history,
-            when,
-            progress=progress,
-            log=lambda line: log(f"{line} (the backtest's study)"),
-            study=name,
-            refit=False,
-        )
-    estimator.set_params(**trial_params(result.best_params, estimator))
+    locked = output_lock(tuned_model_dir(spec, root, when), wait, what, hint)
     data = f"the rows up to {until}" if until else f"each series' rows but its last {held_out}"
+    with locked, tracking_paused():
+        try:
+            result = tune_model(
+                spec,
+                root,
+                history,
+                when,
+                progress=progress,
+                log=lambda line: log(f"{line} (the backtest's study)"),
+                study=name,
+                refit=False,
+            )
+        except DataValidationError as exc:  # too little data: most often, too many folds
+            raise DataValidationError(
+                f"The backtest's tuning, on {data} (before the first of {folds} folds: "
+                f"{_longest(spec, history)}), cannot run: {exc} Or use fewer folds "
+                "([evaluation] backtest_folds; forecaster backtest --folds), which leave it "
+                "more rows."
+            ) from exc
+    estimator.set_params(**trial_params(result.best_params, estimator))
     log(
         f"backtest tuned on {data} (before the first of {folds} folds; "
         f"{result.n_trials_finished} trials in study {name}), best {result.best_params}"
@@ -111,6 +134,15 @@ def tune_for_backtest(
         "best_params": dict(result.best_params),
     }
     return BacktestTuning(estimator, record)
+
+
+def _longest(spec: Spec, history: pl.DataFrame) -> str:
+    """``the longest series has N rows there`` (of ``history``, by the spec's series id)."""
+    if spec.series.id is None or history.is_empty():
+        rows = history.height
+    else:
+        rows = int(history.group_by(spec.series.id).len()["len"].max())  # type: ignore[arg-type]
+    return f"the longest series has {rows} row{'' if rows == 1 else 's'} there"
 
 
 def _before_any_first_fold(
@@ -145,13 +177,40 @@ def backtest_tuning(job: Job, tune: bool | None, progress: bool) -> BacktestTuni
     )
 
 
+def check_launch(spec: Spec, tune: bool | None) -> None:
+    """Refuse, before any data is read, a run under torchrun whose backtest would tune
+    (:func:`backtest_tuning`): tuning runs in one process only, and every rank refuses alike
+    here, where rank 0 alone would stop in the backtest's tuning while the other ranks wait
+    in the backtest's training (also when the run reuses a model tuned earlier, which needs
+    no tuning of its own).
+
+    Raises
+    ------
+    ForecasterError
+        Under a launch of more than one process, of a spec that tunes and backtests.
+    """
+    world = distributed.launched_world_size()
+    folds = spec.evaluation.backtest_folds
+    if world > 1 and folds and tunes(spec, tune):
+        raise ForecasterError(
+            f"A run under torchrun ({world} processes) cannot backtest a spec that tunes "
+            f"(--tune or training.tune = true; backtest_folds = {folds}): its backtest "
+            "scores parameters tuned on the data before its first fold, and tuning runs in "
+            "one process only. Run it without torchrun, or set [evaluation] backtest_folds = "
+            "0 for the torchrun run and backtest in one process with `forecaster backtest "
+            "SPEC` (which tunes the same way)."
+        )
+
+
 def backtest_plan(job: Job, tune: bool | None) -> str:
     """What ``run --dry-run`` says of the run's backtest (appended to its plan)."""
     folds = job.spec.evaluation.backtest_folds
     text = f", backtest {folds} folds"
     if folds and tunes(job.spec, tune):
+        study = backtest_study_name(job.spec, job.when)
+        finished = finished_trials(storage_url(job.spec, job.root), study)
         text += (
-            " (its parameters tuned on the data before the first fold, in the study "
-            f"{backtest_study_name(job.spec, job.when)})"
+            f" (its parameters tuned on the data before the first fold, "
+            f"{trials_text(job.spec.training.trials, finished)}, in the study {study})"
         )
     return text
