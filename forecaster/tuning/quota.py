@@ -58,13 +58,15 @@ class QuotaObjective:
         if self.n_trials is not None:
             ahead = trials_ahead(trial.study, trial.number, self.ignore)
             if ahead >= self.n_trials:
-                trial.set_user_attr(SURPLUS_ATTR, ahead)
-                trial.study.stop()
-                raise TrialFailedError(
-                    f"not run: the study had {ahead} finished, running or queued trials "
-                    f"before this one, of the n_trials={self.n_trials} wanted (another "
-                    "process started one at the same moment)"
+                why = (
+                    f"not run: the study had {ahead} finished, running or queued trials before "
+                    f"this one, of the n_trials={self.n_trials} wanted (another process started "
+                    "one at the same moment)"
                 )
+                trial.set_user_attr(SURPLUS_ATTR, ahead)
+                trial.set_user_attr("error", why)  # the reason of a failed trial, as the others'
+                trial.study.stop()
+                raise TrialFailedError(why)
         return self.objective(trial)
 
 
