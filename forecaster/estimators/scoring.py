@@ -146,22 +146,35 @@ class ForecastScoring:
             *column_tuple(roles.get("covariates")),
             *column_tuple(roles.get("future_covariates")),
         ]
-        history = _unfilled(data, value_cols, interpolated).filter(from_end >= horizon)
-        actual = data.filter(from_end < horizon)
+        held = self._held_out_steps(data, id_name)
+        inputs = _unfilled(data, value_cols, interpolated)  # as predict fills them
+        history, actual = inputs.filter(from_end >= held), data.filter(from_end < held)
         in_sample = self._check_held_out(actual, id_name)
         if in_sample is not None:  # scored: the series with new held-out steps only
             new = ~pl.col(id_name).is_in(in_sample.implode())
             history, actual = history.filter(new), actual.filter(new)
         keys = [c for c in (self.id_col, self.time_col) if c]
         self._warn_made_up_origins(history, frame, id_name, keys)
+        # origins every horizon steps back from each series' end, over its held-out steps
+        back = (from_end >= horizon) & (from_end % horizon == 0) & (from_end < held + horizon)
+        rolling = bool((held > horizon).any())  # more new steps than one horizon somewhere
+        if in_sample is not None and rolling:
+            keep = ~pl.col(id_name).is_in(in_sample.implode())
+            inputs, back = inputs.filter(keep), back.filter(data.select(keep).to_series())
+        origins = inputs.filter(back).select(keys)
         if self.id_col is None:
             history, actual = history.drop(id_name), actual.drop(id_name)
+            inputs = inputs.drop(id_name)
         future = column_tuple(self.future_covariates)  # only what predict reads from future=
         # the made-up ends are named above, as origins; the short series below, as not scored
         with silenced(ForecasterWarning, MADE_UP_ENDS), silenced(ForecasterWarning, SHORT_SERIES):
-            forecast = self.predict(
-                history, future=actual.select(*keys, *future) if future else None
-            )
+            if rolling:  # one batched call; future covariates read from the rows after each
+                cutoff = origins if self.id_col else origins[self.time_col].unique()
+                forecast = self.predict(inputs, cutoff=cutoff).drop("origin")
+            else:
+                forecast = self.predict(
+                    history, future=actual.select(*keys, *future) if future else None
+                )
         self._warn_held_out_future(forecast, frame, keys)
         targets = list(column_tuple(self.target))
         true = temporary_names([*keys, *targets], *[f"{t}_true" for t in targets])
@@ -174,6 +187,21 @@ class ForecastScoring:
         # per-target means: a target with unscored held-out values would weigh its points more
         errors = [(pl.col(t) - pl.col(o)).abs() for t, o in zip(targets, true, strict=True)]
         return -float(joined.select(pl.concat_list(errors).explode().mean()).item())
+
+    def _held_out_steps(self, data: pl.DataFrame, id_name: str) -> pl.Series:
+        """Each row's count of held-out steps of its series: ``horizon``, or the steps after
+        the data the model was fitted on when they are more (a fold of :class:`TemporalSplit`
+        with ``test_size > horizon``, newer data), all scored."""
+        horizon = int(self.horizon)
+        seen = in_sample_ends(self, data[id_name])
+        if seen is None:  # a model loaded from a folder that does not record it
+            return pl.repeat(horizon, data.height, eager=True)
+        times = data[self.time_col]
+        new = (times > seen.cast(times.dtype, strict=False)).fill_null(False)
+        n_new = pl.DataFrame({"id": data[id_name], "new": new}).select(
+            pl.col("new").sum().over("id")
+        )
+        return n_new.to_series().clip(lower_bound=horizon).cast(pl.Int64).rename("held")
 
     def _warn_held_out_future(
         self, forecast: pl.DataFrame, frame: pl.DataFrame, keys: list[str]
