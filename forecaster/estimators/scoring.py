@@ -1,5 +1,7 @@
 """``RNNForecaster.score``: the negative MAE of a forecast of each series' last ``horizon``
-steps, refusing or leaving out held-out steps that the model was fitted on (or after)."""
+steps (of all its steps after the data the model was fitted on, when they are more: from
+origins every ``horizon`` steps back from its end), refusing or leaving out held-out steps that
+the model was fitted on (or after)."""
 
 from __future__ import annotations
 
@@ -61,7 +63,8 @@ class ForecastScoring:
 
     @uses_fitted_state("score with")
     def score(self, frame: pl.DataFrame | pl.LazyFrame, y: None = None) -> float:
-        """Negative mean absolute error of a forecast of each series' last ``horizon`` steps.
+        """Negative mean absolute error of a forecast of each series' last ``horizon`` steps,
+        or of all its steps after the data the model was fitted on when they are more.
 
         The frame is read as ``fit`` reads it (the model's frequency and ``missing=`` policy,
         so gaps are filled on the regular grid); the last ``horizon`` steps of every series on
@@ -75,6 +78,20 @@ class ForecastScoring:
         gap that reaches into the held-out steps is filled forward, not interpolated towards
         the first held-out value. Used by ``GridSearchCV``
         with :class:`TemporalSplit`.
+
+        A series with more than ``horizon`` steps after the data the model was fitted on (a
+        :class:`TemporalSplit` fold with ``test_size > horizon``, or a frame of newer data)
+        holds out all of them, each scored once: it is forecast from origins every ``horizon``
+        steps back from its end (its step ``horizon`` before the end, ``2 * horizon``
+        before, ..., the earliest at or before the fitted data's end, whose forecast of steps
+        the model has seen is not scored), each from the data up to that origin, the held-out
+        values before it included (as a rolling forecast would know them), in one batched
+        ``predict(frame, cutoff=...)`` call; the future covariates are read from the frame's
+        rows after each origin. ``GridSearchCV``'s ``mean_test_score`` is then the mean of
+        each fold's MAE over all its unseen steps. (Before, the steps before the last
+        ``horizon`` were read as history and never scored.) In that case ``predict`` names
+        the origins it leaves out (fewer than ``lookback_`` rows up to them) or that start
+        after made-up values, in its own words.
         scikit-learn's ``scoring=`` strings (``"neg_mean_absolute_error"``, ...) compare
         ``predict(X)`` with a ``y``, which a frame forecaster does not take: leave
         ``scoring=None``, which calls this method (scikit-learn's own error says a ``y_true``
