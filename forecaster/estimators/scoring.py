@@ -79,19 +79,12 @@ class ForecastScoring:
         the first held-out value. Used by ``GridSearchCV``
         with :class:`TemporalSplit`.
 
-        A series with more than ``horizon`` steps after the data the model was fitted on (a
-        :class:`TemporalSplit` fold with ``test_size > horizon``, or a frame of newer data)
-        holds out all of them, each scored once: it is forecast from origins every ``horizon``
-        steps back from its end (its step ``horizon`` before the end, ``2 * horizon``
-        before, ..., the earliest at or before the fitted data's end, whose forecast of steps
-        the model has seen is not scored), each from the data up to that origin, the held-out
-        values before it included (as a rolling forecast would know them), in one batched
-        ``predict(frame, cutoff=...)`` call; the future covariates are read from the frame's
-        rows after each origin. ``GridSearchCV``'s ``mean_test_score`` is then the mean of
-        each fold's MAE over all its unseen steps. (Before, the steps before the last
-        ``horizon`` were read as history and never scored.) In that case ``predict`` names
-        the origins it leaves out (fewer than ``lookback_`` rows up to them) or that start
-        after made-up values, in its own words.
+        A series with more than ``horizon`` steps after the fitted data (a fold of
+        :class:`TemporalSplit` with ``test_size > horizon``, newer data) holds out all of
+        them, each scored once: forecast in one batched ``predict(frame, cutoff=...)`` from
+        origins ``horizon``, ``2 * horizon``, ... steps before its end (the earliest at or
+        before the fitted end; seen steps are not scored), the held-out values before each
+        known; ``predict`` names the origins it leaves out or that start after made-up values.
         scikit-learn's ``scoring=`` strings (``"neg_mean_absolute_error"``, ...) compare
         ``predict(X)`` with a ``y``, which a frame forecaster does not take: leave
         ``scoring=None``, which calls this method (scikit-learn's own error says a ``y_true``
@@ -172,26 +165,11 @@ class ForecastScoring:
             history, actual = history.filter(new), actual.filter(new)
         keys = [c for c in (self.id_col, self.time_col) if c]
         self._warn_made_up_origins(history, frame, id_name, keys)
-        # origins every horizon steps back from each series' end, over its held-out steps
-        back = (from_end >= horizon) & (from_end % horizon == 0) & (from_end < held + horizon)
-        rolling = bool((held > horizon).any())  # more new steps than one horizon somewhere
-        if in_sample is not None and rolling:
-            keep = ~pl.col(id_name).is_in(in_sample.implode())
-            inputs, back = inputs.filter(keep), back.filter(data.select(keep).to_series())
-        origins = inputs.filter(back).select(keys)
+        # more new steps than one horizon somewhere: forecast from every horizon back
+        rolling = _rolling_inputs(inputs, from_end, held, horizon, in_sample, id_name, keys)
         if self.id_col is None:
             history, actual = history.drop(id_name), actual.drop(id_name)
-            inputs = inputs.drop(id_name)
-        future = column_tuple(self.future_covariates)  # only what predict reads from future=
-        # the made-up ends are named above, as origins; the short series below, as not scored
-        with silenced(ForecasterWarning, MADE_UP_ENDS), silenced(ForecasterWarning, SHORT_SERIES):
-            if rolling:  # one batched call; future covariates read from the rows after each
-                cutoff = origins if self.id_col else origins[self.time_col].unique()
-                forecast = self.predict(inputs, cutoff=cutoff).drop("origin")
-            else:
-                forecast = self.predict(
-                    history, future=actual.select(*keys, *future) if future else None
-                )
+        forecast = self._forecast_held_out(history, actual, rolling, keys)
         self._warn_held_out_future(forecast, frame, keys)
         targets = list(column_tuple(self.target))
         true = temporary_names([*keys, *targets], *[f"{t}_true" for t in targets])
@@ -204,6 +182,26 @@ class ForecastScoring:
         # per-target means: a target with unscored held-out values would weigh its points more
         errors = [(pl.col(t) - pl.col(o)).abs() for t, o in zip(targets, true, strict=True)]
         return -float(joined.select(pl.concat_list(errors).explode().mean()).item())
+
+    def _forecast_held_out(
+        self,
+        history: pl.DataFrame,
+        actual: pl.DataFrame,
+        rolling: tuple[pl.DataFrame, pl.DataFrame] | None,
+        keys: list[str],
+    ) -> pl.DataFrame:
+        """The forecast of the held-out steps: from ``history``'s end (the future covariates
+        read from ``actual``), or from each origin of ``rolling`` (:func:`_rolling_inputs`)
+        in one batched call (the future covariates read from the rows after each)."""
+        future = column_tuple(self.future_covariates)  # only what predict reads from future=
+        # the made-up ends are named by score, as origins; the short series, as not scored
+        with silenced(ForecasterWarning, MADE_UP_ENDS), silenced(ForecasterWarning, SHORT_SERIES):
+            if rolling is not None:
+                inputs, origins = rolling
+                inputs = inputs if self.id_col else inputs.drop(SERIES_ID)
+                cutoff = origins if self.id_col else origins[self.time_col].unique()
+                return self.predict(inputs, cutoff=cutoff).drop("origin")
+            return self.predict(history, future=actual.select(*keys, *future) if future else None)
 
     def _held_out_steps(self, data: pl.DataFrame, id_name: str) -> pl.Series:
         """Each row's count of held-out steps of its series: ``horizon``, or the steps after
@@ -513,6 +511,29 @@ def _through_others(counts: pl.DataFrame, time_col: str) -> str:
         "series share one calendar, and a global model fitted on the other series' rows up "
         "to then has learnt that period."
     )
+
+
+def _rolling_inputs(
+    inputs: pl.DataFrame,
+    from_end: pl.Series,
+    held: pl.Series,
+    horizon: int,
+    in_sample: pl.Series | None,
+    id_name: str,
+    keys: list[str],
+) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+    """``(inputs, origins)`` of a score whose series hold out more than ``horizon`` steps
+    (``held``, per row, with ``from_end`` its position from its series' end): the rows of the
+    series scored (not those of ``in_sample``) and their origins, the steps ``horizon``,
+    ``2 * horizon``, ... before each series' end, over all its held-out steps (the
+    ``keys`` of those rows); None when every series holds out ``horizon`` steps."""
+    if not bool((held > horizon).any()):
+        return None
+    back = (from_end >= horizon) & (from_end % horizon == 0) & (from_end < held + horizon)
+    if in_sample is not None:
+        keep = ~inputs[id_name].is_in(in_sample)
+        inputs, back = inputs.filter(keep), back.filter(keep)
+    return inputs, inputs.filter(back).select(keys)
 
 
 def _unfilled(
