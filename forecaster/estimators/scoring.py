@@ -531,7 +531,7 @@ def _rolling_inputs(
         return None
     back = (from_end >= horizon) & (from_end % horizon == 0) & (from_end < held + horizon)
     if in_sample is not None:
-        keep = ~inputs[id_name].is_in(in_sample)
+        keep = ~inputs[id_name].is_in(in_sample.implode())
         inputs, back = inputs.filter(keep), back.filter(keep)
     return inputs, inputs.filter(back).select(keys)
 
