@@ -262,9 +262,10 @@ class TuneResult:
         Its objective value (by default the best validation loss, in scaled units).
     best_estimator : estimator or None
         A clone of the estimator with ``best_params``, fitted as the trials were (the
-        validation split still held out for early stopping; with the trials' seed and at the
-        best trial's torch thread count, the best trial's model again: see "Several processes
-        and machines" in the module docs); None when ``refit=False``.
+        validation split still held out for early stopping; with the best trial's seed (the
+        trials' one, or the one it drew: ``user_attrs["seed"]``) and at its torch thread
+        count, the best trial's model again: see "Several processes and machines" in the
+        module docs); None when ``refit=False``.
     n_trials_finished : int
         Complete and pruned trials in the study, read at the moment ``best_params`` was (after
         the trials, before the refit).
@@ -378,7 +379,8 @@ def tune(
     random_state : int, optional
         A seed from 0 to 2**32 - 1. Seeds the TPE sampler (per trial, with the trial's number:
         processes sharing the study never repeat each other's draws) and the trials' fits,
-        when the estimator has none.
+        when the estimator has none. With neither, each trial's fit draws a seed, recorded
+        in its ``user_attrs["seed"]``, which the refit of the best trial reuses.
     refit : bool, default True
         Fit a clone with the best parameters as the trials fit; checkpoints in a new subfolder.
     track : bool, default False
