@@ -156,7 +156,7 @@ class ForecastScoring:
             *column_tuple(roles.get("covariates")),
             *column_tuple(roles.get("future_covariates")),
         ]
-        held = self._held_out_steps(data, id_name)
+        held = self._held_out_steps(data, id_name, from_end)
         inputs = _unfilled(data, value_cols, interpolated)  # as predict fills them
         history, actual = inputs.filter(from_end >= held), data.filter(from_end < held)
         in_sample = self._check_held_out(actual, id_name)
@@ -203,20 +203,23 @@ class ForecastScoring:
                 return self.predict(inputs, cutoff=cutoff).drop("origin")
             return self.predict(history, future=actual.select(*keys, *future) if future else None)
 
-    def _held_out_steps(self, data: pl.DataFrame, id_name: str) -> pl.Series:
-        """Each row's count of held-out steps of its series: ``horizon``, or the steps after
-        the data the model was fitted on when they are more (a fold of :class:`TemporalSplit`
-        with ``test_size > horizon``, newer data), all scored."""
+    def _held_out_steps(self, data: pl.DataFrame, id_name: str, from_end: pl.Series) -> pl.Series:
+        """Each row's count of held-out steps of its series (``data`` sorted by series and
+        time, ``from_end`` each row's position from its series' end): ``horizon``, or the
+        steps after the data the model was fitted on when they are more (a fold of
+        :class:`TemporalSplit` with ``test_size > horizon``, newer data), all scored. The
+        fitted ends are read once per series, not per row."""
         horizon = int(self.horizon)
-        seen = in_sample_ends(self, data[id_name])
+        last = np.flatnonzero(from_end.to_numpy() == 0)  # each series' last row
+        seen = in_sample_ends(self, data[id_name].gather(last))
         if seen is None:  # a model loaded from a folder that does not record it
             return pl.repeat(horizon, data.height, eager=True)
+        counts = np.diff(last, prepend=-1)
+        row_series = np.repeat(np.arange(len(last)), counts)
         times = data[self.time_col]
-        new = (times > seen.cast(times.dtype, strict=False)).fill_null(False)
-        n_new = pl.DataFrame({"id": data[id_name], "new": new}).select(
-            pl.col("new").sum().over("id")
-        )
-        return n_new.to_series().clip(lower_bound=horizon).cast(pl.Int64).rename("held")
+        new = (times > seen.cast(times.dtype, strict=False).gather(row_series)).fill_null(False)
+        n_new = np.add.reduceat(new.to_numpy().astype(np.int64), last - counts + 1)
+        return pl.Series("held", np.maximum(n_new, horizon)[row_series], dtype=pl.Int64)
 
     def _warn_held_out_future(
         self, forecast: pl.DataFrame, frame: pl.DataFrame, keys: list[str]
