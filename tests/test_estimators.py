@@ -286,7 +286,8 @@ def test_score_tells_a_forecast_starting_after_a_made_up_value(missing):
     n = 60
     frame = pl.DataFrame({"time": range(n), "y": rng.normal(size=n)})
     params = {"target": "y", "lookback": 8, "horizon": 4, "validation_size": 0}
-    model = RNNForecaster(**params, missing=missing, **TINY).fit(frame.head(n - 8))
+    # fitted up to the held-out steps (with more unseen steps, each is scored: test_split)
+    model = RNNForecaster(**params, missing=missing, **TINY).fit(frame.head(n - 4))
     gap = pl.when(pl.col("time").is_between(n - 6, n - 5)).then(None).otherwise("y").alias("y")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -315,7 +316,8 @@ def test_score_does_not_name_the_origin_of_a_series_too_short_to_forecast():
         pl.DataFrame({"id": k, "time": range(n), "y": rng.normal(size=n)}) for k in "ab"
     )
     params = {"target": "y", "id_col": "id", "lookback": 8, "horizon": 4, "validation_size": 0}
-    model = RNNForecaster(**params, missing="ffill", **TINY).fit(frame.filter(pl.col("time") < 52))
+    fitted = frame.filter(pl.col("time") < 56)  # up to the held-out steps (see test_split)
+    model = RNNForecaster(**params, missing="ffill", **TINY).fit(fitted)
     short = (pl.col("id") == "b") & (pl.col("time") == 55)  # b: rows 50 to 59 only
     scored = frame.filter((pl.col("id") == "a") | (pl.col("time") >= 50)).with_columns(
         y=pl.when(short).then(None).otherwise("y")

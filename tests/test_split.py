@@ -239,3 +239,29 @@ def test_too_few_steps_for_the_folds_is_a_too_few_rows_error(id_col):
     splitter = TemporalSplit("time", 3, 4, id_col=id_col)
     with pytest.raises(TooFewRowsError, match="3 folds of 4 steps need more than 12 time steps"):
         list(splitter.split(frame))
+
+
+@pytest.mark.filterwarnings("ignore::forecaster.BaselineWarning")
+@pytest.mark.parametrize("id_col", ["id", None])
+def test_a_fold_longer_than_the_horizon_scores_every_unseen_step(id_col):
+    """test_size=8 > horizon=3: before, score forecast each series' last 3 steps only, and
+    the 5 unseen steps before them were history, never scored. Now every unseen step is
+    scored, from origins every horizon steps back from each series' end (the first one
+    before the cutoff: 8 is not a multiple of 3), in one predict call."""
+    frame = sine_panel(2, 80) if id_col else sine_panel(1, 80).drop("id")
+    model = RNNForecaster(**{**TINY_DAILY_MODEL, "id_col": id_col})
+    cv = TemporalSplit("date", n_splits=2, test_size=8, id_col=id_col)
+    scores = cross_val_score(model, frame, cv=cv, error_score="raise")
+    for (train, test), score in zip(cv.split(frame), scores, strict=True):
+        fitted = clone(model).fit(frame[train])
+        cutoff, end = frame[train]["date"].max(), frame[test]["date"].max()
+        origins = [end - dt.timedelta(days=k) for k in (3, 6, 9)]  # 9 back: before the cutoff
+        forecast = fitted.predict(frame[test], cutoff=origins)
+        keys = ["id", "date"] if id_col else ["date"]
+        scored = forecast.join(frame, on=keys, suffix="_true").filter(pl.col("date") > cutoff)
+        assert scored.height == 8 * (2 if id_col else 1)  # every unseen step, once
+        expected = (scored["y"] - scored["y_true"]).abs().mean()
+        assert score == pytest.approx(-expected, rel=1e-9)
+        last = fitted.predict(frame[test].filter(pl.col("date") <= end - dt.timedelta(days=3)))
+        last = last.join(frame, on=keys, suffix="_true")
+        assert score != pytest.approx(-(last["y"] - last["y_true"]).abs().mean())  # before

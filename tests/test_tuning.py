@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import glob
+import json
 import os
 import random
 import shutil
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
+import sqlalchemy
 import torch
 from sklearn.base import clone
 
@@ -2802,3 +2804,109 @@ def test_queueing_retries_leaves_the_retry_history_of_the_trials_it_read_as_it_w
     assert trial.number == 1
     with pytest.raises(TrialFailedError, match="trial 1 retries trial 3, which trial 0 retries"):
         check_retry(trial)
+
+
+# ------------------------------------------------------------------------------------------
+# the data a study is for, the n_trials quota, the seed of a trial that nothing seeds
+# ------------------------------------------------------------------------------------------
+
+
+def _other_data(frame: pl.DataFrame) -> pl.DataFrame:
+    """Other data for the same task: other series names and values."""
+    return frame.with_columns(id=pl.col("id") + "_other", y=pl.col("y") * 2 + 1)
+
+
+def test_tune_on_other_data_gets_a_default_study_of_its_own(monkeypatch, tmp_path, frame):
+    """Before: the default name covered the task and space only, so tune on other data
+    resumed the first data's study, ran 0 trials and returned its best value, quietly."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    first = quick(frame=frame, storage="default")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", "The study .*", ForecasterWarning)
+        other = quick(frame=_other_data(frame), storage="default")
+    assert other.study_name != first.study_name
+    assert (other.n_trials_run, other.n_trials_finished) == (2, 2)
+    record = json.loads(other.study.user_attrs["forecaster.data"])
+    assert (record["rows"], record["series"]) == (320, 2)
+    again = quick(frame=frame, storage="default")  # the first data's study again
+    assert (again.study_name, again.n_trials_run) == (first.study_name, 0)
+
+
+def test_a_named_study_resumed_on_other_data_warns(tmp_path, frame):
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    quick(frame=frame, storage=url, study_name="s", n_trials=1)
+    with pytest.warns(ForecasterWarning, match="was created on other data") as caught:
+        resumed = quick(frame=_other_data(frame), storage=url, study_name="s", n_trials=2)
+    assert resumed.n_trials_run == 1  # resumed, as a study with other fixed parameters is
+    message = next(str(w.message) for w in caught if "other data" in str(w.message))
+    assert "(320 rows, 2 series from 0 to 159, hash " in message
+    assert "Its finished 1 trial and its best value were measured on that data" in message
+    assert "leave study_name out" in message and "optuna.delete_study(study_name='s'" in message
+    with warnings.catch_warnings():  # the data it was created on: no warning
+        warnings.filterwarnings("error", "The study .*", ForecasterWarning)
+        quick(frame=frame.sample(fraction=1.0, shuffle=True, seed=1), storage=url, study_name="s")
+
+
+def test_a_study_recorded_before_its_data_resumes_with_a_note_and_records_it(tmp_path, frame):
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    quick(frame=frame, storage=url, study_name="old", n_trials=1)
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as connection:  # a study of an earlier version: no record
+        connection.execute(
+            sqlalchemy.text("DELETE FROM study_user_attributes WHERE key = 'forecaster.data'")
+        )
+    engine.dispose()
+    assert "forecaster.data" not in optuna.load_study(study_name="old", storage=url).user_attrs
+    with pytest.warns(ForecasterWarning, match="which did not record its data: its finished 1"):
+        resumed = quick(frame=frame, storage=url, study_name="old", n_trials=2)
+    assert resumed.n_trials_run == 1
+    assert "forecaster.data" in resumed.study.user_attrs
+    with pytest.warns(ForecasterWarning, match="was created on other data"):
+        quick(frame=_other_data(frame), storage=url, study_name="old", n_trials=2)
+
+
+def test_a_trial_started_past_n_trials_by_a_racing_process_ends_before_it_runs(
+    monkeypatch, tmp_path, frame
+):
+    """Two processes that read the study's counts at the same moment both started a trial:
+    6 finished for n_trials=5 (the forced-timing repro). Here the other process starts and
+    finishes its trial right after this process's count, which is then out of date."""
+    import forecaster.tuning.trials as trials_module
+
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    real_counts, raced = trials_module.trial_counts, []
+
+    def counts_then_race(study, ignore=()):
+        counts = real_counts(study, ignore)
+        if counts == (1, 0) and not raced:  # the check before the last trial wanted
+            other = optuna.load_study(study_name="race", storage=url)  # another process
+            other.tell(other.ask(), 1e9)
+            raced.append(True)
+        return counts  # read before the other process's trial
+
+    monkeypatch.setattr(trials_module, "trial_counts", counts_then_race)
+    ran = []
+    register = lambda study, trial: ran.append(trial.number)  # noqa: E731
+    result = quick(frame=frame, storage=url, study_name="race", n_trials=2, callbacks=[register])
+    assert raced and result.n_trials_finished == 2  # before: 3
+    states = {t.number: t.state for t in result.study.trials}
+    assert states == {0: COMPLETE, 1: COMPLETE, 2: FAIL}
+    surplus = result.study.trials[2]
+    assert surplus.user_attrs["surplus"] == 2 and "params" not in surplus.user_attrs  # not run
+    assert surplus.user_attrs["error"].startswith("not run: the study had 2 finished, running")
+    assert ran == [0, 2]
+
+
+def test_the_refit_repeats_the_best_trial_when_nothing_seeds_it(frame):
+    """Before: without a seed in the template or in tune, each trial's fit drew its own, and
+    the refit drew another: best_estimator was not the best trial's model again."""
+    model = tiny_model(random_state=None)
+    result = quick(model, frame, random_state=None, refit=True, n_trials=2)
+    best = result.study.best_trial
+    assert isinstance(best.user_attrs["seed"], int)
+    assert result.best_estimator.random_state == best.user_attrs["seed"]
+    assert result.best_estimator.val_loss_ == pytest.approx(result.best_value, rel=1e-6)
+    assert model.random_state is None  # the template is left as it was
+    seeded = quick(tiny_model(random_state=3), frame, random_state=None, n_trials=1)
+    assert "seed" not in seeded.study.best_trial.user_attrs  # a seeded fit draws none

@@ -1,5 +1,7 @@
 """``RNNForecaster.score``: the negative MAE of a forecast of each series' last ``horizon``
-steps, refusing or leaving out held-out steps that the model was fitted on (or after)."""
+steps (of all its steps after the data the model was fitted on, when they are more: from
+origins every ``horizon`` steps back from its end), refusing or leaving out held-out steps that
+the model was fitted on (or after)."""
 
 from __future__ import annotations
 
@@ -61,7 +63,8 @@ class ForecastScoring:
 
     @uses_fitted_state("score with")
     def score(self, frame: pl.DataFrame | pl.LazyFrame, y: None = None) -> float:
-        """Negative mean absolute error of a forecast of each series' last ``horizon`` steps.
+        """Negative mean absolute error of a forecast of each series' last ``horizon`` steps,
+        or of all its steps after the data the model was fitted on when they are more.
 
         The frame is read as ``fit`` reads it (the model's frequency and ``missing=`` policy,
         so gaps are filled on the regular grid); the last ``horizon`` steps of every series on
@@ -75,6 +78,13 @@ class ForecastScoring:
         gap that reaches into the held-out steps is filled forward, not interpolated towards
         the first held-out value. Used by ``GridSearchCV``
         with :class:`TemporalSplit`.
+
+        A series with more than ``horizon`` steps after the fitted data (a fold of
+        :class:`TemporalSplit` with ``test_size > horizon``, newer data) holds out all of
+        them, each scored once: forecast in one batched ``predict(frame, cutoff=...)`` from
+        origins ``horizon``, ``2 * horizon``, ... steps before its end (the earliest at or
+        before the fitted end; seen steps are not scored), the held-out values before each
+        known; ``predict`` names the origins it leaves out or that start after made-up values.
         scikit-learn's ``scoring=`` strings (``"neg_mean_absolute_error"``, ...) compare
         ``predict(X)`` with a ``y``, which a frame forecaster does not take: leave
         ``scoring=None``, which calls this method (scikit-learn's own error says a ``y_true``
@@ -146,22 +156,20 @@ class ForecastScoring:
             *column_tuple(roles.get("covariates")),
             *column_tuple(roles.get("future_covariates")),
         ]
-        history = _unfilled(data, value_cols, interpolated).filter(from_end >= horizon)
-        actual = data.filter(from_end < horizon)
+        held = self._held_out_steps(data, id_name, from_end)
+        inputs = _unfilled(data, value_cols, interpolated)  # as predict fills them
+        history, actual = inputs.filter(from_end >= held), data.filter(from_end < held)
         in_sample = self._check_held_out(actual, id_name)
         if in_sample is not None:  # scored: the series with new held-out steps only
             new = ~pl.col(id_name).is_in(in_sample.implode())
             history, actual = history.filter(new), actual.filter(new)
         keys = [c for c in (self.id_col, self.time_col) if c]
         self._warn_made_up_origins(history, frame, id_name, keys)
+        # more new steps than one horizon somewhere: forecast from every horizon back
+        rolling = _rolling_inputs(inputs, from_end, held, horizon, in_sample, id_name, keys)
         if self.id_col is None:
             history, actual = history.drop(id_name), actual.drop(id_name)
-        future = column_tuple(self.future_covariates)  # only what predict reads from future=
-        # the made-up ends are named above, as origins; the short series below, as not scored
-        with silenced(ForecasterWarning, MADE_UP_ENDS), silenced(ForecasterWarning, SHORT_SERIES):
-            forecast = self.predict(
-                history, future=actual.select(*keys, *future) if future else None
-            )
+        forecast = self._forecast_held_out(history, actual, rolling, keys)
         self._warn_held_out_future(forecast, frame, keys)
         targets = list(column_tuple(self.target))
         true = temporary_names([*keys, *targets], *[f"{t}_true" for t in targets])
@@ -174,6 +182,44 @@ class ForecastScoring:
         # per-target means: a target with unscored held-out values would weigh its points more
         errors = [(pl.col(t) - pl.col(o)).abs() for t, o in zip(targets, true, strict=True)]
         return -float(joined.select(pl.concat_list(errors).explode().mean()).item())
+
+    def _forecast_held_out(
+        self,
+        history: pl.DataFrame,
+        actual: pl.DataFrame,
+        rolling: tuple[pl.DataFrame, pl.DataFrame] | None,
+        keys: list[str],
+    ) -> pl.DataFrame:
+        """The forecast of the held-out steps: from ``history``'s end (the future covariates
+        read from ``actual``), or from each origin of ``rolling`` (:func:`_rolling_inputs`)
+        in one batched call (the future covariates read from the rows after each)."""
+        future = column_tuple(self.future_covariates)  # only what predict reads from future=
+        # the made-up ends are named by score, as origins; the short series, as not scored
+        with silenced(ForecasterWarning, MADE_UP_ENDS), silenced(ForecasterWarning, SHORT_SERIES):
+            if rolling is not None:
+                inputs, origins = rolling
+                inputs = inputs if self.id_col else inputs.drop(SERIES_ID)
+                cutoff = origins if self.id_col else origins[self.time_col].unique()
+                return self.predict(inputs, cutoff=cutoff).drop("origin")
+            return self.predict(history, future=actual.select(*keys, *future) if future else None)
+
+    def _held_out_steps(self, data: pl.DataFrame, id_name: str, from_end: pl.Series) -> pl.Series:
+        """Each row's count of held-out steps of its series (``data`` sorted by series and
+        time, ``from_end`` each row's position from its series' end): ``horizon``, or the
+        steps after the data the model was fitted on when they are more (a fold of
+        :class:`TemporalSplit` with ``test_size > horizon``, newer data), all scored. The
+        fitted ends are read once per series, not per row."""
+        horizon = int(self.horizon)
+        last = np.flatnonzero(from_end.to_numpy() == 0)  # each series' last row
+        seen = in_sample_ends(self, data[id_name].gather(last))
+        if seen is None:  # a model loaded from a folder that does not record it
+            return pl.repeat(horizon, data.height, eager=True)
+        counts = np.diff(last, prepend=-1)
+        row_series = np.repeat(np.arange(len(last)), counts)
+        times = data[self.time_col]
+        new = (times > seen.cast(times.dtype, strict=False).gather(row_series)).fill_null(False)
+        n_new = np.add.reduceat(new.to_numpy().astype(np.int64), last - counts + 1)
+        return pl.Series("held", np.maximum(n_new, horizon)[row_series], dtype=pl.Int64)
 
     def _warn_held_out_future(
         self, forecast: pl.DataFrame, frame: pl.DataFrame, keys: list[str]
@@ -468,6 +514,29 @@ def _through_others(counts: pl.DataFrame, time_col: str) -> str:
         "series share one calendar, and a global model fitted on the other series' rows up "
         "to then has learnt that period."
     )
+
+
+def _rolling_inputs(
+    inputs: pl.DataFrame,
+    from_end: pl.Series,
+    held: pl.Series,
+    horizon: int,
+    in_sample: pl.Series | None,
+    id_name: str,
+    keys: list[str],
+) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+    """``(inputs, origins)`` of a score whose series hold out more than ``horizon`` steps
+    (``held``, per row, with ``from_end`` its position from its series' end): the rows of the
+    series scored (not those of ``in_sample``) and their origins, the steps ``horizon``,
+    ``2 * horizon``, ... before each series' end, over all its held-out steps (the
+    ``keys`` of those rows); None when every series holds out ``horizon`` steps."""
+    if not bool((held > horizon).any()):
+        return None
+    back = (from_end >= horizon) & (from_end % horizon == 0) & (from_end < held + horizon)
+    if in_sample is not None:
+        keep = ~inputs[id_name].is_in(in_sample.implode())
+        inputs, back = inputs.filter(keep), back.filter(keep)
+    return inputs, inputs.filter(back).select(keys)
 
 
 def _unfilled(

@@ -27,7 +27,12 @@ class TemporalSplit:
 
     Fold ``k`` trains on the rows up to its cutoff and tests each series on its rows up to the
     cutoff plus its next ``test_size`` steps (the history the forecast needs plus the
-    held-out horizon), so :meth:`RNNForecaster.score` forecasts exactly the unseen steps.
+    unseen steps), so :meth:`RNNForecaster.score` forecasts exactly the unseen steps: all
+    ``test_size`` of them, also when they are more than the forecaster's ``horizon`` (from
+    origins every ``horizon`` steps back from the fold's end: ``test_size=24`` and
+    ``horizon=6`` score four forecasts per series, from the cutoff and 6, 12 and 18 steps
+    after it; a ``test_size`` that is no multiple of ``horizon`` has its first forecast start
+    before the cutoff, and scores its steps after the cutoff only).
     The own cutoffs of a series are the ``n_splits`` last multiples of ``test_size`` steps
     before its own last row. Where the folds are on a panel (``id_col``) is ``origins``, as in
     :func:`~forecaster.evaluation.backtest.backtest`:
@@ -69,9 +74,10 @@ class TemporalSplit:
     time_col : str, default "time"
     n_splits : int, default 3
     test_size : int, default 24
-        Steps per series per test fold (use the forecaster's ``horizon``). A forecaster whose
-        ``horizon`` is longer refuses to score such a fold (the held-out steps of every series
-        would include rows it was fitted on): see :meth:`RNNForecaster.score`.
+        Steps per series per test fold (the forecaster's ``horizon``, or a multiple of it:
+        each step is scored once, see above). A forecaster whose ``horizon`` is longer refuses
+        to score such a fold (the held-out steps of every series would include rows it was
+        fitted on): see :meth:`RNNForecaster.score`.
     id_col : str or None, default None
         The series column of a panel (the forecaster's ``id_col``): the folds count each
         series' own steps. A series with no more than ``n_splits * test_size`` steps (none

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import math
 import numbers
 import re
 from typing import Any
 
 import numpy as np
 
-from forecaster.exceptions import ForecasterError, MissingExtraError
+from forecaster.exceptions import (
+    DataValidationError,
+    ForecasterError,
+    MissingExtraError,
+    TuningMetricError,
+)
 
 INSTALL_HINT = 'pip install "forecaster-rnn[tune]"'
 
@@ -55,3 +62,22 @@ def short_repr(value: Any, limit: int = 80) -> str:
     """``repr`` on one line, cut at ``limit`` characters."""
     text = re.sub(r"\s+", " ", repr(value))
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def metric_value(value: Any) -> float:
+    """The value a metric callable returned, as a float: a real number (numpy's too), or an
+    array or tensor of one element (``.item()``). Anything else (None, text, a bool, an
+    array or tensor of several values) is a :class:`TuningMetricError`, which stops the study;
+    NaN or an infinity fails this trial only (a diverged fit may score so)."""
+    got = f"{type(value).__name__} {short_repr(value)}"
+    if not isinstance(value, numbers.Real | str | bytes) and callable(getattr(value, "item", None)):
+        with contextlib.suppress(Exception):  # a tensor or array of several values: refused
+            value = value.item()
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise TuningMetricError(
+            f"The metric callable must return a real number (the trial's score), got {got}. "
+            "Return a float, e.g. float(score) (one value per fitted model)."
+        )
+    if not math.isfinite(value):
+        raise DataValidationError(f"The metric callable returned {value!r}, not a finite number.")
+    return float(value)

@@ -6,7 +6,9 @@ parent allows it (:func:`applies`), a space that samples one its parent never al
 refused before any trial (:func:`check_conditions`), and a trial whose parent leaves the
 estimator's own setting unused gets the default instead (:func:`trial_params`): ``fit``
 refuses a parameter it would ignore. A space none of whose combinations the estimator accepts
-is refused before any trial too (:func:`check_some_trial_valid`).
+is refused before any trial too (:func:`check_some_trial_valid`). A trial that nothing seeds
+draws a seed of its own, which the refit of the best trial reads back (:func:`drawn_seed`,
+:func:`recorded_seed`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import math
+import random
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -24,11 +27,14 @@ from forecaster.exceptions import DataValidationError
 __all__ = [
     "CONDITIONS",
     "RUN_PARAMS",
+    "SEED_ATTR",
     "applies",
     "check_conditions",
     "check_run_settings",
     "check_some_trial_valid",
     "dependents",
+    "drawn_seed",
+    "recorded_seed",
     "trial_params",
 ]
 
@@ -41,6 +47,9 @@ CONDITIONS: dict[str, tuple[str, tuple[str, ...], Any]] = {
 }
 """Parameter -> (the parameter it depends on, the values of that one that use it, its
 default)."""
+
+SEED_ATTR = "seed"
+"""The trial user attribute with the seed a trial drew when nothing seeded it."""
 
 RUN_PARAMS = ("progress", "device", "checkpoint_dir", "checkpoint_every", "resume", "on_oom")
 """The settings of a run, not of the model: the template's hold for every trial (a search
@@ -116,6 +125,29 @@ def trial_params(params: Mapping[str, Any], estimator: Any) -> dict[str, Any]:
         if not unset and not applies(name, out, estimator):
             out[name] = default
     return out
+
+
+def drawn_seed(trial: Any, estimator: Any, params: Mapping[str, Any]) -> dict[str, int]:
+    """``{"random_state": seed}`` for a trial whose fit nothing seeds (not the template, nor
+    ``tune(random_state=...)`` in ``params``, nor a sampled ``random_state``): a seed from 0
+    to 2**31 - 1 drawn afresh, as such a fit would draw it, and recorded in the trial's user
+    attribute :data:`SEED_ATTR`, so that the refit of the best trial fits with its seed
+    (:func:`recorded_seed`); ``{}`` when the fit is seeded, or the estimator takes no seed."""
+    if "random_state" not in estimator.get_params(deep=False):
+        return {}
+    if params.get("random_state", getattr(estimator, "random_state", None)) is not None:
+        return {}
+    seed = random.SystemRandom().randrange(2**31)
+    trial.set_user_attr(SEED_ATTR, seed)
+    return {"random_state": seed}
+
+
+def recorded_seed(trial: Any) -> dict[str, int]:
+    """``{"random_state": seed}`` of the seed ``trial`` (a frozen trial) drew
+    (:func:`drawn_seed`), ``{}`` when it drew none (it was seeded, or ran before seeds were
+    recorded)."""
+    seed = trial.user_attrs.get(SEED_ATTR)
+    return {} if seed is None else {"random_state": int(seed)}
 
 
 def check_run_settings(estimator: Any, sampled: Iterable[str]) -> None:

@@ -1,8 +1,9 @@
 """What a study is for (its identity), recorded when it is created and checked when reused.
 
-A study records its task, its search space and the template's other fixed parameters as
-JSON study user attributes; a later call for another task or space is refused, naming both,
-and other fixed parameters give a warning. Default study names digest the identity.
+A study records its task, its search space, the template's other fixed parameters and the
+fingerprint of its data as JSON study user attributes; a later call for another task or space
+is refused, naming both, and other fixed parameters or other data give a warning. Default study
+names digest the task, the space and the data's fingerprint.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from typing import Any
 
 from forecaster._hashing import sha256_bytes, sha256_hasher
 from forecaster._warnings import catching_warnings
+from forecaster.data.frames import counted
 from forecaster.exceptions import (
     DataValidationError,
     ForecasterWarning,
     warn_at_caller,
 )
 from forecaster.persistence.migration import PARAMS_ADDED
+from forecaster.tracking.fingerprint import dataset_fingerprint, same_data_hash
 from forecaster.tuning.common import import_optuna, plain, qualname
 from forecaster.tuning.conditions import RUN_PARAMS
 from forecaster.tuning.space import TASK_PARAMS, UNIT_PARAMS, same_kind
@@ -30,12 +33,14 @@ from forecaster.tuning.space import TASK_PARAMS, UNIT_PARAMS, same_kind
 __all__ = [
     "default_study_name",
     "open_study",
+    "study_data",
     "study_identity",
 ]
 
 _TASK_ATTR = "forecaster.task"
 _SPACE_ATTR = "forecaster.search_space"
 _FIXED_ATTR = "forecaster.fixed_params"
+_DATA_ATTR = "forecaster.data"  # the fingerprint of the data the study was created on
 # The study identity: what defines the task and the objective's units (a difference refuses
 # the reuse of a study). covariates and calendar (inputs) are part of it too; lookback and the
 # network and training parameters are not (they change how good a trial is, not what its value
@@ -177,9 +182,11 @@ def open_study(
     identity: Mapping[str, str],
     space: Any,
     url: str | None,
+    data: Mapping[str, Any] | None = None,
 ) -> Any:
     """Create the study, or load it when it exists and is for the same task and search space
-    (refused otherwise, naming both)."""
+    (refused otherwise, naming both); ``data``: the :func:`study_data` of this call, recorded
+    in a new study, compared with an existing one's (:func:`_compare_data`)."""
     optuna = import_optuna()
     with catching_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -212,7 +219,74 @@ def open_study(
             f"optuna.delete_study(study_name={name!r}, storage=...))."
         )
     _compare_fixed(study, recorded, identity[_FIXED_ATTR], identity[_TASK_ATTR], f"{name!r}{where}")
+    if data is not None:
+        _compare_data(study, recorded, data, f"{name!r}{where}")
     return study
+
+
+def study_data(estimator: Any, data: Any) -> dict[str, Any]:
+    """What a study records of the data it is created on (study user attribute
+    ``forecaster.data``, JSON), and what a default study name digests: the ``hash`` of the
+    :func:`~forecaster.tracking.fingerprint.dataset_fingerprint` of every column of ``data``
+    (a trial of a space over covariates reads columns the template does not; as ``log_study``
+    logs it), with its ``legacy_hash`` for a Categorical or Enum id, and the rows, series
+    and time span that a warning shows."""
+    roles = {k: getattr(estimator, k, None) for k in ("id_col", "time_col")}
+    fingerprint = dataset_fingerprint(data, **roles)
+    keys = ("hash", "legacy_hash", "rows", "series", "start", "end")
+    return {k: fingerprint[k] for k in keys if fingerprint.get(k) is not None}
+
+
+def _compare_data(
+    study: Any, recorded: Mapping[str, Any], data: Mapping[str, Any], shown: str
+) -> None:
+    """Warn when the study was created on other data than ``data`` (:func:`study_data`): its
+    trials and best value were measured on that data. A study without the record (created
+    before it was kept) gets this call's, with a warning when it has finished trials (on data
+    that was not recorded)."""
+    optuna = import_optuna()
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    n_finished = len(study.get_trials(deepcopy=False, states=states))
+    finished = counted(n_finished, "trial", "trials")
+    old_text = recorded.get(_DATA_ATTR)
+    if old_text is None:
+        study.set_user_attr(_DATA_ATTR, json.dumps(dict(data), sort_keys=True))
+        if n_finished:
+            warn_at_caller(
+                f"The study {shown} was created by an earlier version, which did not record "
+                f"its data: its finished {finished} may have been measured on other data than "
+                f"this call's ({_describe_data(data)}), now recorded as the study's. Use "
+                "another study_name (or the default) to tune on this data from scratch.",
+                ForecasterWarning,
+            )
+        return
+    try:
+        old = json.loads(old_text)
+    except (TypeError, ValueError):
+        old = {}
+    old = old if isinstance(old, dict) else {}
+    if same_data_hash(old.get("hash"), data):
+        return
+    warn_at_caller(
+        f"The study {shown} was created on other data ({_describe_data(old)}) than this "
+        f"call's ({_describe_data(data)}). Its finished {finished} and its best value were "
+        "measured on that data: the best trial may be one of them (its best_params refitted on "
+        "this call's data). To tune on this data from scratch, leave "
+        "study_name out (the default name is this data's own study) or use another one, or "
+        f"delete the old study with optuna.delete_study(study_name={study.study_name!r}, "
+        "storage=...).",
+        ForecasterWarning,
+    )
+
+
+def _describe_data(data: Mapping[str, Any]) -> str:
+    """``320 rows, 2 series from 0 to 159, hash 1a2b3c4d5e`` of a :func:`study_data`."""
+    text = f"{data.get('rows', '?')} rows"
+    if data.get("series") is not None:
+        text += f", {data['series']} series"
+    if data.get("start") is not None:
+        text += f" from {data['start']} to {data.get('end')}"
+    return f"{text}, hash {str(data.get('hash', '?'))[:10]}"
 
 
 def _compare_fixed(
@@ -313,13 +387,22 @@ def _check_existing_space(study: Any, space: Any) -> None:
                 )
 
 
-def default_study_name(estimator: Any, space: Any, metric: Any, direction: str) -> str:
+def default_study_name(
+    estimator: Any,
+    space: Any,
+    metric: Any,
+    direction: str,
+    data: Mapping[str, Any] | None = None,
+) -> str:
     """``<class>-<target>-h<horizon>-<digest>``: the digest covers the study identity (task,
     units, metric, direction and search space: see :func:`study_identity`), so a call that
-    would be refused on a named study gets a study of its own."""
+    would be refused on a named study gets a study of its own, and the ``hash`` of ``data``
+    (:func:`study_data`), so a call on other data (a named study warns of it) gets one too."""
     params = estimator.get_params(deep=False)
     identity = study_identity(estimator, space, metric, direction)
     key = {k: identity[k] for k in (_TASK_ATTR, _SPACE_ATTR)}
+    if data is not None:
+        key[_DATA_ATTR] = data["hash"]
     digest = sha256_bytes(json.dumps(key, sort_keys=True).encode())
     target = params.get("target")
     target = target if isinstance(target, str) or target is None else "+".join(map(str, target))

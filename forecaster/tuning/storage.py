@@ -56,6 +56,7 @@ __all__ = [
     "storage_errors",
     "storage_label",
     "storage_url",
+    "study_storage",
     "warn_unjudged_trials",
 ]
 
@@ -517,3 +518,18 @@ def storage_label(storage: Any, url: str | None) -> str:
     if storage is None or isinstance(storage, optuna.storages.InMemoryStorage):
         return "in-memory"
     return type(storage).__name__
+
+
+def study_storage(storage: Any, n_workers: int) -> Any:
+    """The study storage (:func:`make_storage`); a database one when workers share it."""
+    optuna = import_optuna()
+    storage_obj = make_storage(storage)
+    if n_workers > 1 and (
+        storage_obj is None or isinstance(storage_obj, optuna.storages.InMemoryStorage)
+    ):
+        raise DataValidationError(
+            "n_workers > 1 shares the study through a database: use storage='default', a "
+            "'sqlite:///...' file or a 'postgresql://...' URL instead of storage=None or an "
+            "in-memory storage."
+        )
+    return storage_obj

@@ -19,7 +19,7 @@ Storage, resume and crashes
     By default the study lives in a SQLite file ``optuna.db`` next to the MLflow tracking store
     (the folder of ``MLFLOW_TRACKING_URI`` when it is a ``sqlite:///`` URI, else ``mlflow/``
     under the working directory), under a name derived from the estimator class, its columns,
-    horizon, search space and metric. Rerunning the same call therefore resumes the study:
+    horizon, search space, metric and data. Rerunning the same call therefore resumes the study:
     ``n_trials`` is the total number of *finished* (complete or pruned) trials wanted, so a
     rerun only runs the missing ones, and a rerun with a larger ``n_trials`` extends the study.
 
@@ -44,20 +44,25 @@ Storage, resume and crashes
     attributes ``forecaster.task`` and ``forecaster.search_space``, JSON), and a later call that
     names the same study for another estimator class, target, columns, covariates, static
     covariates, calendar, horizon, frequency, missing-value policy, scaling, target transform,
-    loss (and a quantile loss's quantiles), validation split, metric, direction or search
-    space is refused, naming
-    what the study was created with and what is asked now. Callables (a metric, a search space)
-    are told apart by their qualified name and a digest of their code and captured values, so
-    two lambdas are two callables. The template's other fixed parameters (lookback, network and
-    training settings; not the run settings ``progress``, ``device``, ``checkpoint_dir``,
-    ``random_state``...) are recorded too (``forecaster.fixed_params``): they change how good a
-    trial is, not the units of its value, so a difference is a warning, not a refusal. The data
-    is not part of the identity: a study resumed on newer data (a daily pipeline) keeps its
-    trials, and its MLflow parent run (with the new data as tags and params ``data.<n>.*``). The
-    default search space is the exception: its lookback choices follow the data's length, so
-    data long enough for a new choice make another space (refused under a fixed ``study_name``,
-    another default name otherwise); pass an explicit ``search_space`` to resume one study on
-    growing data.
+    loss (and a quantile loss's quantiles), validation split, metric, direction or search space
+    is refused, naming what the study was created with and what is asked now. Callables (a
+    metric, a search space) are told apart by their qualified name and a digest of their code
+    and captured values, so two lambdas are two callables. The template's other fixed parameters
+    (lookback, network and training settings; not the run settings ``progress``, ``device``,
+    ``checkpoint_dir``, ``random_state``...) are recorded too (``forecaster.fixed_params``):
+    they change how good a trial is, not the units of its value, so a difference is a warning,
+    not a refusal. So is other data: a study records the fingerprint of the data it was created
+    on (``forecaster.data``: the content hash of every column, as
+    :func:`~forecaster.tracking.fingerprint.dataset_fingerprint`, with rows, series and time
+    span), and a call that names it on other data warns that its trials and best value were
+    measured on that data (a study created before the record: that its data was not recorded;
+    this call's is recorded). The default name digests that hash too, so the same call on other
+    data (more rows, other series, a revised value; another Polars version, which hashes
+    differently) starts a study of its own: a scheduled tuning on each day's data starts a new
+    study every day, as the pipelines' one study per as-of does. To resume one study on growing
+    data, name it (with the warning; its MLflow run adds the new data as params ``data.<n>.*``)
+    and pass an explicit ``search_space`` (the default space's lookback choices follow the
+    data's length: a new choice is another space, refused under a ``study_name``).
 
     A storage that cannot hold a study (an unsupported URL, a missing driver, a file that is
     not a database, a read-only database, a server that refuses the connection, an in-memory
@@ -111,9 +116,10 @@ Several processes and machines
     on each machine (same study name and storage URL), after ``pip install "psycopg[binary]"``
     (or ``postgresql+psycopg2://...`` with ``pip install psycopg2-binary``; a bare
     ``postgresql://`` uses SQLAlchemy's default driver, psycopg from SQLAlchemy 2.1 on).
-    SQLite suits the processes of one machine only. Parallel workers share the finished-trial
-    count, so a study may end one or two trials past ``n_trials``. A process stops starting
-    trials once finished and running trials reach ``n_trials``, then waits for the trials the
+    SQLite suits the processes of one machine only. A process stops starting trials once
+    finished and running trials reach ``n_trials`` (and a trial started at the same moment past
+    them ends before it runs, FAIL with the user attribute ``surplus``: no more than
+    ``n_trials`` finish; :mod:`~forecaster.tuning.quota`), then waits for the trials the
     other processes are running (a trial of a killed process: until the grace period fails it,
     and then runs it again), so every process returns the study's best trial, and counts read
     at the same moment (see :func:`tune`). A worker killed (e.g. by the kernel's OOM killer)
@@ -191,9 +197,9 @@ from forecaster.exceptions import (
 )
 from forecaster.tuning.arguments import check_tune_args
 from forecaster.tuning.common import import_optuna
-from forecaster.tuning.conditions import trial_params
+from forecaster.tuning.conditions import recorded_seed, trial_params
 from forecaster.tuning.data_checks import check_data, warn_trial_windows
-from forecaster.tuning.identity import default_study_name, open_study, study_identity
+from forecaster.tuning.identity import default_study_name, open_study, study_data, study_identity
 from forecaster.tuning.scores import score_column
 from forecaster.tuning.space import check_frame, resolve_space
 from forecaster.tuning.storage import (
@@ -202,10 +208,10 @@ from forecaster.tuning.storage import (
     MAX_RETRY,
     finished_trials,
     has_heartbeat,
-    make_storage,
     storage_errors,
     storage_label,
     storage_url,
+    study_storage,
 )
 from forecaster.tuning.study_log import (
     TRIAL_METRIC,
@@ -256,9 +262,10 @@ class TuneResult:
         Its objective value (by default the best validation loss, in scaled units).
     best_estimator : estimator or None
         A clone of the estimator with ``best_params``, fitted as the trials were (the
-        validation split still held out for early stopping; with the trials' seed and at the
-        best trial's torch thread count, the best trial's model again: see "Several processes
-        and machines" in the module docs); None when ``refit=False``.
+        validation split still held out for early stopping; with the best trial's seed (the
+        trials' one, or the one it drew: ``user_attrs["seed"]``) and at its torch thread
+        count, the best trial's model again: see "Several processes and machines" in the
+        module docs); None when ``refit=False``.
     n_trials_finished : int
         Complete and pruned trials in the study, read at the moment ``best_params`` was (after
         the trials, before the refit).
@@ -362,7 +369,7 @@ def tune(
         See :func:`make_storage`; None keeps the study in memory (no resume).
     study_name : str, optional
         Default: ``<class>-<target>-h<horizon>-<digest of the study identity>``: the same call
-        resumes the same study, a call for another task gets its own.
+        resumes the same study, a call for another task or on other data gets its own.
     n_workers : int, default 1
         Worker processes on the study (a database storage; at most the cores and the trials
         missing, with a warning). What they receive must pickle (checked first). Each process
@@ -372,7 +379,8 @@ def tune(
     random_state : int, optional
         A seed from 0 to 2**32 - 1. Seeds the TPE sampler (per trial, with the trial's number:
         processes sharing the study never repeat each other's draws) and the trials' fits,
-        when the estimator has none.
+        when the estimator has none. With neither, each trial's fit draws a seed, recorded
+        in its ``user_attrs["seed"]``, which the refit of the best trial reuses.
     refit : bool, default True
         Fit a clone with the best parameters as the trials fit; checkpoints in a new subfolder.
     track : bool, default False
@@ -404,14 +412,14 @@ def tune(
         estimator, n_trials, timeout, n_workers, direction, metric, study_name, random_state,
         refit, track, callbacks, show_progress,
     )  # fmt: skip
-    objective, pruner_obj, storage_obj, name = _prepare(
+    objective, pruner_obj, storage_obj, name, data = _prepare(
         estimator, frame, search_space, metric, direction, random_state, n_workers, pruner,
         storage, track, callbacks, n_trials, study_name,
     )  # fmt: skip
     space, url = objective.space, storage_url(storage_obj)
     identity = study_identity(estimator, space, metric, direction, objective.overrides)
     with storage_errors(url, "open"):
-        study = open_study(storage_obj, name, direction, pruner_obj, identity, space, url)
+        study = open_study(storage_obj, name, direction, pruner_obj, identity, space, url, data)
     label, beats = storage_label(storage_obj, url), has_heartbeat(storage_obj)  # dead trials fail
     logger = StudyLogger(track, study, estimator, objective.data, label, objective.sign < 0, beats)
     try:
@@ -450,11 +458,11 @@ def _result(
     ``refit`` is the estimator to refit (None: no refit); ``run_id``: the study's MLflow run."""
     best_trial, n_finished, n_run = snapshot
     best_params = dict(best_trial.user_attrs.get("params", best_trial.params))
-    objective = settings.objective
-    best_estimator = None
-    if refit is not None:
-        with trial_threads(best_trial):  # the thread count CPU results depend on
-            best_estimator = _refit(refit, objective, best_params, track, study.study_name)
+    objective, best_estimator = settings.objective, None
+    if refit is not None:  # at the thread count CPU results depend on, with the trial's seed
+        with trial_threads(best_trial):
+            fitted = {**recorded_seed(best_trial), **best_params}
+            best_estimator = _refit(refit, objective, fitted, track, study.study_name)
     return TuneResult(
         study=study, best_params=best_params, best_value=float(best_trial.value),
         best_estimator=best_estimator, n_trials_finished=n_finished, n_trials_run=n_run,
@@ -477,9 +485,10 @@ def _prepare(
     callbacks: Sequence[Callable[[Any, Any], None]],
     n_trials: int | None,
     study_name: str | None,
-) -> tuple[Objective, Any, Any, str]:
+) -> tuple[Objective, Any, Any, str, dict[str, Any]]:
     """What the study needs, checked before its storage is opened: the objective (see
-    :func:`_objective`), the pruner, the storage and the study's name; when worker processes
+    :func:`_objective`), the pruner, the storage, the study's name and what it records of the
+    data (:func:`~forecaster.tuning.identity.study_data`); when worker processes
     would start (:func:`~forecaster.tuning.trials.check_picklable`), that what they receive
     pickles."""
     if track:
@@ -488,14 +497,15 @@ def _prepare(
         estimator, frame, search_space, metric, direction, random_state, n_workers
     )
     pruner_obj = make_pruner(pruner, estimator.get_params(deep=False).get("max_epochs"))
-    name = study_name or default_study_name(estimator, objective.space, metric, direction)
+    data = study_data(estimator, objective.data)
+    name = study_name or default_study_name(estimator, objective.space, metric, direction, data)
     sent = {"estimator": estimator, "search_space": objective.space, "metric": metric}
     sent.update({f"callbacks[{i}]": callback for i, callback in enumerate(callbacks)})
     check_picklable(
         int(n_workers), {**sent, "pruner": pruner_obj, "storage": storage}, n_trials,
         lambda: finished_trials(storage, name),
     )  # fmt: skip
-    return objective, pruner_obj, _storage(storage, n_workers), name
+    return objective, pruner_obj, study_storage(storage, n_workers), name, data
 
 
 def _objective(
@@ -527,21 +537,6 @@ def _objective(
         overrides["random_state"] = int(random_state)
     sign = -1.0 if direction == "maximize" else 1.0
     return Objective(estimator, frame, space, overrides, metric, sign, max_lookback, span)
-
-
-def _storage(storage: Any, n_workers: int) -> Any:
-    """The study storage (:func:`make_storage`); a database one when workers share it."""
-    optuna = import_optuna()
-    storage_obj = make_storage(storage)
-    if n_workers > 1 and (
-        storage_obj is None or isinstance(storage_obj, optuna.storages.InMemoryStorage)
-    ):
-        raise DataValidationError(
-            "n_workers > 1 shares the study through a database: use storage='default', a "
-            "'sqlite:///...' file or a 'postgresql://...' URL instead of storage=None or an "
-            "in-memory storage."
-        )
-    return storage_obj
 
 
 def _run_study(study: Any, settings: TrialSettings) -> tuple[Any, tuple[Any, int, int]]:

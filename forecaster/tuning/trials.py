@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import numbers
 import os
 import pickle
 import re
@@ -16,8 +15,6 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from forecaster._hashing import sha256_hasher
 from forecaster._warnings import catching_warnings
 from forecaster.exceptions import (
@@ -25,15 +22,15 @@ from forecaster.exceptions import (
     ForecasterWarning,
     StudyStopError,
     TrialFailedError,
-    TuningMetricError,
     warn_at_caller,
     warnings_unit,
 )
 from forecaster.training import TrainingDivergedError
 from forecaster.training.checkpoint_directory import clone_without_checkpoints
-from forecaster.tuning.common import import_optuna, is_int, reason, short_repr
-from forecaster.tuning.conditions import check_run_settings, trial_params
+from forecaster.tuning.common import import_optuna, is_int, metric_value, reason, short_repr
+from forecaster.tuning.conditions import check_run_settings, drawn_seed, trial_params
 from forecaster.tuning.data_checks import ValidationSpan, check_trial_scale
+from forecaster.tuning.quota import QuotaObjective, is_surplus
 from forecaster.tuning.retries import INTERRUPTED_ATTR, check_retry, retry_interrupted_trials
 from forecaster.tuning.scores import probabilistic_score, score_column
 from forecaster.tuning.space import sample_params
@@ -190,7 +187,8 @@ class Objective:
         if not isinstance(self.space, Mapping):  # what a dict space was checked for
             self._check_callable_trial(params)
         model = clone_without_checkpoints(self.estimator)  # the template's folder keeps its fit's
-        model.set_params(**trial_params({**self.overrides, **params}, self.estimator))
+        fixed = {**self.overrides, **params}  # and a seed drawn when nothing seeds the fit
+        model.set_params(**trial_params({**fixed, **drawn_seed(trial, model, fixed)}, model))
         from forecaster.tracking import paused
 
         with paused():  # a trial's fit is no run of its own (tune(track=True) logs the trial)
@@ -198,7 +196,7 @@ class Objective:
         history = list(getattr(model, "history_", reporter.history))
         trial.set_user_attr("history", history)
         if callable(self.metric):
-            return _metric_value(self.metric(model, self.data))
+            return metric_value(self.metric(model, self.data))
         if score_column(self.metric) is not None:  # "pinball", "msis", ...
             return probabilistic_score(model, self.data, self.metric)
         # the fitted model's own loss (an ensemble's, not its best member's), else the best
@@ -245,25 +243,6 @@ class Objective:
             )
 
 
-def _metric_value(value: Any) -> float:
-    """The value a metric callable returned, as a float: a real number (numpy's too), or an
-    array or tensor of one element (``.item()``). Anything else (None, text, a bool, an
-    array or tensor of several values) is a :class:`TuningMetricError`, which stops the study;
-    NaN or an infinity fails this trial only (a diverged fit may score so)."""
-    got = f"{type(value).__name__} {short_repr(value)}"
-    if not isinstance(value, numbers.Real | str | bytes) and callable(getattr(value, "item", None)):
-        with contextlib.suppress(Exception):  # a tensor or array of several values: refused
-            value = value.item()
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
-        raise TuningMetricError(
-            f"The metric callable must return a real number (the trial's score), got {got}. "
-            "Return a float, e.g. float(score) (one value per fitted model)."
-        )
-    if not math.isfinite(value):
-        raise DataValidationError(f"The metric callable returned {value!r}, not a finite number.")
-    return float(value)
-
-
 class _Stopper:
     """Study callback: stop once enough trials are finished (or running elsewhere), or after
     too many failures in a row; updates the progress bar. ``ignore``: running trials not
@@ -278,7 +257,8 @@ class _Stopper:
 
     def __call__(self, study: Any, trial: Any) -> None:
         optuna = import_optuna()
-        self.failures = self.failures + 1 if trial.state.name == "FAIL" else 0
+        failed = trial.state.name == "FAIL" and not is_surplus(trial)  # (not run: no failure)
+        self.failures = self.failures + 1 if failed else 0
         if self.failures >= MAX_CONSECUTIVE_FAILURES:
             optuna.logging.get_logger("optuna").warning(
                 f"{self.failures} trials failed in a row; this process stops tuning. Last "
@@ -346,15 +326,17 @@ def run_trials(
     (:func:`~forecaster.tuning.storage.await_running_trials`: a killed process's trial is
     failed after the storage's grace period and queued again), and run more trials when the
     study is still short of ``n_trials`` (such a retry, or a trial that failed elsewhere), so
-    that every process ends with the study complete and its best trial final."""
+    that every process ends with the study complete and its best trial final. A trial created
+    past the first ``n_trials`` (processes that checked at the same moment) ends before it runs
+    (:class:`~forecaster.tuning.quota.QuotaObjective`)."""
     fail_stale_trials(study)  # trials of a killed process: FAIL, queued again
-    stopper = _Stopper(n_trials, bar, ignore)
+    stopper, bounded = _Stopper(n_trials, bar, ignore), QuotaObjective(objective, n_trials, ignore)
     while not stopper.gave_up:
         timeout = None if deadline is None else deadline - time.time()
         missing = n_trials is None or sum(trial_counts(study, ignore)) < n_trials
         if missing and (timeout is None or timeout > 0):
             study.optimize(
-                objective,
+                bounded,
                 n_trials=None,
                 timeout=timeout,
                 catch=(TrialFailedError,),
