@@ -2163,6 +2163,25 @@ def test_pandas_frames_in_and_pandas_forecasts_out():
         assert model.score(frame.to_pandas()) == reference.score(frame)
 
 
+def test_a_pandas_categorical_id_comes_back_categorical_as_given():
+    """A pandas Categorical id of integers came back from predict as int64 (polars reads it
+    as integers), while one of strings came back a Categorical of other categories: both
+    now come back in the dtype given (its categories and their order), from predict and a
+    stream alike, so that the forecasts join back on the frame's id."""
+    pd = pytest.importorskip("pandas")
+    frame = seasonal_frame(n_series=2, length=120)
+    numbered = frame.with_columns(pl.col("id").str.slice(1).cast(pl.Int64))
+    for data in (frame, numbered):
+        model = forecaster(lookback=24, horizon=6, max_epochs=1).fit(data)
+        given = data.to_pandas()
+        ids = sorted(given["id"].unique(), reverse=True)  # categories not in sorted order
+        given["id"] = pd.Categorical(given["id"], categories=ids)
+        for got in (model.predict(given), model.stream(given).forecast()):
+            assert got["id"].dtype == given["id"].dtype, got["id"].dtype
+            assert got["id"].astype(object).tolist() == model.predict(data)["id"].to_list()
+            assert len(got.merge(given[["id"]].drop_duplicates(), on="id")) == len(got)
+
+
 def test_pandas_frames_in_backtest_calibrate_and_stream():
     pytest.importorskip("pandas")
     frame = seasonal_frame(n_series=2, length=120).select("id", "time", "y")
