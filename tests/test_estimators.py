@@ -1566,17 +1566,41 @@ def test_hostile_predict_frame_whose_columns_or_dtypes_differ_from_training():
     )
 
 
-def test_hostile_constant_series_get_unit_scale_and_finite_forecasts():
+def test_hostile_constant_series_get_a_level_scale_and_finite_forecasts():
     frame = seasonal_frame(n_series=2, length=120).with_columns(
         pl.when(pl.col("id") == "s0").then(7.0).otherwise(pl.col("y")).alias("y")
     )
     for scaling in ("standard", "robust", "minmax"):
         model = forecaster(scaling=scaling).fit(frame)
-        assert model.scaler_.scale_[0, 0] == 1.0  # a spread of 0 gets a scale of 1
+        assert model.scaler_.scale_[0, 0] == pytest.approx(7e-6)  # spread 0: 1e-6 of 7
         forecast = model.predict(frame)
         assert np.isfinite(forecast["y"].to_numpy()).all()
         constant = forecast.filter(pl.col("id") == "s0")["y"].to_numpy()
-        assert np.abs(constant - 7.0).max() < 3.0  # near the level, not blown up by 0 / 0
+        assert np.abs(constant - 7.0).max() < 1e-4  # at the level, not blown up by 0 / 0
+
+
+def test_a_constant_series_is_forecast_at_its_level_whatever_its_units():
+    """A constant series (a spread of exactly 0) was scaled by an absolute 1: at 0.002 the
+    network's error (about 0.3) made its forecasts -122 to +145 times its level, at 2 only
+    0.88 to 1.14 times. Its scale is now 1e-6 of its level, so the forecasts of the same
+    panel in both units are at the level up to float32 rounding, and equal relative to it."""
+    rng = np.random.default_rng(0)
+    t = np.arange(80)
+    seasonal = [0.002 * (1 + 0.3 * np.sin(2 * np.pi * t / 7)) + rng.normal(0, 1e-4, 80)] * 2
+    frame = pl.concat(
+        pl.DataFrame({"id": key, "time": t, "y": values})
+        for key, values in zip(["c", "s0", "s1"], [np.full(80, 0.002), *seasonal], strict=True)
+    )
+    relative = []
+    for factor in (1.0, 1000.0):
+        scaled = frame.with_columns(pl.col("y") * factor)
+        params = {"lookback": 14, "horizon": 7, "max_epochs": 1, "baseline": "none"}
+        model = forecaster(**params).fit(scaled)
+        forecast = model.predict(scaled).filter(pl.col("id") == "c")["y"].to_numpy()
+        relative.append(forecast / (0.002 * factor))
+    for ratio in relative:
+        np.testing.assert_allclose(ratio, 1.0, atol=1e-5)  # was -122 to 145 at 0.002
+    np.testing.assert_allclose(relative[0], relative[1], atol=1e-6)
 
 
 def test_hostile_huge_values_train_and_forecast_finite_numbers():
@@ -2176,6 +2200,25 @@ def test_pandas_frames_in_and_pandas_forecasts_out():
     assert pl.from_pandas(by_origin).equals(reference.predict(frame, cutoff=pairs))
     with pytest.warns(ForecasterWarning, match="in-sample score"):
         assert model.score(frame.to_pandas()) == reference.score(frame)
+
+
+def test_a_pandas_categorical_id_comes_back_categorical_as_given():
+    """A pandas Categorical id of integers came back from predict as int64 (polars reads it
+    as integers), while one of strings came back a Categorical of other categories: both
+    now come back in the dtype given (its categories and their order), from predict and a
+    stream alike, so that the forecasts join back on the frame's id."""
+    pd = pytest.importorskip("pandas")
+    frame = seasonal_frame(n_series=2, length=120)
+    numbered = frame.with_columns(pl.col("id").str.slice(1).cast(pl.Int64))
+    for data in (frame, numbered):
+        model = forecaster(lookback=24, horizon=6, max_epochs=1).fit(data)
+        given = data.to_pandas()
+        ids = sorted(given["id"].unique(), reverse=True)  # categories not in sorted order
+        given["id"] = pd.Categorical(given["id"], categories=ids)
+        for got in (model.predict(given), model.stream(given).forecast()):
+            assert got["id"].dtype == given["id"].dtype, got["id"].dtype
+            assert got["id"].astype(object).tolist() == model.predict(data)["id"].to_list()
+            assert len(got.merge(given[["id"]].drop_duplicates(), on="id")) == len(got)
 
 
 def test_pandas_frames_in_backtest_calibrate_and_stream():

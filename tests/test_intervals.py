@@ -1739,13 +1739,13 @@ def test_a_level_or_quantile_given_twice_is_named_as_such(point_model, frame, kw
         point_model.predict(frame, **kw)
 
 
-@pytest.mark.parametrize(("level", "floor"), [(5.0, 1.0), (0.0, 1.0), (1e10, 1e4)])
+@pytest.mark.parametrize(("level", "floor"), [(5.0, 5e-6), (0.0, 1.0), (1e10, 1e4)])
 def test_a_series_forecast_exactly_keeps_a_series_normalised_interval(level, floor):
     """normalize="series": a series whose calibration forecasts were exact (a constant one,
     its residuals all 0) had a scale of 1e-308 (the float64 floor against 0 / 0), so its
     intervals were 1e-308 wide at any level. Its scale is now floored as a window's spread
-    is (:func:`~forecaster.data.spans.floor_spread`): 1, or 1e-6 of its forecasts' level
-    where more; the other series keep theirs. The same for a quantile model (CQR)."""
+    is (:func:`~forecaster.data.spans.floor_spread`): 1e-6 of its forecasts' level (1 at a
+    level of 0); the other series keep theirs. The same for a quantile model (CQR)."""
     rng = np.random.default_rng(0)
     n, horizon = 40, 2
     series = np.repeat(np.arange(2), n // 2)
@@ -1776,12 +1776,12 @@ def test_a_series_forecast_exactly_keeps_a_series_normalised_interval(level, flo
 
 
 @pytest.mark.parametrize("normalize", ["series", "window", None])
-@pytest.mark.parametrize(("level", "floor"), [(5.0, 1.0), (1e10, 1e4)])
+@pytest.mark.parametrize(("level", "floor"), [(5.0, 5e-6), (0.0, 1.0), (1e10, 1e4)])
 def test_a_series_own_exact_residuals_keep_a_per_series_interval(normalize, level, floor):
     """per_series=True: a series whose own 20+ calibration residuals were all 0 (forecast
     exactly) got a zero-width interval, claiming certainty, under every normalisation. Its
     half-width is now floored as a series scale is (:func:`~forecaster.data.spans.floor_spread`):
-    1, or 1e-6 of its forecasts' level where more; the other series keep their own width."""
+    1e-6 of its forecasts' level (1 at a level of 0); the other series keep their own width."""
     rng = np.random.default_rng(0)
     n, horizon = 60, 2
     series = np.repeat(np.arange(2), n // 2)
@@ -1800,15 +1800,15 @@ def test_a_series_own_exact_residuals_keep_a_per_series_interval(normalize, leve
 
 
 @pytest.mark.parametrize("normalize", ["series", "window", None])
-@pytest.mark.parametrize(("level", "floor"), [(5.0, 1.0), (1e10, 1e4)])
+@pytest.mark.parametrize(("level", "floor"), [(5.0, 5e-6), (0.0, 1.0), (1e10, 1e4)])
 def test_a_series_own_exact_residuals_keep_per_series_quantiles_off_the_median(
     normalize, level, floor
 ):
     """per_series=True: the quantile columns of a series whose own calibration residuals
     were all 0 (forecast exactly) all lay on its forecast, while its intervals were floored
-    (1, or 1e-6 of its level, either side): a quantile's distance from the median is now
-    floored as a half-width is, so they are strictly ordered around the median (an offset
-    kept: residuals all 2 move them all by 2), and the other series keep theirs."""
+    (1e-6 of its level, 1 at a level of 0, either side): a quantile's distance from the
+    median is now floored as a half-width is, so they are strictly ordered around the median
+    (an offset kept: residuals all 2 move them all by 2), and the other series keep theirs."""
     rng = np.random.default_rng(0)
     n, horizon = 60, 2
     series = np.repeat(np.arange(3), n // 3)
@@ -1901,8 +1901,9 @@ def test_a_quantile_models_band_of_exact_residuals_is_floored_as_a_point_models(
     """CQR: a series whose calibration forecasts were exact (its median's residuals all 0,
     the model's quantiles median -+ 0.5 and -+ 1) had its bands narrowed onto the median,
     zero-width intervals claiming certainty, where a point model's intervals of the same
-    residuals are floored at 1 either side. Both now share one floor (``_floored_around``):
-    the same widths, quantiles strictly around the median, levels nested."""
+    residuals are floored at 1e-6 of the level either side. Both now share one floor
+    (``_floored_around``): the same widths, quantiles strictly around the median, levels
+    nested."""
     rng = np.random.default_rng(0)
     n, horizon = 60, 2
     series = np.repeat(np.arange(2), n // 2)
@@ -1926,10 +1927,10 @@ def test_a_quantile_models_band_of_exact_residuals_is_floored_as_a_point_models(
     def width(cols, level):
         return (cols[f"y_hi_{level}"] - cols[f"y_lo_{level}"]).reshape(2, horizon)
 
-    if per_series:  # the exact series' own residuals: the unit floor, whichever model
+    if per_series:  # the exact series' own residuals: 1e-6 of its level 5, whichever model
         for level in (50, 80):
-            np.testing.assert_allclose(width(cqr, level)[1], 2.0, rtol=1e-12)
-            np.testing.assert_allclose(width(points, level)[1], 2.0, rtol=1e-12)
+            np.testing.assert_allclose(width(cqr, level)[1], 1e-5, rtol=1e-9)
+            np.testing.assert_allclose(width(points, level)[1], 1e-5, rtol=1e-9)
     assert (width(cqr, 50) > 0).all() and (width(cqr, 80) >= width(cqr, 50)).all()
     values = [cols.reshape(2, horizon) for cols in (cqr[quantile_name("y", q)] for q in qs)]
     assert (np.diff(np.stack(values), axis=0) >= 0).all()  # sorted, outward at least as far
@@ -1943,8 +1944,8 @@ def test_pooled_intervals_of_residuals_mostly_0_are_never_zero_width(normalize):
     series: over half the pooled residuals are 0, so the pooled 80 % half-width was 0 for
     every series, the moving one's too (a zero-width interval around a forecast that is
     not exact). The pooled half-widths are floored as a series' own are: 1e-6 of each
-    forecast's level where the pooled residuals vary, 1 (or 1e-6 of its level) where they
-    are all one value; quantiles strictly around the median, intervals nested."""
+    forecast's level, whether the pooled residuals vary or are all one value; quantiles
+    strictly around the median, intervals nested."""
     rng = np.random.default_rng(0)
     n_series, per, horizon = 6, 20, 2
     series = np.repeat(np.arange(n_series), per)
@@ -1965,13 +1966,14 @@ def test_pooled_intervals_of_residuals_mostly_0_are_never_zero_width(normalize):
         cols[quantile_name("y", q)].reshape(n_series, horizon) for q in (0.25, 0.5, 0.75)
     )
     assert (q25 < q50).all() and (q50 < q75).all()
-    # every series forecast exactly: the pooled residuals are all 0, the unit floor
+    # every series forecast exactly: the pooled residuals are all 0, the same level floor
     conformal["residuals"] = np.zeros_like(residuals)
     cols = interval_columns(
         ["y"], point, None, None, {**conformal, "normalize": normalize}, np.arange(n_series),
         levels=[80], quantiles=None, spread=np.ones((n_series, 1)),
     )  # fmt: skip
-    np.testing.assert_allclose(cols["y_hi_80"] - cols["y_lo_80"], 2.0, rtol=1e-12)
+    width = (cols["y_hi_80"] - cols["y_lo_80"]).reshape(n_series, horizon)
+    np.testing.assert_allclose(width, 2e-6 * np.broadcast_to(level, width.shape), rtol=1e-9)
 
 
 @pytest.mark.parametrize("per_series", [True, False])
@@ -2011,3 +2013,30 @@ def test_calibrate_names_fitted_series_absent_from_its_frame(point_model, frame)
         model.calibrate(frame.filter(pl.col("id") == "a"), folds=4, step=4, per_series=False)
     with pytest.raises(DataValidationError, match=r"calibrate on a frame that includes those"):
         model.predict(frame, level=80)
+
+
+@pytest.mark.parametrize("normalize", ["series", "window", None])
+@pytest.mark.parametrize("per_series", [True, False])
+def test_the_interval_of_a_series_forecast_exactly_does_not_depend_on_its_units(
+    normalize, per_series
+):
+    """A constant series forecast exactly in calibration (its residuals all 0) got a
+    half-width of 1 in absolute units: at 0.002 an 80 % interval of [-1.0, 1.0], 500 times
+    its level, at 2 one of [1, 3]. Its half-width is now 1e-6 of its level in any unit (its
+    window spread too: 1e-6 of its level, as ``window_spread`` gives a constant window)."""
+    n, horizon = 40, 3
+    conformal = {"residuals": np.zeros((n, horizon, 1, 1)), "series": np.zeros(n, dtype=int)}
+    conformal |= {"per_series": per_series, "normalize": normalize}
+    relative = []
+    for level in (0.002, 2.0):
+        cols = interval_columns(
+            ["y"], np.full((1, horizon, 1), level), None, None, conformal, np.array([0]),
+            levels=[80], quantiles=[0.1, 0.9], spread=np.full((1, 1), 1e-6 * level),
+        )  # fmt: skip
+        relative.append({name: values / level for name, values in cols.items()})
+    for name in ("y_lo_80", "y_q10"):
+        np.testing.assert_allclose(relative[0][name], 1 - 1e-6, rtol=1e-12)
+        np.testing.assert_allclose(relative[1][name], relative[0][name], rtol=1e-12)
+    for name in ("y_hi_80", "y_q90"):
+        np.testing.assert_allclose(relative[0][name], 1 + 1e-6, rtol=1e-12)
+        np.testing.assert_allclose(relative[1][name], relative[0][name], rtol=1e-12)

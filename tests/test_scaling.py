@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forecaster.data.panel import Panel
-from forecaster.data.scaling import SCALING_METHODS, PanelScaler
+from forecaster.data.scaling import SCALING_METHODS, PanelScaler, spread_scale
 from forecaster.data.transforms import fit_boxcox_lambdas
 from forecaster.data.windows import make_windows
 from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFittedError
@@ -34,9 +34,42 @@ def test_statistics_use_only_the_training_span():
     scaler = PanelScaler("standard").fit(panel, until=3)
     np.testing.assert_allclose(scaler.center_[0], [2.5, 0.5])
     np.testing.assert_allclose(scaler.scale_[0], [np.std([1, 2, 3, 4]), 0.5])
-    # Series b is constant on its training span: scale 1, only shifted.
-    assert scaler.scale_[1, 0] == 1.0
+    # Series b is constant on its training span: scaled by 1e-6 of its level, 10.
+    assert scaler.scale_[1, 0] == pytest.approx(1e-5, rel=1e-12)
     assert scaler.n_fit_rows_.tolist() == [4, 4]
+
+
+@pytest.mark.parametrize("method", ["standard", "robust", "minmax"])
+def test_a_constant_series_is_scaled_relative_to_its_level_whatever_its_units(method):
+    """A spread of exactly 0 (a constant series) got a scale of 1 in absolute units, while a
+    spread of float noise got 1e-6 of the level: a constant 0.002 was scaled 500 times less
+    than the same series recorded x1000, and the network's error on it became 100 times its
+    level. The scale is now continuous in the spread and relative to the level, so it scales
+    with the series' units; only a series of zeros (no level) keeps 1."""
+    frame = pl.DataFrame({"id": ["c"] * 6 + ["z"] * 6, "t": list(range(6)) * 2})
+    frame = frame.with_columns(y=pl.when(pl.col("id") == "c").then(0.002).otherwise(0.0))
+
+    def scales(factor):
+        panel = Panel.from_frame(
+            frame.with_columns(pl.col("y") * factor), target="y", time_col="t", id_col="id"
+        )
+        assert panel.keys["id"].to_list() == ["c", "z"]
+        return PanelScaler(method).fit(panel).scale_[:, 0]
+
+    small, large = scales(1.0), scales(1000.0)
+    np.testing.assert_allclose(small[0], 2e-9, rtol=1e-6)  # 1e-6 of 0.002 (float32 in panels)
+    np.testing.assert_allclose(large[0], 1000 * small[0], rtol=1e-6)  # float32 rounding
+    assert small[1] == large[1] == 1.0  # zeros: nothing to relate to
+
+
+def test_spread_scale_is_continuous_at_a_spread_of_zero():
+    center = np.array([0.002, -3.0, 0.0, 1e-40])
+    at_zero = spread_scale(np.zeros(4), center)
+    just_above = spread_scale(np.full(4, 1e-30), center)
+    np.testing.assert_allclose(at_zero[:2], [2e-9, 3e-6], rtol=1e-12)
+    np.testing.assert_array_equal(at_zero[:2], just_above[:2])
+    assert at_zero[2:].tolist() == [1.0, 1.0]  # no level to relate a scale to
+    assert spread_scale(np.array([np.nan, np.inf]), np.array([2.0, 2.0])).tolist() == [2e-6] * 2
 
 
 def test_later_values_do_not_change_the_fit():

@@ -323,11 +323,11 @@ def test_window_spread_floors_scale_with_the_series():
     np.testing.assert_allclose(small[3:], 1e-13 * ones[3:], rtol=1e-6)  # panels hold float32
 
 
-def test_window_spread_of_a_series_constant_so_far_is_one_or_its_level_floor():
+def test_window_spread_of_a_series_constant_so_far_is_its_level_floor():
     """With both floors (calibrate(normalize="window")), a window of a series that has not
-    changed so far has the scaler's scale of a constant series, 1, not 1e-6 of its level
-    (3e-6 for 3s); but not less than that floor: 1e10 + 300 is forecast as 1e10 in float32,
-    and a spread of 1 made its residual of 300 widen every pooled interval. Windows after the
+    changed so far has the scaler's scale of a constant series: 1e-6 of its level (3e-6 for
+    3s, 1e4 for 1e10 + 300, which float32 forecasts as 1e10), not an absolute 1, which did
+    not scale with the series' units; 1 only for zeros so far (no level). Windows after the
     series moves keep their spread."""
     t = np.arange(16)
 
@@ -336,8 +336,9 @@ def test_window_spread_of_a_series_constant_so_far_is_one_or_its_level_floor():
         return window_spread(panel, np.arange(3, 16), 4, floor=1e-6, history=0.1)[:, 0]
 
     moving = np.r_[np.zeros(8), np.arange(8.0)]
-    assert spread(3 + moving)[:5].tolist() == [1.0] * 5  # rows 3 to 7: 3s so far
-    assert spread(3 + moving)[5:].tolist() == spread(moving)[5:].tolist()
+    np.testing.assert_allclose(spread(3 + moving)[:6], 3e-6, rtol=1e-12)  # rows 3-8: 3s
+    assert spread(moving)[:6].tolist() == [1.0] * 6  # zeros so far: nothing to relate to
+    assert spread(3 + moving)[6:].tolist() == spread(moving)[6:].tolist()
     with pytest.warns(ForecasterWarning, match="vary by less than"):  # float32 rounds them
         huge = spread(1e10 + 300 + moving)
     np.testing.assert_allclose(huge[:5], 1e4, rtol=1e-6)

@@ -36,6 +36,7 @@ __all__ = [
     "as_given_kind",
     "as_given_time",
     "given_time_dtype",
+    "pandas_categories",
     "pandas_time_dtype",
     "parse_dtype",
     "restore_dtypes",
@@ -292,8 +293,41 @@ def pandas_time_dtype(value: Any, time_col: str | None) -> Any:
     return dtype if getattr(dtype, "kind", None) == "M" else None
 
 
-def as_given_kind(result: pl.DataFrame, pandas: bool, time_dtype: Any) -> Any:
+def pandas_categories(value: Any, columns: list[str | None]) -> dict[str, Any]:
+    """The pandas ``CategoricalDtype`` (categories and their order) of each of ``columns``
+    that the pandas frame ``value`` holds as a Categorical: what :func:`as_given_kind` gives
+    them back in. Empty for anything else (``None`` names, a polars frame).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"id": pd.Categorical([2, 1]), "y": [0.5, 1.5]})
+    >>> {name: list(dtype.categories) for name, dtype in pandas_categories(
+    ...     frame, ["id", "y", None]).items()}
+    {'id': [1, 2]}
+    """
+    if not is_pandas_frame(value):
+        return {}
+    found = {}
+    for name in columns:
+        if name is None or name not in value.columns:
+            continue
+        dtype = getattr(value[name], "dtype", None)  # a repeated name gives a frame: None
+        if getattr(dtype, "name", None) == "category":
+            found[name] = dtype
+    return found
+
+
+def as_given_kind(
+    result: pl.DataFrame,
+    pandas: bool,
+    time_dtype: Any,
+    categories: Mapping[str, Any] | None = None,
+) -> Any:
     """``result`` as it is, or as a pandas DataFrame for a call given one (``pandas``), with
+    its Categorical columns in the ``categories`` they were given in (the given frame's
+    :func:`pandas_categories`: a Categorical id of integers, which polars reads as integers,
+    stays a Categorical, with its categories and their order), and
     its datetime columns in ``time_dtype`` (the given frame's :func:`pandas_time_dtype`): the
     unit polars cannot hold (``datetime64[s]``, read as milliseconds) and the ``datetime64``
     of a ``Date`` model's dates (``to_pandas()`` gives milliseconds) come back as given, so
@@ -304,6 +338,11 @@ def as_given_kind(result: pl.DataFrame, pandas: bool, time_dtype: Any) -> Any:
     if not pandas:
         return result
     out = result.to_pandas()
+    for name, dtype in (categories or {}).items():
+        if name in out.columns and out[name].dtype != dtype:
+            moved = out[name].astype(dtype)
+            if not (moved.isna() & out[name].notna()).any():  # each value among the categories
+                out[name] = moved
     if time_dtype is None:
         return out
     for name in out.columns:

@@ -86,11 +86,11 @@ def window_spread(
 
     Changes with a missing value on either side are skipped; a window without any gives 0.
     With ``floor > 0`` the spread is at least ``floor`` times the window's mean absolute
-    value (a flat window keeps a scale of its level), and 1 where it stays below float32's
-    smallest normal number; with ``history > 0`` at least ``history`` times its series' mean
-    absolute change up to the window's end (a window of zeros keeps a scale of its series'
-    past), and at least 1 where neither changes (a constant series so far, as the scaler
-    scales it; ``floor`` times its level where more: its forecasts' float32 precision).
+    value (a flat window keeps a scale of its level: a constant series so far gets ``floor``
+    times its level, as the scaler scales it), and 1 where it stays below float32's
+    smallest normal number (a window of zeros: :func:`~forecaster.data.spans.floor_spread`);
+    with ``history > 0`` at least ``history`` times its series' mean absolute change up to
+    the window's end (a window of zeros keeps a scale of its series' past).
     Running sums down each series: one pass whatever the number of windows.
 
     Examples
@@ -126,5 +126,4 @@ def window_spread(
         spread = np.maximum(spread, history * span_mean(change, panel.offsets, series_first, rows))
     if level is None:
         return spread
-    # constant so far (with history): 1 (3s: not 3e-6), or floor * level where more
-    return floor_spread(spread, level, floor, unit_when_flat=history > 0)
+    return floor_spread(spread, level, floor)  # constant so far: floor * level, as scaled

@@ -20,6 +20,7 @@ from forecaster._validation import PARAMETERS, resolve_device
 from forecaster.data.frames import format_list, match_keys
 from forecaster.data.panel import Panel
 from forecaster.data.scaling_tensors import ScalingTensors
+from forecaster.data.spans import floor_spread
 from forecaster.data.times import to_time_point
 from forecaster.exceptions import (
     DataValidationError,
@@ -38,8 +39,10 @@ __all__ = [
 MIN_SCALE = 1e-6
 """Smallest scale relative to a series' level (the absolute value of its center): a spread
 below ``MIN_SCALE * |center|`` is raised to it, so that a nearly constant series is not blown
-up to float32 noise, while a series in small units (values near 1e-11) keeps its own scale (a
-spread of exactly 0, a constant series, gets a scale of 1)."""
+up to float32 noise, while a series in small units (values near 1e-11) keeps its own scale.
+A constant series (a spread of exactly 0) gets this floor too, so its scale does not depend
+on its units; only a series whose center is 0 (all zeros) gets 1
+(:func:`~forecaster.data.spans.floor_spread`)."""
 
 _FIT_CHUNK_ROWS = 1 << 22
 """Rows per block of series in :meth:`PanelScaler.fit` (a series is never split)."""
@@ -50,21 +53,24 @@ SCALING_METHODS = _validation.SCALING_METHODS
 
 
 def spread_scale(spread: np.ndarray, center: np.ndarray) -> np.ndarray:
-    """The scales of spreads around ``center``: a spread below :data:`MIN_SCALE` times the
-    absolute center is raised to it; a spread of 0, below float32's smallest normal number
-    (1.2e-38: float32 noise, whose inverse overflows) or not finite gets 1, as a constant
-    series does.
+    """The scales of spreads around ``center``: ``max(spread, MIN_SCALE * |center|)``
+    (:func:`~forecaster.data.spans.floor_spread`, the one rule of a flat series' scale), so
+    that the scale is continuous in the spread and relative to the level, whatever the units:
+    a constant series (spread 0) is scaled by :data:`MIN_SCALE` of its level, as one that
+    varies by float noise is. A spread below float32's smallest normal number (1.2e-38: float32
+    noise, whose inverse overflows) or not finite counts as 0. Only where there is no level to
+    relate to (a center of 0, or below 1.2e-32: a series of zeros) is the scale 1, absolute.
 
     Examples
     --------
-    >>> spread_scale(np.array([2.0, 1e-9, 0.0, 1e-14]), np.array([0.0, 10.0, 5.0, 1e-14]))
-    array([2.e+00, 1.e-05, 1.e+00, 1.e-14])
+    >>> spread_scale(np.array([2.0, 1e-9, 0.0, 1e-14, 0.0]), np.array([0.0, 10.0, 5.0, 1e-14, 0.0]))
+    array([2.e+00, 1.e-05, 5.e-06, 1.e-14, 1.e+00])
     """
     spread, center = np.asarray(spread, np.float64), np.asarray(center, np.float64)
     tiny = float(np.finfo(np.float32).tiny)
-    valid = np.isfinite(spread) & (spread >= tiny)
-    floor = np.maximum(MIN_SCALE * np.abs(center), tiny)
-    return np.where(valid, np.maximum(spread, floor), 1.0)
+    spread = np.where(np.isfinite(spread) & (spread >= tiny), spread, 0.0)
+    level = np.where(np.isfinite(center), np.abs(center), 0.0)
+    return floor_spread(spread, level, MIN_SCALE)
 
 
 class PanelScaler:
@@ -75,13 +81,14 @@ class PanelScaler:
     method : {"standard", "robust", "minmax", "none"}, default "standard"
         ``standard`` subtracts the mean and divides by the standard deviation (ddof=0);
         ``robust`` uses the median and the inter-quartile range; ``minmax`` maps the training
-        range to [0, 1]. A zero spread (constant series) gets a scale of 1, so such a series is
-        only shifted; spreads below ``MIN_SCALE`` (1e-6) times the absolute center are raised
-        to it. A ``robust`` series whose inter-quartile range is 0 but which is not constant
-        (intermittent demand: more than half zeros) is scaled by its standard deviation, as is
-        one whose inter-quartile range is below ``MIN_SCALE`` times its standard deviation
-        (float noise between equal quartiles: 1e-38 among zeros and a -4 would scale the -4
-        beyond float32's range).
+        range to [0, 1]. Spreads below ``MIN_SCALE`` (1e-6) times the absolute center
+        are raised to it, a zero spread (a constant series) too, so a constant series is
+        scaled relative to its level whatever its units (:func:`spread_scale`); only a series
+        of zeros (center 0) gets a scale of 1. A ``robust`` series whose inter-quartile range
+        is 0 but which is not constant (intermittent demand: more than half zeros) is scaled
+        by its standard deviation, as is one whose inter-quartile range is below
+        ``MIN_SCALE`` times its standard deviation (float noise between equal quartiles:
+        1e-38 among zeros and a -4 would scale the -4 beyond float32's range).
 
     Attributes
     ----------

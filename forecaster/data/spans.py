@@ -1,8 +1,8 @@
 """Sums over spans of rows of a packed panel (series one after the other), from running sums
 that restart at every series: the one computation behind MASE's scales
 (:func:`forecaster.evaluation.array_metrics.mase_scales`) and the window statistics of
-:func:`forecaster.data.known_windows.window_spread`; and the floor of the spreads a normalised
-conformal calibration divides by (:func:`floor_spread`).
+:func:`forecaster.data.known_windows.window_spread`; and the floor of every scale of a flat
+series, relative to its level (:func:`floor_spread`).
 
 A running total over the whole panel would not do: after a series of large values it is
 large, and the small values of a later series are lost to its rounding (a series of changes
@@ -127,27 +127,29 @@ def span_mean(
     return np.where(count > 0, total / np.maximum(count, 1), 0.0)
 
 
-def floor_spread(
-    spread: np.ndarray, level: np.ndarray, floor: float, *, unit_when_flat: bool
-) -> np.ndarray:
-    """``spread`` (float64) at least ``floor`` times ``level``, so that what is flat keeps a
-    scale of its own level (the float32 precision its forecasts have), and at least 1 where
-    it stays below float32's smallest normal number (zeros, as the scaler scales a constant
-    series). With ``unit_when_flat``, at least 1 wherever ``spread`` itself is below it
-    (what has not changed: 1 for a run of 3s, not 3e-6; ``floor`` times the level where more,
-    e.g. 1e10 + 300, which float32 forecasts as 1e10). The one rule of the window spread of
-    :func:`forecaster.data.known_windows.window_spread` and of the series scale of
-    ``calibrate(normalize="series")``.
+def floor_spread(spread: np.ndarray, level: np.ndarray, floor: float) -> np.ndarray:
+    """``spread`` (float64) at least ``floor`` times the absolute ``level``, and 1 where that
+    stays below float32's smallest normal number (a level of 0: nothing to relate a scale to).
+
+    The one rule of every scale a flat series gets: the scaler's (:data:`MIN_SCALE
+    <forecaster.data.scaling.MIN_SCALE>` of its center, by
+    :func:`~forecaster.data.scaling.spread_scale`), a window's spread
+    (:func:`forecaster.data.known_windows.window_spread`), the series scale of
+    ``calibrate(normalize="series")`` and the floor of a conformal half-width. It is
+    continuous in the spread, so a constant series (a spread of exactly 0) is scaled as one
+    that varies by float noise, relative to its level: its scale, and so its forecasts and
+    intervals, do not depend on the units it is recorded in (a constant 0.002 is scaled as
+    a constant 2, by 1e-6 of its level; an absolute 1 made the network's error on it 500
+    times its level). A series of zeros has no level and keeps 1.
 
     Examples
     --------
-    >>> spread, level = np.array([0.0, 0.0, 2.0]), np.array([3.0, 1e10, 3.0])
-    >>> floor_spread(spread, level, 1e-6, unit_when_flat=True).tolist()
-    [1.0, 10000.0, 2.0]
-    >>> float(floor_spread(spread, level, 1e-6, unit_when_flat=False)[0])  # 1e-6 of its level
-    3e-06
+    >>> spread, level = np.array([0.0, 0.0, 2.0, 0.0]), np.array([3.0, 1e10, 3.0, 0.0])
+    >>> floor_spread(spread, level, 1e-6).tolist()
+    [3e-06, 10000.0, 2.0, 1.0]
+    >>> floor_spread(np.array([0.0]), np.array([-0.002]), 1e-6).tolist()  # by |level|
+    [2e-09]
     """
     tiny = np.finfo(np.float32).tiny
-    constant = spread < tiny if unit_when_flat else np.zeros(np.shape(spread), dtype=bool)
-    floored = np.maximum(spread, floor * level)
-    return np.where(constant | (floored < tiny), np.maximum(floored, 1.0), floored)
+    floored = np.maximum(spread, floor * np.abs(level))
+    return np.where(floored < tiny, 1.0, floored)

@@ -28,6 +28,7 @@ from forecaster.data.dtypes import (
     as_given_kind,
     as_given_time,
     given_time_dtype,
+    pandas_categories,
     pandas_time_dtype,
 )
 from forecaster.data.frames import column_tuple, match_keys, read_once
@@ -183,6 +184,7 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
         """
         self.check_fitted("predict with")
         pandas, pandas_time = is_pandas_frame(frame), pandas_time_dtype(frame, self.time_col)
+        categories = pandas_categories(frame, [self.id_col])  # a Categorical id: one back
         given = given_time_dtype(frame, self.time_col)  # the forecasts' times: as given
         frame, future, cutoff = self._predict_inputs(frame, future, cutoff)
         level, quantiles = check("level", level), check("quantiles", quantiles)
@@ -190,7 +192,7 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
         forecast = self._predict_origins if is_cutoff_list(cutoff) else self._predict_cutoff
         out = forecast(frame, cutoff, future, level, quantiles)
         out = as_given_time(out, given, self.schema_.get(self.time_col))
-        return as_given_kind(out, pandas, pandas_time)
+        return as_given_kind(out, pandas, pandas_time, categories)
 
     def _predict_inputs(
         self, frame: Any, future: Any, cutoff: Any

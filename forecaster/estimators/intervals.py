@@ -96,9 +96,9 @@ def conformal_spread(panel: Panel, rows: np.ndarray, lookback: int) -> np.ndarra
     """The spread that ``normalize="window"`` divides residuals by: each window's mean
     absolute one-step change (:func:`~forecaster.data.known_windows.window_spread`, ending at the
     global ``rows``), floored by :data:`SPREAD_FLOOR` of its level and
-    :data:`HISTORY_SPREAD_FLOOR` of its series' history; 1 where neither the window nor its
-    series' history changes (a series constant so far), the scaler's scale of a constant
-    series, or :data:`SPREAD_FLOOR` of its level where more (a series of 1e10 + 300)."""
+    :data:`HISTORY_SPREAD_FLOOR` of its series' history: where neither the window nor its
+    series' history changes (a series constant so far), :data:`SPREAD_FLOOR` of its level, as
+    the scaler scales a constant series (1 for a series of zeros)."""
     return window_spread(panel, rows, lookback, floor=SPREAD_FLOOR, history=HISTORY_SPREAD_FLOOR)
 
 
@@ -146,7 +146,6 @@ class _Calibration:
         self.by_series = conformal.get("normalize") == "series"
         self.magnitude: tuple[np.ndarray, np.ndarray] | None = None
         self.spans: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
-        self.flat: np.ndarray | None = None  # (B, H, T): the residuals used all one value
         if self.by_series:  # per calibration row and target: sum and number of observed |r|
             absolute = np.abs(conformal["residuals"])
             observed = (~np.isnan(absolute)).sum(axis=(1, 3))
@@ -177,34 +176,15 @@ class _Calibration:
     def floor(self, half: np.ndarray) -> np.ndarray:
         """``half`` ``(B, horizon, T)`` or ``(B, K, horizon, T)``, half-widths of intervals or
         distances of quantiles from the median, floored as a series scale is
-        (:func:`~forecaster.data.spans.floor_spread`, by each forecast's level): where the
-        point forecast's residuals a forecast uses at a step (its series' own, where the last
-        :meth:`reduce` gave it those, else the pooled ones) are all one value (all 0: exact),
-        1 (or 1e-6 of its level), not a zero-width interval claiming certainty; where they
-        vary, 1e-6 of its level only (a price of 0.5 unchanged at 60 % of its steps keeps a
-        50 % interval about 0 wide, not 1; a moving series pooled with flat ones, 2e-6)."""
+        (:func:`~forecaster.data.spans.floor_spread`, by each forecast's level): at least 1e-6
+        of its level, whatever its residuals (all 0 where it was forecast exactly: not a
+        zero-width interval claiming certainty), and 1 where its level is 0 (a series of
+        zeros). Relative to the level, so that it does not depend on the series' units (an
+        absolute 1 gave a constant 0.002 an 80 % interval of +-1)."""
         if self.level is None:
             return half
-        if self.flat is None:  # the same residuals for every reduction of the call
-            self.flat = self._flat()
-        flat = self.flat.reshape(-1, *([1] * (half.ndim - 3)), *self.flat.shape[1:])
         level = self.level.reshape(-1, *([1] * (half.ndim - 2)), self.level.shape[1])
-        unit = floor_spread(half, level, SPREAD_FLOOR, unit_when_flat=True)
-        least = floor_spread(half, level, SPREAD_FLOOR, unit_when_flat=False)
-        return np.where(flat, unit, least)
-
-    def _flat(self) -> np.ndarray:
-        """``(B, horizon, T)``: whether the residuals of the point forecast each forecast's
-        interval comes from (see :meth:`floor`) are all one value at a step."""
-        signed = self.conformal["residuals"][..., self.point]
-        spread = np.full((len(self.rows), *signed.shape[1:]), np.nan)
-        for index, chosen in self._pools(len(signed)):
-            if len(index):  # none: refused by the reductions before
-                spread[chosen] = _spread_of(signed[index])
-        if self.conformal["per_series"]:
-            assert self.spans is not None  # (set by reduce, which chose the own rows)
-            fill_own(spread, signed, _spread_of, self.minimum, self.spans)
-        return spread == 0
+        return floor_spread(half, level, SPREAD_FLOOR)
 
     def _check_scaled(self, horizon: int) -> None:
         """Refuse the forecasts :meth:`_fill` found no scale for (``normalize="series"``),
@@ -307,17 +287,11 @@ class _Calibration:
         known = (series[where] == rows) & (rows >= 0) & np.isfinite(scale[where]).all(axis=1)
         self.unscaled[chosen[~known]] = True  # refused once all are known (_check_scaled)
         per_row = scale[where]
-        if self.level is not None:  # as a window's spread: a series forecast exactly keeps 1
-            level = self.level[chosen]  # (or 1e-6 of its level), not 1e-308
-            per_row = floor_spread(per_row, level, SPREAD_FLOOR, unit_when_flat=True)
+        if self.level is not None:  # as a window's spread: a series forecast exactly keeps
+            level = self.level[chosen]  # 1e-6 of its level (1 at level 0), not 1e-308
+            per_row = floor_spread(per_row, level, SPREAD_FLOOR)
         per_row = per_row.reshape(len(where), *([1] * (quantile.ndim - 1)), -1)
         out[chosen] = quantile[None] * per_row
-
-
-def _spread_of(scores: np.ndarray) -> np.ndarray:
-    """The range (largest minus smallest) of the scores that are not NaN, along axis 0 (NaN,
-    without a warning, where all are: a step whose actual values were all made up)."""
-    return np.fmax.reduce(scores, axis=0) - np.fmin.reduce(scores, axis=0)
 
 
 def _sum_by(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:

@@ -26,6 +26,7 @@ from forecaster.data.dtypes import (
     as_given_kind,
     as_given_time,
     given_time_dtype,
+    pandas_categories,
     pandas_time_dtype,
     trained_frame,
 )
@@ -119,6 +120,7 @@ class ForecastStream:
         self._network = model.network_  # a refit replaces it: the stream then refuses
         self._pandas = is_pandas_frame(frame)  # pandas in, pandas out
         self._pandas_time = pandas_time_dtype(frame, model.time_col)  # in its own unit
+        self._categories = pandas_categories(frame, [model.id_col])  # a Categorical id too
         self._given = given_time_dtype(frame, model.time_col)  # its times out, as predict's
         frame = trained_frame(frame, model.schema_, id_col=model.id_col, time_col=model.time_col)
         if model.freq_.is_calendar and model.freq_.unit != "bd":  # months, quarters, years
@@ -361,7 +363,7 @@ class ForecastStream:
         else:  # sorted by (id, time), as predict returns them
             out = out.sort(id_order(out[model.id_col]), model.time_col)
         out = as_given_time(out, self._given, model.schema_.get(model.time_col))
-        return as_given_kind(out, self._pandas, self._pandas_time)
+        return as_given_kind(out, self._pandas, self._pandas_time, self._categories)
 
 
 def _refuse_intervals(**asked: Any) -> None:
