@@ -31,7 +31,7 @@ from forecaster.data.dtypes import (
     pandas_categories,
     pandas_time_dtype,
 )
-from forecaster.data.frames import column_tuple, match_keys, read_once
+from forecaster.data.frames import column_tuple, read_once
 from forecaster.data.frequency import Frequency
 from forecaster.data.made_up import warn_made_up_origins
 from forecaster.data.panel import Panel
@@ -555,47 +555,3 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
         return pl.DataFrame(
             [ids.gather(np.repeat(np.arange(len(ids)), horizon)), times.alias(self.time_col)]
         )
-
-    def _fitted_rows(self, panel: Panel) -> tuple[np.ndarray, np.ndarray]:
-        """For each series of ``panel``: its row in ``keys_`` and whether it was seen in fit."""
-        return self._match_keys(panel.keys, panel.id_name)
-
-    def train_end_of(self, ids: pl.Series) -> pl.Series:
-        """The last time of the data the model was fitted on for each series of ``ids``
-        (matched as ``predict`` matches series: text, Categorical and Enum ids by their text),
-        null for a series not seen in ``fit`` or a model that does not record it
-        (``train_end_``, saved by an older version).
-
-        Parameters
-        ----------
-        ids : polars.Series
-            Series ids, one per row asked for (any name; repeats and unseen ids allowed).
-
-        Returns
-        -------
-        polars.Series
-            The last fitted time of each id, in the order of ``ids``, named as the time column.
-
-        Examples
-        --------
-        >>> import polars as pl
-        >>> from forecaster import RNNForecaster
-        >>> frame = pl.DataFrame({"id": ["a"] * 30 + ["b"] * 25, "t": [*range(30), *range(25)],
-        ...                       "y": [float(i % 7) for i in range(55)]})
-        >>> model = RNNForecaster(target="y", time_col="t", id_col="id", lookback=7,
-        ...                       horizon=2, max_epochs=1, progress=False).fit(frame)
-        >>> model.train_end_of(pl.Series("id", ["b", "a", "new"])).to_list()
-        [24, 29, None]
-        """
-        self.check_fitted("read the training ends of")
-        ends = self.__dict__.get("train_end_")
-        name = self.keys_.columns[0]
-        if ends is None:
-            return pl.Series(self.time_col, [None] * len(ids), dtype=pl.Null)
-        fitted, known = self._match_keys(ids.alias(name).to_frame(), name)
-        return ends.gather(fitted).set(pl.Series(~known), None).alias(self.time_col)
-
-    def _match_keys(self, keys: pl.DataFrame, id_name: str) -> tuple[np.ndarray, np.ndarray]:
-        """For each row of ``keys`` (column ``id_name``): the row of its series in ``keys_``
-        and whether that series was seen in fit."""
-        return match_keys(self.keys_, keys, id_name)
