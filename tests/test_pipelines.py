@@ -7802,3 +7802,15 @@ def test_the_backtests_tuning_ends_before_the_first_fold_of_any_lookback_it_may_
     tuned = tune_for_backtest(spec, root, frame, when, wait=0, progress=False, log=print)
     assert given[0]["date"].max() == min(cutoffs) == dt.date(2024, 4, 25)
     assert tuned.record["tuned_until"] == "2024-04-25"
+
+
+def test_a_wildcard_in_the_project_path_matches_no_sibling_project(tmp_path):
+    """A ``?`` in the project's path was a wildcard when the root was joined to
+    ``source.path``: a run in ``a?b/`` read the CSV of its sibling ``a b/`` too."""
+    from forecaster.jobs.sources import source_files
+
+    own, sibling = tmp_path / "a?b", tmp_path / "a b"
+    spec = csv_project(own, rows(12))
+    csv_project(sibling, rows(12))
+    loaded, root = load_spec(spec)
+    assert source_files(loaded, root) == [own / "data" / "prices.csv"]
