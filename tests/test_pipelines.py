@@ -7814,3 +7814,15 @@ def test_a_wildcard_in_the_project_path_matches_no_sibling_project(tmp_path):
     csv_project(sibling, rows(12))
     loaded, root = load_spec(spec)
     assert source_files(loaded, root) == [own / "data" / "prices.csv"]
+
+
+def test_an_as_of_with_a_utc_offset_on_a_date_column_names_the_offset(tmp_path):
+    """``--as-of 2024-01-10T00:00+02:00`` (Airflow's ``{{ ts }}``) on a Date column was refused
+    as "a Date column has no time of day", while ``2024-01-10T00:00`` was accepted: the cause
+    is the UTC offset, and the date alone (``{{ ds }}``) is what to pass."""
+    spec = csv_project(tmp_path, rows(12))
+    with pytest.raises(ArgumentError) as caught:
+        run_pipeline(spec, as_of="2024-01-10T00:00+02:00", dry_run=True, progress=False)
+    message = str(caught.value)
+    assert "UTC offset" in message and "--as-of 2024-01-10" in message
+    assert "{{ ds }}" in message and "no time of day" not in message
