@@ -7826,3 +7826,16 @@ def test_an_as_of_with_a_utc_offset_on_a_date_column_names_the_offset(tmp_path):
     message = str(caught.value)
     assert "UTC offset" in message and "--as-of 2024-01-10" in message
     assert "{{ ds }}" in message and "no time of day" not in message
+
+
+def test_dates_written_as_integers_in_a_csv_name_the_spec_time_format(tmp_path):
+    """A CSV with yyyymmdd integer dates: the gap error recommended missing='ffill' and never
+    named ``[source] time_format``; under a spec it names that key."""
+    lines = ["id,date,y"] + [
+        f"a,{(dt.date(2024, 1, 1) + dt.timedelta(i)):%Y%m%d},{i}.5" for i in range(60)
+    ]
+    spec = csv_project(tmp_path, "\n".join(lines) + "\n")
+    with pytest.raises(forecaster.exceptions.DataValidationError) as caught:
+        run_pipeline(spec, dry_run=True, progress=False)
+    message = str(caught.value)
+    assert "[source] time_format = '%Y%m%d'" in message and "missing='ffill'" not in message
