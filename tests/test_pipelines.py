@@ -7839,3 +7839,27 @@ def test_dates_written_as_integers_in_a_csv_name_the_spec_time_format(tmp_path):
         run_pipeline(spec, dry_run=True, progress=False)
     message = str(caught.value)
     assert "[source] time_format = '%Y%m%d'" in message and "missing='ffill'" not in message
+
+
+@pytest.mark.parametrize(
+    ("command", "has", "has_not"),
+    [
+        ("predict", ["0 ok;", "3 invalid data"], ["4 busy", "--wait", "already written"]),
+        ("backtest", ["0 ok;", "3 invalid data"], ["4 busy", "--wait", "already written"]),
+        ("fit", ["0 ok;", "4 busy", "--wait queues"], ["already written"]),
+        ("run", ["outputs already written", "4 busy", "--wait queues"], []),
+        ("datasets", ["0 ok;", "2 bad arguments"], ["3 invalid data", "4 busy"]),
+    ],
+)
+def test_each_command_help_lists_only_its_own_exit_codes(capsys, command, has, has_not):
+    """Every command's ``--help`` had one shared epilog: ``predict`` and ``backtest`` said
+    "4 busy (... --wait queues behind it)" without a ``--wait``, and ``fit`` "0 ok (also:
+    outputs already written)" though a second fit refits."""
+    from forecaster.jobs.parser import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    epilog = text[text.index("Exit codes:") :]
+    assert all(part in epilog for part in has), epilog
+    assert not any(part in epilog for part in has_not), epilog
