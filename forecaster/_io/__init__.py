@@ -71,6 +71,7 @@ from forecaster._io.paths import (
     as_path,
     exclusive_lock,
     fsync_directory,
+    lock_holder,
 )
 from forecaster._io.publishing import (
     Publication,
@@ -110,6 +111,7 @@ __all__ = [
     "fsync_directory",
     "is_memory_sqlite",
     "load_json_bounded",
+    "lock_holder",
     "manifest_bytes",
     "manifest_digest",
     "owning_folder",

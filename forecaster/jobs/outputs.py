@@ -331,11 +331,12 @@ def _lock_file(out: Path) -> Path:
 
 
 def output_lock(
-    destination: Path, wait: float | None, what: str
+    destination: Path, wait: float | None, what: str, log: Callable[[str], None] | None = None
 ) -> contextlib.AbstractContextManager[None]:
     """The lock that serialises the writers of ``destination`` (a run's outputs, a model): the
     file ``.<name>.lock`` beside it, held for the block (see
-    :func:`forecaster._io.exclusive_lock`). ``wait``: seconds (None: as long as it takes).
+    :func:`forecaster._io.exclusive_lock`). ``wait``: seconds (None: as long as it takes);
+    ``log``: where a wait is told (default: the lock's logger).
 
     Raises
     ------
@@ -358,6 +359,7 @@ def output_lock(
         what=what,
         hint="Wait for it to finish, or pass --wait [SECONDS] (after the spec path) to queue "
         "behind it.",
+        log=log,
     )
 
 

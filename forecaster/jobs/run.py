@@ -262,7 +262,9 @@ def _run_pipeline(
     # The lock first: outputs another run is replacing (--force) are read only once it is done.
     with (
         rank_zero_decides() as decision,
-        output_lock(out_dir, wait, f"the pipeline {job.name!r} as of {when.label} ({out_dir})"),
+        output_lock(
+            out_dir, wait, f"the pipeline {job.name!r} as of {when.label} ({out_dir})", log
+        ),
     ):
         skipped = None if force else skipped_result(job)
         if skipped is not None:
