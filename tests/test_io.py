@@ -759,3 +759,24 @@ def test_a_lock_in_a_folder_that_cannot_be_written_names_the_cause(
         pass
     message = str(caught.value)
     assert f"the folder {tmp_path} {says}" in message and "remove what is at" not in message
+
+
+def test_a_shared_lock_waits_for_the_writer_and_needs_no_write_access(tmp_path):
+    """The reader's lock of a rerun in a read-only folder: refused (or queued) while a writer
+    holds the exclusive lock, taken on the lock file opened read-only, and nothing to wait
+    for where there is no lock file."""
+    lock = tmp_path / ".job.lock"
+    with _io.shared_lock(lock):  # no lock file: no writer ever took it
+        pass
+    assert not lock.exists()
+    holder = _held_by_a_thread(lock, 1.0)
+    with pytest.raises(ConcurrentRunError, match="Another process"), _io.shared_lock(lock):
+        pass
+    lines: list[str] = []
+    with _io.shared_lock(lock, timeout=10, log=lines.append):
+        pass
+    holder.join()
+    assert [line.split()[0] for line in lines] == ["waiting", "waited"]
+    os.chmod(lock, 0o444)  # opened read-only
+    with _io.shared_lock(lock), _io.shared_lock(lock):  # readers share it
+        pass

@@ -7863,3 +7863,31 @@ def test_each_command_help_lists_only_its_own_exit_codes(capsys, command, has, h
     epilog = text[text.index("Exit codes:") :]
     assert all(part in epilog for part in has), epilog
     assert not any(part in epilog for part in has_not), epilog
+
+
+def test_a_rerun_of_complete_outputs_in_a_read_only_folder_finds_them(tmp_path, monkeypatch):
+    """A rerun of a finished as-of on a read-only outputs folder exited 1 (it could not
+    create its lock file) while --dry-run said there was nothing to do: it finds the
+    outputs whole under a reader's lock and is skipped, writing nothing."""
+    import errno
+
+    import filelock
+
+    spec = csv_project(tmp_path, rows(16))
+    out = Path(run_pipeline(spec, progress=False).output_dir)
+    access = os.access
+
+    def read_only(path, mode, *args, **kwargs):
+        if mode & os.W_OK and Path(path) == out.parent:
+            return False
+        return access(path, mode, *args, **kwargs)
+
+    def refused(*args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(os, "access", read_only)
+    monkeypatch.setattr(filelock.FileLock, "acquire", refused)  # no writer's lock there
+    before = sorted(p.name for p in out.parent.iterdir())
+    again = run_pipeline(spec, progress=False)
+    assert again.status == "skipped" and Path(again.output_dir) == out
+    assert sorted(p.name for p in out.parent.iterdir()) == before

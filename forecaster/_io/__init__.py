@@ -72,6 +72,7 @@ from forecaster._io.paths import (
     exclusive_lock,
     fsync_directory,
     lock_holder,
+    shared_lock,
 )
 from forecaster._io.publishing import (
     Publication,
@@ -123,6 +124,7 @@ __all__ = [
     "remove_owned",
     "remove_staging",
     "sha256_bytes",
+    "shared_lock",
     "sqlite_file_problem",
     "sqlite_url",
     "staging_directory",

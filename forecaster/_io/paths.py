@@ -35,6 +35,7 @@ __all__ = [
     "fsync_directory",
     "lock_holder",
     "new_name",
+    "shared_lock",
     "staging_siblings",
 ]
 
@@ -180,11 +181,7 @@ def exclusive_lock(
                 raise
             _wait_for(lock, lock_file, timeout, what, log)
     except filelock.Timeout:
-        waited = "" if not timeout else f" for {timeout:g} s"
-        raise ConcurrentRunError(
-            f"Another process is running {what} (it holds the lock {lock_file}); waited"
-            f"{waited or ' not at all'}. {hint}"
-        ) from None
+        raise _busy(lock_file, timeout, what, hint) from None
     except (OSError, ValueError) as exc:  # a link, a folder or a FIFO at the lock's path, ...
         raise ForecasterError(
             f"Cannot take the lock {lock_file} for {what}: {_cause(exc, lock_file)}"
@@ -195,14 +192,80 @@ def exclusive_lock(
         lock.release()
 
 
+@contextlib.contextmanager
+def shared_lock(
+    lock_file: str | os.PathLike[str],
+    *,
+    timeout: float | None = 0.0,
+    what: str = "this job",
+    hint: str = "Wait for it to finish.",
+    log: Callable[[str], None] | None = None,
+) -> Iterator[None]:
+    """Hold a shared (reader's) ``flock`` on ``lock_file``, opened read-only: for a process
+    that only reads what the holders of :func:`exclusive_lock` write, in a folder it cannot
+    write (a read-only mount). It waits, logs and refuses as :func:`exclusive_lock` does
+    while another process holds the exclusive lock. No lock file: nothing to wait for (no
+    writer ever took the lock there); no ``fcntl`` (Windows): no lock."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    lock_file, log = Path(lock_file), logger.info if log is None else log
+    try:
+        descriptor = os.open(lock_file, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        yield
+        return
+    except OSError as exc:
+        raise ForecasterError(
+            f"Cannot take the lock {lock_file} for {what}: {_cause(exc, lock_file)}"
+        ) from exc
+    try:
+        started, waiting = time.monotonic(), False
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if timeout is not None and time.monotonic() - started >= timeout:
+                    raise _busy(lock_file, timeout, what, hint) from None
+                if not waiting:
+                    log(_waiting_line(lock_file, timeout, what))
+                    waiting = True
+                try:
+                    time.sleep(0.1)
+                except KeyboardInterrupt as interrupt:
+                    interrupt.add_note(_waiting_note(lock_file, what))
+                    raise
+        if waiting:
+            log(f"waited   {time.monotonic() - started:.1f} s for the lock {lock_file}; running")
+        yield
+    finally:
+        os.close(descriptor)  # (releases the flock)
+
+
+def _busy(lock_file: Path, timeout: float | None, what: str, hint: str) -> ConcurrentRunError:
+    waited = "" if not timeout else f" for {timeout:g} s"
+    return ConcurrentRunError(
+        f"Another process is running {what} (it holds the lock {lock_file}); waited"
+        f"{waited or ' not at all'}. {hint}"
+    )
+
+
+def _waiting_line(lock_file: Path, timeout: float | None, what: str) -> str:
+    """The log line of a wait for ``lock_file``, held by another process."""
+    holder = lock_holder(lock_file)
+    by = f" by process {holder} on this machine" if holder is not None else ""
+    bound = "as long as it takes" if timeout is None else f"at most {timeout:g} s"
+    return f"waiting  for {what}: the lock {lock_file} is held{by}; waiting {bound}"
+
+
 def _wait_for(
     lock: Any, lock_file: Path, timeout: float | None, what: str, log: Callable[[str], None]
 ) -> None:
     """Wait for ``lock`` (another process holds it), as long as ``timeout`` allows, saying so."""
-    holder = lock_holder(lock_file)
-    by = f" by process {holder} on this machine" if holder is not None else ""
-    bound = "as long as it takes" if timeout is None else f"at most {timeout:g} s"
-    log(f"waiting  for {what}: the lock {lock_file} is held{by}; waiting {bound}")
+    log(_waiting_line(lock_file, timeout, what))
     started = time.monotonic()
     try:
         lock.acquire(timeout=-1 if timeout is None else timeout)

@@ -331,18 +331,23 @@ def _lock_file(out: Path) -> Path:
 
 
 def output_lock(
-    destination: Path, wait: float | None, what: str, log: Callable[[str], None] | None = None
+    destination: Path,
+    wait: float | None,
+    what: str,
+    log: Callable[[str], None] | None = None,
+    *,
+    shared: bool = False,
 ) -> contextlib.AbstractContextManager[None]:
     """The lock that serialises the writers of ``destination`` (a run's outputs, a model): the
     file ``.<name>.lock`` beside it, held for the block (see
     :func:`forecaster._io.exclusive_lock`). ``wait``: seconds (None: as long as it takes);
-    ``log``: where a wait is told (default: the lock's logger).
+    ``log``: where a wait is told (default: the lock's logger); ``shared``: a reader's lock,
+    for a folder this user cannot write (see :func:`forecaster._io.shared_lock`).
 
     Raises
     ------
     OwnershipError
-        When the lock path holds a link, a folder or a special file (not a lock file
-        forecaster made).
+        A link, a folder or a special file at the lock's path (not a lock file it made).
     ConcurrentRunError
         When another process holds the lock beyond ``wait``.
     """
@@ -353,12 +358,11 @@ def output_lock(
         "Remove it, then run again.",
         action="use the lock file",
     )
-    return _io.exclusive_lock(
+    return (_io.shared_lock if shared else _io.exclusive_lock)(
         lock_file,
         timeout=wait,
         what=what,
-        hint="Wait for it to finish, or pass --wait [SECONDS] (after the spec path) to queue "
-        "behind it.",
+        hint="Wait for it to finish, or pass --wait [SECONDS] (after the spec path) to queue.",
         log=log,
     )
 

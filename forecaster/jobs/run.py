@@ -256,6 +256,10 @@ def _run_pipeline(
     estimator = build_estimator(spec, progress)
     if dry_run:
         return _dry_run(job, estimator, tune, force, resume)
+    if not force and not os.access(out_dir.parent, os.W_OK) and out_dir.is_dir():
+        skipped = _found_read_only(job)  # every rank alike: before the ranks join
+        if skipped is not None:
+            return skipped
     join_ranks(estimator)  # under torchrun: the other ranks follow what rank 0 decides here
     if not distributed.is_main_process():
         return _other_rank(job, estimator, tune, resume)
@@ -280,6 +284,17 @@ def _run_pipeline(
         _io.remove_staging(out_dir)  # left by killed runs; no other writer while we hold the lock
         decision.run()
         return _write_outputs(job, estimator, panel, tune, progress, resume)
+
+
+def _found_read_only(job: Job) -> PipelineResult | None:
+    """A rerun whose outputs' folder this user cannot write (a read-only mount): the outputs
+    found whole there (None: not found), read under a reader's lock (a writer elsewhere holds
+    its lock while it replaces them; the published folder is replaced in one step). Nothing
+    is written: neither the pointer nor a dead run's leftovers are seen to, as a rerun that
+    takes the lock does."""
+    what = f"the pipeline {job.name!r} as of {job.when.label} ({job.out_dir})"
+    with output_lock(job.out_dir, job.wait, what, job.log, shared=True):
+        return skipped_result(job)
 
 
 def _other_rank(job: Job, estimator: Any, tune: bool | None, resume: bool) -> PipelineResult:
