@@ -7891,3 +7891,42 @@ def test_a_rerun_of_complete_outputs_in_a_read_only_folder_finds_them(tmp_path, 
     again = run_pipeline(spec, progress=False)
     assert again.status == "skipped" and Path(again.output_dir) == out
     assert sorted(p.name for p in out.parent.iterdir()) == before
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_run_queued_with_wait_says_it_waited_and_did_nothing(tmp_path):
+    """A run queued with --wait logged nothing while it waited, and a SIGTERM then said "run
+    the command again to finish it (... --resume continues an interrupted fit ...)" for a
+    run that never started."""
+    pytest.importorskip("mlflow")
+    spec = _endless_tracked_project(tmp_path)
+    holder, _ = _start_run_process(spec, tmp_path)
+    queued_err = tmp_path / "queued.txt"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
+    try:
+        with open(queued_err, "wb") as stream:
+            queued = subprocess.Popen(
+                [sys.executable, "-m", "forecaster", "run", str(spec), "--wait"],
+                cwd=tmp_path,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=stream,
+            )
+        deadline = time.monotonic() + 120
+        while "waiting " not in queued_err.read_text(errors="replace"):
+            assert queued.poll() is None and time.monotonic() < deadline, queued_err.read_text()
+            time.sleep(0.1)
+        queued.send_signal(signal.SIGTERM)
+        code = queued.wait(timeout=120)
+    finally:
+        for process in (holder, *([queued] if "queued" in locals() else [])):
+            process.kill()
+            process.wait()
+    stderr = queued_err.read_text(errors="replace")
+    assert code == 143, stderr
+    waiting, last = stderr.splitlines()[0], stderr.splitlines()[-1]
+    assert waiting.startswith("waiting  for the pipeline 'hostile'") and ".lock is held" in waiting
+    assert f"by process {holder.pid} on this machine" in waiting, stderr
+    assert last.startswith("error: terminated (SIGTERM); it was waiting for another process's")
+    assert "did nothing" in last and "--resume" not in last, stderr
