@@ -215,12 +215,14 @@ def shared_lock(
     try:
         descriptor = os.open(lock_file, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except FileNotFoundError:
-        yield
-        return
+        descriptor = None
     except OSError as exc:
         raise ForecasterError(
             f"Cannot take the lock {lock_file} for {what}: {_cause(exc, lock_file)}"
         ) from exc
+    if descriptor is None:
+        yield
+        return
     try:
         started, waiting = time.monotonic(), False
         while True:
@@ -239,10 +241,15 @@ def shared_lock(
                     interrupt.add_note(_waiting_note(lock_file, what))
                     raise
         if waiting:
-            log(f"waited   {time.monotonic() - started:.1f} s for the lock {lock_file}; running")
+            log(_waited_line(lock_file, started))
         yield
     finally:
         os.close(descriptor)  # (releases the flock)
+
+
+def _waited_line(lock_file: Path, started: float) -> str:
+    """The log line of a wait for ``lock_file`` that ended (``started``: ``time.monotonic()``)."""
+    return f"waited   {time.monotonic() - started:.1f} s for the lock {lock_file}; running"
 
 
 def _busy(lock_file: Path, timeout: float | None, what: str, hint: str) -> ConcurrentRunError:
@@ -272,7 +279,7 @@ def _wait_for(
     except KeyboardInterrupt as interrupt:  # Ctrl-C or SIGTERM while queued
         interrupt.add_note(_waiting_note(lock_file, what))
         raise
-    log(f"waited   {time.monotonic() - started:.1f} s for the lock {lock_file}; running")
+    log(_waited_line(lock_file, started))
 
 
 def _cause(error: OSError | ValueError, lock_file: Path) -> str:
