@@ -78,12 +78,12 @@ one table each command's ``--help`` is built from (:func:`epilog`)."""
 
 def epilog(command: str | None) -> str:
     """The exit codes of ``command`` (from :data:`EXIT_CODES`, only those it has), or of every
-    command (None: each code with the commands it is of, where not all)."""
+    command (None: each code with the commands it is of in brackets, where not all)."""
     lines = []
     for code, commands, meaning in EXIT_CODES:
         if command is None:
-            where = "" if commands == _ALL else f"{', '.join(commands)}: "
-            lines.append(f"{code} {where}{meaning}")
+            where = "" if commands == _ALL else f" [{', '.join(commands)}]"
+            lines.append(f"{code} {meaning}{where}")
         elif command in commands:
             lines.append(f"{code} {meaning}")
     return f"Exit codes: {'; '.join(lines)}."
