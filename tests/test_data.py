@@ -2819,3 +2819,29 @@ def test_pandas_output_keeps_a_time_its_frames_unit_cannot_reach():
     zone = pd.DatetimeTZDtype("ns", "Europe/Paris")
     zoned = as_given_kind(paris, True, zone)
     assert zoned["time"].dtype == zone and zoned["time"][0].hour == 0
+
+
+def _integer_dates(days: int = 90) -> pl.DataFrame:
+    """One series of ``days`` daily rows from 2024-01-01 whose time column ``t`` holds the
+    dates as yyyymmdd integers (20240131, 20240201: 69 integer steps missing between)."""
+    dates = pl.date_range(
+        dt.date(2024, 1, 1), dt.date(2024, 1, 1) + dt.timedelta(days - 1), eager=True
+    )
+    t = dates.dt.strftime("%Y%m%d").cast(pl.Int64)
+    return pl.DataFrame({"t": t, "y": np.arange(days, dtype=float)})
+
+
+def test_dates_written_as_integers_are_named_by_the_gap_error_not_filled():
+    """The gap error of yyyymmdd integers recommended missing='ffill' (which makes up most
+    of the rows); it names the dates written as integers and how to convert them."""
+    with pytest.raises(DataValidationError) as caught:
+        Panel.from_frame(_integer_dates(), target="y", time_col="t")
+    message = str(caught.value)
+    assert "dates written as integers" in message
+    assert ".str.to_date('%Y%m%d')" in message and "Pass missing='ffill'" not in message
+
+
+def test_the_fill_warning_of_integer_dates_gives_the_same_advice():
+    """The ffill warning and the gap error share one detection of yyyymmdd integers."""
+    with pytest.warns(ForecasterWarning, match=r"str\.to_date\('%Y%m%d'\)"):
+        Panel.from_frame(_integer_dates(), target="y", time_col="t", missing="ffill")

@@ -680,3 +680,103 @@ def test_a_lock_path_that_cannot_be_a_lock_is_our_error(tmp_path, kind):
     assert str(lock) in str(info.value) and not isinstance(info.value, ConcurrentRunError)
     if kind == "link":
         assert (tmp_path / "target").read_text() == "x"
+
+
+def _held_by_a_thread(lock: Path, seconds: float) -> threading.Thread:
+    """A thread that holds ``lock`` for ``seconds`` (started; the lock held when this returns)."""
+    taken = threading.Event()
+
+    def hold() -> None:
+        with _io.exclusive_lock(lock):
+            taken.set()
+            time.sleep(seconds)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert taken.wait(10)
+    return holder
+
+
+def test_a_wait_for_the_lock_is_logged_with_its_holder_and_how_long(tmp_path):
+    """A run queued with --wait logged nothing while it waited."""
+    lock = tmp_path / ".job.lock"
+    holder = _held_by_a_thread(lock, 0.5)
+    lines: list[str] = []
+    with _io.exclusive_lock(lock, timeout=10, what="the job", log=lines.append):
+        pass
+    holder.join()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("waiting") and str(lock) in lines[0] and "the job" in lines[0]
+    if os.path.exists("/proc/locks"):  # Linux: the holder's process is named
+        assert f"process {os.getpid()} on this machine" in lines[0]
+    assert lines[1].startswith("waited") and " s for the lock" in lines[1]
+
+
+def test_no_wait_for_a_free_lock_is_logged(tmp_path):
+    lines: list[str] = []
+    with _io.exclusive_lock(tmp_path / ".job.lock", timeout=10, log=lines.append):
+        pass
+    assert lines == []
+
+
+def test_an_interrupt_while_waiting_for_the_lock_says_it_did_nothing(tmp_path):
+    """An interrupt while queued said "run the command again to finish it (... --resume
+    continues an interrupted fit ...)" for a run that never started: its note says it was
+    waiting and did nothing."""
+    import _thread
+
+    lock = tmp_path / ".job.lock"
+    holder = _held_by_a_thread(lock, 1.5)
+    threading.Timer(0.3, _thread.interrupt_main).start()
+    with pytest.raises(KeyboardInterrupt) as caught, _io.exclusive_lock(lock, timeout=10):
+        pass
+    holder.join()
+    notes = " ".join(getattr(caught.value, "__notes__", []))
+    assert f"waiting for another process's lock {lock}" in notes
+    assert "did nothing" in notes and "nothing to resume" in notes
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [("EROFS", "is on a read-only file system"), ("EACCES", "is not writable by this user")],
+)
+def test_a_lock_in_a_folder_that_cannot_be_written_names_the_cause(
+    tmp_path, monkeypatch, name, says
+):
+    """The lock error of a read-only folder advised removing what is at the lock's path."""
+    import errno
+
+    import filelock
+
+    number = getattr(errno, name)
+
+    def refused(*args, **kwargs):
+        raise OSError(number, os.strerror(number))
+
+    monkeypatch.setattr(filelock.FileLock, "acquire", refused)
+    monkeypatch.setattr(os, "access", lambda *args, **kwargs: False)
+    with pytest.raises(ForecasterError) as caught, _io.exclusive_lock(tmp_path / ".job.lock"):
+        pass
+    message = str(caught.value)
+    assert f"the folder {tmp_path} {says}" in message and "remove what is at" not in message
+
+
+def test_a_shared_lock_waits_for_the_writer_and_needs_no_write_access(tmp_path):
+    """The reader's lock of a rerun in a read-only folder: refused (or queued) while a writer
+    holds the exclusive lock, taken on the lock file opened read-only, and nothing to wait
+    for where there is no lock file."""
+    lock = tmp_path / ".job.lock"
+    with _io.shared_lock(lock):  # no lock file: no writer ever took it
+        pass
+    assert not lock.exists()
+    holder = _held_by_a_thread(lock, 1.0)
+    with pytest.raises(ConcurrentRunError, match="Another process"), _io.shared_lock(lock):
+        pass
+    lines: list[str] = []
+    with _io.shared_lock(lock, timeout=10, log=lines.append):
+        pass
+    holder.join()
+    assert [line.split()[0] for line in lines] == ["waiting", "waited"]
+    os.chmod(lock, 0o444)  # opened read-only
+    with _io.shared_lock(lock), _io.shared_lock(lock):  # readers share it
+        pass

@@ -5334,7 +5334,7 @@ def test_a_run_leaves_the_leftovers_while_a_live_run_holds_the_lock(tmp_path, ca
     the same outputs lives (holds the lock, e.g. replacing them with --force), a plain run is
     busy (exit 4; it was a skip that read the outputs being replaced) and the live run keeps
     its staging folder and checkpoints; once the lock is free, the skip removes them."""
-    from forecaster.jobs.outputs import output_lock
+    from forecaster.jobs.output_locks import output_lock
 
     spec = csv_project(tmp_path, rows())
     assert run_cli(capsys, "run", str(spec))[0] == 0
@@ -5366,7 +5366,7 @@ def test_rank_zero_decides_under_the_lock_and_tells_the_other_ranks(tmp_path, ca
     holds the lock: exit 4). It told them nothing: they read the outputs without the lock,
     and trained while rank 0 skipped or was busy, then waited in a collective forever."""
     from forecaster.exceptions import ConcurrentRunError
-    from forecaster.jobs.outputs import output_lock
+    from forecaster.jobs.output_locks import output_lock
     from forecaster.training import distributed
 
     shared: list[object] = []
@@ -5445,7 +5445,7 @@ def test_under_torchrun_every_rank_skips_when_rank_zero_finds_the_outputs_under_
     import sys
     import time
 
-    from forecaster.jobs.outputs import output_lock
+    from forecaster.jobs.output_locks import output_lock
 
     spec = csv_project(tmp_path, rows())
     path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
@@ -7843,7 +7843,7 @@ def test_a_backtest_that_tunes_says_how_to_get_past_a_tuning_that_holds_its_lock
     option ``backtest`` refuses, and called the other process's tuning "its backtest's". It
     says to run the backtest again once that tuning ends, and names the tuning plainly."""
     from forecaster.jobs.fitting import tuned_model_dir
-    from forecaster.jobs.outputs import output_lock
+    from forecaster.jobs.output_locks import output_lock
 
     path = csv_project(tmp_path, rows(24))
     path.write_text(path.read_text() + "\n[training]\ntune = true\ntrials = 1\n")
@@ -7919,3 +7919,131 @@ def test_a_backtest_that_tunes_with_too_many_folds_says_to_use_fewer(tmp_path, c
         "Or use fewer folds ([evaluation] backtest_folds; forecaster backtest --folds), which "
         "leave it more rows."
     ), text
+
+
+def test_a_wildcard_in_the_project_path_matches_no_sibling_project(tmp_path):
+    """A ``?`` in the project's path was a wildcard when the root was joined to
+    ``source.path``: a run in ``a?b/`` read the CSV of its sibling ``a b/`` too."""
+    from forecaster.jobs.sources import source_files
+
+    own, sibling = tmp_path / "a?b", tmp_path / "a b"
+    spec = csv_project(own, rows(12))
+    csv_project(sibling, rows(12))
+    loaded, root = load_spec(spec)
+    assert source_files(loaded, root) == [own / "data" / "prices.csv"]
+
+
+def test_an_as_of_with_a_utc_offset_on_a_date_column_names_the_offset(tmp_path):
+    """``--as-of 2024-01-10T00:00+02:00`` (Airflow's ``{{ ts }}``) on a Date column was refused
+    as "a Date column has no time of day", while ``2024-01-10T00:00`` was accepted: the cause
+    is the UTC offset, and the date alone (``{{ ds }}``) is what to pass."""
+    spec = csv_project(tmp_path, rows(12))
+    with pytest.raises(ArgumentError) as caught:
+        run_pipeline(spec, as_of="2024-01-10T00:00+02:00", dry_run=True, progress=False)
+    message = str(caught.value)
+    assert "UTC offset" in message and "--as-of 2024-01-10" in message
+    assert "{{ ds }}" in message and "no time of day" not in message
+
+
+def test_dates_written_as_integers_in_a_csv_name_the_spec_time_format(tmp_path):
+    """A CSV with yyyymmdd integer dates: the gap error recommended missing='ffill' and never
+    named ``[source] time_format``; under a spec it names that key."""
+    lines = ["id,date,y"] + [
+        f"a,{(dt.date(2024, 1, 1) + dt.timedelta(i)):%Y%m%d},{i}.5" for i in range(60)
+    ]
+    spec = csv_project(tmp_path, "\n".join(lines) + "\n")
+    with pytest.raises(forecaster.exceptions.DataValidationError) as caught:
+        run_pipeline(spec, dry_run=True, progress=False)
+    message = str(caught.value)
+    assert "[source] time_format = '%Y%m%d'" in message and "missing='ffill'" not in message
+
+
+@pytest.mark.parametrize(
+    ("command", "has", "has_not"),
+    [
+        ("predict", ["0 ok;", "3 invalid data"], ["4 busy", "--wait", "already written"]),
+        ("backtest", ["0 ok;", "3 invalid data"], ["4 busy", "--wait", "already written"]),
+        ("fit", ["0 ok;", "4 busy", "--wait queues"], ["already written"]),
+        ("run", ["outputs already written", "4 busy", "--wait queues"], []),
+        ("datasets", ["0 ok;", "2 bad arguments"], ["3 invalid data", "4 busy"]),
+    ],
+)
+def test_each_command_help_lists_only_its_own_exit_codes(capsys, command, has, has_not):
+    """Every command's ``--help`` had one shared epilog: ``predict`` and ``backtest`` said
+    "4 busy (... --wait queues behind it)" without a ``--wait``, and ``fit`` "0 ok (also:
+    outputs already written)" though a second fit refits."""
+    from forecaster.jobs.parser import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    epilog = text[text.index("Exit codes:") :]
+    assert all(part in epilog for part in has), epilog
+    assert not any(part in epilog for part in has_not), epilog
+
+
+def test_a_rerun_of_complete_outputs_in_a_read_only_folder_finds_them(tmp_path, monkeypatch):
+    """A rerun of a finished as-of on a read-only outputs folder exited 1 (it could not
+    create its lock file) while --dry-run said there was nothing to do: it finds the
+    outputs whole under a reader's lock and is skipped, writing nothing."""
+    import errno
+
+    import filelock
+
+    spec = csv_project(tmp_path, rows(16))
+    out = Path(run_pipeline(spec, progress=False).output_dir)
+    access = os.access
+
+    def read_only(path, mode, *args, **kwargs):
+        if mode & os.W_OK and Path(path) == out.parent:
+            return False
+        return access(path, mode, *args, **kwargs)
+
+    def refused(*args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(os, "access", read_only)
+    monkeypatch.setattr(filelock.FileLock, "acquire", refused)  # no writer's lock there
+    before = sorted(p.name for p in out.parent.iterdir())
+    again = run_pipeline(spec, progress=False)
+    assert again.status == "skipped" and Path(again.output_dir) == out
+    assert sorted(p.name for p in out.parent.iterdir()) == before
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_run_queued_with_wait_says_it_waited_and_did_nothing(tmp_path):
+    """A run queued with --wait logged nothing while it waited, and a SIGTERM then said "run
+    the command again to finish it (... --resume continues an interrupted fit ...)" for a
+    run that never started."""
+    pytest.importorskip("mlflow")
+    spec = _endless_tracked_project(tmp_path)
+    holder, _ = _start_run_process(spec, tmp_path)
+    queued_err = tmp_path / "queued.txt"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
+    try:
+        with open(queued_err, "wb") as stream:
+            queued = subprocess.Popen(
+                [sys.executable, "-m", "forecaster", "run", str(spec), "--wait"],
+                cwd=tmp_path,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=stream,
+            )
+        deadline = time.monotonic() + 120
+        while "waiting " not in queued_err.read_text(errors="replace"):
+            assert queued.poll() is None and time.monotonic() < deadline, queued_err.read_text()
+            time.sleep(0.1)
+        queued.send_signal(signal.SIGTERM)
+        code = queued.wait(timeout=120)
+    finally:
+        for process in (holder, *([queued] if "queued" in locals() else [])):
+            process.kill()
+            process.wait()
+    stderr = queued_err.read_text(errors="replace")
+    assert code == 143, stderr
+    waiting, last = stderr.splitlines()[0], stderr.splitlines()[-1]
+    assert waiting.startswith("waiting  for the pipeline 'hostile'") and ".lock is held" in waiting
+    assert f"by process {holder.pid} on this machine" in waiting, stderr
+    assert last.startswith("error: terminated (SIGTERM); it was waiting for another process's")
+    assert "did nothing" in last and "--resume" not in last, stderr

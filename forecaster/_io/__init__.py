@@ -71,6 +71,8 @@ from forecaster._io.paths import (
     as_path,
     exclusive_lock,
     fsync_directory,
+    lock_holder,
+    shared_lock,
 )
 from forecaster._io.publishing import (
     Publication,
@@ -110,6 +112,7 @@ __all__ = [
     "fsync_directory",
     "is_memory_sqlite",
     "load_json_bounded",
+    "lock_holder",
     "manifest_bytes",
     "manifest_digest",
     "owning_folder",
@@ -121,6 +124,7 @@ __all__ = [
     "remove_owned",
     "remove_staging",
     "sha256_bytes",
+    "shared_lock",
     "sqlite_file_problem",
     "sqlite_url",
     "staging_directory",

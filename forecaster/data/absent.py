@@ -86,5 +86,5 @@ def absent_rows(
         lengths = seen[id_name].rle()
         offsets = np.concatenate([[0], np.cumsum(lengths.struct.field("len").to_numpy())])
         span = filled[id_name].rle().struct.field("len").to_numpy()
-        warn_made_up(seen, id_name, offsets, span, grid, missing)
+        warn_made_up(seen, id_name, time_col, offsets, span, grid, missing)
     return filled.filter(~observed).select(keys)

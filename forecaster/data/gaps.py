@@ -11,9 +11,16 @@ from forecaster.data.frames import READ_ERRORS, first_line, format_list
 from forecaster.data.frequency import MONTHS_PER_UNIT, Frequency
 from forecaster.data.steps import anchor_days, on_local_calendar, stepped_times
 from forecaster.data.times import local_day_grid, zoned_times
+from forecaster.data.wording import in_spec_words, setting
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
-__all__ = ["FILL_WARN_SHARE", "FILL_WARN_STEPS", "fill_gaps", "warn_made_up"]
+__all__ = [
+    "FILL_WARN_SHARE",
+    "FILL_WARN_STEPS",
+    "fill_gaps",
+    "integer_dates_advice",
+    "warn_made_up",
+]
 
 _MAX_FILL_ROWS = 10_000_000
 
@@ -103,7 +110,7 @@ def fill_gaps(
             rows, kept_offsets, kept_span = _kept_rows(
                 data, id_name, value_cols, periods, offsets, span
             )
-            warn_made_up(rows, id_name, kept_offsets, kept_span, freq, policy)
+            warn_made_up(rows, id_name, time_col, kept_offsets, kept_span, freq, policy)
         data = _reindex(data, id_name, time_col, periods, offsets, span, freq, policy)
     if policy == "zero":
         return data.with_columns(pl.col(value_cols).fill_null(0.0)), None
@@ -173,9 +180,45 @@ def _mostly_made_up(made: np.ndarray, span: np.ndarray) -> np.ndarray:
     return (made > FILL_WARN_SHARE * span) & (made >= FILL_WARN_STEPS)
 
 
+def integer_dates_advice(times: pl.Series) -> str | None:
+    """What to do about an integer time column that holds dates written as integers
+    (``20240131``: each a valid ``%Y%m%d`` date), whose steps of 1 leave a gap of 70 "steps"
+    between two months: read it as dates (inside :func:`~forecaster.data.wording.spec_words`,
+    the spec's ``[source] time_format``; from Python, a conversion of the column), not fill
+    the gaps. None for any other column.
+
+    Examples
+    --------
+    >>> integer_dates_advice(pl.Series("day", [20240131, 20240201])) is not None
+    True
+    >>> integer_dates_advice(pl.Series("step", [1, 2, 4])) is None
+    True
+    """
+    if not times.dtype.is_integer() or times.null_count() == times.len():
+        return None
+    text = times.drop_nulls().unique().sort().cast(pl.String)
+    dates = text.str.to_date("%Y%m%d", strict=False)
+    if dates.null_count() or not text.str.len_chars().eq(8).all():
+        return None
+    name = times.name
+    if in_spec_words():
+        fix = f"set {setting('time_format', '%Y%m%d')} to read them as dates"
+    else:
+        fix = (
+            f"convert the column to dates first: frame.with_columns(pl.col({name!r})"
+            ".cast(pl.String).str.to_date('%Y%m%d'))"
+        )
+    return (
+        f"The time column {name!r} holds dates written as integers (e.g. {text[0]}), whose "
+        f"steps of 1 are not days (69 steps are missing from 20240131 to 20240201): {fix}. "
+        f"Filling those gaps ({setting('missing')}) would make up most of the rows."
+    )
+
+
 def warn_made_up(
     data: pl.DataFrame,
     id_name: str,
+    time_col: str,
     offsets: np.ndarray,
     span: np.ndarray,
     freq: Frequency,
@@ -186,7 +229,8 @@ def warn_made_up(
     :data:`FILL_WARN_STEPS` of it.
 
     ``data`` holds the observed rows, sorted by series (``offsets``: where each starts), and
-    ``span`` the number of steps of each series' grid."""
+    ``span`` the number of steps of each series' grid. Dates written as integers in the time
+    column ``time_col`` are named with their fix (:func:`integer_dates_advice`)."""
     lengths = np.diff(offsets)
     made, total = int((span - lengths).sum()), int(span.sum())
     if not _mostly_made_up(np.array(made), np.array(total)):  # the grid: right for most series
@@ -200,11 +244,13 @@ def warn_made_up(
         if len(span) > 1
         else ""
     )
+    advice = integer_dates_advice(data[time_col]) or (
+        "So much filling usually means another grid: check freq= (business days: '1bd') "
+        "and the time column (dates written as integers such as 20240131 are steps of 1)."
+    )
     warn_at_caller(
         f"missing={policy!r} made up {made:,} of the {total:,} rows of the regular {freq} grid "
-        f"({made / total:.0%}{example}). So much filling "
-        "usually means another grid: check freq= (business days: '1bd') and the time "
-        "column (dates written as integers such as 20240131 are steps of 1).",
+        f"({made / total:.0%}{example}). {advice}",
         ForecasterWarning,
     )
 

@@ -32,7 +32,7 @@ from forecaster.data.frames import (
     id_order,
 )
 from forecaster.data.frequency import Frequency
-from forecaster.data.gaps import fill_gaps
+from forecaster.data.gaps import fill_gaps, integer_dates_advice
 from forecaster.data.grid import TimeGrid, check_grid, row_mask
 from forecaster.data.suspicious import warn_trailing_missing
 from forecaster.data.time_span import check_time_span
@@ -421,6 +421,12 @@ def _handle_missing(
     null_counts = data.select(pl.col(value_cols).null_count()).row(0)
     if missing == "error":
         if gap:
+            advice = integer_dates_advice(data[time_col])
+            if advice is not None:  # not "pass missing='ffill'": it would make up the months
+                raise DataValidationError(
+                    f"{grid.n_missing} time steps are missing from the regular {grid.freq} "
+                    f"grid. {advice}"
+                )
             raise DataValidationError(
                 f"{grid.n_missing} time steps are missing from the regular {grid.freq} grid "
                 f"(gaps after "

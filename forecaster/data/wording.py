@@ -22,6 +22,8 @@ SPEC_KEYS = {
     "horizon": "[model] horizon",
     "validation_size": "[model] validation_size",
     "folds": "[evaluation] backtest_folds",
+    "missing": "[series] missing",
+    "time_format": "[source] time_format",
 }
 """The spec key of each estimator or backtest parameter that a refusal's advice names."""
 

@@ -34,7 +34,7 @@ _ORIGINS = {
     "load_spec": "forecaster.jobs.placement",
     "main": "forecaster.jobs.cli",
     "output_dir": "forecaster.jobs.spec",
-    "output_lock": "forecaster.jobs.outputs",
+    "output_lock": "forecaster.jobs.output_locks",
     "path_problem": "forecaster.jobs.placement",
     "prepare_data": "forecaster.jobs.data",
     "run_pipeline": "forecaster.jobs.run",

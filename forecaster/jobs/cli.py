@@ -97,9 +97,11 @@ operating-system error such as a full disk with the system's message); 2 bad spe
 arguments, a ``--model`` folder that holds no readable model, or an output path that holds
 what forecaster did not write; 3 data validation failure; 4 busy: another run of the same
 spec and as-of (or a fit or tuning to the same folder) holds the lock, try again later or pass
-``--wait``; 130 interrupted (Ctrl-C, ``SIGINT``: 128 + 2); 143 terminated (``SIGTERM``, as a
-scheduler, systemd or Kubernetes sends on a timeout or a shutdown: 128 + 15). Both are the codes
-of a process the signal ended, given after the command's cleanups.
+``--wait`` (``run``, ``fit`` and ``tune`` only; each command's ``--help`` lists its own codes,
+from :data:`forecaster.jobs.parser.EXIT_CODES`); 130 interrupted (Ctrl-C, ``SIGINT``: 128 +
+2); 143 terminated (``SIGTERM``, as a scheduler, systemd or Kubernetes sends on a timeout or
+a shutdown: 128 + 15). Both are the codes of a process the signal ended, given after the
+command's cleanups.
 While a command runs, Ctrl-C and ``SIGTERM`` are raised as an interrupt (a ``KeyboardInterrupt``;
 :class:`Terminated` for ``SIGTERM``) that unwinds the command, so nothing half-written is left
 (a run's staging folder and temporary files are removed; the published outputs stay as they

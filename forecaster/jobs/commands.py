@@ -39,7 +39,7 @@ from forecaster.jobs.intervals import (
     spec_panel,
     unfit_levels,
 )
-from forecaster.jobs.outputs import output_lock
+from forecaster.jobs.output_locks import output_lock
 from forecaster.jobs.parquet_files import (
     PARQUET_KEY,
     check_not_later_file,

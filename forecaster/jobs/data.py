@@ -394,7 +394,13 @@ def _parse_as_of(text: str, dtype: pl.DataType, time_col: str) -> tuple[Any, boo
             "2017-06-30T16:00"
         ) from None
     if dtype == pl.Date:
-        if moment.time() != dt.time(0) or moment.tzinfo is not None:
+        if moment.tzinfo is not None:  # Airflow's {{ ts }}: 2024-06-01T00:00:00+00:00
+            raise refuse(
+                "it carries a UTC offset, and a Date column has neither a time zone nor a time "
+                f"of day; pass the date alone, e.g. --as-of "
+                f"{moment.date().isoformat()} (under Airflow: {{{{ ds }}}}, not {{{{ ts }}}})"
+            )
+        if moment.time() != dt.time(0):
             raise refuse("a Date column has no time of day; pass the date alone, e.g. 2017-06-30")
         return moment.date(), True
     if moment.tzinfo is not None and tzinfo is None:

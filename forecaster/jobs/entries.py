@@ -3,7 +3,7 @@
 :func:`existing_file` decides, for the Parquet file of ``predict`` or ``backtest``
 (:func:`forecaster.jobs.parquet_files.check_parquet_destination`), its summary
 (:func:`forecaster.jobs.summaries.check_summary_file`) and the lock file of a run, a fit or a
-tuning (:func:`forecaster.jobs.outputs.output_lock`): nothing there, a regular file the
+tuning (:func:`forecaster.jobs.output_locks.output_lock`): nothing there, a regular file the
 caller then checks further, or an entry refused and left as it is (a link, never followed,
 a folder, a special file, one that cannot be inspected).
 """

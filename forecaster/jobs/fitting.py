@@ -44,7 +44,8 @@ from forecaster.exceptions import (
 from forecaster.jobs.data import AsOf
 from forecaster.jobs.fit_short import short_series_named_by_run
 from forecaster.jobs.hashing import spec_hashes
-from forecaster.jobs.outputs import Job, output_lock
+from forecaster.jobs.output_locks import output_lock
+from forecaster.jobs.outputs import Job
 from forecaster.jobs.pointer import reused_model
 from forecaster.jobs.spec import (
     Spec,

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import forecaster._io as _io
 from forecaster.exceptions import ForecasterError
-from forecaster.jobs.outputs import Job, output_lock
+from forecaster.jobs.output_locks import output_lock
+from forecaster.jobs.outputs import Job
 from forecaster.training.checkpoint_directory import CheckpointDirectory
 from forecaster.training.loop import remove_checkpoints
 

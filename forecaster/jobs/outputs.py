@@ -31,18 +31,18 @@ Idempotency and concurrency
     template without ``{as_of}`` keeps the latest as-of: a run of a later as-of replaces its
     outputs, one of an earlier as-of (a backfill) needs ``force`` (``OwnershipError``, exit 2,
     naming both as-ofs). Runs writing one output folder are serialised by the lock file
-    ``.<folder name>.lock`` beside it (:func:`output_lock`; left in place: deleting a lock file
-    that another process waits on would break the lock; a link or folder there is refused,
-    exit 2): a second run stops at once with a ``ConcurrentRunError`` (exit 4, "busy"), or
-    with ``wait`` queues behind the first and then finds its outputs (``skipped``). Staging
-    folders of killed runs are removed by the next run, while it holds that lock.
+    ``.<folder name>.lock`` beside it (:func:`forecaster.jobs.output_locks.output_lock`; left
+    in place: deleting a lock file that another process waits on would break the lock; a link
+    or folder there is refused, exit 2): a second run stops at once with a
+    ``ConcurrentRunError`` (exit 4, "busy"), or with ``wait`` queues behind the first and then
+    finds its outputs (``skipped``). Staging folders of killed runs are removed by the next
+    run, while it holds that lock.
 Reusing the latest model (``training.reuse_model``)
     See :mod:`forecaster.jobs.pointer`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 from collections.abc import Callable, Mapping
@@ -64,7 +64,6 @@ from forecaster.exceptions import (
     warn_at_caller,
 )
 from forecaster.jobs.data import AsOf
-from forecaster.jobs.entries import existing_file
 from forecaster.jobs.hashing import SpecHashes, same_spec
 from forecaster.jobs.orphans import SUMMARY_LIMIT, lost_manifest, rebuildable, set_aside
 from forecaster.jobs.schedule import DropReason, absent_series
@@ -81,7 +80,6 @@ __all__ = [
     "forecast_ids",
     "legacy_summary",
     "manifest_details",
-    "output_lock",
     "read_summary",
     "same_pipeline",
     "skipped_result",
@@ -323,43 +321,6 @@ def _refuse_damaged(job: Job) -> None:
     raise OwnershipError(
         f"{job.file}: key 'output.dir': the outputs of {job.name} as of {job.when.label} in "
         f"{job.out_dir} are damaged: {', '.join(listed[:5])}{more}. {fix}."
-    )
-
-
-def _lock_file(out: Path) -> Path:
-    return out.parent / f".{out.name}.lock"
-
-
-def output_lock(
-    destination: Path, wait: float | None, what: str, hint: str | None = None
-) -> contextlib.AbstractContextManager[None]:
-    """The lock that serialises the writers of ``destination`` (a run's outputs, a model): the
-    file ``.<name>.lock`` beside it, held for the block (see
-    :func:`forecaster._io.exclusive_lock`). ``wait``: seconds (None: as long as it takes);
-    ``hint``: what the error of a lock held beyond it says to do (None: pass ``--wait``).
-
-    Raises
-    ------
-    OwnershipError
-        When the lock path holds a link, a folder or a special file (not a lock file
-        forecaster made).
-    ConcurrentRunError
-        When another process holds the lock beyond ``wait``.
-    """
-    lock_file = _lock_file(destination)
-    existing_file(
-        lock_file,
-        "a lock file forecaster made (forecaster never follows a link there)",
-        "Remove it, then run again.",
-        action="use the lock file",
-    )
-    return _io.exclusive_lock(
-        lock_file,
-        timeout=wait,
-        what=what,
-        hint=hint
-        or "Wait for it to finish, or pass --wait [SECONDS] (after the spec path) to queue "
-        "behind it.",
     )
 
 

@@ -20,22 +20,77 @@ from forecaster._version import __version__
 __all__ = [
     "EPILOG",
     "EXIT_BUSY",
+    "EXIT_CODES",
     "EXIT_DATA",
     "EXIT_FAILURE",
     "EXIT_OK",
     "EXIT_USAGE",
     "build_parser",
+    "epilog",
 ]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_DATA, EXIT_BUSY = 0, 1, 2, 3, 4
 
-EPILOG = (
-    "Exit codes: 0 ok (also: outputs already written), 1 failure, 2 bad spec, arguments, model "
-    "folder or an output path forecaster did not write, 3 invalid data, 4 busy (another run of "
-    "the same spec and as-of is running; --wait queues behind it), 130 stopped by Ctrl-C, 143 "
-    "stopped by SIGTERM (both cleaned up; the MLflow run ends KILLED unless its outputs were "
-    "already published: then FINISHED, tagged forecaster.interrupted)."
+_WAITING = ("run", "fit", "tune")
+"""The commands that take ``--wait`` (and may exit 4, busy)."""
+_SPECS = ("run", "fit", "predict", "backtest", "tune")
+"""The commands that read a spec and its data."""
+_ALL = (*_SPECS, "datasets")
+
+EXIT_CODES: tuple[tuple[int, tuple[str, ...], str], ...] = (
+    (EXIT_OK, ("run",), "ok (also: outputs already written, which a rerun leaves as they are)"),
+    (EXIT_OK, ("fit", "predict", "backtest", "tune", "datasets"), "ok"),
+    (EXIT_FAILURE, _ALL, "failure"),
+    (
+        EXIT_USAGE,
+        _SPECS,
+        "bad spec, arguments, model folder or an output path forecaster did not write",
+    ),
+    (EXIT_USAGE, ("datasets",), "bad arguments"),
+    (EXIT_DATA, _SPECS, "invalid data"),
+    (
+        EXIT_BUSY,
+        _WAITING,
+        "busy (another process of the same spec and as-of is writing the same outputs or "
+        "model; --wait queues behind it)",
+    ),
+    (
+        130,
+        ("run",),
+        "stopped by Ctrl-C, 143 stopped by SIGTERM (both cleaned up; the MLflow run ends KILLED "
+        "unless its outputs were already published: then FINISHED, tagged "
+        "forecaster.interrupted)",
+    ),
+    (
+        130,
+        ("fit", "tune"),
+        "stopped by Ctrl-C, 143 stopped by SIGTERM (both cleaned up; the MLflow run ends KILLED)",
+    ),
+    (
+        130,
+        ("predict", "backtest", "datasets"),
+        "stopped by Ctrl-C, 143 stopped by SIGTERM (both cleaned up)",
+    ),
 )
+"""The exit codes of each command: (code, the commands it is of, what it means there); the
+one table each command's ``--help`` is built from (:func:`epilog`)."""
+
+
+def epilog(command: str | None) -> str:
+    """The exit codes of ``command`` (from :data:`EXIT_CODES`, only those it has), or of every
+    command (None: each code with the commands it is of in brackets, where not all)."""
+    lines = []
+    for code, commands, meaning in EXIT_CODES:
+        if command is None:
+            where = "" if commands == _ALL else f" [{', '.join(commands)}]"
+            lines.append(f"{code} {meaning}{where}")
+        elif command in commands:
+            lines.append(f"{code} {meaning}")
+    return f"Exit codes: {'; '.join(lines)}."
+
+
+EPILOG = epilog(None)
+"""The exit codes of every command (the ``forecaster --help`` text)."""
 
 
 # ------------------------------------------------------------------------------------------
@@ -157,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(
-            name, help=help_text, description=help_text, parents=[common], epilog=EPILOG
+            name, help=help_text, description=help_text, parents=[common], epilog=epilog(name)
         )
         sub.set_defaults(handler=f"{name}_command")  # in forecaster.jobs.commands
         return sub

@@ -34,6 +34,7 @@ from forecaster.jobs.orphans import lost_manifest
 from forecaster.jobs.outputs import legacy_summary
 from forecaster.jobs.pointer import latest_pointer
 from forecaster.jobs.schedule import check_schedule
+from forecaster.jobs.sources import source_glob
 from forecaster.jobs.spec import (
     Spec,
     build_estimator,
@@ -227,9 +228,7 @@ def _protected_paths(file: Path, spec: Spec, root: Path) -> list[tuple[Path, str
     ]
     source = spec.source
     if source.path is not None:
-        parts = spec_path(root, source.path).parts
-        fixed = list(itertools.takewhile(lambda part: not glob.has_magic(part), parts))
-        paths.append((Path(*fixed), f"the data of source.path {source.path!r}"))
+        paths.append((source_glob(spec, root)[1], f"the data of source.path {source.path!r}"))
     else:
         with contextlib.suppress(ForecasterError, OSError):
             paths.append((datasets_dir(), "the bundled data sets"))

@@ -30,7 +30,8 @@ from forecaster.exceptions import (
     warn_at_caller,
 )
 from forecaster.jobs.data import is_later
-from forecaster.jobs.outputs import Job, legacy_summary, output_lock, same_pipeline
+from forecaster.jobs.output_locks import output_lock
+from forecaster.jobs.outputs import Job, legacy_summary, same_pipeline
 from forecaster.jobs.spec import first_line, normal_path
 from forecaster.persistence import load as load_model
 

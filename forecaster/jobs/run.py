@@ -70,6 +70,7 @@ from forecaster.jobs.hashing import spec_hash, spec_hashes
 from forecaster.jobs.intervals import calibrate_for_levels, spec_backtest
 from forecaster.jobs.leftovers import own_checkpoint_folder, remove_leftovers
 from forecaster.jobs.lockstep import follow_rank_zero, join_ranks, rank_zero_decides
+from forecaster.jobs.output_locks import output_lock
 from forecaster.jobs.outputs import (
     Job,
     PipelineResult,
@@ -78,7 +79,6 @@ from forecaster.jobs.outputs import (
     dropped_series,
     forecast_ids,
     manifest_details,
-    output_lock,
     same_pipeline,
     skipped_result,
     write_forecast_plot,
@@ -252,13 +252,19 @@ def _run_pipeline(
     estimator = build_estimator(spec, progress)
     if dry_run:
         return _dry_run(job, estimator, tune, force, resume)
+    if not force and not os.access(out_dir.parent, os.W_OK) and out_dir.is_dir():
+        skipped = _found_read_only(job)  # every rank alike: before the ranks join
+        if skipped is not None:
+            return skipped
     join_ranks(estimator)  # under torchrun: the other ranks follow what rank 0 decides here
     if not distributed.is_main_process():
         return _other_rank(job, estimator, tune, resume)
     # The lock first: outputs another run is replacing (--force) are read only once it is done.
     with (
         rank_zero_decides() as decision,
-        output_lock(out_dir, wait, f"the pipeline {job.name!r} as of {when.label} ({out_dir})"),
+        output_lock(
+            out_dir, wait, f"the pipeline {job.name!r} as of {when.label} ({out_dir})", log
+        ),
     ):
         skipped = None if force else skipped_result(job)
         if skipped is not None:
@@ -274,6 +280,17 @@ def _run_pipeline(
         _io.remove_staging(out_dir)  # left by killed runs; no other writer while we hold the lock
         decision.run()
         return _write_outputs(job, estimator, panel, tune, progress, resume)
+
+
+def _found_read_only(job: Job) -> PipelineResult | None:
+    """A rerun whose outputs' folder this user cannot write (a read-only mount): the outputs
+    found whole there (None: not found), read under a reader's lock (a writer elsewhere holds
+    its lock while it replaces them; the published folder is replaced in one step). Nothing
+    is written: neither the pointer nor a dead run's leftovers are seen to, as a rerun that
+    takes the lock does."""
+    what = f"the pipeline {job.name!r} as of {job.when.label} ({job.out_dir})"
+    with output_lock(job.out_dir, job.wait, what, job.log, shared=True):
+        return skipped_result(job)
 
 
 def _other_rank(job: Job, estimator: Any, tune: bool | None, resume: bool) -> PipelineResult:

@@ -7,6 +7,8 @@ integer) and ``source.id_from_filename``."""
 from __future__ import annotations
 
 import glob
+import itertools
+import os
 import re
 import stat
 from pathlib import Path
@@ -28,10 +30,29 @@ from forecaster.jobs.source_schemas import (
     parquet_schema,
     shown_path,
 )
-from forecaster.jobs.spec import Spec, first_line, spec_path
+from forecaster.jobs.spec import Spec, first_line, normal_path, spec_path
 from forecaster.jobs.unused import check_time_format
 
-__all__ = ["as_fitted_ids", "read_files", "rows_with_ids", "source_files", "text_ids"]
+__all__ = [
+    "as_fitted_ids",
+    "read_files",
+    "rows_with_ids",
+    "source_files",
+    "source_glob",
+    "text_ids",
+]
+
+
+def source_glob(spec: Spec, root: Path) -> tuple[str, Path]:
+    """The glob of ``source.path`` (a path under the project ``root``, as the spec's check
+    requires) and the folder of its literal part: the root and the pattern's parts before its
+    first wildcard. The root's part is escaped (``glob.escape``): a ``?``, ``*`` or ``[`` in
+    the project's path is a character of a folder name, not a wildcard that would match a
+    sibling project's folder (``a?b`` also matches ``a b``)."""
+    base = normal_path(root)
+    pattern = spec_path(root, str(spec.source.path)).relative_to(base).parts
+    fixed = itertools.takewhile(lambda part: not glob.has_magic(part), pattern)
+    return os.path.join(glob.escape(str(base)), *pattern), base.joinpath(*fixed)
 
 
 def source_files(spec: Spec, root: Path) -> list[Path]:
@@ -39,9 +60,9 @@ def source_files(spec: Spec, root: Path) -> list[Path]:
     end the read; a folder is not data). For ``format = "wav"`` a folder stands for its
     ``.wav`` files, in any case."""
     source = spec.source
-    pattern = str(spec_path(root, source.path))
-    if source.format == "wav" and not glob.has_magic(pattern) and Path(pattern).is_dir():
-        pattern = str(Path(glob.escape(pattern), "*.[wW][aA][vV]"))
+    pattern, fixed = source_glob(spec, root)
+    if source.format == "wav" and fixed == spec_path(root, source.path) and fixed.is_dir():
+        pattern = os.path.join(glob.escape(str(fixed)), "*.[wW][aA][vV]")
     paths = sorted(Path(p) for p in glob.glob(pattern, recursive=True))
     if not paths:
         raise DataValidationError(f"No file matches source.path {source.path!r} ({pattern}).")

@@ -34,7 +34,8 @@ from forecaster.jobs.fitting import (
     tunes,
 )
 from forecaster.jobs.intervals import before_folds, first_cutoff
-from forecaster.jobs.outputs import Job, output_lock
+from forecaster.jobs.output_locks import output_lock
+from forecaster.jobs.outputs import Job
 from forecaster.jobs.spec import Spec, build_estimator, storage_url
 from forecaster.jobs.tracked import tracking_paused
 from forecaster.training import distributed
@@ -100,7 +101,7 @@ def tune_for_backtest(
     name = backtest_study_name(spec, when)
     what = f"a tuning of {spec.pipeline.name!r} as of {when.label}"  # the run's or this one
     # the lock of the run's tuning; the trials are no logged models of the run
-    locked = output_lock(tuned_model_dir(spec, root, when), wait, what, hint)
+    locked = output_lock(tuned_model_dir(spec, root, when), wait, what, hint=hint)
     data = f"the rows up to {until}" if until else f"each series' rows but its last {held_out}"
     with locked, tracking_paused():
         try:
