@@ -158,4 +158,4 @@ def floor_spread(spread: np.ndarray, level: np.ndarray, floor: float) -> np.ndar
     tiny = float(np.finfo(np.float32).tiny)
     level = np.abs(level)
     floored = np.maximum(spread, floor * level)
-    return np.where(floored >= tiny, floored, np.where(level >= tiny, tiny, 1.0))
+    return np.where(floored < tiny, np.where(level >= tiny, tiny, 1.0), floored)  # NaN kept
