@@ -1603,6 +1603,20 @@ def test_a_constant_series_is_forecast_at_its_level_whatever_its_units():
     np.testing.assert_allclose(relative[0], relative[1], atol=1e-6)
 
 
+def test_a_constant_series_below_1e_32_is_forecast_at_its_level():
+    """1e-6 of a constant 1e-35 is below float32's smallest normal number, so the series got
+    the absolute scale 1 of a series of zeros and was forecast about +-0.3, 1e34 times its
+    level (any constant series below about 1.2e-32). It is now scaled by that smallest
+    normal number and forecast at its level up to float32's precision there."""
+    frame = seasonal_frame(n_series=2, length=80).with_columns(
+        pl.when(pl.col("id") == "s0").then(1e-35).otherwise(pl.col("y")).alias("y")
+    )
+    params = {"lookback": 14, "horizon": 7, "max_epochs": 1, "baseline": "none"}
+    model = forecaster(**params).fit(frame)
+    constant = model.predict(frame).filter(pl.col("id") == "s0")["y"].to_numpy()
+    np.testing.assert_allclose(constant / 1e-35, 1.0, atol=1e-2)  # was about +-3e34
+
+
 def test_hostile_huge_values_train_and_forecast_finite_numbers():
     frame = seasonal_frame(n_series=2, length=120).with_columns(pl.col("y") * 1e36)
     model = forecaster().fit(frame)

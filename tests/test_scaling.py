@@ -72,6 +72,30 @@ def test_spread_scale_is_continuous_at_a_spread_of_zero():
     assert spread_scale(np.array([np.nan, np.inf]), np.array([2.0, 2.0])).tolist() == [2e-6] * 2
 
 
+def test_a_constant_series_below_1e_32_keeps_a_scale_relative_to_its_level():
+    """A constant series at 1e-35 (float32 holds it: only nonzero values below 1.2e-38 are
+    refused) has 1e-6 of its level below float32's smallest normal number: it got the
+    absolute 1 of a series of zeros, so the network's error of about 0.3 made its forecasts
+    1e34 times its level. It now gets that smallest normal number (whose inverse float32
+    holds), and only a level below it (1e-40, 0) gets 1; its values round-trip in float32."""
+    tiny = float(np.finfo(np.float32).tiny)
+    center = np.array([1e-35, -1e-37, tiny, 1e-40, 0.0])
+    assert spread_scale(np.zeros(5), center).tolist() == [tiny, tiny, tiny, 1.0, 1.0]
+    panel = Panel.from_frame(
+        pl.DataFrame({"id": ["c"] * 4, "t": range(4), "y": [1e-35] * 3 + [2e-35]}),
+        target="y",
+        time_col="t",
+        id_col="id",
+    )
+    scaler = PanelScaler("standard").fit(panel, until=2)  # constant up to the last value
+    assert scaler.scale_[0, 0] == pytest.approx(tiny)
+    scaled = scaler.transform(panel)
+    assert scaled.values[:3, 0].tolist() == [0.0] * 3
+    assert 800 < scaled.values[3, 0] < 900  # the step of 1e-35: 851 scales, finite
+    back = scaler.inverse_transform(scaled).values
+    np.testing.assert_allclose(back, panel.values, rtol=1e-5, atol=0)
+
+
 def test_later_values_do_not_change_the_fit():
     panel = two_series()
     before = PanelScaler("robust").fit(panel, until=3)

@@ -58,8 +58,9 @@ def spread_scale(spread: np.ndarray, center: np.ndarray) -> np.ndarray:
     that the scale is continuous in the spread and relative to the level, whatever the units:
     a constant series (spread 0) is scaled by :data:`MIN_SCALE` of its level, as one that
     varies by float noise is. A spread below float32's smallest normal number (1.2e-38: float32
-    noise, whose inverse overflows) or not finite counts as 0. Only where there is no level to
-    relate to (a center of 0, or below 1.2e-32: a series of zeros) is the scale 1, absolute.
+    noise, whose inverse overflows) or not finite counts as 0. A scale is at least that
+    smallest normal number where the center is one (a constant 1e-35), and 1, absolute, only
+    where there is no level to relate to (a center below it: a series of zeros).
 
     Examples
     --------

@@ -128,8 +128,10 @@ def span_mean(
 
 
 def floor_spread(spread: np.ndarray, level: np.ndarray, floor: float) -> np.ndarray:
-    """``spread`` (float64) at least ``floor`` times the absolute ``level``, and 1 where that
-    stays below float32's smallest normal number (a level of 0: nothing to relate a scale to).
+    """``spread`` (float64) at least ``floor`` times the absolute ``level``, and at least
+    float32's smallest normal number (1.2e-38, whose inverse float32 still holds) where the
+    level is one (a constant 1e-35: ``floor`` times it would be a subnormal); 1 only where
+    the level itself is below it (a level of 0: nothing to relate a scale to).
 
     The one rule of every scale a flat series gets: the scaler's (:data:`MIN_SCALE
     <forecaster.data.scaling.MIN_SCALE>` of its center, by
@@ -140,7 +142,8 @@ def floor_spread(spread: np.ndarray, level: np.ndarray, floor: float) -> np.ndar
     that varies by float noise, relative to its level: its scale, and so its forecasts and
     intervals, do not depend on the units it is recorded in (a constant 0.002 is scaled as
     a constant 2, by 1e-6 of its level; an absolute 1 made the network's error on it 500
-    times its level). A series of zeros has no level and keeps 1.
+    times its level, and a constant 1e-35 was forecast 1e34 times its level). A series of
+    zeros has no level and keeps 1.
 
     Examples
     --------
@@ -149,7 +152,10 @@ def floor_spread(spread: np.ndarray, level: np.ndarray, floor: float) -> np.ndar
     [3e-06, 10000.0, 2.0, 1.0]
     >>> floor_spread(np.array([0.0]), np.array([-0.002]), 1e-6).tolist()  # by |level|
     [2e-09]
+    >>> floor_spread(np.zeros(2), np.array([1e-35, 1e-40]), 1e-6).tolist()  # 1e-40: no level
+    [1.1754943508222875e-38, 1.0]
     """
-    tiny = np.finfo(np.float32).tiny
-    floored = np.maximum(spread, floor * np.abs(level))
-    return np.where(floored < tiny, 1.0, floored)
+    tiny = float(np.finfo(np.float32).tiny)
+    level = np.abs(level)
+    floored = np.maximum(spread, floor * level)
+    return np.where(floored < tiny, np.where(level >= tiny, tiny, 1.0), floored)  # NaN kept
