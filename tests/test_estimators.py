@@ -3533,7 +3533,8 @@ def test_made_up_past_covariates_at_forecast_origins_are_named():
     (told,) = _forecaster_messages(lambda: model.predict(lag.filter(pl.col("t") <= 63)))
     assert told.startswith("1 series ends with rows whose covariates 'c' are missing"), told
     held = lag.filter(pl.col("t") <= 66)  # held out: 64 to 66, from the origin 63
-    (told,) = _forecaster_messages(lambda: model.score(held))
+    fitted_to_63 = clone(model).fit(frame.filter(pl.col("t") <= 63))  # score: only 64-66
+    (told,) = _forecaster_messages(lambda: fitted_to_63.score(held))
     assert told.startswith("score: 1 forecast origin of 1 series lies at rows whose covariates")
     folds = _forecaster_messages(lambda: backtest(model, held, folds=2))  # origins 60, 63
     assert [m for m in folds if "covariates 'c' are missing" in m] == [
@@ -3576,7 +3577,8 @@ def test_made_up_future_covariates_at_forecast_origins_are_named():
     )
     assert told.startswith("1 series ends with rows whose covariates 'f' are missing"), told
     held = lag.filter(pl.col("t") <= 66)  # held out: 64 to 66, from the origin 63
-    (told,) = _forecaster_messages(lambda: model.score(held))
+    fitted_to_63 = clone(model).fit(frame.filter(pl.col("t") <= 63))  # score: only 64-66
+    (told,) = _forecaster_messages(lambda: fitted_to_63.score(held))
     assert told.startswith("score: 1 forecast origin of 1 series lies at rows whose covariates")
     folds = _forecaster_messages(lambda: backtest(model, held, folds=2))  # origins 60, 63
     assert [m for m in folds if "covariates 'f' are missing" in m] != [], folds

@@ -11,9 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forecaster.data.panel import Panel
-from forecaster.data.scaling import SCALING_METHODS, PanelScaler, spread_scale
+from forecaster.data.scaling import SCALING_METHODS, PanelScaler, input_scale, spread_scale
 from forecaster.data.transforms import fit_boxcox_lambdas
 from forecaster.data.windows import make_windows
+from forecaster.estimators.arrays import moments
 from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFittedError
 
 
@@ -60,6 +61,32 @@ def test_a_constant_series_is_scaled_relative_to_its_level_whatever_its_units(me
     np.testing.assert_allclose(small[0], 2e-9, rtol=1e-6)  # 1e-6 of 0.002 (float32 in panels)
     np.testing.assert_allclose(large[0], 1000 * small[0], rtol=1e-6)  # float32 rounding
     assert small[1] == large[1] == 1.0  # zeros: nothing to relate to
+
+
+def test_a_covariate_constant_in_training_keeps_the_scale_one_a_target_gets_its_level():
+    """The level-relative floor of a constant target reached the covariates too: a flag of 1
+    throughout training got a scale of 1e-6, so its later turn to 0 reached the network as
+    -1e6. An input keeps the scale 1 where it is constant (as scikit-learn's StandardScaler);
+    a varying covariate and the target are scaled as before."""
+    frame = pl.DataFrame(
+        {
+            "id": ["a"] * 6,
+            "t": list(range(6)),
+            "y": [5.0] * 6,
+            "flag": [1.0] * 6,
+            "x": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+        }
+    )
+    panel = Panel.from_frame(frame, target="y", time_col="t", id_col="id", covariates=["flag", "x"])
+    scaler = PanelScaler("standard").fit(panel)
+    np.testing.assert_allclose(scaler.scale_[0, 0], 5e-6, rtol=1e-6)  # the target: its level
+    assert scaler.scale_[0, 1] == 1.0  # the flat flag: 1, as before this release
+    np.testing.assert_allclose(scaler.scale_[0, 2], np.std(np.arange(1.0, 7.0)), rtol=1e-6)
+    np.testing.assert_array_equal(
+        input_scale(np.array([0.0, 2.0]), np.array([1.0, 0.0])), [1.0, 2.0]
+    )
+    _, feature_scale = moments(np.ones((10, 2)) * [3.0, 0.002], per_channel=True, inputs=True)
+    assert feature_scale.tolist() == [1.0, 1.0]  # RNNRegressor's constant features
 
 
 def test_spread_scale_is_continuous_at_a_spread_of_zero():

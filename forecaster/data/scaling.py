@@ -33,6 +33,7 @@ __all__ = [
     "MIN_SCALE",
     "SCALING_METHODS",
     "PanelScaler",
+    "input_scale",
     "spread_scale",
 ]
 
@@ -72,6 +73,20 @@ def spread_scale(spread: np.ndarray, center: np.ndarray) -> np.ndarray:
     spread = np.where(np.isfinite(spread) & (spread >= tiny), spread, 0.0)
     level = np.where(np.isfinite(center), np.abs(center), 0.0)
     return floor_spread(spread, level, MIN_SCALE)
+
+
+def input_scale(spread: np.ndarray, center: np.ndarray) -> np.ndarray:
+    """The scales of inputs (covariates, a regressor's features): 1 where an input is constant
+    in the training span (a spread at or below :data:`MIN_SCALE` of its level: float noise),
+    as scikit-learn's ``StandardScaler``, else the spread. A target's floor protects what is
+    forecast from its units; a constant input carries nothing to learn, and its later change
+    (a flag always 1 that turns 0) reaches the network as itself, not a millionfold.
+
+    >>> input_scale(np.array([2.0, 1e-9, 0.0]), np.array([0.0, 10.0, 1.0]))
+    array([2., 1., 1.])
+    """
+    scale = spread_scale(spread, center)
+    return np.where(scale <= np.asarray(spread, np.float64), scale, 1.0)  # NaN: 1
 
 
 class PanelScaler:
@@ -195,6 +210,8 @@ class PanelScaler:
                 std = stats.select([f"{c}_std" for c in cols]).to_numpy()
                 spread = np.where(spread > MIN_SCALE * std, spread, std)
             scale[rows] = spread_scale(spread, center[rows])
+            t = panel.n_targets  # the covariates after the targets: inputs, flat ones scaled 1
+            scale[rows, t:] = input_scale(spread[:, t:], center[rows, t:])
         empty = counts == 0
         if self.method != "none" and empty.any():
             names = panel.keys[panel.id_name].filter(pl.Series(empty)).to_list()

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from sklearn.utils.validation import validate_data
 
-from forecaster.data.scaling import spread_scale
+from forecaster.data.scaling import input_scale, spread_scale
 from forecaster.exceptions import DataValidationError
 
 __all__ = ["as_3d", "checked_arrays", "moments", "scaled", "y_moments"]
@@ -220,12 +220,15 @@ _MOMENT_BLOCK = 1 << 20
 the whole training array is made."""
 
 
-def moments(a: np.ndarray, per_channel: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation (a scale: :func:`~forecaster.data.scaling.spread_scale`)
-    of ``a``, as float64: per channel (the last axis) over all other axes, or over all of
-    ``a`` (scalars). Summed in float64 block by block (float32 sums lost the mean of
-    300 + N(0, 1) over 14 million values: 280.7, a scale of 19.2), in two passes: the mean,
-    then the squared deviations from it."""
+def moments(
+    a: np.ndarray, per_channel: bool, inputs: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation (a scale: :func:`~forecaster.data.scaling.spread_scale`,
+    or for ``inputs``, features, :func:`~forecaster.data.scaling.input_scale`) of ``a``, as
+    float64: per channel (the last axis) over all other axes, or over all of ``a`` (scalars).
+    Summed in float64 block by block (float32 sums lost the mean of 300 + N(0, 1) over 14
+    million values: 280.7, a scale of 19.2), in two passes: the mean, then the squared
+    deviations from it."""
     flat = a.reshape(-1, a.shape[-1] if per_channel else 1)
     step = max(_MOMENT_BLOCK // flat.shape[1], 1)
     blocks = [flat[lo : lo + step] for lo in range(0, len(flat), step)]
@@ -234,4 +237,5 @@ def moments(a: np.ndarray, per_channel: bool) -> tuple[np.ndarray, np.ndarray]:
     std = np.sqrt(squares / len(flat))
     if not per_channel:
         mean, std = mean[0], std[0]
-    return np.asarray(mean, dtype=np.float64), spread_scale(std, mean)  # relative to the level
+    scale = (input_scale if inputs else spread_scale)(std, mean)
+    return np.asarray(mean, dtype=np.float64), scale

@@ -272,7 +272,7 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
         if n - n_val < 1:
             n_val = 0
         n_fit = n - n_val
-        x_mean, x_scale = moments(X3[:n_fit], per_channel=True)
+        x_mean, x_scale = moments(X3[:n_fit], per_channel=True, inputs=True)
         y_mean, y_scale = y_moments(y2[:n_fit], per_output=y.ndim == 2)
         shape = {
             "n_features": X3.shape[2],

@@ -33,6 +33,7 @@ from forecaster.evaluation.fitted import in_sample_ends
 from forecaster.exceptions import (
     DataValidationError,
     ForecasterWarning,
+    InSampleWarning,
     UnscoredPointsWarning,
     silenced,
     warn_at_caller,
@@ -200,7 +201,8 @@ class ForecastScoring:
                 inputs, origins = rolling
                 inputs = inputs if self.id_col else inputs.drop(SERIES_ID)
                 cutoff = origins if self.id_col else origins[self.time_col].unique()
-                return self.predict(inputs, cutoff=cutoff).drop("origin")
+                with silenced(InSampleWarning):  # an origin before the fit's end: unscored steps
+                    return self.predict(inputs, cutoff=cutoff).drop("origin")
             return self.predict(history, future=actual.select(*keys, *future) if future else None)
 
     def _held_out_steps(self, data: pl.DataFrame, id_name: str, from_end: pl.Series) -> pl.Series:
