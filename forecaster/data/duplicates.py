@@ -95,20 +95,22 @@ def series_columns(source: Any, time_col: str, used: Sequence[str]) -> list[str]
 
 def _repeats_another(rows: pl.DataFrame, name: str, keys: list[str]) -> bool:
     """Whether some value of the column ``name`` repeats one other value's rows: at least
-    90% (and 3) of its telling rows equal, in ``keys`` (the time and the values), a row of
+    90% of its telling rows equal, in ``keys`` (the time and the values), a row of
     that one value, and such repeated rows are at least half of the telling rows: the same
     rows sent again under another batch number, one of them maybe corrected since
     (:func:`series_columns`), not a short series whose few values happen to match another's.
-    A row is telling unless its values are the most common ones (a sparse panel's zeros) or
-    more than 5 values share its time and values (a panel of counts, where every reading is
-    some other store's too): a panel's series may share those with many others, never most
-    of their rows with one."""
+    A row is telling unless its values are the most common ones (a sparse panel's zeros; held
+    by more than 5 rows) or more than 5 values share its time and values (a panel of counts,
+    where every reading is some other store's too): a panel's series may share those with
+    many others, never most of their rows with one."""
     values = keys[1:]
     if not values:  # no readings to compare: a re-send cannot be told
         return False
     other, count, total = temporary_names(rows.columns, "other", "count", "total")
     frame = rows.select(name, *keys)
-    common = frame.group_by(values).len().sort("len", descending=True).head(1).drop("len")
+    common = (  # the most common readings, when more rows hold them than copies of one row
+        frame.group_by(values).len().sort("len", descending=True).head(1)
+    ).filter(pl.col("len") > _MAX_COPIES).drop("len")
     telling = frame.join(common, on=values, how="anti", nulls_equal=True).filter(
         pl.col(name).n_unique().over(keys) <= _MAX_COPIES
     )
@@ -119,9 +121,7 @@ def _repeats_another(rows: pl.DataFrame, name: str, keys: list[str]) -> bool:
         matches.group_by(name, other)
         .agg(pl.len().alias(count))
         .join(telling.group_by(name).agg(pl.len().alias(total)), on=name, nulls_equal=True)
-        .filter(
-            (pl.col(count) >= _RESENT_SHARE * pl.col(total)) & (pl.col(count) >= _MIN_RESENT)
-        )
+        .filter(pl.col(count) >= _RESENT_SHARE * pl.col(total))
     )
     if resent.is_empty():
         return False
@@ -134,9 +134,6 @@ def _repeats_another(rows: pl.DataFrame, name: str, keys: list[str]) -> bool:
 
 _RESENT_SHARE = 0.9
 """The share of a value's telling rows that another value holds too, at least, for a re-send."""
-
-_MIN_RESENT = 3
-"""The fewest telling rows of a value that make it a re-send of another's."""
 
 _MAX_COPIES = 5
 """The most values that hold the same time and readings for the rows to tell a re-send: more
