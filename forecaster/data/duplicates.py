@@ -108,12 +108,14 @@ def _repeats_another(rows: pl.DataFrame, name: str, keys: list[str]) -> bool:
         return False
     other, count, total = temporary_names(rows.columns, "other", "count", "total")
     frame = rows.select(name, *keys)
+    # the most common readings, when more rows hold them than copies of one row
     common = (
-        (  # the most common readings, when more rows hold them than copies of one row
-            frame.group_by(values).len().sort("len", descending=True).head(1)
-        )
-        .filter(pl.col("len") > _MAX_COPIES)
-        .drop("len")
+        frame.group_by(values)
+        .agg(pl.len().alias(count))
+        .sort(count, descending=True)
+        .head(1)
+        .filter(pl.col(count) > _MAX_COPIES)
+        .drop(count)
     )
     telling = frame.join(common, on=values, how="anti", nulls_equal=True).filter(
         pl.col(name).n_unique().over(keys) <= _MAX_COPIES
