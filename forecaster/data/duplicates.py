@@ -106,27 +106,46 @@ def _repeats_another(rows: pl.DataFrame, name: str, keys: list[str]) -> bool:
     values = keys[1:]
     if not values:  # no readings to compare: a re-send cannot be told
         return False
-    other, count, total = temporary_names(rows.columns, "other", "count", "total")
+    other, count, total, holders = temporary_names(
+        rows.columns, "other", "count", "total", "holders"
+    )
     frame = rows.select(name, *keys)
     # the most common readings, when more rows hold them than copies of one row
     common = (
         frame.group_by(values)
         .agg(pl.len().alias(count))
-        .sort(count, descending=True)
-        .head(1)
+        .top_k(1, by=count)
         .filter(pl.col(count) > _MAX_COPIES)
         .drop(count)
     )
-    telling = frame.join(common, on=values, how="anti", nulls_equal=True).filter(
-        pl.col(name).n_unique().over(keys) <= _MAX_COPIES
+    # only rows whose time and values another row holds can match (few, in most panels)
+    shared = frame.filter(frame.select(keys).is_duplicated()).with_columns(
+        pl.col(name).n_unique().over(keys).alias(holders)
     )
-    matches = telling.join(  # at most _MAX_COPIES rows of each row: the join stays small
-        telling.rename({name: other}), on=keys, nulls_equal=True
-    ).filter(pl.col(name) != pl.col(other))
+    untelling = [shared.filter(pl.col(holders) > _MAX_COPIES).drop(holders)]
+    shared = shared.filter(pl.col(holders) <= _MAX_COPIES).drop(holders)
+    if not common.is_empty():
+        untelling.append(frame.join(common, on=values, how="semi", nulls_equal=True))
+        shared = shared.join(common, on=values, how="anti", nulls_equal=True)
+    left_out = pl.concat(untelling).unique()  # rows are unique per (value, time)
+    matches = shared.join(shared.rename({name: other}), on=keys, nulls_equal=True).filter(
+        pl.col(name) != pl.col(other)
+    )
+    totals = (
+        frame.group_by(name)
+        .agg(pl.len().alias(total))
+        .join(
+            left_out.group_by(name).agg(pl.len().alias(count)),
+            on=name,
+            how="left",
+            nulls_equal=True,
+        )
+        .select(name, pl.col(total) - pl.col(count).fill_null(0))
+    )
     resent = (
         matches.group_by(name, other)
         .agg(pl.len().alias(count))
-        .join(telling.group_by(name).agg(pl.len().alias(total)), on=name, nulls_equal=True)
+        .join(totals, on=name, nulls_equal=True)
         .filter(pl.col(count) >= _RESENT_SHARE * pl.col(total))
     )
     if resent.is_empty():
@@ -135,7 +154,7 @@ def _repeats_another(rows: pl.DataFrame, name: str, keys: list[str]) -> bool:
     repeated = pl.concat(  # the rows sent twice, either copy: most of the telling rows
         [pairs.select(name, *keys), pairs.select(pl.col(other).alias(name), *keys)]
     ).unique()
-    return 2 * repeated.height >= telling.height
+    return 2 * repeated.height >= frame.height - left_out.height
 
 
 _RESENT_SHARE = 0.9
