@@ -1231,6 +1231,36 @@ def test_a_whole_file_sent_twice_is_not_offered_as_series_while_a_panel_is():
         validate_frame(panel.drop("upload"), target="kw", time_col="ts")
 
 
+def test_a_panel_of_counts_is_offered_its_key_and_a_corrected_resend_is_not():
+    """The re-send rule (a value whose rows all match some other value's at the same time)
+    stopped offering a real panel's key: 40 stores of small daily counts (Poisson, mean 1),
+    or of intermittent sales (mostly zeros), each hold readings that some other store holds
+    on that day, so id_col='store' was no longer named. And a file sent again with one
+    value corrected was offered as series (id_col='upload'): one unmatched row per upload.
+    A re-send repeats one other value's telling rows (not the common zeros, not a count
+    that many stores share), at least 90% of them."""
+    rng = np.random.default_rng(3)
+    days = np.arange(60)
+    stores = np.repeat([f"s{i}" for i in range(40)], len(days))
+    counts = rng.poisson(1.0, 40 * len(days)).astype(float)
+    sparse = np.where(rng.random(40 * len(days)) < 0.9, 0.0, rng.integers(1, 5, 40 * len(days)))
+    sparse[: len(days)] = 0.0  # a store that sold nothing in the window
+    for sales in (counts, sparse):
+        panel = pl.DataFrame({"store": stores, "day": np.tile(days, 40), "y": sales})
+        with pytest.raises(DataValidationError, match=r"pass id_col='store': its values split"):
+            validate_frame(panel, target="y", time_col="day")
+    first = rng.normal(size=len(days)).round(2)
+    corrected = first.copy()
+    corrected[10] += 1.0
+    resent = pl.DataFrame(
+        {"upload": np.repeat([1, 2], len(days)), "day": np.tile(days, 2), "y": [*first, *corrected]}
+    )
+    with pytest.raises(DataValidationError) as info:
+        validate_frame(resent, target="y", time_col="day")
+    message = str(info.value)
+    assert "upload" not in message and "pass id_col=<the column that names" in message, message
+
+
 def test_a_ragged_panel_read_without_id_col_is_offered_its_key():
     """A panel where a store opened late (4 stores of 200 days, one of 10) was not offered
     id_col='store': a value had to hold a tenth of the longest's rows. Series side by side

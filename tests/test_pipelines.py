@@ -1761,6 +1761,21 @@ def test_too_few_rows_are_refused_with_the_spec_keys_not_python_arguments(
     assert advice in str(info.value), info.value
 
 
+def test_too_few_rows_for_the_folds_of_backtest_folds_option_name_the_option(tmp_path, capsys):
+    """``forecaster backtest spec --folds 9`` on series too short for 9 folds was told to "Use
+    fewer [evaluation] backtest_folds", a key that --folds overrides: editing the spec changed
+    nothing. The advice names the option it was given by; without it, the spec's key."""
+    spec = csv_project(tmp_path, rows(16))
+    code, err = run_cli(capsys, "backtest", str(spec), "--folds", "9")
+    assert code == 3, err
+    assert "Too few rows for 9 folds" in err and "Use fewer --folds, or a shorter" in err, err
+    assert "backtest_folds" not in err, err
+    spec.write_text(spec.read_text().replace("backtest_folds = 0", "backtest_folds = 9"))
+    code, err = run_cli(capsys, "backtest", str(spec))
+    assert code == 3, err
+    assert "Use fewer [evaluation] backtest_folds, or a shorter" in err, err
+
+
 def test_repeated_times_are_refused_with_the_spec_key_not_the_python_argument(tmp_path, capsys):
     """A panel read without series.id was told to "pass id_col='store'", a Python argument
     that a spec has not; the run names the spec's key (and a DST hour the source's times)."""

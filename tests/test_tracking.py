@@ -1809,3 +1809,23 @@ def test_a_fingerprint_hashes_a_categorical_or_enum_id_as_its_text():
     # the id's text counts: another series name is another hash
     renamed = frame.with_columns(pl.col("id").replace({"s0": "z"}).cast(pl.Categorical))
     assert tracking.dataset_fingerprint(renamed, id_col="id")["hash"] != fp["hash"]
+
+
+def test_a_relative_tracking_uri_of_the_users_in_a_folder_a_sqlite_url_cannot_hold_is_kept(
+    tmp_path, monkeypatch
+):
+    """A project run from ``/tmp/a%20b`` with the user's own ``MLFLOW_TRACKING_URI=
+    sqlite:///mlflow.db`` was refused ("keep the store elsewhere (MLFLOW_TRACKING_URI, ...)",
+    which the user had done): the relative URI, made absolute, holds the '%'. The user's URI
+    is kept as written (MLflow reads it against the working directory, the file meant); the
+    project's own default store in such a folder is still refused."""
+    from forecaster.tracking.config import default_tracking_uri
+
+    folder = tmp_path / "a%20b"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+    assert default_tracking_uri(folder) == "sqlite:///mlflow.db"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    with pytest.raises(forecaster.ForecasterError, match="'%20' reads as a space"):
+        default_tracking_uri(folder)

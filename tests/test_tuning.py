@@ -2910,3 +2910,23 @@ def test_the_refit_repeats_the_best_trial_when_nothing_seeds_it(frame):
     assert model.random_state is None  # the template is left as it was
     seeded = quick(tiny_model(random_state=3), frame, random_state=None, n_trials=1)
     assert "seed" not in seeded.study.best_trial.user_attrs  # a seeded fit draws none
+
+
+def test_the_default_storage_beside_a_relative_tracking_uri_of_the_users_is_relative_too(
+    tmp_path, monkeypatch
+):
+    """In a working directory whose path holds '%', with the user's relative
+    ``MLFLOW_TRACKING_URI=sqlite:///mlflow.db``, the default study storage was refused
+    although the user had chosen where the stores go: it is ``sqlite:///optuna.db``, beside
+    that store as MLflow reads it. Without the user's URI such a folder is still refused."""
+    from forecaster.exceptions import ForecasterError
+    from forecaster.tuning.storage import default_storage_url
+
+    folder = tmp_path / "a%20b"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+    assert default_storage_url(folder) == "sqlite:///optuna.db"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    with pytest.raises(ForecasterError, match="'%20' reads as a space"):
+        default_storage_url(folder)

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from forecaster._columns import temporary_names
 from forecaster.data.checks import row_examples
 from forecaster.data.frames import READ_ERRORS, SERIES_ID, collect_frame, format_list, frame_schema
 from forecaster.data.wording import in_spec_words, spec_words
@@ -52,12 +53,13 @@ def series_columns(source: Any, time_col: str, used: Sequence[str]) -> list[str]
       30 to 1,000 rows), not a flag that changes once (its series follow each other), nor a
       re-sent batch of a few rows. Two series of which one covers less than half of the
       other's times are not named (a re-sent batch looks the same), and
-    - no value's rows repeat another value's: where at least half of the rows have the same
-      time and the same values of the ``used`` columns (the target, the covariates) as a row
-      of another value, and some value has only such rows, the column numbers a file sent
-      again (a batch or upload id), not series: a panel's series differ in their values at
-      the same times (a sparse panel whose stores mostly hold the same zeros cannot be told
-      from a re-send, and is not named).
+    - no value's rows repeat one other value's: where at least 90% of a value's telling rows
+      have the same time and the same values of the ``used`` columns (the target, the
+      covariates) as the rows of one other value, the column numbers a file sent again (a
+      batch or upload id; one value corrected since or not), not series: a panel's series
+      differ in their values at the same times. Rows holding the most common values (a
+      sparse panel's zeros) or values that more than 5 others hold at that time (a panel of
+      small counts) tell nothing, so such panels are still named.
 
     Only the first 20 such columns are read; none when the source cannot be read again.
 
@@ -92,15 +94,75 @@ def series_columns(source: Any, time_col: str, used: Sequence[str]) -> list[str]
 
 
 def _repeats_another(rows: pl.DataFrame, name: str, keys: list[str]) -> bool:
-    """Whether some value of the column ``name`` has every row equal, in ``keys`` (the time
-    and the values), to a row of another value, and such repeated rows are at least half of
-    all: the same rows sent again under another batch number (:func:`series_columns`), not
-    a short series whose few values happen to match another's."""
-    repeated = rows.select(name, (pl.col(name).n_unique().over(keys) >= 2).alias("__repeated__"))
-    if 2 * int(repeated["__repeated__"].sum()) < rows.height:
+    """Whether some value of the column ``name`` repeats one other value's rows: at least
+    90% of its telling rows equal, in ``keys`` (the time and the values), a row of
+    that one value, and such repeated rows are at least half of the telling rows: the same
+    rows sent again under another batch number, one of them maybe corrected since
+    (:func:`series_columns`), not a short series whose few values happen to match another's.
+    A row is telling unless its values are the most common ones (a sparse panel's zeros; held
+    by more than 5 rows) or more than 5 values share its time and values (a panel of counts,
+    where every reading is some other store's too): a panel's series may share those with
+    many others, never most of their rows with one."""
+    values = keys[1:]
+    if not values:  # no readings to compare: a re-send cannot be told
         return False
-    per_value = repeated.group_by(name).agg(pl.col("__repeated__").all())
-    return bool(per_value["__repeated__"].any())
+    other, count, total, holders = temporary_names(
+        rows.columns, "other", "count", "total", "holders"
+    )
+    frame = rows.select(name, *keys)
+    # the most common readings, when more rows hold them than copies of one row
+    common = (
+        frame.group_by(values)
+        .agg(pl.len().alias(count))
+        .top_k(1, by=count)
+        .filter(pl.col(count) > _MAX_COPIES)
+        .drop(count)
+    )
+    # only rows whose time and values another row holds can match (few, in most panels)
+    shared = frame.filter(frame.select(keys).is_duplicated()).with_columns(
+        pl.col(name).n_unique().over(keys).alias(holders)
+    )
+    untelling = [shared.filter(pl.col(holders) > _MAX_COPIES).drop(holders)]
+    shared = shared.filter(pl.col(holders) <= _MAX_COPIES).drop(holders)
+    if not common.is_empty():
+        untelling.append(frame.join(common, on=values, how="semi", nulls_equal=True))
+        shared = shared.join(common, on=values, how="anti", nulls_equal=True)
+    left_out = pl.concat(untelling).unique()  # rows are unique per (value, time)
+    matches = shared.join(shared.rename({name: other}), on=keys, nulls_equal=True).filter(
+        pl.col(name) != pl.col(other)
+    )
+    totals = (
+        frame.group_by(name)
+        .agg(pl.len().alias(total))
+        .join(
+            left_out.group_by(name).agg(pl.len().alias(count)),
+            on=name,
+            how="left",
+            nulls_equal=True,
+        )
+        .select(name, pl.col(total) - pl.col(count).fill_null(0))
+    )
+    resent = (
+        matches.group_by(name, other)
+        .agg(pl.len().alias(count))
+        .join(totals, on=name, nulls_equal=True)
+        .filter(pl.col(count) >= _RESENT_SHARE * pl.col(total))
+    )
+    if resent.is_empty():
+        return False
+    pairs = matches.join(resent.select(name, other), on=[name, other], nulls_equal=True)
+    repeated = pl.concat(  # the rows sent twice, either copy: most of the telling rows
+        [pairs.select(name, *keys), pairs.select(pl.col(other).alias(name), *keys)]
+    ).unique()
+    return 2 * repeated.height >= frame.height - left_out.height
+
+
+_RESENT_SHARE = 0.9
+"""The share of a value's telling rows that another value holds too, at least, for a re-send."""
+
+_MAX_COPIES = 5
+"""The most values that hold the same time and readings for the rows to tell a re-send: more
+hold common readings (a panel of small counts)."""
 
 
 def _candidate_columns(

@@ -122,6 +122,7 @@ Every command goes through one error wrapping
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime as dt
 import importlib.util
@@ -448,7 +449,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ),
                 translated_errors(f"forecaster {args.command}"),
                 each_warning_once(),  # a log tells each fact once (fit, calibration, backtest)
-                spec_words(),  # a duplicate row's fix names the spec's key, not id_col=
+                # a duplicate row's fix names the spec's key, not id_col=; --folds, which
+                # overrides [evaluation] backtest_folds, is named as itself
+                spec_words(_options_given(args)),
             ):
                 return getattr(commands, args.handler)(args, log)
     except Terminated as exc:  # after the cleanups: the previous SIGTERM handler is back
@@ -466,6 +469,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verbose:
             traceback.print_exception(exc, file=sys.stderr)
         return code
+
+
+def _options_given(args: argparse.Namespace) -> dict[str, str]:
+    """The parameters that the command line sets over the spec's keys (``--folds``), as the
+    advice of a refusal names them (:func:`~forecaster.data.wording.spec_words`)."""
+    return {"folds": "--folds"} if getattr(args, "folds", None) is not None else {}
 
 
 def _interrupted_state(interrupt: KeyboardInterrupt) -> str:

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from forecaster._io import sqlite_url
-from forecaster.exceptions import DataValidationError, MissingExtraError
+from forecaster.exceptions import DataValidationError, ForecasterError, MissingExtraError
 
 __all__ = [
     "DEFAULT_ARTIFACT_ROOT",
@@ -245,7 +245,9 @@ def default_tracking_uri(root: str | os.PathLike[str] | None = None) -> str:
         and the URI absolute (a SQLite ``MLFLOW_TRACKING_URI`` with a relative file too: made
         absolute against the working directory, where MLflow reads it), so that the URI a run
         records names its store from any directory. A folder whose path holds ``?`` or
-        ``%`` is refused (``ForecasterError``; see :func:`forecaster._io.sqlite_url`).
+        ``%`` is refused (``ForecasterError``; see :func:`forecaster._io.sqlite_url`), but
+        for a relative ``MLFLOW_TRACKING_URI`` of the user's, which is then kept as written
+        (MLflow reads it against the working directory).
 
     Examples
     --------
@@ -267,7 +269,12 @@ def default_tracking_uri(root: str | os.PathLike[str] | None = None) -> str:
         return uri
     base = Path.cwd() if given else Path(root)
     path = Path(os.path.normpath(base.absolute() / file))
-    return sqlite_url(path, "the MLflow tracking store") + query
+    try:
+        return sqlite_url(path, "the MLflow tracking store") + query
+    except ForecasterError:
+        if given:  # the user's URI, read by MLflow against the working directory as written
+            return uri
+        raise
 
 
 def check_limits(request_timeout: Any, max_retries: Any) -> dict[str, int]:

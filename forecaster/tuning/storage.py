@@ -78,7 +78,8 @@ def default_storage_url(root: str | os.PathLike[str] | None = None) -> str:
     pipeline's project folder, where its tracking store is) or, without one, under the
     current working directory. The folder is created by :func:`make_storage`. A folder whose
     path holds ``?`` or ``%`` is refused (``ForecasterError``: the URL would name another
-    file; see :func:`forecaster._io.sqlite_url`).
+    file; see :func:`forecaster._io.sqlite_url`), but beside a relative SQLite
+    ``MLFLOW_TRACKING_URI`` of the user's: the URL is then relative too, as that one is.
 
     Examples
     --------
@@ -94,7 +95,12 @@ def default_storage_url(root: str | os.PathLike[str] | None = None) -> str:
         if path and path != ":memory:":
             folder = Path(path).parent
     database = (folder if folder.is_absolute() else Path.cwd() / folder) / "optuna.db"
-    return sqlite_url(database, "the default study storage")
+    try:
+        return sqlite_url(database, "the default study storage")
+    except ForecasterError:
+        if not folder.is_absolute():  # beside the user's relative store, as MLflow reads it
+            return f"sqlite:///{folder / 'optuna.db'}"
+        raise
 
 
 _SUPPORTED_STORAGE = (
