@@ -4005,6 +4005,33 @@ def test_holidays_move_the_forecast_dates_past_them(tmp_path, capsys):
     assert forecasts_of(tmp_path / "h")["y"].to_list() == plain["y"].to_list()
 
 
+@pytest.mark.slow
+def test_a_tracked_run_with_holidays_says_its_logged_model_does_not_skip_them(
+    tmp_path, capsys, monkeypatch
+):
+    """was: the logged model recorded freq 1bd only, and its pyfunc dated the step after a
+    holiday on the holiday, unlike forecasts.parquet, with nothing saying so."""
+    mlflow = pytest.importorskip("mlflow")
+    from forecaster.jobs.tracked import HOLIDAYS_PARAM
+
+    reset_mlflow_state(monkeypatch, tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    series = {**BUSINESS, "holidays": ["2024-11-28", "2025-01-01"]}
+    tracking = {"enabled": True, "experiment": "holidays"}
+    spec = scheduled_project(tmp_path, business_rows(), series=series, tracking=tracking)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    assert (
+        f"not dated past series.holidays as forecasts.parquet is (param {HOLIDAYS_PARAM})" in err
+    ), err
+    client = mlflow.tracking.MlflowClient(uri)
+    experiment = client.get_experiment_by_name("holidays").experiment_id
+    (model,) = mlflow.search_logged_models(experiment_ids=[experiment], output_format="list")
+    stated = model.params[HOLIDAYS_PARAM]
+    assert stated.startswith("false: ") and "2 series.holidays (2024-11-28 to 2025-01-01)" in stated
+
+
 def test_holidays_count_stale_steps_and_warn_past_the_listed_years(tmp_path, capsys):
     rows_ = business_rows(skip=("2024-11-28", "2024-12-25")).splitlines()
     data = (

@@ -45,7 +45,11 @@ Holidays
     is 0, the row added after this check: :mod:`forecaster.jobs.returns`): step ``k`` of its
     forecast is dated on the ``k``-th business day after the origin that is not a holiday.
     Forecast dates after the last listed holiday's year skip none (a warning says so). Not
-    with ``future_covariates`` (their rows are read on the weekday grid the model steps on).
+    with ``future_covariates`` nor with calendar features (``[model] calendar``, ``"auto"``
+    included: ``dayofweek`` and ``dayofyear`` on business days): both are read on the
+    weekday grid the model steps on, so a step's inputs would be of another date than its
+    forecast's. The saved and logged model (its pyfunc) steps on that grid too: its forecasts
+    are dated on every weekday, holidays included.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
+from forecaster.data.calendar import calendar_for_freq
 from forecaster.data.checks import check_unique_keys
 from forecaster.data.frames import format_list, id_order
 from forecaster.data.frequency import Frequency
@@ -119,11 +124,22 @@ def check_schedule(file: Path, spec: Spec) -> None:
             f"series.freq = '1bd' (or 'Nbd'), received freq {series.freq!r}. Set freq = '1bd' "
             "or remove holidays."
         )
+    read_on_weekdays = []  # what the model reads on its own weekday grid, holidays included
     if series.future_covariates:
+        read_on_weekdays.append(("series.future_covariates", "their values"))
+    calendar = spec.model.get("calendar")
+    features = calendar_for_freq(calendar, freq)  # checked by the estimator
+    if features:
+        auto = " (what calendar = 'auto' adds)" if calendar == "auto" else ""
+        read_on_weekdays.append(("model.calendar", f"its calendar features {list(features)}{auto}"))
+    if read_on_weekdays:
+        keys = " and ".join(key for key, _ in read_on_weekdays)
+        what = " and ".join(what for _, what in read_on_weekdays)
         raise SpecError(
-            f"{file}: key 'series.holidays' cannot be used with series.future_covariates (the "
-            "model steps on weekdays, so their values would be read on other dates than the "
-            "forecast's). Remove one of them."
+            f"{file}: key 'series.holidays' cannot be used with {keys} (the model steps on "
+            f"weekdays, holidays included, so {what} would be read on other dates than the "
+            "forecast's: step k is dated on the k-th business day that is no holiday). Remove "
+            f"series.holidays, or {keys}."
         )
 
 

@@ -29,6 +29,7 @@ from forecaster.exceptions import ForecasterWarning, warn_at_caller
 from forecaster.jobs.spec import Spec, first_line
 
 __all__ = [
+    "HOLIDAYS_PARAM",
     "HOST_TAG",
     "INTERRUPTED_TAG",
     "PID_TAG",
@@ -42,6 +43,12 @@ __all__ = [
     "tracking_paused",
     "tracking_uri",
 ]
+
+HOLIDAYS_PARAM = "model_skips_holidays"
+"""The MLflow param of a pipeline run whose spec lists ``[series] holidays`` (copied onto the
+model logged in it, as its other params are): ``"false ..."``, saying that the model, native or
+served (its pyfunc), dates its forecasts on every weekday, holidays included, unlike the run's
+``forecasts.parquet`` (:func:`~forecaster.jobs.schedule.finish_forecast`)."""
 
 HOST_TAG = "forecaster.host"
 """The MLflow tag of a pipeline run naming the host of its process: its name, its machine
@@ -267,6 +274,7 @@ def _mlflow_run(
         status = "FAILED"
         try:
             close_dead_runs(store_client(mlflow, uri), run.info, log)
+            _state_unskipped_holidays(store_client(mlflow, uri), run.info.run_id, spec, log)
             yield run.info.run_id, uri
             status = "FINISHED"
         except KeyboardInterrupt as interrupt:  # Ctrl-C or SIGTERM: stopped by its user
@@ -278,6 +286,33 @@ def _mlflow_run(
         finally:
             with contextlib.suppress(Exception):
                 tracking_write(mlflow.end_run, status=status)
+
+
+def _state_unskipped_holidays(
+    client: Any, run_id: str, spec: Spec, log: Callable[[str], None]
+) -> None:
+    """For a spec with ``[series] holidays``: a ``log`` line and the run's
+    :data:`HOLIDAYS_PARAM`, which the model logged in the run copies, saying that the model
+    (native and pyfunc) does not skip the holidays its run's forecasts skip. A store that fails
+    to take the param is a ``log`` line: tracking never stops the job."""
+    from forecaster.tracking.records import log_params
+
+    holidays = sorted(spec.series.holidays)
+    if not holidays:
+        return
+    value = (
+        "false: the model (forecaster.load, its MLflow pyfunc) dates step k on the k-th weekday "
+        "after the origin, holidays included; the run's forecasts.parquet skips the "
+        f"{len(holidays)} series.holidays ({holidays[0]} to {holidays[-1]})"
+    )
+    log(
+        "tracking: the logged model steps on every weekday: its forecasts are not dated past "
+        f"series.holidays as forecasts.parquet is (param {HOLIDAYS_PARAM})"
+    )
+    try:
+        log_params(client, run_id, {HOLIDAYS_PARAM: value})
+    except Exception as exc:
+        log(f"tracking: could not log the param {HOLIDAYS_PARAM}: {masked(first_line(exc))}")
 
 
 def _tag_interrupted(mlflow: Any, run_id: str, interrupt: KeyboardInterrupt) -> None:

@@ -1460,6 +1460,30 @@ BAD_SCHEDULE = {
 }
 
 
+@pytest.mark.parametrize("calendar", [["dayofweek"], "dayofyear", "auto"])
+@pytest.mark.parametrize("command", ["run --dry-run", "fit", "predict", "backtest"])
+def test_holidays_with_calendar_features_exit_2_naming_both_keys(
+    tmp_path, capsys, tree_guard, calendar, command
+):
+    """was: accepted; the model computed each step's calendar features on its weekday grid
+    (holidays included) and the run dated the step past the holidays: Friday's value was
+    published as Monday's, silently."""
+    (tmp_path / "pipelines").mkdir()
+    spec = tmp_path / "pipelines" / "spec.toml"
+    series = 'freq = "1bd"\nholidays = [2024-01-01]'
+    model = {"calendar": calendar}
+    spec.write_text(mini_spec(source={"path": "none/*.csv"}, series=series, model=model))
+    guard = tree_guard(tmp_path)
+    model_dir = ["--model", str(tmp_path)] if command == "predict" else []
+    code, _, err = cli(capsys, *command.split(), str(spec), *model_dir)
+    assert code == 2, err
+    assert "key 'series.holidays' cannot be used with model.calendar" in err, err
+    assert "Remove series.holidays, or model.calendar." in err, err
+    if calendar == "auto":
+        assert "['dayofweek', 'dayofyear'] (what calendar = 'auto' adds)" in err, err
+    guard.assert_unchanged()
+
+
 @pytest.mark.parametrize("lines", list(BAD_SCHEDULE))
 def test_bad_schedule_keys_exit_2_naming_the_key_before_reading_data(
     tmp_path, capsys, tree_guard, lines
