@@ -33,12 +33,16 @@ from forecaster.evaluation.fitted import in_sample_ends
 from forecaster.exceptions import (
     DataValidationError,
     ForecasterWarning,
+    InSampleWarning,
     UnscoredPointsWarning,
     silenced,
     warn_at_caller,
 )
 
 __all__ = ["ForecastScoring"]
+
+_OWN_IN_SAMPLE_ONLY = r"^In-sample forecasts: (?!.*in sample only through the other series)"
+"""predict's :class:`InSampleWarning` of origins before their own series' fitted end only."""
 
 
 class ForecastScoring:
@@ -200,7 +204,11 @@ class ForecastScoring:
                 inputs, origins = rolling
                 inputs = inputs if self.id_col else inputs.drop(SERIES_ID)
                 cutoff = origins if self.id_col else origins[self.time_col].unique()
-                return self.predict(inputs, cutoff=cutoff).drop("origin")
+                # the earliest origin is at or before the fitted end by design (its seen steps
+                # are not scored): predict's in-sample note of it is none of the user's; one
+                # in sample through the other series (a shared calendar) is still shown
+                with silenced(InSampleWarning, _OWN_IN_SAMPLE_ONLY):
+                    return self.predict(inputs, cutoff=cutoff).drop("origin")
             return self.predict(history, future=actual.select(*keys, *future) if future else None)
 
     def _held_out_steps(self, data: pl.DataFrame, id_name: str, from_end: pl.Series) -> pl.Series:
