@@ -2861,9 +2861,10 @@ def test_the_same_data_read_another_way_is_the_studys_data(tmp_path, frame):
     )
     recorded = study_data(model, timed)["hash"]
     for unit in ("ns", "ms"):
-        assert study_data(model, timed.with_columns(pl.col("time").dt.cast_time_unit(unit)))[
-            "hash"
-        ] == recorded
+        assert (
+            study_data(model, timed.with_columns(pl.col("time").dt.cast_time_unit(unit)))["hash"]
+            == recorded
+        )
     assert study_data(model, timed.select(reversed(timed.columns)).lazy())["hash"] == recorded
     assert study_data(model, timed.with_columns(y=pl.col("y") + 1))["hash"] != recorded
     url = f"sqlite:///{tmp_path}/optuna.db"

@@ -16,9 +16,9 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from forecaster._hashing import sha256_bytes, sha256_hasher
 import polars as pl
 
+from forecaster._hashing import sha256_bytes, sha256_hasher
 from forecaster._warnings import catching_warnings
 from forecaster.data import frame_schema
 from forecaster.data.frames import counted
