@@ -16,7 +16,12 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, cross_val_score
 
 from forecaster import ForecasterWarning, RNNForecaster, TemporalSplit
-from forecaster.exceptions import CrossSeriesWarning, DataValidationError, TooFewRowsError
+from forecaster.exceptions import (
+    CrossSeriesWarning,
+    DataValidationError,
+    InSampleWarning,
+    TooFewRowsError,
+)
 
 
 def ragged_panel(drop: dict[str, int], n_series: int = 3, n_steps: int = 160) -> pl.DataFrame:
@@ -239,6 +244,21 @@ def test_too_few_steps_for_the_folds_is_a_too_few_rows_error(id_col):
     splitter = TemporalSplit("time", 3, 4, id_col=id_col)
     with pytest.raises(TooFewRowsError, match="3 folds of 4 steps need more than 12 time steps"):
         list(splitter.split(frame))
+
+
+def test_a_fold_no_multiple_of_the_horizon_scores_without_an_in_sample_warning():
+    """test_size=8, horizon=3: the earliest origin of each series lies 1 step before its
+    fitted end, by design (the steps it forecasts that the model saw are not scored).
+    Before: predict's InSampleWarning of it came out of every fold's score, as if the
+    score were in sample."""
+    frame = sine_panel(2, 80)
+    model = RNNForecaster(**TINY_DAILY_MODEL)
+    cv = TemporalSplit("date", n_splits=2, test_size=8, id_col="id")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scores = cross_val_score(model, frame, cv=cv, error_score="raise")
+    assert np.isfinite(scores).all()
+    assert not [w for w in caught if issubclass(w.category, InSampleWarning)]
 
 
 @pytest.mark.filterwarnings("ignore::forecaster.BaselineWarning")

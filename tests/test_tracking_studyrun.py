@@ -543,3 +543,26 @@ def test_a_study_resumed_on_its_categorical_data_logs_no_new_data_version(store)
     log_data_version(client, run_id, dataset_fingerprint(as_enum, id_col="id", time_col="date"))
     params = client.get_run(run_id).data.params
     assert sorted(k for k in params if k.endswith(".hash")) == ["data.0.hash", "data.1.hash"]
+
+
+def test_a_trial_ended_before_it_ran_is_no_failed_trial_run(store):
+    """A trial past n_trials that a racing process started ends FAIL before it runs (user
+    attribute ``surplus``, tuning.quota). Before: log_study gave it a FAILED child run and
+    counted it in the study run's ``n_fail``, as if a fit had failed."""
+    frame, study = sine_panel(2, 80), study_of([1.0, 2.0])
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=optuna.trial.TrialState.FAIL, user_attrs={"surplus": 2, "error": "not run"}
+        )
+    )
+    failed = optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL)
+    study.add_trial(failed)  # a trial that did fail
+    parent = tracking.log_study(study, make_model(), frame)
+    client = mlflow.MlflowClient()
+    children = client.search_runs(
+        [client.get_run(parent).info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent}'",
+    )
+    assert sorted(int(r.data.tags["optuna.trial_number"]) for r in children) == [0, 1, 3]
+    metrics = client.get_run(parent).data.metrics
+    assert (metrics["n_fail"], metrics["n_not_run"], metrics["n_complete"]) == (1, 1, 2)

@@ -2848,6 +2848,33 @@ def test_a_named_study_resumed_on_other_data_warns(tmp_path, frame):
         quick(frame=frame.sample(fraction=1.0, shuffle=True, seed=1), storage=url, study_name="s")
 
 
+def test_the_same_data_read_another_way_is_the_studys_data(tmp_path, frame):
+    """Before: the record hashed the frame's columns in their order and datetimes in their
+    unit, so a rerun on the same rows from a rewritten source (its columns in another order,
+    a pandas or Parquet Datetime("ns") for a CSV's "us") warned of "other data"."""
+    from forecaster.tuning.identity import study_data
+
+    model = tiny_model()
+    steps = pl.datetime_range(dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 2), "1h", eager=True)
+    timed = frame.filter(pl.col("time") < len(steps)).with_columns(
+        time=pl.col("time").map_elements(lambda i: steps[i], return_dtype=pl.Datetime("us"))
+    )
+    recorded = study_data(model, timed)["hash"]
+    for unit in ("ns", "ms"):
+        assert (
+            study_data(model, timed.with_columns(pl.col("time").dt.cast_time_unit(unit)))["hash"]
+            == recorded
+        )
+    assert study_data(model, timed.select(reversed(timed.columns)).lazy())["hash"] == recorded
+    assert study_data(model, timed.with_columns(y=pl.col("y") + 1))["hash"] != recorded
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    quick(frame=frame, storage=url, study_name="s", n_trials=1)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", "The study .*", ForecasterWarning)
+        again = quick(frame=frame.select(reversed(frame.columns)), storage=url, study_name="s")
+    assert again.n_trials_run == 1
+
+
 def test_a_study_recorded_before_its_data_resumes_with_a_note_and_records_it(tmp_path, frame):
     url = f"sqlite:///{tmp_path}/optuna.db"
     quick(frame=frame, storage=url, study_name="old", n_trials=1)

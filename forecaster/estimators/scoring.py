@@ -41,6 +41,9 @@ from forecaster.exceptions import (
 
 __all__ = ["ForecastScoring"]
 
+_OWN_IN_SAMPLE_ONLY = r"^In-sample forecasts: (?!.*in sample only through the other series)"
+"""predict's :class:`InSampleWarning` of origins before their own series' fitted end only."""
+
 
 class ForecastScoring:
     """``score`` (a mixin of ``RNNForecaster``, which holds the parameters, the fitted
@@ -201,7 +204,10 @@ class ForecastScoring:
                 inputs, origins = rolling
                 inputs = inputs if self.id_col else inputs.drop(SERIES_ID)
                 cutoff = origins if self.id_col else origins[self.time_col].unique()
-                with silenced(InSampleWarning):  # an origin before the fit's end: unscored steps
+                # the earliest origin is at or before the fitted end by design (its seen steps
+                # are not scored): predict's in-sample note of it is none of the user's; one
+                # in sample through the other series (a shared calendar) is still shown
+                with silenced(InSampleWarning, _OWN_IN_SAMPLE_ONLY):
                     return self.predict(inputs, cutoff=cutoff).drop("origin")
             return self.predict(history, future=actual.select(*keys, *future) if future else None)
 

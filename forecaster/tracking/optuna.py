@@ -73,7 +73,7 @@ from forecaster.tracking.studyrun import (
     reopen_study_run,
     warn_unlogged_claim,
 )
-from forecaster.tracking.trialruns import backfill_trials
+from forecaster.tracking.trialruns import backfill_trials, ran
 
 __all__ = ["log_study"]
 
@@ -300,8 +300,11 @@ def _log_study_run(
     trials = outcome.local("study trials", study.get_trials, deepcopy=False) or []
     finished = [t for t in trials if t.state.is_finished()]
     counts: dict[str, float] = {"n_trials": float(len(trials))}
-    for name in ("COMPLETE", "PRUNED", "FAIL"):
-        counts[f"n_{name.lower()}"] = float(sum(t.state.name == name for t in trials))
+    for name in ("COMPLETE", "PRUNED", "FAIL"):  # a trial ended before it ran: no failure
+        counts[f"n_{name.lower()}"] = float(sum(t.state.name == name and ran(t) for t in trials))
+    not_run = sum(not ran(t) for t in trials)
+    if not_run:
+        counts["n_not_run"] = float(not_run)
     from mlflow.entities import Metric
 
     ts = now_ms()

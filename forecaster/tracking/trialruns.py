@@ -52,10 +52,23 @@ from forecaster.tracking.resilience import (
 )
 from forecaster.tracking.store import store_client
 
-__all__ = ["backfill_trials", "log_trial", "trial_callback"]
+__all__ = ["NOT_RUN_ATTR", "backfill_trials", "log_trial", "ran", "trial_callback"]
+
+NOT_RUN_ATTR = "surplus"
+"""The user attribute of a trial ended FAIL before it ran (a trial past ``n_trials``, started
+by a process that checked the counts as another did: :mod:`forecaster.tuning.quota`). It ran
+nothing: it gets no child run, and :func:`~forecaster.tracking.optuna.log_study` does not
+count it as a failed trial (``n_fail``) but as ``n_not_run``."""
 
 
 _TRIAL_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
+
+
+def ran(trial: Any) -> bool:
+    """Whether ``trial`` (a frozen trial) ran: not a trial ended FAIL before it ran
+    (:data:`NOT_RUN_ATTR`)."""
+    state = getattr(trial.state, "name", str(trial.state))
+    return not (state == "FAIL" and NOT_RUN_ATTR in (trial.user_attrs or {}))
 
 
 def _ms(moment: dt.datetime | None) -> int | None:
@@ -170,6 +183,8 @@ class _TrialLogger:
         self.warned = False
 
     def __call__(self, study: Any, trial: Any) -> None:
+        if not ran(trial):  # ended before it ran: no run of its own
+            return
         with self.lock:
             if self.failed and self.warned:  # the backend failed: do not stall the study
                 self.failed.append(trial.number)
@@ -293,7 +308,8 @@ def backfill_trials(
     client: Any, experiment_id: str, parent_run_id: str, study: Any, intermediate: tuple[str, bool]
 ) -> None:
     """A child run for each finished trial of ``study`` that has none under the parent run
-    yet (e.g. the server was down while it ran), as :func:`trial_callback` logs it."""
+    yet (e.g. the server was down while it ran), as :func:`trial_callback` logs it (none for
+    a trial that never ran: :func:`ran`)."""
     logged: set[int] = set()
     token = None
     while True:
@@ -311,5 +327,5 @@ def backfill_trials(
         if not token:
             break
     for trial in study.get_trials(deepcopy=False):
-        if trial.state.is_finished() and trial.number not in logged:
+        if trial.state.is_finished() and trial.number not in logged and ran(trial):
             log_trial(client, experiment_id, parent_run_id, study, trial, intermediate)

@@ -16,8 +16,11 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+import polars as pl
+
 from forecaster._hashing import sha256_bytes, sha256_hasher
 from forecaster._warnings import catching_warnings
+from forecaster.data import frame_schema
 from forecaster.data.frames import counted
 from forecaster.exceptions import (
     DataValidationError,
@@ -230,11 +233,28 @@ def study_data(estimator: Any, data: Any) -> dict[str, Any]:
     :func:`~forecaster.tracking.fingerprint.dataset_fingerprint` of every column of ``data``
     (a trial of a space over covariates reads columns the template does not; as ``log_study``
     logs it), with its ``legacy_hash`` for a Categorical or Enum id, and the rows, series
-    and time span that a warning shows."""
+    and time span that a warning shows. The same data read another way hashes the same
+    (:func:`_as_hashed`): rows (the fingerprint's sum) or columns in another order, datetimes
+    in another time unit."""
     roles = {k: getattr(estimator, k, None) for k in ("id_col", "time_col")}
-    fingerprint = dataset_fingerprint(data, **roles)
+    fingerprint = dataset_fingerprint(_as_hashed(data), **roles)
     keys = ("hash", "legacy_hash", "rows", "series", "start", "end")
     return {k: fingerprint[k] for k in keys if fingerprint.get(k) is not None}
+
+
+def _as_hashed(data: Any) -> Any:
+    """A polars frame ``data`` as :func:`study_data` hashes it: its columns by name (a source
+    rewritten with its columns in another order holds the same data), its datetime columns in
+    microseconds (``Datetime("ns")`` from pandas or a Parquet file, ``"us"`` from a CSV read:
+    the same instants; a difference below a microsecond is none to a forecaster). A lazy
+    frame stays lazy (the fingerprint's one pass reads it); arrays are returned as they are."""
+    if not isinstance(data, pl.DataFrame | pl.LazyFrame):
+        return data
+    schema = frame_schema(data, what="data")
+    return data.select(
+        pl.col(name).dt.cast_time_unit("us") if isinstance(schema[name], pl.Datetime) else name
+        for name in sorted(schema.names())
+    )
 
 
 def _compare_data(

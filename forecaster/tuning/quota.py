@@ -18,12 +18,15 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from forecaster.exceptions import TrialFailedError
+from forecaster.tracking.trialruns import NOT_RUN_ATTR
 from forecaster.tuning.common import import_optuna
 
 __all__ = ["SURPLUS_ATTR", "QuotaObjective", "is_surplus", "trials_ahead"]
 
-SURPLUS_ATTR = "surplus"
-"""The user attribute of a trial ended before it ran: the trials that counted before it."""
+SURPLUS_ATTR = NOT_RUN_ATTR
+"""The user attribute of a trial ended before it ran: the trials that counted before it (no
+trial run of its own in MLflow, no failure in the study run's counts: ``forecaster.tracking``
+reads it)."""
 
 _COUNTED = ("COMPLETE", "PRUNED", "RUNNING", "WAITING")
 
