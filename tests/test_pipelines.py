@@ -812,6 +812,9 @@ def _tracked_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     text = spec.read_text().replace("backtest_folds = 0", "backtest_folds = 1")
     spec.write_text(text.replace("enabled = false", 'enabled = true\nexperiment = "tracked"'))
     monkeypatch.chdir(tmp_path)
+    mlflow = sys.modules.get("mlflow")
+    if mlflow is not None:  # a URI an earlier test left set would win over the variable, and
+        mlflow.set_tracking_uri(None)  # run_pipeline puts back what it found (that URI)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}")
     return spec
 
